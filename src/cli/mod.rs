@@ -1,0 +1,164 @@
+//! The `eryxon` command line: run the server and manage API keys.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tokio::net::TcpListener;
+
+use crate::config::{DatabaseConfig, ServerConfig};
+use crate::domain::api_key::{IssuedKey, TenantSlug};
+use crate::domain::Mode;
+use crate::store::{self, ApiKeyInfo};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "eryxon",
+    version,
+    about = "Eryxon Sync: push ERP data into the MES"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the sync server.
+    Serve {
+        #[command(flatten)]
+        server: ServerConfig,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// Create, list and revoke API keys.
+    #[command(subcommand)]
+    ApiKey(ApiKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ApiKeyCommand {
+    /// Create a key (and its tenant, if new). Prints only the key, once.
+    Create {
+        #[arg(long)]
+        tenant: String,
+        /// A label, such as the ERP the key is for.
+        #[arg(long)]
+        name: Option<String>,
+        /// Make a test key (`ery_test_…`): it sees only the tenant's test data.
+        #[arg(long)]
+        test: bool,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// List keys (never their secrets).
+    List {
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+    /// Revoke a key by id or prefix; it stops working at once, also in a running server.
+    Revoke {
+        id_or_prefix: String,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve { server, database } => serve(server, database).await,
+        Command::ApiKey(command) => api_key(command).await,
+    }
+}
+
+async fn serve(server: ServerConfig, database: DatabaseConfig) -> anyhow::Result<()> {
+    let store = store::open(&database.url)
+        .await
+        .with_context(|| format!("opening {}", database.url))?;
+    let listener = TcpListener::bind(server.listen)
+        .await
+        .with_context(|| format!("listening on {}", server.listen))?;
+    tracing::info!(address = %listener.local_addr()?, database = %database.url, "Eryxon Sync is listening");
+    crate::http::serve(listener, store, &server, shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = interrupt => {},
+            _ = terminate.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+}
+
+async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
+    match command {
+        ApiKeyCommand::Create {
+            tenant,
+            name,
+            test,
+            database,
+        } => {
+            let tenant = TenantSlug::parse(&tenant).map_err(anyhow::Error::msg)?;
+            let store = store::open(&database.url).await?;
+            let mode = if test { Mode::Test } else { Mode::Live };
+            let key = IssuedKey::generate(mode);
+            let info = store.create_api_key(&tenant, name.as_deref(), &key).await?;
+            eprintln!(
+                "created {} key {} for tenant {} (id {}); store it now, it is not shown again",
+                info.mode.as_str(),
+                info.prefix,
+                info.tenant,
+                info.id
+            );
+            println!("{}", key.secret);
+        }
+        ApiKeyCommand::List { tenant, database } => {
+            let tenant = tenant
+                .map(|t| TenantSlug::parse(&t))
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let store = store::open(&database.url).await?;
+            print_keys(&store.list_api_keys(tenant.as_ref()).await?);
+        }
+        ApiKeyCommand::Revoke {
+            id_or_prefix,
+            database,
+        } => {
+            let store = store::open(&database.url).await?;
+            let info = store.revoke_api_key(&id_or_prefix).await?;
+            println!("revoked {} ({})", info.prefix, info.id);
+        }
+    }
+    Ok(())
+}
+
+fn print_keys(keys: &[ApiKeyInfo]) {
+    println!(
+        "{:<36}  {:<21}  {:<12}  {:<4}  {:<20}  {:<27}  {:<27}  REVOKED",
+        "ID", "PREFIX", "TENANT", "MODE", "NAME", "CREATED", "LAST USED"
+    );
+    for key in keys {
+        println!(
+            "{:<36}  {:<21}  {:<12}  {:<4}  {:<20}  {:<27}  {:<27}  {}",
+            key.id,
+            key.prefix,
+            key.tenant,
+            key.mode.as_str(),
+            key.name.as_deref().unwrap_or("-"),
+            key.created_at,
+            key.last_used_at.as_deref().unwrap_or("never"),
+            key.revoked_at.as_deref().unwrap_or("-"),
+        );
+    }
+}

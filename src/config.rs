@@ -1,0 +1,37 @@
+//! Server settings, from flags or the environment.
+
+use std::net::SocketAddr;
+
+use clap::Args;
+
+pub const DEFAULT_DATABASE_URL: &str = "sqlite://./eryxon.db";
+
+/// The largest request body: room for 1000 fully nested jobs with notes and metadata.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
+
+#[derive(Debug, Clone, Args)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    #[arg(long, env = "ERYXON_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// Requests each API key may make per minute.
+    #[arg(long, env = "ERYXON_RATE_LIMIT_PER_MINUTE", default_value_t = 600,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_limit_per_minute: u32,
+
+    /// Largest accepted request body, in bytes.
+    #[arg(long, env = "ERYXON_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    pub max_body_bytes: usize,
+
+    /// Seconds a request may take before it is answered 408 (slow or stalled clients).
+    #[arg(long, env = "ERYXON_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    pub request_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct DatabaseConfig {
+    /// Database URL: sqlite://PATH (created and migrated on start).
+    #[arg(long = "database", env = "ERYXON_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
+    pub url: String,
+}

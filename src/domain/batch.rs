@@ -1,0 +1,247 @@
+//! Turns a request into a batch of valid records plus the records rejected before any write:
+//! each record is decoded on its own so one bad record never blocks the others.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use super::decode::{decode, FieldError};
+use super::outcome::{RecordError, RecordResult};
+use super::record::{Indexed, Payload, RecordKey, SyncBatch};
+use super::schema::Entity;
+
+/// Most records one bulk-sync request may carry.
+pub const MAX_BULK_RECORDS: usize = 1000;
+
+/// A bulk-sync body, `{"<entity plural>": [ … ]}`, with each record still raw JSON.
+#[derive(Debug)]
+pub struct BulkBody<P> {
+    pub records: Vec<Box<RawValue>>,
+    payload: PhantomData<fn() -> P>,
+}
+
+impl<'de, P: Payload> Deserialize<'de> for BulkBody<P> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_map(BulkVisitor::<P>(PhantomData))
+    }
+}
+
+struct BulkVisitor<P>(PhantomData<fn() -> P>);
+
+impl<'de, P: Payload> Visitor<'de> for BulkVisitor<P> {
+    type Value = BulkBody<P>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "an object with a `{}` array", P::ENTITY.plural())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BulkBody<P>, A::Error> {
+        let array_key = P::ENTITY.plural();
+        let mut records = None;
+        while let Some(key) = map.next_key::<String>()? {
+            if key != array_key {
+                return Err(de::Error::custom(format_args!(
+                    "unknown field `{key}`, expected `{array_key}`"
+                )));
+            }
+            if records.is_some() {
+                return Err(de::Error::duplicate_field(array_key));
+            }
+            records = Some(map.next_value::<Vec<Box<RawValue>>>()?);
+        }
+        let records = records.ok_or_else(|| de::Error::missing_field(array_key))?;
+        Ok(BulkBody {
+            records,
+            payload: PhantomData,
+        })
+    }
+}
+
+/// A request split into what a store should write and what was already refused.
+#[derive(Debug)]
+pub struct Prepared {
+    pub batch: SyncBatch,
+    pub rejected: Vec<RecordResult>,
+}
+
+/// Decodes and checks every record of a bulk body. Fails as a whole only when the body holds
+/// more records than one request may carry, so that nothing of an oversized request is written.
+pub fn prepare_bulk<P: Payload>(body: BulkBody<P>) -> Result<Prepared, FieldError> {
+    let count = body.records.len();
+    if count > MAX_BULK_RECORDS {
+        return Err(FieldError::new(
+            P::ENTITY.plural(),
+            format!(
+                "a bulk-sync request takes at most {MAX_BULK_RECORDS} records; this one has {count}"
+            ),
+        ));
+    }
+    let decoded = body.records.iter().map(|raw| {
+        let item = decode::<P>(raw.get().as_bytes()).and_then(P::into_item);
+        (item, lenient_external_id(raw))
+    });
+    Ok(prepare::<P>(decoded))
+}
+
+/// Checks a single record the same way a bulk record is checked.
+pub fn prepare_one<P: Payload>(payload: P) -> Result<SyncBatch, RecordError> {
+    let item = payload.into_item();
+    let mut prepared = prepare::<P>(std::iter::once((item, None)));
+    match prepared.rejected.pop() {
+        Some(rejected) => Err(rejected
+            .outcome
+            .expect_err("only rejected records are listed")),
+        None => Ok(prepared.batch),
+    }
+}
+
+fn prepare<P: Payload>(
+    decoded: impl Iterator<Item = (Result<P::Item, FieldError>, Option<String>)>,
+) -> Prepared {
+    let mut first_seen: HashMap<(Entity, RecordKey), usize> = HashMap::new();
+    let mut accepted = Vec::new();
+    let mut rejected = Vec::new();
+    for (index, (item, external_id)) in decoded.enumerate() {
+        let checked = item
+            .map_err(RecordError::invalid)
+            .and_then(|item| claim_keys::<P>(&item, index, &mut first_seen).map(|()| item));
+        match checked {
+            Ok(item) => accepted.push(Indexed { index, item }),
+            Err(error) => rejected.push(RecordResult {
+                index,
+                external_id,
+                outcome: Err(error),
+            }),
+        }
+    }
+    Prepared {
+        batch: P::batch(accepted),
+        rejected,
+    }
+}
+
+/// Records every key an item writes; a key already written by an earlier record (or earlier
+/// in the same item) rejects the item, since the request would contradict itself.
+fn claim_keys<P: Payload>(
+    item: &P::Item,
+    index: usize,
+    first_seen: &mut HashMap<(Entity, RecordKey), usize>,
+) -> Result<(), RecordError> {
+    let keys = P::keys(item);
+    let mut claimed = Vec::with_capacity(keys.len());
+    for (entity, key, field) in keys {
+        let id = (entity, key.clone());
+        if let Some(&first) = first_seen.get(&id) {
+            for id in claimed {
+                first_seen.remove(&id);
+            }
+            let place = if first == index {
+                "earlier in this record".to_owned()
+            } else {
+                format!("at index {first}")
+            };
+            return Err(RecordError::invalid(FieldError::new(
+                field,
+                format!(
+                    "{} external_id {:?} (source {:?}) appears more than once in this request; first {place}",
+                    entity.singular(),
+                    key.external_id,
+                    key.source
+                ),
+            )));
+        }
+        first_seen.insert(id.clone(), index);
+        claimed.push(id);
+    }
+    Ok(())
+}
+
+/// The `external_id` of a record that failed to decode, if it has a readable one, so its
+/// error result can still name it.
+fn lenient_external_id(raw: &RawValue) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Probe {
+        external_id: Option<serde_json::Value>,
+    }
+    match serde_json::from_str::<Probe>(raw.get()).ok()?.external_id? {
+        serde_json::Value::String(id) => Some(id),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::record::{CellPayload, JobPayload};
+
+    fn bulk<P: Payload>(json: &str) -> Result<Prepared, FieldError> {
+        prepare_bulk(decode::<BulkBody<P>>(json.as_bytes())?)
+    }
+
+    #[test]
+    fn a_bad_record_is_rejected_alone_with_its_external_id() {
+        let prepared = bulk::<CellPayload>(
+            r#"{"cells":[{"external_id":"A","external_source":"S","name":"a"},
+                         {"external_id":"B","external_source":"S","name":"b","color":"red"},
+                         {"external_id":"C","external_source":"S","name":"c"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(prepared.batch.len(), 2);
+        assert_eq!(prepared.rejected.len(), 1);
+        let rejected = &prepared.rejected[0];
+        assert_eq!(rejected.index, 1);
+        assert_eq!(rejected.external_id.as_deref(), Some("B"));
+        let error = rejected.outcome.as_ref().unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("color"));
+    }
+
+    #[test]
+    fn a_repeated_external_id_rejects_the_repeat_only() {
+        let prepared = bulk::<CellPayload>(
+            r#"{"cells":[{"external_id":"A","external_source":"S","name":"a"},
+                         {"external_id":"A","external_source":"OTHER","name":"a"},
+                         {"external_id":"A","external_source":"S","name":"again"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(prepared.batch.len(), 2);
+        assert_eq!(prepared.rejected[0].index, 2);
+        let error = prepared.rejected[0].outcome.as_ref().unwrap_err();
+        assert!(
+            error.message.contains("first at index 0"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn a_part_claimed_by_two_jobs_rejects_the_second_job() {
+        let prepared = bulk::<JobPayload>(
+            r#"{"jobs":[
+                {"external_id":"J1","external_source":"S","job_number":"1",
+                 "parts":[{"external_id":"P","part_number":"p"}]},
+                {"external_id":"J2","external_source":"S","job_number":"2",
+                 "parts":[{"external_id":"Q","part_number":"q"},{"external_id":"P","part_number":"p"}]}]}"#,
+        )
+        .unwrap();
+        let error = prepared.rejected[0].outcome.as_ref().unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("parts[1].external_id"));
+        // The rejected job's own part Q stays free for later records.
+        assert_eq!(prepared.batch.len(), 1);
+    }
+
+    #[test]
+    fn oversized_and_misnamed_bodies_are_refused_whole() {
+        let records = vec![r#"{"external_id":"A","external_source":"S","name":"a"}"#; 1001];
+        let json = format!(r#"{{"cells":[{}]}}"#, records.join(","));
+        let error = bulk::<CellPayload>(&json).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("cells"));
+        let error = bulk::<CellPayload>(r#"{"jobs":[]}"#).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("jobs"));
+        let error = bulk::<CellPayload>(r#"{}"#).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("cells"));
+    }
+}

@@ -1,0 +1,20 @@
+//! Entities, validation and sync rules. No I/O lives here.
+
+pub mod api_key;
+pub mod batch;
+pub mod decode;
+pub mod outcome;
+pub mod patch;
+pub mod record;
+pub mod schema;
+pub mod value;
+
+pub use api_key::Mode;
+pub use schema::Entity;
+
+/// Whose data a request touches: one tenant, in one mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub tenant_id: uuid::Uuid,
+    pub mode: Mode,
+}

@@ -1,0 +1,206 @@
+//! What became of each record of a sync.
+
+use serde::Serialize;
+use uuid::Uuid;
+
+use super::decode::FieldError;
+
+/// Why a record was rejected, as the API names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    ValidationError,
+    ReferenceNotFound,
+    AmbiguousReference,
+}
+
+/// A rejected record: the code, the field at fault and a sentence for a human.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordError {
+    pub code: ErrorCode,
+    pub field: Option<String>,
+    pub message: String,
+}
+
+impl RecordError {
+    pub fn invalid(error: FieldError) -> Self {
+        RecordError {
+            code: ErrorCode::ValidationError,
+            field: error.field,
+            message: error.message,
+        }
+    }
+
+    pub fn reference(code: ErrorCode, field: impl Into<String>, message: String) -> Self {
+        RecordError {
+            code,
+            field: Some(field.into()),
+            message,
+        }
+    }
+
+    /// The same error seen from an enclosing record.
+    pub fn within(self, prefix: &str) -> Self {
+        let field = match self.field {
+            Some(field) => format!("{prefix}.{field}"),
+            None => prefix.to_owned(),
+        };
+        RecordError {
+            field: Some(field),
+            ..self
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        FieldError {
+            field: self.field.clone(),
+            message: self.message.clone(),
+        }
+        .describe()
+    }
+}
+
+/// What a sync did to one stored row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Created,
+    Updated,
+    /// Every value sent equals the stored one: nothing was written.
+    Unchanged,
+}
+
+/// A record the store holds after a sync, with what happened to its nested children.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Synced {
+    pub id: Uuid,
+    pub external_id: String,
+    pub change: Change,
+    pub parts: Vec<Synced>,
+    pub operations: Vec<Synced>,
+}
+
+impl Synced {
+    pub fn leaf(id: Uuid, external_id: String, change: Change) -> Self {
+        Synced {
+            id,
+            external_id,
+            change,
+            parts: Vec::new(),
+            operations: Vec::new(),
+        }
+    }
+
+    /// A job or part whose own row is unchanged still counts as updated when anything nested
+    /// below it was created or updated: the integrator asked "did this sync change anything".
+    pub fn rolled_up(mut self) -> Self {
+        self.parts = self.parts.into_iter().map(Synced::rolled_up).collect();
+        let child_changed = self
+            .parts
+            .iter()
+            .chain(&self.operations)
+            .any(|child| child.change != Change::Unchanged);
+        if self.change == Change::Unchanged && child_changed {
+            self.change = Change::Updated;
+        }
+        self
+    }
+}
+
+/// The result of one record of a request, in input order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordResult {
+    pub index: usize,
+    pub external_id: Option<String>,
+    pub outcome: Result<Synced, RecordError>,
+}
+
+/// Counts over a bulk request. `updated` includes `unchanged`, so that
+/// `total = created + updated + errors`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Counts {
+    pub total: usize,
+    pub created: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub errors: usize,
+}
+
+impl Counts {
+    pub fn of(results: &[RecordResult]) -> Counts {
+        let mut counts = Counts {
+            total: results.len(),
+            ..Counts::default()
+        };
+        for result in results {
+            match &result.outcome {
+                Ok(synced) => match synced.change {
+                    Change::Created => counts.created += 1,
+                    Change::Updated => counts.updated += 1,
+                    Change::Unchanged => {
+                        counts.updated += 1;
+                        counts.unchanged += 1;
+                    }
+                },
+                Err(_) => counts.errors += 1,
+            }
+        }
+        counts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn synced(change: Change) -> Synced {
+        Synced::leaf(Uuid::nil(), "x".into(), change)
+    }
+
+    #[test]
+    fn a_changed_operation_makes_its_job_updated() {
+        let mut part = synced(Change::Unchanged);
+        part.operations.push(synced(Change::Created));
+        let mut job = synced(Change::Unchanged);
+        job.parts.push(part);
+        let job = job.rolled_up();
+        assert_eq!(job.change, Change::Updated);
+        assert_eq!(job.parts[0].change, Change::Updated);
+    }
+
+    #[test]
+    fn an_unchanged_tree_stays_unchanged() {
+        let mut job = synced(Change::Unchanged);
+        job.parts.push(synced(Change::Unchanged));
+        assert_eq!(job.rolled_up().change, Change::Unchanged);
+    }
+
+    #[test]
+    fn counts_add_up_to_total() {
+        let results: Vec<RecordResult> = [
+            Ok(synced(Change::Created)),
+            Ok(synced(Change::Unchanged)),
+            Ok(synced(Change::Updated)),
+            Err(RecordError::invalid(FieldError::new("a", "b"))),
+        ]
+        .into_iter()
+        .enumerate()
+        .map(|(index, outcome)| RecordResult {
+            index,
+            external_id: None,
+            outcome,
+        })
+        .collect();
+        let counts = Counts::of(&results);
+        assert_eq!(
+            counts,
+            Counts {
+                total: 4,
+                created: 1,
+                updated: 2,
+                unchanged: 1,
+                errors: 1
+            }
+        );
+    }
+}

@@ -1,0 +1,635 @@
+//! What the ERP sends for each entity, and the validated records the stores write.
+
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use super::decode::FieldError;
+use super::patch::Patch;
+use super::schema::{Entity, Scalar};
+use super::value::{
+    Color, HoursPerDay, IsoDate, LongText, Metadata, Name, NonNegative, Positive, ResourceStatus,
+    ResourceType, ShortText, Source, ToScalar, WorkStatus,
+};
+
+/// The identity of a record inside one tenant and mode: the ERP system and its key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RecordKey {
+    pub source: String,
+    pub external_id: String,
+}
+
+/// A validated record: its key and its own field values, in the order of the entity's
+/// non-reference columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub key: RecordKey,
+    pub values: Vec<Patch<Scalar>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct OperationRecord {
+    pub record: Record,
+    /// The work center the step runs in, matched by exact name among active cells.
+    pub cell_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct PartRecord {
+    pub record: Record,
+    pub operations: Vec<OperationRecord>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobRecord {
+    pub record: Record,
+    pub parts: Vec<PartRecord>,
+}
+
+/// A flat part or operation with the `external_id` of its parent in the same source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parented<T> {
+    pub parent_external_id: String,
+    pub item: T,
+}
+
+/// A record with its position in the request, so results come back in input order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Indexed<T> {
+    pub index: usize,
+    pub item: T,
+}
+
+/// Valid records of one entity, ready for a store to write in one transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncBatch {
+    Jobs(Vec<Indexed<JobRecord>>),
+    Parts(Vec<Indexed<Parented<PartRecord>>>),
+    Operations(Vec<Indexed<Parented<OperationRecord>>>),
+    Cells(Vec<Indexed<Record>>),
+    Resources(Vec<Indexed<Record>>),
+}
+
+impl SyncBatch {
+    pub fn len(&self) -> usize {
+        match self {
+            SyncBatch::Jobs(items) => items.len(),
+            SyncBatch::Parts(items) => items.len(),
+            SyncBatch::Operations(items) => items.len(),
+            SyncBatch::Cells(items) | SyncBatch::Resources(items) => items.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A sync payload as the ERP sends it, for one entity.
+pub trait Payload: DeserializeOwned + Send + 'static {
+    const ENTITY: Entity;
+    /// The validated record this payload becomes at the top level of a request.
+    type Item: Send + 'static;
+
+    fn into_item(self) -> Result<Self::Item, FieldError>;
+
+    /// Every key the item writes, with the field path that names it, for finding records
+    /// that appear twice in one request.
+    fn keys(item: &Self::Item) -> Vec<(Entity, &RecordKey, String)>;
+
+    fn batch(items: Vec<Indexed<Self::Item>>) -> SyncBatch;
+}
+
+/// The enclosing record of a nested part or operation.
+struct Parent<'a> {
+    entity: Entity,
+    key: &'a RecordKey,
+}
+
+fn key(external_id: &Name, source: &Source) -> RecordKey {
+    RecordKey {
+        source: source.as_str().to_owned(),
+        external_id: external_id.as_str().to_owned(),
+    }
+}
+
+fn required(value: &impl ToScalar) -> Patch<Scalar> {
+    Patch::Value(value.to_scalar())
+}
+
+fn optional<T: ToScalar>(patch: &Patch<T>) -> Patch<Scalar> {
+    patch.map(ToScalar::to_scalar)
+}
+
+/// A nested record may repeat what it inherits, but only if it agrees with its parent.
+fn inherited(
+    field: &str,
+    given: Option<&str>,
+    inherited: &str,
+    parent: &Parent,
+) -> Result<(), FieldError> {
+    match given {
+        Some(value) if value != inherited => Err(FieldError::new(
+            field,
+            format!(
+                "is {:?} but the enclosing {} has {:?}; leave it out on nested records",
+                value,
+                parent.entity.singular(),
+                inherited
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn require<'a, T>(field: &str, value: Option<&'a T>) -> Result<&'a T, FieldError> {
+    value.ok_or_else(|| FieldError::new(field, format!("missing field `{field}`")))
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobPayload {
+    pub external_id: Name,
+    pub external_source: Source,
+    pub job_number: Name,
+    #[serde(default)]
+    pub customer: Patch<ShortText>,
+    #[serde(default)]
+    pub due_date: Patch<IsoDate>,
+    #[serde(default)]
+    pub priority: Patch<NonNegative>,
+    #[serde(default)]
+    pub status: Patch<WorkStatus>,
+    #[serde(default)]
+    pub notes: Patch<LongText>,
+    #[serde(default)]
+    pub metadata: Patch<Metadata>,
+    #[serde(default)]
+    pub parts: Vec<PartPayload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartPayload {
+    pub external_id: Name,
+    #[serde(default)]
+    pub external_source: Option<Source>,
+    #[serde(default)]
+    pub job_external_id: Option<Name>,
+    pub part_number: Name,
+    #[serde(default)]
+    pub material: Patch<ShortText>,
+    #[serde(default)]
+    pub quantity: Patch<Positive>,
+    #[serde(default)]
+    pub status: Patch<WorkStatus>,
+    #[serde(default)]
+    pub notes: Patch<LongText>,
+    #[serde(default)]
+    pub metadata: Patch<Metadata>,
+    #[serde(default)]
+    pub operations: Vec<OperationPayload>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationPayload {
+    pub external_id: Name,
+    #[serde(default)]
+    pub external_source: Option<Source>,
+    #[serde(default)]
+    pub part_external_id: Option<Name>,
+    pub operation_name: Name,
+    pub cell_name: Name,
+    #[serde(default)]
+    pub sequence: Patch<Positive>,
+    #[serde(default)]
+    pub estimated_time_minutes: Patch<NonNegative>,
+    #[serde(default)]
+    pub status: Patch<WorkStatus>,
+    #[serde(default)]
+    pub notes: Patch<LongText>,
+    #[serde(default)]
+    pub metadata: Patch<Metadata>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CellPayload {
+    pub external_id: Name,
+    pub external_source: Source,
+    pub name: Name,
+    #[serde(default)]
+    pub color: Patch<Color>,
+    #[serde(default)]
+    pub sequence: Patch<NonNegative>,
+    #[serde(default)]
+    pub active: Patch<bool>,
+    #[serde(default)]
+    pub capacity_hours_per_day: Patch<HoursPerDay>,
+    #[serde(default)]
+    pub wip_limit: Patch<NonNegative>,
+    #[serde(default)]
+    pub notes: Patch<LongText>,
+    #[serde(default)]
+    pub metadata: Patch<Metadata>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResourcePayload {
+    pub external_id: Name,
+    pub external_source: Source,
+    pub name: Name,
+    #[serde(default, rename = "type")]
+    pub kind: Patch<ResourceType>,
+    #[serde(default)]
+    pub status: Patch<ResourceStatus>,
+    #[serde(default)]
+    pub description: Patch<LongText>,
+    #[serde(default)]
+    pub identifier: Patch<ShortText>,
+    #[serde(default)]
+    pub location: Patch<ShortText>,
+    #[serde(default)]
+    pub notes: Patch<LongText>,
+    #[serde(default)]
+    pub metadata: Patch<Metadata>,
+}
+
+impl JobPayload {
+    fn into_record(self) -> Result<JobRecord, FieldError> {
+        let key = key(&self.external_id, &self.external_source);
+        let values = vec![
+            required(&self.job_number),
+            optional(&self.customer),
+            optional(&self.due_date),
+            optional(&self.priority),
+            optional(&self.status),
+            optional(&self.notes),
+            optional(&self.metadata),
+        ];
+        let parent = Parent {
+            entity: Entity::Jobs,
+            key: &key,
+        };
+        let parts = self
+            .parts
+            .into_iter()
+            .enumerate()
+            .map(|(i, part)| {
+                part.into_nested(&parent)
+                    .map_err(|e| e.within(&format!("parts[{i}]")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(JobRecord {
+            record: Record { key, values },
+            parts,
+        })
+    }
+}
+
+impl PartPayload {
+    fn values(&self) -> Vec<Patch<Scalar>> {
+        vec![
+            required(&self.part_number),
+            optional(&self.material),
+            optional(&self.quantity),
+            optional(&self.status),
+            optional(&self.notes),
+            optional(&self.metadata),
+        ]
+    }
+
+    fn into_nested(self, job: &Parent) -> Result<PartRecord, FieldError> {
+        inherited(
+            "external_source",
+            self.external_source.as_ref().map(Source::as_str),
+            &job.key.source,
+            job,
+        )?;
+        inherited(
+            "job_external_id",
+            self.job_external_id.as_ref().map(Name::as_str),
+            &job.key.external_id,
+            job,
+        )?;
+        self.into_record(job.key.source.clone())
+    }
+
+    fn into_record(self, source: String) -> Result<PartRecord, FieldError> {
+        let values = self.values();
+        let key = RecordKey {
+            source,
+            external_id: self.external_id.as_str().to_owned(),
+        };
+        let parent = Parent {
+            entity: Entity::Parts,
+            key: &key,
+        };
+        let operations = self
+            .operations
+            .into_iter()
+            .enumerate()
+            .map(|(i, operation)| {
+                operation
+                    .into_nested(&parent)
+                    .map_err(|e| e.within(&format!("operations[{i}]")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(PartRecord {
+            record: Record { key, values },
+            operations,
+        })
+    }
+}
+
+impl OperationPayload {
+    fn into_nested(self, part: &Parent) -> Result<OperationRecord, FieldError> {
+        inherited(
+            "external_source",
+            self.external_source.as_ref().map(Source::as_str),
+            &part.key.source,
+            part,
+        )?;
+        inherited(
+            "part_external_id",
+            self.part_external_id.as_ref().map(Name::as_str),
+            &part.key.external_id,
+            part,
+        )?;
+        Ok(self.into_record(part.key.source.clone()))
+    }
+
+    fn into_record(self, source: String) -> OperationRecord {
+        let values = vec![
+            required(&self.operation_name),
+            optional(&self.sequence),
+            optional(&self.estimated_time_minutes),
+            optional(&self.status),
+            optional(&self.notes),
+            optional(&self.metadata),
+        ];
+        OperationRecord {
+            record: Record {
+                key: RecordKey {
+                    source,
+                    external_id: self.external_id.as_str().to_owned(),
+                },
+                values,
+            },
+            cell_name: self.cell_name.as_str().to_owned(),
+        }
+    }
+}
+
+fn operation_keys<'a>(
+    operations: &'a [OperationRecord],
+    prefix: &str,
+    keys: &mut Vec<(Entity, &'a RecordKey, String)>,
+) {
+    for (i, operation) in operations.iter().enumerate() {
+        keys.push((
+            Entity::Operations,
+            &operation.record.key,
+            format!("{prefix}operations[{i}].external_id"),
+        ));
+    }
+}
+
+fn part_keys<'a>(
+    part: &'a PartRecord,
+    prefix: &str,
+    keys: &mut Vec<(Entity, &'a RecordKey, String)>,
+) {
+    keys.push((
+        Entity::Parts,
+        &part.record.key,
+        format!("{prefix}external_id"),
+    ));
+    operation_keys(&part.operations, prefix, keys);
+}
+
+impl Payload for JobPayload {
+    const ENTITY: Entity = Entity::Jobs;
+    type Item = JobRecord;
+
+    fn into_item(self) -> Result<JobRecord, FieldError> {
+        self.into_record()
+    }
+
+    fn keys(job: &JobRecord) -> Vec<(Entity, &RecordKey, String)> {
+        let mut keys = vec![(Entity::Jobs, &job.record.key, "external_id".to_owned())];
+        for (i, part) in job.parts.iter().enumerate() {
+            part_keys(part, &format!("parts[{i}]."), &mut keys);
+        }
+        keys
+    }
+
+    fn batch(items: Vec<Indexed<JobRecord>>) -> SyncBatch {
+        SyncBatch::Jobs(items)
+    }
+}
+
+impl Payload for PartPayload {
+    const ENTITY: Entity = Entity::Parts;
+    type Item = Parented<PartRecord>;
+
+    fn into_item(self) -> Result<Parented<PartRecord>, FieldError> {
+        let source = require("external_source", self.external_source.as_ref())?.clone();
+        let job = require("job_external_id", self.job_external_id.as_ref())?.clone();
+        Ok(Parented {
+            parent_external_id: job.as_str().to_owned(),
+            item: self.into_record(source.as_str().to_owned())?,
+        })
+    }
+
+    fn keys(part: &Parented<PartRecord>) -> Vec<(Entity, &RecordKey, String)> {
+        let mut keys = Vec::new();
+        part_keys(&part.item, "", &mut keys);
+        keys
+    }
+
+    fn batch(items: Vec<Indexed<Parented<PartRecord>>>) -> SyncBatch {
+        SyncBatch::Parts(items)
+    }
+}
+
+impl Payload for OperationPayload {
+    const ENTITY: Entity = Entity::Operations;
+    type Item = Parented<OperationRecord>;
+
+    fn into_item(self) -> Result<Parented<OperationRecord>, FieldError> {
+        let source = require("external_source", self.external_source.as_ref())?.clone();
+        let part = require("part_external_id", self.part_external_id.as_ref())?.clone();
+        Ok(Parented {
+            parent_external_id: part.as_str().to_owned(),
+            item: self.into_record(source.as_str().to_owned()),
+        })
+    }
+
+    fn keys(operation: &Parented<OperationRecord>) -> Vec<(Entity, &RecordKey, String)> {
+        vec![(
+            Entity::Operations,
+            &operation.item.record.key,
+            "external_id".to_owned(),
+        )]
+    }
+
+    fn batch(items: Vec<Indexed<Parented<OperationRecord>>>) -> SyncBatch {
+        SyncBatch::Operations(items)
+    }
+}
+
+impl Payload for CellPayload {
+    const ENTITY: Entity = Entity::Cells;
+    type Item = Record;
+
+    fn into_item(self) -> Result<Record, FieldError> {
+        Ok(Record {
+            key: key(&self.external_id, &self.external_source),
+            values: vec![
+                required(&self.name),
+                optional(&self.color),
+                optional(&self.sequence),
+                optional(&self.active),
+                optional(&self.capacity_hours_per_day),
+                optional(&self.wip_limit),
+                optional(&self.notes),
+                optional(&self.metadata),
+            ],
+        })
+    }
+
+    fn keys(cell: &Record) -> Vec<(Entity, &RecordKey, String)> {
+        vec![(Entity::Cells, &cell.key, "external_id".to_owned())]
+    }
+
+    fn batch(items: Vec<Indexed<Record>>) -> SyncBatch {
+        SyncBatch::Cells(items)
+    }
+}
+
+impl Payload for ResourcePayload {
+    const ENTITY: Entity = Entity::Resources;
+    type Item = Record;
+
+    fn into_item(self) -> Result<Record, FieldError> {
+        Ok(Record {
+            key: key(&self.external_id, &self.external_source),
+            values: vec![
+                required(&self.name),
+                optional(&self.kind),
+                optional(&self.status),
+                optional(&self.description),
+                optional(&self.identifier),
+                optional(&self.location),
+                optional(&self.notes),
+                optional(&self.metadata),
+            ],
+        })
+    }
+
+    fn keys(resource: &Record) -> Vec<(Entity, &RecordKey, String)> {
+        vec![(Entity::Resources, &resource.key, "external_id".to_owned())]
+    }
+
+    fn batch(items: Vec<Indexed<Record>>) -> SyncBatch {
+        SyncBatch::Resources(items)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::decode::decode;
+    use crate::domain::schema::Kind;
+
+    fn own_columns(entity: Entity) -> usize {
+        entity
+            .columns()
+            .iter()
+            .filter(|c| !matches!(c.kind, Kind::Reference(_)))
+            .count()
+    }
+
+    fn item<P: Payload>(json: &str) -> Result<P::Item, FieldError> {
+        decode::<P>(json.as_bytes())?.into_item()
+    }
+
+    #[test]
+    fn every_record_lists_one_value_per_own_column() {
+        let cell = item::<CellPayload>(r#"{"external_id":"C","external_source":"S","name":"n"}"#);
+        assert_eq!(cell.unwrap().values.len(), own_columns(Entity::Cells));
+        let resource =
+            item::<ResourcePayload>(r#"{"external_id":"R","external_source":"S","name":"n"}"#);
+        assert_eq!(
+            resource.unwrap().values.len(),
+            own_columns(Entity::Resources)
+        );
+        let job = item::<JobPayload>(
+            r#"{"external_id":"J","external_source":"S","job_number":"1",
+                "parts":[{"external_id":"P","part_number":"p",
+                  "operations":[{"external_id":"O","operation_name":"o","cell_name":"c"}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(job.record.values.len(), own_columns(Entity::Jobs));
+        assert_eq!(job.parts[0].record.values.len(), own_columns(Entity::Parts));
+        let operation = &job.parts[0].operations[0];
+        assert_eq!(
+            operation.record.values.len(),
+            own_columns(Entity::Operations)
+        );
+        assert_eq!(operation.record.key.source, "S");
+        assert_eq!(operation.cell_name, "c");
+    }
+
+    #[test]
+    fn flat_parts_and_operations_need_their_parent_and_source() {
+        let error =
+            item::<PartPayload>(r#"{"external_id":"P","external_source":"S","part_number":"p"}"#)
+                .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("job_external_id"));
+        let error = item::<OperationPayload>(
+            r#"{"external_id":"O","part_external_id":"P","operation_name":"o","cell_name":"c"}"#,
+        )
+        .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("external_source"));
+    }
+
+    #[test]
+    fn nested_records_may_repeat_but_not_contradict_their_parent() {
+        let agreeing = item::<JobPayload>(
+            r#"{"external_id":"J","external_source":"S","job_number":"1",
+                "parts":[{"external_id":"P","part_number":"p","job_external_id":"J"}]}"#,
+        );
+        assert!(agreeing.is_ok());
+        let error = item::<JobPayload>(
+            r#"{"external_id":"J","external_source":"S","job_number":"1",
+                "parts":[{"external_id":"P","part_number":"p",
+                  "operations":[{"external_id":"O","operation_name":"o","cell_name":"c",
+                                 "external_source":"OTHER"}]}]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            error.field.as_deref(),
+            Some("parts[0].operations[0].external_source")
+        );
+    }
+
+    #[test]
+    fn explicit_null_is_kept_apart_from_absent() {
+        let job = item::<JobPayload>(
+            r#"{"external_id":"J","external_source":"S","job_number":"1","customer":null}"#,
+        )
+        .unwrap();
+        assert_eq!(job.record.values[1], Patch::Null);
+        assert_eq!(job.record.values[2], Patch::Absent);
+    }
+
+    #[test]
+    fn required_fields_cannot_be_null() {
+        let error = item::<CellPayload>(r#"{"external_id":"C","external_source":"S","name":null}"#)
+            .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("name"));
+    }
+}

@@ -1,0 +1,126 @@
+//! Bearer API-key authentication and rate limiting for every `/api-*` route. The middleware
+//! authenticates once and stamps the rate-limit headers on whatever the handler answers; the
+//! `Principal` extractor hands the tenant and key to handlers.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use uuid::Uuid;
+
+use super::error::ApiError;
+use super::AppState;
+use crate::domain::api_key::PresentedKey;
+use crate::domain::Scope;
+
+/// How often a key's `last_used_at` is written at most.
+const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The caller: which key, and whose data in which mode it may touch.
+#[derive(Debug, Clone, Copy)]
+pub struct Principal {
+    pub key_id: Uuid,
+    pub scope: Scope,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .copied()
+            .ok_or_else(|| ApiError::Unauthorized("authentication required".to_owned()))
+    }
+}
+
+/// Remembers when each key's use was last written, so busy keys do not write on every request.
+#[derive(Default)]
+pub struct KeyTouches(Mutex<HashMap<Uuid, Instant>>);
+
+impl KeyTouches {
+    fn due(&self, key: Uuid) -> bool {
+        let mut touched = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        match touched.get(&key) {
+            Some(at) if now.duration_since(*at) < TOUCH_INTERVAL => false,
+            _ => {
+                touched.insert(key, now);
+                true
+            }
+        }
+    }
+}
+
+const UNKNOWN_KEY: &str = "unknown API key";
+
+async fn principal_of(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .ok_or_else(|| {
+            ApiError::Unauthorized(
+                "missing Authorization header; send `Authorization: Bearer <api key>`".to_owned(),
+            )
+        })?
+        .to_str()
+        .map_err(|_| ApiError::Unauthorized("malformed Authorization header".to_owned()))?;
+    let presented =
+        PresentedKey::from_header(header).map_err(|e| ApiError::Unauthorized(e.to_owned()))?;
+    let stored = state
+        .store
+        .find_api_key(&presented.lookup)
+        .await?
+        .filter(|stored| stored.mode == presented.mode && presented.matches(&stored.hash))
+        .ok_or_else(|| ApiError::Unauthorized(UNKNOWN_KEY.to_owned()))?;
+    if stored.revoked {
+        return Err(ApiError::Unauthorized(
+            "this API key has been revoked".to_owned(),
+        ));
+    }
+    Ok(Principal {
+        key_id: stored.id,
+        scope: Scope {
+            tenant_id: stored.tenant_id,
+            mode: stored.mode,
+        },
+    })
+}
+
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let principal = match principal_of(&state, request.headers()).await {
+        Ok(principal) => principal,
+        Err(error) => return error.into_response(),
+    };
+    let decision = state.limiter.check(principal.key_id);
+    if !decision.allowed {
+        let mut response = ApiError::RateLimited {
+            retry_after: decision.retry_after(),
+        }
+        .into_response();
+        decision.write_headers(response.headers_mut());
+        return response;
+    }
+    if state.key_touches.due(principal.key_id) {
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_api_key(principal.key_id).await {
+                tracing::warn!(%error, "could not record the key's last use");
+            }
+        });
+    }
+    tracing::Span::current().record("key_id", tracing::field::display(principal.key_id));
+    request.extensions_mut().insert(principal);
+    let mut response = next.run(request).await;
+    decision.write_headers(response.headers_mut());
+    response
+}

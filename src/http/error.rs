@@ -1,0 +1,160 @@
+//! Every way a request can fail, and the one place each becomes an HTTP response.
+
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+
+use crate::domain::decode::FieldError;
+use crate::domain::outcome::{ErrorCode, RecordError};
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{message}")]
+    Validation {
+        message: String,
+        details: Vec<FieldError>,
+    },
+    /// A reference that does not resolve, or resolves to more than one record.
+    #[error("{}", .0.describe())]
+    Reference(RecordError),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("this path does not accept that method")]
+    MethodNotAllowed,
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("rate limit exceeded; retry in {retry_after} s")]
+    RateLimited { retry_after: u64 },
+    #[error("the request took too long and was abandoned")]
+    Timeout,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("internal error")]
+    Panic,
+}
+
+impl ApiError {
+    pub fn invalid(error: FieldError) -> ApiError {
+        ApiError::Validation {
+            message: error.describe(),
+            details: vec![error],
+        }
+    }
+
+    /// A record the sync refused, as the error of a single-record request.
+    pub fn rejected(error: RecordError) -> ApiError {
+        match error.code {
+            ErrorCode::ValidationError => ApiError::invalid(FieldError {
+                field: error.field,
+                message: error.message,
+            }),
+            ErrorCode::ReferenceNotFound | ErrorCode::AmbiguousReference => {
+                ApiError::Reference(error)
+            }
+        }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            ApiError::Validation { .. } => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+            ApiError::Reference(error) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                match error.code {
+                    ErrorCode::AmbiguousReference => "AMBIGUOUS_REFERENCE",
+                    _ => "REFERENCE_NOT_FOUND",
+                },
+            ),
+            ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
+            ApiError::PayloadTooLarge { .. } => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")
+            }
+            ApiError::UnsupportedMediaType(_) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE")
+            }
+            ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
+            ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT"),
+            ApiError::Store(StoreError::Unavailable(_)) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
+            }
+            ApiError::Store(_) | ApiError::Panic => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
+            }
+        }
+    }
+
+    /// What the client reads. Store failures say nothing of SQL or internals.
+    fn public_message(&self) -> String {
+        match self {
+            ApiError::Store(StoreError::Unavailable(_)) => {
+                "the database is unavailable; retry shortly".to_owned()
+            }
+            ApiError::Store(_) | ApiError::Panic => {
+                "internal error; the request id in X-Request-Id helps find it in the logs"
+                    .to_owned()
+            }
+            other => other.to_string(),
+        }
+    }
+
+    fn details(&self) -> Vec<FieldError> {
+        match self {
+            ApiError::Validation { details, .. } => details.clone(),
+            ApiError::Reference(error) => vec![FieldError {
+                field: error.field.clone(),
+                message: error.message.clone(),
+            }],
+            _ => Vec::new(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Envelope {
+    success: bool,
+    error: ErrorBody,
+}
+
+#[derive(Serialize)]
+struct ErrorBody {
+    code: &'static str,
+    message: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    details: Vec<FieldError>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+        }
+        let body = Envelope {
+            success: false,
+            error: ErrorBody {
+                code,
+                message: self.public_message(),
+                details: self.details(),
+            },
+        };
+        let mut response = (status, Json(body)).into_response();
+        let retry_after = match &self {
+            ApiError::RateLimited { retry_after } => Some(*retry_after),
+            ApiError::Store(StoreError::Unavailable(_)) => Some(1),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}

@@ -1,0 +1,79 @@
+//! The one JSON body extractor of the API: checks the content type, reads the body under the
+//! configured limit and decodes it with field paths, answering every failure in the envelope.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::domain::decode::{decode, FieldError};
+
+/// A request body decoded into `T`.
+pub struct ApiJson<T>(pub T);
+
+fn is_json(headers: &HeaderMap) -> bool {
+    let Some(value) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let essence = value
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+/// The body limit in force, for the 413 message.
+#[derive(Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::UnsupportedMediaType(
+                "send the body as JSON with `Content-Type: application/json`".to_owned(),
+            ));
+        }
+        let limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge { limit }
+                } else {
+                    ApiError::invalid(FieldError {
+                        field: None,
+                        message: format!("could not read the request body: {rejection}"),
+                    })
+                }
+            })?;
+        decode(&bytes).map(ApiJson).map_err(ApiError::invalid)
+    }
+}
+
+/// Query-string parameters decoded into `T`, with failures in the envelope.
+pub struct ApiQuery<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(value)| ApiQuery(value))
+            .map_err(|rejection| {
+                ApiError::invalid(FieldError {
+                    field: None,
+                    message: rejection.body_text(),
+                })
+            })
+    }
+}

@@ -1,0 +1,154 @@
+//! The HTTP API: routes, extractors, authentication, rate limits and error mapping.
+
+mod auth;
+mod error;
+mod json;
+mod rate_limit;
+mod read;
+mod sync;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::HeaderName;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Extension, Json, Router};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+pub use self::error::ApiError;
+use self::json::BodyLimit;
+use self::rate_limit::RateLimiter;
+use crate::config::ServerConfig;
+use crate::domain::record::{
+    CellPayload, JobPayload, OperationPayload, PartPayload, Payload, ResourcePayload,
+};
+use crate::store::Store;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    store: Arc<dyn Store>,
+    limiter: Arc<RateLimiter>,
+    key_touches: Arc<auth::KeyTouches>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, config: &ServerConfig) -> AppState {
+        AppState {
+            store,
+            limiter: Arc::new(RateLimiter::per_minute(config.rate_limit_per_minute)),
+            key_touches: Arc::default(),
+        }
+    }
+}
+
+/// `{"success": true, "data": …}`.
+#[derive(Serialize)]
+pub struct Success<T> {
+    success: bool,
+    data: T,
+}
+
+pub fn success<T>(data: T) -> Success<T> {
+    Success {
+        success: true,
+        data,
+    }
+}
+
+fn entity_routes<P: Payload>(router: Router<AppState>) -> Router<AppState> {
+    let base = format!("/api-{}", P::ENTITY.plural());
+    router
+        .route(&format!("{base}/sync"), put(sync::sync_one::<P>))
+        .route(&format!("{base}/bulk-sync"), post(sync::sync_bulk::<P>))
+        .route(&base, get(read::list::<P>))
+        .route(&format!("{base}/{{id}}"), get(read::get_one::<P>))
+}
+
+async fn health(State(state): State<AppState>) -> Result<Json<Success<&'static str>>, ApiError> {
+    state.store.health().await?;
+    Ok(Json(success("ok")))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound("no such endpoint".to_owned())
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::Timeout.into_response(),
+    }
+}
+
+fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError::Panic.into_response()
+}
+
+pub fn router(state: AppState, config: &ServerConfig) -> Router {
+    let mut api = Router::new();
+    api = entity_routes::<JobPayload>(api);
+    api = entity_routes::<PartPayload>(api);
+    api = entity_routes::<OperationPayload>(api);
+    api = entity_routes::<CellPayload>(api);
+    api = entity_routes::<ResourcePayload>(api);
+    let api = api.route_layer(middleware::from_fn_with_state(
+        state.clone(),
+        auth::authenticate,
+    ));
+
+    let request_id = HeaderName::from_static("x-request-id");
+    let timeout = Duration::from_secs(config.request_timeout_secs);
+    let layers = ServiceBuilder::new()
+        .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                let id = request
+                    .headers()
+                    .get("x-request-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default();
+                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id, key_id = tracing::field::Empty)
+            }),
+        )
+        .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn_with_state(timeout, time_limit))
+        .layer(Extension(BodyLimit(config.max_body_bytes)))
+        .layer(DefaultBodyLimit::max(config.max_body_bytes));
+
+    Router::new()
+        .route("/healthz", get(health))
+        .merge(api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(layers)
+}
+
+/// Serves the API on an already-bound listener until `shutdown` resolves, then lets in-flight
+/// requests finish.
+pub async fn serve(
+    listener: TcpListener,
+    store: Arc<dyn Store>,
+    config: &ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(AppState::new(store, config), config);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -1,0 +1,163 @@
+//! Persistence: one trait of domain operations, one implementation per database engine.
+
+pub mod sqlite;
+mod sync;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use crate::domain::api_key::{IssuedKey, TenantSlug};
+use crate::domain::outcome::RecordResult;
+use crate::domain::record::SyncBatch;
+use crate::domain::{Entity, Mode, Scope};
+
+pub use sync::{SyncWriter, UpsertRow};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached or is overloaded; the request may succeed later.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database error: {0}")]
+    Database(#[source] sqlx::Error),
+    #[error("could not migrate the database: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    UnsupportedUrl(String),
+    #[error("no API key matches {0:?}")]
+    KeyNotFound(String),
+    #[error("{0:?} matches more than one API key; use the key's id")]
+    KeyAmbiguous(String),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(error: sqlx::Error) -> Self {
+        match error {
+            sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+                StoreError::Unavailable(error)
+            }
+            error => StoreError::Database(error),
+        }
+    }
+}
+
+/// An API key as listed to an operator; never the secret.
+#[derive(Debug, Clone, Serialize)]
+pub struct ApiKeyInfo {
+    pub id: Uuid,
+    pub tenant: String,
+    pub name: Option<String>,
+    pub mode: Mode,
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+    pub revoked_at: Option<String>,
+}
+
+/// What the server needs to check a presented key.
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub mode: Mode,
+    pub hash: String,
+    pub revoked: bool,
+}
+
+/// Filters of a list request; `limit` is already capped by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub external_source: Option<String>,
+    pub external_id: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// One page of records, each already in its API shape.
+#[derive(Debug)]
+pub struct Page {
+    pub records: Vec<Box<RawValue>>,
+    pub total: u64,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Succeeds when the database answers a query.
+    async fn health(&self) -> Result<(), StoreError>;
+
+    /// Writes a batch of valid records in one transaction and reports each one's fate, in
+    /// the batch's order. Records whose references do not resolve are rejected, not written.
+    async fn sync(&self, scope: Scope, batch: SyncBatch) -> Result<Vec<RecordResult>, StoreError>;
+
+    async fn list(
+        &self,
+        scope: Scope,
+        entity: Entity,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError>;
+
+    /// One record by id; a job comes with its parts and their operations.
+    async fn get(
+        &self,
+        scope: Scope,
+        entity: Entity,
+        id: Uuid,
+    ) -> Result<Option<Box<RawValue>>, StoreError>;
+
+    /// Stores a new key for a tenant, creating the tenant on first use.
+    async fn create_api_key(
+        &self,
+        tenant: &TenantSlug,
+        name: Option<&str>,
+        key: &IssuedKey,
+    ) -> Result<ApiKeyInfo, StoreError>;
+
+    async fn list_api_keys(
+        &self,
+        tenant: Option<&TenantSlug>,
+    ) -> Result<Vec<ApiKeyInfo>, StoreError>;
+
+    /// Revokes a key named by its id or its display prefix (`ery_live_AbC…`).
+    async fn revoke_api_key(&self, id_or_prefix: &str) -> Result<ApiKeyInfo, StoreError>;
+
+    async fn find_api_key(&self, lookup: &str) -> Result<Option<StoredKey>, StoreError>;
+
+    async fn touch_api_key(&self, id: Uuid) -> Result<(), StoreError>;
+}
+
+/// Opens (creating and migrating when needed) the store a database URL names.
+pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// Now, as stored: UTC with microseconds and a fixed width, so text order is time order.
+pub fn timestamp() -> String {
+    timestamp_of(time::OffsetDateTime::now_utc())
+}
+
+fn timestamp_of(at: time::OffsetDateTime) -> String {
+    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
+    );
+    at.format(FORMAT).expect("a UTC timestamp always formats")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_have_a_fixed_width() {
+        let at = time::macros::datetime!(2024-01-02 03:04:05 UTC);
+        assert_eq!(timestamp_of(at), "2024-01-02T03:04:05.000000Z");
+        assert_eq!(timestamp().len(), 27);
+    }
+}

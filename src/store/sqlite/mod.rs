@@ -1,0 +1,277 @@
+//! The embedded default store: one SQLite file in WAL mode, one writer connection (SQLite
+//! serializes writers anyway; queueing them in the pool avoids busy retries) and a few readers.
+
+mod read;
+mod sync;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+use uuid::Uuid;
+
+use self::sync::{parse_id, SqliteWriter};
+use super::{timestamp, ApiKeyInfo, ListQuery, Page, Store, StoreError, StoredKey};
+use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug, LOOKUP_CHARS};
+use crate::domain::outcome::RecordResult;
+use crate::domain::record::SyncBatch;
+use crate::domain::{Entity, Mode, Scope};
+
+pub struct SqliteStore {
+    writer: SqlitePool,
+    reader: SqlitePool,
+}
+
+impl SqliteStore {
+    pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(Duration::from_secs(30))
+            .connect_with(options.clone())
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect_with(options)
+            .await?;
+        Ok(SqliteStore { writer, reader })
+    }
+}
+
+fn record(json: String) -> Result<Box<RawValue>, StoreError> {
+    RawValue::from_string(json).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn decode_mode(text: &str) -> Result<Mode, StoreError> {
+    Mode::parse(text).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Decode(
+            format!("unknown key mode {text:?}").into(),
+        ))
+    })
+}
+
+const KEY_COLUMNS: &str = "SELECT k.id, t.slug, k.name, k.mode, k.lookup, k.created_at, \
+    k.last_used_at, k.revoked_at FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id";
+
+fn key_info(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyInfo, StoreError> {
+    let mode = decode_mode(row.try_get("mode")?)?;
+    let lookup: String = row.try_get("lookup")?;
+    Ok(ApiKeyInfo {
+        id: parse_id(row.try_get("id")?)?,
+        tenant: row.try_get("slug")?,
+        name: row.try_get("name")?,
+        mode,
+        prefix: display_prefix(mode, &lookup),
+        created_at: row.try_get("created_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("revoked_at")?,
+    })
+}
+
+/// The lookup characters named by a key prefix an operator typed (`ery_live_AbCd1234…`).
+fn lookup_of(prefix: &str) -> Option<&str> {
+    let random = prefix
+        .strip_prefix("ery_live_")
+        .or_else(|| prefix.strip_prefix("ery_test_"))
+        .unwrap_or(prefix);
+    let random = &random[..random.len().min(LOOKUP_CHARS)];
+    (random.len() >= 8 && random.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(random)
+}
+
+impl SqliteStore {
+    async fn key_by_id(&self, id: &str) -> Result<Option<ApiKeyInfo>, StoreError> {
+        sqlx::query(&format!("{KEY_COLUMNS} WHERE k.id = ?1"))
+            .bind(id)
+            .fetch_optional(&self.reader)
+            .await?
+            .as_ref()
+            .map(key_info)
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn health(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.reader).await?;
+        Ok(())
+    }
+
+    async fn sync(&self, scope: Scope, batch: SyncBatch) -> Result<Vec<RecordResult>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.writer.begin().await?;
+        let mut writer = SqliteWriter {
+            conn: &mut tx,
+            scope,
+            now: timestamp(),
+        };
+        let results = super::sync::run(&mut writer, batch).await?;
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    async fn list(
+        &self,
+        scope: Scope,
+        entity: Entity,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError> {
+        let tenant = scope.tenant_id.hyphenated().to_string();
+        let records: Vec<String> = sqlx::query_scalar(&read::list_sql(entity))
+            .bind(&tenant)
+            .bind(scope.mode.as_str())
+            .bind(&query.external_source)
+            .bind(&query.external_id)
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(&self.reader)
+            .await?;
+        let total: i64 = sqlx::query_scalar(&read::count_sql(entity))
+            .bind(&tenant)
+            .bind(scope.mode.as_str())
+            .bind(&query.external_source)
+            .bind(&query.external_id)
+            .fetch_one(&self.reader)
+            .await?;
+        Ok(Page {
+            records: records.into_iter().map(record).collect::<Result<_, _>>()?,
+            total: total as u64,
+        })
+    }
+
+    async fn get(
+        &self,
+        scope: Scope,
+        entity: Entity,
+        id: Uuid,
+    ) -> Result<Option<Box<RawValue>>, StoreError> {
+        let found: Option<String> = sqlx::query_scalar(&read::get_sql(entity))
+            .bind(scope.tenant_id.hyphenated().to_string())
+            .bind(scope.mode.as_str())
+            .bind(id.hyphenated().to_string())
+            .fetch_optional(&self.reader)
+            .await?;
+        found.map(record).transpose()
+    }
+
+    async fn create_api_key(
+        &self,
+        tenant: &TenantSlug,
+        name: Option<&str>,
+        key: &IssuedKey,
+    ) -> Result<ApiKeyInfo, StoreError> {
+        let now = timestamp();
+        let mut tx = self.writer.begin().await?;
+        sqlx::query(
+            "INSERT INTO tenants (id, slug, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (slug) DO NOTHING",
+        )
+        .bind(Uuid::now_v7().hyphenated().to_string())
+        .bind(tenant.as_str())
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        let key_id = Uuid::now_v7().hyphenated().to_string();
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant_id, name, mode, lookup, hash, created_at) \
+             SELECT ?1, id, ?3, ?4, ?5, ?6, ?7 FROM tenants WHERE slug = ?2",
+        )
+        .bind(&key_id)
+        .bind(tenant.as_str())
+        .bind(name)
+        .bind(key.mode.as_str())
+        .bind(&key.lookup)
+        .bind(&key.hash)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        self.key_by_id(&key_id)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    async fn list_api_keys(
+        &self,
+        tenant: Option<&TenantSlug>,
+    ) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        sqlx::query(&format!(
+            "{KEY_COLUMNS} WHERE ?1 IS NULL OR t.slug = ?1 ORDER BY k.id"
+        ))
+        .bind(tenant.map(TenantSlug::as_str))
+        .fetch_all(&self.reader)
+        .await?
+        .iter()
+        .map(key_info)
+        .collect()
+    }
+
+    async fn revoke_api_key(&self, id_or_prefix: &str) -> Result<ApiKeyInfo, StoreError> {
+        let not_found = || StoreError::KeyNotFound(id_or_prefix.to_owned());
+        let id = match Uuid::parse_str(id_or_prefix) {
+            Ok(id) => id.hyphenated().to_string(),
+            Err(_) => {
+                let lookup = lookup_of(id_or_prefix).ok_or_else(not_found)?;
+                let ids: Vec<String> =
+                    sqlx::query_scalar("SELECT id FROM api_keys WHERE substr(lookup, 1, ?2) = ?1")
+                        .bind(lookup)
+                        .bind(lookup.len() as i64)
+                        .fetch_all(&self.reader)
+                        .await?;
+                match ids.as_slice() {
+                    [id] => id.clone(),
+                    [] => return Err(not_found()),
+                    _ => return Err(StoreError::KeyAmbiguous(id_or_prefix.to_owned())),
+                }
+            }
+        };
+        let revoked =
+            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1")
+                .bind(&id)
+                .bind(timestamp())
+                .execute(&self.writer)
+                .await?;
+        if revoked.rows_affected() == 0 {
+            return Err(not_found());
+        }
+        self.key_by_id(&id).await?.ok_or_else(not_found)
+    }
+
+    async fn find_api_key(&self, lookup: &str) -> Result<Option<StoredKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id, tenant_id, mode, hash, revoked_at IS NOT NULL AS revoked \
+             FROM api_keys WHERE lookup = ?1",
+        )
+        .bind(lookup)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some(StoredKey {
+            id: parse_id(row.try_get("id")?)?,
+            tenant_id: parse_id(row.try_get("tenant_id")?)?,
+            mode: decode_mode(row.try_get("mode")?)?,
+            hash: row.try_get("hash")?,
+            revoked: row.try_get("revoked")?,
+        }))
+    }
+
+    async fn touch_api_key(&self, id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")
+            .bind(id.hyphenated().to_string())
+            .bind(timestamp())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,266 @@
+//! SQLite's set-based upserts. A batch travels as one JSON parameter (`json_each`), so each
+//! step is one statement whatever the batch size: insert the new rows, update the rows whose
+//! values differ, then read back every row's id.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use serde::ser::{Serialize, SerializeSeq, Serializer};
+use sqlx::SqliteConnection;
+use uuid::Uuid;
+
+use crate::domain::outcome::Change;
+use crate::domain::patch::Patch;
+use crate::domain::schema::{Column, Default, Entity};
+use crate::domain::Scope;
+use crate::store::{StoreError, SyncWriter, UpsertRow};
+
+/// Position of the first column value in an encoded row: `[id, source, external_id, mask, …]`.
+const FIRST_VALUE: usize = 4;
+
+pub(super) struct SqliteWriter<'c> {
+    pub conn: &'c mut SqliteConnection,
+    pub scope: Scope,
+    pub now: String,
+}
+
+struct UpsertSql {
+    insert: String,
+    update: String,
+    select: String,
+}
+
+fn upsert_sql(entity: Entity) -> &'static UpsertSql {
+    static CACHE: [OnceLock<UpsertSql>; 5] = [const { OnceLock::new() }; 5];
+    let slot = Entity::ALL
+        .iter()
+        .position(|e| *e == entity)
+        .expect("every entity is listed");
+    CACHE[slot].get_or_init(|| build_upsert_sql(entity))
+}
+
+fn default_literal(default: Default) -> String {
+    match default {
+        Default::Text(text) => format!("'{text}'"),
+        Default::Int(value) => value.to_string(),
+        Default::Bool(value) => i32::from(value).to_string(),
+    }
+}
+
+/// The value to write for column `k` of the row in `r.value`: what was sent, or the column's
+/// default when nothing (or `null`) was sent.
+fn value_expr(column: &Column, k: usize) -> String {
+    let sent = format!("r.value ->> {}", FIRST_VALUE + k);
+    match column.default {
+        Some(default) => format!("COALESCE({sent}, {})", default_literal(default)),
+        None => sent,
+    }
+}
+
+fn build_upsert_sql(entity: Entity) -> UpsertSql {
+    let table = entity.plural();
+    let columns = entity.columns();
+    let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+    let values: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(k, c)| value_expr(c, k))
+        .collect();
+
+    let insert = format!(
+        "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at) \
+         SELECT r.value ->> 0, ?1, ?2, r.value ->> 1, r.value ->> 2, {values}, ?3, ?3 \
+         FROM json_each(?4) AS r WHERE true \
+         ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
+        names = names.join(", "),
+        values = values.join(", "),
+    );
+
+    let assignments: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            format!(
+                "{name} = CASE WHEN r.mask & {} THEN r.v{k} ELSE t.{name} END",
+                1u64 << k
+            )
+        })
+        .collect();
+    let sent_values: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(k, value)| format!("{value} AS v{k}"))
+        .collect();
+    let differences: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| format!("(r.mask & {} AND t.{name} IS NOT r.v{k})", 1u64 << k))
+        .collect();
+    let update = format!(
+        "UPDATE {table} AS t SET {assignments}, updated_at = ?3 \
+         FROM (SELECT r.value ->> 1 AS src, r.value ->> 2 AS ext, r.value ->> 3 AS mask, {sent_values} \
+               FROM json_each(?4) AS r) AS r \
+         WHERE t.tenant_id = ?1 AND t.mode = ?2 AND t.external_source = r.src AND t.external_id = r.ext \
+           AND ({differences}) \
+         RETURNING id",
+        assignments = assignments.join(", "),
+        sent_values = sent_values.join(", "),
+        differences = differences.join(" OR "),
+    );
+
+    let select = format!(
+        "SELECT r.key, t.id FROM json_each(?3) AS r JOIN {table} AS t \
+         ON t.tenant_id = ?1 AND t.mode = ?2 \
+         AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2"
+    );
+    UpsertSql {
+        insert,
+        update,
+        select,
+    }
+}
+
+/// A row as the statements read it: `[id, source, external_id, mask, refs…, values…]`, where
+/// bit k of `mask` says column k was sent (references always are).
+struct EncodedRow<'r, 'a>(&'r UpsertRow<'a>);
+
+impl Serialize for EncodedRow<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let row = self.0;
+        let refs = row.refs.len();
+        let mut mask: u64 = (1u64 << refs) - 1;
+        for (j, value) in row.values.iter().enumerate() {
+            if value.is_present() {
+                mask |= 1 << (refs + j);
+            }
+        }
+        let mut seq = serializer.serialize_seq(Some(FIRST_VALUE + refs + row.values.len()))?;
+        seq.serialize_element(&row.id.hyphenated().to_string())?;
+        seq.serialize_element(&row.key.source)?;
+        seq.serialize_element(&row.key.external_id)?;
+        seq.serialize_element(&mask)?;
+        for id in &row.refs {
+            seq.serialize_element(&id.hyphenated().to_string())?;
+        }
+        for value in row.values {
+            match value {
+                Patch::Value(scalar) => seq.serialize_element(scalar)?,
+                Patch::Null | Patch::Absent => seq.serialize_element(&())?,
+            }
+        }
+        seq.end()
+    }
+}
+
+pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn encode<T: Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain values always serialize")
+}
+
+impl SqliteWriter<'_> {
+    fn tenant(&self) -> String {
+        self.scope.tenant_id.hyphenated().to_string()
+    }
+}
+
+impl SyncWriter for SqliteWriter<'_> {
+    async fn upsert(
+        &mut self,
+        entity: Entity,
+        rows: &[UpsertRow<'_>],
+    ) -> Result<Vec<(Uuid, Change)>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = upsert_sql(entity);
+        let batch = encode(&rows.iter().map(EncodedRow).collect::<Vec<_>>());
+        let tenant = self.tenant();
+        let mode = self.scope.mode.as_str();
+        sqlx::query(&sql.insert)
+            .bind(&tenant)
+            .bind(mode)
+            .bind(&self.now)
+            .bind(&batch)
+            .execute(&mut *self.conn)
+            .await?;
+        let updated: HashSet<String> = sqlx::query_scalar(&sql.update)
+            .bind(&tenant)
+            .bind(mode)
+            .bind(&self.now)
+            .bind(&batch)
+            .fetch_all(&mut *self.conn)
+            .await?
+            .into_iter()
+            .collect();
+        let stored: Vec<(i64, String)> = sqlx::query_as(&sql.select)
+            .bind(&tenant)
+            .bind(mode)
+            .bind(&batch)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        let mut outcome: Vec<Option<(Uuid, Change)>> = vec![None; rows.len()];
+        for (index, id_text) in stored {
+            let id = parse_id(&id_text)?;
+            let index = index as usize;
+            let change = if id == rows[index].id {
+                Change::Created
+            } else if updated.contains(&id_text) {
+                Change::Updated
+            } else {
+                Change::Unchanged
+            };
+            outcome[index] = Some((id, change));
+        }
+        outcome
+            .into_iter()
+            .map(|o| o.ok_or(StoreError::Database(sqlx::Error::RowNotFound)))
+            .collect()
+    }
+
+    async fn resolve(
+        &mut self,
+        entity: Entity,
+        keys: &[(&str, &str)],
+    ) -> Result<Vec<Option<Uuid>>, StoreError> {
+        let sql = format!(
+            "SELECT r.key, t.id FROM json_each(?3) AS r JOIN {} AS t \
+             ON t.tenant_id = ?1 AND t.mode = ?2 \
+             AND t.external_source = r.value ->> 0 AND t.external_id = r.value ->> 1",
+            entity.plural()
+        );
+        let found: Vec<(i64, String)> = sqlx::query_as(&sql)
+            .bind(self.tenant())
+            .bind(self.scope.mode.as_str())
+            .bind(encode(&keys))
+            .fetch_all(&mut *self.conn)
+            .await?;
+        let mut ids = vec![None; keys.len()];
+        for (index, id) in found {
+            ids[index as usize] = Some(parse_id(&id)?);
+        }
+        Ok(ids)
+    }
+
+    async fn active_cells_named(
+        &mut self,
+        names: &[&str],
+    ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
+        let found: Vec<(String, String)> = sqlx::query_as(
+            "SELECT c.name, c.id FROM json_each(?3) AS r JOIN cells AS c \
+             ON c.tenant_id = ?1 AND c.mode = ?2 AND c.name = r.value AND c.active = 1",
+        )
+        .bind(self.tenant())
+        .bind(self.scope.mode.as_str())
+        .bind(encode(&names))
+        .fetch_all(&mut *self.conn)
+        .await?;
+        let mut cells: HashMap<String, Vec<Uuid>> = HashMap::new();
+        for (name, id) in found {
+            cells.entry(name).or_default().push(parse_id(&id)?);
+        }
+        Ok(cells)
+    }
+}

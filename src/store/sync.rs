@@ -1,0 +1,387 @@
+//! The engine-neutral order of a sync: resolve references for the whole batch, reject what does
+//! not resolve, then upsert each entity level with one set-based call. Engines supply only the
+//! set-based primitives, inside one transaction.
+
+use std::collections::{BTreeSet, HashMap};
+
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::outcome::{Change, ErrorCode, RecordError, RecordResult, Synced};
+use crate::domain::patch::Patch;
+use crate::domain::record::{
+    Indexed, JobRecord, OperationRecord, Parented, PartRecord, Record, RecordKey, SyncBatch,
+};
+use crate::domain::schema::{Entity, Scalar};
+
+/// One row to create or update: a fresh id (used only if the row is new), its key, the ids of
+/// its parents and its own values.
+pub struct UpsertRow<'a> {
+    pub id: Uuid,
+    pub key: &'a RecordKey,
+    pub refs: Vec<Uuid>,
+    pub values: &'a [Patch<Scalar>],
+}
+
+/// Set-based primitives one engine runs inside one transaction, for one tenant and mode.
+pub trait SyncWriter: Send {
+    /// Creates or updates every row, writing nothing for a row whose values all equal the
+    /// stored ones. Answers each row's id and change, in order.
+    fn upsert(
+        &mut self,
+        entity: Entity,
+        rows: &[UpsertRow<'_>],
+    ) -> impl std::future::Future<Output = Result<Vec<(Uuid, Change)>, StoreError>> + Send;
+
+    /// The ids of the rows with these keys, in order; `None` where there is none.
+    fn resolve(
+        &mut self,
+        entity: Entity,
+        keys: &[(&str, &str)],
+    ) -> impl std::future::Future<Output = Result<Vec<Option<Uuid>>, StoreError>> + Send;
+
+    /// The ids of the active cells bearing each of these names.
+    fn active_cells_named(
+        &mut self,
+        names: &[&str],
+    ) -> impl std::future::Future<Output = Result<HashMap<String, Vec<Uuid>>, StoreError>> + Send;
+}
+
+/// Writes a batch and reports each record, in the batch's order.
+pub async fn run<W: SyncWriter>(
+    writer: &mut W,
+    batch: SyncBatch,
+) -> Result<Vec<RecordResult>, StoreError> {
+    let mut results = match batch {
+        SyncBatch::Cells(items) => flat(writer, Entity::Cells, items).await,
+        SyncBatch::Resources(items) => flat(writer, Entity::Resources, items).await,
+        SyncBatch::Jobs(items) => jobs(writer, items).await,
+        SyncBatch::Parts(items) => parts(writer, items).await,
+        SyncBatch::Operations(items) => operations(writer, items).await,
+    }?;
+    results.sort_by_key(|r| r.index);
+    Ok(results)
+}
+
+fn fresh_id() -> Uuid {
+    Uuid::now_v7()
+}
+
+fn row<'a>(record: &'a Record, refs: Vec<Uuid>) -> UpsertRow<'a> {
+    UpsertRow {
+        id: fresh_id(),
+        key: &record.key,
+        refs,
+        values: &record.values,
+    }
+}
+
+fn synced(record: &Record, (id, change): (Uuid, Change)) -> Synced {
+    Synced::leaf(id, record.key.external_id.clone(), change)
+}
+
+fn accepted(index: usize, synced: Synced) -> RecordResult {
+    RecordResult {
+        index,
+        external_id: Some(synced.external_id.clone()),
+        outcome: Ok(synced.rolled_up()),
+    }
+}
+
+fn rejected(index: usize, key: &RecordKey, error: RecordError) -> RecordResult {
+    RecordResult {
+        index,
+        external_id: Some(key.external_id.clone()),
+        outcome: Err(error),
+    }
+}
+
+async fn flat<W: SyncWriter>(
+    writer: &mut W,
+    entity: Entity,
+    items: Vec<Indexed<Record>>,
+) -> Result<Vec<RecordResult>, StoreError> {
+    let rows: Vec<_> = items.iter().map(|i| row(&i.item, Vec::new())).collect();
+    let written = writer.upsert(entity, &rows).await?;
+    Ok(items
+        .iter()
+        .zip(written)
+        .map(|(i, done)| accepted(i.index, synced(&i.item, done)))
+        .collect())
+}
+
+/// Active cells by name, so every operation of the batch resolves its `cell_name` from one query.
+struct CellDirectory(HashMap<String, Vec<Uuid>>);
+
+impl CellDirectory {
+    async fn load<'a, W: SyncWriter>(
+        writer: &mut W,
+        operations: impl Iterator<Item = &'a OperationRecord>,
+    ) -> Result<Self, StoreError> {
+        let names: BTreeSet<&str> = operations.map(|o| o.cell_name.as_str()).collect();
+        if names.is_empty() {
+            return Ok(CellDirectory(HashMap::new()));
+        }
+        let names: Vec<&str> = names.into_iter().collect();
+        Ok(CellDirectory(writer.active_cells_named(&names).await?))
+    }
+
+    fn cell_of(&self, operation: &OperationRecord) -> Result<Uuid, RecordError> {
+        let name = &operation.cell_name;
+        match self.0.get(name).map(Vec::as_slice).unwrap_or_default() {
+            [id] => Ok(*id),
+            [] => Err(RecordError::reference(
+                ErrorCode::ReferenceNotFound,
+                "cell_name",
+                format!("no active cell is named {name:?}; sync the cell first"),
+            )),
+            many => Err(RecordError::reference(
+                ErrorCode::AmbiguousReference,
+                "cell_name",
+                format!(
+                    "{} active cells are named {name:?}; rename or deactivate all but one",
+                    many.len()
+                ),
+            )),
+        }
+    }
+
+    /// The cell of every operation of a part, or the first operation's error.
+    fn cells_of(&self, part: &PartRecord) -> Result<Vec<Uuid>, RecordError> {
+        part.operations
+            .iter()
+            .enumerate()
+            .map(|(i, op)| {
+                self.cell_of(op)
+                    .map_err(|e| e.within(&format!("operations[{i}]")))
+            })
+            .collect()
+    }
+}
+
+/// A part ready to write: its parent job and the cell of each of its operations.
+struct PlacedPart<'a> {
+    part: &'a PartRecord,
+    job_id: Uuid,
+    cells: Vec<Uuid>,
+}
+
+/// Upserts parts, then all their operations, answering each part with its operations.
+async fn write_parts<W: SyncWriter>(
+    writer: &mut W,
+    placed: &[PlacedPart<'_>],
+) -> Result<Vec<Synced>, StoreError> {
+    let part_rows: Vec<_> = placed
+        .iter()
+        .map(|p| row(&p.part.record, vec![p.job_id]))
+        .collect();
+    let parts = writer.upsert(Entity::Parts, &part_rows).await?;
+    let operation_rows: Vec<_> = placed
+        .iter()
+        .zip(&parts)
+        .flat_map(|(p, (part_id, _))| {
+            p.part
+                .operations
+                .iter()
+                .zip(&p.cells)
+                .map(move |(op, cell_id)| row(&op.record, vec![*part_id, *cell_id]))
+        })
+        .collect();
+    let mut operations = writer
+        .upsert(Entity::Operations, &operation_rows)
+        .await?
+        .into_iter();
+    Ok(placed
+        .iter()
+        .zip(parts)
+        .map(|(p, done)| {
+            let mut part = synced(&p.part.record, done);
+            part.operations = p
+                .part
+                .operations
+                .iter()
+                .map(|op| synced(&op.record, operations.next().expect("one result per row")))
+                .collect();
+            part
+        })
+        .collect())
+}
+
+async fn jobs<W: SyncWriter>(
+    writer: &mut W,
+    items: Vec<Indexed<JobRecord>>,
+) -> Result<Vec<RecordResult>, StoreError> {
+    let all_operations = items
+        .iter()
+        .flat_map(|i| &i.item.parts)
+        .flat_map(|p| &p.operations);
+    let cells = CellDirectory::load(writer, all_operations).await?;
+
+    let mut results = Vec::with_capacity(items.len());
+    let mut ready = Vec::with_capacity(items.len());
+    for item in &items {
+        let job = &item.item;
+        let placed: Result<Vec<Vec<Uuid>>, RecordError> = job
+            .parts
+            .iter()
+            .enumerate()
+            .map(|(i, part)| {
+                cells
+                    .cells_of(part)
+                    .map_err(|e| e.within(&format!("parts[{i}]")))
+            })
+            .collect();
+        match placed {
+            Ok(cells) => ready.push((item, cells)),
+            Err(error) => results.push(rejected(item.index, &job.record.key, error)),
+        }
+    }
+
+    let job_rows: Vec<_> = ready
+        .iter()
+        .map(|(i, _)| row(&i.item.record, Vec::new()))
+        .collect();
+    let jobs_written = writer.upsert(Entity::Jobs, &job_rows).await?;
+    let placed: Vec<PlacedPart> = ready
+        .iter()
+        .zip(&jobs_written)
+        .flat_map(|((item, cells), (job_id, _))| {
+            item.item
+                .parts
+                .iter()
+                .zip(cells.iter().cloned())
+                .map(move |(part, cells)| PlacedPart {
+                    part,
+                    job_id: *job_id,
+                    cells,
+                })
+        })
+        .collect();
+    let mut parts = write_parts(writer, &placed).await?.into_iter();
+    for ((item, _), done) in ready.iter().zip(jobs_written) {
+        let mut job = synced(&item.item.record, done);
+        job.parts = parts.by_ref().take(item.item.parts.len()).collect();
+        results.push(accepted(item.index, job));
+    }
+    Ok(results)
+}
+
+fn missing_parent(parent: Entity, field: &str, key: &RecordKey, external_id: &str) -> RecordError {
+    RecordError::reference(
+        ErrorCode::ReferenceNotFound,
+        field,
+        format!(
+            "no {} with external_id {external_id:?} in source {:?}; sync the {} first",
+            parent.singular(),
+            key.source,
+            parent.singular()
+        ),
+    )
+}
+
+async fn resolve_parents<W: SyncWriter, T>(
+    writer: &mut W,
+    parent: Entity,
+    items: &[Indexed<Parented<T>>],
+    key_of: impl Fn(&T) -> &RecordKey,
+) -> Result<Vec<Option<Uuid>>, StoreError> {
+    let keys: Vec<(&str, &str)> = items
+        .iter()
+        .map(|i| {
+            (
+                key_of(&i.item.item).source.as_str(),
+                i.item.parent_external_id.as_str(),
+            )
+        })
+        .collect();
+    writer.resolve(parent, &keys).await
+}
+
+async fn parts<W: SyncWriter>(
+    writer: &mut W,
+    items: Vec<Indexed<Parented<PartRecord>>>,
+) -> Result<Vec<RecordResult>, StoreError> {
+    let jobs = resolve_parents(writer, Entity::Jobs, &items, |p| &p.record.key).await?;
+    let all_operations = items.iter().flat_map(|i| &i.item.item.operations);
+    let cells = CellDirectory::load(writer, all_operations).await?;
+
+    let mut results = Vec::with_capacity(items.len());
+    let mut indexes = Vec::with_capacity(items.len());
+    let mut placed = Vec::with_capacity(items.len());
+    for (item, job_id) in items.iter().zip(jobs) {
+        let part = &item.item.item;
+        let key = &part.record.key;
+        let ready = job_id
+            .ok_or_else(|| {
+                missing_parent(
+                    Entity::Jobs,
+                    "job_external_id",
+                    key,
+                    &item.item.parent_external_id,
+                )
+            })
+            .and_then(|job_id| {
+                Ok(PlacedPart {
+                    part,
+                    job_id,
+                    cells: cells.cells_of(part)?,
+                })
+            });
+        match ready {
+            Ok(ready) => {
+                indexes.push(item.index);
+                placed.push(ready);
+            }
+            Err(error) => results.push(rejected(item.index, key, error)),
+        }
+    }
+    let written = write_parts(writer, &placed).await?;
+    results.extend(
+        indexes
+            .into_iter()
+            .zip(written)
+            .map(|(index, part)| accepted(index, part)),
+    );
+    Ok(results)
+}
+
+async fn operations<W: SyncWriter>(
+    writer: &mut W,
+    items: Vec<Indexed<Parented<OperationRecord>>>,
+) -> Result<Vec<RecordResult>, StoreError> {
+    let parts = resolve_parents(writer, Entity::Parts, &items, |o| &o.record.key).await?;
+    let cells = CellDirectory::load(writer, items.iter().map(|i| &i.item.item)).await?;
+
+    let mut results = Vec::with_capacity(items.len());
+    let mut ready = Vec::with_capacity(items.len());
+    for (item, part_id) in items.iter().zip(parts) {
+        let operation = &item.item.item;
+        let key = &operation.record.key;
+        let refs = part_id
+            .ok_or_else(|| {
+                missing_parent(
+                    Entity::Parts,
+                    "part_external_id",
+                    key,
+                    &item.item.parent_external_id,
+                )
+            })
+            .and_then(|part_id| Ok(vec![part_id, cells.cell_of(operation)?]));
+        match refs {
+            Ok(refs) => ready.push((item.index, operation, refs)),
+            Err(error) => results.push(rejected(item.index, key, error)),
+        }
+    }
+    let rows: Vec<_> = ready
+        .iter()
+        .map(|(_, op, refs)| row(&op.record, refs.clone()))
+        .collect();
+    let written = writer.upsert(Entity::Operations, &rows).await?;
+    results.extend(
+        ready
+            .iter()
+            .zip(written)
+            .map(|((index, op, _), done)| accepted(*index, synced(&op.record, done))),
+    );
+    Ok(results)
+}
