@@ -1,0 +1,115 @@
+//! The `eryxon` binary as an operator runs it.
+
+use std::process::{Command, Output};
+
+use serde_json::json;
+
+use crate::common::{Engine, TestServer};
+use crate::on_every_engine;
+
+pub fn eryxon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_eryxon"))
+        .args(args)
+        .env("ERYXON_LOG", "warn")
+        .output()
+        .expect("the binary runs")
+}
+
+fn stdout(output: &Output) -> String {
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout.clone()).unwrap()
+}
+
+async fn api_keys_are_created_listed_and_revoked(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let db = server.database_url.clone();
+    let created = eryxon(&[
+        "api-key",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "SAP prod",
+        "--database",
+        &db,
+    ]);
+    let key = stdout(&created).trim().to_owned();
+    assert!(
+        key.starts_with("ery_live_"),
+        "stdout is only the key: {key:?}"
+    );
+    assert!(key.len() >= "ery_live_".len() + 32);
+    assert!(!key.contains(char::is_whitespace));
+    let test_key = stdout(&eryxon(&[
+        "api-key",
+        "create",
+        "--tenant",
+        "acme",
+        "--test",
+        "--database",
+        &db,
+    ]));
+    assert!(test_key.trim().starts_with("ery_test_"));
+
+    let cell = json!({"external_id": "WC-1", "external_source": "SAP", "name": "Cutting"});
+    server.put("/api-cells/sync", &key, &cell).await.expect(201);
+
+    let listing = stdout(&eryxon(&[
+        "api-key",
+        "list",
+        "--tenant",
+        "acme",
+        "--database",
+        &db,
+    ]));
+    assert!(listing.contains("SAP prod"), "{listing}");
+    assert!(
+        listing.contains(&key[..21]),
+        "the prefix is shown: {listing}"
+    );
+    assert!(!listing.contains(&key[21..]), "the secret is never shown");
+    assert!(
+        !listing.contains(test_key.trim()),
+        "the secret is never shown"
+    );
+    let database = std::fs::read(server.dir().join("eryxon.db")).unwrap_or_default();
+    let haystack = String::from_utf8_lossy(&database);
+    assert!(!haystack.contains(&key), "the key is not stored in clear");
+
+    let listed_id = listing
+        .lines()
+        .find(|l| l.contains("SAP prod"))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap()
+        .to_owned();
+    let revoked = stdout(&eryxon(&[
+        "api-key",
+        "revoke",
+        &listed_id,
+        "--database",
+        &db,
+    ]));
+    assert!(revoked.contains("revoked"), "{revoked}");
+    server.get("/api-cells", &key).await.expect(401);
+
+    let unknown = eryxon(&[
+        "api-key",
+        "revoke",
+        "ery_live_ZZZZZZZZZZZZ",
+        "--database",
+        &db,
+    ]);
+    assert!(!unknown.status.success());
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("no API key matches"));
+    let bad_tenant = eryxon(&[
+        "api-key",
+        "create",
+        "--tenant",
+        "Not Valid",
+        "--database",
+        &db,
+    ]);
+    assert!(!bad_tenant.status.success());
+}
+
+on_every_engine!(api_keys_are_created_listed_and_revoked);

@@ -1,0 +1,258 @@
+//! A real server on a real store, on port 0, spoken to over HTTP.
+
+use std::sync::Arc;
+
+use eryxon::config::ServerConfig;
+use eryxon::domain::api_key::{IssuedKey, TenantSlug};
+use eryxon::domain::Mode;
+use eryxon::store::{self, Store};
+use reqwest::header::HeaderMap;
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+}
+
+/// Server settings a test may change.
+#[derive(Debug, Clone)]
+pub struct Options {
+    pub rate_limit_per_minute: u32,
+    pub max_body_bytes: usize,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            rate_limit_per_minute: 100_000,
+            max_body_bytes: eryxon::config::DEFAULT_MAX_BODY_BYTES,
+        }
+    }
+}
+
+pub struct TestServer {
+    pub base: String,
+    pub database_url: String,
+    pub store: Arc<dyn Store>,
+    options: Options,
+    client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+    dir: Arc<TempDir>,
+}
+
+/// One HTTP answer, with its body parsed as JSON.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    pub fn data(&self) -> &Value {
+        assert_eq!(self.body["success"], true, "not a success: {:#}", self.body);
+        &self.body["data"]
+    }
+
+    /// The error code, after checking the envelope's shape.
+    pub fn error_code(&self) -> &str {
+        assert_eq!(self.body["success"], false, "not an error: {:#}", self.body);
+        assert!(
+            self.body["error"]["message"].is_string(),
+            "no message: {:#}",
+            self.body
+        );
+        self.body["error"]["code"].as_str().expect("a code")
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn expect(self, status: u16) -> Reply {
+        assert_eq!(self.status.as_u16(), status, "body: {:#}", self.body);
+        self
+    }
+}
+
+impl TestServer {
+    pub async fn start(engine: Engine) -> TestServer {
+        TestServer::start_with(engine, Options::default()).await
+    }
+
+    pub async fn start_with(engine: Engine, options: Options) -> TestServer {
+        let dir = Arc::new(TempDir::new().expect("a temp dir"));
+        let database_url = match engine {
+            Engine::Sqlite => format!("sqlite://{}", dir.path().join("eryxon.db").display()),
+        };
+        TestServer::launch(database_url, options, dir).await
+    }
+
+    async fn launch(database_url: String, options: Options, dir: Arc<TempDir>) -> TestServer {
+        let store = store::open(&database_url).await.expect("the store opens");
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
+        let address = listener.local_addr().unwrap();
+        let config = ServerConfig {
+            listen: address,
+            rate_limit_per_minute: options.rate_limit_per_minute,
+            max_body_bytes: options.max_body_bytes,
+            request_timeout_secs: 30,
+        };
+        let (shutdown, stopped) = oneshot::channel::<()>();
+        let server_store = store.clone();
+        let task = tokio::spawn(async move {
+            eryxon::http::serve(listener, server_store, &config, async {
+                let _ = stopped.await;
+            })
+            .await
+        });
+        TestServer {
+            base: format!("http://{address}"),
+            database_url,
+            store,
+            options,
+            client: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+            task: Some(task),
+            dir,
+        }
+    }
+
+    /// Stops the server gracefully and starts a new one on the same database.
+    pub async fn restart(mut self) -> TestServer {
+        self.stop().await;
+        let (url, options, dir) = (
+            self.database_url.clone(),
+            self.options.clone(),
+            self.dir.clone(),
+        );
+        drop(self);
+        TestServer::launch(url, options, dir).await
+    }
+
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("the server task ends")
+                .expect("the server ends cleanly");
+        }
+    }
+
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
+    /// A new live API key for `tenant`.
+    pub async fn key(&self, tenant: &str) -> String {
+        self.key_in(tenant, Mode::Live).await
+    }
+
+    pub async fn key_in(&self, tenant: &str, mode: Mode) -> String {
+        let key = IssuedKey::generate(mode);
+        self.store
+            .create_api_key(&TenantSlug::parse(tenant).unwrap(), Some("test"), &key)
+            .await
+            .expect("the key is stored");
+        key.secret
+    }
+
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+        content_type: Option<&str>,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or_else(|_| {
+                panic!("{status}: not JSON: {}", String::from_utf8_lossy(&bytes))
+            })
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn json(&self, method: Method, path: &str, key: &str, body: &Value) -> Reply {
+        self.send(
+            method,
+            path,
+            Some(key),
+            Some(serde_json::to_vec(body).unwrap()),
+            Some("application/json"),
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: &Value) -> Reply {
+        self.json(Method::PUT, path, key, body).await
+    }
+
+    pub async fn post(&self, path: &str, key: &str, body: &Value) -> Reply {
+        self.json(Method::POST, path, key, body).await
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> Reply {
+        self.send(Method::GET, path, Some(key), None, None).await
+    }
+
+    /// Every record of an entity, as the list endpoint shows them.
+    pub async fn all(&self, entity: &str, key: &str) -> Vec<Value> {
+        let reply = self
+            .get(&format!("/api-{entity}?limit=1000"), key)
+            .await
+            .expect(200);
+        reply.data()[entity].as_array().expect("a list").clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// Declares each listed `async fn name(engine: Engine)` as one test per store engine.
+#[macro_export]
+macro_rules! on_every_engine {
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::common::Engine::Sqlite).await
+                }
+            )+
+        }
+    };
+}

@@ -1,0 +1,523 @@
+//! Every error the API documents: its status, code, envelope and the field it names.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::{Engine, Options, TestServer};
+use crate::on_every_engine;
+
+fn job(id: &str) -> serde_json::Value {
+    json!({"external_id": id, "external_source": "SAP", "job_number": id})
+}
+
+async fn raw(server: &TestServer, key: &str, path: &str, body: &str) -> crate::common::Reply {
+    server
+        .send(
+            Method::PUT,
+            path,
+            Some(key),
+            Some(body.as_bytes().to_vec()),
+            Some("application/json"),
+        )
+        .await
+}
+
+async fn malformed_json_names_line_and_column(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let reply = raw(
+        &server,
+        &key,
+        "/api-jobs/sync",
+        "{\n  \"external_id\": \"SO-1\",\n  oops\n}",
+    )
+    .await
+    .expect(400);
+    assert_eq!(reply.error_code(), "VALIDATION_ERROR");
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("line 3 column 3"), "{message}");
+    let reply = raw(&server, &key, "/api-jobs/sync", "").await.expect(400);
+    assert_eq!(reply.error_code(), "VALIDATION_ERROR");
+}
+
+async fn field_errors_name_the_field(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cases = [
+        (
+            "/api-jobs/sync",
+            json!({"external_source": "SAP", "job_number": "1"}),
+            "external_id",
+        ),
+        (
+            "/api-jobs/sync",
+            json!({"external_id": "J", "external_source": "SAP", "job_number": 7}),
+            "job_number",
+        ),
+        (
+            "/api-jobs/sync",
+            json!({"external_id": "J", "external_source": "SAP", "job_number": "1", "priorty": 2}),
+            "priorty",
+        ),
+        (
+            "/api-jobs/sync",
+            json!({"external_id": "J", "external_source": "SAP", "job_number": "1", "priority": -1}),
+            "priority",
+        ),
+        (
+            "/api-jobs/sync",
+            json!({"external_id": "J", "external_source": "SAP", "job_number": "1", "status": "done"}),
+            "status",
+        ),
+        (
+            "/api-jobs/sync",
+            json!({"external_id": "J", "external_source": "SAP", "job_number": "1", "due_date": "2024-02-30"}),
+            "due_date",
+        ),
+        (
+            "/api-jobs/sync",
+            json!({"external_id": "J", "external_source": "SAP", "job_number": "1", "metadata": [1]}),
+            "metadata",
+        ),
+        (
+            "/api-jobs/sync",
+            json!({"external_id": "", "external_source": "SAP", "job_number": "1"}),
+            "external_id",
+        ),
+        (
+            "/api-jobs/sync",
+            json!({"external_id": "J", "external_source": "SAP", "job_number": null}),
+            "job_number",
+        ),
+        (
+            "/api-jobs/sync",
+            json!({"external_id": "J", "external_source": "SAP", "job_number": "1",
+            "parts": [{"external_id": "P", "part_number": "p", "quantity": 0}]}),
+            "parts[0].quantity",
+        ),
+        (
+            "/api-jobs/sync",
+            json!({"external_id": "J", "external_source": "SAP", "job_number": "1",
+            "parts": [{"external_id": "P", "part_number": "p",
+                "operations": [{"external_id": "O", "operation_name": "o"}]}]}),
+            "parts[0].operations[0].cell_name",
+        ),
+        (
+            "/api-cells/sync",
+            json!({"external_id": "C", "external_source": "SAP", "name": "c", "color": "blue"}),
+            "color",
+        ),
+        (
+            "/api-cells/sync",
+            json!({"external_id": "C", "external_source": "SAP", "name": "c", "active": "yes"}),
+            "active",
+        ),
+        (
+            "/api-cells/sync",
+            json!({"external_id": "C", "external_source": "SAP", "name": "c", "capacity_hours_per_day": 30}),
+            "capacity_hours_per_day",
+        ),
+        (
+            "/api-resources/sync",
+            json!({"external_id": "R", "external_source": "SAP", "name": "r", "type": "machine"}),
+            "type",
+        ),
+        (
+            "/api-resources/sync",
+            json!({"external_id": "R", "external_source": "SAP", "name": "r", "status": "broken"}),
+            "status",
+        ),
+        (
+            "/api-parts/sync",
+            json!({"external_id": "P", "external_source": "SAP", "part_number": "p"}),
+            "job_external_id",
+        ),
+        (
+            "/api-operations/sync",
+            json!({"external_id": "O", "external_source": "SAP", "operation_name": "o", "cell_name": "c"}),
+            "part_external_id",
+        ),
+        (
+            "/api-operations/sync",
+            json!({"external_id": "O", "external_source": "SAP", "part_external_id": "P",
+            "operation_name": "o", "cell_name": "c", "sequence": 0}),
+            "sequence",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let reply = server.put(path, &key, &body).await;
+        assert_eq!(reply.status, 400, "{path} {body}: {:#}", reply.body);
+        assert_eq!(reply.error_code(), "VALIDATION_ERROR");
+        assert_eq!(reply.body["error"]["details"][0]["field"], field, "{body}");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(message.starts_with(field), "{message}");
+    }
+    assert!(
+        server.all("jobs", &key).await.is_empty(),
+        "nothing was written"
+    );
+}
+
+async fn oversized_strings_are_refused(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let long = "x".repeat(256);
+    let reply = server
+        .put(
+            "/api-jobs/sync",
+            &key,
+            &json!({"external_id": long, "external_source": "SAP", "job_number": "1"}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(reply.body["error"]["details"][0]["field"], "external_id");
+    let reply = server
+        .put("/api-jobs/sync", &key, &json!({"external_id": "J", "external_source": "SAP", "job_number": "1", "notes": "a\u{0}b"}))
+        .await
+        .expect(400);
+    assert_eq!(reply.body["error"]["details"][0]["field"], "notes");
+}
+
+async fn unauthorized_without_a_valid_key(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let body = Some(serde_json::to_vec(&job("J")).unwrap());
+    let missing = server
+        .send(
+            Method::PUT,
+            "/api-jobs/sync",
+            None,
+            body.clone(),
+            Some("application/json"),
+        )
+        .await
+        .expect(401);
+    assert_eq!(missing.error_code(), "UNAUTHORIZED");
+    let mut forged = key.clone();
+    forged.pop();
+    forged.push(if key.ends_with('a') { 'b' } else { 'a' });
+    for bad in [forged.as_str(), "ery_live_short", "not-a-key"] {
+        let reply = server
+            .send(
+                Method::PUT,
+                "/api-jobs/sync",
+                Some(bad),
+                body.clone(),
+                Some("application/json"),
+            )
+            .await
+            .expect(401);
+        assert_eq!(reply.error_code(), "UNAUTHORIZED");
+        assert!(
+            !reply.body.to_string().contains(bad),
+            "the key is not echoed"
+        );
+    }
+    let list = server
+        .get(
+            "/api-jobs",
+            "ery_live_0000000000000000000000000000000000000000",
+        )
+        .await;
+    assert_eq!(list.expect(401).error_code(), "UNAUTHORIZED");
+    assert!(server.all("jobs", &key).await.is_empty());
+}
+
+async fn unknown_paths_and_ids_are_not_found(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let reply = server.get("/api-widgets", &key).await.expect(404);
+    assert_eq!(reply.error_code(), "NOT_FOUND");
+    let reply = server.get("/api-jobs/not-a-uuid", &key).await.expect(404);
+    assert_eq!(reply.error_code(), "NOT_FOUND");
+    let reply = server
+        .get(&format!("/api-jobs/{}", uuid::Uuid::now_v7()), &key)
+        .await
+        .expect(404);
+    assert_eq!(reply.error_code(), "NOT_FOUND");
+    let reply = server
+        .get("/api-jobs/..%2F..%2Fetc%2Fpasswd", &key)
+        .await
+        .expect(404);
+    assert_eq!(reply.error_code(), "NOT_FOUND");
+}
+
+async fn wrong_method_is_method_not_allowed(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    for (method, path) in [
+        (Method::GET, "/api-jobs/sync"),
+        (Method::POST, "/api-jobs/sync"),
+        (Method::PUT, "/api-cells/bulk-sync"),
+        (Method::DELETE, "/api-jobs"),
+    ] {
+        let reply = server
+            .send(method.clone(), path, Some(&key), None, None)
+            .await;
+        assert_eq!(reply.status, 405, "{method} {path}");
+        assert_eq!(reply.error_code(), "METHOD_NOT_ALLOWED");
+    }
+}
+
+async fn non_json_content_type_is_unsupported(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let body = Some(serde_json::to_vec(&job("J")).unwrap());
+    for content_type in [
+        Some("application/x-www-form-urlencoded"),
+        Some("text/plain"),
+        None,
+    ] {
+        let reply = server
+            .send(
+                Method::PUT,
+                "/api-jobs/sync",
+                Some(&key),
+                body.clone(),
+                content_type,
+            )
+            .await
+            .expect(415);
+        assert_eq!(reply.error_code(), "UNSUPPORTED_MEDIA_TYPE");
+    }
+    let reply = server
+        .send(
+            Method::PUT,
+            "/api-jobs/sync",
+            Some(&key),
+            body,
+            Some("application/json; charset=utf-8"),
+        )
+        .await;
+    assert_eq!(reply.status, 201);
+}
+
+async fn oversized_body_is_payload_too_large(engine: Engine) {
+    let options = Options {
+        max_body_bytes: 4096,
+        ..Options::default()
+    };
+    let server = TestServer::start_with(engine, options).await;
+    let key = server.key("acme").await;
+    let jobs: Vec<_> = (0..100).map(|i| job(&format!("SO-{i}"))).collect();
+    let reply = server
+        .post("/api-jobs/bulk-sync", &key, &json!({"jobs": jobs}))
+        .await
+        .expect(413);
+    assert_eq!(reply.error_code(), "PAYLOAD_TOO_LARGE");
+    assert!(server.all("jobs", &key).await.is_empty());
+}
+
+async fn more_than_1000_records_writes_nothing(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let jobs: Vec<_> = (0..1001).map(|i| job(&format!("SO-{i}"))).collect();
+    let reply = server
+        .post("/api-jobs/bulk-sync", &key, &json!({"jobs": jobs}))
+        .await
+        .expect(400);
+    assert_eq!(reply.error_code(), "VALIDATION_ERROR");
+    assert_eq!(reply.body["error"]["details"][0]["field"], "jobs");
+    assert!(server.all("jobs", &key).await.is_empty());
+    let reply = server
+        .post("/api-jobs/bulk-sync", &key, &json!({"jobs": jobs[..1000]}))
+        .await
+        .expect(200);
+    assert_eq!(reply.data()["created"], 1000);
+}
+
+async fn misnamed_bulk_array_is_a_validation_error(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let reply = server
+        .post("/api-jobs/bulk-sync", &key, &json!({"parts": []}))
+        .await
+        .expect(400);
+    assert_eq!(reply.body["error"]["details"][0]["field"], "parts");
+    let reply = server
+        .post("/api-jobs/bulk-sync", &key, &json!([job("J")]))
+        .await
+        .expect(400);
+    assert_eq!(reply.error_code(), "VALIDATION_ERROR");
+}
+
+async fn unknown_references_are_unprocessable(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let part = json!({"external_id": "P", "external_source": "SAP", "job_external_id": "NOPE", "part_number": "p"});
+    let reply = server.put("/api-parts/sync", &key, &part).await.expect(422);
+    assert_eq!(reply.error_code(), "REFERENCE_NOT_FOUND");
+    assert_eq!(
+        reply.body["error"]["details"][0]["field"],
+        "job_external_id"
+    );
+    assert!(reply.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("NOPE"));
+
+    server
+        .put("/api-jobs/sync", &key, &job("J"))
+        .await
+        .expect(201);
+    let in_other_source = json!({"external_id": "P", "external_source": "NetSuite", "job_external_id": "J", "part_number": "p"});
+    let reply = server
+        .put("/api-parts/sync", &key, &in_other_source)
+        .await
+        .expect(422);
+    assert_eq!(
+        reply.error_code(),
+        "REFERENCE_NOT_FOUND",
+        "references stay inside the source"
+    );
+
+    let operation = json!({"external_id": "O", "external_source": "SAP", "part_external_id": "NOPE",
+        "operation_name": "o", "cell_name": "Cutting"});
+    let reply = server
+        .put("/api-operations/sync", &key, &operation)
+        .await
+        .expect(422);
+    assert_eq!(
+        reply.body["error"]["details"][0]["field"],
+        "part_external_id"
+    );
+
+    let part = json!({"external_id": "P", "external_source": "SAP", "job_external_id": "J", "part_number": "p"});
+    server.put("/api-parts/sync", &key, &part).await.expect(201);
+    let operation = json!({"external_id": "O", "external_source": "SAP", "part_external_id": "P",
+        "operation_name": "o", "cell_name": "Nowhere"});
+    let reply = server
+        .put("/api-operations/sync", &key, &operation)
+        .await
+        .expect(422);
+    assert_eq!(reply.body["error"]["details"][0]["field"], "cell_name");
+    assert!(reply.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("Nowhere"));
+    assert!(server.all("operations", &key).await.is_empty());
+}
+
+async fn a_name_shared_by_two_cells_is_ambiguous(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    for source in ["SAP", "NetSuite"] {
+        let cell = json!({"external_id": "WC-1", "external_source": source, "name": "Cutting"});
+        server.put("/api-cells/sync", &key, &cell).await.expect(201);
+    }
+    let retired = json!({"external_id": "WC-2", "external_source": "SAP", "name": "Welding", "active": false});
+    server
+        .put("/api-cells/sync", &key, &retired)
+        .await
+        .expect(201);
+    server
+        .put("/api-jobs/sync", &key, &job("J"))
+        .await
+        .expect(201);
+    let part = json!({"external_id": "P", "external_source": "SAP", "job_external_id": "J", "part_number": "p"});
+    server.put("/api-parts/sync", &key, &part).await.expect(201);
+
+    let operation = json!({"external_id": "O", "external_source": "SAP", "part_external_id": "P",
+        "operation_name": "o", "cell_name": "Cutting"});
+    let reply = server
+        .put("/api-operations/sync", &key, &operation)
+        .await
+        .expect(422);
+    assert_eq!(reply.error_code(), "AMBIGUOUS_REFERENCE");
+    assert_eq!(reply.body["error"]["details"][0]["field"], "cell_name");
+
+    let inactive = json!({"external_id": "O", "external_source": "SAP", "part_external_id": "P",
+        "operation_name": "o", "cell_name": "Welding"});
+    let reply = server
+        .put("/api-operations/sync", &key, &inactive)
+        .await
+        .expect(422);
+    assert_eq!(
+        reply.error_code(),
+        "REFERENCE_NOT_FOUND",
+        "inactive cells take no work"
+    );
+}
+
+async fn rate_limit_answers_429_with_headers(engine: Engine) {
+    let options = Options {
+        rate_limit_per_minute: 3,
+        ..Options::default()
+    };
+    let server = TestServer::start_with(engine, options).await;
+    let key = server.key("acme").await;
+    let other = server.key("acme").await;
+    let first = server
+        .put("/api-jobs/sync", &key, &job("J"))
+        .await
+        .expect(201);
+    assert_eq!(first.header("x-ratelimit-limit"), Some("3"));
+    assert_eq!(first.header("x-ratelimit-remaining"), Some("2"));
+    let reset: u64 = first.header("x-ratelimit-reset").unwrap().parse().unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        reset > now && reset <= now + 60,
+        "reset {reset} is an epoch second within a minute"
+    );
+
+    let invalid = server
+        .put("/api-jobs/sync", &key, &json!({}))
+        .await
+        .expect(400);
+    assert_eq!(
+        invalid.header("x-ratelimit-remaining"),
+        Some("1"),
+        "errors carry the headers too"
+    );
+    server.get("/api-jobs", &key).await.expect(200);
+    let limited = server
+        .put("/api-jobs/sync", &key, &job("K"))
+        .await
+        .expect(429);
+    assert_eq!(limited.error_code(), "RATE_LIMITED");
+    assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
+    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(
+        server.all("jobs", &other).await.len(),
+        1,
+        "K was not written; other keys go on"
+    );
+}
+
+async fn every_response_has_a_request_id(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let ok = server.put("/api-jobs/sync", &key, &job("J")).await;
+    let error = server.get("/api-nothing", &key).await;
+    let health = server
+        .send(Method::GET, "/healthz", None, None, None)
+        .await
+        .expect(200);
+    let ids: Vec<_> = [&ok, &error, &health]
+        .iter()
+        .map(|r| r.header("x-request-id").expect("x-request-id").to_owned())
+        .collect();
+    assert_ne!(ids[0], ids[1]);
+    assert_eq!(health.data(), "ok");
+}
+
+on_every_engine!(
+    malformed_json_names_line_and_column,
+    field_errors_name_the_field,
+    oversized_strings_are_refused,
+    unauthorized_without_a_valid_key,
+    unknown_paths_and_ids_are_not_found,
+    wrong_method_is_method_not_allowed,
+    non_json_content_type_is_unsupported,
+    oversized_body_is_payload_too_large,
+    more_than_1000_records_writes_nothing,
+    misnamed_bulk_array_is_a_validation_error,
+    unknown_references_are_unprocessable,
+    a_name_shared_by_two_cells_is_ambiguous,
+    rate_limit_answers_429_with_headers,
+    every_response_has_a_request_id,
+);

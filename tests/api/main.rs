@@ -1,0 +1,10 @@
+//! Integration tests: the real server on a real store, over HTTP.
+
+mod common;
+
+mod cli;
+mod concurrency;
+mod errors;
+mod security;
+mod seed;
+mod semantics;
