@@ -17,6 +17,45 @@ use tokio::task::JoinHandle;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
     Sqlite,
+    Postgres,
+}
+
+/// The throwaway PostgreSQL server `scripts/with-postgres.sh` started, if any.
+pub fn postgres_admin_url() -> Option<String> {
+    std::env::var("ERYXON_TEST_POSTGRES_URL").ok()
+}
+
+/// Whether a test on `engine` can run here. PostgreSQL tests are skipped (with a note) when no
+/// server was provided, unless the test script demands them.
+pub fn engine_available(engine: Engine) -> bool {
+    match engine {
+        Engine::Sqlite => true,
+        Engine::Postgres if postgres_admin_url().is_some() => true,
+        Engine::Postgres => {
+            assert!(
+                std::env::var("ERYXON_REQUIRE_POSTGRES").is_err(),
+                "ERYXON_REQUIRE_POSTGRES is set but ERYXON_TEST_POSTGRES_URL is not"
+            );
+            eprintln!("skipped: no PostgreSQL (run ./scripts/test.sh for both engines)");
+            false
+        }
+    }
+}
+
+/// A new, empty database on the test PostgreSQL server.
+async fn fresh_postgres_database() -> String {
+    use sqlx::Connection;
+    let admin = postgres_admin_url().expect("a PostgreSQL server");
+    let name = format!("eryxon_test_{}", uuid::Uuid::now_v7().simple());
+    let mut connection = sqlx::PgConnection::connect(&admin)
+        .await
+        .expect("the test PostgreSQL answers");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut connection)
+        .await
+        .expect("a fresh database");
+    let (server, _) = admin.rsplit_once('/').expect("a database URL");
+    format!("{server}/{name}")
 }
 
 /// Server settings a test may change.
@@ -90,6 +129,7 @@ impl TestServer {
         let dir = Arc::new(TempDir::new().expect("a temp dir"));
         let database_url = match engine {
             Engine::Sqlite => format!("sqlite://{}", dir.path().join("eryxon.db").display()),
+            Engine::Postgres => fresh_postgres_database().await,
         };
         TestServer::launch(database_url, options, dir).await
     }
@@ -251,6 +291,16 @@ macro_rules! on_every_engine {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                 async fn $name() {
                     super::$name($crate::common::Engine::Sqlite).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if $crate::common::engine_available($crate::common::Engine::Postgres) {
+                        super::$name($crate::common::Engine::Postgres).await
+                    }
                 }
             )+
         }
