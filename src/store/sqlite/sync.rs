@@ -81,7 +81,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         .enumerate()
         .map(|(k, name)| {
             format!(
-                "{name} = CASE WHEN r.mask & {} THEN r.v{k} ELSE t.{name} END",
+                "{name} = CASE WHEN sent.mask & {} THEN sent.v{k} ELSE t.{name} END",
                 1u64 << k
             )
         })
@@ -94,14 +94,18 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     let differences: Vec<String> = names
         .iter()
         .enumerate()
-        .map(|(k, name)| format!("(r.mask & {} AND t.{name} IS NOT r.v{k})", 1u64 << k))
+        .map(|(k, name)| format!("(sent.mask & {} AND t.{name} IS NOT sent.v{k})", 1u64 << k))
         .collect();
+    // The batch is matched to its rows first, through the identity index, and materialized:
+    // left to itself the planner nests the other way round and scans the table per record.
     let update = format!(
-        "UPDATE {table} AS t SET {assignments}, updated_at = ?3 \
-         FROM (SELECT r.value ->> 1 AS src, r.value ->> 2 AS ext, r.value ->> 3 AS mask, {sent_values} \
-               FROM json_each(?4) AS r) AS r \
-         WHERE t.tenant_id = ?1 AND t.mode = ?2 AND t.external_source = r.src AND t.external_id = r.ext \
-           AND ({differences}) \
+        "WITH sent AS MATERIALIZED ( \
+           SELECT t.rowid AS rid, r.value ->> 3 AS mask, {sent_values} \
+           FROM json_each(?4) AS r CROSS JOIN {table} AS t \
+           ON t.tenant_id = ?1 AND t.mode = ?2 \
+           AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2) \
+         UPDATE {table} AS t SET {assignments}, updated_at = ?3 \
+         FROM sent WHERE t.rowid = sent.rid AND ({differences}) \
          RETURNING id",
         assignments = assignments.join(", "),
         sent_values = sent_values.join(", "),
@@ -109,7 +113,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
 
     let select = format!(
-        "SELECT r.key, t.id FROM json_each(?3) AS r JOIN {table} AS t \
+        "SELECT r.key, t.id FROM json_each(?3) AS r CROSS JOIN {table} AS t \
          ON t.tenant_id = ?1 AND t.mode = ?2 \
          AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2"
     );
@@ -226,7 +230,7 @@ impl SyncWriter for SqliteWriter<'_> {
         keys: &[(&str, &str)],
     ) -> Result<Vec<Option<Uuid>>, StoreError> {
         let sql = format!(
-            "SELECT r.key, t.id FROM json_each(?3) AS r JOIN {} AS t \
+            "SELECT r.key, t.id FROM json_each(?3) AS r CROSS JOIN {} AS t \
              ON t.tenant_id = ?1 AND t.mode = ?2 \
              AND t.external_source = r.value ->> 0 AND t.external_id = r.value ->> 1",
             entity.plural()
@@ -249,7 +253,7 @@ impl SyncWriter for SqliteWriter<'_> {
         names: &[&str],
     ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
         let found: Vec<(String, String)> = sqlx::query_as(
-            "SELECT c.name, c.id FROM json_each(?3) AS r JOIN cells AS c \
+            "SELECT c.name, c.id FROM json_each(?3) AS r CROSS JOIN cells AS c \
              ON c.tenant_id = ?1 AND c.mode = ?2 AND c.name = r.value AND c.active = 1",
         )
         .bind(self.tenant())
