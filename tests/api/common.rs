@@ -43,7 +43,7 @@ pub fn engine_available(engine: Engine) -> bool {
 }
 
 /// A new, empty database on the test PostgreSQL server.
-async fn fresh_postgres_database() -> String {
+pub async fn fresh_postgres_database() -> String {
     use sqlx::Connection;
     let admin = postgres_admin_url().expect("a PostgreSQL server");
     let name = format!("eryxon_test_{}", uuid::Uuid::now_v7().simple());

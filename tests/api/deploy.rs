@@ -1,0 +1,168 @@
+//! Several server processes on one PostgreSQL behave as one service.
+
+use std::process::Stdio;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::cli::eryxon;
+use crate::common::{engine_available, fresh_postgres_database, Engine};
+
+/// An `eryxon serve` process on a port of its own choosing.
+pub struct Instance {
+    pub base: String,
+    child: Child,
+    client: reqwest::Client,
+}
+
+impl Instance {
+    pub async fn spawn(database_url: &str, rate_limit: u32) -> Instance {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eryxon"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                database_url,
+            ])
+            .args(["--rate-limit-per-minute", &rate_limit.to_string()])
+            .env("ERYXON_LOG", "info")
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the server starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let address = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.expect("server logs") {
+                if let Some(rest) = line.split("address=").nth(1) {
+                    return rest.split_whitespace().next().unwrap().to_owned();
+                }
+            }
+            panic!("the server exited before listening");
+        })
+        .await
+        .expect("the server listens within 30 s");
+        // Keep draining the logs so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Instance {
+            base: format!("http://{address}"),
+            child,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    pub async fn put(&self, path: &str, key: &str, body: &serde_json::Value) -> reqwest::Response {
+        self.client
+            .put(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .json(body)
+            .send()
+            .await
+            .expect("the instance answers")
+    }
+
+    pub async fn get(&self, path: &str, key: &str) -> reqwest::Response {
+        self.client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("the instance answers")
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.child.kill().await;
+    }
+}
+
+fn create_key(database_url: &str) -> String {
+    let output = eryxon(&[
+        "api-key",
+        "create",
+        "--tenant",
+        "acme",
+        "--database",
+        database_url,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Waits out the end of a rate-limit minute, so a test's requests fall in one window.
+async fn start_of_a_fresh_window_margin() {
+    let second = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if second > 45 {
+        tokio::time::sleep(Duration::from_secs(61 - second)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_postgres_behave_as_one() {
+    if !engine_available(Engine::Postgres) {
+        return;
+    }
+    let url = fresh_postgres_database().await;
+    let key = create_key(&url);
+    let limit = 60;
+    let (a, b) = tokio::join!(Instance::spawn(&url, limit), Instance::spawn(&url, limit));
+    start_of_a_fresh_window_margin().await;
+
+    let writers = (0..20).map(|i| {
+        let instance = if i % 2 == 0 { &a } else { &b };
+        let body = json!({"external_id": "SO-SHARED", "external_source": "SAP",
+            "job_number": "SHARED", "notes": format!("writer {i}")});
+        let key = key.clone();
+        async move {
+            instance
+                .put("/api-jobs/sync", &key, &body)
+                .await
+                .status()
+                .as_u16()
+        }
+    });
+    let statuses = futures::future::join_all(writers).await;
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 201).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(
+        statuses.iter().all(|s| *s == 200 || *s == 201),
+        "{statuses:?}"
+    );
+    for instance in [&a, &b] {
+        let list: serde_json::Value = instance.get("/api-jobs", &key).await.json().await.unwrap();
+        assert_eq!(
+            list["data"]["pagination"]["total"], 1,
+            "one row, seen by both"
+        );
+    }
+
+    // 22 requests so far. The rest of the minute's budget is shared by both instances.
+    let mut accepted = 22;
+    let mut refused = 0;
+    for i in 0..60 {
+        let instance = if i % 2 == 0 { &a } else { &b };
+        match instance.get("/api-cells", &key).await.status().as_u16() {
+            200 => accepted += 1,
+            429 => refused += 1,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(accepted, limit, "the limit holds across instances");
+    assert_eq!(refused, 22);
+
+    let revoked = eryxon(&["api-key", "revoke", &key[..21], "--database", &url]);
+    assert!(revoked.status.success());
+    for instance in [&a, &b] {
+        assert_eq!(instance.get("/api-cells", &key).await.status(), 401);
+    }
+    a.stop().await;
+    b.stop().await;
+}
