@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit tests and the HTTP integration suite.
+# The whole test suite: formatting, lints, unit tests, and the HTTP integration suite on both
+# store engines (SQLite, and a throwaway PostgreSQL this script starts and removes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings
-cargo test --all-targets --locked
+
+# Every integration test runs on SQLite and on PostgreSQL; without a server they would skip.
+export ERYXON_REQUIRE_POSTGRES=1
+./scripts/with-postgres.sh bash -c '
+    set -e
+    cargo test --all-targets --locked
+    # The outage test stops PostgreSQL, so it runs alone, after everything else.
+    ERYXON_TEST_OUTAGE=1 cargo test --locked --test api outage
+'

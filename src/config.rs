@@ -1,8 +1,12 @@
 //! Server settings, from flags or the environment.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use clap::Args;
+
+use crate::store::{self, PostgresOptions, Store, StoreError};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./eryxon.db";
 
@@ -31,7 +35,35 @@ pub struct ServerConfig {
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
-    /// Database URL: sqlite://PATH (created and migrated on start).
+    /// Database URL: sqlite://PATH (created and migrated on start) or postgres://…
     #[arg(long = "database", env = "ERYXON_DATABASE_URL", default_value = DEFAULT_DATABASE_URL)]
     pub url: String,
+
+    /// PostgreSQL: connections this process keeps at most.
+    #[arg(long, env = "ERYXON_DB_MAX_CONNECTIONS", default_value_t = 10,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub db_max_connections: u32,
+
+    /// PostgreSQL: seconds a request waits for a connection before it is answered 503.
+    #[arg(long, env = "ERYXON_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
+    pub db_acquire_timeout_secs: u64,
+
+    /// PostgreSQL: statement_timeout of the server's sessions, in seconds (0 keeps the server's).
+    #[arg(long, env = "ERYXON_DB_STATEMENT_TIMEOUT_SECS", default_value_t = 30)]
+    pub db_statement_timeout_secs: u64,
+}
+
+impl DatabaseConfig {
+    pub fn pool_options(&self) -> PostgresOptions {
+        PostgresOptions {
+            max_connections: self.db_max_connections,
+            acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs),
+            statement_timeout: (self.db_statement_timeout_secs > 0)
+                .then(|| Duration::from_secs(self.db_statement_timeout_secs)),
+        }
+    }
+
+    pub async fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
+        store::open_with(&self.url, &self.pool_options()).await
+    }
 }

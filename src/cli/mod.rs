@@ -7,7 +7,7 @@ use tokio::net::TcpListener;
 use crate::config::{DatabaseConfig, ServerConfig};
 use crate::domain::api_key::{IssuedKey, TenantSlug};
 use crate::domain::Mode;
-use crate::store::{self, ApiKeyInfo};
+use crate::store::ApiKeyInfo;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -72,7 +72,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(server: ServerConfig, database: DatabaseConfig) -> anyhow::Result<()> {
-    let store = store::open(&database.url)
+    let store = database
+        .open()
         .await
         .with_context(|| format!("opening {}", database.url))?;
     let listener = TcpListener::bind(server.listen)
@@ -110,7 +111,7 @@ async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
             database,
         } => {
             let tenant = TenantSlug::parse(&tenant).map_err(anyhow::Error::msg)?;
-            let store = store::open(&database.url).await?;
+            let store = database.open().await?;
             let mode = if test { Mode::Test } else { Mode::Live };
             let key = IssuedKey::generate(mode);
             let info = store.create_api_key(&tenant, name.as_deref(), &key).await?;
@@ -128,14 +129,14 @@ async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
                 .map(|t| TenantSlug::parse(&t))
                 .transpose()
                 .map_err(anyhow::Error::msg)?;
-            let store = store::open(&database.url).await?;
+            let store = database.open().await?;
             print_keys(&store.list_api_keys(tenant.as_ref()).await?);
         }
         ApiKeyCommand::Revoke {
             id_or_prefix,
             database,
         } => {
-            let store = store::open(&database.url).await?;
+            let store = database.open().await?;
             let info = store.revoke_api_key(&id_or_prefix).await?;
             println!("revoked {} ({})", info.prefix, info.id);
         }

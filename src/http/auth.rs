@@ -101,7 +101,10 @@ pub async fn authenticate(
         Ok(principal) => principal,
         Err(error) => return error.into_response(),
     };
-    let decision = state.limiter.check(principal.key_id);
+    let decision = match state.limiter.check(&*state.store, principal.key_id).await {
+        Ok(decision) => decision,
+        Err(error) => return ApiError::from(error).into_response(),
+    };
     if !decision.allowed {
         let mut response = ApiError::RateLimited {
             retry_after: decision.retry_after(),

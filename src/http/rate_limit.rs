@@ -1,18 +1,17 @@
 //! Per-key request limits in fixed one-minute windows, reported in `X-RateLimit-*` headers.
+//! The store keeps the counts, so every instance on a shared database enforces one budget.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use uuid::Uuid;
 
+use crate::store::{Store, StoreError};
+
 const WINDOW_SECS: u64 = 60;
 
 pub struct RateLimiter {
     limit: u32,
-    /// Per key: the window it was last seen in and how many requests it made there.
-    windows: Mutex<HashMap<Uuid, (u64, u32)>>,
 }
 
 /// The verdict on one request, and what the headers tell the client.
@@ -27,6 +26,17 @@ pub struct RateDecision {
 }
 
 impl RateDecision {
+    fn of(limit: u32, requests: u32, now: u64) -> RateDecision {
+        let window = now / WINDOW_SECS;
+        RateDecision {
+            allowed: requests <= limit,
+            limit,
+            remaining: limit.saturating_sub(requests),
+            reset: (window + 1) * WINDOW_SECS,
+            now,
+        }
+    }
+
     pub fn retry_after(&self) -> u64 {
         self.reset.saturating_sub(self.now).max(1)
     }
@@ -45,39 +55,16 @@ impl RateDecision {
 
 impl RateLimiter {
     pub fn per_minute(limit: u32) -> RateLimiter {
-        RateLimiter {
-            limit,
-            windows: Mutex::new(HashMap::new()),
-        }
+        RateLimiter { limit }
     }
 
     /// Counts one request of `key` against its current window.
-    pub fn check(&self, key: Uuid) -> RateDecision {
+    pub async fn check(&self, store: &dyn Store, key: Uuid) -> Result<RateDecision, StoreError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_secs());
-        self.check_at(key, now)
-    }
-
-    fn check_at(&self, key: Uuid, now: u64) -> RateDecision {
-        let window = now / WINDOW_SECS;
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
-        let (seen_in, used) = windows.entry(key).or_insert((window, 0));
-        if *seen_in != window {
-            *seen_in = window;
-            *used = 0;
-        }
-        let allowed = *used < self.limit;
-        if allowed {
-            *used += 1;
-        }
-        RateDecision {
-            allowed,
-            limit: self.limit,
-            remaining: self.limit - *used,
-            reset: (window + 1) * WINDOW_SECS,
-            now,
-        }
+        let requests = store.count_request(key, now / WINDOW_SECS).await?;
+        Ok(RateDecision::of(self.limit, requests, now))
     }
 }
 
@@ -86,24 +73,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_limit_holds_within_a_window_and_resets_after_it() {
-        let limiter = RateLimiter::per_minute(2);
-        let key = Uuid::now_v7();
+    fn the_limit_allows_exactly_limit_requests_per_window() {
         let start = 6_000;
-        assert_eq!(limiter.check_at(key, start).remaining, 1);
-        assert!(limiter.check_at(key, start + 1).allowed);
-        let refused = limiter.check_at(key, start + 30);
+        let last = RateDecision::of(2, 2, start + 1);
+        assert!(last.allowed);
+        assert_eq!(last.remaining, 0);
+        let refused = RateDecision::of(2, 3, start + 30);
         assert!(!refused.allowed);
         assert_eq!(refused.remaining, 0);
         assert_eq!(refused.reset, start + 60);
         assert_eq!(refused.retry_after(), 30);
-        assert!(limiter.check_at(key, start + 60).allowed);
-    }
-
-    #[test]
-    fn keys_are_limited_separately() {
-        let limiter = RateLimiter::per_minute(1);
-        assert!(limiter.check_at(Uuid::now_v7(), 60).allowed);
-        assert!(limiter.check_at(Uuid::now_v7(), 60).allowed);
+        assert_eq!(RateDecision::of(2, 1, start).remaining, 1);
     }
 }

@@ -1,5 +1,6 @@
 //! Persistence: one trait of domain operations, one implementation per database engine.
 
+pub mod postgres;
 pub mod sqlite;
 mod sync;
 
@@ -15,6 +16,7 @@ use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::{Entity, Mode, Scope};
 
+pub use postgres::PostgresOptions;
 pub use sync::{SyncWriter, UpsertRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +28,7 @@ pub enum StoreError {
     Database(#[source] sqlx::Error),
     #[error("could not migrate the database: {0}")]
     Migration(#[from] sqlx::migrate::MigrateError),
-    #[error("unsupported database URL {0:?}: use sqlite://PATH")]
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
     #[error("no API key matches {0:?}")]
     KeyNotFound(String),
@@ -127,12 +129,43 @@ pub trait Store: Send + Sync {
     async fn find_api_key(&self, lookup: &str) -> Result<Option<StoredKey>, StoreError>;
 
     async fn touch_api_key(&self, id: Uuid) -> Result<(), StoreError>;
+
+    /// Counts one request of a key in a rate-limit window (a Unix minute) and answers how
+    /// many it has made in that window, this one included. Shared by every server instance
+    /// on the same database where the engine allows several.
+    async fn count_request(&self, key_id: Uuid, window: u64) -> Result<u32, StoreError>;
+}
+
+/// Rate-limit windows kept in this process, for an engine that only one process serves.
+#[derive(Default)]
+pub(crate) struct WindowCounter(std::sync::Mutex<std::collections::HashMap<Uuid, (u64, u32)>>);
+
+impl WindowCounter {
+    pub(crate) fn count(&self, key_id: Uuid, window: u64) -> u32 {
+        let mut windows = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let (seen_in, requests) = windows.entry(key_id).or_insert((window, 0));
+        if *seen_in != window {
+            *seen_in = window;
+            *requests = 0;
+        }
+        *requests = requests.saturating_add(1);
+        *requests
+    }
 }
 
 /// Opens (creating and migrating when needed) the store a database URL names.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    open_with(url, &PostgresOptions::default()).await
+}
+
+/// Like [`open`], with connection-pool settings for a PostgreSQL server.
+pub async fn open_with(url: &str, pool: &PostgresOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(
+            postgres::PostgresStore::open_with(url, pool).await?,
+        ))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
@@ -153,6 +186,16 @@ fn timestamp_of(at: time::OffsetDateTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn windows_count_per_key_and_restart_each_minute() {
+        let counter = WindowCounter::default();
+        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
+        assert_eq!(counter.count(a, 100), 1);
+        assert_eq!(counter.count(a, 100), 2);
+        assert_eq!(counter.count(b, 100), 1);
+        assert_eq!(counter.count(a, 101), 1);
+    }
 
     #[test]
     fn timestamps_have_a_fixed_width() {

@@ -166,3 +166,60 @@ async fn two_instances_on_one_postgres_behave_as_one() {
     a.stop().await;
     b.stop().await;
 }
+
+/// Stops the shared test PostgreSQL, so it runs alone: `scripts/test.sh` runs it in a second
+/// pass with `ERYXON_TEST_OUTAGE=1`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_answers_503_and_recovers_without_restart() {
+    if std::env::var("ERYXON_TEST_OUTAGE").is_err() || !engine_available(Engine::Postgres) {
+        eprintln!("skipped: runs alone, in the test script's outage pass");
+        return;
+    }
+    let pg_ctl = std::env::var("ERYXON_TEST_PG_CTL").expect("the test script's pg_ctl");
+    let url = fresh_postgres_database().await;
+    let key = create_key(&url);
+    let server = Instance::spawn(&url, 10_000).await;
+    let cell = json!({"external_id": "WC-1", "external_source": "SAP", "name": "Cutting"});
+    assert_eq!(
+        server.put("/api-cells/sync", &key, &cell).await.status(),
+        201
+    );
+
+    let stopped = std::process::Command::new(&pg_ctl)
+        .args(["stop", "-m", "fast"])
+        .status();
+    assert!(stopped.unwrap().success());
+    let started = std::time::Instant::now();
+    let reply = server.put("/api-cells/sync", &key, &cell).await;
+    assert_eq!(reply.status(), 503);
+    let body: serde_json::Value = reply.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "fails fast, not a hang"
+    );
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 503);
+
+    let restarted = std::process::Command::new(&pg_ctl).arg("start").status();
+    assert!(restarted.unwrap().success());
+    let mut recovered = false;
+    for _ in 0..50 {
+        if server.put("/api-cells/sync", &key, &cell).await.status() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        recovered,
+        "the same server process serves again once PostgreSQL is back"
+    );
+    let health = reqwest::get(format!("{}/healthz", server.base))
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    server.stop().await;
+}

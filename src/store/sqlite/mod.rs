@@ -14,7 +14,7 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use self::sync::{parse_id, SqliteWriter};
-use super::{timestamp, ApiKeyInfo, ListQuery, Page, Store, StoreError, StoredKey};
+use super::{timestamp, ApiKeyInfo, ListQuery, Page, Store, StoreError, StoredKey, WindowCounter};
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug, LOOKUP_CHARS};
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
@@ -23,6 +23,8 @@ use crate::domain::{Entity, Mode, Scope};
 pub struct SqliteStore {
     writer: SqlitePool,
     reader: SqlitePool,
+    /// One process serves a SQLite file, so its rate-limit windows can live in memory.
+    rate_windows: WindowCounter,
 }
 
 impl SqliteStore {
@@ -44,7 +46,11 @@ impl SqliteStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { writer, reader })
+        Ok(SqliteStore {
+            writer,
+            reader,
+            rate_windows: WindowCounter::default(),
+        })
     }
 }
 
@@ -273,5 +279,9 @@ impl Store for SqliteStore {
             .execute(&self.writer)
             .await?;
         Ok(())
+    }
+
+    async fn count_request(&self, key_id: Uuid, window: u64) -> Result<u32, StoreError> {
+        Ok(self.rate_windows.count(key_id, window))
     }
 }

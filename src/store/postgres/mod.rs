@@ -1,0 +1,404 @@
+//! The server store for shared deployments: PostgreSQL through a connection pool. Several
+//! server instances may share one database; writes rely on row locks and unique keys, not on
+//! a single writer.
+
+mod read;
+mod sync;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::value::RawValue;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
+use sqlx::{ConnectOptions, Connection, PgPool, Row};
+use uuid::Uuid;
+
+use self::read::timestamp_text;
+use self::sync::PostgresWriter;
+use super::{timestamp, ApiKeyInfo, ListQuery, Page, Store, StoreError, StoredKey};
+use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug, LOOKUP_CHARS};
+use crate::domain::outcome::RecordResult;
+use crate::domain::record::SyncBatch;
+use crate::domain::{Entity, Mode, Scope};
+
+/// Pool settings; `Default` suits one server instance on a modest database.
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before it is answered 503.
+    pub acquire_timeout: Duration,
+    /// Longest a statement may run before PostgreSQL cancels it; `None` keeps the server's.
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        PostgresOptions {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
+        Self::open_with(url, &PostgresOptions::default()).await
+    }
+
+    pub async fn open_with(
+        url: &str,
+        options: &PostgresOptions,
+    ) -> Result<PostgresStore, StoreError> {
+        let mut connect = PgConnectOptions::from_str(url).map_err(store_error)?;
+        if let Some(timeout) = options.statement_timeout {
+            connect = connect.options([(
+                "statement_timeout",
+                format!("{}ms", timeout.as_millis().max(1)),
+            )]);
+        }
+        // Migrations run on a connection of their own: sqlx holds a session advisory lock
+        // while it migrates (so instances starting together take turns) and does not release
+        // it when a migration fails; closing the connection always does.
+        let mut conn = connect.connect().await.map_err(store_error)?;
+        sqlx::migrate!("migrations/postgres").run(&mut conn).await?;
+        conn.close().await.map_err(store_error)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(store_error)?;
+        Ok(PostgresStore { pool })
+    }
+}
+
+/// Like `From<sqlx::Error>`, but also counts as unavailable the failures PostgreSQL reports
+/// as transient: a lost or refused connection, a server shutting down or out of connections,
+/// a statement cancelled by its timeout, a deadlock or serialization failure.
+pub(super) fn store_error(error: sqlx::Error) -> StoreError {
+    let transient = match &error {
+        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
+            code.starts_with("08")
+                || matches!(
+                    code.as_ref(),
+                    "57P01" | "57P02" | "57P03" | "53300" | "57014" | "40001" | "40P01" | "55P03"
+                )
+        }),
+        _ => false,
+    };
+    if transient {
+        StoreError::Unavailable(error)
+    } else {
+        StoreError::from(error)
+    }
+}
+
+pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn record(entity: Entity, json: String) -> Result<Box<RawValue>, StoreError> {
+    read::sqlite_style(entity, &json)
+        .and_then(RawValue::from_string)
+        .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn decode_mode(text: &str) -> Result<Mode, StoreError> {
+    Mode::parse(text).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Decode(
+            format!("unknown key mode {text:?}").into(),
+        ))
+    })
+}
+
+fn key_columns() -> String {
+    format!(
+        "SELECT k.id::text AS id, t.slug, k.name, k.mode, k.lookup, {} AS created_at, \
+         {} AS last_used_at, {} AS revoked_at \
+         FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id",
+        timestamp_text("k.created_at"),
+        timestamp_text("k.last_used_at"),
+        timestamp_text("k.revoked_at"),
+    )
+}
+
+fn key_info(row: &PgRow) -> Result<ApiKeyInfo, StoreError> {
+    let text = |column: &str| row.try_get::<String, _>(column).map_err(store_error);
+    let optional = |column: &str| {
+        row.try_get::<Option<String>, _>(column)
+            .map_err(store_error)
+    };
+    let mode = decode_mode(&text("mode")?)?;
+    Ok(ApiKeyInfo {
+        id: parse_id(&text("id")?)?,
+        tenant: text("slug")?,
+        name: optional("name")?,
+        mode,
+        prefix: display_prefix(mode, &text("lookup")?),
+        created_at: text("created_at")?,
+        last_used_at: optional("last_used_at")?,
+        revoked_at: optional("revoked_at")?,
+    })
+}
+
+/// The lookup characters named by a key prefix an operator typed (`ery_live_AbCd1234…`).
+fn lookup_of(prefix: &str) -> Option<&str> {
+    let random = prefix
+        .strip_prefix("ery_live_")
+        .or_else(|| prefix.strip_prefix("ery_test_"))
+        .unwrap_or(prefix);
+    let random = &random[..random.len().min(LOOKUP_CHARS)];
+    (random.len() >= 8 && random.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(random)
+}
+
+impl PostgresStore {
+    async fn key_by_id(&self, id: &str) -> Result<Option<ApiKeyInfo>, StoreError> {
+        sqlx::query(&format!("{} WHERE k.id = $1::uuid", key_columns()))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .as_ref()
+            .map(key_info)
+            .transpose()
+    }
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn health(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn sync(&self, scope: Scope, batch: SyncBatch) -> Result<Vec<RecordResult>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Explicit, because the upserts are written for READ COMMITTED: each statement must
+        // see rows other transactions committed while this one waited on them.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await
+            .map_err(store_error)?;
+        let mut writer = PostgresWriter {
+            conn: &mut tx,
+            scope,
+            now: timestamp(),
+        };
+        let results = super::sync::run(&mut writer, batch).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(results)
+    }
+
+    async fn list(
+        &self,
+        scope: Scope,
+        entity: Entity,
+        query: &ListQuery,
+    ) -> Result<Page, StoreError> {
+        let tenant = scope.tenant_id.hyphenated().to_string();
+        let records: Vec<String> = sqlx::query_scalar(&read::list_sql(entity))
+            .bind(&tenant)
+            .bind(scope.mode.as_str())
+            .bind(&query.external_source)
+            .bind(&query.external_id)
+            .bind(i64::from(query.limit))
+            .bind(i64::from(query.offset))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?;
+        let total: i64 = sqlx::query_scalar(&read::count_sql(entity))
+            .bind(&tenant)
+            .bind(scope.mode.as_str())
+            .bind(&query.external_source)
+            .bind(&query.external_id)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(Page {
+            records: records
+                .into_iter()
+                .map(|json| record(entity, json))
+                .collect::<Result<_, _>>()?,
+            total: total as u64,
+        })
+    }
+
+    async fn get(
+        &self,
+        scope: Scope,
+        entity: Entity,
+        id: Uuid,
+    ) -> Result<Option<Box<RawValue>>, StoreError> {
+        let found: Option<String> = sqlx::query_scalar(&read::get_sql(entity))
+            .bind(scope.tenant_id.hyphenated().to_string())
+            .bind(scope.mode.as_str())
+            .bind(id.hyphenated().to_string())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?;
+        found.map(|json| record(entity, json)).transpose()
+    }
+
+    async fn create_api_key(
+        &self,
+        tenant: &TenantSlug,
+        name: Option<&str>,
+        key: &IssuedKey,
+    ) -> Result<ApiKeyInfo, StoreError> {
+        let now = timestamp();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // A tenant created concurrently makes this wait, then skip; the next statement of
+        // this READ COMMITTED transaction sees it.
+        sqlx::query(
+            "INSERT INTO tenants (id, slug, created_at) VALUES ($1::uuid, $2, $3::timestamptz) \
+             ON CONFLICT (slug) DO NOTHING",
+        )
+        .bind(Uuid::now_v7().hyphenated().to_string())
+        .bind(tenant.as_str())
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let key_id = Uuid::now_v7().hyphenated().to_string();
+        sqlx::query(
+            "INSERT INTO api_keys (id, tenant_id, name, mode, lookup, hash, created_at) \
+             SELECT $1::uuid, id, $3, $4, $5, $6, $7::timestamptz FROM tenants WHERE slug = $2",
+        )
+        .bind(&key_id)
+        .bind(tenant.as_str())
+        .bind(name)
+        .bind(key.mode.as_str())
+        .bind(&key.lookup)
+        .bind(&key.hash)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        self.key_by_id(&key_id)
+            .await?
+            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
+    }
+
+    async fn list_api_keys(
+        &self,
+        tenant: Option<&TenantSlug>,
+    ) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        sqlx::query(&format!(
+            "{} WHERE $1::text IS NULL OR t.slug = $1::text ORDER BY k.id",
+            key_columns()
+        ))
+        .bind(tenant.map(TenantSlug::as_str))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?
+        .iter()
+        .map(key_info)
+        .collect()
+    }
+
+    async fn revoke_api_key(&self, id_or_prefix: &str) -> Result<ApiKeyInfo, StoreError> {
+        let not_found = || StoreError::KeyNotFound(id_or_prefix.to_owned());
+        let id = match Uuid::parse_str(id_or_prefix) {
+            Ok(id) => id.hyphenated().to_string(),
+            Err(_) => {
+                let lookup = lookup_of(id_or_prefix).ok_or_else(not_found)?;
+                let ids: Vec<String> = sqlx::query_scalar(
+                    "SELECT id::text FROM api_keys WHERE substr(lookup, 1, $2) = $1",
+                )
+                .bind(lookup)
+                .bind(lookup.len() as i32)
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+                match ids.as_slice() {
+                    [id] => id.clone(),
+                    [] => return Err(not_found()),
+                    _ => return Err(StoreError::KeyAmbiguous(id_or_prefix.to_owned())),
+                }
+            }
+        };
+        let revoked = sqlx::query(
+            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2::timestamptz) \
+             WHERE id = $1::uuid",
+        )
+        .bind(&id)
+        .bind(timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        if revoked.rows_affected() == 0 {
+            return Err(not_found());
+        }
+        self.key_by_id(&id).await?.ok_or_else(not_found)
+    }
+
+    async fn find_api_key(&self, lookup: &str) -> Result<Option<StoredKey>, StoreError> {
+        let row = sqlx::query(
+            "SELECT id::text AS id, tenant_id::text AS tenant_id, mode, hash, \
+             revoked_at IS NOT NULL AS revoked FROM api_keys WHERE lookup = $1",
+        )
+        .bind(lookup)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let Some(row) = row else { return Ok(None) };
+        let get = |column: &str| row.try_get::<String, _>(column).map_err(store_error);
+        Ok(Some(StoredKey {
+            id: parse_id(&get("id")?)?,
+            tenant_id: parse_id(&get("tenant_id")?)?,
+            mode: decode_mode(&get("mode")?)?,
+            hash: get("hash")?,
+            revoked: row.try_get("revoked").map_err(store_error)?,
+        }))
+    }
+
+    async fn touch_api_key(&self, id: Uuid) -> Result<(), StoreError> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $2::timestamptz WHERE id = $1::uuid")
+            .bind(id.hyphenated().to_string())
+            .bind(timestamp())
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn count_request(&self, key_id: Uuid, window: u64) -> Result<u32, StoreError> {
+        // One row per key and minute, incremented atomically: every instance on this
+        // database shares the same budget.
+        let requests: i32 = sqlx::query_scalar(
+            "INSERT INTO rate_limit_windows (key_id, window_start, requests) VALUES ($1::uuid, $2, 1) \
+             ON CONFLICT (key_id, window_start) \
+             DO UPDATE SET requests = rate_limit_windows.requests + 1 \
+             RETURNING requests",
+        )
+        .bind(key_id.hyphenated().to_string())
+        .bind(window as i64)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        if requests == 1 {
+            sqlx::query(
+                "DELETE FROM rate_limit_windows WHERE key_id = $1::uuid AND window_start < $2",
+            )
+            .bind(key_id.hyphenated().to_string())
+            .bind(window as i64)
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        }
+        Ok(requests.max(0) as u32)
+    }
+}

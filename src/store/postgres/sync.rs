@@ -1,0 +1,413 @@
+//! PostgreSQL's set-based upserts. A batch travels as one typed array per column, unnested
+//! side by side, so each step is one statement whatever the batch size: insert the new rows,
+//! update the rows whose values differ, then read back every row's id.
+//!
+//! Statements run under READ COMMITTED. A key another transaction inserts concurrently makes
+//! `ON CONFLICT DO NOTHING` wait for it and skip the row; the next statements see it committed.
+//! Both writing steps take their row locks in one global order (the key for inserts, the id
+//! for updates) so that concurrent batches touching the same rows wait instead of deadlocking.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
+
+use sqlx::postgres::PgArguments;
+use sqlx::{Arguments, PgConnection};
+use uuid::Uuid;
+
+use super::{parse_id, store_error};
+use crate::domain::outcome::Change;
+use crate::domain::patch::Patch;
+use crate::domain::schema::{Column, Default, Entity, Kind, Scalar};
+use crate::domain::Scope;
+use crate::store::{StoreError, SyncWriter, UpsertRow};
+
+pub(super) struct PostgresWriter<'c> {
+    pub conn: &'c mut PgConnection,
+    pub scope: Scope,
+    pub now: String,
+}
+
+struct UpsertSql {
+    insert: String,
+    update: String,
+    select: String,
+}
+
+fn upsert_sql(entity: Entity) -> &'static UpsertSql {
+    static CACHE: [OnceLock<UpsertSql>; 5] = [const { OnceLock::new() }; 5];
+    let slot = Entity::ALL
+        .iter()
+        .position(|e| *e == entity)
+        .expect("every entity is listed");
+    CACHE[slot].get_or_init(|| build_upsert_sql(entity))
+}
+
+/// The array type column values travel in; the cast makes every expression native-typed.
+fn array_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Reference(_) => "uuid[]",
+        Kind::Text => "text[]",
+        Kind::Int => "integer[]",
+        Kind::Real => "double precision[]",
+        Kind::Bool => "boolean[]",
+        Kind::Date => "date[]",
+        Kind::Json => "jsonb[]",
+    }
+}
+
+fn default_literal(default: Default) -> String {
+    match default {
+        Default::Text(text) => format!("'{text}'"),
+        Default::Int(value) => value.to_string(),
+        Default::Bool(value) => value.to_string(),
+    }
+}
+
+/// The value to write for column `k`: what was sent, or the column's default when nothing (or
+/// `null`) was sent.
+fn value_expr(column: &Column, k: usize) -> String {
+    let sent = format!("r.v{k}");
+    match column.default {
+        Some(default) => format!("COALESCE({sent}, {})", default_literal(default)),
+        None => sent,
+    }
+}
+
+/// The batch as rows `r(id, src, ext, mask, v0, v1, …)` from parameters `$4…`; `$1..$3` are
+/// the tenant, the mode and the time of the write.
+fn batch_rows(columns: &[Column]) -> String {
+    let arrays: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(k, c)| format!("${}::{}", 8 + k, array_type(c.kind)))
+        .collect();
+    let names: Vec<String> = (0..columns.len()).map(|k| format!("v{k}")).collect();
+    format!(
+        "unnest($4::uuid[], $5::text[], $6::text[], $7::bigint[], {arrays}) \
+         AS r(id, src, ext, mask, {names})",
+        arrays = arrays.join(", "),
+        names = names.join(", "),
+    )
+}
+
+fn sent(k: usize) -> String {
+    format!("(r.mask & {}) <> 0", 1u64 << k)
+}
+
+fn build_upsert_sql(entity: Entity) -> UpsertSql {
+    let table = entity.plural();
+    let columns = entity.columns();
+    let rows = batch_rows(columns);
+    let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+    let values: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(k, c)| value_expr(c, k))
+        .collect();
+
+    let insert = format!(
+        "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at) \
+         SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {values}, $3::timestamptz, $3::timestamptz \
+         FROM {rows} ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
+         ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
+        names = names.join(", "),
+        values = values.join(", "),
+    );
+
+    let sent_values: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(k, value)| format!("{value} AS v{k}"))
+        .collect();
+    let differences = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| format!("({} AND t.{name} IS DISTINCT FROM r.v{k})", sent(k)))
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let carried: Vec<String> = (0..columns.len()).map(|k| format!("r.v{k}")).collect();
+    let assignments: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            format!(
+                "{name} = CASE WHEN {} THEN r.v{k} ELSE t.{name} END",
+                sent(k)
+            )
+        })
+        .collect();
+    // The materialized CTE locks the rows to change in id order before the UPDATE touches
+    // them; the UPDATE repeats the comparison so a row changed meanwhile is judged afresh.
+    let update = format!(
+        "WITH sent AS (SELECT r.src, r.ext, r.mask, {sent_values} FROM {rows}), \
+         changing AS MATERIALIZED ( \
+             SELECT t.id AS row_id, r.mask, {carried} \
+             FROM {table} AS t JOIN sent AS r \
+               ON t.tenant_id = $1::uuid AND t.mode = $2::text \
+              AND t.external_source = r.src AND t.external_id = r.ext \
+             WHERE {differences} \
+             ORDER BY t.id FOR NO KEY UPDATE OF t) \
+         UPDATE {table} AS t SET {assignments}, updated_at = $3::timestamptz \
+         FROM changing AS r WHERE t.id = r.row_id AND ({differences}) \
+         RETURNING t.id::text",
+        sent_values = sent_values.join(", "),
+        carried = carried.join(", "),
+        assignments = assignments.join(", "),
+    );
+
+    let select = format!(
+        "SELECT r.idx - 1, t.id::text \
+         FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) \
+         JOIN {table} AS t ON t.tenant_id = $1::uuid AND t.mode = $2::text \
+          AND t.external_source = r.src AND t.external_id = r.ext"
+    );
+    UpsertSql {
+        insert,
+        update,
+        select,
+    }
+}
+
+/// One column of a batch, in the Rust type its array parameter is bound with.
+enum ColumnValues {
+    Ids(Vec<String>),
+    Text(Vec<Option<String>>),
+    Int(Vec<Option<i64>>),
+    Real(Vec<Option<f64>>),
+    Bool(Vec<Option<bool>>),
+}
+
+fn mismatch(column: &Column, value: &Scalar) -> StoreError {
+    StoreError::Database(sqlx::Error::Encode(
+        format!("column {} cannot hold {value:?}", column.name).into(),
+    ))
+}
+
+impl ColumnValues {
+    fn new(column: &Column, rows: usize) -> ColumnValues {
+        match column.kind {
+            Kind::Reference(_) => ColumnValues::Ids(Vec::with_capacity(rows)),
+            Kind::Text | Kind::Date | Kind::Json => ColumnValues::Text(Vec::with_capacity(rows)),
+            Kind::Int => ColumnValues::Int(Vec::with_capacity(rows)),
+            Kind::Real => ColumnValues::Real(Vec::with_capacity(rows)),
+            Kind::Bool => ColumnValues::Bool(Vec::with_capacity(rows)),
+        }
+    }
+
+    fn push(&mut self, column: &Column, value: &Patch<Scalar>) -> Result<(), StoreError> {
+        let scalar = match value {
+            Patch::Value(scalar) => Some(scalar),
+            Patch::Null | Patch::Absent => None,
+        };
+        match (self, scalar) {
+            (ColumnValues::Text(values), None) => values.push(None),
+            (ColumnValues::Text(values), Some(Scalar::Text(text))) => {
+                values.push(Some(text.clone()))
+            }
+            (ColumnValues::Int(values), None) => values.push(None),
+            (ColumnValues::Int(values), Some(Scalar::Int(int))) => values.push(Some(*int)),
+            (ColumnValues::Real(values), None) => values.push(None),
+            (ColumnValues::Real(values), Some(Scalar::Real(real))) => values.push(Some(*real)),
+            (ColumnValues::Real(values), Some(Scalar::Int(int))) => values.push(Some(*int as f64)),
+            (ColumnValues::Bool(values), None) => values.push(None),
+            (ColumnValues::Bool(values), Some(Scalar::Bool(bool))) => values.push(Some(*bool)),
+            (_, Some(scalar)) => return Err(mismatch(column, scalar)),
+            (ColumnValues::Ids(_), None) => unreachable!("references are never values"),
+        }
+        Ok(())
+    }
+
+    fn add_to(&self, args: &mut PgArguments) -> Result<(), sqlx::error::BoxDynError> {
+        match self {
+            ColumnValues::Ids(values) => args.add(values.as_slice()),
+            ColumnValues::Text(values) => args.add(values.as_slice()),
+            ColumnValues::Int(values) => args.add(values.as_slice()),
+            ColumnValues::Real(values) => args.add(values.as_slice()),
+            ColumnValues::Bool(values) => args.add(values.as_slice()),
+        }
+    }
+}
+
+/// A batch split into the arrays the statements unnest, where bit k of `masks` says column k
+/// was sent (references always are).
+struct Batch {
+    ids: Vec<String>,
+    sources: Vec<String>,
+    external_ids: Vec<String>,
+    masks: Vec<i64>,
+    columns: Vec<ColumnValues>,
+}
+
+impl Batch {
+    fn new(entity: Entity, rows: &[UpsertRow<'_>]) -> Result<Batch, StoreError> {
+        let columns = entity.columns();
+        let mut batch = Batch {
+            ids: Vec::with_capacity(rows.len()),
+            sources: Vec::with_capacity(rows.len()),
+            external_ids: Vec::with_capacity(rows.len()),
+            masks: Vec::with_capacity(rows.len()),
+            columns: columns
+                .iter()
+                .map(|c| ColumnValues::new(c, rows.len()))
+                .collect(),
+        };
+        for row in rows {
+            let refs = row.refs.len();
+            debug_assert_eq!(refs + row.values.len(), columns.len());
+            let mut mask: i64 = (1i64 << refs) - 1;
+            for (j, value) in row.values.iter().enumerate() {
+                if value.is_present() {
+                    mask |= 1 << (refs + j);
+                }
+            }
+            batch.ids.push(row.id.hyphenated().to_string());
+            batch.sources.push(row.key.source.clone());
+            batch.external_ids.push(row.key.external_id.clone());
+            batch.masks.push(mask);
+            for (slot, id) in batch.columns.iter_mut().zip(&row.refs) {
+                match slot {
+                    ColumnValues::Ids(ids) => ids.push(id.hyphenated().to_string()),
+                    _ => unreachable!("references come first in every schema"),
+                }
+            }
+            for ((slot, column), value) in batch.columns[refs..]
+                .iter_mut()
+                .zip(&columns[refs..])
+                .zip(row.values)
+            {
+                slot.push(column, value)?;
+            }
+        }
+        Ok(batch)
+    }
+
+    /// The parameters of the insert and the update: `$1..$3` then the batch's arrays.
+    fn arguments(&self, tenant: &str, mode: &str, now: &str) -> Result<PgArguments, StoreError> {
+        let mut args = PgArguments::default();
+        let mut add = || -> Result<(), sqlx::error::BoxDynError> {
+            args.add(tenant)?;
+            args.add(mode)?;
+            args.add(now)?;
+            args.add(self.ids.as_slice())?;
+            args.add(self.sources.as_slice())?;
+            args.add(self.external_ids.as_slice())?;
+            args.add(self.masks.as_slice())?;
+            self.columns.iter().try_for_each(|c| c.add_to(&mut args))
+        };
+        add().map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
+        Ok(args)
+    }
+}
+
+impl PostgresWriter<'_> {
+    fn tenant(&self) -> String {
+        self.scope.tenant_id.hyphenated().to_string()
+    }
+
+    /// The id of the row with each key, by position in `sources`/`external_ids`.
+    async fn ids_of(
+        &mut self,
+        sql: &str,
+        sources: &[&str],
+        external_ids: &[&str],
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        sqlx::query_as(sql)
+            .bind(self.tenant())
+            .bind(self.scope.mode.as_str())
+            .bind(sources)
+            .bind(external_ids)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(store_error)
+    }
+}
+
+impl SyncWriter for PostgresWriter<'_> {
+    async fn upsert(
+        &mut self,
+        entity: Entity,
+        rows: &[UpsertRow<'_>],
+    ) -> Result<Vec<(Uuid, Change)>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = upsert_sql(entity);
+        let batch = Batch::new(entity, rows)?;
+        let tenant = self.tenant();
+        let mode = self.scope.mode.as_str();
+        sqlx::query_with(&sql.insert, batch.arguments(&tenant, mode, &self.now)?)
+            .execute(&mut *self.conn)
+            .await
+            .map_err(store_error)?;
+        let updated: HashSet<String> =
+            sqlx::query_scalar_with(&sql.update, batch.arguments(&tenant, mode, &self.now)?)
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(store_error)?
+                .into_iter()
+                .collect();
+        let sources: Vec<&str> = batch.sources.iter().map(String::as_str).collect();
+        let external_ids: Vec<&str> = batch.external_ids.iter().map(String::as_str).collect();
+        let stored = self.ids_of(&sql.select, &sources, &external_ids).await?;
+        let mut outcome: Vec<Option<(Uuid, Change)>> = vec![None; rows.len()];
+        for (index, id_text) in stored {
+            let id = parse_id(&id_text)?;
+            let index = index as usize;
+            let change = if id == rows[index].id {
+                Change::Created
+            } else if updated.contains(&id_text) {
+                Change::Updated
+            } else {
+                Change::Unchanged
+            };
+            outcome[index] = Some((id, change));
+        }
+        outcome
+            .into_iter()
+            .map(|o| o.ok_or(StoreError::Database(sqlx::Error::RowNotFound)))
+            .collect()
+    }
+
+    async fn resolve(
+        &mut self,
+        entity: Entity,
+        keys: &[(&str, &str)],
+    ) -> Result<Vec<Option<Uuid>>, StoreError> {
+        let sql = format!(
+            "SELECT r.idx - 1, t.id::text \
+             FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) \
+             JOIN {} AS t ON t.tenant_id = $1::uuid AND t.mode = $2::text \
+              AND t.external_source = r.src AND t.external_id = r.ext",
+            entity.plural()
+        );
+        let (sources, external_ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
+        let found = self.ids_of(&sql, &sources, &external_ids).await?;
+        let mut ids = vec![None; keys.len()];
+        for (index, id) in found {
+            ids[index as usize] = Some(parse_id(&id)?);
+        }
+        Ok(ids)
+    }
+
+    async fn active_cells_named(
+        &mut self,
+        names: &[&str],
+    ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
+        let found: Vec<(String, String)> = sqlx::query_as(
+            "SELECT c.name, c.id::text FROM cells AS c \
+             WHERE c.tenant_id = $1::uuid AND c.mode = $2::text AND c.active \
+               AND c.name = ANY($3::text[])",
+        )
+        .bind(self.tenant())
+        .bind(self.scope.mode.as_str())
+        .bind(names)
+        .fetch_all(&mut *self.conn)
+        .await
+        .map_err(store_error)?;
+        let mut cells: HashMap<String, Vec<Uuid>> = HashMap::new();
+        for (name, id) in found {
+            cells.entry(name).or_default().push(parse_id(&id)?);
+        }
+        Ok(cells)
+    }
+}
