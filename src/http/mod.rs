@@ -71,7 +71,14 @@ fn entity_routes<P: Payload>(router: Router<AppState>) -> Router<AppState> {
         .route(&format!("{base}/sync"), put(sync::sync_one::<P>))
         .route(&format!("{base}/bulk-sync"), post(sync::sync_bulk::<P>))
         .route(&base, get(read::list::<P>))
-        .route(&format!("{base}/{{id}}"), get(read::get_one::<P>))
+        .route(
+            &format!("{base}/{{id}}"),
+            get(read::get_one::<P>).delete(read::delete_one::<P>),
+        )
+        .route(
+            &format!("{base}/by-external/{{external_source}}/{{external_id}}"),
+            get(read::get_by_external::<P>).delete(read::delete_by_external::<P>),
+        )
 }
 
 async fn health(State(state): State<AppState>) -> Result<Json<Success<&'static str>>, ApiError> {

@@ -17,7 +17,7 @@ use crate::domain::record::SyncBatch;
 use crate::domain::{Entity, Mode, Scope};
 
 pub use postgres::PostgresOptions;
-pub use sync::{SyncWriter, UpsertRow};
+pub use sync::{Observed, SyncWriter, UpsertRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -45,6 +45,14 @@ impl From<sqlx::Error> for StoreError {
             error => StoreError::Database(error),
         }
     }
+}
+
+/// How a sync transaction ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Finish {
+    Commit,
+    /// Roll back: report what the sync would do, write nothing.
+    DryRun,
 }
 
 /// An API key as listed to an operator; never the secret.
@@ -77,6 +85,31 @@ pub struct ListQuery {
     pub external_id: Option<String>,
     pub limit: u32,
     pub offset: u32,
+    /// Show deleted records too, with their `deleted_at`.
+    pub include_deleted: bool,
+}
+
+/// One record, named by our id or by the ERP's key.
+#[derive(Debug, Clone)]
+pub enum RecordRef {
+    Id(Uuid),
+    External { source: String, external_id: String },
+}
+
+/// What a delete did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Deletion {
+    /// No live record has that id or key.
+    NotFound,
+    /// A cell that live operations still run in stays.
+    InUse { operations: u64 },
+    /// The record is deleted, with the children it took along.
+    Deleted {
+        id: Uuid,
+        external_id: String,
+        parts: u64,
+        operations: u64,
+    },
 }
 
 /// One page of records, each already in its API shape.
@@ -93,7 +126,13 @@ pub trait Store: Send + Sync {
 
     /// Writes a batch of valid records in one transaction and reports each one's fate, in
     /// the batch's order. Records whose references do not resolve are rejected, not written.
-    async fn sync(&self, scope: Scope, batch: SyncBatch) -> Result<Vec<RecordResult>, StoreError>;
+    /// A dry run does all of it and rolls back, so its answer is exactly the real one's.
+    async fn sync(
+        &self,
+        scope: Scope,
+        batch: SyncBatch,
+        outcome: Finish,
+    ) -> Result<Vec<RecordResult>, StoreError>;
 
     async fn list(
         &self,
@@ -102,13 +141,23 @@ pub trait Store: Send + Sync {
         query: &ListQuery,
     ) -> Result<Page, StoreError>;
 
-    /// One record by id; a job comes with its parts and their operations.
+    /// One record; a job comes with its parts and their operations.
     async fn get(
         &self,
         scope: Scope,
         entity: Entity,
-        id: Uuid,
+        record: &RecordRef,
+        include_deleted: bool,
     ) -> Result<Option<Box<RawValue>>, StoreError>;
+
+    /// Soft-deletes a live record: a job takes its parts and operations along, a part its
+    /// operations; a cell live operations still use is refused. A later sync restores it.
+    async fn delete(
+        &self,
+        scope: Scope,
+        entity: Entity,
+        record: &RecordRef,
+    ) -> Result<Deletion, StoreError>;
 
     /// Stores a new key for a tenant, creating the tenant on first use.
     async fn create_api_key(
@@ -150,6 +199,63 @@ impl WindowCounter {
         }
         *requests = requests.saturating_add(1);
         *requests
+    }
+}
+
+/// The statements that soft-delete a record, then its parts, then its operations, written with
+/// the engine's placeholders for the record's id and the time of deletion.
+pub(crate) struct Cascade {
+    own: String,
+    parts: Option<String>,
+    operations: Option<String>,
+}
+
+impl Cascade {
+    pub(crate) fn of(entity: Entity, id: &str, now: &str) -> Cascade {
+        let set = format!("SET deleted_at = {now}, updated_at = {now}");
+        let live = "deleted_at IS NULL";
+        let own = format!("UPDATE {} {set} WHERE id = {id}", entity.plural());
+        let (parts, operations) = match entity {
+            Entity::Jobs => (
+                Some(format!("UPDATE parts {set} WHERE job_id = {id} AND {live}")),
+                Some(format!(
+                    "UPDATE operations {set} \
+                     WHERE part_id IN (SELECT id FROM parts WHERE job_id = {id}) AND {live}"
+                )),
+            ),
+            Entity::Parts => (
+                None,
+                Some(format!(
+                    "UPDATE operations {set} WHERE part_id = {id} AND {live}"
+                )),
+            ),
+            Entity::Operations | Entity::Cells | Entity::Resources => (None, None),
+        };
+        Cascade {
+            own,
+            parts,
+            operations,
+        }
+    }
+
+    /// The statements to run in order, each with the slot (record, parts, operations) its
+    /// affected-row count belongs to.
+    pub(crate) fn statements(self) -> impl Iterator<Item = (usize, String)> {
+        [Some(self.own), self.parts, self.operations]
+            .into_iter()
+            .enumerate()
+            .filter_map(|(slot, sql)| sql.map(|sql| (slot, sql)))
+    }
+}
+
+/// The bind values that name a record: its id, or its source and external id.
+pub(crate) fn key_params(target: &RecordRef) -> (bool, Vec<String>) {
+    match target {
+        RecordRef::Id(id) => (false, vec![id.hyphenated().to_string()]),
+        RecordRef::External {
+            source,
+            external_id,
+        } => (true, vec![source.clone(), external_id.clone()]),
     }
 }
 

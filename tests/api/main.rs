@@ -4,6 +4,7 @@ mod common;
 
 mod cli;
 mod concurrency;
+mod control;
 mod deploy;
 mod errors;
 mod security;

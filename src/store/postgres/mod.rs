@@ -16,7 +16,10 @@ use uuid::Uuid;
 
 use self::read::timestamp_text;
 use self::sync::PostgresWriter;
-use super::{timestamp, ApiKeyInfo, ListQuery, Page, Store, StoreError, StoredKey};
+use super::{
+    key_params, timestamp, ApiKeyInfo, Cascade, Deletion, Finish, ListQuery, Page, RecordRef,
+    Store, StoreError, StoredKey,
+};
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug, LOOKUP_CHARS};
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
@@ -180,7 +183,12 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn sync(&self, scope: Scope, batch: SyncBatch) -> Result<Vec<RecordResult>, StoreError> {
+    async fn sync(
+        &self,
+        scope: Scope,
+        batch: SyncBatch,
+        finish: Finish,
+    ) -> Result<Vec<RecordResult>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -197,7 +205,10 @@ impl Store for PostgresStore {
             now: timestamp(),
         };
         let results = super::sync::run(&mut writer, batch).await?;
-        tx.commit().await.map_err(store_error)?;
+        match finish {
+            Finish::Commit => tx.commit().await.map_err(store_error)?,
+            Finish::DryRun => tx.rollback().await.map_err(store_error)?,
+        }
         Ok(results)
     }
 
@@ -208,17 +219,18 @@ impl Store for PostgresStore {
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
         let tenant = scope.tenant_id.hyphenated().to_string();
-        let records: Vec<String> = sqlx::query_scalar(&read::list_sql(entity))
-            .bind(&tenant)
-            .bind(scope.mode.as_str())
-            .bind(&query.external_source)
-            .bind(&query.external_id)
-            .bind(i64::from(query.limit))
-            .bind(i64::from(query.offset))
-            .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
-        let total: i64 = sqlx::query_scalar(&read::count_sql(entity))
+        let records: Vec<String> =
+            sqlx::query_scalar(&read::list_sql(entity, query.include_deleted))
+                .bind(&tenant)
+                .bind(scope.mode.as_str())
+                .bind(&query.external_source)
+                .bind(&query.external_id)
+                .bind(i64::from(query.limit))
+                .bind(i64::from(query.offset))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+        let total: i64 = sqlx::query_scalar(&read::count_sql(entity, query.include_deleted))
             .bind(&tenant)
             .bind(scope.mode.as_str())
             .bind(&query.external_source)
@@ -239,16 +251,87 @@ impl Store for PostgresStore {
         &self,
         scope: Scope,
         entity: Entity,
-        id: Uuid,
+        target: &RecordRef,
+        include_deleted: bool,
     ) -> Result<Option<Box<RawValue>>, StoreError> {
-        let found: Option<String> = sqlx::query_scalar(&read::get_sql(entity))
+        let (by_external, keys) = key_params(target);
+        let sql = read::get_sql(entity, by_external, include_deleted);
+        let mut query = sqlx::query_scalar(&sql)
             .bind(scope.tenant_id.hyphenated().to_string())
-            .bind(scope.mode.as_str())
-            .bind(id.hyphenated().to_string())
+            .bind(scope.mode.as_str());
+        for key in keys {
+            query = query.bind(key);
+        }
+        let found: Option<String> = query
             .fetch_optional(&self.pool)
             .await
             .map_err(store_error)?;
         found.map(|json| record(entity, json)).transpose()
+    }
+
+    async fn delete(
+        &self,
+        scope: Scope,
+        entity: Entity,
+        target: &RecordRef,
+    ) -> Result<Deletion, StoreError> {
+        let table = entity.plural();
+        let (by_external, keys) = key_params(target);
+        let key = if by_external {
+            "external_source = $3::text AND external_id = $4::text"
+        } else {
+            "id = $3::uuid"
+        };
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // FOR UPDATE: a concurrent sync restoring this record waits for the delete, or wins.
+        let sql = format!(
+            "SELECT id::text, external_id FROM {table} \
+             WHERE tenant_id = $1::uuid AND mode = $2::text AND {key} AND deleted_at IS NULL \
+             FOR UPDATE"
+        );
+        let mut query = sqlx::query_as(&sql)
+            .bind(scope.tenant_id.hyphenated().to_string())
+            .bind(scope.mode.as_str());
+        for key in keys {
+            query = query.bind(key);
+        }
+        let found: Option<(String, String)> =
+            query.fetch_optional(&mut *tx).await.map_err(store_error)?;
+        let Some((id, external_id)) = found else {
+            return Ok(Deletion::NotFound);
+        };
+        if entity == Entity::Cells {
+            let operations: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM operations WHERE cell_id = $1::uuid AND deleted_at IS NULL",
+            )
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if operations > 0 {
+                return Ok(Deletion::InUse {
+                    operations: operations as u64,
+                });
+            }
+        }
+        let now = timestamp();
+        let mut affected = [0u64; 3];
+        for (slot, sql) in Cascade::of(entity, "$1::uuid", "$2::timestamptz").statements() {
+            affected[slot] = sqlx::query(&sql)
+                .bind(&id)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .map_err(store_error)?
+                .rows_affected();
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(Deletion::Deleted {
+            id: parse_id(&id)?,
+            external_id,
+            parts: affected[1],
+            operations: affected[2],
+        })
     }
 
     async fn create_api_key(

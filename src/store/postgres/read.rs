@@ -57,27 +57,42 @@ fn record_json(entity: Entity, alias: &str, extra: &str) -> String {
         "'updated_at', {}",
         timestamp_text(&format!("{alias}.updated_at"))
     ));
+    fields.push(format!(
+        "'deleted_at', {}",
+        timestamp_text(&format!("{alias}.deleted_at"))
+    ));
     if !extra.is_empty() {
         fields.push(extra.to_owned());
     }
     format!("json_build_object({})", fields.join(", "))
 }
 
+/// The condition that hides deleted rows of `alias`, unless they were asked for.
+fn visible(alias: &str, include_deleted: bool) -> String {
+    if include_deleted {
+        String::new()
+    } else {
+        format!(" AND {alias}.deleted_at IS NULL")
+    }
+}
+
 /// The `operations` field of the part aliased `part`, by sequence (unsequenced last).
-fn operations_of(part: &str) -> String {
+fn operations_of(part: &str, include_deleted: bool) -> String {
     format!(
         "'operations', COALESCE((SELECT json_agg({op} ORDER BY o.sequence ASC NULLS LAST, o.id) \
-         FROM operations AS o WHERE o.part_id = {part}.id), '[]'::json)",
-        op = record_json(Entity::Operations, "o", "")
+         FROM operations AS o WHERE o.part_id = {part}.id{live}), '[]'::json)",
+        op = record_json(Entity::Operations, "o", ""),
+        live = visible("o", include_deleted),
     )
 }
 
 /// A job with its parts (oldest first) and each part's operations.
-fn job_tree_json() -> String {
+fn job_tree_json(include_deleted: bool) -> String {
     let parts = format!(
         "'parts', COALESCE((SELECT json_agg({part} ORDER BY pt.id) \
-         FROM parts AS pt WHERE pt.job_id = t.id), '[]'::json)",
-        part = record_json(Entity::Parts, "pt", &operations_of("pt"))
+         FROM parts AS pt WHERE pt.job_id = t.id{live}), '[]'::json)",
+        part = record_json(Entity::Parts, "pt", &operations_of("pt", include_deleted)),
+        live = visible("pt", include_deleted),
     );
     record_json(Entity::Jobs, "t", &parts)
 }
@@ -86,31 +101,39 @@ const FILTERS: &str = "t.tenant_id = $1::uuid AND t.mode = $2::text \
     AND ($3::text IS NULL OR t.external_source = $3::text) \
     AND ($4::text IS NULL OR t.external_id = $4::text)";
 
-pub(super) fn list_sql(entity: Entity) -> String {
+pub(super) fn list_sql(entity: Entity, include_deleted: bool) -> String {
     format!(
-        "SELECT {record}::text FROM {table} AS t WHERE {FILTERS} ORDER BY t.id LIMIT $5 OFFSET $6",
+        "SELECT {record}::text FROM {table} AS t WHERE {FILTERS}{live} ORDER BY t.id LIMIT $5 OFFSET $6",
         record = record_json(entity, "t", ""),
-        table = entity.plural()
+        table = entity.plural(),
+        live = visible("t", include_deleted),
     )
 }
 
-pub(super) fn count_sql(entity: Entity) -> String {
+pub(super) fn count_sql(entity: Entity, include_deleted: bool) -> String {
     format!(
-        "SELECT count(*) FROM {table} AS t WHERE {FILTERS}",
-        table = entity.plural()
+        "SELECT count(*) FROM {table} AS t WHERE {FILTERS}{live}",
+        table = entity.plural(),
+        live = visible("t", include_deleted),
     )
 }
 
-pub(super) fn get_sql(entity: Entity) -> String {
+pub(super) fn get_sql(entity: Entity, by_external: bool, include_deleted: bool) -> String {
     let record = match entity {
-        Entity::Jobs => job_tree_json(),
-        Entity::Parts => record_json(Entity::Parts, "t", &operations_of("t")),
+        Entity::Jobs => job_tree_json(include_deleted),
+        Entity::Parts => record_json(Entity::Parts, "t", &operations_of("t", include_deleted)),
         _ => record_json(entity, "t", ""),
+    };
+    let key = if by_external {
+        "t.external_source = $3::text AND t.external_id = $4::text"
+    } else {
+        "t.id = $3::uuid"
     };
     format!(
         "SELECT {record}::text FROM {table} AS t \
-         WHERE t.tenant_id = $1::uuid AND t.mode = $2::text AND t.id = $3::uuid",
-        table = entity.plural()
+         WHERE t.tenant_id = $1::uuid AND t.mode = $2::text AND {key}{live}",
+        table = entity.plural(),
+        live = visible("t", include_deleted),
     )
 }
 

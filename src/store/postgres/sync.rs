@@ -19,7 +19,7 @@ use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default, Entity, Kind, Scalar};
 use crate::domain::Scope;
-use crate::store::{StoreError, SyncWriter, UpsertRow};
+use crate::store::{Observed, StoreError, SyncWriter, UpsertRow};
 
 pub(super) struct PostgresWriter<'c> {
     pub conn: &'c mut PgConnection,
@@ -109,7 +109,8 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at) \
          SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {values}, $3::timestamptz, $3::timestamptz \
          FROM {rows} ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
-         ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
+         ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING \
+         RETURNING id::text",
         names = names.join(", "),
         values = values.join(", "),
     );
@@ -119,10 +120,14 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         .enumerate()
         .map(|(k, value)| format!("{value} AS v{k}"))
         .collect();
-    let differences = names
-        .iter()
-        .enumerate()
-        .map(|(k, name)| format!("({} AND t.{name} IS DISTINCT FROM r.v{k})", sent(k)))
+    // A deleted row always changes: the sync brings it back.
+    let differences = std::iter::once("t.deleted_at IS NOT NULL".to_owned())
+        .chain(
+            names
+                .iter()
+                .enumerate()
+                .map(|(k, name)| format!("({} AND t.{name} IS DISTINCT FROM r.v{k})", sent(k))),
+        )
         .collect::<Vec<_>>()
         .join(" OR ");
     let carried: Vec<String> = (0..columns.len()).map(|k| format!("r.v{k}")).collect();
@@ -147,7 +152,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
               AND t.external_source = r.src AND t.external_id = r.ext \
              WHERE {differences} \
              ORDER BY t.id FOR NO KEY UPDATE OF t) \
-         UPDATE {table} AS t SET {assignments}, updated_at = $3::timestamptz \
+         UPDATE {table} AS t SET {assignments}, updated_at = $3::timestamptz, deleted_at = NULL \
          FROM changing AS r WHERE t.id = r.row_id AND ({differences}) \
          RETURNING t.id::text",
         sent_values = sent_values.join(", "),
@@ -156,7 +161,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
 
     let select = format!(
-        "SELECT r.idx - 1, t.id::text \
+        "SELECT r.idx - 1, t.id::text, t.deleted_at IS NOT NULL \
          FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) \
          JOIN {table} AS t ON t.tenant_id = $1::uuid AND t.mode = $2::text \
           AND t.external_source = r.src AND t.external_id = r.ext"
@@ -299,18 +304,22 @@ impl Batch {
     }
 }
 
+fn ids(texts: &[String]) -> Result<HashSet<Uuid>, StoreError> {
+    texts.iter().map(|t| parse_id(t)).collect()
+}
+
 impl PostgresWriter<'_> {
     fn tenant(&self) -> String {
         self.scope.tenant_id.hyphenated().to_string()
     }
 
-    /// The id of the row with each key, by position in `sources`/`external_ids`.
+    /// The row with each key, by position in `sources`/`external_ids`: id and deleted flag.
     async fn ids_of(
         &mut self,
         sql: &str,
         sources: &[&str],
         external_ids: &[&str],
-    ) -> Result<Vec<(i64, String)>, StoreError> {
+    ) -> Result<Vec<(i64, String, bool)>, StoreError> {
         sqlx::query_as(sql)
             .bind(self.tenant())
             .bind(self.scope.mode.as_str())
@@ -335,34 +344,44 @@ impl SyncWriter for PostgresWriter<'_> {
         let batch = Batch::new(entity, rows)?;
         let tenant = self.tenant();
         let mode = self.scope.mode.as_str();
-        sqlx::query_with(&sql.insert, batch.arguments(&tenant, mode, &self.now)?)
-            .execute(&mut *self.conn)
-            .await
-            .map_err(store_error)?;
-        let updated: HashSet<String> =
+        let sources: Vec<&str> = batch.sources.iter().map(String::as_str).collect();
+        let external_ids: Vec<&str> = batch.external_ids.iter().map(String::as_str).collect();
+        let mut before = vec![None; rows.len()];
+        for (index, id, deleted) in self.ids_of(&sql.select, &sources, &external_ids).await? {
+            before[index as usize] = Some((parse_id(&id)?, deleted));
+        }
+        let created: Vec<String> =
+            sqlx::query_scalar_with(&sql.insert, batch.arguments(&tenant, mode, &self.now)?)
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(store_error)?;
+        let updated: Vec<String> =
             sqlx::query_scalar_with(&sql.update, batch.arguments(&tenant, mode, &self.now)?)
                 .fetch_all(&mut *self.conn)
                 .await
-                .map_err(store_error)?
-                .into_iter()
-                .collect();
-        let sources: Vec<&str> = batch.sources.iter().map(String::as_str).collect();
-        let external_ids: Vec<&str> = batch.external_ids.iter().map(String::as_str).collect();
-        let stored = self.ids_of(&sql.select, &sources, &external_ids).await?;
-        let mut outcome: Vec<Option<(Uuid, Change)>> = vec![None; rows.len()];
-        for (index, id_text) in stored {
-            let id = parse_id(&id_text)?;
-            let index = index as usize;
-            let change = if id == rows[index].id {
-                Change::Created
-            } else if updated.contains(&id_text) {
-                Change::Updated
-            } else {
-                Change::Unchanged
-            };
-            outcome[index] = Some((id, change));
+                .map_err(store_error)?;
+        let observed = Observed {
+            before,
+            created: ids(&created)?,
+            updated: ids(&updated)?,
+        };
+        let mut changes = observed.changes(rows);
+        // Rows another transaction inserted after our look: ours conflicted and did nothing.
+        let late: Vec<usize> = (0..rows.len()).filter(|&i| changes[i].is_none()).collect();
+        if !late.is_empty() {
+            let late_sources: Vec<&str> = late.iter().map(|&i| sources[i]).collect();
+            let late_ids: Vec<&str> = late.iter().map(|&i| external_ids[i]).collect();
+            for (position, id, _) in self.ids_of(&sql.select, &late_sources, &late_ids).await? {
+                let id = parse_id(&id)?;
+                let change = if observed.updated.contains(&id) {
+                    Change::Updated
+                } else {
+                    Change::Unchanged
+                };
+                changes[late[position as usize]] = Some((id, change));
+            }
         }
-        outcome
+        changes
             .into_iter()
             .map(|o| o.ok_or(StoreError::Database(sqlx::Error::RowNotFound)))
             .collect()
@@ -374,16 +393,16 @@ impl SyncWriter for PostgresWriter<'_> {
         keys: &[(&str, &str)],
     ) -> Result<Vec<Option<Uuid>>, StoreError> {
         let sql = format!(
-            "SELECT r.idx - 1, t.id::text \
+            "SELECT r.idx - 1, t.id::text, false \
              FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) \
              JOIN {} AS t ON t.tenant_id = $1::uuid AND t.mode = $2::text \
-              AND t.external_source = r.src AND t.external_id = r.ext",
+              AND t.external_source = r.src AND t.external_id = r.ext AND t.deleted_at IS NULL",
             entity.plural()
         );
         let (sources, external_ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
         let found = self.ids_of(&sql, &sources, &external_ids).await?;
         let mut ids = vec![None; keys.len()];
-        for (index, id) in found {
+        for (index, id, _) in found {
             ids[index as usize] = Some(parse_id(&id)?);
         }
         Ok(ids)
@@ -396,6 +415,7 @@ impl SyncWriter for PostgresWriter<'_> {
         let found: Vec<(String, String)> = sqlx::query_as(
             "SELECT c.name, c.id::text FROM cells AS c \
              WHERE c.tenant_id = $1::uuid AND c.mode = $2::text AND c.active \
+               AND c.deleted_at IS NULL \
                AND c.name = ANY($3::text[])",
         )
         .bind(self.tenant())

@@ -14,7 +14,10 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use self::sync::{parse_id, SqliteWriter};
-use super::{timestamp, ApiKeyInfo, ListQuery, Page, Store, StoreError, StoredKey, WindowCounter};
+use super::{
+    key_params, timestamp, ApiKeyInfo, Cascade, Deletion, Finish, ListQuery, Page, RecordRef,
+    Store, StoreError, StoredKey, WindowCounter,
+};
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug, LOOKUP_CHARS};
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
@@ -113,7 +116,12 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn sync(&self, scope: Scope, batch: SyncBatch) -> Result<Vec<RecordResult>, StoreError> {
+    async fn sync(
+        &self,
+        scope: Scope,
+        batch: SyncBatch,
+        finish: Finish,
+    ) -> Result<Vec<RecordResult>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -124,7 +132,10 @@ impl Store for SqliteStore {
             now: timestamp(),
         };
         let results = super::sync::run(&mut writer, batch).await?;
-        tx.commit().await?;
+        match finish {
+            Finish::Commit => tx.commit().await?,
+            Finish::DryRun => tx.rollback().await?,
+        }
         Ok(results)
     }
 
@@ -135,16 +146,17 @@ impl Store for SqliteStore {
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
         let tenant = scope.tenant_id.hyphenated().to_string();
-        let records: Vec<String> = sqlx::query_scalar(&read::list_sql(entity))
-            .bind(&tenant)
-            .bind(scope.mode.as_str())
-            .bind(&query.external_source)
-            .bind(&query.external_id)
-            .bind(query.limit)
-            .bind(query.offset)
-            .fetch_all(&self.reader)
-            .await?;
-        let total: i64 = sqlx::query_scalar(&read::count_sql(entity))
+        let records: Vec<String> =
+            sqlx::query_scalar(&read::list_sql(entity, query.include_deleted))
+                .bind(&tenant)
+                .bind(scope.mode.as_str())
+                .bind(&query.external_source)
+                .bind(&query.external_id)
+                .bind(query.limit)
+                .bind(query.offset)
+                .fetch_all(&self.reader)
+                .await?;
+        let total: i64 = sqlx::query_scalar(&read::count_sql(entity, query.include_deleted))
             .bind(&tenant)
             .bind(scope.mode.as_str())
             .bind(&query.external_source)
@@ -161,15 +173,79 @@ impl Store for SqliteStore {
         &self,
         scope: Scope,
         entity: Entity,
-        id: Uuid,
+        target: &RecordRef,
+        include_deleted: bool,
     ) -> Result<Option<Box<RawValue>>, StoreError> {
-        let found: Option<String> = sqlx::query_scalar(&read::get_sql(entity))
+        let (by_external, keys) = key_params(target);
+        let sql = read::get_sql(entity, by_external, include_deleted);
+        let mut query = sqlx::query_scalar(&sql)
             .bind(scope.tenant_id.hyphenated().to_string())
-            .bind(scope.mode.as_str())
-            .bind(id.hyphenated().to_string())
-            .fetch_optional(&self.reader)
-            .await?;
+            .bind(scope.mode.as_str());
+        for key in keys {
+            query = query.bind(key);
+        }
+        let found: Option<String> = query.fetch_optional(&self.reader).await?;
         found.map(record).transpose()
+    }
+
+    async fn delete(
+        &self,
+        scope: Scope,
+        entity: Entity,
+        target: &RecordRef,
+    ) -> Result<Deletion, StoreError> {
+        let table = entity.plural();
+        let (by_external, keys) = key_params(target);
+        let key = if by_external {
+            "external_source = ?3 AND external_id = ?4"
+        } else {
+            "id = ?3"
+        };
+        let mut tx = self.writer.begin().await?;
+        let sql = format!(
+            "SELECT id, external_id FROM {table} \
+             WHERE tenant_id = ?1 AND mode = ?2 AND {key} AND deleted_at IS NULL"
+        );
+        let mut query = sqlx::query_as(&sql)
+            .bind(scope.tenant_id.hyphenated().to_string())
+            .bind(scope.mode.as_str());
+        for key in keys {
+            query = query.bind(key);
+        }
+        let found: Option<(String, String)> = query.fetch_optional(&mut *tx).await?;
+        let Some((id, external_id)) = found else {
+            return Ok(Deletion::NotFound);
+        };
+        if entity == Entity::Cells {
+            let operations: i64 = sqlx::query_scalar(
+                "SELECT count(*) FROM operations WHERE cell_id = ?1 AND deleted_at IS NULL",
+            )
+            .bind(&id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if operations > 0 {
+                return Ok(Deletion::InUse {
+                    operations: operations as u64,
+                });
+            }
+        }
+        let now = timestamp();
+        let mut affected = [0u64; 3];
+        for (slot, sql) in Cascade::of(entity, "?1", "?2").statements() {
+            affected[slot] = sqlx::query(&sql)
+                .bind(&id)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(Deletion::Deleted {
+            id: parse_id(&id)?,
+            external_id,
+            parts: affected[1],
+            operations: affected[2],
+        })
     }
 
     async fn create_api_key(

@@ -43,27 +43,39 @@ pub(super) fn record_json(entity: Entity, alias: &str, extra: &str) -> String {
     );
     fields.push(format!("'created_at', {alias}.created_at"));
     fields.push(format!("'updated_at', {alias}.updated_at"));
+    fields.push(format!("'deleted_at', {alias}.deleted_at"));
     if !extra.is_empty() {
         fields.push(extra.to_owned());
     }
     format!("json_object({})", fields.join(", "))
 }
 
+/// The condition that hides deleted rows of `alias`, unless they were asked for.
+fn visible(alias: &str, include_deleted: bool) -> String {
+    if include_deleted {
+        String::new()
+    } else {
+        format!(" AND {alias}.deleted_at IS NULL")
+    }
+}
+
 /// The `operations` field of the part aliased `part`, by sequence (unsequenced last).
-fn operations_of(part: &str) -> String {
+fn operations_of(part: &str, include_deleted: bool) -> String {
     format!(
         "'operations', (SELECT json(json_group_array(json({op}) ORDER BY o.sequence IS NULL, o.sequence, o.id)) \
-         FROM operations AS o WHERE o.part_id = {part}.id)",
-        op = record_json(Entity::Operations, "o", "")
+         FROM operations AS o WHERE o.part_id = {part}.id{live})",
+        op = record_json(Entity::Operations, "o", ""),
+        live = visible("o", include_deleted),
     )
 }
 
 /// A job with its parts (oldest first) and each part's operations.
-fn job_tree_json() -> String {
+fn job_tree_json(include_deleted: bool) -> String {
     let parts = format!(
         "'parts', (SELECT json(json_group_array(json({part}) ORDER BY pt.id)) \
-         FROM parts AS pt WHERE pt.job_id = t.id)",
-        part = record_json(Entity::Parts, "pt", &operations_of("pt"))
+         FROM parts AS pt WHERE pt.job_id = t.id{live})",
+        part = record_json(Entity::Parts, "pt", &operations_of("pt", include_deleted)),
+        live = visible("pt", include_deleted),
     );
     record_json(Entity::Jobs, "t", &parts)
 }
@@ -71,29 +83,37 @@ fn job_tree_json() -> String {
 const FILTERS: &str = "t.tenant_id = ?1 AND t.mode = ?2 \
     AND (?3 IS NULL OR t.external_source = ?3) AND (?4 IS NULL OR t.external_id = ?4)";
 
-pub(super) fn list_sql(entity: Entity) -> String {
+pub(super) fn list_sql(entity: Entity, include_deleted: bool) -> String {
     format!(
-        "SELECT {record} FROM {table} AS t WHERE {FILTERS} ORDER BY t.id LIMIT ?5 OFFSET ?6",
+        "SELECT {record} FROM {table} AS t WHERE {FILTERS}{live} ORDER BY t.id LIMIT ?5 OFFSET ?6",
         record = record_json(entity, "t", ""),
-        table = entity.plural()
+        table = entity.plural(),
+        live = visible("t", include_deleted),
     )
 }
 
-pub(super) fn count_sql(entity: Entity) -> String {
+pub(super) fn count_sql(entity: Entity, include_deleted: bool) -> String {
     format!(
-        "SELECT count(*) FROM {table} AS t WHERE {FILTERS}",
-        table = entity.plural()
+        "SELECT count(*) FROM {table} AS t WHERE {FILTERS}{live}",
+        table = entity.plural(),
+        live = visible("t", include_deleted),
     )
 }
 
-pub(super) fn get_sql(entity: Entity) -> String {
+pub(super) fn get_sql(entity: Entity, by_external: bool, include_deleted: bool) -> String {
     let record = match entity {
-        Entity::Jobs => job_tree_json(),
-        Entity::Parts => record_json(Entity::Parts, "t", &operations_of("t")),
+        Entity::Jobs => job_tree_json(include_deleted),
+        Entity::Parts => record_json(Entity::Parts, "t", &operations_of("t", include_deleted)),
         _ => record_json(entity, "t", ""),
     };
+    let key = if by_external {
+        "t.external_source = ?3 AND t.external_id = ?4"
+    } else {
+        "t.id = ?3"
+    };
     format!(
-        "SELECT {record} FROM {table} AS t WHERE t.tenant_id = ?1 AND t.mode = ?2 AND t.id = ?3",
-        table = entity.plural()
+        "SELECT {record} FROM {table} AS t WHERE t.tenant_id = ?1 AND t.mode = ?2 AND {key}{live}",
+        table = entity.plural(),
+        live = visible("t", include_deleted),
     )
 }

@@ -13,7 +13,7 @@ use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default, Entity};
 use crate::domain::Scope;
-use crate::store::{StoreError, SyncWriter, UpsertRow};
+use crate::store::{Observed, StoreError, SyncWriter, UpsertRow};
 
 /// Position of the first column value in an encoded row: `[id, source, external_id, mask, …]`.
 const FIRST_VALUE: usize = 4;
@@ -71,7 +71,8 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at) \
          SELECT r.value ->> 0, ?1, ?2, r.value ->> 1, r.value ->> 2, {values}, ?3, ?3 \
          FROM json_each(?4) AS r WHERE true \
-         ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
+         ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING \
+         RETURNING id",
         names = names.join(", "),
         values = values.join(", "),
     );
@@ -104,8 +105,8 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
            FROM json_each(?4) AS r CROSS JOIN {table} AS t \
            ON t.tenant_id = ?1 AND t.mode = ?2 \
            AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2) \
-         UPDATE {table} AS t SET {assignments}, updated_at = ?3 \
-         FROM sent WHERE t.rowid = sent.rid AND ({differences}) \
+         UPDATE {table} AS t SET {assignments}, updated_at = ?3, deleted_at = NULL \
+         FROM sent WHERE t.rowid = sent.rid AND (t.deleted_at IS NOT NULL OR {differences}) \
          RETURNING id",
         assignments = assignments.join(", "),
         sent_values = sent_values.join(", "),
@@ -113,7 +114,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
 
     let select = format!(
-        "SELECT r.key, t.id FROM json_each(?3) AS r CROSS JOIN {table} AS t \
+        "SELECT r.key, t.id, t.deleted_at IS NOT NULL FROM json_each(?3) AS r CROSS JOIN {table} AS t \
          ON t.tenant_id = ?1 AND t.mode = ?2 \
          AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2"
     );
@@ -168,6 +169,30 @@ impl SqliteWriter<'_> {
     fn tenant(&self) -> String {
         self.scope.tenant_id.hyphenated().to_string()
     }
+
+    /// Per row of the batch: the stored row's id and whether it is deleted, if there is one.
+    async fn stored_ids(
+        &mut self,
+        select: &str,
+        batch: &str,
+        rows: usize,
+    ) -> Result<Vec<Option<(Uuid, bool)>>, StoreError> {
+        let found: Vec<(i64, String, bool)> = sqlx::query_as(select)
+            .bind(self.tenant())
+            .bind(self.scope.mode.as_str())
+            .bind(batch)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        let mut before = vec![None; rows];
+        for (index, id, deleted) in found {
+            before[index as usize] = Some((parse_id(&id)?, deleted));
+        }
+        Ok(before)
+    }
+}
+
+fn ids(texts: Vec<String>) -> Result<HashSet<Uuid>, StoreError> {
+    texts.iter().map(|t| parse_id(t)).collect()
 }
 
 impl SyncWriter for SqliteWriter<'_> {
@@ -183,42 +208,29 @@ impl SyncWriter for SqliteWriter<'_> {
         let batch = encode(&rows.iter().map(EncodedRow).collect::<Vec<_>>());
         let tenant = self.tenant();
         let mode = self.scope.mode.as_str();
-        sqlx::query(&sql.insert)
-            .bind(&tenant)
-            .bind(mode)
-            .bind(&self.now)
-            .bind(&batch)
-            .execute(&mut *self.conn)
-            .await?;
-        let updated: HashSet<String> = sqlx::query_scalar(&sql.update)
+        let before = self.stored_ids(&sql.select, &batch, rows.len()).await?;
+        let created = sqlx::query_scalar(&sql.insert)
             .bind(&tenant)
             .bind(mode)
             .bind(&self.now)
             .bind(&batch)
             .fetch_all(&mut *self.conn)
-            .await?
-            .into_iter()
-            .collect();
-        let stored: Vec<(i64, String)> = sqlx::query_as(&sql.select)
+            .await?;
+        let updated = sqlx::query_scalar(&sql.update)
             .bind(&tenant)
             .bind(mode)
+            .bind(&self.now)
             .bind(&batch)
             .fetch_all(&mut *self.conn)
             .await?;
-        let mut outcome: Vec<Option<(Uuid, Change)>> = vec![None; rows.len()];
-        for (index, id_text) in stored {
-            let id = parse_id(&id_text)?;
-            let index = index as usize;
-            let change = if id == rows[index].id {
-                Change::Created
-            } else if updated.contains(&id_text) {
-                Change::Updated
-            } else {
-                Change::Unchanged
-            };
-            outcome[index] = Some((id, change));
-        }
-        outcome
+        let observed = Observed {
+            before,
+            created: ids(created)?,
+            updated: ids(updated)?,
+        };
+        // SQLite has one writer, so nothing can insert between the look and the insert.
+        observed
+            .changes(rows)
             .into_iter()
             .map(|o| o.ok_or(StoreError::Database(sqlx::Error::RowNotFound)))
             .collect()
@@ -232,7 +244,8 @@ impl SyncWriter for SqliteWriter<'_> {
         let sql = format!(
             "SELECT r.key, t.id FROM json_each(?3) AS r CROSS JOIN {} AS t \
              ON t.tenant_id = ?1 AND t.mode = ?2 \
-             AND t.external_source = r.value ->> 0 AND t.external_id = r.value ->> 1",
+             AND t.external_source = r.value ->> 0 AND t.external_id = r.value ->> 1 \
+             AND t.deleted_at IS NULL",
             entity.plural()
         );
         let found: Vec<(i64, String)> = sqlx::query_as(&sql)
@@ -254,7 +267,8 @@ impl SyncWriter for SqliteWriter<'_> {
     ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
         let found: Vec<(String, String)> = sqlx::query_as(
             "SELECT c.name, c.id FROM json_each(?3) AS r CROSS JOIN cells AS c \
-             ON c.tenant_id = ?1 AND c.mode = ?2 AND c.name = r.value AND c.active = 1",
+             ON c.tenant_id = ?1 AND c.mode = ?2 AND c.name = r.value AND c.active = 1 \
+             AND c.deleted_at IS NULL",
         )
         .bind(self.tenant())
         .bind(self.scope.mode.as_str())
