@@ -82,6 +82,21 @@ impl SyncBatch {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// The distinct ERP systems the batch's records come from, sorted.
+    pub fn sources(&self) -> Vec<String> {
+        let keys: Vec<&RecordKey> = match self {
+            SyncBatch::Jobs(items) => items.iter().map(|i| &i.item.record.key).collect(),
+            SyncBatch::Parts(items) => items.iter().map(|i| &i.item.item.record.key).collect(),
+            SyncBatch::Operations(items) => items.iter().map(|i| &i.item.item.record.key).collect(),
+            SyncBatch::Cells(items) | SyncBatch::Resources(items) => {
+                items.iter().map(|i| &i.item.key).collect()
+            }
+        };
+        let sources: std::collections::BTreeSet<&str> =
+            keys.into_iter().map(|k| k.source.as_str()).collect();
+        sources.into_iter().map(str::to_owned).collect()
+    }
 }
 
 /// A sync payload as the ERP sends it, for one entity.

@@ -26,6 +26,10 @@ pub enum ApiError {
     /// The request contradicts what is stored, e.g. deleting a cell still in use.
     #[error("{0}")]
     Conflict(String),
+    #[error("this Idempotency-Key was used for a different request; use a new key")]
+    IdempotencyKeyReused,
+    #[error("the first request with this Idempotency-Key is still running; retry shortly")]
+    IdempotencyInProgress,
     #[error("this path does not accept that method")]
     MethodNotAllowed,
     #[error("the request body is larger than {limit} bytes")]
@@ -63,6 +67,10 @@ impl ApiError {
         }
     }
 
+    pub fn status(&self) -> StatusCode {
+        self.status_and_code().0
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Validation { .. } => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
@@ -76,6 +84,10 @@ impl ApiError {
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             ApiError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
+            ApiError::IdempotencyKeyReused => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED")
+            }
+            ApiError::IdempotencyInProgress => (StatusCode::CONFLICT, "IDEMPOTENCY_IN_PROGRESS"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")

@@ -2,6 +2,8 @@
 
 mod auth;
 mod error;
+mod history;
+mod idempotency;
 mod json;
 mod rate_limit;
 mod read;
@@ -65,11 +67,18 @@ pub fn success<T>(data: T) -> Success<T> {
     }
 }
 
-fn entity_routes<P: Payload>(router: Router<AppState>) -> Router<AppState> {
+fn entity_routes<P: Payload>(router: Router<AppState>, state: &AppState) -> Router<AppState> {
     let base = format!("/api-{}", P::ENTITY.plural());
+    let idempotent = || middleware::from_fn_with_state(state.clone(), idempotency::guard);
     router
-        .route(&format!("{base}/sync"), put(sync::sync_one::<P>))
-        .route(&format!("{base}/bulk-sync"), post(sync::sync_bulk::<P>))
+        .route(
+            &format!("{base}/sync"),
+            put(sync::sync_one::<P>).layer(idempotent()),
+        )
+        .route(
+            &format!("{base}/bulk-sync"),
+            post(sync::sync_bulk::<P>).layer(idempotent()),
+        )
         .route(&base, get(read::list::<P>))
         .route(
             &format!("{base}/{{id}}"),
@@ -106,12 +115,14 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 }
 
 pub fn router(state: AppState, config: &ServerConfig) -> Router {
-    let mut api = Router::new();
-    api = entity_routes::<JobPayload>(api);
-    api = entity_routes::<PartPayload>(api);
-    api = entity_routes::<OperationPayload>(api);
-    api = entity_routes::<CellPayload>(api);
-    api = entity_routes::<ResourcePayload>(api);
+    let mut api = Router::new()
+        .route("/api-sync/imports", get(history::list))
+        .route("/api-sync/imports/{id}", get(history::get_one));
+    api = entity_routes::<JobPayload>(api, &state);
+    api = entity_routes::<PartPayload>(api, &state);
+    api = entity_routes::<OperationPayload>(api, &state);
+    api = entity_routes::<CellPayload>(api, &state);
+    api = entity_routes::<ResourcePayload>(api, &state);
     let api = api.route_layer(middleware::from_fn_with_state(
         state.clone(),
         auth::authenticate,

@@ -37,10 +37,10 @@ pub struct GetParams {
 }
 
 #[derive(Serialize)]
-struct Pagination {
-    limit: u32,
-    offset: u32,
-    total: u64,
+pub struct Pagination {
+    pub limit: u32,
+    pub offset: u32,
+    pub total: u64,
 }
 
 /// `{"<entity plural>": [...], "pagination": {...}}`.
@@ -59,14 +59,20 @@ impl Serialize for ListView {
     }
 }
 
-fn list_query(params: ListParams) -> Result<ListQuery, ApiError> {
-    let limit = params.limit.unwrap_or(DEFAULT_PAGE);
+/// A page size from the query string: 1 to 1000, 100 when not given.
+pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::invalid(crate::domain::decode::FieldError::new(
             "limit",
             format!("must be from 1 to {MAX_PAGE} (got {limit})"),
         )));
     }
+    Ok(limit)
+}
+
+fn list_query(params: ListParams) -> Result<ListQuery, ApiError> {
+    let limit = page_limit(params.limit)?;
     Ok(ListQuery {
         external_source: params.external_source,
         external_id: params.external_id,

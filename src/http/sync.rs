@@ -1,10 +1,13 @@
 //! `PUT /api-{entity}/sync` and `POST /api-{entity}/bulk-sync`.
 
+use std::time::Instant;
+
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
+use serde_json::json;
 use uuid::Uuid;
 
 use super::auth::Principal;
@@ -14,7 +17,8 @@ use super::{success, AppState};
 use crate::domain::batch::{prepare_bulk, prepare_one, BulkBody};
 use crate::domain::outcome::{Change, Counts, ErrorCode, RecordResult, Synced};
 use crate::domain::record::Payload;
-use crate::store::Finish;
+use crate::domain::Entity;
+use crate::store::{Finish, ImportEntry};
 
 /// A synced record as the API shows it, with its nested children.
 #[derive(Serialize)]
@@ -135,40 +139,137 @@ impl SyncParams {
     }
 }
 
+/// What the sync history needs to know of a call besides its results.
+struct Call {
+    started: Instant,
+    endpoint: String,
+    finish: Finish,
+    request_id: Option<String>,
+}
+
+impl Call {
+    fn new(
+        method: &str,
+        entity: Entity,
+        action: &str,
+        finish: Finish,
+        headers: &HeaderMap,
+    ) -> Call {
+        Call {
+            started: Instant::now(),
+            endpoint: format!("{method} /api-{}/{action}", entity.plural()),
+            finish,
+            request_id: headers
+                .get("x-request-id")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+
+    /// Appends the call to the sync history. A failure to record is logged, not returned: the
+    /// sync itself is done and its answer must still reach the ERP.
+    async fn record(
+        self,
+        state: &AppState,
+        principal: Principal,
+        entity: Entity,
+        sources: Vec<String>,
+        status: StatusCode,
+        results: &[RecordResult],
+    ) {
+        let error_details: Vec<_> = results
+            .iter()
+            .filter_map(|r| {
+                let error = r.outcome.as_ref().err()?;
+                Some(json!({
+                    "index": r.index,
+                    "external_id": r.external_id,
+                    "code": error.code,
+                    "field": error.field,
+                    "error": error.describe(),
+                }))
+            })
+            .collect();
+        let entry = ImportEntry {
+            key_id: principal.key_id,
+            endpoint: self.endpoint,
+            entity,
+            sources,
+            dry_run: self.finish == Finish::DryRun,
+            status: status.as_u16(),
+            counts: Counts::of(results),
+            error_details: serde_json::Value::Array(error_details),
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            request_id: self.request_id,
+        };
+        if let Err(error) = state.store.record_import(principal.scope, &entry).await {
+            tracing::error!(%error, "could not record the sync in the history");
+        }
+    }
+}
+
 pub async fn sync_one<P: Payload>(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     ApiQuery(params): ApiQuery<SyncParams>,
     ApiJson(payload): ApiJson<P>,
 ) -> Result<Response, ApiError> {
-    let finish = params.finish();
-    let batch = prepare_one(payload).map_err(ApiError::rejected)?;
-    let result = state
-        .store
-        .sync(principal.scope, batch, finish)
-        .await?
-        .pop()
-        .expect("one record in, one result out");
-    let synced = result.outcome.map_err(ApiError::rejected)?;
-    let status = match synced.change {
-        Change::Created => StatusCode::CREATED,
-        Change::Updated | Change::Unchanged => StatusCode::OK,
+    let call = Call::new("PUT", P::ENTITY, "sync", params.finish(), &headers);
+    let finish = call.finish;
+    let (sources, result) = match prepare_one(payload) {
+        Ok(batch) => {
+            let sources = batch.sources();
+            let mut results = state.store.sync(principal.scope, batch, finish).await?;
+            (
+                sources,
+                results.pop().expect("one record in, one result out"),
+            )
+        }
+        Err(error) => (
+            Vec::new(),
+            RecordResult {
+                index: 0,
+                external_id: None,
+                outcome: Err(error),
+            },
+        ),
     };
-    let view = SingleView {
-        synced: SyncedView::of(&synced, finish),
-        dry_run: finish == Finish::DryRun,
+    let reply = match &result.outcome {
+        Ok(synced) => {
+            let status = match synced.change {
+                Change::Created => StatusCode::CREATED,
+                Change::Updated | Change::Unchanged => StatusCode::OK,
+            };
+            let view = SingleView {
+                synced: SyncedView::of(synced, finish),
+                dry_run: finish == Finish::DryRun,
+            };
+            Ok((status, Json(success(view))).into_response())
+        }
+        Err(error) => Err(ApiError::rejected(error.clone())),
     };
-    Ok((status, Json(success(view))).into_response())
+    let status = match &reply {
+        Ok(response) => response.status(),
+        Err(error) => error.status(),
+    };
+    let results = [result];
+    call.record(&state, principal, P::ENTITY, sources, status, &results)
+        .await;
+    reply
 }
 
 pub async fn sync_bulk<P: Payload>(
     State(state): State<AppState>,
     principal: Principal,
+    headers: HeaderMap,
     ApiQuery(params): ApiQuery<SyncParams>,
     ApiJson(body): ApiJson<BulkBody<P>>,
 ) -> Result<Response, ApiError> {
-    let finish = params.finish();
+    let call = Call::new("POST", P::ENTITY, "bulk-sync", params.finish(), &headers);
+    let finish = call.finish;
     let prepared = prepare_bulk(body).map_err(ApiError::invalid)?;
+    let sources = prepared.batch.sources();
     let mut results = state
         .store
         .sync(principal.scope, prepared.batch, finish)
@@ -180,5 +281,15 @@ pub async fn sync_bulk<P: Payload>(
         dry_run: finish == Finish::DryRun,
         results: results.iter().map(|r| ResultView::of(r, finish)).collect(),
     };
-    Ok(Json(success(view)).into_response())
+    let response = Json(success(view)).into_response();
+    call.record(
+        &state,
+        principal,
+        P::ENTITY,
+        sources,
+        StatusCode::OK,
+        &results,
+    )
+    .await;
+    Ok(response)
 }

@@ -12,7 +12,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::domain::api_key::{IssuedKey, TenantSlug};
-use crate::domain::outcome::RecordResult;
+use crate::domain::outcome::{Counts, RecordResult};
 use crate::domain::record::SyncBatch;
 use crate::domain::{Entity, Mode, Scope};
 
@@ -96,6 +96,129 @@ pub enum RecordRef {
     External { source: String, external_id: String },
 }
 
+/// One sync or bulk-sync call, as the sync history keeps it.
+#[derive(Debug, Clone)]
+pub struct ImportEntry {
+    pub key_id: Uuid,
+    /// `PUT /api-jobs/sync`, `POST /api-cells/bulk-sync`, …
+    pub endpoint: String,
+    pub entity: Entity,
+    /// The distinct `external_source`s of the request's records.
+    pub sources: Vec<String>,
+    pub dry_run: bool,
+    /// The HTTP status the call was answered with.
+    pub status: u16,
+    pub counts: Counts,
+    /// The rejected records: `[{index, external_id, code, field, error}]`.
+    pub error_details: serde_json::Value,
+    pub duration_ms: u64,
+    pub request_id: Option<String>,
+}
+
+/// A sync-history entry as engines read it: ids, JSON and times already as text.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ImportRow {
+    id: String,
+    endpoint: String,
+    entity: String,
+    key_id: String,
+    sources: String,
+    dry_run: bool,
+    status: i64,
+    total: i64,
+    created: i64,
+    updated: i64,
+    unchanged: i64,
+    errors: i64,
+    duration_ms: i64,
+    request_id: Option<String>,
+    created_at: String,
+    error_details: Option<String>,
+}
+
+/// A sync-history entry as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ImportRecord {
+    pub id: Uuid,
+    pub endpoint: String,
+    pub entity: String,
+    pub key_id: Uuid,
+    pub sources: Box<RawValue>,
+    pub dry_run: bool,
+    pub status: u16,
+    pub total: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub errors: u64,
+    pub duration_ms: u64,
+    pub request_id: Option<String>,
+    pub created_at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_details: Option<Box<RawValue>>,
+}
+
+fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(Box::new(error)))
+}
+
+impl TryFrom<ImportRow> for ImportRecord {
+    type Error = StoreError;
+
+    fn try_from(row: ImportRow) -> Result<Self, StoreError> {
+        let count = |n: i64| n.max(0) as u64;
+        Ok(ImportRecord {
+            id: Uuid::parse_str(&row.id).map_err(decode_error)?,
+            endpoint: row.endpoint,
+            entity: row.entity,
+            key_id: Uuid::parse_str(&row.key_id).map_err(decode_error)?,
+            sources: RawValue::from_string(row.sources).map_err(decode_error)?,
+            dry_run: row.dry_run,
+            status: row.status.clamp(0, 999) as u16,
+            total: count(row.total),
+            created: count(row.created),
+            updated: count(row.updated),
+            unchanged: count(row.unchanged),
+            errors: count(row.errors),
+            duration_ms: count(row.duration_ms),
+            request_id: row.request_id,
+            created_at: row.created_at,
+            error_details: row
+                .error_details
+                .map(RawValue::from_string)
+                .transpose()
+                .map_err(decode_error)?,
+        })
+    }
+}
+
+/// Filters of the sync history.
+#[derive(Debug, Clone, Default)]
+pub struct ImportQuery {
+    pub entity: Option<Entity>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+/// What an `Idempotency-Key` says about a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// First use (or the last use expired): run the request, then store its answer.
+    Fresh,
+    /// Answered before: send that answer again.
+    Replay { status: u16, body: Vec<u8> },
+    /// Used before for a different request.
+    Mismatch,
+    /// The first request with this key is still running.
+    InProgress,
+}
+
+/// How long an `Idempotency-Key` is remembered.
+pub const IDEMPOTENCY_HOURS: i64 = 24;
+/// After how long a request that never finished (its client went away mid-flight) no longer
+/// holds its key.
+pub const IDEMPOTENCY_STALE_MINUTES: i64 = 5;
+
 /// What a delete did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Deletion {
@@ -178,6 +301,44 @@ pub trait Store: Send + Sync {
     async fn find_api_key(&self, lookup: &str) -> Result<Option<StoredKey>, StoreError>;
 
     async fn touch_api_key(&self, id: Uuid) -> Result<(), StoreError>;
+
+    /// Appends an entry to the tenant's sync history.
+    async fn record_import(&self, scope: Scope, entry: &ImportEntry) -> Result<(), StoreError>;
+
+    /// The sync history, newest first (entries without their per-record errors), and how
+    /// many entries match in all.
+    async fn list_imports(
+        &self,
+        scope: Scope,
+        query: &ImportQuery,
+    ) -> Result<(Vec<ImportRecord>, u64), StoreError>;
+
+    /// One history entry with its per-record errors.
+    async fn get_import(&self, scope: Scope, id: Uuid) -> Result<Option<ImportRecord>, StoreError>;
+
+    /// Takes an `Idempotency-Key` of an API key for a request with this hash, or says why not.
+    async fn claim_idempotency_key(
+        &self,
+        key_id: Uuid,
+        idempotency_key: &str,
+        request_hash: &str,
+    ) -> Result<Claim, StoreError>;
+
+    /// Stores the answer of a claimed request, for replays.
+    async fn complete_idempotency_key(
+        &self,
+        key_id: Uuid,
+        idempotency_key: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Frees a claimed key whose request failed on our side, so a retry runs it again.
+    async fn release_idempotency_key(
+        &self,
+        key_id: Uuid,
+        idempotency_key: &str,
+    ) -> Result<(), StoreError>;
 
     /// Counts one request of a key in a rate-limit window (a Unix minute) and answers how
     /// many it has made in that window, this one included. Shared by every server instance
@@ -280,6 +441,24 @@ pub async fn open_with(url: &str, pool: &PostgresOptions) -> Result<Arc<dyn Stor
 /// Now, as stored: UTC with microseconds and a fixed width, so text order is time order.
 pub fn timestamp() -> String {
     timestamp_of(time::OffsetDateTime::now_utc())
+}
+
+/// A stored timestamp `minutes` before now.
+pub fn minutes_ago(minutes: i64) -> String {
+    timestamp_of(time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes))
+}
+
+/// Classifies a row found under an `Idempotency-Key` that could not be claimed.
+pub(crate) fn existing_claim(
+    request_hash: &str,
+    stored_hash: &str,
+    response: Option<(u16, Vec<u8>)>,
+) -> Claim {
+    match response {
+        _ if stored_hash != request_hash => Claim::Mismatch,
+        Some((status, body)) => Claim::Replay { status, body },
+        None => Claim::InProgress,
+    }
 }
 
 fn timestamp_of(at: time::OffsetDateTime) -> String {

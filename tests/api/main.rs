@@ -7,6 +7,7 @@ mod concurrency;
 mod control;
 mod deploy;
 mod errors;
+mod history;
 mod security;
 mod seed;
 mod semantics;

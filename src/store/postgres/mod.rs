@@ -17,8 +17,9 @@ use uuid::Uuid;
 use self::read::timestamp_text;
 use self::sync::PostgresWriter;
 use super::{
-    key_params, timestamp, ApiKeyInfo, Cascade, Deletion, Finish, ListQuery, Page, RecordRef,
-    Store, StoreError, StoredKey,
+    existing_claim, key_params, minutes_ago, timestamp, ApiKeyInfo, Cascade, Claim, Deletion,
+    Finish, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery, Page, RecordRef, Store,
+    StoreError, StoredKey, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug, LOOKUP_CHARS};
 use crate::domain::outcome::RecordResult;
@@ -484,4 +485,200 @@ impl Store for PostgresStore {
         }
         Ok(requests.max(0) as u32)
     }
+
+    async fn record_import(&self, scope: Scope, entry: &ImportEntry) -> Result<(), StoreError> {
+        sqlx::query(
+            "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
+             dry_run, status, total, created, updated, unchanged, errors, error_details, \
+             duration_ms, request_id, created_at) \
+             VALUES ($1::uuid, $2::uuid, $3, $4::uuid, $5, $6, $7::json, $8, $9::integer, \
+             $10::integer, $11::integer, $12::integer, $13::integer, $14::integer, $15::json, \
+             $16, $17, $18::timestamptz)",
+        )
+        .bind(Uuid::now_v7().hyphenated().to_string())
+        .bind(scope.tenant_id.hyphenated().to_string())
+        .bind(scope.mode.as_str())
+        .bind(entry.key_id.hyphenated().to_string())
+        .bind(&entry.endpoint)
+        .bind(entry.entity.plural())
+        .bind(serde_json::to_string(&entry.sources).expect("strings serialize"))
+        .bind(entry.dry_run)
+        .bind(i64::from(entry.status))
+        .bind(entry.counts.total as i64)
+        .bind(entry.counts.created as i64)
+        .bind(entry.counts.updated as i64)
+        .bind(entry.counts.unchanged as i64)
+        .bind(entry.counts.errors as i64)
+        .bind(entry.error_details.to_string())
+        .bind(entry.duration_ms as i64)
+        .bind(&entry.request_id)
+        .bind(timestamp())
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn list_imports(
+        &self,
+        scope: Scope,
+        query: &ImportQuery,
+    ) -> Result<(Vec<ImportRecord>, u64), StoreError> {
+        let tenant = scope.tenant_id.hyphenated().to_string();
+        let entity = query.entity.map(Entity::plural);
+        let rows: Vec<ImportRow> = sqlx::query_as(&format!(
+            "SELECT {columns}, NULL::text AS error_details FROM sync_imports AS i \
+             WHERE {IMPORT_FILTERS} ORDER BY i.id DESC LIMIT $4 OFFSET $5",
+            columns = import_columns()
+        ))
+        .bind(&tenant)
+        .bind(scope.mode.as_str())
+        .bind(entity)
+        .bind(i64::from(query.limit))
+        .bind(i64::from(query.offset))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let total: i64 = sqlx::query_scalar(&format!(
+            "SELECT count(*) FROM sync_imports AS i WHERE {IMPORT_FILTERS}"
+        ))
+        .bind(&tenant)
+        .bind(scope.mode.as_str())
+        .bind(entity)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let records = rows
+            .into_iter()
+            .map(ImportRecord::try_from)
+            .collect::<Result<_, _>>()?;
+        Ok((records, total as u64))
+    }
+
+    async fn get_import(&self, scope: Scope, id: Uuid) -> Result<Option<ImportRecord>, StoreError> {
+        let row: Option<ImportRow> = sqlx::query_as(&format!(
+            "SELECT {columns}, i.error_details::text AS error_details FROM sync_imports AS i \
+             WHERE i.tenant_id = $1::uuid AND i.mode = $2 AND i.id = $3::uuid",
+            columns = import_columns()
+        ))
+        .bind(scope.tenant_id.hyphenated().to_string())
+        .bind(scope.mode.as_str())
+        .bind(id.hyphenated().to_string())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        row.map(ImportRecord::try_from).transpose()
+    }
+
+    async fn claim_idempotency_key(
+        &self,
+        key_id: Uuid,
+        idempotency_key: &str,
+        request_hash: &str,
+    ) -> Result<Claim, StoreError> {
+        let key_id = key_id.hyphenated().to_string();
+        let now = timestamp();
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // Taking over an expired or abandoned key is one conditional UPDATE, so of two
+        // instances racing for it exactly one wins.
+        let taken_over = sqlx::query(
+            "UPDATE idempotency_keys SET request_hash = $3, response_status = NULL, \
+             response_body = NULL, created_at = $4::timestamptz \
+             WHERE key_id = $1::uuid AND idempotency_key = $2 \
+               AND (created_at < $5::timestamptz \
+                    OR (response_status IS NULL AND created_at < $6::timestamptz))",
+        )
+        .bind(&key_id)
+        .bind(idempotency_key)
+        .bind(request_hash)
+        .bind(&now)
+        .bind(minutes_ago(IDEMPOTENCY_HOURS * 60))
+        .bind(minutes_ago(IDEMPOTENCY_STALE_MINUTES))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        let inserted = sqlx::query(
+            "INSERT INTO idempotency_keys (key_id, idempotency_key, request_hash, created_at) \
+             VALUES ($1::uuid, $2, $3, $4::timestamptz) ON CONFLICT DO NOTHING",
+        )
+        .bind(&key_id)
+        .bind(idempotency_key)
+        .bind(request_hash)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        let claim = if taken_over + inserted > 0 {
+            Claim::Fresh
+        } else {
+            let (stored_hash, status, body): (String, Option<i32>, Option<Vec<u8>>) =
+                sqlx::query_as(
+                    "SELECT request_hash, response_status, response_body FROM idempotency_keys \
+                     WHERE key_id = $1::uuid AND idempotency_key = $2",
+                )
+                .bind(&key_id)
+                .bind(idempotency_key)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+            let response = status.map(|s| (s as u16, body.unwrap_or_default()));
+            existing_claim(request_hash, &stored_hash, response)
+        };
+        tx.commit().await.map_err(store_error)?;
+        Ok(claim)
+    }
+
+    async fn complete_idempotency_key(
+        &self,
+        key_id: Uuid,
+        idempotency_key: &str,
+        status: u16,
+        body: &[u8],
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE idempotency_keys SET response_status = $3::integer, response_body = $4 \
+             WHERE key_id = $1::uuid AND idempotency_key = $2",
+        )
+        .bind(key_id.hyphenated().to_string())
+        .bind(idempotency_key)
+        .bind(i64::from(status))
+        .bind(body)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn release_idempotency_key(
+        &self,
+        key_id: Uuid,
+        idempotency_key: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys WHERE key_id = $1::uuid AND idempotency_key = $2",
+        )
+        .bind(key_id.hyphenated().to_string())
+        .bind(idempotency_key)
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+}
+
+const IMPORT_FILTERS: &str =
+    "i.tenant_id = $1::uuid AND i.mode = $2 AND ($3::text IS NULL OR i.entity = $3::text)";
+
+/// The history columns as text and 64-bit integers, the types `ImportRow` reads.
+fn import_columns() -> String {
+    format!(
+        "i.id::text AS id, i.endpoint, i.entity, i.key_id::text AS key_id, i.sources::text AS sources, \
+         i.dry_run, i.status::bigint AS status, i.total::bigint AS total, \
+         i.created::bigint AS created, i.updated::bigint AS updated, \
+         i.unchanged::bigint AS unchanged, i.errors::bigint AS errors, i.duration_ms, \
+         i.request_id, {} AS created_at",
+        timestamp_text("i.created_at")
+    )
 }

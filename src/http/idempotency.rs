@@ -1,0 +1,111 @@
+//! `Idempotency-Key` on the sync endpoints: the same key with the same request within 24 h
+//! replays the first answer instead of running again, so an ERP can retry after a timeout
+//! without risk. Keys belong to the API key that used them.
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use sha2::{Digest, Sha256};
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::json::BodyLimit;
+use super::AppState;
+use crate::domain::decode::FieldError;
+use crate::store::Claim;
+
+const HEADER: &str = "idempotency-key";
+const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
+
+fn checked_key(value: &HeaderValue) -> Result<String, ApiError> {
+    let key = value.to_str().unwrap_or_default();
+    let valid = (1..=255).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_graphic());
+    if valid {
+        Ok(key.to_owned())
+    } else {
+        Err(ApiError::invalid(FieldError::new(
+            "Idempotency-Key",
+            "must be 1 to 255 visible ASCII characters (a UUID is a good choice)",
+        )))
+    }
+}
+
+/// What makes two requests "the same": method, path with query, and body.
+fn request_hash(request: &Request, body: &[u8]) -> String {
+    let mut hash = Sha256::new();
+    hash.update(request.method().as_str());
+    hash.update(b" ");
+    hash.update(request.uri().to_string());
+    hash.update(b"\n");
+    hash.update(body);
+    hex::encode(hash.finalize())
+}
+
+fn replay(status: u16, body: Vec<u8>) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        axum::http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(REPLAYED, HeaderValue::from_static("true"));
+    response
+}
+
+pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    match guarded(state, request, next).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn guarded(state: AppState, request: Request, next: Next) -> Result<Response, ApiError> {
+    let Some(value) = request.headers().get(HEADER) else {
+        return Ok(next.run(request).await);
+    };
+    let key = checked_key(value)?;
+    let principal = *request
+        .extensions()
+        .get::<Principal>()
+        .ok_or_else(|| ApiError::Unauthorized("authentication required".to_owned()))?;
+    let limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
+    let (parts, body) = request.into_parts();
+    let bytes = to_bytes(body, limit)
+        .await
+        .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+    let request = Request::from_parts(parts, Body::from(bytes.clone()));
+    let hash = request_hash(&request, &bytes);
+
+    match state
+        .store
+        .claim_idempotency_key(principal.key_id, &key, &hash)
+        .await?
+    {
+        Claim::Replay { status, body } => Ok(replay(status, body)),
+        Claim::Mismatch => Err(ApiError::IdempotencyKeyReused),
+        Claim::InProgress => Err(ApiError::IdempotencyInProgress),
+        Claim::Fresh => {
+            let response = next.run(request).await;
+            if response.status().is_server_error() {
+                // Our failure, not the request's: let a retry run it again.
+                state
+                    .store
+                    .release_idempotency_key(principal.key_id, &key)
+                    .await?;
+                return Ok(response);
+            }
+            let (parts, body) = response.into_parts();
+            let body = to_bytes(body, usize::MAX)
+                .await
+                .map_err(|_| ApiError::Panic)?;
+            state
+                .store
+                .complete_idempotency_key(principal.key_id, &key, parts.status.as_u16(), &body)
+                .await?;
+            Ok(Response::from_parts(parts, Body::from(body)))
+        }
+    }
+}

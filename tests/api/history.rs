@@ -1,0 +1,203 @@
+//! Sync history and idempotent retries.
+
+use eryxon::store::Claim;
+use reqwest::Method;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use crate::common::{Engine, TestServer};
+use crate::on_every_engine;
+
+async fn every_sync_call_is_in_the_history(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let bulk = json!({"cells": [
+        {"external_id": "C1", "external_source": "SAP", "name": "a"},
+        {"external_id": "C2", "external_source": "SAP", "name": "b", "color": "red"},
+        {"external_id": "C3", "external_source": "NetSuite", "name": "c"}]});
+    let bulk_reply = server
+        .post("/api-cells/bulk-sync", &key, &bulk)
+        .await
+        .expect(200);
+    let part = json!({"external_id": "P", "external_source": "SAP", "job_external_id": "NOPE", "part_number": "p"});
+    let part_reply = server.put("/api-parts/sync", &key, &part).await.expect(422);
+    let dry = json!({"external_id": "J", "external_source": "SAP", "job_number": "1"});
+    server
+        .put("/api-jobs/sync?dry_run=true", &key, &dry)
+        .await
+        .expect(201);
+
+    let history = server.get("/api-sync/imports", &key).await.expect(200);
+    let entries = history.data()["imports"].as_array().unwrap().clone();
+    assert_eq!(history.data()["pagination"]["total"], 3);
+    let endpoints: Vec<_> = entries.iter().map(|e| e["endpoint"].clone()).collect();
+    assert_eq!(
+        endpoints,
+        [
+            json!("PUT /api-jobs/sync"),
+            json!("PUT /api-parts/sync"),
+            json!("POST /api-cells/bulk-sync")
+        ],
+        "newest first"
+    );
+    assert_eq!(entries[0]["dry_run"], true);
+    assert_eq!(entries[1]["status"], 422);
+    assert_eq!(entries[1]["errors"], 1);
+    assert_eq!(
+        entries[1]["request_id"],
+        part_reply.header("x-request-id").unwrap()
+    );
+
+    let bulk_entry = &entries[2];
+    for field in ["total", "created", "updated", "unchanged", "errors"] {
+        assert_eq!(bulk_entry[field], bulk_reply.data()[field], "{field}");
+    }
+    assert_eq!(bulk_entry["sources"], json!(["NetSuite", "SAP"]));
+    assert_eq!(
+        bulk_entry["request_id"],
+        bulk_reply.header("x-request-id").unwrap()
+    );
+    assert!(
+        bulk_entry.get("error_details").is_none(),
+        "the list leaves details out"
+    );
+    let id = bulk_entry["id"].as_str().unwrap();
+    let detail = server
+        .get(&format!("/api-sync/imports/{id}"), &key)
+        .await
+        .expect(200);
+    let errors = detail.data()["error_details"].as_array().unwrap().clone();
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0]["index"], 1);
+    assert_eq!(errors[0]["external_id"], "C2");
+    assert_eq!(errors[0]["field"], "color");
+    assert_eq!(errors[0]["code"], "VALIDATION_ERROR");
+
+    let only_cells = server
+        .get("/api-sync/imports?entity=cells", &key)
+        .await
+        .expect(200);
+    assert_eq!(only_cells.data()["pagination"]["total"], 1);
+    server
+        .get("/api-sync/imports?entity=widgets", &key)
+        .await
+        .expect(400);
+    let other = server.key("globex").await;
+    let theirs = server.get("/api-sync/imports", &other).await.expect(200);
+    assert_eq!(theirs.data()["pagination"]["total"], 0);
+    server
+        .get(&format!("/api-sync/imports/{id}"), &other)
+        .await
+        .expect(404);
+}
+
+async fn post_with_key(
+    server: &TestServer,
+    key: &str,
+    idem: &str,
+    body: &serde_json::Value,
+) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(format!("{}/api-jobs/bulk-sync", server.base))
+        .bearer_auth(key)
+        .header("idempotency-key", idem)
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn retries_with_an_idempotency_key_replay(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let body =
+        json!({"jobs": [{"external_id": "SO-1", "external_source": "SAP", "job_number": "1"}]});
+    let first = post_with_key(&server, &key, "retry-1", &body).await;
+    assert_eq!(first.status(), 200);
+    assert!(first.headers().get("idempotent-replayed").is_none());
+    let first: serde_json::Value = first.json().await.unwrap();
+    assert_eq!(first["data"]["created"], 1);
+
+    let again = post_with_key(&server, &key, "retry-1", &body).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    assert!(again.headers().get("x-ratelimit-remaining").is_some());
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(
+        again, first,
+        "the stored answer, word for word: still `created`"
+    );
+    let history = server.get("/api-sync/imports", &key).await.expect(200);
+    assert_eq!(
+        history.data()["pagination"]["total"],
+        1,
+        "the replay did not run again"
+    );
+
+    let changed =
+        json!({"jobs": [{"external_id": "SO-1", "external_source": "SAP", "job_number": "2"}]});
+    let reused = post_with_key(&server, &key, "retry-1", &changed).await;
+    assert_eq!(reused.status(), 422);
+    let reused: serde_json::Value = reused.json().await.unwrap();
+    assert_eq!(reused["error"]["code"], "IDEMPOTENCY_KEY_REUSED");
+    assert_eq!(server.all("jobs", &key).await[0]["job_number"], "1");
+
+    let other_key = server.key("acme").await;
+    let theirs = post_with_key(&server, &other_key, "retry-1", &changed).await;
+    assert_eq!(theirs.status(), 200, "keys are per API key");
+
+    let bad = post_with_key(&server, &key, "", &body).await;
+    assert_eq!(bad.status(), 400);
+}
+
+async fn a_retry_while_the_first_call_runs_is_told_to_wait(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let body =
+        json!({"jobs": [{"external_id": "SO-1", "external_source": "SAP", "job_number": "1"}]});
+    let bytes = serde_json::to_vec(&body).unwrap();
+    // The first call, caught mid-flight: its key is claimed and no answer is stored yet.
+    let mut hash = Sha256::new();
+    hash.update(b"POST /api-jobs/bulk-sync\n");
+    hash.update(&bytes);
+    let stored = server
+        .store
+        .find_api_key(&key[9..21])
+        .await
+        .unwrap()
+        .unwrap();
+    let claim = server
+        .store
+        .claim_idempotency_key(stored.id, "in-flight", &hex::encode(hash.finalize()))
+        .await
+        .unwrap();
+    assert_eq!(claim, Claim::Fresh);
+
+    let reply = server
+        .send(
+            Method::POST,
+            "/api-jobs/bulk-sync",
+            Some(&key),
+            Some(bytes),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "without the header nothing is held back");
+    let retry = reqwest::Client::new()
+        .post(format!("{}/api-jobs/bulk-sync", server.base))
+        .bearer_auth(&key)
+        .header("idempotency-key", "in-flight")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(retry.status(), 409);
+    let retry: serde_json::Value = retry.json().await.unwrap();
+    assert_eq!(retry["error"]["code"], "IDEMPOTENCY_IN_PROGRESS");
+}
+
+on_every_engine!(
+    every_sync_call_is_in_the_history,
+    retries_with_an_idempotency_key_replay,
+    a_retry_while_the_first_call_runs_is_told_to_wait,
+);
