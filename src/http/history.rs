@@ -66,6 +66,7 @@ pub async fn list(
             limit: query.limit,
             offset: query.offset,
             total,
+            next_cursor: None,
         },
     })))
 }

@@ -11,9 +11,12 @@ use super::auth::Principal;
 use super::error::ApiError;
 use super::json::ApiQuery;
 use super::{success, AppState, Success};
+use crate::domain::decode::FieldError;
 use crate::domain::record::Payload;
+use crate::domain::value::{ResourceStatus, WorkStatus};
 use crate::domain::Entity;
-use crate::store::{Deletion, ListQuery, RecordRef};
+use crate::store::listing::{decode_cursor, encode_cursor};
+use crate::store::{timestamp_of, Deletion, ListQuery, RecordRef, Sort};
 
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1000;
@@ -22,7 +25,17 @@ pub const MAX_PAGE: u32 = 1000;
 #[serde(deny_unknown_fields)]
 pub struct ListParams {
     external_source: Option<String>,
+    /// One external id, or several separated by commas.
     external_id: Option<String>,
+    search: Option<String>,
+    status: Option<String>,
+    updated_since: Option<String>,
+    job_external_id: Option<String>,
+    part_external_id: Option<String>,
+    cell_name: Option<String>,
+    sort: Option<String>,
+    order: Option<String>,
+    cursor: Option<String>,
     limit: Option<u32>,
     offset: Option<u32>,
     #[serde(default)]
@@ -41,6 +54,9 @@ pub struct Pagination {
     pub limit: u32,
     pub offset: u32,
     pub total: u64,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 /// `{"<entity plural>": [...], "pagination": {...}}`.
@@ -63,7 +79,7 @@ impl Serialize for ListView {
 pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     let limit = limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::invalid(crate::domain::decode::FieldError::new(
+        return Err(ApiError::invalid(FieldError::new(
             "limit",
             format!("must be from 1 to {MAX_PAGE} (got {limit})"),
         )));
@@ -71,11 +87,143 @@ pub fn page_limit(limit: Option<u32>) -> Result<u32, ApiError> {
     Ok(limit)
 }
 
-fn list_query(params: ListParams) -> Result<ListQuery, ApiError> {
+fn invalid(field: &str, message: String) -> ApiError {
+    ApiError::invalid(FieldError::new(field, message))
+}
+
+/// Refuses a filter the entity does not have.
+fn only_for(
+    entity: Entity,
+    field: &str,
+    value: Option<String>,
+    owner: Entity,
+) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(_) if entity != owner => Err(invalid(
+            field,
+            format!("filters {} only, not {}", owner.plural(), entity.plural()),
+        )),
+        value => Ok(value),
+    }
+}
+
+fn status_filter(entity: Entity, status: Option<String>) -> Result<Option<String>, ApiError> {
+    let Some(status) = status else {
+        return Ok(None);
+    };
+    let quoted = serde_json::Value::String(status.clone());
+    let known = match entity {
+        Entity::Cells => return Err(invalid("status", "cells have no status".to_owned())),
+        Entity::Resources => serde_json::from_value::<ResourceStatus>(quoted).is_ok(),
+        _ => serde_json::from_value::<WorkStatus>(quoted).is_ok(),
+    };
+    if known {
+        Ok(Some(status))
+    } else {
+        Err(invalid(
+            "status",
+            format!("{status:?} is not a {} status", entity.singular()),
+        ))
+    }
+}
+
+fn since_filter(since: Option<String>) -> Result<Option<String>, ApiError> {
+    since
+        .map(|text| {
+            time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                .map(|at| timestamp_of(at.to_offset(time::UtcOffset::UTC)))
+                .map_err(|_| {
+                    invalid(
+                        "updated_since",
+                        format!(
+                            "must be an RFC 3339 time such as 2024-05-01T00:00:00Z (got {text:?})"
+                        ),
+                    )
+                })
+        })
+        .transpose()
+}
+
+fn sort_of(entity: Entity, sort: Option<String>, order: Option<String>) -> Result<Sort, ApiError> {
+    let allowed = Sort::allowed(entity);
+    let column = match sort {
+        None => "id",
+        Some(name) => allowed
+            .iter()
+            .copied()
+            .find(|c| *c == name)
+            .ok_or_else(|| {
+                invalid(
+                    "sort",
+                    format!("must be one of {} (got {name:?})", allowed.join(", ")),
+                )
+            })?,
+    };
+    let descending = match order.as_deref() {
+        None | Some("asc") => false,
+        Some("desc") => true,
+        Some(other) => {
+            return Err(invalid(
+                "order",
+                format!("must be asc or desc (got {other:?})"),
+            ))
+        }
+    };
+    Ok(Sort { column, descending })
+}
+
+fn list_query(entity: Entity, params: ListParams) -> Result<ListQuery, ApiError> {
     let limit = page_limit(params.limit)?;
+    let sort = sort_of(entity, params.sort, params.order)?;
+    let after = match params.cursor {
+        None => None,
+        Some(cursor) => {
+            if params.offset.unwrap_or(0) != 0 || !sort.follows_ids() {
+                return Err(invalid(
+                    "cursor",
+                    "walks in creation order: use it without offset and without sort (or sort=created_at)"
+                        .to_owned(),
+                ));
+            }
+            Some(decode_cursor(&cursor).ok_or_else(|| {
+                invalid(
+                    "cursor",
+                    "is not a cursor this server handed out".to_owned(),
+                )
+            })?)
+        }
+    };
+    let external_ids = params
+        .external_id
+        .map(|ids| {
+            ids.split(',')
+                .map(str::trim)
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
     Ok(ListQuery {
         external_source: params.external_source,
-        external_id: params.external_id,
+        external_ids,
+        search: params.search.filter(|s| !s.is_empty()),
+        status: status_filter(entity, params.status)?,
+        updated_since: since_filter(params.updated_since)?,
+        job_external_id: only_for(
+            entity,
+            "job_external_id",
+            params.job_external_id,
+            Entity::Parts,
+        )?,
+        part_external_id: only_for(
+            entity,
+            "part_external_id",
+            params.part_external_id,
+            Entity::Operations,
+        )?,
+        cell_name: only_for(entity, "cell_name", params.cell_name, Entity::Operations)?,
+        sort,
+        after,
         limit,
         offset: params.offset.unwrap_or(0),
         include_deleted: params.include_deleted,
@@ -87,8 +235,10 @@ pub async fn list<P: Payload>(
     principal: Principal,
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Success<impl Serialize>>, ApiError> {
-    let query = list_query(params)?;
+    let query = list_query(P::ENTITY, params)?;
     let page = state.store.list(principal.scope, P::ENTITY, &query).await?;
+    let full = page.records.len() == query.limit as usize;
+    let next_cursor = page.last_id.filter(|_| full).map(encode_cursor);
     Ok(Json(success(ListView {
         key: P::ENTITY.plural(),
         records: page.records,
@@ -96,6 +246,7 @@ pub async fn list<P: Payload>(
             limit: query.limit,
             offset: query.offset,
             total: page.total,
+            next_cursor,
         },
     })))
 }

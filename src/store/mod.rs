@@ -1,5 +1,6 @@
 //! Persistence: one trait of domain operations, one implementation per database engine.
 
+pub mod listing;
 pub mod postgres;
 pub mod sqlite;
 mod sync;
@@ -16,6 +17,7 @@ use crate::domain::outcome::{Counts, RecordResult};
 use crate::domain::record::SyncBatch;
 use crate::domain::{Entity, Mode, Scope};
 
+pub use listing::Sort;
 pub use postgres::PostgresOptions;
 pub use sync::{Observed, SyncWriter, UpsertRow};
 
@@ -78,11 +80,26 @@ pub struct StoredKey {
     pub revoked: bool,
 }
 
-/// Filters of a list request; `limit` is already capped by the caller.
+/// Filters of a list request, already checked by the caller.
 #[derive(Debug, Clone, Default)]
 pub struct ListQuery {
     pub external_source: Option<String>,
-    pub external_id: Option<String>,
+    /// Any of these external ids; empty for all.
+    pub external_ids: Vec<String>,
+    /// Case-insensitive text in the entity's names and numbers.
+    pub search: Option<String>,
+    pub status: Option<String>,
+    /// Changed at or after this stored timestamp.
+    pub updated_since: Option<String>,
+    /// Parts of the job with this external id.
+    pub job_external_id: Option<String>,
+    /// Operations of the part with this external id.
+    pub part_external_id: Option<String>,
+    /// Operations in the cell with this name.
+    pub cell_name: Option<String>,
+    pub sort: Sort,
+    /// Start after the record with this id (cursor walking).
+    pub after: Option<Uuid>,
     pub limit: u32,
     pub offset: u32,
     /// Show deleted records too, with their `deleted_at`.
@@ -240,6 +257,8 @@ pub enum Deletion {
 pub struct Page {
     pub records: Vec<Box<RawValue>>,
     pub total: u64,
+    /// The id of the page's last record.
+    pub last_id: Option<Uuid>,
 }
 
 #[async_trait]
@@ -461,7 +480,8 @@ pub(crate) fn existing_claim(
     }
 }
 
-fn timestamp_of(at: time::OffsetDateTime) -> String {
+/// A time as stored.
+pub fn timestamp_of(at: time::OffsetDateTime) -> String {
     const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
         "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
     );

@@ -16,6 +16,7 @@ use uuid::Uuid;
 
 use self::read::timestamp_text;
 use self::sync::PostgresWriter;
+use super::listing::{listing, Bind, Dialect};
 use super::{
     existing_claim, key_params, minutes_ago, timestamp, ApiKeyInfo, Cascade, Claim, Deletion,
     Finish, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery, Page, RecordRef, Store,
@@ -219,32 +220,55 @@ impl Store for PostgresStore {
         entity: Entity,
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
+        let listing = listing(entity, query, Dialect::Postgres);
+        let table = entity.plural();
+        let page_sql = format!(
+            "SELECT t.id::text, {record}::text FROM {table} AS t WHERE {filters} \
+             ORDER BY {order} LIMIT {limit} OFFSET {offset}",
+            record = read::record_json(entity, "t", ""),
+            filters = listing.page_filters,
+            order = listing.order_by,
+            limit = listing.limit,
+            offset = listing.offset,
+        );
+        let count_sql = format!(
+            "SELECT count(*) FROM {table} AS t WHERE {}",
+            listing.filters
+        );
         let tenant = scope.tenant_id.hyphenated().to_string();
-        let records: Vec<String> =
-            sqlx::query_scalar(&read::list_sql(entity, query.include_deleted))
-                .bind(&tenant)
-                .bind(scope.mode.as_str())
-                .bind(&query.external_source)
-                .bind(&query.external_id)
-                .bind(i64::from(query.limit))
-                .bind(i64::from(query.offset))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(store_error)?;
-        let total: i64 = sqlx::query_scalar(&read::count_sql(entity, query.include_deleted))
+        let mut page = sqlx::query_as::<_, (String, String)>(&page_sql)
             .bind(&tenant)
-            .bind(scope.mode.as_str())
-            .bind(&query.external_source)
-            .bind(&query.external_id)
-            .fetch_one(&self.pool)
+            .bind(scope.mode.as_str());
+        for value in listing.binds.iter().chain(&listing.cursor) {
+            page = match value {
+                Bind::Text(text) => page.bind(text),
+                Bind::Texts(texts) => page.bind(texts),
+            };
+        }
+        let rows = page
+            .bind(i64::from(query.limit))
+            .bind(i64::from(query.offset))
+            .fetch_all(&self.pool)
             .await
             .map_err(store_error)?;
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql)
+            .bind(&tenant)
+            .bind(scope.mode.as_str());
+        for value in &listing.binds {
+            count = match value {
+                Bind::Text(text) => count.bind(text),
+                Bind::Texts(texts) => count.bind(texts),
+            };
+        }
+        let total = count.fetch_one(&self.pool).await.map_err(store_error)?;
+        let last_id = rows.last().map(|(id, _)| parse_id(id)).transpose()?;
         Ok(Page {
-            records: records
+            records: rows
                 .into_iter()
-                .map(|json| record(entity, json))
+                .map(|(_, json)| record(entity, json))
                 .collect::<Result<_, _>>()?,
             total: total as u64,
+            last_id,
         })
     }
 

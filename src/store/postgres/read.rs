@@ -37,7 +37,7 @@ fn column_field(name: &str, kind: Kind, alias: &str) -> String {
 }
 
 /// `json_build_object(…)` of one row of `entity` aliased `alias`, with `extra` fields appended.
-fn record_json(entity: Entity, alias: &str, extra: &str) -> String {
+pub(super) fn record_json(entity: Entity, alias: &str, extra: &str) -> String {
     let mut fields = vec![
         format!("'id', {alias}.id"),
         format!("'external_id', {alias}.external_id"),
@@ -95,27 +95,6 @@ fn job_tree_json(include_deleted: bool) -> String {
         live = visible("pt", include_deleted),
     );
     record_json(Entity::Jobs, "t", &parts)
-}
-
-const FILTERS: &str = "t.tenant_id = $1::uuid AND t.mode = $2::text \
-    AND ($3::text IS NULL OR t.external_source = $3::text) \
-    AND ($4::text IS NULL OR t.external_id = $4::text)";
-
-pub(super) fn list_sql(entity: Entity, include_deleted: bool) -> String {
-    format!(
-        "SELECT {record}::text FROM {table} AS t WHERE {FILTERS}{live} ORDER BY t.id LIMIT $5 OFFSET $6",
-        record = record_json(entity, "t", ""),
-        table = entity.plural(),
-        live = visible("t", include_deleted),
-    )
-}
-
-pub(super) fn count_sql(entity: Entity, include_deleted: bool) -> String {
-    format!(
-        "SELECT count(*) FROM {table} AS t WHERE {FILTERS}{live}",
-        table = entity.plural(),
-        live = visible("t", include_deleted),
-    )
 }
 
 pub(super) fn get_sql(entity: Entity, by_external: bool, include_deleted: bool) -> String {

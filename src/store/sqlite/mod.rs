@@ -14,6 +14,7 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use self::sync::{parse_id, SqliteWriter};
+use super::listing::{listing, Bind, Dialect};
 use super::{
     existing_claim, key_params, minutes_ago, timestamp, ApiKeyInfo, Cascade, Claim, Deletion,
     Finish, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery, Page, RecordRef, Store,
@@ -60,6 +61,14 @@ impl SqliteStore {
 
 fn record(json: String) -> Result<Box<RawValue>, StoreError> {
     RawValue::from_string(json).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+/// A list value as SQLite takes it: text, or a JSON array for `json_each`.
+fn sqlite_bind(value: &Bind) -> String {
+    match value {
+        Bind::Text(text) => text.clone(),
+        Bind::Texts(texts) => serde_json::to_string(texts).expect("strings serialize"),
+    }
 }
 
 fn decode_mode(text: &str) -> Result<Mode, StoreError> {
@@ -146,27 +155,48 @@ impl Store for SqliteStore {
         entity: Entity,
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
+        let listing = listing(entity, query, Dialect::Sqlite);
+        let table = entity.plural();
+        let page_sql = format!(
+            "SELECT t.id, {record} FROM {table} AS t WHERE {filters} ORDER BY {order} \
+             LIMIT {limit} OFFSET {offset}",
+            record = read::record_json(entity, "t", ""),
+            filters = listing.page_filters,
+            order = listing.order_by,
+            limit = listing.limit,
+            offset = listing.offset,
+        );
+        let count_sql = format!(
+            "SELECT count(*) FROM {table} AS t WHERE {}",
+            listing.filters
+        );
         let tenant = scope.tenant_id.hyphenated().to_string();
-        let records: Vec<String> =
-            sqlx::query_scalar(&read::list_sql(entity, query.include_deleted))
-                .bind(&tenant)
-                .bind(scope.mode.as_str())
-                .bind(&query.external_source)
-                .bind(&query.external_id)
-                .bind(query.limit)
-                .bind(query.offset)
-                .fetch_all(&self.reader)
-                .await?;
-        let total: i64 = sqlx::query_scalar(&read::count_sql(entity, query.include_deleted))
+        let mut page = sqlx::query_as::<_, (String, String)>(&page_sql)
             .bind(&tenant)
-            .bind(scope.mode.as_str())
-            .bind(&query.external_source)
-            .bind(&query.external_id)
-            .fetch_one(&self.reader)
+            .bind(scope.mode.as_str());
+        for value in listing.binds.iter().chain(&listing.cursor) {
+            page = page.bind(sqlite_bind(value));
+        }
+        let rows = page
+            .bind(query.limit)
+            .bind(query.offset)
+            .fetch_all(&self.reader)
             .await?;
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql)
+            .bind(&tenant)
+            .bind(scope.mode.as_str());
+        for value in &listing.binds {
+            count = count.bind(sqlite_bind(value));
+        }
+        let total = count.fetch_one(&self.reader).await?;
+        let last_id = rows.last().map(|(id, _)| parse_id(id)).transpose()?;
         Ok(Page {
-            records: records.into_iter().map(record).collect::<Result<_, _>>()?,
+            records: rows
+                .into_iter()
+                .map(|(_, json)| record(json))
+                .collect::<Result<_, _>>()?,
             total: total as u64,
+            last_id,
         })
     }
 

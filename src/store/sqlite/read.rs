@@ -80,26 +80,6 @@ fn job_tree_json(include_deleted: bool) -> String {
     record_json(Entity::Jobs, "t", &parts)
 }
 
-const FILTERS: &str = "t.tenant_id = ?1 AND t.mode = ?2 \
-    AND (?3 IS NULL OR t.external_source = ?3) AND (?4 IS NULL OR t.external_id = ?4)";
-
-pub(super) fn list_sql(entity: Entity, include_deleted: bool) -> String {
-    format!(
-        "SELECT {record} FROM {table} AS t WHERE {FILTERS}{live} ORDER BY t.id LIMIT ?5 OFFSET ?6",
-        record = record_json(entity, "t", ""),
-        table = entity.plural(),
-        live = visible("t", include_deleted),
-    )
-}
-
-pub(super) fn count_sql(entity: Entity, include_deleted: bool) -> String {
-    format!(
-        "SELECT count(*) FROM {table} AS t WHERE {FILTERS}{live}",
-        table = entity.plural(),
-        live = visible("t", include_deleted),
-    )
-}
-
 pub(super) fn get_sql(entity: Entity, by_external: bool, include_deleted: bool) -> String {
     let record = match entity {
         Entity::Jobs => job_tree_json(include_deleted),
