@@ -68,6 +68,8 @@ pub enum Change {
     Updated,
     /// Every value sent equals the stored one: nothing was written.
     Unchanged,
+    /// A child the payload no longer lists, removed by a sync that replaces children.
+    Deleted,
 }
 
 /// A record the store holds after a sync, with what happened to its nested children.
@@ -136,7 +138,9 @@ impl Counts {
             match &result.outcome {
                 Ok(synced) => match synced.change {
                     Change::Created => counts.created += 1,
-                    Change::Updated => counts.updated += 1,
+                    // Only children are ever deleted by a sync; a top-level record that
+                    // lost children was updated.
+                    Change::Updated | Change::Deleted => counts.updated += 1,
                     Change::Unchanged => {
                         counts.updated += 1;
                         counts.unchanged += 1;
@@ -166,6 +170,13 @@ mod tests {
         let job = job.rolled_up();
         assert_eq!(job.change, Change::Updated);
         assert_eq!(job.parts[0].change, Change::Updated);
+    }
+
+    #[test]
+    fn a_deleted_child_makes_its_job_updated() {
+        let mut job = synced(Change::Unchanged);
+        job.parts.push(synced(Change::Deleted));
+        assert_eq!(job.rolled_up().change, Change::Updated);
     }
 
     #[test]

@@ -43,6 +43,19 @@ pub struct PartRecord {
 pub struct JobRecord {
     pub record: Record,
     pub parts: Vec<PartRecord>,
+    /// `None`: as the request says; the job's own `children` field overrides it.
+    pub children: Option<Children>,
+}
+
+/// What a job sync does with stored parts and operations its payload leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Children {
+    /// Keep them (the default): a payload may carry only what changed.
+    #[default]
+    Merge,
+    /// Delete them: the payload is the job's whole routing.
+    Replace,
 }
 
 /// A flat part or operation with the `external_id` of its parent in the same source.
@@ -81,6 +94,16 @@ impl SyncBatch {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Applies a request's `children` mode to the jobs that do not set their own.
+    pub fn with_default_children(mut self, children: Children) -> Self {
+        if let SyncBatch::Jobs(items) = &mut self {
+            for item in items {
+                item.item.children.get_or_insert(children);
+            }
+        }
+        self
     }
 
     /// The distinct ERP systems the batch's records come from, sorted.
@@ -180,6 +203,9 @@ pub struct JobPayload {
     pub metadata: Patch<Metadata>,
     #[serde(default)]
     pub parts: Vec<PartPayload>,
+    /// `replace` deletes stored parts and operations this payload leaves out.
+    #[serde(default)]
+    pub children: Option<Children>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -299,6 +325,7 @@ impl JobPayload {
         Ok(JobRecord {
             record: Record { key, values },
             parts,
+            children: self.children,
         })
     }
 }

@@ -173,6 +173,10 @@ fn parse_iso_date(text: &str) -> Option<time::Date> {
         return None;
     }
     let year: i32 = text[0..4].parse().ok()?;
+    // Year 0 exists in neither the Gregorian calendar nor PostgreSQL's date type.
+    if year < 1 {
+        return None;
+    }
     let month: u8 = text[5..7].parse().ok()?;
     let day: u8 = text[8..10].parse().ok()?;
     let month = time::Month::try_from(month).ok()?;
@@ -309,6 +313,7 @@ mod tests {
         assert!(IsoDate::try_from("2024-1-31".to_owned()).is_err());
         assert!(IsoDate::try_from("31-12-2024".to_owned()).is_err());
         assert!(IsoDate::try_from("+2024-12-31".to_owned()).is_err());
+        assert!(IsoDate::try_from("0000-01-01".to_owned()).is_err());
         assert_eq!(
             IsoDate::try_from("0999-01-02".to_owned())
                 .unwrap()

@@ -15,8 +15,9 @@ use super::error::ApiError;
 use super::json::{ApiJson, ApiQuery};
 use super::{success, AppState};
 use crate::domain::batch::{prepare_bulk, prepare_one, BulkBody};
+use crate::domain::decode::FieldError;
 use crate::domain::outcome::{Change, Counts, ErrorCode, RecordResult, Synced};
-use crate::domain::record::Payload;
+use crate::domain::record::{Children, Payload, SyncBatch};
 use crate::domain::Entity;
 use crate::store::{Finish, ImportEntry};
 
@@ -45,6 +46,7 @@ impl<'a> SyncedView<'a> {
             action: match synced.change {
                 Change::Created => "created",
                 Change::Updated | Change::Unchanged => "updated",
+                Change::Deleted => "deleted",
             },
             unchanged: synced.change == Change::Unchanged,
             parts: synced
@@ -127,9 +129,23 @@ pub struct SyncParams {
     /// Answer what the sync would do, and write nothing.
     #[serde(default)]
     dry_run: bool,
+    /// Jobs only: `replace` deletes stored children the payload leaves out.
+    children: Option<Children>,
 }
 
 impl SyncParams {
+    /// The batch with the request's `children` mode applied, which only jobs have.
+    fn apply(&self, entity: Entity, batch: SyncBatch) -> Result<SyncBatch, ApiError> {
+        match self.children {
+            None => Ok(batch),
+            Some(_) if entity != Entity::Jobs => Err(ApiError::invalid(FieldError::new(
+                "children",
+                "applies to jobs only",
+            ))),
+            Some(children) => Ok(batch.with_default_children(children)),
+        }
+    }
+
     fn finish(&self) -> Finish {
         if self.dry_run {
             Finish::DryRun
@@ -219,6 +235,7 @@ pub async fn sync_one<P: Payload>(
     let finish = call.finish;
     let (sources, result) = match prepare_one(payload) {
         Ok(batch) => {
+            let batch = params.apply(P::ENTITY, batch)?;
             let sources = batch.sources();
             let mut results = state.store.sync(principal.scope, batch, finish).await?;
             (
@@ -239,7 +256,7 @@ pub async fn sync_one<P: Payload>(
         Ok(synced) => {
             let status = match synced.change {
                 Change::Created => StatusCode::CREATED,
-                Change::Updated | Change::Unchanged => StatusCode::OK,
+                Change::Updated | Change::Unchanged | Change::Deleted => StatusCode::OK,
             };
             let view = SingleView {
                 synced: SyncedView::of(synced, finish),
@@ -269,11 +286,9 @@ pub async fn sync_bulk<P: Payload>(
     let call = Call::new("POST", P::ENTITY, "bulk-sync", params.finish(), &headers);
     let finish = call.finish;
     let prepared = prepare_bulk(body).map_err(ApiError::invalid)?;
-    let sources = prepared.batch.sources();
-    let mut results = state
-        .store
-        .sync(principal.scope, prepared.batch, finish)
-        .await?;
+    let batch = params.apply(P::ENTITY, prepared.batch)?;
+    let sources = batch.sources();
+    let mut results = state.store.sync(principal.scope, batch, finish).await?;
     results.extend(prepared.rejected);
     results.sort_by_key(|r| r.index);
     let view = BulkView {

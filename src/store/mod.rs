@@ -19,7 +19,7 @@ use crate::domain::{Entity, Mode, Scope};
 
 pub use listing::Sort;
 pub use postgres::PostgresOptions;
-pub use sync::{Observed, SyncWriter, UpsertRow};
+pub use sync::{Observed, Retired, SyncWriter, UpsertRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -437,6 +437,39 @@ pub(crate) fn key_params(target: &RecordRef) -> (bool, Vec<String>) {
             external_id,
         } => (true, vec![source.clone(), external_id.clone()]),
     }
+}
+
+pub(crate) fn decode_mode(text: &str) -> Result<Mode, StoreError> {
+    Mode::parse(text).ok_or_else(|| {
+        StoreError::Database(sqlx::Error::Decode(
+            format!("unknown key mode {text:?}").into(),
+        ))
+    })
+}
+
+/// The lookup characters named by a key prefix an operator typed (`ery_live_AbCd1234…`).
+pub(crate) fn lookup_of(prefix: &str) -> Option<&str> {
+    let random = prefix
+        .strip_prefix("ery_live_")
+        .or_else(|| prefix.strip_prefix("ery_test_"))
+        .unwrap_or(prefix);
+    let random = &random[..random.len().min(crate::domain::api_key::LOOKUP_CHARS)];
+    (random.len() >= 8 && random.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(random)
+}
+
+/// The column tying a child row to its parent.
+pub(crate) fn parent_column(entity: Entity) -> &'static str {
+    entity
+        .columns()
+        .iter()
+        .find(|c| {
+            matches!(
+                c.kind,
+                crate::domain::schema::Kind::Reference(Entity::Jobs | Entity::Parts)
+            )
+        })
+        .map(|c| c.name)
+        .expect("only parts and operations are retired")
 }
 
 /// Opens (creating and migrating when needed) the store a database URL names.

@@ -10,7 +10,8 @@ use super::StoreError;
 use crate::domain::outcome::{Change, ErrorCode, RecordError, RecordResult, Synced};
 use crate::domain::patch::Patch;
 use crate::domain::record::{
-    Indexed, JobRecord, OperationRecord, Parented, PartRecord, Record, RecordKey, SyncBatch,
+    Children, Indexed, JobRecord, OperationRecord, Parented, PartRecord, Record, RecordKey,
+    SyncBatch,
 };
 use crate::domain::schema::{Entity, Scalar};
 
@@ -23,8 +24,25 @@ pub struct UpsertRow<'a> {
     pub values: &'a [Patch<Scalar>],
 }
 
+/// A child row a sync deleted because its payload left it out.
+#[derive(Debug, Clone)]
+pub struct Retired {
+    pub parent: Uuid,
+    pub id: Uuid,
+    pub external_id: String,
+}
+
 /// Set-based primitives one engine runs inside one transaction, for one tenant and mode.
 pub trait SyncWriter: Send {
+    /// Soft-deletes the live parts (of these jobs) or operations (of these parts) that are not
+    /// among `keep`, and answers what it deleted.
+    fn retire(
+        &mut self,
+        entity: Entity,
+        parents: &[Uuid],
+        keep: &[Uuid],
+    ) -> impl std::future::Future<Output = Result<Vec<Retired>, StoreError>> + Send;
+
     /// Creates or updates every row, writing nothing for a row whose values all equal the
     /// stored ones. Answers each row's id and change, in order.
     fn upsert(
@@ -286,12 +304,74 @@ async fn jobs<W: SyncWriter>(
         })
         .collect();
     let mut parts = write_parts(writer, &placed).await?.into_iter();
+    let mut written: Vec<(usize, bool, Synced)> = Vec::with_capacity(ready.len());
     for ((item, _), done) in ready.iter().zip(jobs_written) {
         let mut job = synced(&item.item.record, done);
         job.parts = parts.by_ref().take(item.item.parts.len()).collect();
-        results.push(accepted(item.index, job));
+        let replace = item.item.children == Some(Children::Replace);
+        written.push((item.index, replace, job));
     }
+    let mut replacing: Vec<&mut Synced> = written
+        .iter_mut()
+        .filter(|(_, replace, _)| *replace)
+        .map(|(_, _, job)| job)
+        .collect();
+    retire_left_out_children(writer, &mut replacing).await?;
+    results.extend(
+        written
+            .into_iter()
+            .map(|(index, _, job)| accepted(index, job)),
+    );
     Ok(results)
+}
+
+/// Deletes the stored parts and operations of these jobs that their payloads left out, and
+/// lists them in each job's answer as deleted.
+async fn retire_left_out_children<W: SyncWriter>(
+    writer: &mut W,
+    jobs: &mut [&mut Synced],
+) -> Result<(), StoreError> {
+    if jobs.is_empty() {
+        return Ok(());
+    }
+    let job_ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
+    let kept_parts: Vec<Uuid> = jobs.iter().flat_map(|j| &j.parts).map(|p| p.id).collect();
+    let retired_parts = writer.retire(Entity::Parts, &job_ids, &kept_parts).await?;
+    let kept_operations: Vec<Uuid> = jobs
+        .iter()
+        .flat_map(|j| &j.parts)
+        .flat_map(|p| &p.operations)
+        .map(|o| o.id)
+        .collect();
+    let parts_of_operations: Vec<Uuid> = kept_parts
+        .iter()
+        .copied()
+        .chain(retired_parts.iter().map(|r| r.id))
+        .collect();
+    let retired_operations = writer
+        .retire(Entity::Operations, &parts_of_operations, &kept_operations)
+        .await?;
+    let deleted = |r: &Retired| Synced::leaf(r.id, r.external_id.clone(), Change::Deleted);
+    for job in jobs.iter_mut() {
+        for part in job.parts.iter_mut() {
+            part.operations.extend(
+                retired_operations
+                    .iter()
+                    .filter(|o| o.parent == part.id)
+                    .map(deleted),
+            );
+        }
+        for retired in retired_parts.iter().filter(|p| p.parent == job.id) {
+            let mut part = deleted(retired);
+            part.operations = retired_operations
+                .iter()
+                .filter(|o| o.parent == retired.id)
+                .map(deleted)
+                .collect();
+            job.parts.push(part);
+        }
+    }
+    Ok(())
 }
 
 fn missing_parent(parent: Entity, field: &str, key: &RecordKey, external_id: &str) -> RecordError {

@@ -283,10 +283,97 @@ async fn deletes_stay_inside_the_tenant(engine: Engine) {
     assert_eq!(server.all("jobs", &acme).await.len(), 1);
 }
 
+async fn replace_mode_deletes_left_out_children(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let mut job = seed_job_with_children(&server, &key).await;
+    // P1 keeps O1 and gains O1b; P2 is left out entirely.
+    job["parts"] = json!([{"external_id": "P1", "part_number": "a", "operations": [
+        {"external_id": "O1b", "operation_name": "deburr", "cell_name": "Cutting"}]}]);
+
+    let merged = server.put("/api-jobs/sync", &key, &job).await.expect(200);
+    assert_eq!(
+        merged.data()["parts"].as_array().unwrap().len(),
+        1,
+        "merge deletes nothing"
+    );
+    assert_eq!(server.all("parts", &key).await.len(), 2);
+
+    let replaced = server
+        .put("/api-jobs/sync?children=replace", &key, &job)
+        .await
+        .expect(200);
+    let parts = replaced.data()["parts"].as_array().unwrap().clone();
+    let p1 = parts.iter().find(|p| p["external_id"] == "P1").unwrap();
+    let p2 = parts.iter().find(|p| p["external_id"] == "P2").unwrap();
+    assert_eq!(p2["action"], "deleted");
+    assert_eq!(p2["operations"][0]["external_id"], "O2");
+    assert_eq!(p2["operations"][0]["action"], "deleted");
+    let o1 = p1["operations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["external_id"] == "O1")
+        .unwrap();
+    assert_eq!(o1["action"], "deleted");
+    let live_parts = server.all("parts", &key).await;
+    assert_eq!(live_parts.len(), 1);
+    let live_ops: Vec<_> = server
+        .all("operations", &key)
+        .await
+        .iter()
+        .map(|o| o["external_id"].clone())
+        .collect();
+    assert_eq!(live_ops, [json!("O1b")]);
+
+    let again = server
+        .put("/api-jobs/sync?children=replace", &key, &job)
+        .await
+        .expect(200);
+    assert_eq!(again.data()["unchanged"], true, "nothing left to delete");
+
+    // Per job in bulk: the job's own field wins over the request's default.
+    job["parts"] = json!([]);
+    job["children"] = json!("merge");
+    let bulk = server
+        .post(
+            "/api-jobs/bulk-sync?children=replace",
+            &key,
+            &json!({"jobs": [job]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(bulk.data()["unchanged"], 1);
+    assert_eq!(server.all("parts", &key).await.len(), 1);
+    job["children"] = json!("replace");
+    let bulk = server
+        .post(
+            "/api-jobs/bulk-sync?dry_run=true",
+            &key,
+            &json!({"jobs": [job]}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(bulk.data()["results"][0]["parts"][0]["action"], "deleted");
+    assert_eq!(
+        server.all("parts", &key).await.len(),
+        1,
+        "a dry run deletes nothing"
+    );
+
+    let cell = json!({"external_id": "WC-9", "external_source": "SAP", "name": "x"});
+    let reply = server
+        .put("/api-cells/sync?children=replace", &key, &cell)
+        .await
+        .expect(400);
+    assert_eq!(reply.body["error"]["details"][0]["field"], "children");
+}
+
 on_every_engine!(
     a_dry_run_answers_like_the_real_call_and_writes_nothing,
     records_are_found_by_the_erps_key,
     delete_read_restore,
     a_cell_in_use_cannot_be_deleted,
     deletes_stay_inside_the_tenant,
+    replace_mode_deletes_left_out_children,
 );

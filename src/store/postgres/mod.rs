@@ -18,14 +18,14 @@ use self::read::timestamp_text;
 use self::sync::PostgresWriter;
 use super::listing::{listing, Bind, Dialect};
 use super::{
-    existing_claim, key_params, minutes_ago, timestamp, ApiKeyInfo, Cascade, Claim, Deletion,
-    Finish, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery, Page, RecordRef, Store,
-    StoreError, StoredKey, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
+    Cascade, Claim, Deletion, Finish, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery,
+    Page, RecordRef, Store, StoreError, StoredKey, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
-use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug, LOOKUP_CHARS};
+use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
-use crate::domain::{Entity, Mode, Scope};
+use crate::domain::{Entity, Scope};
 
 /// Pool settings; `Default` suits one server instance on a modest database.
 #[derive(Debug, Clone)]
@@ -114,14 +114,6 @@ fn record(entity: Entity, json: String) -> Result<Box<RawValue>, StoreError> {
         .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
-fn decode_mode(text: &str) -> Result<Mode, StoreError> {
-    Mode::parse(text).ok_or_else(|| {
-        StoreError::Database(sqlx::Error::Decode(
-            format!("unknown key mode {text:?}").into(),
-        ))
-    })
-}
-
 fn key_columns() -> String {
     format!(
         "SELECT k.id::text AS id, t.slug, k.name, k.mode, k.lookup, {} AS created_at, \
@@ -150,16 +142,6 @@ fn key_info(row: &PgRow) -> Result<ApiKeyInfo, StoreError> {
         last_used_at: optional("last_used_at")?,
         revoked_at: optional("revoked_at")?,
     })
-}
-
-/// The lookup characters named by a key prefix an operator typed (`ery_live_AbCd1234…`).
-fn lookup_of(prefix: &str) -> Option<&str> {
-    let random = prefix
-        .strip_prefix("ery_live_")
-        .or_else(|| prefix.strip_prefix("ery_test_"))
-        .unwrap_or(prefix);
-    let random = &random[..random.len().min(LOOKUP_CHARS)];
-    (random.len() >= 8 && random.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(random)
 }
 
 impl PostgresStore {

@@ -24,7 +24,7 @@ use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default, Entity, Kind, Scalar};
 use crate::domain::Scope;
-use crate::store::{Observed, StoreError, SyncWriter, UpsertRow};
+use crate::store::{parent_column, Observed, Retired, StoreError, SyncWriter, UpsertRow};
 
 pub(super) struct PostgresWriter<'c> {
     pub conn: &'c mut PgConnection,
@@ -349,6 +349,43 @@ impl PostgresWriter<'_> {
 }
 
 impl SyncWriter for PostgresWriter<'_> {
+    async fn retire(
+        &mut self,
+        entity: Entity,
+        parents: &[Uuid],
+        keep: &[Uuid],
+    ) -> Result<Vec<Retired>, StoreError> {
+        if parents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parent = parent_column(entity);
+        let sql = format!(
+            "UPDATE {table} SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz \
+             WHERE {parent} = ANY($2::uuid[]) AND id <> ALL($3::uuid[]) AND deleted_at IS NULL \
+             RETURNING {parent}::text, id::text, external_id",
+            table = entity.plural()
+        );
+        let text = |ids: &[Uuid]| -> Vec<String> {
+            ids.iter().map(|id| id.hyphenated().to_string()).collect()
+        };
+        let rows: Vec<(String, String, String)> = sqlx::query_as(&sql)
+            .bind(&self.now)
+            .bind(text(parents))
+            .bind(text(keep))
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(store_error)?;
+        rows.into_iter()
+            .map(|(parent, id, external_id)| {
+                Ok(Retired {
+                    parent: parse_id(&parent)?,
+                    id: parse_id(&id)?,
+                    external_id,
+                })
+            })
+            .collect()
+    }
+
     async fn upsert(
         &mut self,
         entity: Entity,

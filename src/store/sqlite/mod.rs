@@ -16,14 +16,15 @@ use uuid::Uuid;
 use self::sync::{parse_id, SqliteWriter};
 use super::listing::{listing, Bind, Dialect};
 use super::{
-    existing_claim, key_params, minutes_ago, timestamp, ApiKeyInfo, Cascade, Claim, Deletion,
-    Finish, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery, Page, RecordRef, Store,
-    StoreError, StoredKey, WindowCounter, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
+    Cascade, Claim, Deletion, Finish, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery,
+    Page, RecordRef, Store, StoreError, StoredKey, WindowCounter, IDEMPOTENCY_HOURS,
+    IDEMPOTENCY_STALE_MINUTES,
 };
-use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug, LOOKUP_CHARS};
+use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
-use crate::domain::{Entity, Mode, Scope};
+use crate::domain::{Entity, Scope};
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -71,14 +72,6 @@ fn sqlite_bind(value: &Bind) -> String {
     }
 }
 
-fn decode_mode(text: &str) -> Result<Mode, StoreError> {
-    Mode::parse(text).ok_or_else(|| {
-        StoreError::Database(sqlx::Error::Decode(
-            format!("unknown key mode {text:?}").into(),
-        ))
-    })
-}
-
 const KEY_COLUMNS: &str = "SELECT k.id, t.slug, k.name, k.mode, k.lookup, k.created_at, \
     k.last_used_at, k.revoked_at FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id";
 
@@ -95,16 +88,6 @@ fn key_info(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyInfo, StoreError> {
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
     })
-}
-
-/// The lookup characters named by a key prefix an operator typed (`ery_live_AbCd1234…`).
-fn lookup_of(prefix: &str) -> Option<&str> {
-    let random = prefix
-        .strip_prefix("ery_live_")
-        .or_else(|| prefix.strip_prefix("ery_test_"))
-        .unwrap_or(prefix);
-    let random = &random[..random.len().min(LOOKUP_CHARS)];
-    (random.len() >= 8 && random.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(random)
 }
 
 impl SqliteStore {

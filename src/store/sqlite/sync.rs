@@ -13,7 +13,7 @@ use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default, Entity};
 use crate::domain::Scope;
-use crate::store::{Observed, StoreError, SyncWriter, UpsertRow};
+use crate::store::{parent_column, Observed, Retired, StoreError, SyncWriter, UpsertRow};
 
 /// Position of the first column value in an encoded row: `[id, source, external_id, mask, …]`.
 const FIRST_VALUE: usize = 4;
@@ -196,6 +196,40 @@ fn ids(texts: Vec<String>) -> Result<HashSet<Uuid>, StoreError> {
 }
 
 impl SyncWriter for SqliteWriter<'_> {
+    async fn retire(
+        &mut self,
+        entity: Entity,
+        parents: &[Uuid],
+        keep: &[Uuid],
+    ) -> Result<Vec<Retired>, StoreError> {
+        if parents.is_empty() {
+            return Ok(Vec::new());
+        }
+        let parent = parent_column(entity);
+        let sql = format!(
+            "UPDATE {table} SET deleted_at = ?1, updated_at = ?1 \
+             WHERE {parent} IN (SELECT value FROM json_each(?2)) \
+               AND id NOT IN (SELECT value FROM json_each(?3)) AND deleted_at IS NULL \
+             RETURNING {parent}, id, external_id",
+            table = entity.plural()
+        );
+        let rows: Vec<(String, String, String)> = sqlx::query_as(&sql)
+            .bind(&self.now)
+            .bind(encode(&parents))
+            .bind(encode(&keep))
+            .fetch_all(&mut *self.conn)
+            .await?;
+        rows.into_iter()
+            .map(|(parent, id, external_id)| {
+                Ok(Retired {
+                    parent: parse_id(&parent)?,
+                    id: parse_id(&id)?,
+                    external_id,
+                })
+            })
+            .collect()
+    }
+
     async fn upsert(
         &mut self,
         entity: Entity,
