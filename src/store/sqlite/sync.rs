@@ -170,6 +170,18 @@ impl SqliteWriter<'_> {
         self.scope.tenant_id.hyphenated().to_string()
     }
 
+    /// Runs a writing statement of the upsert and answers the ids it returned.
+    async fn written_ids(&mut self, sql: &str, batch: &str) -> Result<HashSet<Uuid>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(sql)
+            .bind(self.tenant())
+            .bind(self.scope.mode.as_str())
+            .bind(&self.now)
+            .bind(batch)
+            .fetch_all(&mut *self.conn)
+            .await?;
+        ids.iter().map(|id| parse_id(id)).collect()
+    }
+
     /// Per row of the batch: the stored row's id and whether it is deleted, if there is one.
     async fn stored_ids(
         &mut self,
@@ -189,10 +201,6 @@ impl SqliteWriter<'_> {
         }
         Ok(before)
     }
-}
-
-fn ids(texts: Vec<String>) -> Result<HashSet<Uuid>, StoreError> {
-    texts.iter().map(|t| parse_id(t)).collect()
 }
 
 impl SyncWriter for SqliteWriter<'_> {
@@ -240,27 +248,11 @@ impl SyncWriter for SqliteWriter<'_> {
         }
         let sql = upsert_sql(entity);
         let batch = encode(&rows.iter().map(EncodedRow).collect::<Vec<_>>());
-        let tenant = self.tenant();
-        let mode = self.scope.mode.as_str();
         let before = self.stored_ids(&sql.select, &batch, rows.len()).await?;
-        let created = sqlx::query_scalar(&sql.insert)
-            .bind(&tenant)
-            .bind(mode)
-            .bind(&self.now)
-            .bind(&batch)
-            .fetch_all(&mut *self.conn)
-            .await?;
-        let updated = sqlx::query_scalar(&sql.update)
-            .bind(&tenant)
-            .bind(mode)
-            .bind(&self.now)
-            .bind(&batch)
-            .fetch_all(&mut *self.conn)
-            .await?;
         let observed = Observed {
             before,
-            created: ids(created)?,
-            updated: ids(updated)?,
+            created: self.written_ids(&sql.insert, &batch).await?,
+            updated: self.written_ids(&sql.update, &batch).await?,
         };
         // SQLite has one writer, so nothing can insert between the look and the insert.
         observed
