@@ -54,7 +54,52 @@ async fn data_survives_a_restart(engine: Engine) {
     assert_eq!(server.all("parts", &key).await[0]["quantity"], 4);
 }
 
+async fn shutdown_lets_in_flight_requests_finish(engine: Engine) {
+    let mut server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cell = json!({"external_id": "WC-1", "external_source": "SAP", "name": "Cutting"});
+    server.put("/api-cells/sync", &key, &cell).await.expect(201);
+    let jobs: Vec<_> = (0..1000)
+        .map(|j| json!({"external_id": format!("SO-{j}"), "external_source": "SAP", "job_number": format!("{j}"),
+            "parts": (0..5).map(|p| json!({"external_id": format!("SO-{j}-{p}"), "part_number": "p",
+                "operations": (0..4).map(|o| json!({"external_id": format!("SO-{j}-{p}-{o}"),
+                    "operation_name": "cut", "cell_name": "Cutting"})).collect::<Vec<_>>()}))
+                .collect::<Vec<_>>()}))
+        .collect();
+    let url = format!("{}/api-jobs/bulk-sync", server.base);
+    // Serialized up front, so that by the time shutdown begins the request has been sent: a
+    // connection that has not sent its request yet is idle, and idle connections are closed.
+    let body = serde_json::to_vec(&json!({"jobs": jobs})).unwrap();
+    let in_flight = tokio::spawn(async move {
+        let response = reqwest::Client::new()
+            .post(url)
+            .bearer_auth(key)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await;
+        (response, std::time::Instant::now())
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let stopping = std::time::Instant::now();
+    server.stop().await;
+    let (response, answered) = in_flight.await.unwrap();
+    let response = response.expect("answered, not cut off");
+    assert!(
+        answered > stopping,
+        "the request was still running when shutdown began"
+    );
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["data"]["created"], 1000);
+    assert_eq!(
+        body["data"]["results"][999]["parts"][4]["operations"][3]["action"],
+        "created"
+    );
+}
+
 on_every_engine!(
+    shutdown_lets_in_flight_requests_finish,
     concurrent_upserts_of_one_new_record_create_it_once,
     data_survives_a_restart,
 );
