@@ -66,10 +66,12 @@ fn path_error(error: serde_path_to_error::Error<serde_json::Error>) -> FieldErro
     let container = (path != ".").then_some(path);
     // serde reports missing and unknown keys against the object that holds them; the user
     // wants the key itself named.
-    let named_key =
-        named_key(&message, "missing field `").or_else(|| named_key(&message, "unknown field `"));
+    let named_key = named_key(&message, "missing field `")
+        .or_else(|| named_key(&message, "unknown field `"))
+        .or_else(|| named_key(&message, "duplicate field `"));
     let field = match (container, named_key) {
-        // Unknown keys arrive with the key already on the path; missing ones never do.
+        // Unknown keys arrive with the key already on the path; missing and repeated ones
+        // never do.
         (Some(path), Some(key)) if path == key || path.ends_with(&format!(".{key}")) => Some(path),
         (Some(container), Some(key)) => Some(format!("{container}.{key}")),
         (None, Some(key)) => Some(key.to_owned()),

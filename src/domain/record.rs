@@ -6,6 +6,7 @@ use serde::Deserialize;
 use super::decode::FieldError;
 use super::patch::Patch;
 use super::schema::{Entity, Scalar};
+pub use super::value::Children;
 use super::value::{
     Color, HoursPerDay, IsoDate, LongText, Metadata, Name, NonNegative, Positive, ResourceStatus,
     ResourceType, ShortText, Source, ToScalar, WorkStatus,
@@ -45,17 +46,6 @@ pub struct JobRecord {
     pub parts: Vec<PartRecord>,
     /// `None`: as the request says; the job's own `children` field overrides it.
     pub children: Option<Children>,
-}
-
-/// What a job sync does with stored parts and operations its payload leaves out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Children {
-    /// Keep them (the default): a payload may carry only what changed.
-    #[default]
-    Merge,
-    /// Delete them: the payload is the job's whole routing.
-    Replace,
 }
 
 /// A flat part or operation with the `external_id` of its parent in the same source.

@@ -233,15 +233,32 @@ impl ToScalar for Metadata {
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
+        // Deserialized through a string, so that a value of the wrong JSON type is reported as
+        // a data error on its field (serde_json reports it as a syntax error otherwise).
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+        #[serde(try_from = "String")]
         pub enum $name {
-            $(#[serde(rename = $text)] $variant),+
+            $($variant),+
         }
 
         impl $name {
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(text: String) -> Result<Self, String> {
+                match text.as_str() {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!(
+                        "must be one of {} (got {other:?})",
+                        [$($text),+].join(", ")
+                    )),
                 }
             }
         }
@@ -261,6 +278,16 @@ text_enum!(
         InProgress => "in_progress",
         Completed => "completed",
         OnHold => "on_hold",
+    }
+);
+
+text_enum!(
+    /// What a job sync does with stored parts and operations its payload leaves out: `merge`
+    /// keeps them (a payload may carry only what changed), `replace` deletes them (the payload
+    /// is the job's whole routing).
+    Children {
+        Merge => "merge",
+        Replace => "replace",
     }
 );
 
@@ -338,6 +365,20 @@ mod tests {
         assert_eq!(a, b);
         assert!(serde_json::from_str::<Metadata>(r#"[1]"#).is_err());
         assert!(serde_json::from_str::<Metadata>(r#"{"a":"\u0000"}"#).is_err());
+    }
+
+    #[test]
+    fn enums_name_their_values_and_refuse_other_types() {
+        assert_eq!(
+            serde_json::from_str::<WorkStatus>(r#""on_hold""#).unwrap(),
+            WorkStatus::OnHold
+        );
+        let error = serde_json::from_str::<WorkStatus>(r#""done""#).unwrap_err();
+        assert!(error
+            .to_string()
+            .contains("not_started, in_progress, completed, on_hold"));
+        let error = serde_json::from_str::<WorkStatus>("true").unwrap_err();
+        assert!(error.is_data(), "{error}");
     }
 
     #[test]

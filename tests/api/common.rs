@@ -63,6 +63,7 @@ pub async fn fresh_postgres_database() -> String {
 pub struct Options {
     pub rate_limit_per_minute: u32,
     pub max_body_bytes: usize,
+    pub request_timeout_secs: u64,
 }
 
 impl Default for Options {
@@ -70,6 +71,7 @@ impl Default for Options {
         Options {
             rate_limit_per_minute: 100_000,
             max_body_bytes: eryxon::config::DEFAULT_MAX_BODY_BYTES,
+            request_timeout_secs: 30,
         }
     }
 }
@@ -142,7 +144,7 @@ impl TestServer {
             listen: address,
             rate_limit_per_minute: options.rate_limit_per_minute,
             max_body_bytes: options.max_body_bytes,
-            request_timeout_secs: 30,
+            request_timeout_secs: options.request_timeout_secs,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server_store = store.clone();

@@ -8,6 +8,7 @@ mod control;
 mod deploy;
 mod errors;
 mod history;
+mod hostile;
 mod listing;
 mod security;
 mod seed;
