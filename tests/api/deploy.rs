@@ -15,6 +15,8 @@ pub struct Instance {
     pub base: String,
     child: Child,
     client: reqwest::Client,
+    /// Everything the server logged so far.
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl Instance {
@@ -34,8 +36,10 @@ impl Instance {
             .spawn()
             .expect("the server starts");
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let address = tokio::time::timeout(Duration::from_secs(30), async {
             while let Some(line) = lines.next_line().await.expect("server logs") {
+                logs.lock().unwrap().push(line.clone());
                 if let Some(rest) = line.split("address=").nth(1) {
                     return rest.split_whitespace().next().unwrap().to_owned();
                 }
@@ -45,11 +49,17 @@ impl Instance {
         .await
         .expect("the server listens within 30 s");
         // Keep draining the logs so the server never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let kept = logs.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                kept.lock().unwrap().push(line);
+            }
+        });
         Instance {
             base: format!("http://{address}"),
             child,
             client: reqwest::Client::new(),
+            logs,
         }
     }
 
@@ -77,7 +87,7 @@ impl Instance {
     }
 }
 
-fn create_key(database_url: &str) -> String {
+pub fn create_key(database_url: &str) -> String {
     let output = eryxon(&[
         "api-key",
         "create",

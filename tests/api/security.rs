@@ -5,6 +5,7 @@ use serde_json::json;
 
 use crate::cli::eryxon;
 use crate::common::{Engine, TestServer};
+use crate::deploy::{create_key, Instance};
 use crate::on_every_engine;
 
 async fn tenants_are_isolated(engine: Engine) {
@@ -99,8 +100,73 @@ async fn a_key_revoked_by_the_cli_fails_on_the_next_request(engine: Engine) {
         .contains("revoked"));
 }
 
+async fn key_secrets_never_reach_logs_or_answers(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let url = server.database_url.clone();
+    let key = create_key(&url);
+    let secret = &key[21..];
+    let instance = Instance::spawn(&url, 1000).await;
+    let cell = json!({"external_id": "WC-1", "external_source": "SAP", "name": "Cutting"});
+    assert_eq!(
+        instance.put("/api-cells/sync", &key, &cell).await.status(),
+        201
+    );
+    let mut forged = key.clone();
+    forged.replace_range(30..31, if &key[30..31] == "A" { "B" } else { "A" });
+    for bad in [forged.as_str(), &key[..40]] {
+        let reply = instance.get("/api-cells", bad).await;
+        assert_eq!(reply.status(), 401);
+        let body = reply.text().await.unwrap();
+        assert!(
+            !body.contains(&bad[21..]),
+            "the error does not echo the key"
+        );
+    }
+    let listing = eryxon(&["api-key", "list", "--database", &url]);
+    assert!(!String::from_utf8_lossy(&listing.stdout).contains(secret));
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let logs = instance.logs.lock().unwrap().join("\n");
+    assert!(logs.contains("/api-cells"), "requests are logged: {logs}");
+    assert!(!logs.contains(secret), "the secret is never logged");
+    assert!(!logs.contains(&forged[21..]), "not even a wrong one");
+    instance.stop().await;
+}
+
+async fn metadata_cannot_overwrite_system_fields(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let other = server.key("globex").await;
+    let sneaky = json!({"id": "00000000-0000-0000-0000-000000000000", "tenant_id": "x",
+        "external_id": "OTHER", "deleted_at": "2020-01-01", "created_at": "1999-01-01"});
+    let job = json!({"external_id": "SO-1", "external_source": "SAP", "job_number": "1", "metadata": sneaky});
+    let created = server.put("/api-jobs/sync", &key, &job).await.expect(201);
+    let id = created.data()["id"].as_str().unwrap();
+    let stored = server
+        .get(&format!("/api-jobs/{id}"), &key)
+        .await
+        .expect(200);
+    assert_eq!(stored.data()["id"], id);
+    assert_eq!(stored.data()["external_id"], "SO-1");
+    assert!(stored.data()["deleted_at"].is_null());
+    assert_ne!(stored.data()["created_at"], "1999-01-01");
+    assert_eq!(
+        stored.data()["metadata"],
+        sneaky,
+        "kept as data, nothing more"
+    );
+    assert!(server.all("jobs", &other).await.is_empty());
+    let forged = json!({"external_id": "SO-1", "external_source": "SAP", "job_number": "1", "tenant_id": "globex"});
+    let reply = server
+        .put("/api-jobs/sync", &key, &forged)
+        .await
+        .expect(400);
+    assert_eq!(reply.body["error"]["details"][0]["field"], "tenant_id");
+}
+
 on_every_engine!(
     tenants_are_isolated,
     test_keys_see_only_test_data,
     a_key_revoked_by_the_cli_fails_on_the_next_request,
+    key_secrets_never_reach_logs_or_answers,
+    metadata_cannot_overwrite_system_fields,
 );
