@@ -6,6 +6,7 @@ mod cli;
 mod concurrency;
 mod deploy;
 mod errors;
+mod push;
 mod security;
 mod seed;
 mod semantics;
