@@ -10,6 +10,12 @@ use crate::store::{self, PostgresOptions, Store, StoreError};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./eryxon.db";
 
+/// Requests each API key may make per minute, unless configured otherwise.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 600;
+
+/// Seconds a request may take before it is answered 408, unless configured otherwise.
+pub const DEFAULT_REQUEST_TIMEOUT_SECS: u64 = 60;
+
 /// The largest request body: room for 1000 fully nested jobs with notes and metadata.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 32 * 1024 * 1024;
 
@@ -20,7 +26,7 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
 
     /// Requests each API key may make per minute.
-    #[arg(long, env = "ERYXON_RATE_LIMIT_PER_MINUTE", default_value_t = 600,
+    #[arg(long, env = "ERYXON_RATE_LIMIT_PER_MINUTE", default_value_t = DEFAULT_RATE_LIMIT_PER_MINUTE,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit_per_minute: u32,
 
@@ -29,7 +35,7 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
 
     /// Seconds a request may take before it is answered 408 (slow or stalled clients).
-    #[arg(long, env = "ERYXON_REQUEST_TIMEOUT_SECS", default_value_t = 60)]
+    #[arg(long, env = "ERYXON_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS)]
     pub request_timeout_secs: u64,
 }
 

@@ -5,8 +5,9 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let cli = eryxon::cli::Cli::parse();
     let filter = EnvFilter::try_from_env("ERYXON_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+        .unwrap_or_else(|_| EnvFilter::new(cli.default_log_filter()));
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -16,8 +17,8 @@ async fn main() -> std::process::ExitCode {
     } else {
         logs.init();
     }
-    match eryxon::cli::run(eryxon::cli::Cli::parse()).await {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match eryxon::cli::run(cli).await {
+        Ok(code) => code,
         Err(error) => {
             eprintln!("error: {error:#}");
             std::process::ExitCode::FAILURE

@@ -1,4 +1,8 @@
-//! The `eryxon` command line: run the server and manage API keys.
+//! The `eryxon` command line: run the server, manage API keys, push export files.
+
+mod push;
+
+use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -32,6 +36,19 @@ pub enum Command {
     /// Create, list and revoke API keys.
     #[command(subcommand)]
     ApiKey(ApiKeyCommand),
+    /// Send ERP export files (CSV, JSON, NDJSON) to the server through bulk-sync.
+    Push(push::PushArgs),
+}
+
+impl Cli {
+    /// The log filter when `ERYXON_LOG` sets none. A push shows its own progress and summary;
+    /// request logs of the server it may run inside would only bury them.
+    pub fn default_log_filter(&self) -> &'static str {
+        match self.command {
+            Command::Push(_) => "warn",
+            _ => "info,sqlx=warn,tower_http=info",
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,11 +81,15 @@ pub enum ApiKeyCommand {
     },
 }
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a command. Push chooses its own exit status (see `eryxon push --help`); the others
+/// fail with an error.
+pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
-        Command::Serve { server, database } => serve(server, database).await,
-        Command::ApiKey(command) => api_key(command).await,
+        Command::Serve { server, database } => serve(server, database).await?,
+        Command::ApiKey(command) => api_key(command).await?,
+        Command::Push(args) => return Ok(push::run(args).await),
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(server: ServerConfig, database: DatabaseConfig) -> anyhow::Result<()> {

@@ -10,6 +10,7 @@ mod errors;
 mod history;
 mod hostile;
 mod listing;
+mod push;
 mod security;
 mod seed;
 mod semantics;

@@ -30,6 +30,8 @@ pub(super) struct PostgresWriter<'c> {
     pub conn: &'c mut PgConnection,
     pub scope: Scope,
     pub now: String,
+    /// Rows created per entity, so the store can keep the planner's statistics fresh.
+    pub created: Vec<(Entity, usize)>,
 }
 
 struct UpsertSql {
@@ -419,6 +421,7 @@ impl SyncWriter for PostgresWriter<'_> {
             created: ids(&created)?,
             updated: ids(&updated)?,
         };
+        self.created.push((entity, observed.created.len()));
         let mut changes = observed.changes(rows);
         // Rows another transaction inserted after our look: ours conflicted and did nothing.
         let late: Vec<usize> = (0..rows.len()).filter(|&i| changes[i].is_none()).collect();

@@ -1,0 +1,476 @@
+//! Bulk-sync requests with bounded retries.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use rand::Rng;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use reqwest::StatusCode;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::input::Row;
+use super::progress::Progress;
+use crate::domain::Entity;
+
+/// What became of one record sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    Rejected {
+        code: String,
+        field: Option<String>,
+        error: String,
+    },
+}
+
+/// How hard to try before giving up on a request.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    /// The first backoff; each retry doubles it up to `max_backoff`.
+    pub base_backoff: Duration,
+    pub max_backoff: Duration,
+    /// Caps every wait, `Retry-After` included.
+    pub max_wait: Option<Duration>,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 6,
+            base_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_wait: None,
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt + 1`: `Retry-After` when the server gave one,
+    /// otherwise exponential backoff with jitter so that concurrent requests spread out.
+    fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
+        let wait = retry_after.unwrap_or_else(|| {
+            let exponential = self
+                .base_backoff
+                .saturating_mul(1u32 << (attempt - 1).min(16))
+                .min(self.max_backoff);
+            exponential.mul_f64(rand::thread_rng().gen_range(0.75..=1.25))
+        });
+        match self.max_wait {
+            Some(max) => wait.min(max),
+            None => wait,
+        }
+    }
+}
+
+/// Counts of retried requests, for the summary.
+#[derive(Debug, Default)]
+pub struct RetryCounts {
+    pub rate_limited: AtomicU32,
+    pub failed: AtomicU32,
+}
+
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    /// Ask the server what it would do, writing nothing.
+    dry_run: bool,
+    policy: RetryPolicy,
+    /// No request starts before this: after a 429 the whole key is over its budget, so the
+    /// other chunks wait too instead of spending attempts on certain refusals.
+    paused_until: Mutex<Option<Instant>>,
+    pub retries: RetryCounts,
+    progress: Arc<Progress>,
+}
+
+#[derive(Deserialize)]
+struct Envelope {
+    data: Option<BulkData>,
+    error: Option<ErrorBody>,
+}
+
+#[derive(Deserialize)]
+struct BulkData {
+    results: Vec<ResultItem>,
+}
+
+#[derive(Deserialize)]
+struct ResultItem {
+    index: usize,
+    action: String,
+    #[serde(default)]
+    unchanged: bool,
+    error: Option<String>,
+    code: Option<String>,
+    field: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    code: String,
+    message: String,
+}
+
+/// What a request finally got.
+enum Answer {
+    Done(Vec<Outcome>),
+    TooLarge(String),
+    /// The server refused the request as a whole; its records are rejected, others may pass.
+    Refused(Outcome),
+}
+
+/// One try, judged.
+enum Attempt {
+    Answered(Answer),
+    Retry {
+        why: String,
+        retry_after: Option<Duration>,
+        rate_limited: bool,
+    },
+    /// Nothing more can succeed: a refused key, a wrong URL.
+    Fatal(String),
+}
+
+fn error_text(status: StatusCode, bytes: &[u8]) -> (String, String) {
+    match serde_json::from_slice::<Envelope>(bytes) {
+        Ok(Envelope {
+            error: Some(error), ..
+        }) => (error.code, error.message),
+        _ => (
+            format!("HTTP_{}", status.as_u16()),
+            String::from_utf8_lossy(bytes).chars().take(200).collect(),
+        ),
+    }
+}
+
+/// `Retry-After` in seconds, or else the time until `X-RateLimit-Reset`.
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let seconds = |name| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
+    if let Some(seconds) = seconds(RETRY_AFTER.as_str()) {
+        return Some(Duration::from_secs(seconds));
+    }
+    let reset = seconds("x-ratelimit-reset")?;
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
+    Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
+}
+
+impl Client {
+    pub fn new(
+        base: &str,
+        key: &str,
+        dry_run: bool,
+        policy: RetryPolicy,
+        progress: Arc<Progress>,
+    ) -> anyhow::Result<Client> {
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("eryxon-push/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(Duration::from_secs(10))
+            // Longer than the server's own request timeout, so a slow batch is answered 408
+            // by the server rather than cut off here with its outcome unknown.
+            .timeout(Duration::from_secs(180))
+            .build()?;
+        Ok(Client {
+            http,
+            base: base.trim_end_matches('/').to_owned(),
+            key: key.to_owned(),
+            dry_run,
+            policy,
+            paused_until: Mutex::new(None),
+            retries: RetryCounts::default(),
+            progress,
+        })
+    }
+
+    /// Sends `rows` through bulk-sync and answers one outcome per row, in order. `Err` means
+    /// the run cannot go on (refused key, wrong URL, server unreachable after every retry).
+    pub async fn send(
+        &self,
+        entity: Entity,
+        rows: &[Row],
+        label: &str,
+    ) -> Result<Vec<Outcome>, String> {
+        let mut body = format!("{{\"{}\":[", entity.plural()).into_bytes();
+        for (i, row) in rows.iter().enumerate() {
+            if i > 0 {
+                body.push(b',');
+            }
+            body.extend_from_slice(row.json.as_bytes());
+        }
+        body.extend_from_slice(b"]}");
+        match self.send_body(entity, body, rows.len(), label).await? {
+            Answer::Done(outcomes) => Ok(outcomes),
+            Answer::Refused(outcome) => Ok(vec![outcome; rows.len()]),
+            Answer::TooLarge(message) if rows.len() == 1 => Ok(vec![Outcome::Rejected {
+                code: "PAYLOAD_TOO_LARGE".to_owned(),
+                field: None,
+                error: message,
+            }]),
+            Answer::TooLarge(_) => {
+                // Halving always terminates: a single record is answered above.
+                let (first, second) = rows.split_at(rows.len() / 2);
+                let mut outcomes = Box::pin(self.send(entity, first, label)).await?;
+                outcomes.extend(Box::pin(self.send(entity, second, label)).await?);
+                Ok(outcomes)
+            }
+        }
+    }
+
+    async fn send_body(
+        &self,
+        entity: Entity,
+        body: Vec<u8>,
+        records: usize,
+        label: &str,
+    ) -> Result<Answer, String> {
+        // Fixed across the retries of this request, so a server that honours it applies the
+        // request at most once even when an answer was lost on the way back.
+        let idempotency_key = Uuid::now_v7().to_string();
+        let query = if self.dry_run { "?dry_run=true" } else { "" };
+        let url = format!("{}/api-{}/bulk-sync{query}", self.base, entity.plural());
+        let mut attempt = 1;
+        loop {
+            self.wait_for_pause().await;
+            let result = self
+                .http
+                .post(&url)
+                .bearer_auth(&self.key)
+                .header("content-type", "application/json")
+                .header("idempotency-key", &idempotency_key)
+                .body(body.clone())
+                .send()
+                .await;
+            let judged = match result {
+                Ok(response) => self.judge(response, records).await,
+                Err(error) => Attempt::Retry {
+                    why: error_chain(&error),
+                    retry_after: None,
+                    rate_limited: false,
+                },
+            };
+            match judged {
+                Attempt::Retry {
+                    why,
+                    retry_after,
+                    rate_limited,
+                } => {
+                    if attempt >= self.policy.max_attempts {
+                        return Err(format!("{label}: gave up after {attempt} attempts: {why}"));
+                    }
+                    let wait = self.policy.wait(attempt, retry_after);
+                    let counter = if rate_limited {
+                        self.pause_for(wait);
+                        &self.retries.rate_limited
+                    } else {
+                        &self.retries.failed
+                    };
+                    counter.fetch_add(1, Ordering::Relaxed);
+                    let told = match retry_after {
+                        Some(after) if after > wait => {
+                            format!(" (Retry-After {}s, capped)", after.as_secs())
+                        }
+                        Some(after) => format!(" (Retry-After {}s)", after.as_secs()),
+                        None => String::new(),
+                    };
+                    self.progress.note(&format!(
+                        "{label}: {why}; retrying in {:.1}s{told}, attempt {} of {}",
+                        wait.as_secs_f64(),
+                        attempt + 1,
+                        self.policy.max_attempts
+                    ));
+                    tokio::time::sleep(wait).await;
+                    attempt += 1;
+                }
+                Attempt::Fatal(message) => return Err(format!("{label}: {message}")),
+                Attempt::Answered(answer) => return Ok(answer),
+            }
+        }
+    }
+
+    fn pause_for(&self, wait: Duration) {
+        let until = Instant::now() + wait;
+        let mut paused = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if paused.is_none_or(|p| p < until) {
+            *paused = Some(until);
+        }
+    }
+
+    async fn wait_for_pause(&self) {
+        let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(until) = until {
+            tokio::time::sleep_until(until.into()).await;
+        }
+    }
+
+    async fn judge(&self, response: reqwest::Response, records: usize) -> Attempt {
+        let status = response.status();
+        let retry_after = retry_after(response.headers());
+        let bytes = match response.bytes().await {
+            Ok(bytes) => bytes,
+            Err(error) => {
+                return Attempt::Retry {
+                    why: format!("reading the answer: {}", error_chain(&error)),
+                    retry_after: None,
+                    rate_limited: false,
+                }
+            }
+        };
+        if status.is_success() {
+            return match parse_results(&bytes, records) {
+                Ok(outcomes) => Attempt::Answered(Answer::Done(outcomes)),
+                Err(problem) => Attempt::Fatal(format!(
+                    "the server answered {status} with {problem}; is this an Eryxon Sync server?"
+                )),
+            };
+        }
+        let (code, message) = error_text(status, &bytes);
+        match status {
+            StatusCode::TOO_MANY_REQUESTS => Attempt::Retry {
+                why: format!("{} {code}", status.as_u16()),
+                retry_after,
+                rate_limited: true,
+            },
+            StatusCode::REQUEST_TIMEOUT => Attempt::Retry {
+                why: format!("{} {code}: {message}", status.as_u16()),
+                retry_after,
+                rate_limited: false,
+            },
+            s if s.is_server_error() => Attempt::Retry {
+                why: format!("{} {code}: {message}", status.as_u16()),
+                retry_after,
+                rate_limited: false,
+            },
+            StatusCode::PAYLOAD_TOO_LARGE => Attempt::Answered(Answer::TooLarge(message)),
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Fatal(format!(
+                "the server refused the API key ({} {code}: {message})",
+                status.as_u16()
+            )),
+            StatusCode::NOT_FOUND
+            | StatusCode::METHOD_NOT_ALLOWED
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE => Attempt::Fatal(format!(
+                "{} {code}: {message}; is the URL an Eryxon Sync server?",
+                status.as_u16()
+            )),
+            _ => Attempt::Answered(Answer::Refused(Outcome::Rejected {
+                code,
+                field: None,
+                error: format!("the whole request was refused: {message}"),
+            })),
+        }
+    }
+}
+
+/// The error with its causes, which is where reqwest says what actually failed.
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn parse_results(bytes: &[u8], records: usize) -> Result<Vec<Outcome>, String> {
+    let envelope: Envelope = serde_json::from_slice(bytes)
+        .map_err(|e| format!("a body that is not a bulk result ({e})"))?;
+    let data = envelope.data.ok_or("no `data`")?;
+    if data.results.len() != records {
+        return Err(format!(
+            "{} results for {records} records",
+            data.results.len()
+        ));
+    }
+    let mut outcomes = vec![None; records];
+    for item in data.results {
+        let outcome = match item.action.as_str() {
+            "created" => Outcome::Created,
+            "updated" if item.unchanged => Outcome::Unchanged,
+            "updated" => Outcome::Updated,
+            _ => Outcome::Rejected {
+                code: item.code.unwrap_or_else(|| "ERROR".to_owned()),
+                field: item.field,
+                error: item.error.unwrap_or_else(|| item.action.clone()),
+            },
+        };
+        let slot = outcomes
+            .get_mut(item.index)
+            .ok_or_else(|| format!("a result for record {} of {records}", item.index))?;
+        *slot = Some(outcome);
+    }
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(i, o)| o.ok_or_else(|| format!("no result for record {i}")))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_within_bounds_and_every_wait_is_capped() {
+        let policy = RetryPolicy::default();
+        let first = policy.wait(1, None);
+        assert!(first >= Duration::from_millis(375) && first <= Duration::from_millis(625));
+        let late = policy.wait(12, None);
+        assert!(late <= Duration::from_millis(37_500), "{late:?}");
+        assert_eq!(
+            policy.wait(1, Some(Duration::from_secs(40))),
+            Duration::from_secs(40),
+            "Retry-After is honoured as given"
+        );
+        let capped = RetryPolicy {
+            max_wait: Some(Duration::from_millis(200)),
+            ..policy
+        };
+        assert_eq!(
+            capped.wait(1, Some(Duration::from_secs(40))),
+            Duration::from_millis(200)
+        );
+        assert_eq!(capped.wait(9, None), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn results_come_back_in_input_order_whatever_order_they_are_listed_in() {
+        let body = br#"{"success":true,"data":{"results":[
+            {"index":1,"external_id":"B","action":"error","error":"type: bad","code":"VALIDATION_ERROR","field":"type"},
+            {"index":0,"external_id":"A","id":"x","action":"updated","unchanged":true},
+            {"index":2,"external_id":"C","id":"y","action":"created"}]}}"#;
+        let outcomes = parse_results(body, 3).unwrap();
+        assert_eq!(outcomes[0], Outcome::Unchanged);
+        assert_eq!(
+            outcomes[1],
+            Outcome::Rejected {
+                code: "VALIDATION_ERROR".into(),
+                field: Some("type".into()),
+                error: "type: bad".into()
+            }
+        );
+        assert_eq!(outcomes[2], Outcome::Created);
+        assert!(parse_results(body, 4).is_err());
+        assert!(parse_results(b"<html>", 1).is_err());
+    }
+
+    #[test]
+    fn retry_after_falls_back_to_the_reset_time() {
+        let mut headers = HeaderMap::new();
+        headers.insert(RETRY_AFTER, "7".parse().unwrap());
+        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
+        let mut headers = HeaderMap::new();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        headers.insert("x-ratelimit-reset", (now + 20).to_string().parse().unwrap());
+        let wait = retry_after(&headers).unwrap();
+        assert!(wait >= Duration::from_secs(19) && wait <= Duration::from_secs(20));
+        assert_eq!(retry_after(&HeaderMap::new()), None);
+    }
+}

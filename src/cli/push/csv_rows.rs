@@ -1,0 +1,522 @@
+//! CSV rows to sync records: each column is a field of the entity, read per the field's type.
+//!
+//! The fields come from the entity schema the server writes with, so a field added there is
+//! accepted here without a second list to keep in step.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Number, Value};
+
+use super::input::{Rejection, Row};
+use crate::domain::schema::Kind;
+use crate::domain::value::IsoDate;
+use crate::domain::Entity;
+
+/// How a CSV cell is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    Text,
+    Integer,
+    Number,
+    Boolean,
+    Date,
+    /// A JSON object written into the cell (`metadata`).
+    Object,
+}
+
+/// The payload field naming a parent row: a flat record points at it by the ERP's key, or
+/// for a cell by its name.
+fn reference_field(parent: Entity) -> &'static str {
+    match parent {
+        Entity::Jobs => "job_external_id",
+        Entity::Parts => "part_external_id",
+        Entity::Cells => "cell_name",
+        Entity::Operations => "operation_external_id",
+        Entity::Resources => "resource_external_id",
+    }
+}
+
+/// Every column a CSV file of `entity` may have, with its type.
+pub fn fields(entity: Entity) -> Vec<(&'static str, FieldType)> {
+    let mut fields = vec![
+        ("external_id", FieldType::Text),
+        ("external_source", FieldType::Text),
+    ];
+    fields.extend(entity.columns().iter().map(|column| match column.kind {
+        Kind::Reference(parent) => (reference_field(parent), FieldType::Text),
+        Kind::Text => (column.name, FieldType::Text),
+        Kind::Int => (column.name, FieldType::Integer),
+        Kind::Real => (column.name, FieldType::Number),
+        Kind::Bool => (column.name, FieldType::Boolean),
+        Kind::Date => (column.name, FieldType::Date),
+        Kind::Json => (column.name, FieldType::Object),
+    }));
+    fields
+}
+
+/// A value short enough to quote in a message.
+fn quoted(value: &str) -> String {
+    const MAX: usize = 60;
+    match value.char_indices().nth(MAX) {
+        Some((end, _)) => format!("{:?}…", &value[..end]),
+        None => format!("{value:?}"),
+    }
+}
+
+/// Reads one cell. `Ok(None)` is an empty cell: the field is left out, so the server keeps
+/// what it holds (a CSV cell cannot say `null`).
+pub fn parse_value(kind: FieldType, cell: &str) -> Result<Option<Value>, String> {
+    if cell.is_empty() {
+        return Ok(None);
+    }
+    if kind == FieldType::Text {
+        return Ok(Some(Value::String(cell.to_owned())));
+    }
+    // Typed cells often carry padding from fixed-width ERP exports; it means nothing there.
+    let text = cell.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let value = match kind {
+        FieldType::Text => unreachable!("handled above"),
+        FieldType::Integer => text
+            .parse::<i64>()
+            .map(Value::from)
+            .map_err(|_| format!("{} is not a whole number", quoted(cell)))?,
+        FieldType::Number => {
+            if let Ok(integer) = text.parse::<i64>() {
+                Value::from(integer)
+            } else {
+                text.parse::<f64>()
+                    .ok()
+                    .filter(|n| n.is_finite())
+                    .and_then(Number::from_f64)
+                    .map(Value::Number)
+                    .ok_or_else(|| {
+                        format!(
+                            "{} is not a number (write it like 7.5, with a decimal point)",
+                            quoted(cell)
+                        )
+                    })?
+            }
+        }
+        FieldType::Boolean => match text.to_ascii_lowercase().as_str() {
+            "true" | "yes" | "1" => Value::Bool(true),
+            "false" | "no" | "0" => Value::Bool(false),
+            _ => {
+                return Err(format!(
+                    "{} is not a boolean (true/false, yes/no or 1/0)",
+                    quoted(cell)
+                ))
+            }
+        },
+        FieldType::Date => {
+            IsoDate::try_from(text.to_owned())?;
+            Value::String(text.to_owned())
+        }
+        FieldType::Object => match serde_json::from_str::<Value>(text) {
+            Ok(object @ Value::Object(_)) => object,
+            Ok(_) => return Err(format!("{} is not a JSON object", quoted(cell))),
+            Err(error) => return Err(format!("{} is not valid JSON: {error}", quoted(cell))),
+        },
+    };
+    Ok(Some(value))
+}
+
+/// Reads a CSV file with a header row into records to send, and the cells that could not be
+/// read. A header naming no field of the entity fails the whole file: a misspelt column would
+/// otherwise drop its data without a word.
+pub fn read(
+    entity: Entity,
+    file: &str,
+    input: &[u8],
+) -> Result<(Vec<Row>, Vec<Rejection>), String> {
+    let lines = LineIndex::of(input);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .has_headers(true)
+        .from_reader(input);
+    let header = reader
+        .headers()
+        .map_err(|e| format!("cannot read the header row: {e}"))?
+        .clone();
+    let known = fields(entity);
+    let mut columns = Vec::with_capacity(header.len());
+    let mut seen = HashSet::new();
+    for (i, name) in header.iter().enumerate() {
+        let name = name.trim();
+        let Some(&(field, kind)) = known.iter().find(|(field, _)| *field == name) else {
+            let names: Vec<&str> = known.iter().map(|(field, _)| *field).collect();
+            return Err(format!(
+                "column {} ({:?}) is not a field of {}; they are: {}",
+                i + 1,
+                name,
+                entity.plural(),
+                names.join(", ")
+            ));
+        };
+        if !seen.insert(field) {
+            return Err(format!("column {field:?} appears twice in the header"));
+        }
+        columns.push((field, kind));
+    }
+    let external_id_column = columns
+        .iter()
+        .position(|(field, _)| *field == "external_id");
+
+    let mut rows = Vec::new();
+    let mut rejected = Vec::new();
+    let mut record = csv::StringRecord::new();
+    loop {
+        let resumed_at = reader.position().byte();
+        match reader.read_record(&mut record) {
+            Ok(false) => break,
+            Ok(true) => {}
+            Err(error) => match error.kind() {
+                csv::ErrorKind::Utf8 { pos, .. } => {
+                    let at = pos.as_ref().map_or(resumed_at, |p| p.byte());
+                    let line = lines.record_line(at);
+                    rejected.push(rejection(file, line, None, None, "is not valid UTF-8"));
+                    continue;
+                }
+                _ => {
+                    let line = lines.record_line(resumed_at);
+                    return Err(format!("line {line}: {error}"));
+                }
+            },
+        }
+        let line = lines.record_line(record.position().map_or(resumed_at, |p| p.byte()));
+        let external_id = external_id_column
+            .and_then(|i| record.get(i))
+            .filter(|id| !id.is_empty())
+            .map(str::to_owned);
+        if record.len() != columns.len() {
+            let reason = format!(
+                "has {} values but the header has {} columns",
+                record.len(),
+                columns.len()
+            );
+            rejected.push(rejection(file, line, external_id, None, &reason));
+            continue;
+        }
+        let mut object = Map::new();
+        let mut bad = false;
+        for ((field, kind), cell) in columns.iter().zip(record.iter()) {
+            match parse_value(*kind, cell) {
+                Ok(Some(value)) => {
+                    object.insert((*field).to_owned(), value);
+                }
+                Ok(None) => {}
+                Err(reason) => {
+                    bad = true;
+                    rejected.push(rejection(
+                        file,
+                        line,
+                        external_id.clone(),
+                        Some(field),
+                        &reason,
+                    ));
+                }
+            }
+        }
+        if !bad {
+            rows.push(Row {
+                line,
+                external_id,
+                json: Value::Object(object).to_string(),
+            });
+        }
+    }
+    Ok((rows, rejected))
+}
+
+/// Line numbers for records. The csv crate's own line count runs behind after CRLF line ends
+/// and skipped blank lines, and its byte position is where reading resumed, before any line
+/// ends that precede the record; so the record's line is counted here.
+struct LineIndex<'a> {
+    input: &'a [u8],
+    newlines: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    fn of(input: &'a [u8]) -> LineIndex<'a> {
+        let newlines = input
+            .iter()
+            .enumerate()
+            .filter(|(_, &b)| b == b'\n')
+            .map(|(i, _)| i)
+            .collect();
+        LineIndex { input, newlines }
+    }
+
+    /// The line of the record read from `resumed_at` on. A record never starts with a line
+    /// end (that would be a blank line, which is skipped, or a quoted field, which starts with
+    /// a quote), so those are stepped over.
+    fn record_line(&self, resumed_at: u64) -> u64 {
+        let mut at = usize::try_from(resumed_at)
+            .unwrap_or(usize::MAX)
+            .min(self.input.len());
+        while at < self.input.len() && matches!(self.input[at], b'\r' | b'\n') {
+            at += 1;
+        }
+        self.newlines.partition_point(|&newline| newline < at) as u64 + 1
+    }
+}
+
+fn rejection(
+    file: &str,
+    line: u64,
+    external_id: Option<String>,
+    field: Option<&str>,
+    reason: &str,
+) -> Rejection {
+    Rejection {
+        file: file.to_owned(),
+        line,
+        external_id,
+        code: "PARSE_ERROR".to_owned(),
+        field: field.map(str::to_owned),
+        error: match field {
+            Some(field) => format!("{field}: {reason}"),
+            None => reason.to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::decode::decode;
+    use crate::domain::record::{
+        CellPayload, JobPayload, OperationPayload, PartPayload, Payload, ResourcePayload,
+    };
+
+    fn read_str(entity: Entity, text: &str) -> Result<(Vec<Row>, Vec<Rejection>), String> {
+        read(entity, "t.csv", text.as_bytes())
+    }
+
+    fn objects(rows: &[Row]) -> Vec<Value> {
+        rows.iter()
+            .map(|r| serde_json::from_str(&r.json).unwrap())
+            .collect()
+    }
+
+    fn sample(kind: FieldType) -> &'static str {
+        match kind {
+            FieldType::Text => "x",
+            FieldType::Integer => "1",
+            FieldType::Number => "2.5",
+            FieldType::Boolean => "true",
+            FieldType::Date => "2026-05-15",
+            FieldType::Object => r##"{"a": 1}"##,
+        }
+    }
+
+    /// A CSV row filling every column must be a record the server's decoder takes: the
+    /// column list and the payloads cannot drift apart.
+    fn every_column_decodes<P: Payload>() {
+        let entity = P::ENTITY;
+        let fields = fields(entity);
+        let header: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
+        let values: Vec<String> = fields
+            .iter()
+            .map(|&(field, kind)| match field {
+                "color" => "#aabbcc".to_owned(),
+                "type" => "tooling".to_owned(),
+                "status" if entity == Entity::Resources => "available".to_owned(),
+                "status" => "in_progress".to_owned(),
+                _ => format!("{:?}", sample(kind)).replace("\\\"", "\"\""),
+            })
+            .collect();
+        let text = format!("{}\n{}\n", header.join(","), values.join(","));
+        let (rows, rejected) = read_str(entity, &text).unwrap();
+        assert!(rejected.is_empty(), "{rejected:?}");
+        let decoded = decode::<P>(rows[0].json.as_bytes()).and_then(P::into_item);
+        assert!(decoded.is_ok(), "{}: {:?}", entity.plural(), decoded.err());
+    }
+
+    #[test]
+    fn every_column_of_every_entity_is_a_payload_field() {
+        every_column_decodes::<CellPayload>();
+        every_column_decodes::<ResourcePayload>();
+        every_column_decodes::<JobPayload>();
+        every_column_decodes::<PartPayload>();
+        every_column_decodes::<OperationPayload>();
+    }
+
+    #[test]
+    fn cells_are_read_per_the_field_type() {
+        let (rows, rejected) = read_str(
+            Entity::Cells,
+            "external_id,external_source,name,sequence,active,capacity_hours_per_day,metadata\n\
+             C1,ERP,Laser, 3 ,No,7.5,\"{\"\"line\"\": 2}\"\n\
+             C2,ERP,007,,,8,\n",
+        )
+        .unwrap();
+        assert!(rejected.is_empty(), "{rejected:?}");
+        assert_eq!(
+            objects(&rows),
+            vec![
+                json!({"external_id": "C1", "external_source": "ERP", "name": "Laser",
+                       "sequence": 3, "active": false, "capacity_hours_per_day": 7.5,
+                       "metadata": {"line": 2}}),
+                json!({"external_id": "C2", "external_source": "ERP", "name": "007",
+                       "capacity_hours_per_day": 8}),
+            ]
+        );
+        assert_eq!((rows[0].line, rows[1].line), (2, 3));
+        assert_eq!(rows[1].external_id.as_deref(), Some("C2"));
+    }
+
+    #[test]
+    fn empty_cells_leave_the_field_out_and_text_is_kept_verbatim() {
+        let (rows, _) = read_str(
+            Entity::Jobs,
+            "external_id,external_source,job_number,customer,due_date,priority\n\
+             J1,ERP,WO-1,  Acme ,,\n",
+        )
+        .unwrap();
+        assert_eq!(
+            objects(&rows)[0],
+            json!({"external_id": "J1", "external_source": "ERP", "job_number": "WO-1",
+                   "customer": "  Acme "})
+        );
+    }
+
+    #[test]
+    fn unreadable_cells_reject_their_row_with_line_column_and_value() {
+        let (rows, rejected) = read_str(
+            Entity::Jobs,
+            "external_id,external_source,job_number,due_date,priority\n\
+             J1,ERP,WO-1,2026-05-15,1\n\
+             J2,ERP,WO-2,15-05-2026,high\n\
+             J3,ERP,WO-3,2026-02-30,2\n",
+        )
+        .unwrap();
+        assert_eq!(objects(&rows)[0]["external_id"], "J1");
+        assert_eq!(rows.len(), 1);
+        let found: Vec<(u64, Option<&str>, Option<&str>)> = rejected
+            .iter()
+            .map(|r| (r.line, r.external_id.as_deref(), r.field.as_deref()))
+            .collect();
+        assert_eq!(
+            found,
+            vec![
+                (3, Some("J2"), Some("due_date")),
+                (3, Some("J2"), Some("priority")),
+                (4, Some("J3"), Some("due_date")),
+            ]
+        );
+        assert_eq!(
+            rejected[1].error,
+            "priority: \"high\" is not a whole number"
+        );
+        assert!(rejected[0].error.contains("YYYY-MM-DD"), "{rejected:?}");
+        assert!(rejected[0].error.contains("15-05-2026"));
+        assert!(rejected.iter().all(|r| r.code == "PARSE_ERROR"));
+        assert!(rejected.iter().all(|r| r.file == "t.csv"));
+    }
+
+    #[test]
+    fn numbers_and_booleans_refuse_what_they_cannot_mean() {
+        assert!(parse_value(FieldType::Integer, "4.0").is_err());
+        assert!(parse_value(FieldType::Integer, "99999999999999999999").is_err());
+        assert!(parse_value(FieldType::Number, "7,5")
+            .unwrap_err()
+            .contains("decimal point"));
+        assert!(parse_value(FieldType::Number, "NaN").is_err());
+        assert!(parse_value(FieldType::Number, "inf").is_err());
+        assert!(parse_value(FieldType::Boolean, "maybe").is_err());
+        assert_eq!(
+            parse_value(FieldType::Boolean, "YES"),
+            Ok(Some(Value::Bool(true)))
+        );
+        assert_eq!(
+            parse_value(FieldType::Integer, "-3"),
+            Ok(Some(json!(-3))),
+            "ranges are the server's to check, with its own message"
+        );
+        assert!(parse_value(FieldType::Object, "[1]")
+            .unwrap_err()
+            .contains("not a JSON object"));
+        assert_eq!(parse_value(FieldType::Integer, "   "), Ok(None));
+        let long = "x".repeat(500);
+        assert!(parse_value(FieldType::Integer, &long).unwrap_err().len() < 100);
+    }
+
+    #[test]
+    fn an_unknown_column_rejects_the_file_naming_it() {
+        let error = read_str(
+            Entity::Parts,
+            "external_id,external_source,part_number,job_external_id,quantiy\nP,E,p,J,1\n",
+        )
+        .unwrap_err();
+        assert!(error.contains("\"quantiy\""), "{error}");
+        assert!(error.contains("column 5"), "{error}");
+        assert!(
+            error.contains("quantity"),
+            "lists the known fields: {error}"
+        );
+        let nested = read_str(Entity::Jobs, "external_id,parts\n").unwrap_err();
+        assert!(nested.contains("\"parts\""), "{nested}");
+        let twice = read_str(Entity::Cells, "external_id,name,name\n").unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
+    }
+
+    #[test]
+    fn ragged_rows_are_rejected_not_guessed() {
+        let (rows, rejected) = read_str(
+            Entity::Cells,
+            "external_id,external_source,name\nC1,ERP\nC2,ERP,Two,extra\nC3,ERP,Three\n",
+        )
+        .unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rejected.len(), 2);
+        assert_eq!(rejected[0].line, 2);
+        assert!(rejected[1].error.contains("4 values"), "{rejected:?}");
+    }
+
+    #[test]
+    fn a_byte_order_mark_crlf_line_ends_and_blank_lines_keep_lines_right() {
+        let (rows, rejected) = read_str(
+            Entity::Cells,
+            "\u{feff}external_id,external_source,name\r\nC1,ERP,One\r\n\r\n\r\nC2,ERP,Two\r\n",
+        )
+        .unwrap();
+        assert!(rejected.is_empty());
+        assert_eq!(
+            objects(&rows)[0]["external_id"],
+            "C1",
+            "the BOM is not in the name"
+        );
+        assert_eq!(objects(&rows)[1]["name"], "Two");
+        assert_eq!((rows[0].line, rows[1].line), (2, 5));
+    }
+
+    #[test]
+    fn quoted_cells_spanning_lines_report_the_line_their_row_starts_on() {
+        let (rows, rejected) = read_str(
+            Entity::Cells,
+            "external_id,external_source,name,notes,wip_limit\n\
+             C1,ERP,One,\"two\nlines\",1\n\
+             C2,ERP,Two,,lots\n",
+        )
+        .unwrap();
+        assert_eq!(objects(&rows)[0]["notes"], "two\nlines");
+        assert_eq!(rejected[0].line, 4);
+        assert_eq!(rejected[0].field.as_deref(), Some("wip_limit"));
+    }
+
+    #[test]
+    fn invalid_utf8_rejects_the_row() {
+        let mut bytes = b"external_id,external_source,name\nC1,ERP,".to_vec();
+        bytes.extend([0xff, 0xfe, b'\n']);
+        bytes.extend(b"C2,ERP,Two\n");
+        let (rows, rejected) = read(Entity::Cells, "t.csv", &bytes).unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(rejected[0].line, 2);
+        assert!(rejected[0].error.contains("UTF-8"));
+    }
+}

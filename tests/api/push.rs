@@ -1,0 +1,674 @@
+//! `eryxon push`: export files through the bulk-sync API, as an operator runs it.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::Response;
+use serde_json::Value;
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+
+use crate::common::{Engine, Options, TestServer};
+use crate::on_every_engine;
+
+/// The sample ERP export shared with the other tools, in its own place beside the repository.
+fn fixture(name: &str) -> String {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/fixtures/eryxon-csv")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// The fixture files, deliberately in reverse dependency order.
+fn fixtures_reversed() -> Vec<String> {
+    [
+        "operations.csv",
+        "parts.csv",
+        "jobs.csv",
+        "resources.csv",
+        "cells.csv",
+    ]
+    .map(fixture)
+    .to_vec()
+}
+
+async fn push(args: &[&str]) -> Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_eryxon"))
+        .arg("push")
+        .args(args)
+        .env("ERYXON_LOG", "warn")
+        .env_remove("ERYXON_API_KEY")
+        .output()
+        .await
+        .expect("the binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn exit_code(output: &Output) -> i32 {
+    output.status.code().expect("an exit code")
+}
+
+/// Per entity: records, created, updated, unchanged, errors.
+fn summary(stdout: &str) -> BTreeMap<String, [usize; 5]> {
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("ENTITY"))
+        .skip(1)
+        .take_while(|l| !l.trim().is_empty())
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            let entity = words.next().unwrap().to_owned();
+            let numbers: Vec<usize> = words.take(5).map(|w| w.parse().unwrap()).collect();
+            (entity, numbers.try_into().unwrap())
+        })
+        .collect()
+}
+
+fn rejected_lines(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("Rejected ("))
+        .skip(1)
+        .collect()
+}
+
+/// How many records of `entity` the server holds for `key`.
+async fn total(server: &TestServer, entity: &str, key: &str) -> u64 {
+    let reply = server
+        .get(&format!("/api-{entity}?limit=1"), key)
+        .await
+        .expect(200);
+    reply.data()["pagination"]["total"].as_u64().unwrap()
+}
+
+async fn fixture_files_load_in_dependency_order_and_rejects_are_reported(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let errors = server.dir().join("rejected.csv");
+    let errors_arg = errors.display().to_string();
+    let files = fixtures_reversed();
+    let mut args = vec![
+        "--url",
+        &server.base,
+        "--key",
+        &key,
+        "--errors",
+        &errors_arg,
+    ];
+    args.extend(files.iter().map(String::as_str));
+
+    let first = push(&args).await;
+    let stdout = text(&first.stdout);
+    assert_eq!(exit_code(&first), 1, "some rows are rejected: {first:?}");
+    let expected: BTreeMap<String, [usize; 5]> = [
+        ("cells", [6, 6, 0, 0, 0]),
+        ("resources", [6, 3, 0, 0, 3]),
+        ("jobs", [5, 5, 0, 0, 0]),
+        ("parts", [8, 8, 0, 0, 0]),
+        ("operations", [16, 16, 0, 0, 0]),
+        ("total", [41, 38, 0, 0, 3]),
+    ]
+    .into_iter()
+    .map(|(entity, counts)| (entity.to_owned(), counts))
+    .collect();
+    assert_eq!(summary(&stdout), expected, "{stdout}");
+    for (entity, held) in [
+        ("cells", 6),
+        ("resources", 3),
+        ("jobs", 5),
+        ("parts", 8),
+        ("operations", 16),
+    ] {
+        assert_eq!(server.all(entity, &key).await.len(), held, "{entity}");
+    }
+    let operation = &server.all("operations", &key).await[0];
+    assert!(
+        operation["cell_id"].is_string(),
+        "cells resolved: {operation}"
+    );
+
+    let rejected = rejected_lines(&stdout);
+    assert_eq!(rejected.len(), 3, "{stdout}");
+    for (line, id) in rejected
+        .iter()
+        .zip(["2  RES-001", "3  RES-002", "4  RES-003"])
+    {
+        assert!(
+            line.starts_with(&format!(
+                "{}:{id}  VALIDATION_ERROR  type: ",
+                fixture("resources.csv")
+            )),
+            "file, line, external_id, code and field: {line}"
+        );
+        assert!(line.contains("\"machine\""), "the reason: {line}");
+    }
+    let mut reader = csv::Reader::from_path(&errors).expect("the --errors file");
+    let header = reader.headers().unwrap().clone();
+    assert_eq!(
+        header.iter().collect::<Vec<_>>(),
+        ["file", "line", "external_id", "code", "field", "error"]
+    );
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(&rows[0][0], fixture("resources.csv"));
+    assert_eq!(
+        (&rows[0][1], &rows[0][2], &rows[0][4]),
+        ("2", "RES-001", "type")
+    );
+    assert!(rows[2][5].contains("machine"));
+
+    let again = push(&args).await;
+    let stdout = text(&again.stdout);
+    assert_eq!(exit_code(&again), 1, "{again:?}");
+    let counts = summary(&stdout);
+    assert_eq!(counts["cells"], [6, 0, 0, 6, 0], "{stdout}");
+    assert_eq!(counts["resources"], [6, 0, 0, 3, 3]);
+    assert_eq!(counts["jobs"], [5, 0, 0, 5, 0]);
+    assert_eq!(counts["parts"], [8, 0, 0, 8, 0]);
+    assert_eq!(counts["operations"], [16, 0, 0, 16, 0]);
+    assert_eq!(rejected_lines(&stdout).len(), 3);
+}
+
+/// Every record as the server shows it, without what differs between two stores (ids,
+/// timestamps), in a stable order.
+async fn contents(server: &TestServer, key: &str) -> BTreeMap<&'static str, Vec<Value>> {
+    let mut all = BTreeMap::new();
+    for entity in ["cells", "resources", "jobs", "parts", "operations"] {
+        let mut records = server.all(entity, key).await;
+        for record in &mut records {
+            let object = record.as_object_mut().unwrap();
+            for volatile in [
+                "id",
+                "job_id",
+                "part_id",
+                "cell_id",
+                "created_at",
+                "updated_at",
+            ] {
+                object.remove(volatile);
+            }
+        }
+        records.sort_by_key(|r| r["external_id"].as_str().unwrap().to_owned());
+        all.insert(entity, records);
+    }
+    all
+}
+
+/// The summary and rejections without the throughput column, which is timing.
+fn outcome_of(output: &Output) -> (i32, Vec<Vec<String>>, Vec<String>) {
+    let stdout = text(&output.stdout);
+    let table = stdout
+        .lines()
+        .take_while(|l| !l.trim().is_empty())
+        .map(|line| {
+            let words: Vec<String> = line.split_whitespace().map(str::to_owned).collect();
+            words[..words.len() - 1].to_vec()
+        })
+        .collect();
+    let rejected = rejected_lines(&stdout)
+        .iter()
+        .map(|l| l.to_string())
+        .collect();
+    (exit_code(output), table, rejected)
+}
+
+async fn database_mode_gives_the_same_result_as_url_mode(engine: Engine) {
+    let over_http = TestServer::start(engine).await;
+    let http_key = over_http.key("acme").await;
+    let files = fixtures_reversed();
+    let mut args = vec!["--url", &over_http.base, "--key", &http_key];
+    args.extend(files.iter().map(String::as_str));
+    let via_url = push(&args).await;
+
+    let direct = TestServer::start(engine).await;
+    let direct_key = direct.key("acme").await;
+    let mut args = vec!["--database", &direct.database_url, "--key", &direct_key];
+    args.extend(files.iter().map(String::as_str));
+    let via_database = push(&args).await;
+
+    assert_eq!(
+        outcome_of(&via_database),
+        outcome_of(&via_url),
+        "{via_database:?}"
+    );
+    assert_eq!(exit_code(&via_database), 1);
+    assert_eq!(
+        contents(&direct, &direct_key).await,
+        contents(&over_http, &http_key).await
+    );
+
+    let other_tenant = direct.key("globex").await;
+    assert!(
+        direct.all("cells", &other_tenant).await.is_empty(),
+        "the key decides the tenant"
+    );
+    let unknown_key = push(&[
+        "--database",
+        &direct.database_url,
+        "--key",
+        "ery_live_0000000000000000000000000000000000000000",
+        &fixture("cells.csv"),
+    ])
+    .await;
+    assert_eq!(exit_code(&unknown_key), 2);
+    assert!(text(&unknown_key.stderr).contains("refused the API key"));
+}
+
+/// `count` cells, every `bad_every`-th with an unreadable wip_limit and every
+/// `over_every`-th with a capacity the server refuses.
+fn generated_cells(dir: &Path, count: usize, bad_every: usize, over_every: usize) -> PathBuf {
+    let mut csv = String::with_capacity(count * 64);
+    csv.push_str(
+        "external_id,external_source,name,sequence,active,capacity_hours_per_day,wip_limit,color\n",
+    );
+    for i in 1..=count {
+        let wip = if i % bad_every == 0 {
+            "n/a".to_owned()
+        } else {
+            (i % 30).to_string()
+        };
+        let capacity = if i % over_every == 0 { "25" } else { "7.5" };
+        let active = if i % 2 == 0 { "true" } else { "false" };
+        writeln!(
+            csv,
+            "GEN-{i:06},GEN,Cell {i},{},{active},{capacity},{wip},#{:06x}",
+            i % 100,
+            i * 2654435 % 0xffffff
+        )
+        .unwrap();
+    }
+    let path = dir.join("cells.csv");
+    std::fs::write(&path, csv).unwrap();
+    path
+}
+
+async fn a_generated_100k_row_file_imports_with_a_correct_summary(engine: Engine) {
+    // 100k rows take about 5 s on SQLite and PostgreSQL alike in a debug build.
+    let rows = 100_000;
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let dir = TempDir::new().unwrap();
+    let (bad_every, over_every) = (rows / 5, rows * 3 / 10);
+    let path = generated_cells(dir.path(), rows, bad_every, over_every);
+    let unreadable = rows / bad_every;
+    let refused = (1..=rows)
+        .filter(|i| i % over_every == 0 && i % bad_every != 0)
+        .count();
+
+    let started = Instant::now();
+    let output = push(&[
+        "--url",
+        &server.base,
+        "--key",
+        &key,
+        &path.display().to_string(),
+    ])
+    .await;
+    let elapsed = started.elapsed();
+    let stdout = text(&output.stdout);
+    assert_eq!(exit_code(&output), 1, "{output:?}");
+    let [records, created, updated, unchanged, errors] = summary(&stdout)["cells"];
+    assert_eq!(records, rows, "{stdout}");
+    assert_eq!(errors, unreadable + refused, "{stdout}");
+    assert_eq!(created, rows - errors);
+    assert_eq!((updated, unchanged), (0, 0));
+    assert_eq!(total(&server, "cells", &key).await, created as u64);
+    let rejected = rejected_lines(&stdout);
+    assert_eq!(rejected.len(), errors);
+    let first_bad = format!(
+        ":{}  GEN-{bad_every:06}  PARSE_ERROR  wip_limit: \"n/a\" is not a whole number",
+        bad_every + 1
+    );
+    assert!(
+        rejected[0].ends_with(&first_bad),
+        "the line after the header holds row 1: {}",
+        rejected[0]
+    );
+    let first_refused = format!("GEN-{over_every:06}  VALIDATION_ERROR  capacity_hours_per_day");
+    assert!(
+        rejected.iter().any(|l| l.contains(&first_refused)),
+        "{stdout}"
+    );
+    eprintln!("pushed {rows} cells in {elapsed:.1?}");
+}
+
+/// Seconds into the current Unix minute, the rate limiter's window.
+fn into_minute() -> Duration {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    Duration::from_millis((now.as_millis() % 60_000) as u64)
+}
+
+/// The limiter counts in fixed Unix minutes, so a push over the limit cannot finish before the
+/// next minute: up to 60 s. This test keeps to one window and caps each wait (hidden
+/// `--max-retry-wait`) to see, in bounded time, that a 429 is retried after its Retry-After,
+/// that attempts are bounded and that the records it could not send are accounted for. The
+/// next test sees a push finish after a Retry-After it honours in full.
+async fn a_push_over_the_rate_limit_retries_then_gives_up_within_bounds(engine: Engine) {
+    let options = Options {
+        rate_limit_per_minute: 2,
+        ..Options::default()
+    };
+    let server = TestServer::start_with(engine, options).await;
+    let key = server.key("acme").await;
+    let reader = server.key("acme").await;
+    let dir = TempDir::new().unwrap();
+    let path = generated_cells(dir.path(), 2_500, usize::MAX, usize::MAX);
+    let left = Duration::from_secs(60) - into_minute();
+    if left < Duration::from_secs(8) {
+        tokio::time::sleep(left + Duration::from_millis(200)).await;
+    }
+
+    let started = Instant::now();
+    let output = push(&[
+        "--url",
+        &server.base,
+        "--key",
+        &key,
+        "--concurrency",
+        "1",
+        "--max-retry-wait",
+        "0.2",
+        &path.display().to_string(),
+    ])
+    .await;
+    let elapsed = started.elapsed();
+    let (stdout, stderr) = (text(&output.stdout), text(&output.stderr));
+    assert_eq!(exit_code(&output), 2, "{output:?}");
+    assert!(
+        stderr.contains("429 RATE_LIMITED; retrying in 0.2s (Retry-After"),
+        "the wait is the server's Retry-After, capped: {stderr}"
+    );
+    assert!(stderr.contains("attempt 6 of 6"), "{stderr}");
+    assert!(
+        stderr.contains("lines 2002–2501: gave up after 6 attempts: 429 RATE_LIMITED"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("500 records were not sent"), "{stderr}");
+    assert!(
+        stdout.contains("5 requests retried (5 rate limited"),
+        "{stdout}"
+    );
+    let not_sent_column = stdout.lines().next().unwrap().contains("NOT SENT");
+    assert!(not_sent_column, "{stdout}");
+    assert_eq!(summary(&stdout)["cells"], [2_500, 2_000, 0, 0, 0]);
+    assert!(elapsed < Duration::from_secs(10), "{elapsed:?}");
+    assert_eq!(total(&server, "cells", &reader).await, 2_000);
+}
+
+/// A stand-in for a load balancer in front of the server: answers the first requests with
+/// the given statuses, then passes requests through, noting each request's Idempotency-Key.
+#[derive(Clone)]
+struct Flaky {
+    target: String,
+    script: Arc<Mutex<VecDeque<StatusCode>>>,
+    seen: Arc<Mutex<Vec<(Instant, String)>>>,
+    client: reqwest::Client,
+}
+
+async fn flaky(State(flaky): State<Flaky>, request: Request) -> Response {
+    let key = request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    flaky.seen.lock().unwrap().push((Instant::now(), key));
+    let scripted = flaky.script.lock().unwrap().pop_front();
+    if let Some(status) = scripted {
+        let body = format!(
+            r#"{{"success":false,"error":{{"code":"SCRIPTED_{}","message":"scripted"}}}}"#,
+            status.as_u16()
+        );
+        let mut response = Response::new(Body::from(body));
+        *response.status_mut() = status;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+        }
+        return response;
+    }
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap();
+    let upstream = flaky
+        .client
+        .request(parts.method, format!("{}{}", flaky.target, parts.uri))
+        .headers(parts.headers)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    let status = upstream.status();
+    let bytes = upstream.bytes().await.unwrap();
+    let mut response = Response::new(Body::from(bytes));
+    *response.status_mut() = status;
+    response
+}
+
+async fn retries_honour_retry_after_and_keep_the_idempotency_key(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let state = Flaky {
+        target: server.base.clone(),
+        script: Arc::new(Mutex::new(VecDeque::from([
+            StatusCode::TOO_MANY_REQUESTS,
+            StatusCode::SERVICE_UNAVAILABLE,
+        ]))),
+        seen: Arc::default(),
+        client: reqwest::Client::new(),
+    };
+    let app = axum::Router::new()
+        .fallback(flaky)
+        .with_state(state.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let proxy_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = TempDir::new().unwrap();
+    let path = generated_cells(dir.path(), 1_001, usize::MAX, usize::MAX);
+
+    let output = push(&[
+        "--url",
+        &proxy,
+        "--key",
+        &key,
+        "--concurrency",
+        "1",
+        &path.display().to_string(),
+    ])
+    .await;
+    proxy_task.abort();
+    let stdout = text(&output.stdout);
+    assert_eq!(exit_code(&output), 0, "{output:?}");
+    assert_eq!(
+        summary(&stdout)["cells"],
+        [1_001, 1_001, 0, 0, 0],
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 requests retried (1 rate limited, 1 failed or timed out)"));
+    assert_eq!(total(&server, "cells", &key).await, 1_001);
+
+    let seen = state.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "429, 503, then each chunk once: {seen:?}");
+    assert!(
+        seen[1].0 - seen[0].0 >= Duration::from_secs(1),
+        "Retry-After: 1 is waited out"
+    );
+    let keys: Vec<&str> = seen.iter().map(|(_, k)| k.as_str()).collect();
+    assert!(uuid::Uuid::parse_str(keys[0]).is_ok(), "{keys:?}");
+    assert_eq!(
+        (keys[0], keys[1]),
+        (keys[2], keys[2]),
+        "one key across retries"
+    );
+    assert_ne!(keys[2], keys[3], "a key per chunk");
+}
+
+async fn a_misspelt_column_stops_the_push_before_anything_is_sent(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let dir = TempDir::new().unwrap();
+    let parts = dir.path().join("parts.csv");
+    std::fs::write(
+        &parts,
+        "external_id,external_source,part_number,job_external_id,quantiy\nP1,ERP,X,JOB-2026-001,4\n",
+    )
+    .unwrap();
+    let output = push(&[
+        "--url",
+        &server.base,
+        "--key",
+        &key,
+        &fixture("cells.csv"),
+        &fixture("jobs.csv"),
+        &parts.display().to_string(),
+    ])
+    .await;
+    assert_eq!(exit_code(&output), 2, "{output:?}");
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("parts.csv: column 5 (\"quantiy\") is not a field of parts"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("nothing was sent"), "{stderr}");
+    assert_eq!(total(&server, "cells", &key).await, 0);
+
+    let dry = push(&[
+        "--url",
+        &server.base,
+        "--key",
+        &key,
+        "--dry-run",
+        &fixture("cells.csv"),
+    ])
+    .await;
+    assert_eq!(exit_code(&dry), 0, "{dry:?}");
+    let stdout = text(&dry.stdout);
+    assert_eq!(
+        summary(&stdout)["cells"][..2],
+        [6, 6],
+        "six would be created: {stdout}"
+    );
+    assert_eq!(
+        total(&server, "cells", &key).await,
+        0,
+        "a dry run writes nothing"
+    );
+}
+
+async fn json_and_ndjson_files_are_sent_as_they_are(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let dir = TempDir::new().unwrap();
+    let jobs = dir.path().join("export.json");
+    std::fs::write(
+        &jobs,
+        r#"{"jobs": [
+  {"external_id": "J1", "external_source": "ERP", "job_number": "1",
+   "metadata": {"erp": {"plant": 7}},
+   "parts": [{"external_id": "J1-P1", "part_number": "X", "quantity": 2}]},
+  {"external_id": "J2", "external_source": "ERP", "job_number": "2"},
+  {"external_id": "J3", "external_source": "ERP", "job_number": "3", "priority": -1}
+]}"#,
+    )
+    .unwrap();
+    let parts = dir.path().join("parts.ndjson");
+    std::fs::write(
+        &parts,
+        "{\"external_id\":\"J2-P1\",\"external_source\":\"ERP\",\"job_external_id\":\"J2\",\"part_number\":\"Y\"}\n\
+         {not json}\n\
+         {\"external_id\":\"J9-P1\",\"external_source\":\"ERP\",\"job_external_id\":\"J9\",\"part_number\":\"Z\"}\n",
+    )
+    .unwrap();
+    let output = push(&[
+        "--url",
+        &server.base,
+        "--key",
+        &key,
+        &parts.display().to_string(),
+        &jobs.display().to_string(),
+    ])
+    .await;
+    let stdout = text(&output.stdout);
+    assert_eq!(exit_code(&output), 1, "{output:?}");
+    let counts = summary(&stdout);
+    assert_eq!(counts["jobs"], [3, 2, 0, 0, 1], "{stdout}");
+    assert_eq!(counts["parts"], [3, 1, 0, 0, 2], "{stdout}");
+    let rejected = rejected_lines(&stdout);
+    assert!(
+        rejected[0].contains("export.json:6  J3  VALIDATION_ERROR  priority: "),
+        "the line the record starts on: {stdout}"
+    );
+    assert!(
+        rejected[1].contains("parts.ndjson:2  -  PARSE_ERROR  invalid JSON"),
+        "{stdout}"
+    );
+    assert!(
+        rejected[2].contains("parts.ndjson:3  J9-P1  REFERENCE_NOT_FOUND"),
+        "{stdout}"
+    );
+    let jobs = server.all("jobs", &key).await;
+    let job = jobs.iter().find(|j| j["external_id"] == "J1").unwrap();
+    assert_eq!(job["metadata"]["erp"]["plant"], 7);
+    assert_eq!(server.all("parts", &key).await.len(), 2);
+}
+
+async fn a_chunk_over_the_body_limit_is_split_until_it_fits(engine: Engine) {
+    let options = Options {
+        max_body_bytes: 4096,
+        ..Options::default()
+    };
+    let server = TestServer::start_with(engine, options).await;
+    let key = server.key("acme").await;
+    let dir = TempDir::new().unwrap();
+    let path = dir.path().join("cells.csv");
+    let mut csv = String::from("external_id,external_source,name,notes\n");
+    for i in 1..=60 {
+        let notes = if i == 42 {
+            "y".repeat(5000)
+        } else {
+            "x".repeat(200)
+        };
+        writeln!(csv, "C{i},ERP,Cell {i},{notes}").unwrap();
+    }
+    std::fs::write(&path, csv).unwrap();
+    let output = push(&[
+        "--url",
+        &server.base,
+        "--key",
+        &key,
+        &path.display().to_string(),
+    ])
+    .await;
+    let stdout = text(&output.stdout);
+    assert_eq!(exit_code(&output), 1, "{output:?}");
+    assert_eq!(summary(&stdout)["cells"], [60, 59, 0, 0, 1], "{stdout}");
+    let rejected = rejected_lines(&stdout);
+    assert_eq!(rejected.len(), 1, "{stdout}");
+    assert!(
+        rejected[0].contains("cells.csv:43  C42  PAYLOAD_TOO_LARGE"),
+        "{stdout}"
+    );
+    assert_eq!(total(&server, "cells", &key).await, 59);
+}
+
+on_every_engine!(
+    fixture_files_load_in_dependency_order_and_rejects_are_reported,
+    database_mode_gives_the_same_result_as_url_mode,
+    a_generated_100k_row_file_imports_with_a_correct_summary,
+    a_push_over_the_rate_limit_retries_then_gives_up_within_bounds,
+    retries_honour_retry_after_and_keep_the_idempotency_key,
+    a_misspelt_column_stops_the_push_before_anything_is_sent,
+    json_and_ndjson_files_are_sent_as_they_are,
+    a_chunk_over_the_body_limit_is_split_until_it_fits,
+);
