@@ -9,6 +9,7 @@ mod deploy;
 mod errors;
 mod history;
 mod listing;
+mod openapi;
 mod security;
 mod seed;
 mod semantics;
