@@ -15,3 +15,6 @@ export ERYXON_REQUIRE_POSTGRES=1
     # The outage test stops PostgreSQL, so it runs alone, after everything else.
     ERYXON_TEST_OUTAGE=1 cargo test --locked --test api outage
 '
+
+# The served OpenAPI document against the full OpenAPI 3.1 and JSON Schema rules.
+./scripts/check-openapi.sh

@@ -242,6 +242,9 @@ macro_rules! text_enum {
         }
 
         impl $name {
+            /// Every value, in declaration order, for documentation and checks.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
             pub fn as_str(self) -> &'static str {
                 match self {
                     $($name::$variant => $text),+

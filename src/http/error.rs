@@ -71,7 +71,7 @@ impl ApiError {
         self.status_and_code().0
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    pub(super) fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Validation { .. } => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
             ApiError::Reference(error) => (

@@ -5,6 +5,7 @@ mod error;
 mod history;
 mod idempotency;
 mod json;
+mod openapi;
 mod rate_limit;
 mod read;
 mod sync;
@@ -152,6 +153,8 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
 
     Router::new()
         .route("/healthz", get(health))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/docs", get(openapi::docs))
         .merge(api)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

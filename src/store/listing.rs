@@ -57,7 +57,7 @@ impl Sort {
 }
 
 /// The text fields `search` looks in.
-fn searched(entity: Entity) -> &'static [&'static str] {
+pub fn searched(entity: Entity) -> &'static [&'static str] {
     match entity {
         Entity::Jobs => &["job_number", "customer"],
         Entity::Parts => &["part_number", "material"],

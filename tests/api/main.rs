@@ -10,6 +10,7 @@ mod errors;
 mod history;
 mod hostile;
 mod listing;
+mod openapi;
 mod push;
 mod security;
 mod seed;
