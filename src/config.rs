@@ -37,6 +37,11 @@ pub struct ServerConfig {
     /// Seconds a request may take before it is answered 408 (slow or stalled clients).
     #[arg(long, env = "ERYXON_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS)]
     pub request_timeout_secs: u64,
+
+    /// Browser origins allowed to call the API (CORS), comma-separated, e.g.
+    /// `https://admin.example.com`. None by default: browsers may not call it cross-origin.
+    #[arg(long, env = "ERYXON_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -43,7 +43,8 @@ impl<'de, P: Payload> Visitor<'de> for BulkVisitor<P> {
         let array_key = P::ENTITY.plural();
         let mut records = None;
         while let Some(key) = map.next_key::<String>()? {
-            if key != array_key {
+            // `items` is what clients of Eryxon's hosted API send.
+            if key != array_key && key != "items" {
                 return Err(de::Error::custom(format_args!(
                     "unknown field `{key}`, expected `{array_key}`"
                 )));
@@ -243,5 +244,16 @@ mod tests {
         assert_eq!(error.field.as_deref(), Some("jobs"));
         let error = bulk::<CellPayload>(r#"{}"#).unwrap_err();
         assert_eq!(error.field.as_deref(), Some("cells"));
+        let error = bulk::<CellPayload>(r#"{"cells":[],"items":[]}"#).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("cells"), "{}", error.message);
+    }
+
+    #[test]
+    fn items_is_accepted_for_the_records() {
+        let prepared = bulk::<CellPayload>(
+            r#"{"items":[{"external_id":"A","external_source":"S","name":"a"}]}"#,
+        )
+        .unwrap();
+        assert_eq!(prepared.batch.len(), 1);
     }
 }

@@ -233,7 +233,8 @@ pub struct OperationPayload {
     pub cell_name: Name,
     #[serde(default)]
     pub sequence: Patch<Positive>,
-    #[serde(default)]
+    /// Also accepted as `estimated_time`, the name Eryxon's hosted API uses.
+    #[serde(default, alias = "estimated_time")]
     pub estimated_time_minutes: Patch<NonNegative>,
     #[serde(default)]
     pub status: Patch<WorkStatus>,

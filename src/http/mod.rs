@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
-use axum::http::HeaderName;
+use axum::http::{header, HeaderName, HeaderValue, Method};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
@@ -24,6 +24,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 
@@ -128,6 +129,9 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         state.clone(),
         auth::authenticate,
     ));
+    // Connectors written for Eryxon's hosted API call the same routes under this prefix;
+    // changing the host is all they need.
+    let api = api.clone().merge(Router::new().nest("/functions/v1", api));
 
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = Duration::from_secs(config.request_timeout_secs);
@@ -151,7 +155,7 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .layer(Extension(BodyLimit(config.max_body_bytes)))
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
 
-    Router::new()
+    let router = Router::new()
         .route("/healthz", get(health))
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))
@@ -159,7 +163,43 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        .layer(layers)
+        .layer(layers);
+    match cors(&config.cors_origins) {
+        Some(cors) => router.layer(cors),
+        None => router,
+    }
+}
+
+/// Lets the configured browser origins call the API: preflights are answered, the headers a
+/// sync client reads are exposed. `None` when no origin is configured.
+fn cors(origins: &[String]) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = origins
+        .iter()
+        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    let exposed = [
+        "x-request-id",
+        "x-ratelimit-limit",
+        "x-ratelimit-remaining",
+        "x-ratelimit-reset",
+        "retry-after",
+        "idempotent-replayed",
+    ];
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_methods([Method::GET, Method::PUT, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                HeaderName::from_static("idempotency-key"),
+            ])
+            .expose_headers(exposed.map(HeaderName::from_static))
+            .max_age(Duration::from_secs(3600)),
+    )
 }
 
 /// Serves the API on an already-bound listener until `shutdown` resolves, then lets in-flight

@@ -34,6 +34,8 @@ pub struct ListParams {
     part_external_id: Option<String>,
     cell_name: Option<String>,
     sort: Option<String>,
+    /// Also accepted as `direction`, the name Eryxon's hosted API uses.
+    #[serde(alias = "direction")]
     order: Option<String>,
     cursor: Option<String>,
     limit: Option<u32>,

@@ -64,6 +64,7 @@ pub struct Options {
     pub rate_limit_per_minute: u32,
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
+    pub cors_origins: Vec<String>,
 }
 
 impl Default for Options {
@@ -72,6 +73,7 @@ impl Default for Options {
             rate_limit_per_minute: 100_000,
             max_body_bytes: eryxon::config::DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: 30,
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -145,6 +147,7 @@ impl TestServer {
             rate_limit_per_minute: options.rate_limit_per_minute,
             max_body_bytes: options.max_body_bytes,
             request_timeout_secs: options.request_timeout_secs,
+            cors_origins: options.cors_origins.clone(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server_store = store.clone();

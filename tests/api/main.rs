@@ -3,6 +3,7 @@
 mod common;
 
 mod cli;
+mod compat;
 mod concurrency;
 mod control;
 mod deploy;

@@ -195,6 +195,7 @@ impl InProcessServer {
             rate_limit_per_minute: config::DEFAULT_RATE_LIMIT_PER_MINUTE,
             max_body_bytes: config::DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: config::DEFAULT_REQUEST_TIMEOUT_SECS,
+            cors_origins: Vec::new(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -1,0 +1,135 @@
+//! Drop-in compatibility with clients of Eryxon's hosted API, and CORS for browser tools.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::{Engine, Options, TestServer};
+use crate::on_every_engine;
+
+async fn hosted_api_paths_and_aliases_work(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cells =
+        json!({"items": [{"external_id": "WC-1", "external_source": "SAP", "name": "Cutting"}]});
+    let reply = server
+        .post("/functions/v1/api-cells/bulk-sync", &key, &cells)
+        .await
+        .expect(200);
+    assert_eq!(reply.data()["created"], 1);
+    let job = json!({"external_id": "SO-1", "external_source": "SAP", "job_number": "1",
+        "parts": [{"external_id": "P-1", "part_number": "p", "operations": [
+            {"external_id": "O-1", "operation_name": "cut", "cell_name": "Cutting", "estimated_time": 42}]}]});
+    server
+        .put("/functions/v1/api-jobs/sync", &key, &job)
+        .await
+        .expect(201);
+    let operations = server.all("operations", &key).await;
+    assert_eq!(operations[0]["estimated_time_minutes"], 42);
+    for i in 2..4 {
+        let more = json!({"external_id": format!("SO-{i}"), "external_source": "SAP", "job_number": format!("{i}")});
+        server.put("/api-jobs/sync", &key, &more).await.expect(201);
+    }
+    let listed = server
+        .get(
+            "/functions/v1/api-jobs?sort=job_number&direction=desc&search=",
+            &key,
+        )
+        .await
+        .expect(200);
+    let numbers: Vec<_> = listed.data()["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["job_number"].clone())
+        .collect();
+    assert_eq!(numbers, [json!("3"), json!("2"), json!("1")]);
+    let unauthenticated = server
+        .send(Method::GET, "/functions/v1/api-jobs", None, None, None)
+        .await
+        .expect(401);
+    assert_eq!(unauthenticated.error_code(), "UNAUTHORIZED");
+    server
+        .get("/functions/v1/api-nothing", &key)
+        .await
+        .expect(404);
+}
+
+async fn cors_allows_only_configured_origins(engine: Engine) {
+    let options = Options {
+        cors_origins: vec!["https://admin.example.com".to_owned()],
+        ..Options::default()
+    };
+    let server = TestServer::start_with(engine, options).await;
+    let key = server.key("acme").await;
+    let client = reqwest::Client::new();
+    let preflight = |origin: &'static str| {
+        client
+            .request(
+                Method::OPTIONS,
+                format!("{}/api-jobs/bulk-sync", server.base),
+            )
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization, content-type, idempotency-key",
+            )
+            .send()
+    };
+    let allowed = preflight("https://admin.example.com").await.unwrap();
+    assert!(allowed.status().is_success(), "{}", allowed.status());
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://admin.example.com"
+    );
+    let methods = allowed.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(methods.contains("POST"), "{methods}");
+    let headers = allowed.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(headers.contains("idempotency-key"), "{headers}");
+    let refused = preflight("https://evil.example.net").await.unwrap();
+    assert!(refused
+        .headers()
+        .get("access-control-allow-origin")
+        .is_none());
+
+    let read = client
+        .get(format!("{}/api-jobs", server.base))
+        .bearer_auth(&key)
+        .header("origin", "https://admin.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
+    assert_eq!(
+        read.headers()["access-control-allow-origin"],
+        "https://admin.example.com"
+    );
+    let exposed = read.headers()["access-control-expose-headers"]
+        .to_str()
+        .unwrap()
+        .to_lowercase();
+    assert!(exposed.contains("x-ratelimit-remaining"), "{exposed}");
+
+    let closed = TestServer::start(engine).await;
+    let reply = client
+        .get(format!("{}/healthz", closed.base))
+        .header("origin", "https://admin.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        reply.headers().get("access-control-allow-origin").is_none(),
+        "none by default"
+    );
+}
+
+on_every_engine!(
+    hosted_api_paths_and_aliases_work,
+    cors_allows_only_configured_origins,
+);
