@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
+use uuid::Uuid;
 
 use super::decode::FieldError;
 use super::patch::Patch;
@@ -30,8 +31,36 @@ pub struct Record {
 #[derive(Debug, Clone, PartialEq)]
 pub struct OperationRecord {
     pub record: Record,
-    /// The work center the step runs in, matched by exact name among active cells.
-    pub cell_name: String,
+    /// The work center the step runs in.
+    pub cell: CellRef,
+}
+
+/// How an operation names its cell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CellRef {
+    /// The exact name of an active cell, whatever its source.
+    Name(String),
+    /// Our id of the cell, as clients of Eryxon's hosted API send it.
+    Id(Uuid),
+}
+
+/// How a flat part or operation names its parent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ParentRef {
+    /// The parent's `external_id`, in the child's own source.
+    ExternalId(String),
+    /// Our id of the parent, as clients of Eryxon's hosted API send it.
+    Id(Uuid),
+}
+
+impl ParentRef {
+    /// The request field that carried the reference, for errors.
+    pub fn field(&self, parent: Entity) -> String {
+        match self {
+            ParentRef::ExternalId(_) => format!("{}_external_id", parent.singular()),
+            ParentRef::Id(_) => format!("{}_id", parent.singular()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -48,10 +77,10 @@ pub struct JobRecord {
     pub children: Option<Children>,
 }
 
-/// A flat part or operation with the `external_id` of its parent in the same source.
+/// A flat part or operation with the reference to its parent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parented<T> {
-    pub parent_external_id: String,
+    pub parent: ParentRef,
     pub item: T,
 }
 
@@ -169,6 +198,59 @@ fn inherited(
     }
 }
 
+/// A nested record's parent is the enclosing one; naming it by id as well is refused.
+fn not_nested(field: &str, given: bool, parent: &Parent) -> Result<(), FieldError> {
+    if given {
+        Err(FieldError::new(
+            field,
+            format!(
+                "is not allowed on a record nested in a {}: it belongs to the enclosing one",
+                parent.entity.singular()
+            ),
+        ))
+    } else {
+        Ok(())
+    }
+}
+
+enum Either<A, B> {
+    First(A),
+    Second(B),
+}
+
+/// Exactly one of two alternative fields, e.g. `cell_name` or `cell_id`.
+fn one_of<A, B>(
+    first: &str,
+    a: Option<A>,
+    second: &str,
+    b: Option<B>,
+) -> Result<Either<A, B>, FieldError> {
+    match (a, b) {
+        (Some(a), None) => Ok(Either::First(a)),
+        (None, Some(b)) => Ok(Either::Second(b)),
+        (Some(_), Some(_)) => Err(FieldError::new(
+            second,
+            format!("send {first} or {second}, not both"),
+        )),
+        (None, None) => Err(FieldError::new(
+            first,
+            format!("missing field `{first}` (or `{second}`)"),
+        )),
+    }
+}
+
+fn parent_ref(
+    external: &str,
+    external_id: Option<Name>,
+    internal: &str,
+    id: Option<Uuid>,
+) -> Result<ParentRef, FieldError> {
+    Ok(match one_of(external, external_id, internal, id)? {
+        Either::First(external_id) => ParentRef::ExternalId(external_id.as_str().to_owned()),
+        Either::Second(id) => ParentRef::Id(id),
+    })
+}
+
 fn require<'a, T>(field: &str, value: Option<&'a T>) -> Result<&'a T, FieldError> {
     value.ok_or_else(|| FieldError::new(field, format!("missing field `{field}`")))
 }
@@ -206,6 +288,9 @@ pub struct PartPayload {
     pub external_source: Option<Source>,
     #[serde(default)]
     pub job_external_id: Option<Name>,
+    /// Our id of the job, instead of `job_external_id`.
+    #[serde(default)]
+    pub job_id: Option<Uuid>,
     pub part_number: Name,
     #[serde(default)]
     pub material: Patch<ShortText>,
@@ -229,8 +314,15 @@ pub struct OperationPayload {
     pub external_source: Option<Source>,
     #[serde(default)]
     pub part_external_id: Option<Name>,
+    /// Our id of the part, instead of `part_external_id`.
+    #[serde(default)]
+    pub part_id: Option<Uuid>,
     pub operation_name: Name,
-    pub cell_name: Name,
+    #[serde(default)]
+    pub cell_name: Option<Name>,
+    /// Our id of the cell, instead of `cell_name`.
+    #[serde(default)]
+    pub cell_id: Option<Uuid>,
     #[serde(default)]
     pub sequence: Patch<Positive>,
     /// Also accepted as `estimated_time`, the name Eryxon's hosted API uses.
@@ -346,6 +438,7 @@ impl PartPayload {
             &job.key.external_id,
             job,
         )?;
+        not_nested("job_id", self.job_id.is_some(), job)?;
         self.into_record(job.key.source.clone())
     }
 
@@ -390,10 +483,15 @@ impl OperationPayload {
             &part.key.external_id,
             part,
         )?;
-        Ok(self.into_record(part.key.source.clone()))
+        not_nested("part_id", self.part_id.is_some(), part)?;
+        self.into_record(part.key.source.clone())
     }
 
-    fn into_record(self, source: String) -> OperationRecord {
+    fn into_record(self, source: String) -> Result<OperationRecord, FieldError> {
+        let cell = match one_of("cell_name", self.cell_name, "cell_id", self.cell_id)? {
+            Either::First(name) => CellRef::Name(name.as_str().to_owned()),
+            Either::Second(id) => CellRef::Id(id),
+        };
         let values = vec![
             required(&self.operation_name),
             optional(&self.sequence),
@@ -402,7 +500,7 @@ impl OperationPayload {
             optional(&self.notes),
             optional(&self.metadata),
         ];
-        OperationRecord {
+        Ok(OperationRecord {
             record: Record {
                 key: RecordKey {
                     source,
@@ -410,8 +508,8 @@ impl OperationPayload {
                 },
                 values,
             },
-            cell_name: self.cell_name.as_str().to_owned(),
-        }
+            cell,
+        })
     }
 }
 
@@ -467,11 +565,16 @@ impl Payload for PartPayload {
     const ENTITY: Entity = Entity::Parts;
     type Item = Parented<PartRecord>;
 
-    fn into_item(self) -> Result<Parented<PartRecord>, FieldError> {
+    fn into_item(mut self) -> Result<Parented<PartRecord>, FieldError> {
         let source = require("external_source", self.external_source.as_ref())?.clone();
-        let job = require("job_external_id", self.job_external_id.as_ref())?.clone();
+        let parent = parent_ref(
+            "job_external_id",
+            self.job_external_id.take(),
+            "job_id",
+            self.job_id,
+        )?;
         Ok(Parented {
-            parent_external_id: job.as_str().to_owned(),
+            parent,
             item: self.into_record(source.as_str().to_owned())?,
         })
     }
@@ -491,12 +594,17 @@ impl Payload for OperationPayload {
     const ENTITY: Entity = Entity::Operations;
     type Item = Parented<OperationRecord>;
 
-    fn into_item(self) -> Result<Parented<OperationRecord>, FieldError> {
+    fn into_item(mut self) -> Result<Parented<OperationRecord>, FieldError> {
         let source = require("external_source", self.external_source.as_ref())?.clone();
-        let part = require("part_external_id", self.part_external_id.as_ref())?.clone();
+        let parent = parent_ref(
+            "part_external_id",
+            self.part_external_id.take(),
+            "part_id",
+            self.part_id,
+        )?;
         Ok(Parented {
-            parent_external_id: part.as_str().to_owned(),
-            item: self.into_record(source.as_str().to_owned()),
+            parent,
+            item: self.into_record(source.as_str().to_owned())?,
         })
     }
 
@@ -613,7 +721,7 @@ mod tests {
             own_columns(Entity::Operations)
         );
         assert_eq!(operation.record.key.source, "S");
-        assert_eq!(operation.cell_name, "c");
+        assert_eq!(operation.cell, CellRef::Name("c".into()));
     }
 
     #[test]

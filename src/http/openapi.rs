@@ -338,6 +338,8 @@ fn input_name(entity: Entity, placement: Placement) -> String {
 
 fn input_schema(fields: &[Field], entity: Entity, placement: Placement) -> Value {
     let mut object = Object::default();
+    // Pairs of fields of which exactly one must be sent (a reference by key or by id).
+    let mut alternatives: Vec<(&str, &str)> = Vec::new();
     object.field(
         "external_id",
         described(
@@ -366,27 +368,61 @@ fn input_schema(fields: &[Field], entity: Entity, placement: Placement) -> Value
     };
     for column in entity.columns() {
         match column.kind {
-            Kind::Reference(Entity::Cells) => object.field(
-                reference_field(Entity::Cells),
-                described(
-                    Name::value(),
-                    "The exact name of an active cell, whatever its external_source.",
-                ),
-                true,
-            ),
-            Kind::Reference(parent) => match placement {
-                Placement::TopLevel => object.field(
-                    reference_field(parent),
+            Kind::Reference(Entity::Cells) => {
+                object.field(
+                    reference_field(Entity::Cells),
                     described(
                         Name::value(),
-                        &format!(
-                            "The external_id of the {} this {} belongs to, in the same external_source.",
-                            parent.singular(),
-                            entity.singular()
-                        ),
+                        "The exact name of an active cell, whatever its external_source. \
+                         Send this or cell_id.",
                     ),
-                    true,
-                ),
+                    false,
+                );
+                object.field(
+                    "cell_id",
+                    described(
+                        nullable(uuid()),
+                        "The id of an active cell, instead of cell_name.",
+                    ),
+                    false,
+                );
+                alternatives.push((reference_field(Entity::Cells), "cell_id"));
+                &mut object
+            }
+            Kind::Reference(parent) => match placement {
+                Placement::TopLevel => {
+                    object.field(
+                        reference_field(parent),
+                        described(
+                            Name::value(),
+                            &format!(
+                                "The external_id of the {} this {} belongs to, in the same \
+                                 external_source. Send this or {}_id.",
+                                parent.singular(),
+                                entity.singular(),
+                                parent.singular()
+                            ),
+                        ),
+                        false,
+                    );
+                    let by_id = match parent {
+                        Entity::Jobs => "job_id",
+                        _ => "part_id",
+                    };
+                    object.field(
+                        by_id,
+                        described(
+                            nullable(uuid()),
+                            &format!(
+                                "The id of the {}, instead of its external_id.",
+                                parent.singular()
+                            ),
+                        ),
+                        false,
+                    );
+                    alternatives.push((reference_field(parent), by_id));
+                    &mut object
+                }
                 Placement::Nested => object.field(
                     reference_field(parent),
                     described(
@@ -449,7 +485,14 @@ fn input_schema(fields: &[Field], entity: Entity, placement: Placement) -> Value
         }
         _ => {}
     }
-    object.build(true)
+    let mut schema = object.build(true);
+    if !alternatives.is_empty() {
+        schema["allOf"] = alternatives
+            .iter()
+            .map(|(a, b)| json!({"oneOf": [{"required": [a]}, {"required": [b]}]}))
+            .collect();
+    }
+    schema
 }
 
 fn bulk_input_schema(entity: Entity) -> Value {
@@ -1870,7 +1913,17 @@ mod tests {
 
     fn minimal(schema: &Value) -> Value {
         let mut body = Map::new();
-        for name in schema["required"].as_array().unwrap() {
+        let alternatives = schema["allOf"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|pair| &pair["oneOf"][0]["required"][0]);
+        for name in schema["required"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .chain(alternatives)
+        {
             let name = name.as_str().unwrap();
             body.insert(name.to_owned(), sample(&schema["properties"][name]));
         }

@@ -10,8 +10,8 @@ use super::StoreError;
 use crate::domain::outcome::{Change, ErrorCode, RecordError, RecordResult, Synced};
 use crate::domain::patch::Patch;
 use crate::domain::record::{
-    Children, Indexed, JobRecord, OperationRecord, Parented, PartRecord, Record, RecordKey,
-    SyncBatch,
+    CellRef, Children, Indexed, JobRecord, OperationRecord, ParentRef, Parented, PartRecord,
+    Record, RecordKey, SyncBatch,
 };
 use crate::domain::schema::{Entity, Scalar};
 
@@ -57,6 +57,13 @@ pub trait SyncWriter: Send {
         entity: Entity,
         keys: &[(&str, &str)],
     ) -> impl std::future::Future<Output = Result<Vec<Option<Uuid>>, StoreError>> + Send;
+
+    /// Which of these ids are live rows of this tenant and mode (and active, for cells).
+    fn live_ids(
+        &mut self,
+        entity: Entity,
+        ids: &[Uuid],
+    ) -> impl std::future::Future<Output = Result<HashSet<Uuid>, StoreError>> + Send;
 
     /// The ids of the active cells bearing each of these names.
     fn active_cells_named(
@@ -156,25 +163,56 @@ async fn flat<W: SyncWriter>(
         .collect())
 }
 
-/// Active cells by name, so every operation of the batch resolves its `cell_name` from one query.
-struct CellDirectory(HashMap<String, Vec<Uuid>>);
+/// The batch's cells, so every operation resolves its `cell_name` (active cells by exact name)
+/// or `cell_id` (a live, active cell of this tenant) from two queries for the whole batch.
+struct CellDirectory {
+    by_name: HashMap<String, Vec<Uuid>>,
+    ids: HashSet<Uuid>,
+}
 
 impl CellDirectory {
     async fn load<'a, W: SyncWriter>(
         writer: &mut W,
         operations: impl Iterator<Item = &'a OperationRecord>,
     ) -> Result<Self, StoreError> {
-        let names: BTreeSet<&str> = operations.map(|o| o.cell_name.as_str()).collect();
-        if names.is_empty() {
-            return Ok(CellDirectory(HashMap::new()));
+        let mut names = BTreeSet::new();
+        let mut ids = BTreeSet::new();
+        for operation in operations {
+            match &operation.cell {
+                CellRef::Name(name) => names.insert(name.as_str()),
+                CellRef::Id(id) => ids.insert(*id),
+            };
         }
         let names: Vec<&str> = names.into_iter().collect();
-        Ok(CellDirectory(writer.active_cells_named(&names).await?))
+        let ids: Vec<Uuid> = ids.into_iter().collect();
+        Ok(CellDirectory {
+            by_name: if names.is_empty() {
+                HashMap::new()
+            } else {
+                writer.active_cells_named(&names).await?
+            },
+            ids: writer.live_ids(Entity::Cells, &ids).await?,
+        })
     }
 
     fn cell_of(&self, operation: &OperationRecord) -> Result<Uuid, RecordError> {
-        let name = &operation.cell_name;
-        match self.0.get(name).map(Vec::as_slice).unwrap_or_default() {
+        let name = match &operation.cell {
+            CellRef::Id(id) if self.ids.contains(id) => return Ok(*id),
+            CellRef::Id(id) => {
+                return Err(RecordError::reference(
+                    ErrorCode::ReferenceNotFound,
+                    "cell_id",
+                    format!("no active cell has id {id}"),
+                ))
+            }
+            CellRef::Name(name) => name,
+        };
+        match self
+            .by_name
+            .get(name)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
             [id] => Ok(*id),
             [] => Err(RecordError::reference(
                 ErrorCode::ReferenceNotFound,
@@ -374,19 +412,28 @@ async fn retire_left_out_children<W: SyncWriter>(
     Ok(())
 }
 
-fn missing_parent(parent: Entity, field: &str, key: &RecordKey, external_id: &str) -> RecordError {
+fn missing_parent(parent: Entity, key: &RecordKey, reference: &ParentRef) -> RecordError {
+    let named = match reference {
+        ParentRef::ExternalId(external_id) => {
+            format!(
+                "with external_id {external_id:?} in source {:?}",
+                key.source
+            )
+        }
+        ParentRef::Id(id) => format!("with id {id}"),
+    };
     RecordError::reference(
         ErrorCode::ReferenceNotFound,
-        field,
+        reference.field(parent),
         format!(
-            "no {} with external_id {external_id:?} in source {:?}; sync the {} first",
+            "no {} {named}; sync the {} first",
             parent.singular(),
-            key.source,
             parent.singular()
         ),
     )
 }
 
+/// The id of each item's parent, from one query per kind of reference for the whole batch.
 async fn resolve_parents<W: SyncWriter, T>(
     writer: &mut W,
     parent: Entity,
@@ -395,14 +442,29 @@ async fn resolve_parents<W: SyncWriter, T>(
 ) -> Result<Vec<Option<Uuid>>, StoreError> {
     let keys: Vec<(&str, &str)> = items
         .iter()
-        .map(|i| {
-            (
-                key_of(&i.item.item).source.as_str(),
-                i.item.parent_external_id.as_str(),
-            )
+        .filter_map(|i| match &i.item.parent {
+            ParentRef::ExternalId(external_id) => {
+                Some((key_of(&i.item.item).source.as_str(), external_id.as_str()))
+            }
+            ParentRef::Id(_) => None,
         })
         .collect();
-    writer.resolve(parent, &keys).await
+    let ids: Vec<Uuid> = items
+        .iter()
+        .filter_map(|i| match &i.item.parent {
+            ParentRef::Id(id) => Some(*id),
+            ParentRef::ExternalId(_) => None,
+        })
+        .collect();
+    let mut by_key = writer.resolve(parent, &keys).await?.into_iter();
+    let live = writer.live_ids(parent, &ids).await?;
+    Ok(items
+        .iter()
+        .map(|i| match &i.item.parent {
+            ParentRef::ExternalId(_) => by_key.next().flatten(),
+            ParentRef::Id(id) => live.contains(id).then_some(*id),
+        })
+        .collect())
 }
 
 async fn parts<W: SyncWriter>(
@@ -420,14 +482,7 @@ async fn parts<W: SyncWriter>(
         let part = &item.item.item;
         let key = &part.record.key;
         let ready = job_id
-            .ok_or_else(|| {
-                missing_parent(
-                    Entity::Jobs,
-                    "job_external_id",
-                    key,
-                    &item.item.parent_external_id,
-                )
-            })
+            .ok_or_else(|| missing_parent(Entity::Jobs, key, &item.item.parent))
             .and_then(|job_id| {
                 Ok(PlacedPart {
                     part,
@@ -466,14 +521,7 @@ async fn operations<W: SyncWriter>(
         let operation = &item.item.item;
         let key = &operation.record.key;
         let refs = part_id
-            .ok_or_else(|| {
-                missing_parent(
-                    Entity::Parts,
-                    "part_external_id",
-                    key,
-                    &item.item.parent_external_id,
-                )
-            })
+            .ok_or_else(|| missing_parent(Entity::Parts, key, &item.item.parent))
             .and_then(|part_id| Ok(vec![part_id, cells.cell_of(operation)?]));
         match refs {
             Ok(refs) => ready.push((item.index, operation, refs)),

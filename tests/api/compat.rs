@@ -129,7 +129,82 @@ async fn cors_allows_only_configured_origins(engine: Engine) {
     );
 }
 
+async fn parents_may_be_named_by_internal_id(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let other = server.key("globex").await;
+    let cell = json!({"external_id": "WC-1", "external_source": "SAP", "name": "Cutting"});
+    let cell_id = server
+        .put("/api-cells/sync", &key, &cell)
+        .await
+        .expect(201)
+        .data()["id"]
+        .clone();
+    let job = json!({"external_id": "SO-1", "external_source": "SAP", "job_number": "1"});
+    let job_id = server
+        .put("/api-jobs/sync", &key, &job)
+        .await
+        .expect(201)
+        .data()["id"]
+        .clone();
+
+    let part = json!({"external_id": "P-1", "external_source": "ERP2", "job_id": job_id, "part_number": "p"});
+    let part_id = server
+        .put("/api-parts/sync", &key, &part)
+        .await
+        .expect(201)
+        .data()["id"]
+        .clone();
+    let operation = json!({"external_id": "O-1", "external_source": "ERP2", "part_id": part_id,
+        "operation_name": "cut", "cell_id": cell_id});
+    server
+        .put("/functions/v1/api-operations/sync", &key, &operation)
+        .await
+        .expect(201);
+    let stored = &server.all("operations", &key).await[0];
+    assert_eq!(stored["part_external_id"], "P-1");
+    assert_eq!(stored["cell_name"], "Cutting");
+    assert_eq!(
+        server.all("parts", &key).await[0]["job_external_id"],
+        "SO-1"
+    );
+
+    // Another tenant's ids name nothing.
+    let theirs = server
+        .put("/api-parts/sync", &other, &part)
+        .await
+        .expect(422);
+    assert_eq!(theirs.error_code(), "REFERENCE_NOT_FOUND");
+    assert_eq!(theirs.body["error"]["details"][0]["field"], "job_id");
+    let mut stray = operation.clone();
+    stray["cell_id"] = json!(uuid::Uuid::now_v7());
+    let reply = server
+        .put("/api-operations/sync", &key, &stray)
+        .await
+        .expect(422);
+    assert_eq!(reply.body["error"]["details"][0]["field"], "cell_id");
+
+    let mut both = part.clone();
+    both["job_external_id"] = json!("SO-1");
+    let reply = server.put("/api-parts/sync", &key, &both).await.expect(400);
+    assert_eq!(reply.body["error"]["details"][0]["field"], "job_id");
+    let nested = json!({"external_id": "SO-2", "external_source": "SAP", "job_number": "2",
+        "parts": [{"external_id": "P-2", "part_number": "p", "job_id": job_id}]});
+    let reply = server
+        .put("/api-jobs/sync", &key, &nested)
+        .await
+        .expect(400);
+    assert_eq!(
+        reply.body["error"]["details"][0]["field"],
+        "parts[0].job_id"
+    );
+    let bad = json!({"external_id": "P-3", "external_source": "SAP", "job_id": "not-a-uuid", "part_number": "p"});
+    let reply = server.put("/api-parts/sync", &key, &bad).await.expect(400);
+    assert_eq!(reply.body["error"]["details"][0]["field"], "job_id");
+}
+
 on_every_engine!(
+    parents_may_be_named_by_internal_id,
     hosted_api_paths_and_aliases_work,
     cors_allows_only_configured_origins,
 );

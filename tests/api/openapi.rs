@@ -768,11 +768,25 @@ fn sample(doc: &Value, schema: &Value) -> Value {
     }
 }
 
+/// The required fields, plus the first of each pair of alternatives (`job_external_id` or
+/// `job_id`: exactly one must be sent).
+fn required_names(schema: &Value) -> Vec<&str> {
+    let required = schema["required"].as_array().unwrap().iter();
+    let first_alternatives = schema["allOf"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|pair| &pair["oneOf"][0]["required"][0]);
+    required
+        .chain(first_alternatives)
+        .map(|n| n.as_str().unwrap())
+        .collect()
+}
+
 fn minimal(doc: &Value, schema: &Value) -> Value {
     let schema = resolve(doc, schema);
     let mut body = Map::new();
-    for name in schema["required"].as_array().unwrap() {
-        let name = name.as_str().unwrap();
+    for name in required_names(schema) {
         body.insert(name.to_owned(), sample(doc, &schema["properties"][name]));
     }
     Value::Object(body)
@@ -828,12 +842,7 @@ async fn schema_required_fields_are_what_the_server_requires(engine: Engine) {
         let path = format!("/api-{entity}/sync");
         let schema = request_schema(&doc, &path, "put");
         let base = minimal(&doc, schema);
-        let required: Vec<&str> = schema["required"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|n| n.as_str().unwrap())
-            .collect();
+        let required = required_names(schema);
         for name in &required {
             let context = format!("{path} without {name}");
             assert_refused(

@@ -323,7 +323,7 @@ impl Batch {
     }
 }
 
-fn ids(texts: &[String]) -> Result<HashSet<Uuid>, StoreError> {
+fn parse_ids(texts: &[String]) -> Result<HashSet<Uuid>, StoreError> {
     texts.iter().map(|t| parse_id(t)).collect()
 }
 
@@ -351,6 +351,36 @@ impl PostgresWriter<'_> {
 }
 
 impl SyncWriter for PostgresWriter<'_> {
+    async fn live_ids(
+        &mut self,
+        entity: Entity,
+        ids: &[Uuid],
+    ) -> Result<HashSet<Uuid>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let active = if entity == Entity::Cells {
+            " AND active"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT id::text FROM {table} \
+             WHERE tenant_id = $1::uuid AND mode = $2::text AND deleted_at IS NULL{active} \
+               AND id = ANY($3::uuid[])",
+            table = entity.plural()
+        );
+        let texts: Vec<String> = ids.iter().map(|id| id.hyphenated().to_string()).collect();
+        let found: Vec<String> = sqlx::query_scalar(&sql)
+            .bind(self.tenant())
+            .bind(self.scope.mode.as_str())
+            .bind(texts)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(store_error)?;
+        parse_ids(&found)
+    }
+
     async fn retire(
         &mut self,
         entity: Entity,
@@ -418,8 +448,8 @@ impl SyncWriter for PostgresWriter<'_> {
                 .map_err(store_error)?;
         let observed = Observed {
             before,
-            created: ids(&created)?,
-            updated: ids(&updated)?,
+            created: parse_ids(&created)?,
+            updated: parse_ids(&updated)?,
         };
         self.created.push((entity, observed.created.len()));
         let mut changes = observed.changes(rows);

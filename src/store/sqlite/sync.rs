@@ -204,6 +204,33 @@ impl SqliteWriter<'_> {
 }
 
 impl SyncWriter for SqliteWriter<'_> {
+    async fn live_ids(
+        &mut self,
+        entity: Entity,
+        ids: &[Uuid],
+    ) -> Result<HashSet<Uuid>, StoreError> {
+        if ids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let active = if entity == Entity::Cells {
+            " AND active = 1"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "SELECT id FROM {table} WHERE tenant_id = ?1 AND mode = ?2 AND deleted_at IS NULL{active} \
+             AND id IN (SELECT value FROM json_each(?3))",
+            table = entity.plural()
+        );
+        let found: Vec<String> = sqlx::query_scalar(&sql)
+            .bind(self.tenant())
+            .bind(self.scope.mode.as_str())
+            .bind(encode(&ids))
+            .fetch_all(&mut *self.conn)
+            .await?;
+        found.iter().map(|id| parse_id(id)).collect()
+    }
+
     async fn retire(
         &mut self,
         entity: Entity,
