@@ -1091,6 +1091,7 @@ impl Server {
             rate_limit_per_minute: RATE_LIMIT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: 600,
+            cors_origins: Vec::new(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
