@@ -32,6 +32,25 @@ pub struct Retired {
     pub external_id: String,
 }
 
+impl Retired {
+    /// Rows `(parent id, id, external_id)` as an engine's RETURNING gives them back, as text.
+    pub fn from_rows(rows: Vec<(String, String, String)>) -> Result<Vec<Retired>, StoreError> {
+        let id = |text: &str| {
+            Uuid::parse_str(text)
+                .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+        };
+        rows.into_iter()
+            .map(|(parent, child, external_id)| {
+                Ok(Retired {
+                    parent: id(&parent)?,
+                    id: id(&child)?,
+                    external_id,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Set-based primitives one engine runs inside one transaction, for one tenant and mode.
 pub trait SyncWriter: Send {
     /// Soft-deletes the live parts (of these jobs) or operations (of these parts) that are not

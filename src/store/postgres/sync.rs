@@ -407,15 +407,7 @@ impl SyncWriter for PostgresWriter<'_> {
             .fetch_all(&mut *self.conn)
             .await
             .map_err(store_error)?;
-        rows.into_iter()
-            .map(|(parent, id, external_id)| {
-                Ok(Retired {
-                    parent: parse_id(&parent)?,
-                    id: parse_id(&id)?,
-                    external_id,
-                })
-            })
-            .collect()
+        Retired::from_rows(rows)
     }
 
     async fn upsert(

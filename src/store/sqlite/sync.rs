@@ -254,15 +254,7 @@ impl SyncWriter for SqliteWriter<'_> {
             .bind(encode(&keep))
             .fetch_all(&mut *self.conn)
             .await?;
-        rows.into_iter()
-            .map(|(parent, id, external_id)| {
-                Ok(Retired {
-                    parent: parse_id(&parent)?,
-                    id: parse_id(&id)?,
-                    external_id,
-                })
-            })
-            .collect()
+        Retired::from_rows(rows)
     }
 
     async fn upsert(
