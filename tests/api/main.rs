@@ -6,6 +6,7 @@ mod cli;
 mod compat;
 mod concurrency;
 mod control;
+mod crash;
 mod deploy;
 mod errors;
 mod history;
