@@ -11,7 +11,8 @@ use tokio::net::TcpStream;
 use crate::common::{Engine, Options, TestServer};
 use crate::on_every_engine;
 
-/// A valid single-sync body per entity, each field set, for mutating one field at a time.
+/// A valid single-sync body per entity, each field set, for mutating one field at a time;
+/// every entity, so every field of every payload is covered.
 fn valid_bodies() -> Vec<(&'static str, Value)> {
     vec![
         (
