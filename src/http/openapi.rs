@@ -550,6 +550,14 @@ fn record_schema(fields: &[Field], entity: Entity, with_children: bool) -> Value
             }
         }
     }
+    object.field(
+        "synced_at",
+        described(
+            timestamp(),
+            "When a sync last created, changed or restored the record.",
+        ),
+        true,
+    );
     object.field("created_at", timestamp(), true);
     object.field("updated_at", timestamp(), true);
     object.field(

@@ -166,6 +166,12 @@ async fn delete_read_restore(engine: Engine) {
         .await
         .expect(200);
     assert!(shown.data()["deleted_at"].is_string());
+    assert_eq!(shown.data()["deleted_at"], shown.data()["updated_at"]);
+    assert_ne!(
+        shown.data()["synced_at"],
+        shown.data()["updated_at"],
+        "a delete is not a sync"
+    );
     assert_eq!(shown.data()["parts"].as_array().unwrap().len(), 2);
     let listed = server
         .get("/api-parts?include_deleted=true", &key)

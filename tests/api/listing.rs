@@ -83,7 +83,13 @@ async fn every_filter_narrows_the_list(engine: Engine) {
         .await
         .expect(200);
     let job = &listed.data()["jobs"][0];
-    for field in ["external_id", "external_source", "created_at", "updated_at"] {
+    for field in [
+        "external_id",
+        "external_source",
+        "synced_at",
+        "created_at",
+        "updated_at",
+    ] {
         assert!(job[field].is_string(), "{field} on every record");
     }
 }

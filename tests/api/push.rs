@@ -195,6 +195,7 @@ async fn contents(server: &TestServer, key: &str) -> BTreeMap<&'static str, Vec<
                 "cell_id",
                 "created_at",
                 "updated_at",
+                "synced_at",
             ] {
                 object.remove(volatile);
             }

@@ -50,6 +50,10 @@ pub(super) fn record_json(entity: Entity, alias: &str, extra: &str) -> String {
             .map(|c| column_field(c.name, c.kind, alias)),
     );
     fields.push(format!(
+        "'synced_at', {}",
+        timestamp_text(&format!("{alias}.synced_at"))
+    ));
+    fields.push(format!(
         "'created_at', {}",
         timestamp_text(&format!("{alias}.created_at"))
     ));

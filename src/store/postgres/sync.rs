@@ -124,8 +124,8 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         .collect();
 
     let insert = format!(
-        "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at) \
-         SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {values}, $3::timestamptz, $3::timestamptz \
+        "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at) \
+         SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {values}, $3::timestamptz, $3::timestamptz, $3::timestamptz \
          FROM {rows} ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
          ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING \
          RETURNING id::text",
@@ -166,7 +166,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
                        ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\"), \
          changing AS MATERIALIZED ( \
              SELECT t.row_id, r.mask, {carried} FROM sent AS r {changed_row}) \
-         UPDATE {table} AS t SET {assignments}, updated_at = $3::timestamptz, deleted_at = NULL \
+         UPDATE {table} AS t SET {assignments}, updated_at = $3::timestamptz, synced_at = $3::timestamptz, deleted_at = NULL \
          FROM changing AS r WHERE t.id = r.row_id AND ({differences}) \
          RETURNING t.id::text",
         sent_values = sent_values.join(", "),

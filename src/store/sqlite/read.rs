@@ -41,6 +41,7 @@ pub(super) fn record_json(entity: Entity, alias: &str, extra: &str) -> String {
             .iter()
             .map(|c| column_field(c.name, c.kind, alias)),
     );
+    fields.push(format!("'synced_at', {alias}.synced_at"));
     fields.push(format!("'created_at', {alias}.created_at"));
     fields.push(format!("'updated_at', {alias}.updated_at"));
     fields.push(format!("'deleted_at', {alias}.deleted_at"));

@@ -68,8 +68,8 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         .collect();
 
     let insert = format!(
-        "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at) \
-         SELECT r.value ->> 0, ?1, ?2, r.value ->> 1, r.value ->> 2, {values}, ?3, ?3 \
+        "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at) \
+         SELECT r.value ->> 0, ?1, ?2, r.value ->> 1, r.value ->> 2, {values}, ?3, ?3, ?3 \
          FROM json_each(?4) AS r WHERE true \
          ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING \
          RETURNING id",
@@ -105,7 +105,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
            FROM json_each(?4) AS r CROSS JOIN {table} AS t \
            ON t.tenant_id = ?1 AND t.mode = ?2 \
            AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2) \
-         UPDATE {table} AS t SET {assignments}, updated_at = ?3, deleted_at = NULL \
+         UPDATE {table} AS t SET {assignments}, updated_at = ?3, synced_at = ?3, deleted_at = NULL \
          FROM sent WHERE t.rowid = sent.rid AND (t.deleted_at IS NOT NULL OR {differences}) \
          RETURNING id",
         assignments = assignments.join(", "),
