@@ -12,8 +12,8 @@ export ERYXON_REQUIRE_POSTGRES=1
 ./scripts/with-postgres.sh bash -c '
     set -e
     cargo test --all-targets --locked
-    # The outage test stops PostgreSQL, so it runs alone, after everything else.
-    ERYXON_TEST_OUTAGE=1 cargo test --locked --test api outage
+    # The outage tests stop PostgreSQL, so they run alone, one at a time, after everything else.
+    ERYXON_TEST_OUTAGE=1 cargo test --locked --test api outage -- --test-threads=1
 '
 
 # The served OpenAPI document against the full OpenAPI 3.1 and JSON Schema rules.

@@ -233,3 +233,86 @@ async fn outage_answers_503_and_recovers_without_restart() {
     assert_eq!(health.status(), 200);
     server.stop().await;
 }
+
+/// PostgreSQL itself crashes (immediate shutdown, no checkpoint) under load, five times: every
+/// job is whole or absent, nothing acknowledged is lost, nothing is duplicated, and the same
+/// server process serves again after each restart. Runs in the outage pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outage_postgres_crashes_under_load_leave_no_half_written_job() {
+    use sqlx::Connection;
+
+    if std::env::var("ERYXON_TEST_OUTAGE").is_err() || !engine_available(Engine::Postgres) {
+        eprintln!("skipped: runs alone, in the test script's outage pass");
+        return;
+    }
+    let pg_ctl = std::env::var("ERYXON_TEST_PG_CTL").expect("the test script's pg_ctl");
+    let url = fresh_postgres_database().await;
+    let key = create_key(&url);
+    let server = Instance::spawn(&url, 1_000_000).await;
+    let cell = json!({"external_id": "WC-1", "external_source": "ERP", "name": "Cutting"});
+    assert_eq!(
+        server.put("/api-cells/sync", &key, &cell).await.status(),
+        201
+    );
+
+    let mut acknowledged = std::collections::BTreeSet::new();
+    for round in 0..5 {
+        let clients: Vec<_> = (0..3)
+            .map(|c| {
+                tokio::spawn(crate::crash::client(
+                    server.base.clone(),
+                    key.clone(),
+                    round,
+                    c,
+                ))
+            })
+            .collect();
+        tokio::time::sleep(Duration::from_millis(150 + round as u64 * 70)).await;
+        let stopped = std::process::Command::new(&pg_ctl)
+            .args(["stop", "-m", "immediate"])
+            .status();
+        assert!(stopped.unwrap().success());
+        for done in clients {
+            acknowledged.extend(done.await.unwrap());
+        }
+        let started = std::process::Command::new(&pg_ctl).arg("start").status();
+        assert!(started.unwrap().success());
+        let mut healthy = false;
+        for _ in 0..100 {
+            if reqwest::get(format!("{}/healthz", server.base))
+                .await
+                .is_ok_and(|r| r.status() == 200)
+            {
+                healthy = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(healthy, "the server recovers after PostgreSQL restarts");
+    }
+    assert!(
+        acknowledged.len() > 50,
+        "the load got going: {}",
+        acknowledged.len()
+    );
+
+    let mut db = sqlx::PgConnection::connect(&url).await.unwrap();
+    let half_written: i64 = sqlx::query_scalar(&format!(
+        "SELECT count(*) FROM jobs AS j WHERE NOT ({})",
+        crate::crash::WHOLE_JOB
+    ))
+    .fetch_one(&mut db)
+    .await
+    .unwrap();
+    assert_eq!(half_written, 0, "every stored job is whole");
+    let stored: std::collections::BTreeSet<String> =
+        sqlx::query_scalar("SELECT external_id FROM jobs")
+            .fetch_all(&mut db)
+            .await
+            .unwrap()
+            .into_iter()
+            .collect();
+    let lost: Vec<_> = acknowledged.difference(&stored).collect();
+    assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
+    server.stop().await;
+}
