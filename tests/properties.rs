@@ -149,8 +149,41 @@ fn model(
     state
 }
 
+/// A record's fate as a client sees it, whichever endpoint answered.
+fn fate(result: &RecordResult) -> Result<Change, (String, Option<String>)> {
+    match &result.outcome {
+        Ok(synced) => Ok(synced.change),
+        Err(error) => Err((format!("{:?}", error.code), error.field.clone())),
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+    #[test]
+    fn bulk_results_equal_single_sync_results(
+        existing in proptest::collection::vec(cell(), 0..6),
+        cells in proptest::collection::vec(cell(), 1..10),
+    ) {
+        // One record per key: within one request a repeated key is refused by design.
+        let mut seen = std::collections::BTreeSet::new();
+        let cells: Vec<Value> = cells
+            .into_iter()
+            .filter(|c| seen.insert(c["external_id"].as_str().unwrap().to_owned()))
+            .collect();
+        let harness = Harness::new();
+        let (bulk, single) = (harness.scope(), harness.scope());
+        for scope in [bulk, single] {
+            for cell in &existing {
+                harness.sync(scope, std::slice::from_ref(cell));
+            }
+        }
+        let bulk_results = harness.sync(bulk, &cells);
+        for (cell, in_bulk) in cells.iter().zip(&bulk_results) {
+            let alone = harness.sync(single, std::slice::from_ref(cell));
+            prop_assert_eq!(fate(&alone[0]), fate(in_bulk), "{}", cell);
+        }
+    }
 
     #[test]
     fn answers_keep_input_order_and_add_up(cells in proptest::collection::vec(cell(), 0..12)) {
