@@ -82,6 +82,17 @@ impl Instance {
             .expect("the instance answers")
     }
 
+    /// The server's resident memory now, from /proc (kB).
+    pub fn rss_kb(&self) -> u64 {
+        let pid = self.child.id().expect("the server runs");
+        std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap()
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    }
+
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
     }

@@ -17,3 +17,4 @@ mod push;
 mod security;
 mod seed;
 mod semantics;
+mod soak;

@@ -1,0 +1,105 @@
+//! A bounded soak: mixed single and bulk traffic from many keys against a low rate limit.
+//! Off unless `ERYXON_SOAK_SECS` is set (e.g. `ERYXON_SOAK_SECS=300 cargo test --test api soak
+//! -- --nocapture`); it then asserts that nothing but 429s went wrong and that memory stayed
+//! flat, and prints latency percentiles.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::deploy::{create_key, Instance};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_mixed_traffic_from_many_keys() {
+    let Some(seconds) = std::env::var("ERYXON_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+    else {
+        eprintln!("skipped: set ERYXON_SOAK_SECS to run the soak");
+        return;
+    };
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("soak.db").display());
+    let keys: Vec<String> = (0..8).map(|_| create_key(&url)).collect();
+    let server = std::sync::Arc::new(Instance::spawn(&url, 300).await);
+    let cell = json!({"external_id": "WC-1", "external_source": "ERP", "name": "Cutting"});
+    assert_eq!(
+        server
+            .put("/api-cells/sync", &keys[0], &cell)
+            .await
+            .status(),
+        201
+    );
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let warm_rss = server.rss_kb();
+
+    let workers: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(k, key)| {
+            let (server, key) = (server.clone(), key.clone());
+            tokio::spawn(async move {
+                let http = reqwest::Client::new();
+                let (mut latencies, mut limited, mut unexpected) = (Vec::new(), 0u64, Vec::new());
+                let mut n = 0u64;
+                while Instant::now() < deadline {
+                    n += 1;
+                    let started = Instant::now();
+                    let response = if n % 5 == 0 {
+                        let jobs: Vec<_> = (0..200)
+                            .map(|j| json!({"external_id": format!("K{k}-B{}-J{j}", n % 50), "external_source": "ERP", "job_number": format!("{n}")}))
+                            .collect();
+                        http.post(format!("{}/api-jobs/bulk-sync", server.base))
+                            .bearer_auth(&key)
+                            .json(&json!({"jobs": jobs}))
+                            .send()
+                            .await
+                    } else {
+                        let job = json!({"external_id": format!("K{k}-S{}", n % 500), "external_source": "ERP", "job_number": format!("{n}")});
+                        http.put(format!("{}/api-jobs/sync", server.base))
+                            .bearer_auth(&key)
+                            .json(&job)
+                            .send()
+                            .await
+                    };
+                    let status = response.map(|r| r.status().as_u16()).unwrap_or(0);
+                    match status {
+                        200 | 201 => latencies.push(started.elapsed()),
+                        429 => {
+                            limited += 1;
+                            tokio::time::sleep(Duration::from_millis(200)).await;
+                        }
+                        other => unexpected.push(other),
+                    }
+                }
+                (latencies, limited, unexpected)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    let mut limited = 0;
+    for worker in workers {
+        let (mut l, r, unexpected) = worker.await.unwrap();
+        assert!(
+            unexpected.is_empty(),
+            "answers other than 2xx and 429: {unexpected:?}"
+        );
+        latencies.append(&mut l);
+        limited += r;
+    }
+    latencies.sort();
+    let percentile = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
+    let end_rss = server.rss_kb();
+    eprintln!(
+        "soak {seconds} s: {} answered, {limited} rate-limited, p50 {:?}, p99 {:?}, max {:?}, RSS {warm_rss} kB -> {end_rss} kB",
+        latencies.len(),
+        percentile(0.5),
+        percentile(0.99),
+        latencies.last().unwrap()
+    );
+    assert!(limited > 0, "the low limit was reached");
+    assert!(
+        end_rss < warm_rss + 64 * 1024,
+        "memory stays flat: {warm_rss} kB -> {end_rss} kB"
+    );
+}
