@@ -45,7 +45,7 @@ async fn soak_mixed_traffic_from_many_keys() {
                 while Instant::now() < deadline {
                     n += 1;
                     let started = Instant::now();
-                    let response = if n % 5 == 0 {
+                    let response = if n.is_multiple_of(5) {
                         let jobs: Vec<_> = (0..200)
                             .map(|j| json!({"external_id": format!("K{k}-B{}-J{j}", n % 50), "external_source": "ERP", "job_number": format!("{n}")}))
                             .collect();
