@@ -258,6 +258,21 @@ async fn outage_postgres_crashes_under_load_leave_no_half_written_job() {
     }
     let pg_ctl = std::env::var("ERYXON_TEST_PG_CTL").expect("the test script's pg_ctl");
     let url = fresh_postgres_database().await;
+    // The throwaway server trades durability for speed (fsync, full_page_writes and
+    // synchronous_commit off): a crash may lose commits it acknowledged. Production keeps
+    // PostgreSQL's defaults, which this test restores (it runs last, alone) before crashing it.
+    let mut admin = sqlx::PgConnection::connect(&url).await.unwrap();
+    for setting in ["fsync", "full_page_writes", "synchronous_commit"] {
+        sqlx::query(&format!("ALTER SYSTEM SET {setting} = on"))
+            .execute(&mut admin)
+            .await
+            .unwrap();
+    }
+    admin.close().await.unwrap();
+    let restarted = std::process::Command::new(&pg_ctl)
+        .args(["restart", "-m", "fast"])
+        .status();
+    assert!(restarted.unwrap().success());
     let key = create_key(&url);
     let server = Instance::spawn(&url, 1_000_000).await;
     let cell = json!({"external_id": "WC-1", "external_source": "ERP", "name": "Cutting"});
