@@ -457,6 +457,26 @@ pub(crate) fn lookup_of(prefix: &str) -> Option<&str> {
     (random.len() >= 8 && random.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(random)
 }
 
+/// How a record shows a reference to `parent`: the field naming it, and the parent's column
+/// that field shows (`job_external_id` ← jobs.external_id, `cell_name` ← cells.name).
+pub(crate) fn reference_label(parent: Entity) -> (&'static str, &'static str) {
+    match parent {
+        Entity::Cells => ("cell_name", "name"),
+        Entity::Jobs => ("job_external_id", "external_id"),
+        Entity::Parts => ("part_external_id", "external_id"),
+        Entity::Operations | Entity::Resources => unreachable!("nothing references {parent:?}"),
+    }
+}
+
+/// The condition that hides deleted rows of `alias`, unless they were asked for.
+pub(crate) fn visible(alias: &str, include_deleted: bool) -> String {
+    if include_deleted {
+        String::new()
+    } else {
+        format!(" AND {alias}.deleted_at IS NULL")
+    }
+}
+
 /// The column tying a child row to its parent.
 pub(crate) fn parent_column(entity: Entity) -> &'static str {
     entity

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::domain::schema::{Entity, Kind};
+use crate::store::{reference_label, visible};
 
 /// `x` as the text of a UTC timestamp in the store's format (`2024-01-02T03:04:05.000000Z`).
 pub(super) fn timestamp_text(x: &str) -> String {
@@ -17,12 +18,7 @@ pub(super) fn timestamp_text(x: &str) -> String {
 
 /// How a reference column appears in a record: its id and the parent's human key.
 fn reference_fields(column: &str, parent: Entity, alias: &str) -> String {
-    let (label, key) = match parent {
-        Entity::Cells => ("cell_name", "name"),
-        Entity::Jobs => ("job_external_id", "external_id"),
-        Entity::Parts => ("part_external_id", "external_id"),
-        Entity::Operations | Entity::Resources => unreachable!("nothing references {parent:?}"),
-    };
+    let (label, key) = reference_label(parent);
     format!(
         "'{column}', {alias}.{column}, '{label}', (SELECT p.{key} FROM {table} AS p WHERE p.id = {alias}.{column})",
         table = parent.plural()
@@ -69,15 +65,6 @@ pub(super) fn record_json(entity: Entity, alias: &str, extra: &str) -> String {
         fields.push(extra.to_owned());
     }
     format!("json_build_object({})", fields.join(", "))
-}
-
-/// The condition that hides deleted rows of `alias`, unless they were asked for.
-fn visible(alias: &str, include_deleted: bool) -> String {
-    if include_deleted {
-        String::new()
-    } else {
-        format!(" AND {alias}.deleted_at IS NULL")
-    }
 }
 
 /// The `operations` field of the part aliased `part`, by sequence (unsequenced last).

@@ -2,15 +2,11 @@
 //! leaves the database ready to send.
 
 use crate::domain::schema::{Entity, Kind};
+use crate::store::{reference_label, visible};
 
 /// How a reference column appears in a record: its id and the parent's human key.
 fn reference_fields(column: &str, parent: Entity, alias: &str) -> String {
-    let (label, key) = match parent {
-        Entity::Cells => ("cell_name", "name"),
-        Entity::Jobs => ("job_external_id", "external_id"),
-        Entity::Parts => ("part_external_id", "external_id"),
-        Entity::Operations | Entity::Resources => unreachable!("nothing references {parent:?}"),
-    };
+    let (label, key) = reference_label(parent);
     format!(
         "'{column}', {alias}.{column}, '{label}', (SELECT p.{key} FROM {table} AS p WHERE p.id = {alias}.{column})",
         table = parent.plural()
@@ -49,15 +45,6 @@ pub(super) fn record_json(entity: Entity, alias: &str, extra: &str) -> String {
         fields.push(extra.to_owned());
     }
     format!("json_object({})", fields.join(", "))
-}
-
-/// The condition that hides deleted rows of `alias`, unless they were asked for.
-fn visible(alias: &str, include_deleted: bool) -> String {
-    if include_deleted {
-        String::new()
-    } else {
-        format!(" AND {alias}.deleted_at IS NULL")
-    }
 }
 
 /// The `operations` field of the part aliased `part`, by sequence (unsequenced last).
