@@ -83,7 +83,7 @@ pub fn prepare_bulk<P: Payload>(body: BulkBody<P>) -> Result<Prepared, FieldErro
     }
     let decoded = body.records.iter().map(|raw| {
         let item = decode::<P>(raw.get().as_bytes()).and_then(P::into_item);
-        (item, lenient_external_id(raw))
+        (item, Some(raw.as_ref()))
     });
     Ok(prepare::<P>(decoded))
 }
@@ -100,13 +100,14 @@ pub fn prepare_one<P: Payload>(payload: P) -> Result<SyncBatch, RecordError> {
     }
 }
 
-fn prepare<P: Payload>(
-    decoded: impl Iterator<Item = (Result<P::Item, FieldError>, Option<String>)>,
+/// Checks decoded items, each with its raw JSON where there is one (to name a rejected record).
+fn prepare<'r, P: Payload>(
+    decoded: impl Iterator<Item = (Result<P::Item, FieldError>, Option<&'r RawValue>)>,
 ) -> Prepared {
     let mut first_seen: HashMap<(Entity, RecordKey), usize> = HashMap::new();
     let mut accepted = Vec::new();
     let mut rejected = Vec::new();
-    for (index, (item, external_id)) in decoded.enumerate() {
+    for (index, (item, raw)) in decoded.enumerate() {
         let checked = item
             .map_err(RecordError::invalid)
             .and_then(|item| claim_keys::<P>(&item, index, &mut first_seen).map(|()| item));
@@ -114,7 +115,7 @@ fn prepare<P: Payload>(
             Ok(item) => accepted.push(Indexed { index, item }),
             Err(error) => rejected.push(RecordResult {
                 index,
-                external_id,
+                external_id: raw.and_then(lenient_external_id),
                 outcome: Err(error),
             }),
         }

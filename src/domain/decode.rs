@@ -43,6 +43,14 @@ impl FieldError {
 /// Decodes one JSON document into `T`, refusing trailing data, unknown fields (where `T` says
 /// so) and wrong types, with the path of the offending field.
 pub fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, FieldError> {
+    // Tracking the path costs about as much as the parse itself, and only a failure needs it:
+    // valid documents take the plain parse, and a failed one is parsed again to find its path.
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    if let Ok(value) =
+        T::deserialize(&mut deserializer).and_then(|v| deserializer.end().map(|()| v))
+    {
+        return Ok(value);
+    }
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let value = serde_path_to_error::deserialize(&mut deserializer).map_err(path_error)?;
     deserializer.end().map_err(syntax_error)?;

@@ -128,6 +128,18 @@ pub struct Counts {
     pub errors: usize,
 }
 
+impl std::iter::Sum for Counts {
+    fn sum<I: Iterator<Item = Counts>>(counts: I) -> Counts {
+        counts.fold(Counts::default(), |sum, c| Counts {
+            total: sum.total + c.total,
+            created: sum.created + c.created,
+            updated: sum.updated + c.updated,
+            unchanged: sum.unchanged + c.unchanged,
+            errors: sum.errors + c.errors,
+        })
+    }
+}
+
 impl Counts {
     pub fn of(results: &[RecordResult]) -> Counts {
         let mut counts = Counts {

@@ -16,7 +16,7 @@ use super::json::{ApiJson, ApiQuery};
 use super::{success, AppState};
 use crate::domain::batch::{prepare_bulk, prepare_one, BulkBody};
 use crate::domain::decode::FieldError;
-use crate::domain::outcome::{Change, Counts, ErrorCode, RecordResult, Synced};
+use crate::domain::outcome::{Change, Counts, ErrorCode, RecordError, RecordResult, Synced};
 use crate::domain::record::{Children, Payload, SyncBatch};
 use crate::domain::Entity;
 use crate::store::{Finish, ImportEntry};
@@ -182,19 +182,17 @@ impl Call {
         }
     }
 
-    /// Appends the call to the sync history. A failure to record is logged, not returned: the
-    /// sync itself is done and its answer must still reach the ERP.
-    async fn record(
-        self,
-        state: &AppState,
-        principal: Principal,
+    /// The call's sync-history entry, from the results of every record it carried.
+    fn entry(
+        &self,
+        principal: &Principal,
         entity: Entity,
-        sources: Vec<String>,
+        sources: &[String],
         status: StatusCode,
-        results: &[RecordResult],
-    ) {
-        let error_details: Vec<_> = results
-            .iter()
+        results: &[&[RecordResult]],
+    ) -> ImportEntry {
+        let all = || results.iter().flat_map(|part| part.iter());
+        let error_details: Vec<_> = all()
             .filter_map(|r| {
                 let error = r.outcome.as_ref().err()?;
                 Some(json!({
@@ -206,21 +204,28 @@ impl Call {
                 }))
             })
             .collect();
-        let entry = ImportEntry {
+        ImportEntry {
             key_id: principal.key_id,
-            endpoint: self.endpoint,
+            endpoint: self.endpoint.clone(),
             entity,
-            sources,
+            sources: sources.to_vec(),
             dry_run: self.finish == Finish::DryRun,
             status: status.as_u16(),
-            counts: Counts::of(results),
+            counts: results.iter().map(|part| Counts::of(part)).sum(),
             error_details: serde_json::Value::Array(error_details),
             duration_ms: self.started.elapsed().as_millis() as u64,
-            request_id: self.request_id,
-        };
-        if let Err(error) = state.store.record_import(principal.scope, &entry).await {
-            tracing::error!(%error, "could not record the sync in the history");
+            request_id: self.request_id.clone(),
         }
+    }
+}
+
+/// How a single sync is answered: 201 for a new record, 200 for an existing one, and the
+/// error's own status for a rejected one.
+fn single_status(outcome: &Result<Synced, RecordError>) -> StatusCode {
+    match outcome {
+        Ok(synced) if synced.change == Change::Created => StatusCode::CREATED,
+        Ok(_) => StatusCode::OK,
+        Err(error) => ApiError::rejected(error.clone()).status(),
     }
 }
 
@@ -233,47 +238,54 @@ pub async fn sync_one<P: Payload>(
 ) -> Result<Response, ApiError> {
     let call = Call::new("PUT", P::ENTITY, "sync", params.finish(), &headers);
     let finish = call.finish;
-    let (sources, result) = match prepare_one(payload) {
+    let result = match prepare_one(payload) {
         Ok(batch) => {
             let batch = params.apply(P::ENTITY, batch)?;
             let sources = batch.sources();
-            let mut results = state.store.sync(principal.scope, batch, finish).await?;
-            (
-                sources,
-                results.pop().expect("one record in, one result out"),
-            )
+            let history = |results: &[RecordResult]| {
+                let status = results
+                    .first()
+                    .map_or(StatusCode::OK, |r| single_status(&r.outcome));
+                call.entry(&principal, P::ENTITY, &sources, status, &[results])
+            };
+            let mut results = state
+                .store
+                .sync_recorded(principal.scope, batch, finish, Some(&history))
+                .await?;
+            results.pop().expect("one record in, one result out")
         }
-        Err(error) => (
-            Vec::new(),
-            RecordResult {
+        Err(error) => {
+            let result = RecordResult {
                 index: 0,
                 external_id: None,
                 outcome: Err(error),
-            },
-        ),
-    };
-    let reply = match &result.outcome {
-        Ok(synced) => {
-            let status = match synced.change {
-                Change::Created => StatusCode::CREATED,
-                Change::Updated | Change::Unchanged | Change::Deleted => StatusCode::OK,
             };
+            let results = [result];
+            let entry = call.entry(
+                &principal,
+                P::ENTITY,
+                &[],
+                single_status(&results[0].outcome),
+                &[&results],
+            );
+            if let Err(error) = state.store.record_import(principal.scope, &entry).await {
+                tracing::error!(%error, "could not record the sync in the history");
+            }
+            let [result] = results;
+            result
+        }
+    };
+    let status = single_status(&result.outcome);
+    match result.outcome {
+        Ok(synced) => {
             let view = SingleView {
-                synced: SyncedView::of(synced, finish),
+                synced: SyncedView::of(&synced, finish),
                 dry_run: finish == Finish::DryRun,
             };
             Ok((status, Json(success(view))).into_response())
         }
-        Err(error) => Err(ApiError::rejected(error.clone())),
-    };
-    let status = match &reply {
-        Ok(response) => response.status(),
-        Err(error) => error.status(),
-    };
-    let results = [result];
-    call.record(&state, principal, P::ENTITY, sources, status, &results)
-        .await;
-    reply
+        Err(error) => Err(ApiError::rejected(error)),
+    }
 }
 
 pub async fn sync_bulk<P: Payload>(
@@ -287,24 +299,27 @@ pub async fn sync_bulk<P: Payload>(
     let finish = call.finish;
     let prepared = prepare_bulk(body).map_err(ApiError::invalid)?;
     let batch = params.apply(P::ENTITY, prepared.batch)?;
+    let rejected = prepared.rejected;
     let sources = batch.sources();
-    let mut results = state.store.sync(principal.scope, batch, finish).await?;
-    results.extend(prepared.rejected);
+    let history = |written: &[RecordResult]| {
+        call.entry(
+            &principal,
+            P::ENTITY,
+            &sources,
+            StatusCode::OK,
+            &[written, &rejected],
+        )
+    };
+    let mut results = state
+        .store
+        .sync_recorded(principal.scope, batch, finish, Some(&history))
+        .await?;
+    results.extend(rejected);
     results.sort_by_key(|r| r.index);
     let view = BulkView {
         counts: Counts::of(&results),
         dry_run: finish == Finish::DryRun,
         results: results.iter().map(|r| ResultView::of(r, finish)).collect(),
     };
-    let response = Json(success(view)).into_response();
-    call.record(
-        &state,
-        principal,
-        P::ENTITY,
-        sources,
-        StatusCode::OK,
-        &results,
-    )
-    .await;
-    Ok(response)
+    Ok(Json(success(view)).into_response())
 }

@@ -113,6 +113,9 @@ pub enum RecordRef {
     External { source: String, external_id: String },
 }
 
+/// Makes a call's sync-history entry from the results of its batch.
+pub type History<'a> = &'a (dyn Fn(&[RecordResult]) -> ImportEntry + Send + Sync);
+
 /// One sync or bulk-sync call, as the sync history keeps it.
 #[derive(Debug, Clone)]
 pub struct ImportEntry {
@@ -274,6 +277,19 @@ pub trait Store: Send + Sync {
         scope: Scope,
         batch: SyncBatch,
         outcome: Finish,
+    ) -> Result<Vec<RecordResult>, StoreError> {
+        self.sync_recorded(scope, batch, outcome, None).await
+    }
+
+    /// `sync`, appending the call to the sync history in the same transaction, so the entry
+    /// exists exactly when the data does (a dry run's entry is written after its rollback).
+    /// `history` makes the entry from the batch's results.
+    async fn sync_recorded(
+        &self,
+        scope: Scope,
+        batch: SyncBatch,
+        outcome: Finish,
+        history: Option<History<'_>>,
     ) -> Result<Vec<RecordResult>, StoreError>;
 
     async fn list(

@@ -19,8 +19,9 @@ use self::sync::PostgresWriter;
 use super::listing::{listing, Bind, Dialect};
 use super::{
     decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
-    Cascade, Claim, Deletion, Finish, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery,
-    Page, RecordRef, Store, StoreError, StoredKey, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    Cascade, Claim, Deletion, Finish, History, ImportEntry, ImportQuery, ImportRecord, ImportRow,
+    ListQuery, Page, RecordRef, Store, StoreError, StoredKey, IDEMPOTENCY_HOURS,
+    IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
 use crate::domain::outcome::RecordResult;
@@ -188,6 +189,44 @@ impl PostgresStore {
     }
 }
 
+/// Appends an entry to the tenant's sync history, on its own or inside a sync's transaction.
+async fn insert_import<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
+    scope: Scope,
+    entry: &ImportEntry,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
+             dry_run, status, total, created, updated, unchanged, errors, error_details, \
+             duration_ms, request_id, created_at) \
+             VALUES ($1::uuid, $2::uuid, $3, $4::uuid, $5, $6, $7::json, $8, $9::integer, \
+             $10::integer, $11::integer, $12::integer, $13::integer, $14::integer, $15::json, \
+             $16, $17, $18::timestamptz)",
+    )
+    .bind(Uuid::now_v7().hyphenated().to_string())
+    .bind(scope.tenant_id.hyphenated().to_string())
+    .bind(scope.mode.as_str())
+    .bind(entry.key_id.hyphenated().to_string())
+    .bind(&entry.endpoint)
+    .bind(entry.entity.plural())
+    .bind(serde_json::to_string(&entry.sources).expect("strings serialize"))
+    .bind(entry.dry_run)
+    .bind(i64::from(entry.status))
+    .bind(entry.counts.total as i64)
+    .bind(entry.counts.created as i64)
+    .bind(entry.counts.updated as i64)
+    .bind(entry.counts.unchanged as i64)
+    .bind(entry.counts.errors as i64)
+    .bind(entry.error_details.to_string())
+    .bind(entry.duration_ms as i64)
+    .bind(&entry.request_id)
+    .bind(timestamp())
+    .execute(executor)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for PostgresStore {
     async fn health(&self) -> Result<(), StoreError> {
@@ -198,13 +237,17 @@ impl Store for PostgresStore {
         Ok(())
     }
 
-    async fn sync(
+    async fn sync_recorded(
         &self,
         scope: Scope,
         batch: SyncBatch,
         finish: Finish,
+        history: Option<History<'_>>,
     ) -> Result<Vec<RecordResult>, StoreError> {
         if batch.is_empty() {
+            if let Some(history) = history {
+                self.record_import(scope, &history(&[])).await?;
+            }
             return Ok(Vec::new());
         }
         // Explicit, because the upserts are written for READ COMMITTED: each statement must
@@ -223,8 +266,18 @@ impl Store for PostgresStore {
         let results = super::sync::run(&mut writer, batch).await?;
         let created = std::mem::take(&mut writer.created);
         match finish {
-            Finish::Commit => tx.commit().await.map_err(store_error)?,
-            Finish::DryRun => tx.rollback().await.map_err(store_error)?,
+            Finish::Commit => {
+                if let Some(history) = history {
+                    insert_import(&mut *tx, scope, &history(&results)).await?;
+                }
+                tx.commit().await.map_err(store_error)?
+            }
+            Finish::DryRun => {
+                tx.rollback().await.map_err(store_error)?;
+                if let Some(history) = history {
+                    self.record_import(scope, &history(&results)).await?;
+                }
+            }
         }
         if finish == Finish::Commit {
             self.keep_statistics_fresh(&created).await?;
@@ -529,36 +582,7 @@ impl Store for PostgresStore {
     }
 
     async fn record_import(&self, scope: Scope, entry: &ImportEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
-             dry_run, status, total, created, updated, unchanged, errors, error_details, \
-             duration_ms, request_id, created_at) \
-             VALUES ($1::uuid, $2::uuid, $3, $4::uuid, $5, $6, $7::json, $8, $9::integer, \
-             $10::integer, $11::integer, $12::integer, $13::integer, $14::integer, $15::json, \
-             $16, $17, $18::timestamptz)",
-        )
-        .bind(Uuid::now_v7().hyphenated().to_string())
-        .bind(scope.tenant_id.hyphenated().to_string())
-        .bind(scope.mode.as_str())
-        .bind(entry.key_id.hyphenated().to_string())
-        .bind(&entry.endpoint)
-        .bind(entry.entity.plural())
-        .bind(serde_json::to_string(&entry.sources).expect("strings serialize"))
-        .bind(entry.dry_run)
-        .bind(i64::from(entry.status))
-        .bind(entry.counts.total as i64)
-        .bind(entry.counts.created as i64)
-        .bind(entry.counts.updated as i64)
-        .bind(entry.counts.unchanged as i64)
-        .bind(entry.counts.errors as i64)
-        .bind(entry.error_details.to_string())
-        .bind(entry.duration_ms as i64)
-        .bind(&entry.request_id)
-        .bind(timestamp())
-        .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
-        Ok(())
+        insert_import(&self.pool, scope, entry).await
     }
 
     async fn list_imports(

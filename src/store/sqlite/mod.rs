@@ -17,8 +17,8 @@ use self::sync::{parse_id, SqliteWriter};
 use super::listing::{listing, Bind, Dialect};
 use super::{
     decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
-    Cascade, Claim, Deletion, Finish, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery,
-    Page, RecordRef, Store, StoreError, StoredKey, WindowCounter, IDEMPOTENCY_HOURS,
+    Cascade, Claim, Deletion, Finish, History, ImportEntry, ImportQuery, ImportRecord, ImportRow,
+    ListQuery, Page, RecordRef, Store, StoreError, StoredKey, WindowCounter, IDEMPOTENCY_HOURS,
     IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
@@ -102,6 +102,41 @@ impl SqliteStore {
     }
 }
 
+/// Appends an entry to the tenant's sync history, on its own or inside a sync's transaction.
+async fn insert_import<'e>(
+    executor: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
+    scope: Scope,
+    entry: &ImportEntry,
+) -> Result<(), StoreError> {
+    sqlx::query(
+            "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
+             dry_run, status, total, created, updated, unchanged, errors, error_details, \
+             duration_ms, request_id, created_at) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
+        )
+        .bind(Uuid::now_v7().hyphenated().to_string())
+        .bind(scope.tenant_id.hyphenated().to_string())
+        .bind(scope.mode.as_str())
+        .bind(entry.key_id.hyphenated().to_string())
+        .bind(&entry.endpoint)
+        .bind(entry.entity.plural())
+        .bind(serde_json::to_string(&entry.sources).expect("strings serialize"))
+        .bind(entry.dry_run)
+        .bind(i64::from(entry.status))
+        .bind(entry.counts.total as i64)
+        .bind(entry.counts.created as i64)
+        .bind(entry.counts.updated as i64)
+        .bind(entry.counts.unchanged as i64)
+        .bind(entry.counts.errors as i64)
+        .bind(entry.error_details.to_string())
+        .bind(entry.duration_ms as i64)
+        .bind(&entry.request_id)
+        .bind(timestamp())
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn health(&self) -> Result<(), StoreError> {
@@ -109,13 +144,17 @@ impl Store for SqliteStore {
         Ok(())
     }
 
-    async fn sync(
+    async fn sync_recorded(
         &self,
         scope: Scope,
         batch: SyncBatch,
         finish: Finish,
+        history: Option<History<'_>>,
     ) -> Result<Vec<RecordResult>, StoreError> {
         if batch.is_empty() {
+            if let Some(history) = history {
+                self.record_import(scope, &history(&[])).await?;
+            }
             return Ok(Vec::new());
         }
         let mut tx = self.writer.begin().await?;
@@ -126,8 +165,18 @@ impl Store for SqliteStore {
         };
         let results = super::sync::run(&mut writer, batch).await?;
         match finish {
-            Finish::Commit => tx.commit().await?,
-            Finish::DryRun => tx.rollback().await?,
+            Finish::Commit => {
+                if let Some(history) = history {
+                    insert_import(&mut *tx, scope, &history(&results)).await?;
+                }
+                tx.commit().await?
+            }
+            Finish::DryRun => {
+                tx.rollback().await?;
+                if let Some(history) = history {
+                    self.record_import(scope, &history(&results)).await?;
+                }
+            }
         }
         Ok(results)
     }
@@ -376,33 +425,7 @@ impl Store for SqliteStore {
     }
 
     async fn record_import(&self, scope: Scope, entry: &ImportEntry) -> Result<(), StoreError> {
-        sqlx::query(
-            "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
-             dry_run, status, total, created, updated, unchanged, errors, error_details, \
-             duration_ms, request_id, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-        )
-        .bind(Uuid::now_v7().hyphenated().to_string())
-        .bind(scope.tenant_id.hyphenated().to_string())
-        .bind(scope.mode.as_str())
-        .bind(entry.key_id.hyphenated().to_string())
-        .bind(&entry.endpoint)
-        .bind(entry.entity.plural())
-        .bind(serde_json::to_string(&entry.sources).expect("strings serialize"))
-        .bind(entry.dry_run)
-        .bind(i64::from(entry.status))
-        .bind(entry.counts.total as i64)
-        .bind(entry.counts.created as i64)
-        .bind(entry.counts.updated as i64)
-        .bind(entry.counts.unchanged as i64)
-        .bind(entry.counts.errors as i64)
-        .bind(entry.error_details.to_string())
-        .bind(entry.duration_ms as i64)
-        .bind(&entry.request_id)
-        .bind(timestamp())
-        .execute(&self.writer)
-        .await?;
-        Ok(())
+        insert_import(&self.writer, scope, entry).await
     }
 
     async fn list_imports(
