@@ -91,34 +91,6 @@ pub trait SyncWriter: Send {
     ) -> impl std::future::Future<Output = Result<HashMap<String, Vec<Uuid>>, StoreError>> + Send;
 }
 
-/// What an engine saw while upserting one batch, from which each row's change follows.
-pub struct Observed {
-    /// Per row: the stored row's id before the upsert, and whether it was deleted.
-    pub before: Vec<Option<(Uuid, bool)>>,
-    /// Ids the insert created.
-    pub created: HashSet<Uuid>,
-    /// Ids the update changed.
-    pub updated: HashSet<Uuid>,
-}
-
-impl Observed {
-    /// Each row's id and change; `None` for a row another transaction inserted between the
-    /// engine's look and its insert, which the engine must look up again.
-    pub fn changes(&self, rows: &[UpsertRow<'_>]) -> Vec<Option<(Uuid, Change)>> {
-        rows.iter()
-            .zip(&self.before)
-            .map(|(row, before)| match before {
-                // A deleted record that is synced again comes back: to the ERP it is new.
-                Some((id, true)) => Some((*id, Change::Created)),
-                Some((id, false)) if self.updated.contains(id) => Some((*id, Change::Updated)),
-                Some((id, false)) => Some((*id, Change::Unchanged)),
-                None if self.created.contains(&row.id) => Some((row.id, Change::Created)),
-                None => None,
-            })
-            .collect()
-    }
-}
-
 /// Writes a batch and reports each record, in the batch's order.
 pub async fn run<W: SyncWriter>(
     writer: &mut W,

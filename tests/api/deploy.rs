@@ -301,7 +301,10 @@ async fn outage_postgres_crashes_under_load_leave_no_half_written_job() {
         for done in clients {
             acknowledged.extend(done.await.unwrap());
         }
-        let started = std::process::Command::new(&pg_ctl).arg("start").status();
+        // Crash recovery on a loaded 2-core machine can outlast pg_ctl's default 60 s wait.
+        let started = std::process::Command::new(&pg_ctl)
+            .args(["start", "-t", "300"])
+            .status();
         assert!(started.unwrap().success());
         let mut healthy = false;
         for _ in 0..100 {

@@ -6,6 +6,8 @@ mod read;
 mod sync;
 
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -50,6 +52,8 @@ impl Default for PostgresOptions {
 
 pub struct PostgresStore {
     pool: PgPool,
+    /// Per entity: what this process knows of its table's statistics.
+    statistics: Arc<[TableStatistics; 5]>,
 }
 
 impl PostgresStore {
@@ -85,7 +89,10 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .map_err(store_error)?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            statistics: Arc::new(Default::default()),
+        })
     }
 }
 
@@ -154,27 +161,36 @@ impl PostgresStore {
     /// Re-analyzes tables that grew by a quarter or more since PostgreSQL last looked. Until
     /// then a freshly filled table (any initial load) looks tiny to the planner, which scans it
     /// once per batch row instead of using the identity index: 10 s per 1000 records at 100k
-    /// rows. Autovacuum catches up only after a minute or more.
-    async fn keep_statistics_fresh(&self, created: &[(Entity, usize)]) -> Result<(), StoreError> {
+    /// rows. Autovacuum catches up only after a minute or more. This runs beside the request,
+    /// not in its way (an ANALYZE took longer than the sync that asked for it), one at a time
+    /// per table.
+    fn keep_statistics_fresh(&self, created: &[(Entity, usize)]) {
         for &(entity, rows) in created {
-            if rows == 0 {
+            let slot = Entity::ALL
+                .iter()
+                .position(|e| *e == entity)
+                .expect("listed");
+            let table = &self.statistics[slot];
+            let known = table.known_rows.load(Ordering::Acquire);
+            if rows == 0
+                || (rows as u64) * 4 < known
+                || table.refreshing.swap(true, Ordering::AcqRel)
+            {
                 continue;
             }
-            let table = entity.plural();
-            let known: f32 =
-                sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = $1::regclass")
-                    .bind(table)
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(store_error)?;
-            if known < 0.0 || rows as f32 * 4.0 >= known {
-                sqlx::query(&format!("ANALYZE {table}"))
-                    .execute(&self.pool)
-                    .await
-                    .map_err(store_error)?;
-            }
+            let pool = self.pool.clone();
+            let statistics = self.statistics.clone();
+            tokio::spawn(async move {
+                let table = &statistics[slot];
+                match analyze_if_grown(&pool, entity.plural(), rows).await {
+                    Ok(known) => table.known_rows.store(known, Ordering::Release),
+                    Err(error) => {
+                        tracing::warn!(%error, table = entity.plural(), "could not refresh statistics")
+                    }
+                }
+                table.refreshing.store(false, Ordering::Release);
+            });
         }
-        Ok(())
     }
 
     async fn key_by_id(&self, id: &str) -> Result<Option<ApiKeyInfo>, StoreError> {
@@ -187,6 +203,32 @@ impl PostgresStore {
             .map(key_info)
             .transpose()
     }
+}
+
+/// A table's statistics as this process last saw them.
+#[derive(Default)]
+struct TableStatistics {
+    refreshing: AtomicBool,
+    /// The planner's row estimate (`pg_class.reltuples`) when last read.
+    known_rows: AtomicU64,
+}
+
+/// Analyzes `table` if `rows` new rows are a quarter or more of what the planner believes it
+/// holds, and answers that belief.
+async fn analyze_if_grown(pool: &PgPool, table: &str, rows: usize) -> Result<u64, sqlx::Error> {
+    let estimate = || {
+        sqlx::query_scalar::<_, f32>("SELECT reltuples FROM pg_class WHERE oid = $1::regclass")
+            .bind(table)
+            .fetch_one(pool)
+    };
+    let known = estimate().await?;
+    if known >= 0.0 && (rows as f32) * 4.0 < known {
+        return Ok(known as u64);
+    }
+    sqlx::query(&format!("ANALYZE {table}"))
+        .execute(pool)
+        .await?;
+    Ok(estimate().await?.max(0.0) as u64)
 }
 
 /// Appends an entry to the tenant's sync history, on its own or inside a sync's transaction.
@@ -280,7 +322,7 @@ impl Store for PostgresStore {
             }
         }
         if finish == Finish::Commit {
-            self.keep_statistics_fresh(&created).await?;
+            self.keep_statistics_fresh(&created);
         }
         Ok(results)
     }

@@ -1,6 +1,7 @@
 //! PostgreSQL's set-based upserts. A batch travels as one typed array per column, unnested
-//! side by side, so each step is one statement whatever the batch size: insert the new rows,
-//! update the rows whose values differ, then read back every row's id.
+//! side by side, so each step is one statement whatever the batch size: look up the stored
+//! rows (and which of them differ from what was sent), then insert only the new rows and
+//! update only the changed ones. An unchanged re-send is the look alone.
 //!
 //! Statements run under READ COMMITTED. A key another transaction inserts concurrently makes
 //! `ON CONFLICT DO NOTHING` wait for it and skip the row; the next statements see it committed.
@@ -24,7 +25,7 @@ use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default, Entity, Kind, Scalar};
 use crate::domain::Scope;
-use crate::store::{parent_column, Observed, Retired, StoreError, SyncWriter, UpsertRow};
+use crate::store::{parent_column, Retired, StoreError, SyncWriter, UpsertRow};
 
 pub(super) struct PostgresWriter<'c> {
     pub conn: &'c mut PgConnection,
@@ -35,6 +36,9 @@ pub(super) struct PostgresWriter<'c> {
 }
 
 struct UpsertSql {
+    /// Per batch row that has a stored row: its index, id, whether it is deleted, and whether
+    /// a sent value differs from the stored one.
+    look: String,
     insert: String,
     update: String,
     select: String,
@@ -90,8 +94,8 @@ fn batch_rows(columns: &[Column]) -> String {
         .collect();
     let names: Vec<String> = (0..columns.len()).map(|k| format!("v{k}")).collect();
     format!(
-        "unnest($4::uuid[], $5::text[], $6::text[], $7::bigint[], {arrays}) \
-         AS r(id, src, ext, mask, {names})",
+        "unnest($4::uuid[], $5::text[], $6::text[], $7::bigint[], {arrays}) WITH ORDINALITY \
+         AS r(id, src, ext, mask, {names}, idx)",
         arrays = arrays.join(", "),
         names = names.join(", "),
     )
@@ -138,16 +142,32 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         .enumerate()
         .map(|(k, value)| format!("{value} AS v{k}"))
         .collect();
-    // A deleted row always changes: the sync brings it back.
-    let differences = std::iter::once("t.deleted_at IS NOT NULL".to_owned())
-        .chain(
-            names
-                .iter()
-                .enumerate()
-                .map(|(k, name)| format!("({} AND t.{name} IS DISTINCT FROM r.v{k})", sent(k))),
-        )
+    let differs = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| format!("({} AND t.{name} IS DISTINCT FROM r.v{k})", sent(k)))
         .collect::<Vec<_>>()
         .join(" OR ");
+    // A deleted row always changes: the sync brings it back.
+    let differences = format!("t.deleted_at IS NOT NULL OR {differs}");
+    let look = format!(
+        "WITH sent AS (SELECT r.idx, r.src, r.ext, r.mask, {sent_values} FROM {rows}) \
+         SELECT r.idx - 1, t.id::text, t.deleted_at IS NOT NULL, {differs} FROM sent AS r {stored}",
+        sent_values = sent_values.join(", "),
+        stored = row_by_key(
+            table,
+            &format!(
+                "t.id, t.deleted_at, {}",
+                names
+                    .iter()
+                    .map(|n| format!("t.{n}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "",
+            ""
+        ),
+    );
     let carried: Vec<String> = (0..columns.len()).map(|k| format!("r.v{k}")).collect();
     let assignments: Vec<String> = names
         .iter()
@@ -186,6 +206,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         stored = row_by_key(table, "t.id, t.deleted_at", "", "")
     );
     UpsertSql {
+        look,
         insert,
         update,
         select,
@@ -263,7 +284,10 @@ struct Batch {
 }
 
 impl Batch {
-    fn new(entity: Entity, rows: &[UpsertRow<'_>]) -> Result<Batch, StoreError> {
+    fn new<'r, 'a: 'r>(
+        entity: Entity,
+        rows: impl ExactSizeIterator<Item = &'r UpsertRow<'a>>,
+    ) -> Result<Batch, StoreError> {
         let columns = entity.columns();
         let mut batch = Batch {
             ids: Vec::with_capacity(rows.len()),
@@ -327,9 +351,36 @@ fn parse_ids(texts: &[String]) -> Result<HashSet<Uuid>, StoreError> {
     texts.iter().map(|t| parse_id(t)).collect()
 }
 
+/// What the look found of one batch row.
+struct Stored {
+    id: Uuid,
+    deleted: bool,
+    differs: bool,
+}
+
 impl PostgresWriter<'_> {
     fn tenant(&self) -> String {
         self.scope.tenant_id.hyphenated().to_string()
+    }
+
+    /// Runs the insert or the update for the rows at `picked`, answering the ids it wrote.
+    async fn write(
+        &mut self,
+        sql: &str,
+        entity: Entity,
+        rows: &[UpsertRow<'_>],
+        picked: &[usize],
+    ) -> Result<HashSet<Uuid>, StoreError> {
+        if picked.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let batch = Batch::new(entity, picked.iter().map(|&i| &rows[i]))?;
+        let arguments = batch.arguments(&self.tenant(), self.scope.mode.as_str(), &self.now)?;
+        let written: Vec<String> = sqlx::query_scalar_with(sql, arguments)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(store_error)?;
+        parse_ids(&written)
     }
 
     /// The row with each key, by position in `sources`/`external_ids`: id and deleted flag.
@@ -419,40 +470,60 @@ impl SyncWriter for PostgresWriter<'_> {
             return Ok(Vec::new());
         }
         let sql = upsert_sql(entity);
-        let batch = Batch::new(entity, rows)?;
         let tenant = self.tenant();
         let mode = self.scope.mode.as_str();
-        let sources: Vec<&str> = batch.sources.iter().map(String::as_str).collect();
-        let external_ids: Vec<&str> = batch.external_ids.iter().map(String::as_str).collect();
-        let mut before = vec![None; rows.len()];
-        for (index, id, deleted) in self.ids_of(&sql.select, &sources, &external_ids).await? {
-            before[index as usize] = Some((parse_id(&id)?, deleted));
+        let batch = Batch::new(entity, rows.iter())?;
+        let looked: Vec<(i64, String, bool, bool)> =
+            sqlx::query_as_with(&sql.look, batch.arguments(&tenant, mode, &self.now)?)
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(store_error)?;
+        let mut before: Vec<Option<Stored>> = (0..rows.len()).map(|_| None).collect();
+        for (index, id, deleted, differs) in looked {
+            before[index as usize] = Some(Stored {
+                id: parse_id(&id)?,
+                deleted,
+                differs,
+            });
         }
-        let created: Vec<String> =
-            sqlx::query_scalar_with(&sql.insert, batch.arguments(&tenant, mode, &self.now)?)
-                .fetch_all(&mut *self.conn)
-                .await
-                .map_err(store_error)?;
-        let updated: Vec<String> =
-            sqlx::query_scalar_with(&sql.update, batch.arguments(&tenant, mode, &self.now)?)
-                .fetch_all(&mut *self.conn)
-                .await
-                .map_err(store_error)?;
-        let observed = Observed {
-            before,
-            created: parse_ids(&created)?,
-            updated: parse_ids(&updated)?,
-        };
-        self.created.push((entity, observed.created.len()));
-        let mut changes = observed.changes(rows);
-        // Rows another transaction inserted after our look: ours conflicted and did nothing.
-        let late: Vec<usize> = (0..rows.len()).filter(|&i| changes[i].is_none()).collect();
+        let new: Vec<usize> = (0..rows.len()).filter(|&i| before[i].is_none()).collect();
+        let created = self.write(&sql.insert, entity, rows, &new).await?;
+        // Rows another transaction inserted after the look: ours conflicted and did nothing,
+        // so they are updated like the rows the look found changed.
+        let late: Vec<usize> = new
+            .iter()
+            .copied()
+            .filter(|&i| !created.contains(&rows[i].id))
+            .collect();
+        let changing: Vec<usize> = (0..rows.len())
+            .filter(|&i| before[i].as_ref().is_some_and(|s| s.deleted || s.differs))
+            .chain(late.iter().copied())
+            .collect();
+        let updated = self.write(&sql.update, entity, rows, &changing).await?;
+        self.created.push((entity, created.len()));
+
+        let mut changes: Vec<Option<(Uuid, Change)>> = rows
+            .iter()
+            .zip(&before)
+            .map(|(row, before)| match before {
+                // A deleted record that is synced again comes back: to the ERP it is new.
+                Some(stored) if stored.deleted => Some((stored.id, Change::Created)),
+                Some(stored) if updated.contains(&stored.id) => Some((stored.id, Change::Updated)),
+                Some(stored) => Some((stored.id, Change::Unchanged)),
+                None if created.contains(&row.id) => Some((row.id, Change::Created)),
+                None => None,
+            })
+            .collect();
         if !late.is_empty() {
-            let late_sources: Vec<&str> = late.iter().map(|&i| sources[i]).collect();
-            let late_ids: Vec<&str> = late.iter().map(|&i| external_ids[i]).collect();
+            let late_sources: Vec<&str> =
+                late.iter().map(|&i| rows[i].key.source.as_str()).collect();
+            let late_ids: Vec<&str> = late
+                .iter()
+                .map(|&i| rows[i].key.external_id.as_str())
+                .collect();
             for (position, id, _) in self.ids_of(&sql.select, &late_sources, &late_ids).await? {
                 let id = parse_id(&id)?;
-                let change = if observed.updated.contains(&id) {
+                let change = if updated.contains(&id) {
                     Change::Updated
                 } else {
                     Change::Unchanged
