@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::common::{engine_available, fresh_postgres_database, Engine};
 use crate::deploy::{create_key, Instance};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -19,7 +20,19 @@ async fn soak_mixed_traffic_from_many_keys() {
         return;
     };
     let dir = tempfile::TempDir::new().unwrap();
-    let url = format!("sqlite://{}", dir.path().join("soak.db").display());
+    soak(
+        "sqlite",
+        format!("sqlite://{}", dir.path().join("soak.db").display()),
+        seconds,
+    )
+    .await;
+    if engine_available(Engine::Postgres) {
+        soak("postgres", fresh_postgres_database().await, seconds).await;
+    }
+}
+
+/// `seconds` of mixed traffic against an `eryxon serve` on the database at `url`.
+async fn soak(engine: &str, url: String, seconds: u64) {
     let keys: Vec<String> = (0..8).map(|_| create_key(&url)).collect();
     let server = std::sync::Arc::new(Instance::spawn(&url, 300).await);
     let cell = json!({"external_id": "WC-1", "external_source": "ERP", "name": "Cutting"});
@@ -91,7 +104,7 @@ async fn soak_mixed_traffic_from_many_keys() {
     let percentile = |p: f64| latencies[((latencies.len() as f64 - 1.0) * p) as usize];
     let end_rss = server.rss_kb();
     eprintln!(
-        "soak {seconds} s: {} answered, {limited} rate-limited, p50 {:?}, p99 {:?}, max {:?}, RSS {warm_rss} kB -> {end_rss} kB",
+        "soak {engine} {seconds} s: {} answered, {limited} rate-limited, p50 {:?}, p99 {:?}, max {:?}, RSS {warm_rss} kB -> {end_rss} kB",
         latencies.len(),
         percentile(0.5),
         percentile(0.99),
