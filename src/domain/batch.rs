@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::marker::PhantomData;
 
-use serde::de::{self, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
@@ -21,6 +21,8 @@ pub const MAX_BULK_RECORDS: usize = 1000;
 #[derive(Debug)]
 pub struct BulkBody<P> {
     pub records: Vec<Box<RawValue>>,
+    /// The key the records came under, `<entity plural>` or `items`, for errors.
+    array_key: &'static str,
     payload: PhantomData<fn() -> P>,
 }
 
@@ -41,24 +43,50 @@ impl<'de, P: Payload> Visitor<'de> for BulkVisitor<P> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BulkBody<P>, A::Error> {
         let array_key = P::ENTITY.plural();
-        let mut records = None;
+        let mut found: Option<(&'static str, Vec<Box<RawValue>>)> = None;
         while let Some(key) = map.next_key::<String>()? {
             // `items` is what clients of Eryxon's hosted API send.
-            if key != array_key && key != "items" {
-                return Err(de::Error::custom(format_args!(
-                    "unknown field `{key}`, expected `{array_key}`"
-                )));
+            let key = match key.as_str() {
+                "items" => "items",
+                key if key == array_key => array_key,
+                other => {
+                    let message = format!("unknown field `{other}`, expected `{array_key}`");
+                    return Err(refuse_value(&mut map, message));
+                }
+            };
+            match found {
+                Some((first, _)) if first == key => return Err(de::Error::duplicate_field(key)),
+                Some((first, _)) => {
+                    let message = format!("send `{first}` or `{key}`, not both");
+                    return Err(refuse_value(&mut map, message));
+                }
+                None => found = Some((key, map.next_value()?)),
             }
-            if records.is_some() {
-                return Err(de::Error::duplicate_field(array_key));
-            }
-            records = Some(map.next_value::<Vec<Box<RawValue>>>()?);
         }
-        let records = records.ok_or_else(|| de::Error::missing_field(array_key))?;
+        let (array_key, records) = found.ok_or_else(|| de::Error::missing_field(array_key))?;
         Ok(BulkBody {
             records,
+            array_key,
             payload: PhantomData,
         })
+    }
+}
+
+/// Refuses the key just read, as the error of its value, so that the error's path names it.
+fn refuse_value<'de, A: MapAccess<'de>>(map: &mut A, message: String) -> A::Error {
+    match map.next_value_seed(Refusal(message)) {
+        Ok(never) => match never {},
+        Err(error) => error,
+    }
+}
+
+struct Refusal(String);
+
+impl<'de> DeserializeSeed<'de> for Refusal {
+    type Value = std::convert::Infallible;
+
+    fn deserialize<D: Deserializer<'de>>(self, _: D) -> Result<Self::Value, D::Error> {
+        Err(de::Error::custom(self.0))
     }
 }
 
@@ -75,7 +103,7 @@ pub fn prepare_bulk<P: Payload>(body: BulkBody<P>) -> Result<Prepared, FieldErro
     let count = body.records.len();
     if count > MAX_BULK_RECORDS {
         return Err(FieldError::new(
-            P::ENTITY.plural(),
+            body.array_key,
             format!(
                 "a bulk-sync request takes at most {MAX_BULK_RECORDS} records; this one has {count}"
             ),
@@ -241,12 +269,23 @@ mod tests {
         let json = format!(r#"{{"cells":[{}]}}"#, records.join(","));
         let error = bulk::<CellPayload>(&json).unwrap_err();
         assert_eq!(error.field.as_deref(), Some("cells"));
+        let error = bulk::<CellPayload>(&json.replace("cells", "items")).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("items"));
         let error = bulk::<CellPayload>(r#"{"jobs":[]}"#).unwrap_err();
         assert_eq!(error.field.as_deref(), Some("jobs"));
         let error = bulk::<CellPayload>(r#"{}"#).unwrap_err();
         assert_eq!(error.field.as_deref(), Some("cells"));
         let error = bulk::<CellPayload>(r#"{"cells":[],"items":[]}"#).unwrap_err();
-        assert_eq!(error.field.as_deref(), Some("cells"), "{}", error.message);
+        assert_eq!(error.field.as_deref(), Some("items"), "{}", error.message);
+        let error = bulk::<CellPayload>(r#"{"items":[],"items":[]}"#).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("items"), "{}", error.message);
+        let error = bulk::<CellPayload>(r#"{"cells":[],"a.b":[]}"#).unwrap_err();
+        assert_eq!(
+            error.field.as_deref(),
+            Some(r#"["a.b"]"#),
+            "{}",
+            error.message
+        );
     }
 
     #[test]

@@ -2,6 +2,7 @@
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use serde_path_to_error::Segment;
 
 /// A rejected field: where it is (`parts[0].operations[1].cell_name`) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,15 +30,51 @@ impl FieldError {
 
     /// The same error seen from an enclosing record, e.g. `quantity` inside `parts[2]`.
     pub fn within(self, prefix: &str) -> Self {
-        let field = match self.field {
-            Some(field) => format!("{prefix}.{field}"),
-            None => prefix.to_owned(),
-        };
         FieldError {
-            field: Some(field),
+            field: Some(within(prefix, self.field.as_deref())),
             message: self.message,
         }
     }
+}
+
+/// `field` seen from `prefix`: `parts[2]` and `quantity` give `parts[2].quantity`.
+pub fn within(prefix: &str, field: Option<&str>) -> String {
+    match field {
+        Some(field) if field.starts_with('[') => format!("{prefix}{field}"),
+        Some(field) => format!("{prefix}.{field}"),
+        None => prefix.to_owned(),
+    }
+}
+
+/// Appends a key to a field path: `.name` for a plain name, else `["the key"]`, quoted as in
+/// JSON, so that a key holding dots, brackets or nothing at all cannot be misread as a path.
+fn push_key(path: &mut String, key: &str) {
+    let plain = !key.is_empty() && key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if plain {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(key);
+    } else {
+        path.push('[');
+        path.push_str(&serde_json::Value::from(key).to_string());
+        path.push(']');
+    }
+}
+
+/// The path of a decoding error as the client reads it, `None` for the document itself. A key
+/// that could not be read (serde_path_to_error's unknown segment) ends the path: the error
+/// belongs to the object holding it.
+fn field_path(path: &serde_path_to_error::Path) -> Option<String> {
+    let mut field = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => field.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => push_key(&mut field, key),
+            Segment::Unknown => break,
+        }
+    }
+    (!field.is_empty()).then_some(field)
 }
 
 /// Decodes one JSON document into `T`, refusing trailing data, unknown fields (where `T` says
@@ -57,6 +94,17 @@ pub fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, FieldError> {
     Ok(value)
 }
 
+/// Errors serde_json counts as syntax although the text is valid JSON: a number or a string
+/// escape no value can hold. They belong to the field that holds them, like any bad value.
+const VALUE_ERRORS: [&str; 3] = [
+    "number out of range",
+    "lone leading surrogate in hex escape",
+    "unexpected end of hex escape",
+];
+
+/// How an escape no string can hold is reported when it is in a key of the object named.
+pub const KEY_ERROR: &str = "an object key holds an escape no string can hold: ";
+
 fn syntax_error(error: serde_json::Error) -> FieldError {
     FieldError {
         field: None,
@@ -65,25 +113,29 @@ fn syntax_error(error: serde_json::Error) -> FieldError {
 }
 
 fn path_error(error: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
-    let path = error.path().to_string();
+    let path = field_path(error.path());
+    let unreadable_key = error.path().iter().any(|s| matches!(s, Segment::Unknown));
     let inner = error.into_inner();
+    let mut message = strip_position(&inner.to_string());
     if !inner.is_data() {
-        return syntax_error(inner);
+        if !VALUE_ERRORS.iter().any(|e| message.starts_with(e)) {
+            return syntax_error(inner);
+        }
+        if unreadable_key {
+            message = format!("{KEY_ERROR}{message}");
+        }
     }
-    let message = strip_position(&inner.to_string());
-    let container = (path != ".").then_some(path);
-    // serde reports missing and unknown keys against the object that holds them; the user
-    // wants the key itself named.
-    let named_key = named_key(&message, "missing field `")
-        .or_else(|| named_key(&message, "unknown field `"))
-        .or_else(|| named_key(&message, "duplicate field `"));
-    let field = match (container, named_key) {
-        // Unknown keys arrive with the key already on the path; missing and repeated ones
-        // never do.
-        (Some(path), Some(key)) if path == key || path.ends_with(&format!(".{key}")) => Some(path),
-        (Some(container), Some(key)) => Some(format!("{container}.{key}")),
-        (None, Some(key)) => Some(key.to_owned()),
-        (container, None) => container,
+    // serde reports missing and repeated keys against the object that holds them; the user
+    // wants the key itself named. (Unknown keys arrive with the key already on the path.)
+    let named_key =
+        named_key(&message, "missing field `").or_else(|| named_key(&message, "duplicate field `"));
+    let field = match named_key {
+        Some(key) => {
+            let mut field = path.unwrap_or_default();
+            push_key(&mut field, key);
+            Some(field)
+        }
+        None => path,
     };
     FieldError { field, message }
 }
@@ -141,6 +193,28 @@ mod tests {
         let unknown = error_of(r#"{"name":"a","items":[{"count":1,"cuont":2}]}"#);
         assert_eq!(unknown.field.as_deref(), Some("items[0].cuont"));
         assert!(unknown.message.starts_with("unknown field `cuont`"));
+    }
+
+    #[test]
+    fn keys_that_are_not_plain_names_are_quoted_in_the_path() {
+        let dotted = error_of(r#"{"name":"a","items":[{"count":1,"a.b":2}]}"#);
+        assert_eq!(dotted.field.as_deref(), Some(r#"items[0]["a.b"]"#));
+        let empty = error_of(r#"{"name":"a","":2}"#);
+        assert_eq!(empty.field.as_deref(), Some(r#"[""]"#));
+        let odd = FieldError::new(r#"["x`y"]"#, "m").within("items[0]");
+        assert_eq!(odd.field.as_deref(), Some(r#"items[0]["x`y"]"#));
+    }
+
+    #[test]
+    fn valid_json_that_no_value_can_hold_names_its_field() {
+        for value in ["1e400", r#""\ud800""#, r#""\ud800\n""#] {
+            let error = error_of(&format!(r#"{{"name":"a","items":[{{"count":{value}}}]}}"#));
+            assert_eq!(error.field.as_deref(), Some("items[0].count"), "{error:?}");
+            assert!(!error.message.contains("line"), "{error:?}");
+        }
+        let error = error_of(r#"{"name":"a","items":[{"\ud800":1}]}"#);
+        assert_eq!(error.field.as_deref(), Some("items[0]"), "{error:?}");
+        assert!(error.message.starts_with(KEY_ERROR), "{error:?}");
     }
 
     #[test]

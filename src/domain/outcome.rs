@@ -41,12 +41,8 @@ impl RecordError {
 
     /// The same error seen from an enclosing record.
     pub fn within(self, prefix: &str) -> Self {
-        let field = match self.field {
-            Some(field) => format!("{prefix}.{field}"),
-            None => prefix.to_owned(),
-        };
         RecordError {
-            field: Some(field),
+            field: Some(super::decode::within(prefix, self.field.as_deref())),
             ..self
         }
     }

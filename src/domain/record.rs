@@ -1,6 +1,9 @@
 //! What the ERP sends for each entity, and the validated records the stores write.
 
-use serde::de::DeserializeOwned;
+use std::fmt;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 use uuid::Uuid;
 
@@ -256,7 +259,7 @@ fn require<'a, T>(field: &str, value: Option<&'a T>) -> Result<&'a T, FieldError
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct JobPayload {
     pub external_id: Name,
     pub external_source: Source,
@@ -281,7 +284,7 @@ pub struct JobPayload {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct PartPayload {
     pub external_id: Name,
     #[serde(default)]
@@ -307,7 +310,7 @@ pub struct PartPayload {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct OperationPayload {
     pub external_id: Name,
     #[serde(default)]
@@ -337,7 +340,7 @@ pub struct OperationPayload {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct CellPayload {
     pub external_id: Name,
     pub external_source: Source,
@@ -359,7 +362,7 @@ pub struct CellPayload {
 }
 
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, remote = "Self")]
 pub struct ResourcePayload {
     pub external_id: Name,
     pub external_source: Source,
@@ -379,6 +382,42 @@ pub struct ResourcePayload {
     #[serde(default)]
     pub metadata: Patch<Metadata>,
 }
+
+/// Payloads are JSON objects only. serde's derive also reads a struct from an array of its
+/// field values in declaration order, which would let `["C-1","SAP","Cutting"]` create a cell:
+/// each payload derives its decoding as `remote = "Self"` and is read through this, which
+/// takes nothing but an object.
+macro_rules! object_only {
+    ($($payload:ident),+) => {$(
+        impl<'de> Deserialize<'de> for $payload {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                struct Object;
+
+                impl<'de> Visitor<'de> for Object {
+                    type Value = $payload;
+
+                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                        f.write_str(concat!("struct ", stringify!($payload)))
+                    }
+
+                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$payload, A::Error> {
+                        $payload::deserialize(MapAccessDeserializer::new(map))
+                    }
+                }
+
+                deserializer.deserialize_map(Object)
+            }
+        }
+    )+};
+}
+
+object_only!(
+    JobPayload,
+    PartPayload,
+    OperationPayload,
+    CellPayload,
+    ResourcePayload
+);
 
 impl JobPayload {
     fn into_record(self) -> Result<JobRecord, FieldError> {
@@ -765,6 +804,21 @@ mod tests {
         .unwrap();
         assert_eq!(job.record.values[1], Patch::Null);
         assert_eq!(job.record.values[2], Patch::Absent);
+    }
+
+    #[test]
+    fn records_are_objects_not_arrays_of_field_values() {
+        let error = item::<CellPayload>(r#"["C","S","n"]"#).unwrap_err();
+        assert_eq!(error.field, None);
+        assert!(
+            error.message.contains("expected struct CellPayload"),
+            "{error:?}"
+        );
+        let error = item::<JobPayload>(
+            r#"{"external_id":"J","external_source":"S","job_number":"1","parts":[["P",null,null,null,"p"]]}"#,
+        )
+        .unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("parts[0]"), "{error:?}");
     }
 
     #[test]

@@ -60,7 +60,8 @@ impl KeyTouches {
 
 const UNKNOWN_KEY: &str = "unknown API key";
 
-async fn principal_of(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+/// The API key a request presents in its `Authorization` header, parsed but not yet looked up.
+pub(super) fn presented_key(headers: &HeaderMap) -> Result<PresentedKey, ApiError> {
     let header = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| {
@@ -70,8 +71,11 @@ async fn principal_of(state: &AppState, headers: &HeaderMap) -> Result<Principal
         })?
         .to_str()
         .map_err(|_| ApiError::Unauthorized("malformed Authorization header".to_owned()))?;
-    let presented =
-        PresentedKey::from_header(header).map_err(|e| ApiError::Unauthorized(e.to_owned()))?;
+    PresentedKey::from_header(header).map_err(|e| ApiError::Unauthorized(e.to_owned()))
+}
+
+async fn principal_of(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
+    let presented = presented_key(headers)?;
     let stored = state
         .store
         .find_api_key(&presented.lookup)

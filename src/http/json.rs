@@ -56,8 +56,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                     })
                 }
             })?;
-        decode(&bytes).map(ApiJson).map_err(ApiError::invalid)
+        decode_body(&bytes).map(ApiJson)
     }
+}
+
+/// Decodes a request body as the extractor does, failures as the client sees them.
+pub(super) fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    decode(bytes).map_err(ApiError::invalid)
 }
 
 /// Query-string parameters decoded into `T`, with failures in the envelope.

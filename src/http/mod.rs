@@ -2,6 +2,7 @@
 
 mod auth;
 mod error;
+pub mod fuzz;
 mod history;
 mod idempotency;
 mod json;

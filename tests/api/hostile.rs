@@ -120,7 +120,7 @@ async fn malformed_bodies_get_precise_errors(engine: Engine) {
         "x".repeat(1 << 20)
     );
     let cases: Vec<(&str, Vec<u8>, Option<&str>)> = vec![
-        ("huge number", br#"{"external_id":"J","external_source":"S","job_number":"1","priority":1e400}"#.to_vec(), None),
+        ("huge number", br#"{"external_id":"J","external_source":"S","job_number":"1","priority":1e400}"#.to_vec(), Some("priority")),
         ("big integer", br#"{"external_id":"J","external_source":"S","job_number":"1","priority":99999999999999999999}"#.to_vec(), Some("priority")),
         ("NaN", br#"{"external_id":"J","external_source":"S","job_number":"1","priority":NaN}"#.to_vec(), None),
         ("10k-deep nesting", deep.into_bytes(), None),
