@@ -527,6 +527,42 @@ pub async fn open_with(url: &str, pool: &PostgresOptions) -> Result<Arc<dyn Stor
 }
 
 /// Now, as stored: UTC with microseconds and a fixed width, so text order is time order.
+/// Binds a sync-history row to an engine's `INSERT INTO sync_imports (id, tenant_id, mode,
+/// key_id, endpoint, entity, sources, dry_run, status, total, created, updated, unchanged,
+/// errors, error_details, duration_ms, request_id, created_at)`, in that column order.
+fn bind_import<'q, DB: sqlx::Database>(
+    query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+    scope: Scope,
+    entry: &'q ImportEntry,
+) -> sqlx::query::Query<'q, DB, DB::Arguments<'q>>
+where
+    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    query
+        .bind(Uuid::now_v7().hyphenated().to_string())
+        .bind(scope.tenant_id.hyphenated().to_string())
+        .bind(scope.mode.as_str())
+        .bind(entry.key_id.hyphenated().to_string())
+        .bind(entry.endpoint.as_str())
+        .bind(entry.entity.plural())
+        .bind(serde_json::to_string(&entry.sources).expect("strings serialize"))
+        .bind(entry.dry_run)
+        .bind(i64::from(entry.status))
+        .bind(entry.counts.total as i64)
+        .bind(entry.counts.created as i64)
+        .bind(entry.counts.updated as i64)
+        .bind(entry.counts.unchanged as i64)
+        .bind(entry.counts.errors as i64)
+        .bind(entry.error_details.to_string())
+        .bind(entry.duration_ms as i64)
+        .bind(entry.request_id.as_deref())
+        .bind(timestamp())
+}
+
 pub fn timestamp() -> String {
     timestamp_of(time::OffsetDateTime::now_utc())
 }

@@ -108,31 +108,13 @@ async fn insert_import<'e>(
     scope: Scope,
     entry: &ImportEntry,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    super::bind_import(sqlx::query(
             "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
              dry_run, status, total, created, updated, unchanged, errors, error_details, \
              duration_ms, request_id, created_at) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-        )
-        .bind(Uuid::now_v7().hyphenated().to_string())
-        .bind(scope.tenant_id.hyphenated().to_string())
-        .bind(scope.mode.as_str())
-        .bind(entry.key_id.hyphenated().to_string())
-        .bind(&entry.endpoint)
-        .bind(entry.entity.plural())
-        .bind(serde_json::to_string(&entry.sources).expect("strings serialize"))
-        .bind(entry.dry_run)
-        .bind(i64::from(entry.status))
-        .bind(entry.counts.total as i64)
-        .bind(entry.counts.created as i64)
-        .bind(entry.counts.updated as i64)
-        .bind(entry.counts.unchanged as i64)
-        .bind(entry.counts.errors as i64)
-        .bind(entry.error_details.to_string())
-        .bind(entry.duration_ms as i64)
-        .bind(&entry.request_id)
-        .bind(timestamp())
-        .execute(executor)
+        ), scope, entry)
+.execute(executor)
         .await?;
     Ok(())
 }
