@@ -221,7 +221,12 @@ impl SqliteWriter<'_> {
         Ok(stored)
     }
 
-    async fn insert(&mut self, sql: &str, rows: &[EncodedRow<'_, '_>]) -> Result<(), StoreError> {
+    async fn insert(
+        &mut self,
+        sql: &str,
+        rows: &[EncodedRow<'_, '_>],
+        encoded: &str,
+    ) -> Result<(), StoreError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -230,7 +235,7 @@ impl SqliteWriter<'_> {
             .bind(self.tenant())
             .bind(self.scope.mode.as_str())
             .bind(&self.now)
-            .bind(encode(&rows))
+            .bind(encoded)
             .execute(&mut *self.conn)
             .await?;
         Ok(())
@@ -319,7 +324,8 @@ impl SyncWriter for SqliteWriter<'_> {
                 row,
             })
             .collect();
-        let stored = self.look(&sql.look, &encode(&all), rows.len()).await?;
+        let batch = encode(&all);
+        let stored = self.look(&sql.look, &batch, rows.len()).await?;
         let mut changes = Vec::with_capacity(rows.len());
         let mut inserts = Vec::new();
         let mut updates = Vec::new();
@@ -349,7 +355,13 @@ impl SyncWriter for SqliteWriter<'_> {
             };
             changes.push(change);
         }
-        self.insert(&sql.insert, &inserts).await?;
+        // A batch of new rows only is already encoded as the insert reads it.
+        let new_rows = if inserts.len() == rows.len() {
+            batch
+        } else {
+            encode(&inserts)
+        };
+        self.insert(&sql.insert, &inserts, &new_rows).await?;
         self.update(&sql.update, &updates).await?;
         Ok(changes)
     }
