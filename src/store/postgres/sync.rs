@@ -364,17 +364,25 @@ impl PostgresWriter<'_> {
     }
 
     /// Runs the insert or the update for the rows at `picked`, answering the ids it wrote.
+    /// `all` is the whole batch, already split into arrays, for when every row is picked.
     async fn write(
         &mut self,
         sql: &str,
         entity: Entity,
         rows: &[UpsertRow<'_>],
+        all: &Batch,
         picked: &[usize],
     ) -> Result<HashSet<Uuid>, StoreError> {
         if picked.is_empty() {
             return Ok(HashSet::new());
         }
-        let batch = Batch::new(entity, picked.iter().map(|&i| &rows[i]))?;
+        let some;
+        let batch = if picked.len() == rows.len() {
+            all
+        } else {
+            some = Batch::new(entity, picked.iter().map(|&i| &rows[i]))?;
+            &some
+        };
         let arguments = batch.arguments(&self.tenant(), self.scope.mode.as_str(), &self.now)?;
         let written: Vec<String> = sqlx::query_scalar_with(sql, arguments)
             .fetch_all(&mut *self.conn)
@@ -487,7 +495,7 @@ impl SyncWriter for PostgresWriter<'_> {
             });
         }
         let new: Vec<usize> = (0..rows.len()).filter(|&i| before[i].is_none()).collect();
-        let created = self.write(&sql.insert, entity, rows, &new).await?;
+        let created = self.write(&sql.insert, entity, rows, &batch, &new).await?;
         // Rows another transaction inserted after the look: ours conflicted and did nothing,
         // so they are updated like the rows the look found changed.
         let late: Vec<usize> = new
@@ -499,7 +507,9 @@ impl SyncWriter for PostgresWriter<'_> {
             .filter(|&i| before[i].as_ref().is_some_and(|s| s.deleted || s.differs))
             .chain(late.iter().copied())
             .collect();
-        let updated = self.write(&sql.update, entity, rows, &changing).await?;
+        let updated = self
+            .write(&sql.update, entity, rows, &batch, &changing)
+            .await?;
         self.created.push((entity, created.len()));
 
         let mut changes: Vec<Option<(Uuid, Change)>> = rows
