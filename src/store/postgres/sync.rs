@@ -481,6 +481,17 @@ impl SyncWriter for PostgresWriter<'_> {
         let tenant = self.tenant();
         let mode = self.scope.mode.as_str();
         let batch = Batch::new(entity, rows.iter())?;
+        // A single record is most often new (a real-time create): trying the insert first
+        // makes that one statement instead of a look and an insert. If the record exists, the
+        // insert does nothing and the look follows; the update then covers it even if another
+        // transaction inserted it meanwhile.
+        if rows.len() == 1 {
+            let created = self.write(&sql.insert, entity, rows, &batch, &[0]).await?;
+            if created.contains(&rows[0].id) {
+                self.created.push((entity, 1));
+                return Ok(vec![(rows[0].id, Change::Created)]);
+            }
+        }
         let looked: Vec<(i64, String, bool, bool)> =
             sqlx::query_as_with(&sql.look, batch.arguments(&tenant, mode, &self.now)?)
                 .fetch_all(&mut *self.conn)

@@ -99,7 +99,8 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     let insert = format!(
         "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at) \
          SELECT r.value ->> 0, ?1, ?2, r.value ->> 1, r.value ->> 2, {values}, ?3, ?3, ?3 \
-         FROM json_each(?4) AS r",
+         FROM json_each(?4) AS r WHERE true \
+         ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
         names = names.join(", "),
         values = values.join(", "),
     );
@@ -221,24 +222,16 @@ impl SqliteWriter<'_> {
         Ok(stored)
     }
 
-    async fn insert(
-        &mut self,
-        sql: &str,
-        rows: &[EncodedRow<'_, '_>],
-        encoded: &str,
-    ) -> Result<(), StoreError> {
-        if rows.is_empty() {
-            return Ok(());
-        }
-        // SQLite has one writer, so nothing can insert between the look and the insert.
-        sqlx::query(sql)
+    /// Inserts the encoded rows that do not exist yet, answering how many it inserted.
+    async fn insert(&mut self, sql: &str, encoded: &str) -> Result<u64, StoreError> {
+        let done = sqlx::query(sql)
             .bind(self.tenant())
             .bind(self.scope.mode.as_str())
             .bind(&self.now)
             .bind(encoded)
             .execute(&mut *self.conn)
             .await?;
-        Ok(())
+        Ok(done.rows_affected())
     }
 
     async fn update(&mut self, sql: &str, rows: &[EncodedRow<'_, '_>]) -> Result<(), StoreError> {
@@ -325,6 +318,12 @@ impl SyncWriter for SqliteWriter<'_> {
             })
             .collect();
         let batch = encode(&all);
+        // A single record is most often new (a real-time create): trying the insert first
+        // makes that one statement instead of a look and an insert. If the record exists, the
+        // insert does nothing and the look follows.
+        if rows.len() == 1 && self.insert(&sql.insert, &batch).await? == 1 {
+            return Ok(vec![(rows[0].id, Change::Created)]);
+        }
         let stored = self.look(&sql.look, &batch, rows.len()).await?;
         let mut changes = Vec::with_capacity(rows.len());
         let mut inserts = Vec::new();
@@ -355,13 +354,18 @@ impl SyncWriter for SqliteWriter<'_> {
             };
             changes.push(change);
         }
-        // A batch of new rows only is already encoded as the insert reads it.
-        let new_rows = if inserts.len() == rows.len() {
-            batch
-        } else {
-            encode(&inserts)
-        };
-        self.insert(&sql.insert, &inserts, &new_rows).await?;
+        if !inserts.is_empty() {
+            // A batch of new rows only is already encoded as the insert reads it.
+            let new_rows = if inserts.len() == rows.len() {
+                batch
+            } else {
+                encode(&inserts)
+            };
+            // SQLite has one writer, so nothing can insert between the look and the insert.
+            if self.insert(&sql.insert, &new_rows).await? != inserts.len() as u64 {
+                return Err(StoreError::Database(sqlx::Error::RowNotFound));
+            }
+        }
         self.update(&sql.update, &updates).await?;
         Ok(changes)
     }
