@@ -197,6 +197,11 @@ fn lenient_external_id(raw: &RawValue) -> Option<String> {
     struct Probe {
         external_id: Option<serde_json::Value>,
     }
+    // serde's derive would also read the probe from an array, taking its first element as
+    // the `external_id`; only an object names one.
+    if !raw.get().trim_start().starts_with('{') {
+        return None;
+    }
     match serde_json::from_str::<Probe>(raw.get()).ok()?.external_id? {
         serde_json::Value::String(id) => Some(id),
         _ => None,
