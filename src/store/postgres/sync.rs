@@ -1,7 +1,7 @@
 //! PostgreSQL's set-based upserts. A batch travels as one typed array per column, unnested
-//! side by side, so each step is one statement whatever the batch size: look up the stored
-//! rows (and which of them differ from what was sent), then insert only the new rows and
-//! update only the changed ones. An unchanged re-send is the look alone.
+//! side by side, so each step is one statement whatever the batch size: one statement looks up
+//! the stored rows (and which of them differ from what was sent) and inserts the missing ones,
+//! then an update writes only the changed ones. An unchanged re-send is that one statement.
 //!
 //! Statements run under READ COMMITTED. A key another transaction inserts concurrently makes
 //! `ON CONFLICT DO NOTHING` wait for it and skip the row; the next statements see it committed.
@@ -36,10 +36,10 @@ pub(super) struct PostgresWriter<'c> {
 }
 
 struct UpsertSql {
-    /// Per batch row that has a stored row: its index, id, whether it is deleted, and whether
-    /// a sent value differs from the stored one.
+    /// Looks every batch row up and inserts the missing ones; answers, per row found or
+    /// inserted, its index, id, whether it is deleted, whether a sent value differs from the
+    /// stored one, and whether it was inserted.
     look: String,
-    insert: String,
     update: String,
     select: String,
 }
@@ -127,16 +127,6 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         .map(|(k, c)| value_expr(c, k))
         .collect();
 
-    let insert = format!(
-        "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at) \
-         SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {values}, $3::timestamptz, $3::timestamptz, $3::timestamptz \
-         FROM {rows} ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
-         ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING \
-         RETURNING id::text",
-        names = names.join(", "),
-        values = values.join(", "),
-    );
-
     let sent_values: Vec<String> = values
         .iter()
         .enumerate()
@@ -150,24 +140,45 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         .join(" OR ");
     // A deleted row always changes: the sync brings it back.
     let differences = format!("t.deleted_at IS NOT NULL OR {differs}");
-    let look = format!(
-        "WITH sent AS (SELECT r.idx, r.src, r.ext, r.mask, {sent_values} FROM {rows}) \
-         SELECT r.idx - 1, t.id::text, t.deleted_at IS NOT NULL, {differs} FROM sent AS r {stored}",
-        sent_values = sent_values.join(", "),
-        stored = row_by_key(
-            table,
-            &format!(
-                "t.id, t.deleted_at, {}",
-                names
-                    .iter()
-                    .map(|n| format!("t.{n}"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            "",
-            ""
+    let stored = row_by_key(
+        table,
+        &format!(
+            "t.id, t.deleted_at, {}",
+            names
+                .iter()
+                .map(|n| format!("t.{n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
+        "",
+        "",
+    )
+    .replacen("CROSS JOIN LATERAL", "LEFT JOIN LATERAL", 1);
+    let assigned: Vec<String> = (0..columns.len()).map(|k| format!("r.v{k}")).collect();
+    // One round trip: look up every row, insert the ones that do not exist (in key order, so
+    // concurrent batches lock in one order), and answer both. A row another transaction
+    // inserted after the look conflicts, is neither found nor inserted, and is left out.
+    let look = format!(
+        "WITH sent AS (SELECT r.idx, r.id, r.src, r.ext, r.mask, {sent_values} FROM {rows}), \
+         looked AS MATERIALIZED ( \
+             SELECT r.idx, t.id, t.deleted_at IS NOT NULL AS deleted, {differs} AS differs \
+             FROM sent AS r {stored} ON true), \
+         inserted AS ( \
+             INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at) \
+             SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {assigned}, $3::timestamptz, $3::timestamptz, $3::timestamptz \
+             FROM sent AS r JOIN looked AS l ON l.idx = r.idx WHERE l.id IS NULL \
+             ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
+             ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING \
+             RETURNING id) \
+         SELECT r.idx - 1, COALESCE(l.id, i.id)::text, COALESCE(l.deleted, false), \
+                COALESCE(l.differs, false), i.id IS NOT NULL \
+         FROM sent AS r JOIN looked AS l ON l.idx = r.idx LEFT JOIN inserted AS i ON i.id = r.id \
+         WHERE l.id IS NOT NULL OR i.id IS NOT NULL",
+        sent_values = sent_values.join(", "),
+        names = names.join(", "),
+        assigned = assigned.join(", "),
     );
+
     let carried: Vec<String> = (0..columns.len()).map(|k| format!("r.v{k}")).collect();
     let assignments: Vec<String> = names
         .iter()
@@ -207,7 +218,6 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
     UpsertSql {
         look,
-        insert,
         update,
         select,
     }
@@ -481,38 +491,29 @@ impl SyncWriter for PostgresWriter<'_> {
         let tenant = self.tenant();
         let mode = self.scope.mode.as_str();
         let batch = Batch::new(entity, rows.iter())?;
-        // A single record is most often new (a real-time create): trying the insert first
-        // makes that one statement instead of a look and an insert. If the record exists, the
-        // insert does nothing and the look follows; the update then covers it even if another
-        // transaction inserted it meanwhile.
-        if rows.len() == 1 {
-            let created = self.write(&sql.insert, entity, rows, &batch, &[0]).await?;
-            if created.contains(&rows[0].id) {
-                self.created.push((entity, 1));
-                return Ok(vec![(rows[0].id, Change::Created)]);
-            }
-        }
-        let looked: Vec<(i64, String, bool, bool)> =
+        let looked: Vec<(i64, String, bool, bool, bool)> =
             sqlx::query_as_with(&sql.look, batch.arguments(&tenant, mode, &self.now)?)
                 .fetch_all(&mut *self.conn)
                 .await
                 .map_err(store_error)?;
         let mut before: Vec<Option<Stored>> = (0..rows.len()).map(|_| None).collect();
-        for (index, id, deleted, differs) in looked {
-            before[index as usize] = Some(Stored {
-                id: parse_id(&id)?,
-                deleted,
-                differs,
-            });
+        let mut created = HashSet::new();
+        for (index, id, deleted, differs, inserted) in looked {
+            let id = parse_id(&id)?;
+            if inserted {
+                created.insert(id);
+            } else {
+                before[index as usize] = Some(Stored {
+                    id,
+                    deleted,
+                    differs,
+                });
+            }
         }
-        let new: Vec<usize> = (0..rows.len()).filter(|&i| before[i].is_none()).collect();
-        let created = self.write(&sql.insert, entity, rows, &batch, &new).await?;
         // Rows another transaction inserted after the look: ours conflicted and did nothing,
         // so they are updated like the rows the look found changed.
-        let late: Vec<usize> = new
-            .iter()
-            .copied()
-            .filter(|&i| !created.contains(&rows[i].id))
+        let late: Vec<usize> = (0..rows.len())
+            .filter(|&i| before[i].is_none() && !created.contains(&rows[i].id))
             .collect();
         let changing: Vec<usize> = (0..rows.len())
             .filter(|&i| before[i].as_ref().is_some_and(|s| s.deleted || s.differs))
