@@ -91,6 +91,34 @@ pub trait SyncWriter: Send {
     ) -> impl std::future::Future<Output = Result<HashMap<String, Vec<Uuid>>, StoreError>> + Send;
 }
 
+/// A batch row's stored row, as an engine's look found it.
+pub struct Found {
+    pub id: Uuid,
+    pub deleted: bool,
+    /// Whether a value the record sent differs from the stored one.
+    pub differs: bool,
+}
+
+impl Found {
+    /// Whether the sync must write the row: it differs, or it was deleted and comes back.
+    pub fn needs_write(&self) -> bool {
+        self.deleted || self.differs
+    }
+
+    /// The row's id and change, given whether the sync's write changed it.
+    pub fn change(&self, written: bool) -> (Uuid, Change) {
+        // A deleted record that is synced again comes back: to the ERP it is new.
+        let change = if self.deleted {
+            Change::Created
+        } else if written {
+            Change::Updated
+        } else {
+            Change::Unchanged
+        };
+        (self.id, change)
+    }
+}
+
 /// Writes a batch and reports each record, in the batch's order.
 pub async fn run<W: SyncWriter>(
     writer: &mut W,

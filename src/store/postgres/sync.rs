@@ -25,7 +25,7 @@ use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default, Entity, Kind, Scalar};
 use crate::domain::Scope;
-use crate::store::{parent_column, Retired, StoreError, SyncWriter, UpsertRow};
+use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
 
 pub(super) struct PostgresWriter<'c> {
     pub conn: &'c mut PgConnection,
@@ -361,21 +361,14 @@ fn parse_ids(texts: &[String]) -> Result<HashSet<Uuid>, StoreError> {
     texts.iter().map(|t| parse_id(t)).collect()
 }
 
-/// What the look found of one batch row.
-struct Stored {
-    id: Uuid,
-    deleted: bool,
-    differs: bool,
-}
-
 impl PostgresWriter<'_> {
     fn tenant(&self) -> String {
         self.scope.tenant_id.hyphenated().to_string()
     }
 
-    /// Runs the insert or the update for the rows at `picked`, answering the ids it wrote.
-    /// `all` is the whole batch, already split into arrays, for when every row is picked.
-    async fn write(
+    /// Runs the update for the rows at `picked`, answering the ids it changed. `all` is the
+    /// whole batch, already split into arrays, for when every row is picked.
+    async fn update(
         &mut self,
         sql: &str,
         entity: Entity,
@@ -496,14 +489,14 @@ impl SyncWriter for PostgresWriter<'_> {
                 .fetch_all(&mut *self.conn)
                 .await
                 .map_err(store_error)?;
-        let mut before: Vec<Option<Stored>> = (0..rows.len()).map(|_| None).collect();
+        let mut before: Vec<Option<Found>> = (0..rows.len()).map(|_| None).collect();
         let mut created = HashSet::new();
         for (index, id, deleted, differs, inserted) in looked {
             let id = parse_id(&id)?;
             if inserted {
                 created.insert(id);
             } else {
-                before[index as usize] = Some(Stored {
+                before[index as usize] = Some(Found {
                     id,
                     deleted,
                     differs,
@@ -516,11 +509,11 @@ impl SyncWriter for PostgresWriter<'_> {
             .filter(|&i| before[i].is_none() && !created.contains(&rows[i].id))
             .collect();
         let changing: Vec<usize> = (0..rows.len())
-            .filter(|&i| before[i].as_ref().is_some_and(|s| s.deleted || s.differs))
+            .filter(|&i| before[i].as_ref().is_some_and(Found::needs_write))
             .chain(late.iter().copied())
             .collect();
         let updated = self
-            .write(&sql.update, entity, rows, &batch, &changing)
+            .update(&sql.update, entity, rows, &batch, &changing)
             .await?;
         self.created.push((entity, created.len()));
 
@@ -528,10 +521,7 @@ impl SyncWriter for PostgresWriter<'_> {
             .iter()
             .zip(&before)
             .map(|(row, before)| match before {
-                // A deleted record that is synced again comes back: to the ERP it is new.
-                Some(stored) if stored.deleted => Some((stored.id, Change::Created)),
-                Some(stored) if updated.contains(&stored.id) => Some((stored.id, Change::Updated)),
-                Some(stored) => Some((stored.id, Change::Unchanged)),
+                Some(found) => Some(found.change(updated.contains(&found.id))),
                 None if created.contains(&row.id) => Some((row.id, Change::Created)),
                 None => None,
             })

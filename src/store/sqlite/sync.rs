@@ -13,7 +13,7 @@ use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default, Entity};
 use crate::domain::Scope;
-use crate::store::{parent_column, Retired, StoreError, SyncWriter, UpsertRow};
+use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
 
 /// Position of the first column value in an encoded row: `[id, source, external_id, mask, …]`.
 const FIRST_VALUE: usize = 4;
@@ -176,14 +176,6 @@ impl Serialize for EncodedRow<'_, '_> {
     }
 }
 
-/// What the look found of one batch row.
-struct Stored {
-    rowid: i64,
-    id: Uuid,
-    deleted: bool,
-    differs: bool,
-}
-
 pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
@@ -203,21 +195,24 @@ impl SqliteWriter<'_> {
         sql: &str,
         batch: &str,
         rows: usize,
-    ) -> Result<Vec<Option<Stored>>, StoreError> {
+    ) -> Result<Vec<Option<(i64, Found)>>, StoreError> {
         let found: Vec<(i64, i64, String, bool, bool)> = sqlx::query_as(sql)
             .bind(self.tenant())
             .bind(self.scope.mode.as_str())
             .bind(batch)
             .fetch_all(&mut *self.conn)
             .await?;
-        let mut stored: Vec<Option<Stored>> = (0..rows).map(|_| None).collect();
+        let mut stored: Vec<Option<(i64, Found)>> = (0..rows).map(|_| None).collect();
         for (index, rowid, id, deleted, differs) in found {
-            stored[index as usize] = Some(Stored {
+            let id = parse_id(&id)?;
+            stored[index as usize] = Some((
                 rowid,
-                id: parse_id(&id)?,
-                deleted,
-                differs,
-            });
+                Found {
+                    id,
+                    deleted,
+                    differs,
+                },
+            ));
         }
         Ok(stored)
     }
@@ -337,20 +332,16 @@ impl SyncWriter for SqliteWriter<'_> {
                     });
                     (row.id, Change::Created)
                 }
-                Some(stored) if stored.deleted || stored.differs => {
-                    updates.push(EncodedRow {
-                        head: Head::RowId(stored.rowid),
-                        row,
-                    });
-                    // A deleted record that is synced again comes back: to the ERP it is new.
-                    let change = if stored.deleted {
-                        Change::Created
-                    } else {
-                        Change::Updated
-                    };
-                    (stored.id, change)
+                Some((rowid, found)) => {
+                    let write = found.needs_write();
+                    if write {
+                        updates.push(EncodedRow {
+                            head: Head::RowId(rowid),
+                            row,
+                        });
+                    }
+                    found.change(write)
                 }
-                Some(stored) => (stored.id, Change::Unchanged),
             };
             changes.push(change);
         }
