@@ -5,6 +5,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
 
+use serde::de::DeserializeOwned;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
@@ -90,7 +91,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
            FROM json_each(?3) AS r CROSS JOIN {table} AS t \
            ON t.tenant_id = ?1 AND t.mode = ?2 \
            AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2) \
-         SELECT s.key, t.rowid, t.id, t.deleted_at IS NOT NULL, {differences} \
+         SELECT json_group_array(json_array(s.key, t.rowid, t.id, t.deleted_at IS NOT NULL, {differences})) \
          FROM s CROSS JOIN {table} AS t ON t.rowid = s.rid",
         sent_values = sent_values.join(", "),
         differences = differences.join(" OR "),
@@ -189,6 +190,25 @@ impl SqliteWriter<'_> {
         self.scope.tenant_id.hyphenated().to_string()
     }
 
+    /// Runs a query of this tenant and mode (`?1`, `?2`) over a batch (`?3`) whose one row is a
+    /// JSON array of every answer. sqlx hands SQLite's rows over from its worker thread one at
+    /// a time, which cost more than the statements themselves (a look of 1000 stored jobs: 7–9
+    /// ms as rows, 4 ms as one array).
+    async fn fetch_json<T: DeserializeOwned>(
+        &mut self,
+        sql: &str,
+        batch: impl AsRef<str>,
+    ) -> Result<Vec<T>, StoreError> {
+        let found: String = sqlx::query_scalar(sql)
+            .bind(self.tenant())
+            .bind(self.scope.mode.as_str())
+            .bind(batch.as_ref())
+            .fetch_one(&mut *self.conn)
+            .await?;
+        serde_json::from_str(&found)
+            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+    }
+
     /// Per row of the batch: the stored row, if there is one.
     async fn look(
         &mut self,
@@ -196,21 +216,15 @@ impl SqliteWriter<'_> {
         batch: &str,
         rows: usize,
     ) -> Result<Vec<Option<(i64, Found)>>, StoreError> {
-        let found: Vec<(i64, i64, String, bool, bool)> = sqlx::query_as(sql)
-            .bind(self.tenant())
-            .bind(self.scope.mode.as_str())
-            .bind(batch)
-            .fetch_all(&mut *self.conn)
-            .await?;
+        let found: Vec<(usize, i64, Uuid, u8, u8)> = self.fetch_json(sql, batch).await?;
         let mut stored: Vec<Option<(i64, Found)>> = (0..rows).map(|_| None).collect();
         for (index, rowid, id, deleted, differs) in found {
-            let id = parse_id(&id)?;
-            stored[index as usize] = Some((
+            stored[index] = Some((
                 rowid,
                 Found {
                     id,
-                    deleted,
-                    differs,
+                    deleted: deleted != 0,
+                    differs: differs != 0,
                 },
             ));
         }
@@ -257,17 +271,13 @@ impl SyncWriter for SqliteWriter<'_> {
             ""
         };
         let sql = format!(
-            "SELECT id FROM {table} WHERE tenant_id = ?1 AND mode = ?2 AND deleted_at IS NULL{active} \
+            "SELECT json_group_array(id) FROM {table} \
+             WHERE tenant_id = ?1 AND mode = ?2 AND deleted_at IS NULL{active} \
              AND id IN (SELECT value FROM json_each(?3))",
             table = entity.plural()
         );
-        let found: Vec<String> = sqlx::query_scalar(&sql)
-            .bind(self.tenant())
-            .bind(self.scope.mode.as_str())
-            .bind(encode(&ids))
-            .fetch_all(&mut *self.conn)
-            .await?;
-        found.iter().map(|id| parse_id(id)).collect()
+        let found: Vec<Uuid> = self.fetch_json(&sql, encode(&ids)).await?;
+        Ok(found.into_iter().collect())
     }
 
     async fn retire(
@@ -367,21 +377,17 @@ impl SyncWriter for SqliteWriter<'_> {
         keys: &[(&str, &str)],
     ) -> Result<Vec<Option<Uuid>>, StoreError> {
         let sql = format!(
-            "SELECT r.key, t.id FROM json_each(?3) AS r CROSS JOIN {} AS t \
+            "SELECT json_group_array(json_array(r.key, t.id)) \
+             FROM json_each(?3) AS r CROSS JOIN {} AS t \
              ON t.tenant_id = ?1 AND t.mode = ?2 \
              AND t.external_source = r.value ->> 0 AND t.external_id = r.value ->> 1 \
              AND t.deleted_at IS NULL",
             entity.plural()
         );
-        let found: Vec<(i64, String)> = sqlx::query_as(&sql)
-            .bind(self.tenant())
-            .bind(self.scope.mode.as_str())
-            .bind(encode(&keys))
-            .fetch_all(&mut *self.conn)
-            .await?;
+        let found: Vec<(usize, Uuid)> = self.fetch_json(&sql, encode(&keys)).await?;
         let mut ids = vec![None; keys.len()];
         for (index, id) in found {
-            ids[index as usize] = Some(parse_id(&id)?);
+            ids[index] = Some(id);
         }
         Ok(ids)
     }
@@ -390,19 +396,18 @@ impl SyncWriter for SqliteWriter<'_> {
         &mut self,
         names: &[&str],
     ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
-        let found: Vec<(String, String)> = sqlx::query_as(
-            "SELECT c.name, c.id FROM json_each(?3) AS r CROSS JOIN cells AS c \
-             ON c.tenant_id = ?1 AND c.mode = ?2 AND c.name = r.value AND c.active = 1 \
-             AND c.deleted_at IS NULL",
-        )
-        .bind(self.tenant())
-        .bind(self.scope.mode.as_str())
-        .bind(encode(&names))
-        .fetch_all(&mut *self.conn)
-        .await?;
+        let found: Vec<(String, Uuid)> = self
+            .fetch_json(
+                "SELECT json_group_array(json_array(c.name, c.id)) \
+                 FROM json_each(?3) AS r CROSS JOIN cells AS c \
+                 ON c.tenant_id = ?1 AND c.mode = ?2 AND c.name = r.value AND c.active = 1 \
+                 AND c.deleted_at IS NULL",
+                encode(&names),
+            )
+            .await?;
         let mut cells: HashMap<String, Vec<Uuid>> = HashMap::new();
         for (name, id) in found {
-            cells.entry(name).or_default().push(parse_id(&id)?);
+            cells.entry(name).or_default().push(id);
         }
         Ok(cells)
     }
