@@ -608,8 +608,9 @@ fn insert_columns(spec: &Spec) -> String {
     )
 }
 
-/// SQLite: the batch is one JSON array of `[id, source, external_id, parent?, cell?, values…]`.
-/// `CROSS JOIN` keeps the planner from scanning a table per record, as in the server.
+/// SQLite: the batch is one JSON array of `[id, source, external_id, parent?, cell?, values…]`,
+/// each row parsed once into JSONB (as the server does: faster than reading every field from
+/// `json_each`'s text). `CROSS JOIN` keeps the planner from scanning a table per record.
 fn sqlite_ceiling_sql(spec: &Spec) -> String {
     let field = |i: usize| format!("r.value ->> {i}");
     let mut next = 3;
@@ -636,8 +637,9 @@ fn sqlite_ceiling_sql(spec: &Spec) -> String {
     selected.extend((0..spec.columns.len()).map(|k| field(next + k)));
     selected.extend(["?3".into(), "?3".into()]);
     format!(
-        "INSERT INTO {table} ({columns}) SELECT {selected} FROM json_each(?4) AS r{joins} \
-         WHERE true {tail}",
+        "INSERT INTO {table} ({columns}) \
+         WITH r AS MATERIALIZED (SELECT key, jsonb(value) AS value FROM json_each(?4)) \
+         SELECT {selected} FROM r{joins} WHERE true {tail}",
         table = spec.table,
         columns = insert_columns(spec),
         selected = selected.join(", "),

