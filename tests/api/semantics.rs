@@ -1,6 +1,7 @@
 //! Sync rules: absent keeps, null clears, unchanged writes nothing, nested jobs are atomic,
 //! parts follow their job, results keep input order.
 
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{Engine, TestServer};
@@ -262,6 +263,82 @@ async fn bulk_results_keep_input_order_and_add_up(engine: Engine) {
     assert_eq!(server.all("cells", &key).await.len(), 45);
 }
 
+/// A bulk call whose first record is new, followed by stored, changed, deleted and new ones:
+/// every record is told apart and keeps (or gets) exactly one row.
+async fn a_batch_led_by_a_new_record_tells_every_record_apart(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cell =
+        |id: &str, name: &str| json!({"external_id": id, "external_source": "SAP", "name": name});
+    let seeded =
+        json!({"cells": [cell("SAME", "same"), cell("CHANGED", "before"), cell("GONE", "gone")]});
+    server
+        .post("/api-cells/bulk-sync", &key, &seeded)
+        .await
+        .expect(200);
+    let ids: std::collections::HashMap<String, Value> = server
+        .all("cells", &key)
+        .await
+        .iter()
+        .map(|c| {
+            (
+                c["external_id"].as_str().unwrap().to_owned(),
+                c["id"].clone(),
+            )
+        })
+        .collect();
+    server
+        .send(
+            Method::DELETE,
+            "/api-cells/by-external/SAP/GONE",
+            Some(&key),
+            None,
+            None,
+        )
+        .await
+        .expect(200);
+
+    let batch = json!({"cells": [cell("NEW-1", "one"), cell("SAME", "same"),
+        cell("CHANGED", "after"), cell("GONE", "gone"), cell("NEW-2", "two")]});
+    let reply = server
+        .post("/api-cells/bulk-sync", &key, &batch)
+        .await
+        .expect(200);
+    let results = reply.data()["results"].as_array().unwrap().clone();
+    let actions: Vec<(&str, bool)> = results
+        .iter()
+        .map(|r| (r["action"].as_str().unwrap(), r.get("unchanged").is_some()))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("created", false),
+            ("updated", true),
+            ("updated", false),
+            ("created", false),
+            ("created", false)
+        ]
+    );
+    for stored in ["SAME", "CHANGED", "GONE"] {
+        let result = results.iter().find(|r| r["external_id"] == stored).unwrap();
+        assert_eq!(result["id"], ids[stored], "{stored} keeps its id");
+    }
+    assert_eq!(
+        (
+            reply.data()["created"].clone(),
+            reply.data()["updated"].clone()
+        ),
+        (json!(3), json!(2))
+    );
+    let stored = server.all("cells", &key).await;
+    assert_eq!(stored.len(), 5, "one row per record");
+    assert_eq!(find(&stored, "CHANGED")["name"], "after");
+    for new in ["NEW-1", "NEW-2"] {
+        let result = results.iter().find(|r| r["external_id"] == new).unwrap();
+        assert_eq!(find(&stored, new)["id"], result["id"]);
+    }
+}
+
 async fn list_filters_and_paginates(engine: Engine) {
     let server = TestServer::start(engine).await;
     let key = server.key("acme").await;
@@ -308,5 +385,6 @@ on_every_engine!(
     a_part_follows_its_new_job_and_missing_children_stay,
     flat_parts_may_carry_operations,
     bulk_results_keep_input_order_and_add_up,
+    a_batch_led_by_a_new_record_tells_every_record_apart,
     list_filters_and_paginates,
 );

@@ -193,7 +193,7 @@ pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
-fn encode<T: Serialize>(value: &T) -> String {
+fn encode<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("plain values always serialize")
 }
 
@@ -335,11 +335,15 @@ impl SyncWriter for SqliteWriter<'_> {
             })
             .collect();
         let batch = encode(&all);
-        // A single record is most often new (a real-time create): trying the insert first
-        // makes that one statement instead of a look and an insert. If the record exists, the
-        // insert does nothing and the look follows.
-        if rows.len() == 1 && self.insert(&sql.insert, &batch).await? == 1 {
-            return Ok(vec![(rows[0].id, Change::Created)]);
+        // A batch is most often all new (an initial load, a real-time create) or all stored (a
+        // re-send), and its first record tells which. If the first record inserts, the whole
+        // batch is tried as an insert: a new batch then costs two inserts (one of a single row)
+        // and no look. Whatever that insert skipped already existed and goes through the look.
+        if self.insert(&sql.insert, &encode(&all[..1])).await? == 1 {
+            let rest = rows.len() as u64 - 1;
+            if rest == 0 || self.insert(&sql.insert, &batch).await? == rest {
+                return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
+            }
         }
         let stored = self.look(&sql.look, &batch, rows.len()).await?;
         let mut changes = Vec::with_capacity(rows.len());
@@ -354,6 +358,8 @@ impl SyncWriter for SqliteWriter<'_> {
                     });
                     (row.id, Change::Created)
                 }
+                // Inserted above, under the id this sync gave it.
+                Some((_, found)) if found.id == row.id => (row.id, Change::Created),
                 Some((rowid, found)) => {
                     let write = found.needs_write();
                     if write {
