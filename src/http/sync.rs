@@ -19,7 +19,7 @@ use crate::domain::decode::FieldError;
 use crate::domain::outcome::{Change, Counts, ErrorCode, RecordError, RecordResult, Synced};
 use crate::domain::record::{Children, Payload, SyncBatch};
 use crate::domain::Entity;
-use crate::store::{Finish, ImportEntry};
+use crate::store::{Finish, History, ImportEntry};
 
 /// A synced record as the API shows it, with its nested children.
 #[derive(Serialize)]
@@ -242,15 +242,15 @@ pub async fn sync_one<P: Payload>(
         Ok(batch) => {
             let batch = params.apply(P::ENTITY, batch)?;
             let sources = batch.sources();
-            let history = |results: &[RecordResult]| {
+            let history: History = Box::new(move |results: &[RecordResult]| {
                 let status = results
                     .first()
                     .map_or(StatusCode::OK, |r| single_status(&r.outcome));
                 call.entry(&principal, P::ENTITY, &sources, status, &[results])
-            };
+            });
             let mut results = state
                 .store
-                .sync_recorded(principal.scope, batch, finish, Some(&history))
+                .sync_recorded(principal.scope, batch, finish, Some(history))
                 .await?;
             results.pop().expect("one record in, one result out")
         }
@@ -301,18 +301,19 @@ pub async fn sync_bulk<P: Payload>(
     let batch = params.apply(P::ENTITY, prepared.batch)?;
     let rejected = prepared.rejected;
     let sources = batch.sources();
-    let history = |written: &[RecordResult]| {
+    let rejected_before = rejected.clone();
+    let history: History = Box::new(move |written: &[RecordResult]| {
         call.entry(
             &principal,
             P::ENTITY,
             &sources,
             StatusCode::OK,
-            &[written, &rejected],
+            &[written, &rejected_before],
         )
-    };
+    });
     let mut results = state
         .store
-        .sync_recorded(principal.scope, batch, finish, Some(&history))
+        .sync_recorded(principal.scope, batch, finish, Some(history))
         .await?;
     results.extend(rejected);
     results.sort_by_key(|r| r.index);

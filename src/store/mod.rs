@@ -113,8 +113,9 @@ pub enum RecordRef {
     External { source: String, external_id: String },
 }
 
-/// Makes a call's sync-history entry from the results of its batch.
-pub type History<'a> = &'a (dyn Fn(&[RecordResult]) -> ImportEntry + Send + Sync);
+/// Makes a call's sync-history entry from the results of its batch. Owned, so that a store may
+/// hand the sync to another task (SQLite commits concurrent syncs together).
+pub type History = Box<dyn Fn(&[RecordResult]) -> ImportEntry + Send + Sync>;
 
 /// One sync or bulk-sync call, as the sync history keeps it.
 #[derive(Debug, Clone)]
@@ -289,7 +290,7 @@ pub trait Store: Send + Sync {
         scope: Scope,
         batch: SyncBatch,
         outcome: Finish,
-        history: Option<History<'_>>,
+        history: Option<History>,
     ) -> Result<Vec<RecordResult>, StoreError>;
 
     async fn list(

@@ -98,6 +98,62 @@ async fn shutdown_lets_in_flight_requests_finish(engine: Engine) {
     );
 }
 
+/// SQLite commits concurrent syncs in one shared transaction. A sync that fails inside it
+/// (here a trigger refuses one cell) must fail alone: every other sync is stored, with its
+/// history entry, and answered as if it had run by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_sync_does_not_take_concurrent_ones_with_it() {
+    use sqlx::Connection;
+
+    let server = std::sync::Arc::new(TestServer::start(Engine::Sqlite).await);
+    let key = server.key("acme").await;
+    let url = format!("sqlite://{}", server.dir().join("eryxon.db").display());
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "CREATE TRIGGER refuse_boom BEFORE INSERT ON cells WHEN NEW.name = 'boom' \
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+
+    for round in 0..5 {
+        let requests = (0..40).map(|i| {
+            let server = server.clone();
+            let key = key.clone();
+            tokio::spawn(async move {
+                let name = if i == 20 { "boom".to_owned() } else { format!("cell {i}") };
+                let body = json!({"external_id": format!("C-{round}-{i}"), "external_source": "SAP", "name": name});
+                server.put("/api-cells/sync", &key, &body).await.status.as_u16()
+            })
+        });
+        let statuses: Vec<u16> = futures::future::join_all(requests)
+            .await
+            .into_iter()
+            .map(Result::unwrap)
+            .collect();
+        for (i, status) in statuses.iter().enumerate() {
+            let expected = if i == 20 { 500 } else { 201 };
+            assert_eq!(
+                *status, expected,
+                "round {round}, request {i}: {statuses:?}"
+            );
+        }
+    }
+    let cells = server.all("cells", &key).await;
+    assert_eq!(cells.len(), 5 * 39);
+    assert!(cells.iter().all(|c| c["name"] != "boom"));
+    let history = server
+        .get("/api-sync/imports?limit=1000", &key)
+        .await
+        .expect(200);
+    assert_eq!(
+        history.data()["pagination"]["total"],
+        5 * 39,
+        "one entry per stored sync"
+    );
+}
+
 on_every_engine!(
     shutdown_lets_in_flight_requests_finish,
     concurrent_upserts_of_one_new_record_create_it_once,

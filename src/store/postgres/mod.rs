@@ -270,7 +270,7 @@ impl Store for PostgresStore {
         scope: Scope,
         batch: SyncBatch,
         finish: Finish,
-        history: Option<History<'_>>,
+        history: Option<History>,
     ) -> Result<Vec<RecordResult>, StoreError> {
         if batch.is_empty() {
             if let Some(history) = history {

@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode, one writer connection (SQLite
 //! serializes writers anyway; queueing them in the pool avoids busy retries) and a few readers.
 
+mod group;
 mod read;
 mod sync;
 
@@ -13,6 +14,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
+use self::group::Committer;
 use self::sync::{parse_id, SqliteWriter};
 use super::listing::{listing, Bind, Dialect};
 use super::{
@@ -28,6 +30,8 @@ use crate::domain::{Entity, Scope};
 
 pub struct SqliteStore {
     writer: SqlitePool,
+    /// Committed syncs go through here, so that concurrent ones share a transaction.
+    committer: Committer,
     reader: SqlitePool,
     /// One process serves a SQLite file, so its rate-limit windows can live in memory.
     rate_windows: WindowCounter,
@@ -53,6 +57,7 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         Ok(SqliteStore {
+            committer: Committer::start(writer.clone()),
             writer,
             reader,
             rate_windows: WindowCounter::default(),
@@ -131,13 +136,16 @@ impl Store for SqliteStore {
         scope: Scope,
         batch: SyncBatch,
         finish: Finish,
-        history: Option<History<'_>>,
+        history: Option<History>,
     ) -> Result<Vec<RecordResult>, StoreError> {
         if batch.is_empty() {
             if let Some(history) = history {
                 self.record_import(scope, &history(&[])).await?;
             }
             return Ok(Vec::new());
+        }
+        if finish == Finish::Commit {
+            return self.committer.sync(scope, batch, history).await;
         }
         let mut tx = self.writer.begin().await?;
         let mut writer = SqliteWriter {
@@ -146,19 +154,9 @@ impl Store for SqliteStore {
             now: timestamp(),
         };
         let results = super::sync::run(&mut writer, batch).await?;
-        match finish {
-            Finish::Commit => {
-                if let Some(history) = history {
-                    insert_import(&mut *tx, scope, &history(&results)).await?;
-                }
-                tx.commit().await?
-            }
-            Finish::DryRun => {
-                tx.rollback().await?;
-                if let Some(history) = history {
-                    self.record_import(scope, &history(&results)).await?;
-                }
-            }
+        tx.rollback().await?;
+        if let Some(history) = history {
+            self.record_import(scope, &history(&results)).await?;
         }
         Ok(results)
     }

@@ -1,0 +1,167 @@
+//! Group commit. SQLite has one writer, so concurrent syncs queue for it; rather than one
+//! transaction each (BEGIN, the sync, its history entry, COMMIT: a hand-off to sqlx's worker
+//! thread apiece), small syncs that are waiting together share one transaction. Every caller
+//! is answered only after the shared COMMIT, so an answered sync is as durable as before. If the
+//! shared transaction fails, nothing of it is kept and each sync runs again in a transaction of
+//! its own, so one sync's failure never becomes another's.
+
+use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+
+use super::insert_import;
+use super::sync::SqliteWriter;
+use crate::domain::outcome::RecordResult;
+use crate::domain::record::SyncBatch;
+use crate::domain::Scope;
+use crate::store::{timestamp, History, StoreError};
+
+/// Most syncs one transaction carries.
+const MAX_GROUP: usize = 32;
+
+/// Most records a sync may carry to be grouped: a grouped sync's batch is copied in case it
+/// must run again alone, and a big batch gains nothing from sharing a commit.
+const MAX_GROUPED_RECORDS: usize = 8;
+
+type Answer = Result<Vec<RecordResult>, StoreError>;
+
+struct Job {
+    scope: Scope,
+    batch: SyncBatch,
+    history: Option<History>,
+    reply: oneshot::Sender<Answer>,
+}
+
+impl Job {
+    fn groupable(&self) -> bool {
+        self.batch.len() <= MAX_GROUPED_RECORDS
+    }
+
+    fn answer(self, answer: Answer) {
+        // The caller may have gone (its client hung up); the sync stands all the same.
+        let _ = self.reply.send(answer);
+    }
+}
+
+/// The queue of syncs to commit, served by one task that owns the turn at the writer.
+pub(super) struct Committer {
+    jobs: mpsc::UnboundedSender<Job>,
+}
+
+impl Committer {
+    pub fn start(writer: SqlitePool) -> Committer {
+        let (jobs, queue) = mpsc::unbounded_channel();
+        tokio::spawn(serve(writer, queue));
+        Committer { jobs }
+    }
+
+    /// Writes the batch and its history entry, committed; answers the batch's results.
+    pub async fn sync(
+        &self,
+        scope: Scope,
+        batch: SyncBatch,
+        history: Option<History>,
+    ) -> Result<Vec<RecordResult>, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            scope,
+            batch,
+            history,
+            reply,
+        };
+        let gone = || StoreError::Unavailable(sqlx::Error::PoolClosed);
+        self.jobs.send(job).map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
+}
+
+async fn serve(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Job>) {
+    let mut held = None;
+    loop {
+        let first = match held.take() {
+            Some(job) => job,
+            None => match queue.recv().await {
+                Some(job) => job,
+                None => return,
+            },
+        };
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP && group[0].groupable() {
+            match queue.try_recv() {
+                Ok(job) if job.groupable() => group.push(job),
+                Ok(job) => {
+                    held = Some(job);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+        commit(&writer, group).await;
+    }
+}
+
+async fn commit(writer: &SqlitePool, group: Vec<Job>) {
+    if group.len() > 1 {
+        let batches = group.iter().map(|job| job.batch.clone()).collect();
+        if let Ok(answers) = commit_together(writer, &group, batches).await {
+            for (job, answer) in group.into_iter().zip(answers) {
+                job.answer(Ok(answer));
+            }
+            return;
+        }
+    }
+    for job in group {
+        let Job {
+            scope,
+            batch,
+            history,
+            reply,
+        } = job;
+        let answer = commit_alone(writer, scope, batch, &history).await;
+        let _ = reply.send(answer);
+    }
+}
+
+async fn commit_together(
+    writer: &SqlitePool,
+    group: &[Job],
+    batches: Vec<SyncBatch>,
+) -> Result<Vec<Vec<RecordResult>>, StoreError> {
+    let mut tx = writer.begin().await?;
+    let mut answers = Vec::with_capacity(group.len());
+    for (job, batch) in group.iter().zip(batches) {
+        answers.push(write(&mut tx, job.scope, batch, &job.history).await?);
+    }
+    tx.commit().await?;
+    Ok(answers)
+}
+
+async fn commit_alone(
+    writer: &SqlitePool,
+    scope: Scope,
+    batch: SyncBatch,
+    history: &Option<History>,
+) -> Answer {
+    let mut tx = writer.begin().await?;
+    let results = write(&mut tx, scope, batch, history).await?;
+    tx.commit().await?;
+    Ok(results)
+}
+
+/// One sync and its history entry, inside the transaction it is given.
+async fn write(
+    conn: &mut sqlx::SqliteConnection,
+    scope: Scope,
+    batch: SyncBatch,
+    history: &Option<History>,
+) -> Answer {
+    let mut writer = SqliteWriter {
+        conn: &mut *conn,
+        scope,
+        now: timestamp(),
+    };
+    let results = crate::store::sync::run(&mut writer, batch).await?;
+    if let Some(history) = history {
+        insert_import(&mut *conn, scope, &history(&results)).await?;
+    }
+    Ok(results)
+}
