@@ -128,17 +128,22 @@ pub fn prepare_one<P: Payload>(payload: P) -> Result<SyncBatch, RecordError> {
     }
 }
 
-/// Checks decoded items, each with its raw JSON where there is one (to name a rejected record).
-fn prepare<'r, P: Payload>(
-    decoded: impl Iterator<Item = (Result<P::Item, FieldError>, Option<&'r RawValue>)>,
-) -> Prepared {
-    let mut first_seen: HashMap<(Entity, RecordKey), usize> = HashMap::new();
-    let mut accepted = Vec::new();
+/// A decoded item, with its raw JSON where there is one (to name a rejected record).
+type Decoded<'r, P> = (
+    Result<<P as Payload>::Item, FieldError>,
+    Option<&'r RawValue>,
+);
+
+/// Checks decoded items.
+fn prepare<'r, P: Payload>(decoded: impl Iterator<Item = Decoded<'r, P>>) -> Prepared {
+    let decoded: Vec<_> = decoded.collect();
+    let repeats = repeated_keys::<P>(&decoded);
+    let mut accepted = Vec::with_capacity(decoded.len());
     let mut rejected = Vec::new();
-    for (index, (item, raw)) in decoded.enumerate() {
+    for (index, ((item, raw), repeat)) in decoded.into_iter().zip(repeats).enumerate() {
         let checked = item
             .map_err(RecordError::invalid)
-            .and_then(|item| claim_keys::<P>(&item, index, &mut first_seen).map(|()| item));
+            .and_then(|item| repeat.map_or(Ok(item), Err));
         match checked {
             Ok(item) => accepted.push(Indexed { index, item }),
             Err(error) => rejected.push(RecordResult {
@@ -154,37 +159,51 @@ fn prepare<'r, P: Payload>(
     }
 }
 
+/// Per item, in order: the error rejecting it for writing a key that an earlier accepted item
+/// (or the item itself) already writes.
+fn repeated_keys<P: Payload>(decoded: &[Decoded<'_, P>]) -> Vec<Option<RecordError>> {
+    let mut first_seen = HashMap::with_capacity(decoded.len());
+    decoded
+        .iter()
+        .enumerate()
+        .map(|(index, (item, _))| {
+            let item = item.as_ref().ok()?;
+            claim_keys::<P>(item, index, &mut first_seen).err()
+        })
+        .collect()
+}
+
 /// Records every key an item writes; a key already written by an earlier record (or earlier
 /// in the same item) rejects the item, since the request would contradict itself.
-fn claim_keys<P: Payload>(
-    item: &P::Item,
+fn claim_keys<'a, P: Payload>(
+    item: &'a P::Item,
     index: usize,
-    first_seen: &mut HashMap<(Entity, RecordKey), usize>,
+    first_seen: &mut HashMap<(Entity, &'a RecordKey), usize>,
 ) -> Result<(), RecordError> {
     let keys = P::keys(item);
     let mut claimed = Vec::with_capacity(keys.len());
-    for (entity, key, field) in keys {
-        let id = (entity, key.clone());
+    for (entity, key, place) in keys {
+        let id = (entity, key);
         if let Some(&first) = first_seen.get(&id) {
             for id in claimed {
                 first_seen.remove(&id);
             }
-            let place = if first == index {
+            let first = if first == index {
                 "earlier in this record".to_owned()
             } else {
                 format!("at index {first}")
             };
             return Err(RecordError::invalid(FieldError::new(
-                field,
+                place.field(),
                 format!(
-                    "{} external_id {:?} (source {:?}) appears more than once in this request; first {place}",
+                    "{} external_id {:?} (source {:?}) appears more than once in this request; first {first}",
                     entity.singular(),
                     key.external_id,
                     key.source
                 ),
             )));
         }
-        first_seen.insert(id.clone(), index);
+        first_seen.insert(id, index);
         claimed.push(id);
     }
     Ok(())

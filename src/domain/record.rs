@@ -12,8 +12,8 @@ use super::patch::Patch;
 use super::schema::{Entity, Scalar};
 pub use super::value::Children;
 use super::value::{
-    Color, HoursPerDay, IsoDate, LongText, Metadata, Name, NonNegative, Positive, ResourceStatus,
-    ResourceType, ShortText, Source, ToScalar, WorkStatus,
+    Color, HoursPerDay, IntoScalar, IsoDate, LongText, Metadata, Name, NonNegative, Positive,
+    ResourceStatus, ResourceType, ShortText, Source, WorkStatus,
 };
 
 /// The identity of a record inside one tenant and mode: the ERP system and its key.
@@ -154,7 +154,7 @@ pub trait Payload: DeserializeOwned + Send + 'static {
 
     /// Every key the item writes, with the field path that names it, for finding records
     /// that appear twice in one request.
-    fn keys(item: &Self::Item) -> Vec<(Entity, &RecordKey, String)>;
+    fn keys(item: &Self::Item) -> Keys<'_>;
 
     fn batch(items: Vec<Indexed<Self::Item>>) -> SyncBatch;
 }
@@ -165,19 +165,19 @@ struct Parent<'a> {
     key: &'a RecordKey,
 }
 
-fn key(external_id: &Name, source: &Source) -> RecordKey {
+fn key(external_id: Name, source: Source) -> RecordKey {
     RecordKey {
-        source: source.as_str().to_owned(),
-        external_id: external_id.as_str().to_owned(),
+        source: source.into_string(),
+        external_id: external_id.into_string(),
     }
 }
 
-fn required(value: &impl ToScalar) -> Patch<Scalar> {
-    Patch::Value(value.to_scalar())
+fn required(value: impl IntoScalar) -> Patch<Scalar> {
+    Patch::Value(value.into_scalar())
 }
 
-fn optional<T: ToScalar>(patch: &Patch<T>) -> Patch<Scalar> {
-    patch.map(ToScalar::to_scalar)
+fn optional<T: IntoScalar>(patch: Patch<T>) -> Patch<Scalar> {
+    patch.map_into(IntoScalar::into_scalar)
 }
 
 /// A nested record may repeat what it inherits, but only if it agrees with its parent.
@@ -249,7 +249,7 @@ fn parent_ref(
     id: Option<Uuid>,
 ) -> Result<ParentRef, FieldError> {
     Ok(match one_of(external, external_id, internal, id)? {
-        Either::First(external_id) => ParentRef::ExternalId(external_id.as_str().to_owned()),
+        Either::First(external_id) => ParentRef::ExternalId(external_id.into_string()),
         Either::Second(id) => ParentRef::Id(id),
     })
 }
@@ -421,15 +421,15 @@ object_only!(
 
 impl JobPayload {
     fn into_record(self) -> Result<JobRecord, FieldError> {
-        let key = key(&self.external_id, &self.external_source);
+        let key = key(self.external_id, self.external_source);
         let values = vec![
-            required(&self.job_number),
-            optional(&self.customer),
-            optional(&self.due_date),
-            optional(&self.priority),
-            optional(&self.status),
-            optional(&self.notes),
-            optional(&self.metadata),
+            required(self.job_number),
+            optional(self.customer),
+            optional(self.due_date),
+            optional(self.priority),
+            optional(self.status),
+            optional(self.notes),
+            optional(self.metadata),
         ];
         let parent = Parent {
             entity: Entity::Jobs,
@@ -453,17 +453,6 @@ impl JobPayload {
 }
 
 impl PartPayload {
-    fn values(&self) -> Vec<Patch<Scalar>> {
-        vec![
-            required(&self.part_number),
-            optional(&self.material),
-            optional(&self.quantity),
-            optional(&self.status),
-            optional(&self.notes),
-            optional(&self.metadata),
-        ]
-    }
-
     fn into_nested(self, job: &Parent) -> Result<PartRecord, FieldError> {
         inherited(
             "external_source",
@@ -482,10 +471,17 @@ impl PartPayload {
     }
 
     fn into_record(self, source: String) -> Result<PartRecord, FieldError> {
-        let values = self.values();
+        let values = vec![
+            required(self.part_number),
+            optional(self.material),
+            optional(self.quantity),
+            optional(self.status),
+            optional(self.notes),
+            optional(self.metadata),
+        ];
         let key = RecordKey {
             source,
-            external_id: self.external_id.as_str().to_owned(),
+            external_id: self.external_id.into_string(),
         };
         let parent = Parent {
             entity: Entity::Parts,
@@ -528,22 +524,22 @@ impl OperationPayload {
 
     fn into_record(self, source: String) -> Result<OperationRecord, FieldError> {
         let cell = match one_of("cell_name", self.cell_name, "cell_id", self.cell_id)? {
-            Either::First(name) => CellRef::Name(name.as_str().to_owned()),
+            Either::First(name) => CellRef::Name(name.into_string()),
             Either::Second(id) => CellRef::Id(id),
         };
         let values = vec![
-            required(&self.operation_name),
-            optional(&self.sequence),
-            optional(&self.estimated_time_minutes),
-            optional(&self.status),
-            optional(&self.notes),
-            optional(&self.metadata),
+            required(self.operation_name),
+            optional(self.sequence),
+            optional(self.estimated_time_minutes),
+            optional(self.status),
+            optional(self.notes),
+            optional(self.metadata),
         ];
         Ok(OperationRecord {
             record: Record {
                 key: RecordKey {
                     source,
-                    external_id: self.external_id.as_str().to_owned(),
+                    external_id: self.external_id.into_string(),
                 },
                 values,
             },
@@ -552,31 +548,52 @@ impl OperationPayload {
     }
 }
 
-fn operation_keys<'a>(
-    operations: &'a [OperationRecord],
-    prefix: &str,
-    keys: &mut Vec<(Entity, &'a RecordKey, String)>,
-) {
-    for (i, operation) in operations.iter().enumerate() {
-        keys.push((
-            Entity::Operations,
-            &operation.record.key,
-            format!("{prefix}operations[{i}].external_id"),
-        ));
+/// Where a key sits in the record that carries it: the record's own `external_id`, or a nested
+/// part's or operation's. Spelled out as a field path only for an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyPlace {
+    pub part: Option<usize>,
+    pub operation: Option<usize>,
+}
+
+impl KeyPlace {
+    pub const TOP: KeyPlace = KeyPlace {
+        part: None,
+        operation: None,
+    };
+
+    /// The key's field path, e.g. `parts[1].operations[0].external_id`.
+    pub fn field(self) -> String {
+        let part = self.part.map(|p| format!("parts[{p}]."));
+        let operation = self.operation.map(|o| format!("operations[{o}]."));
+        format!(
+            "{}{}external_id",
+            part.unwrap_or_default(),
+            operation.unwrap_or_default()
+        )
     }
 }
 
-fn part_keys<'a>(
-    part: &'a PartRecord,
-    prefix: &str,
-    keys: &mut Vec<(Entity, &'a RecordKey, String)>,
-) {
-    keys.push((
-        Entity::Parts,
-        &part.record.key,
-        format!("{prefix}external_id"),
-    ));
-    operation_keys(&part.operations, prefix, keys);
+/// Every key an item writes, with where it sits.
+pub type Keys<'a> = Vec<(Entity, &'a RecordKey, KeyPlace)>;
+
+fn operation_keys<'a>(operations: &'a [OperationRecord], part: Option<usize>, keys: &mut Keys<'a>) {
+    for (i, operation) in operations.iter().enumerate() {
+        let place = KeyPlace {
+            part,
+            operation: Some(i),
+        };
+        keys.push((Entity::Operations, &operation.record.key, place));
+    }
+}
+
+fn part_keys<'a>(part: &'a PartRecord, index: Option<usize>, keys: &mut Keys<'a>) {
+    let place = KeyPlace {
+        part: index,
+        operation: None,
+    };
+    keys.push((Entity::Parts, &part.record.key, place));
+    operation_keys(&part.operations, index, keys);
 }
 
 impl Payload for JobPayload {
@@ -587,10 +604,10 @@ impl Payload for JobPayload {
         self.into_record()
     }
 
-    fn keys(job: &JobRecord) -> Vec<(Entity, &RecordKey, String)> {
-        let mut keys = vec![(Entity::Jobs, &job.record.key, "external_id".to_owned())];
+    fn keys(job: &JobRecord) -> Keys<'_> {
+        let mut keys = vec![(Entity::Jobs, &job.record.key, KeyPlace::TOP)];
         for (i, part) in job.parts.iter().enumerate() {
-            part_keys(part, &format!("parts[{i}]."), &mut keys);
+            part_keys(part, Some(i), &mut keys);
         }
         keys
     }
@@ -618,9 +635,9 @@ impl Payload for PartPayload {
         })
     }
 
-    fn keys(part: &Parented<PartRecord>) -> Vec<(Entity, &RecordKey, String)> {
+    fn keys(part: &Parented<PartRecord>) -> Keys<'_> {
         let mut keys = Vec::new();
-        part_keys(&part.item, "", &mut keys);
+        part_keys(&part.item, None, &mut keys);
         keys
     }
 
@@ -647,11 +664,11 @@ impl Payload for OperationPayload {
         })
     }
 
-    fn keys(operation: &Parented<OperationRecord>) -> Vec<(Entity, &RecordKey, String)> {
+    fn keys(operation: &Parented<OperationRecord>) -> Keys<'_> {
         vec![(
             Entity::Operations,
             &operation.item.record.key,
-            "external_id".to_owned(),
+            KeyPlace::TOP,
         )]
     }
 
@@ -666,22 +683,22 @@ impl Payload for CellPayload {
 
     fn into_item(self) -> Result<Record, FieldError> {
         Ok(Record {
-            key: key(&self.external_id, &self.external_source),
+            key: key(self.external_id, self.external_source),
             values: vec![
-                required(&self.name),
-                optional(&self.color),
-                optional(&self.sequence),
-                optional(&self.active),
-                optional(&self.capacity_hours_per_day),
-                optional(&self.wip_limit),
-                optional(&self.notes),
-                optional(&self.metadata),
+                required(self.name),
+                optional(self.color),
+                optional(self.sequence),
+                optional(self.active),
+                optional(self.capacity_hours_per_day),
+                optional(self.wip_limit),
+                optional(self.notes),
+                optional(self.metadata),
             ],
         })
     }
 
-    fn keys(cell: &Record) -> Vec<(Entity, &RecordKey, String)> {
-        vec![(Entity::Cells, &cell.key, "external_id".to_owned())]
+    fn keys(cell: &Record) -> Keys<'_> {
+        vec![(Entity::Cells, &cell.key, KeyPlace::TOP)]
     }
 
     fn batch(items: Vec<Indexed<Record>>) -> SyncBatch {
@@ -695,22 +712,22 @@ impl Payload for ResourcePayload {
 
     fn into_item(self) -> Result<Record, FieldError> {
         Ok(Record {
-            key: key(&self.external_id, &self.external_source),
+            key: key(self.external_id, self.external_source),
             values: vec![
-                required(&self.name),
-                optional(&self.kind),
-                optional(&self.status),
-                optional(&self.description),
-                optional(&self.identifier),
-                optional(&self.location),
-                optional(&self.notes),
-                optional(&self.metadata),
+                required(self.name),
+                optional(self.kind),
+                optional(self.status),
+                optional(self.description),
+                optional(self.identifier),
+                optional(self.location),
+                optional(self.notes),
+                optional(self.metadata),
             ],
         })
     }
 
-    fn keys(resource: &Record) -> Vec<(Entity, &RecordKey, String)> {
-        vec![(Entity::Resources, &resource.key, "external_id".to_owned())]
+    fn keys(resource: &Record) -> Keys<'_> {
+        vec![(Entity::Resources, &resource.key, KeyPlace::TOP)]
     }
 
     fn batch(items: Vec<Indexed<Record>>) -> SyncBatch {

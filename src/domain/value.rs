@@ -12,8 +12,8 @@ pub const MAX_INT: i64 = i32::MAX as i64;
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 
 /// Turns a validated value into the engine-neutral scalar a store writes.
-pub trait ToScalar {
-    fn to_scalar(&self) -> Scalar;
+pub trait IntoScalar {
+    fn into_scalar(self) -> Scalar;
 }
 
 /// Text of `MIN..=MAX` characters. With `MIN > 0` it must also contain more than white space.
@@ -54,11 +54,15 @@ impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    pub fn into_string(self) -> String {
+        self.0
+    }
 }
 
-impl<const MIN: usize, const MAX: usize> ToScalar for Text<MIN, MAX> {
-    fn to_scalar(&self) -> Scalar {
-        Scalar::Text(self.0.clone())
+impl<const MIN: usize, const MAX: usize> IntoScalar for Text<MIN, MAX> {
+    fn into_scalar(self) -> Scalar {
+        Scalar::Text(self.0)
     }
 }
 
@@ -84,15 +88,15 @@ impl<const MIN: i64, const MAX: i64> TryFrom<i64> for Int<MIN, MAX> {
     }
 }
 
-impl<const MIN: i64, const MAX: i64> ToScalar for Int<MIN, MAX> {
-    fn to_scalar(&self) -> Scalar {
+impl<const MIN: i64, const MAX: i64> IntoScalar for Int<MIN, MAX> {
+    fn into_scalar(self) -> Scalar {
         Scalar::Int(self.0)
     }
 }
 
-impl ToScalar for bool {
-    fn to_scalar(&self) -> Scalar {
-        Scalar::Bool(*self)
+impl IntoScalar for bool {
+    fn into_scalar(self) -> Scalar {
+        Scalar::Bool(self)
     }
 }
 
@@ -113,8 +117,8 @@ impl TryFrom<f64> for HoursPerDay {
     }
 }
 
-impl ToScalar for HoursPerDay {
-    fn to_scalar(&self) -> Scalar {
+impl IntoScalar for HoursPerDay {
+    fn into_scalar(self) -> Scalar {
         Scalar::Real(self.0)
     }
 }
@@ -140,9 +144,9 @@ impl TryFrom<String> for Color {
     }
 }
 
-impl ToScalar for Color {
-    fn to_scalar(&self) -> Scalar {
-        Scalar::Text(self.0.clone())
+impl IntoScalar for Color {
+    fn into_scalar(self) -> Scalar {
+        Scalar::Text(self.0)
     }
 }
 
@@ -183,8 +187,8 @@ fn parse_iso_date(text: &str) -> Option<time::Date> {
     time::Date::from_calendar_date(year, month, day).ok()
 }
 
-impl ToScalar for IsoDate {
-    fn to_scalar(&self) -> Scalar {
+impl IntoScalar for IsoDate {
+    fn into_scalar(self) -> Scalar {
         let (year, month, day) = self.0.to_calendar_date();
         Scalar::Text(format!("{year:04}-{:02}-{day:02}", month as u8))
     }
@@ -224,9 +228,9 @@ fn contains_nul(value: &Value) -> bool {
     }
 }
 
-impl ToScalar for Metadata {
-    fn to_scalar(&self) -> Scalar {
-        Scalar::Text(self.0.clone())
+impl IntoScalar for Metadata {
+    fn into_scalar(self) -> Scalar {
+        Scalar::Text(self.0)
     }
 }
 
@@ -266,8 +270,8 @@ macro_rules! text_enum {
             }
         }
 
-        impl ToScalar for $name {
-            fn to_scalar(&self) -> Scalar {
+        impl IntoScalar for $name {
+            fn into_scalar(self) -> Scalar {
                 Scalar::Text(self.as_str().to_owned())
             }
         }
@@ -347,7 +351,7 @@ mod tests {
         assert_eq!(
             IsoDate::try_from("0999-01-02".to_owned())
                 .unwrap()
-                .to_scalar(),
+                .into_scalar(),
             Scalar::Text("0999-01-02".into())
         );
     }

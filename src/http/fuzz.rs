@@ -23,7 +23,7 @@ use crate::domain::batch::{prepare_bulk, prepare_one, BulkBody, Prepared};
 use crate::domain::decode::{FieldError, KEY_ERROR};
 use crate::domain::outcome::ErrorCode;
 use crate::domain::record::{
-    CellPayload, JobPayload, OperationPayload, PartPayload, Payload, RecordKey, ResourcePayload,
+    CellPayload, JobPayload, Keys, OperationPayload, PartPayload, Payload, ResourcePayload,
     SyncBatch,
 };
 use crate::domain::Entity;
@@ -153,6 +153,7 @@ fn check_accepted(batch: &SyncBatch, records: &[Option<Value>]) -> Result<(), St
             .ok_or(format!("accepted record {index}, which is not an object"))?;
         let source = record.get("external_source").and_then(Value::as_str);
         for (entity, key, field) in keys {
+            let field = field.field();
             let sent = path(&field)
                 .and_then(|path| resolve(record, &path))
                 .and_then(Value::as_str);
@@ -168,8 +169,6 @@ fn check_accepted(batch: &SyncBatch, records: &[Option<Value>]) -> Result<(), St
     }
     Ok(())
 }
-
-type Keys<'a> = Vec<(Entity, &'a RecordKey, String)>;
 
 fn batch_keys(batch: &SyncBatch) -> Vec<(usize, Keys<'_>)> {
     match batch {
