@@ -169,15 +169,16 @@ impl Serialize for EncodedRow<'_, '_> {
             }
         }
         let mut seq = serializer.serialize_seq(Some(FIRST_VALUE + refs + row.values.len()))?;
+        let mut text = Uuid::encode_buffer();
         match self.head {
-            Head::Id(id) => seq.serialize_element(&id.hyphenated().to_string())?,
+            Head::Id(id) => seq.serialize_element(&*id.hyphenated().encode_lower(&mut text))?,
             Head::RowId(rowid) => seq.serialize_element(&rowid)?,
         }
         seq.serialize_element(&row.key.source)?;
         seq.serialize_element(&row.key.external_id)?;
         seq.serialize_element(&mask)?;
         for id in &row.refs {
-            seq.serialize_element(&id.hyphenated().to_string())?;
+            seq.serialize_element(&*id.hyphenated().encode_lower(&mut text))?;
         }
         for value in row.values {
             match value {
