@@ -116,7 +116,7 @@ async fn commit(writer: &SqlitePool, group: Vec<Job>) {
             history,
             reply,
         } = job;
-        let answer = commit_alone(writer, scope, batch, &history).await;
+        let answer = commit_alone(writer, scope, batch, history.as_ref()).await;
         let _ = reply.send(answer);
     }
 }
@@ -129,7 +129,7 @@ async fn commit_together(
     let mut tx = writer.begin().await?;
     let mut answers = Vec::with_capacity(group.len());
     for (job, batch) in group.iter().zip(batches) {
-        answers.push(write(&mut tx, job.scope, batch, &job.history).await?);
+        answers.push(write(&mut tx, job.scope, batch, job.history.as_ref()).await?);
     }
     tx.commit().await?;
     Ok(answers)
@@ -139,7 +139,7 @@ async fn commit_alone(
     writer: &SqlitePool,
     scope: Scope,
     batch: SyncBatch,
-    history: &Option<History>,
+    history: Option<&History>,
 ) -> Answer {
     let mut tx = writer.begin().await?;
     let results = write(&mut tx, scope, batch, history).await?;
@@ -147,12 +147,12 @@ async fn commit_alone(
     Ok(results)
 }
 
-/// One sync and its history entry, inside the transaction it is given.
-async fn write(
+/// One sync and its history entry (if given), inside the transaction it is given.
+pub(super) async fn write(
     conn: &mut sqlx::SqliteConnection,
     scope: Scope,
     batch: SyncBatch,
-    history: &Option<History>,
+    history: Option<&History>,
 ) -> Answer {
     let mut writer = SqliteWriter {
         conn: &mut *conn,

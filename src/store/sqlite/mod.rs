@@ -15,7 +15,7 @@ use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
 use self::group::Committer;
-use self::sync::{parse_id, SqliteWriter};
+use self::sync::parse_id;
 use super::listing::{listing, Bind, Dialect};
 use super::{
     decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
@@ -147,13 +147,9 @@ impl Store for SqliteStore {
         if finish == Finish::Commit {
             return self.committer.sync(scope, batch, history).await;
         }
+        // A dry run's entry is written after the rollback, so it is kept.
         let mut tx = self.writer.begin().await?;
-        let mut writer = SqliteWriter {
-            conn: &mut tx,
-            scope,
-            now: timestamp(),
-        };
-        let results = super::sync::run(&mut writer, batch).await?;
+        let results = group::write(&mut tx, scope, batch, None).await?;
         tx.rollback().await?;
         if let Some(history) = history {
             self.record_import(scope, &history(&results)).await?;
