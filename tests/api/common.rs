@@ -152,6 +152,28 @@ impl TestServer {
         }
     }
 
+    /// Runs `sql` on the server's database directly, as another program sharing it would.
+    pub async fn write_behind_the_server(&self, sql: &str) {
+        use sqlx::Connection;
+        if self.database_url.starts_with("sqlite:") {
+            let mut db = sqlx::SqliteConnection::connect(&self.database_url)
+                .await
+                .expect("the database opens");
+            sqlx::query(sql)
+                .execute(&mut db)
+                .await
+                .expect("the write runs");
+        } else {
+            let mut db = sqlx::PgConnection::connect(&self.database_url)
+                .await
+                .expect("the database opens");
+            sqlx::query(sql)
+                .execute(&mut db)
+                .await
+                .expect("the write runs");
+        }
+    }
+
     pub fn dir(&self) -> &std::path::Path {
         self.dir.path()
     }

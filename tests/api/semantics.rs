@@ -83,6 +83,74 @@ async fn an_unchanged_resync_writes_nothing(engine: Engine) {
     assert_eq!(bulk.data()["results"][0]["unchanged"], true);
 }
 
+/// The store may skip comparing fields for a re-send identical to the last one (SQLite keeps a
+/// fingerprint of it), but never across an edit somebody else made in the database meanwhile.
+async fn a_resend_puts_back_what_was_edited_behind_the_server(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let jobs = json!({"jobs": [
+        {"external_id": "J1", "external_source": "SAP", "job_number": "1", "customer": "Acme",
+         "priority": 2},
+        {"external_id": "J2", "external_source": "SAP", "job_number": "2", "customer": "Beta"}]});
+    server
+        .post("/api-jobs/bulk-sync", &key, &jobs)
+        .await
+        .expect(200);
+    let resend = |expected_unchanged: u64| {
+        let (server, key, jobs) = (&server, &key, &jobs);
+        async move {
+            let reply = server
+                .post("/api-jobs/bulk-sync", key, jobs)
+                .await
+                .expect(200);
+            assert_eq!(
+                reply.data()["unchanged"],
+                expected_unchanged,
+                "{:#}",
+                reply.body
+            );
+            reply.data()["results"].clone()
+        }
+    };
+    resend(2).await;
+
+    server
+        .write_behind_the_server(
+            "UPDATE jobs SET customer = 'edited in the MES', priority = 9 \
+             WHERE external_id = 'J1'",
+        )
+        .await;
+    let results = resend(1).await;
+    assert_eq!(results[0]["action"], "updated");
+    assert!(results[0].get("unchanged").is_none(), "{results:#}");
+    assert_eq!(results[1]["unchanged"], true);
+    let stored = server.all("jobs", &key).await;
+    assert_eq!(
+        find(&stored, "J1")["customer"],
+        "Acme",
+        "the ERP's value is back"
+    );
+    assert_eq!(find(&stored, "J1")["priority"], 2);
+    resend(2).await;
+
+    // A deleted record comes back (new to the ERP again) with the same re-send, and is then
+    // unchanged again.
+    server
+        .send(
+            Method::DELETE,
+            "/api-jobs/by-external/SAP/J2",
+            Some(&key),
+            None,
+            None,
+        )
+        .await
+        .expect(200);
+    let results = resend(1).await;
+    assert_eq!(results[1]["action"], "created", "{results:#}");
+    assert_eq!(server.all("jobs", &key).await.len(), 2);
+    resend(2).await;
+}
+
 async fn a_changed_child_updates_its_job(engine: Engine) {
     let server = TestServer::start(engine).await;
     let key = server.key("acme").await;
@@ -380,6 +448,7 @@ async fn list_filters_and_paginates(engine: Engine) {
 on_every_engine!(
     absent_keeps_and_null_clears,
     an_unchanged_resync_writes_nothing,
+    a_resend_puts_back_what_was_edited_behind_the_server,
     a_changed_child_updates_its_job,
     a_bad_operation_leaves_no_job_behind,
     a_part_follows_its_new_job_and_missing_children_stay,

@@ -9,15 +9,17 @@ use serde::de::DeserializeOwned;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
+use xxhash_rust::xxh3::Xxh3;
 
 use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
-use crate::domain::schema::{Column, Default, Entity};
+use crate::domain::schema::{Column, Default, Entity, Scalar};
 use crate::domain::Scope;
 use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
 
-/// Position of the first column value in an encoded row: `[id, source, external_id, mask, …]`.
-const FIRST_VALUE: usize = 4;
+/// Position of the first column value in an encoded row: `[id, source, external_id, mask,
+/// fingerprint, …]`.
+const FIRST_VALUE: usize = 5;
 
 pub(super) struct SqliteWriter<'c> {
     pub conn: &'c mut SqliteConnection,
@@ -27,7 +29,7 @@ pub(super) struct SqliteWriter<'c> {
 
 struct UpsertSql {
     /// Per batch row that has a stored row: its index, rowid, id, whether it is deleted, and
-    /// whether a sent value differs from the stored one.
+    /// whether writing what was sent would change it.
     look: String,
     insert: String,
     update: String,
@@ -77,39 +79,34 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         .enumerate()
         .map(|(k, c)| value_expr(c, k))
         .collect();
-    let mask = format!("r.value ->> {}", FIRST_VALUE - 1);
+    let mask = format!("r.value ->> {}", FIRST_VALUE - 2);
+    let fingerprint = format!("r.value ->> {}", FIRST_VALUE - 1);
 
-    let sent_values: Vec<String> = values
-        .iter()
-        .enumerate()
-        .map(|(k, value)| format!("{value} AS v{k}"))
-        .collect();
     let differences: Vec<String> = names
         .iter()
+        .zip(&values)
         .enumerate()
-        .map(|(k, name)| format!("(s.mask & {} AND t.{name} IS NOT s.v{k})", 1u64 << k))
+        .map(|(k, (name, value))| format!("({mask} & {} AND t.{name} IS NOT {value})", 1u64 << k))
         .collect();
     // The batch drives the join through the identity index: left to itself the planner nests
-    // the other way round and scans the table per record. Only the rows found have their
-    // values read out of the JSON, once each (read inline in the comparison, SQLite parsed a
-    // row's JSON again for every field: 3 times slower).
+    // the other way round and scans the table per record. A row whose last sync sent the same
+    // fingerprint is unchanged without reading a field: for 1000 unchanged jobs the look took
+    // 1.25 ms instead of 2.07 comparing every field.
     let look = format!(
-        "WITH {rows}, s AS MATERIALIZED ( \
-           SELECT r.key, t.rowid AS rid, {mask} AS mask, {sent_values} \
-           FROM r CROSS JOIN {table} AS t \
-           ON t.tenant_id = ?1 AND t.mode = ?2 \
-           AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2) \
-         SELECT json_group_array(json_array(s.key, t.rowid, t.id, t.deleted_at IS NOT NULL, {differences})) \
-         FROM s CROSS JOIN {table} AS t ON t.rowid = s.rid",
+        "WITH {rows} \
+         SELECT json_group_array(json_array(r.key, t.rowid, t.id, t.deleted_at IS NOT NULL, \
+           CASE WHEN t.sync_fingerprint = {fingerprint} THEN 0 ELSE {differences} END)) \
+         FROM r CROSS JOIN {table} AS t \
+         ON t.tenant_id = ?1 AND t.mode = ?2 \
+         AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2",
         rows = batch_rows(3),
-        sent_values = sent_values.join(", "),
         differences = differences.join(" OR "),
     );
 
     let insert = format!(
-        "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at) \
+        "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
          WITH {rows} \
-         SELECT r.value ->> 0, ?1, ?2, r.value ->> 1, r.value ->> 2, {values}, ?3, ?3, ?3 \
+         SELECT r.value ->> 0, ?1, ?2, r.value ->> 1, r.value ->> 2, {values}, ?3, ?3, ?3, {fingerprint} \
          FROM r WHERE true \
          ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
         rows = batch_rows(4),
@@ -117,6 +114,11 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         values = values.join(", "),
     );
 
+    let sent_values: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(k, value)| format!("{value} AS v{k}"))
+        .collect();
     let assignments: Vec<String> = names
         .iter()
         .enumerate()
@@ -130,8 +132,9 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     // Only rows the look found changed (or deleted) are sent, each with its rowid.
     let update = format!(
         "WITH {rows}, sent AS MATERIALIZED ( \
-           SELECT r.value ->> 0 AS rid, {mask} AS mask, {sent_values} FROM r) \
-         UPDATE {table} AS t SET {assignments}, updated_at = ?1, synced_at = ?1, deleted_at = NULL \
+           SELECT r.value ->> 0 AS rid, {mask} AS mask, {fingerprint} AS fingerprint, {sent_values} FROM r) \
+         UPDATE {table} AS t SET {assignments}, updated_at = ?1, synced_at = ?1, deleted_at = NULL, \
+           sync_fingerprint = sent.fingerprint \
          FROM sent WHERE t.rowid = sent.rid",
         rows = batch_rows(2),
         assignments = assignments.join(", "),
@@ -151,8 +154,8 @@ enum Head {
     RowId(i64),
 }
 
-/// A row as the statements read it: `[id or rowid, source, external_id, mask, refs…,
-/// values…]`, where bit k of `mask` says column k was sent (references always are).
+/// A row as the statements read it: `[id or rowid, source, external_id, mask, fingerprint,
+/// refs…, values…]`, where bit k of `mask` says column k was sent (references always are).
 struct EncodedRow<'r, 'a> {
     head: Head,
     row: &'r UpsertRow<'a>,
@@ -177,6 +180,7 @@ impl Serialize for EncodedRow<'_, '_> {
         seq.serialize_element(&row.key.source)?;
         seq.serialize_element(&row.key.external_id)?;
         seq.serialize_element(&mask)?;
+        seq.serialize_element(&fingerprint(mask, row))?;
         for id in &row.refs {
             seq.serialize_element(&*id.hyphenated().encode_lower(&mut text))?;
         }
@@ -188,6 +192,39 @@ impl Serialize for EncodedRow<'_, '_> {
         }
         seq.end()
     }
+}
+
+/// What a sync sends for a row, as one number: which columns, their values and the references
+/// it resolved. Two syncs with the same fingerprint write the same row, so the second one is
+/// unchanged (migration 0005 keeps it only while no other write touched the row).
+fn fingerprint(mask: u64, row: &UpsertRow<'_>) -> i64 {
+    let mut hash = Xxh3::new();
+    hash.update(&mask.to_le_bytes());
+    for id in &row.refs {
+        hash.update(id.as_bytes());
+    }
+    for value in row.values {
+        match value {
+            Patch::Absent => hash.update(&[0]),
+            Patch::Null => hash.update(&[1]),
+            Patch::Value(Scalar::Text(text)) => {
+                hash.update(&[2]);
+                hash.update(&(text.len() as u64).to_le_bytes());
+                hash.update(text.as_bytes());
+            }
+            Patch::Value(Scalar::Int(int)) => {
+                hash.update(&[3]);
+                hash.update(&int.to_le_bytes());
+            }
+            Patch::Value(Scalar::Real(real)) => {
+                hash.update(&[4]);
+                hash.update(&real.to_bits().to_le_bytes());
+            }
+            Patch::Value(Scalar::Bool(flag)) => hash.update(&[5, u8::from(*flag)]),
+        }
+    }
+    // SQLite's integers are signed: the same 64 bits, read as i64.
+    hash.digest() as i64
 }
 
 pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
