@@ -91,39 +91,37 @@ async fn a_resend_puts_back_what_was_edited_behind_the_server(engine: Engine) {
     let jobs = json!({"jobs": [
         {"external_id": "J1", "external_source": "SAP", "job_number": "1", "customer": "Acme",
          "priority": 2},
-        {"external_id": "J2", "external_source": "SAP", "job_number": "2", "customer": "Beta"}]});
+        {"external_id": "J2", "external_source": "SAP", "job_number": "2", "customer": "Beta"},
+        {"external_id": "J3", "external_source": "SAP", "job_number": "3", "customer": "Gamma"}]});
     server
         .post("/api-jobs/bulk-sync", &key, &jobs)
         .await
         .expect(200);
-    let resend = |expected_unchanged: u64| {
+    // Per record of a re-send of `jobs`: whether it came back unchanged.
+    let resend = || {
         let (server, key, jobs) = (&server, &key, &jobs);
         async move {
             let reply = server
                 .post("/api-jobs/bulk-sync", key, jobs)
                 .await
                 .expect(200);
-            assert_eq!(
-                reply.data()["unchanged"],
-                expected_unchanged,
-                "{:#}",
-                reply.body
-            );
-            reply.data()["results"].clone()
+            let results = reply.data()["results"].clone();
+            let unchanged: Vec<bool> = (0..3).map(|i| results[i]["unchanged"] == true).collect();
+            (unchanged, results)
         }
     };
-    resend(2).await;
+    assert_eq!(resend().await.0, [true, true, true]);
 
+    // Behind the first record of the batch.
     server
         .write_behind_the_server(
             "UPDATE jobs SET customer = 'edited in the MES', priority = 9 \
              WHERE external_id = 'J1'",
         )
         .await;
-    let results = resend(1).await;
+    let (unchanged, results) = resend().await;
+    assert_eq!(unchanged, [false, true, true], "{results:#}");
     assert_eq!(results[0]["action"], "updated");
-    assert!(results[0].get("unchanged").is_none(), "{results:#}");
-    assert_eq!(results[1]["unchanged"], true);
     let stored = server.all("jobs", &key).await;
     assert_eq!(
         find(&stored, "J1")["customer"],
@@ -131,7 +129,20 @@ async fn a_resend_puts_back_what_was_edited_behind_the_server(engine: Engine) {
         "the ERP's value is back"
     );
     assert_eq!(find(&stored, "J1")["priority"], 2);
-    resend(2).await;
+    assert_eq!(resend().await.0, [true, true, true]);
+
+    // Behind records further down; an edit that changed no value leaves its record unchanged.
+    server
+        .write_behind_the_server(
+            "UPDATE jobs SET customer = 'edited' WHERE external_id = 'J2'; \
+             UPDATE jobs SET customer = customer WHERE external_id = 'J3'",
+        )
+        .await;
+    let (unchanged, results) = resend().await;
+    assert_eq!(unchanged, [true, false, true], "{results:#}");
+    let stored = server.all("jobs", &key).await;
+    assert_eq!(find(&stored, "J2")["customer"], "Beta");
+    assert_eq!(resend().await.0, [true, true, true]);
 
     // A deleted record comes back (new to the ERP again) with the same re-send, and is then
     // unchanged again.
@@ -145,10 +156,11 @@ async fn a_resend_puts_back_what_was_edited_behind_the_server(engine: Engine) {
         )
         .await
         .expect(200);
-    let results = resend(1).await;
+    let (unchanged, results) = resend().await;
+    assert_eq!(unchanged, [true, false, true], "{results:#}");
     assert_eq!(results[1]["action"], "created", "{results:#}");
-    assert_eq!(server.all("jobs", &key).await.len(), 2);
-    resend(2).await;
+    assert_eq!(server.all("jobs", &key).await.len(), 3);
+    assert_eq!(resend().await.0, [true, true, true]);
 }
 
 async fn a_changed_child_updates_its_job(engine: Engine) {

@@ -9,7 +9,7 @@ use serde::de::DeserializeOwned;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
-use xxhash_rust::xxh3::Xxh3;
+use xxhash_rust::xxh3::xxh3_64;
 
 use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
@@ -31,6 +31,9 @@ struct UpsertSql {
     /// Per batch row that has a stored row: its index, rowid, id, whether it is deleted, and
     /// whether writing what was sent would change it.
     look: String,
+    /// The same for a batch of keys and fingerprints only (`[source, external_id,
+    /// fingerprint]`), answering whether the row's last sync sent another fingerprint.
+    key_look: String,
     insert: String,
     update: String,
 }
@@ -82,25 +85,42 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     let mask = format!("r.value ->> {}", FIRST_VALUE - 2);
     let fingerprint = format!("r.value ->> {}", FIRST_VALUE - 1);
 
+    let sent_values: Vec<String> = values
+        .iter()
+        .enumerate()
+        .map(|(k, value)| format!("{value} AS v{k}"))
+        .collect();
     let differences: Vec<String> = names
         .iter()
-        .zip(&values)
         .enumerate()
-        .map(|(k, (name, value))| format!("({mask} & {} AND t.{name} IS NOT {value})", 1u64 << k))
+        .map(|(k, name)| format!("(s.mask & {} AND t.{name} IS NOT s.v{k})", 1u64 << k))
         .collect();
     // The batch drives the join through the identity index: left to itself the planner nests
-    // the other way round and scans the table per record. A row whose last sync sent the same
-    // fingerprint is unchanged without reading a field: for 1000 unchanged jobs the look took
-    // 1.25 ms instead of 2.07 comparing every field.
+    // the other way round and scans the table per record. Only the rows found have their
+    // values read out of the JSON, once each.
     let look = format!(
+        "WITH {rows}, s AS MATERIALIZED ( \
+           SELECT r.key, t.rowid AS rid, {mask} AS mask, {sent_values} \
+           FROM r CROSS JOIN {table} AS t \
+           ON t.tenant_id = ?1 AND t.mode = ?2 \
+           AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2) \
+         SELECT json_group_array(json_array(s.key, t.rowid, t.id, t.deleted_at IS NOT NULL, {differences})) \
+         FROM s CROSS JOIN {table} AS t ON t.rowid = s.rid",
+        rows = batch_rows(3),
+        sent_values = sent_values.join(", "),
+        differences = differences.join(" OR "),
+    );
+    // A re-send is looked up by key and fingerprint alone: a row whose last sync sent the same
+    // fingerprint is unchanged without reading a field. 1000 unchanged jobs: 0.84 ms, against
+    // 2.07 for the look that compares fields.
+    let key_look = format!(
         "WITH {rows} \
          SELECT json_group_array(json_array(r.key, t.rowid, t.id, t.deleted_at IS NOT NULL, \
-           CASE WHEN t.sync_fingerprint = {fingerprint} THEN 0 ELSE {differences} END)) \
+           t.sync_fingerprint IS NOT r.value ->> 2)) \
          FROM r CROSS JOIN {table} AS t \
          ON t.tenant_id = ?1 AND t.mode = ?2 \
-         AND t.external_source = r.value ->> 1 AND t.external_id = r.value ->> 2",
+         AND t.external_source = r.value ->> 0 AND t.external_id = r.value ->> 1",
         rows = batch_rows(3),
-        differences = differences.join(" OR "),
     );
 
     let insert = format!(
@@ -114,11 +134,6 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         values = values.join(", "),
     );
 
-    let sent_values: Vec<String> = values
-        .iter()
-        .enumerate()
-        .map(|(k, value)| format!("{value} AS v{k}"))
-        .collect();
     let assignments: Vec<String> = names
         .iter()
         .enumerate()
@@ -142,6 +157,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
     UpsertSql {
         look,
+        key_look,
         insert,
         update,
     }
@@ -149,21 +165,22 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
 
 /// How a row names itself to a statement: by the id it would get, or by the rowid of the
 /// stored row it updates.
+#[derive(Clone, Copy)]
 enum Head {
     Id(Uuid),
     RowId(i64),
 }
 
-/// A row as the statements read it: `[id or rowid, source, external_id, mask, fingerprint,
-/// refs…, values…]`, where bit k of `mask` says column k was sent (references always are).
-struct EncodedRow<'r, 'a> {
-    head: Head,
-    row: &'r UpsertRow<'a>,
+/// Which columns a row sends (bit k for column k; references are always sent), and the
+/// fingerprint of what it sends.
+#[derive(Clone, Copy)]
+struct Sent {
+    mask: u64,
+    fingerprint: i64,
 }
 
-impl Serialize for EncodedRow<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let row = self.row;
+impl Sent {
+    fn of(row: &UpsertRow<'_>, scratch: &mut Vec<u8>) -> Sent {
         let refs = row.refs.len();
         let mut mask: u64 = (1u64 << refs) - 1;
         for (j, value) in row.values.iter().enumerate() {
@@ -171,6 +188,44 @@ impl Serialize for EncodedRow<'_, '_> {
                 mask |= 1 << (refs + j);
             }
         }
+        Sent {
+            mask,
+            fingerprint: fingerprint(mask, row, scratch),
+        }
+    }
+}
+
+/// A row as the statements read it: `[id or rowid, source, external_id, mask, fingerprint,
+/// refs…, values…]`.
+#[derive(Clone, Copy)]
+struct EncodedRow<'r, 'a> {
+    head: Head,
+    row: &'r UpsertRow<'a>,
+    sent: Sent,
+}
+
+impl<'r, 'a> EncodedRow<'r, 'a> {
+    fn updating(self, rowid: i64) -> Self {
+        EncodedRow {
+            head: Head::RowId(rowid),
+            ..self
+        }
+    }
+
+    /// The row as the key look reads it: `[source, external_id, fingerprint]`.
+    fn key(&self) -> (&'r str, &'r str, i64) {
+        (
+            self.row.key.source.as_str(),
+            self.row.key.external_id.as_str(),
+            self.sent.fingerprint,
+        )
+    }
+}
+
+impl Serialize for EncodedRow<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let row = self.row;
+        let refs = row.refs.len();
         let mut seq = serializer.serialize_seq(Some(FIRST_VALUE + refs + row.values.len()))?;
         let mut text = Uuid::encode_buffer();
         match self.head {
@@ -179,8 +234,8 @@ impl Serialize for EncodedRow<'_, '_> {
         }
         seq.serialize_element(&row.key.source)?;
         seq.serialize_element(&row.key.external_id)?;
-        seq.serialize_element(&mask)?;
-        seq.serialize_element(&fingerprint(mask, row))?;
+        seq.serialize_element(&self.sent.mask)?;
+        seq.serialize_element(&self.sent.fingerprint)?;
         for id in &row.refs {
             seq.serialize_element(&*id.hyphenated().encode_lower(&mut text))?;
         }
@@ -196,35 +251,37 @@ impl Serialize for EncodedRow<'_, '_> {
 
 /// What a sync sends for a row, as one number: which columns, their values and the references
 /// it resolved. Two syncs with the same fingerprint write the same row, so the second one is
-/// unchanged (migration 0005 keeps it only while no other write touched the row).
-fn fingerprint(mask: u64, row: &UpsertRow<'_>) -> i64 {
-    let mut hash = Xxh3::new();
-    hash.update(&mask.to_le_bytes());
+/// unchanged (migration 0005 keeps it only while no other write touched the row). `bytes` is
+/// scratch space: one hash over a buffer is several times faster than feeding a hasher field
+/// by field.
+fn fingerprint(mask: u64, row: &UpsertRow<'_>, bytes: &mut Vec<u8>) -> i64 {
+    bytes.clear();
+    bytes.extend_from_slice(&mask.to_le_bytes());
     for id in &row.refs {
-        hash.update(id.as_bytes());
+        bytes.extend_from_slice(id.as_bytes());
     }
     for value in row.values {
         match value {
-            Patch::Absent => hash.update(&[0]),
-            Patch::Null => hash.update(&[1]),
+            Patch::Absent => bytes.push(0),
+            Patch::Null => bytes.push(1),
             Patch::Value(Scalar::Text(text)) => {
-                hash.update(&[2]);
-                hash.update(&(text.len() as u64).to_le_bytes());
-                hash.update(text.as_bytes());
+                bytes.push(2);
+                bytes.extend_from_slice(&(text.len() as u64).to_le_bytes());
+                bytes.extend_from_slice(text.as_bytes());
             }
             Patch::Value(Scalar::Int(int)) => {
-                hash.update(&[3]);
-                hash.update(&int.to_le_bytes());
+                bytes.push(3);
+                bytes.extend_from_slice(&int.to_le_bytes());
             }
             Patch::Value(Scalar::Real(real)) => {
-                hash.update(&[4]);
-                hash.update(&real.to_bits().to_le_bytes());
+                bytes.push(4);
+                bytes.extend_from_slice(&real.to_bits().to_le_bytes());
             }
-            Patch::Value(Scalar::Bool(flag)) => hash.update(&[5, u8::from(*flag)]),
+            Patch::Value(Scalar::Bool(flag)) => bytes.extend_from_slice(&[5, u8::from(*flag)]),
         }
     }
     // SQLite's integers are signed: the same 64 bits, read as i64.
-    hash.digest() as i64
+    xxh3_64(bytes) as i64
 }
 
 pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
@@ -277,6 +334,40 @@ impl SqliteWriter<'_> {
                     differs: differs != 0,
                 },
             ));
+        }
+        Ok(stored)
+    }
+
+    /// Per row: the stored row, if there is one, with `differs` saying whether its last sync
+    /// sent another fingerprint (so its fields may differ).
+    async fn fingerprints(
+        &mut self,
+        sql: &str,
+        rows: &[EncodedRow<'_, '_>],
+    ) -> Result<Vec<Option<(i64, Found)>>, StoreError> {
+        let keys: Vec<_> = rows.iter().map(EncodedRow::key).collect();
+        self.look(sql, &encode(&keys), rows.len()).await
+    }
+
+    /// The stored rows of a batch that is probably a re-send: looked up by key and fingerprint
+    /// (a fifth of the data the field-comparing look reads), then only the rows whose
+    /// fingerprint differs have their fields compared.
+    async fn look_by_fingerprint(
+        &mut self,
+        sql: &UpsertSql,
+        rows: &[EncodedRow<'_, '_>],
+    ) -> Result<Vec<Option<(i64, Found)>>, StoreError> {
+        let mut stored = self.fingerprints(&sql.key_look, rows).await?;
+        // A deleted row is written back whatever its fields hold.
+        let suspects: Vec<usize> = (0..rows.len())
+            .filter(|&i| matches!(&stored[i], Some((_, f)) if f.differs && !f.deleted))
+            .collect();
+        if !suspects.is_empty() {
+            let subset: Vec<EncodedRow> = suspects.iter().map(|&i| rows[i]).collect();
+            let compared = self.look(&sql.look, &encode(&subset), subset.len()).await?;
+            for (i, found) in suspects.into_iter().zip(compared) {
+                stored[i] = found;
+            }
         }
         Ok(stored)
     }
@@ -365,46 +456,58 @@ impl SyncWriter for SqliteWriter<'_> {
             return Ok(Vec::new());
         }
         let sql = upsert_sql(entity);
-        let all: Vec<_> = rows
+        let mut scratch = Vec::new();
+        let fresh: Vec<EncodedRow> = rows
             .iter()
             .map(|row| EncodedRow {
                 head: Head::Id(row.id),
                 row,
+                sent: Sent::of(row, &mut scratch),
             })
             .collect();
-        let batch = encode(&all);
-        // A batch is most often all new (an initial load, a real-time create) or all stored (a
-        // re-send), and its first record tells which. If the first record inserts, the whole
-        // batch is tried as an insert: a new batch then costs two inserts (one of a single row)
-        // and no look. Whatever that insert skipped already existed and goes through the look.
-        if self.insert(&sql.insert, &encode(&all[..1])).await? == 1 {
-            let rest = rows.len() as u64 - 1;
-            if rest == 0 || self.insert(&sql.insert, &batch).await? == rest {
-                return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
+        // A batch is most often all new (an initial load, a real-time create), all stored and
+        // unchanged (a nightly re-send) or all stored and changed, and its first record tells
+        // which. A new batch is tried whole as an insert, with no look; a re-send is looked up
+        // by key and fingerprint alone; a changed batch gets the look that compares fields.
+        // A single record is tried as an insert straight away (a real-time create is then one
+        // statement).
+        let first = if rows.len() == 1 {
+            None
+        } else {
+            self.fingerprints(&sql.key_look, &fresh[..1])
+                .await?
+                .pop()
+                .flatten()
+        };
+        let stored = match first {
+            Some((_, found)) if !found.deleted && !found.differs => {
+                self.look_by_fingerprint(sql, &fresh).await?
             }
-        }
-        let stored = self.look(&sql.look, &batch, rows.len()).await?;
+            Some(_) => self.look(&sql.look, &encode(&fresh), rows.len()).await?,
+            None => {
+                let batch = encode(&fresh);
+                if self.insert(&sql.insert, &batch).await? == rows.len() as u64 {
+                    return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
+                }
+                self.look(&sql.look, &batch, rows.len()).await?
+            }
+        };
         let mut changes = Vec::with_capacity(rows.len());
         let mut inserts = Vec::new();
         let mut updates = Vec::new();
-        for (row, stored) in rows.iter().zip(stored) {
+        for (encoded, stored) in fresh.iter().zip(stored) {
+            let id = encoded.row.id;
             let change = match stored {
                 None => {
-                    inserts.push(EncodedRow {
-                        head: Head::Id(row.id),
-                        row,
-                    });
-                    (row.id, Change::Created)
+                    inserts.push(*encoded);
+                    (id, Change::Created)
                 }
                 // Inserted above, under the id this sync gave it.
-                Some((_, found)) if found.id == row.id => (row.id, Change::Created),
+                Some((_, found)) if found.id == id => (id, Change::Created),
                 Some((rowid, found)) => {
                     let write = found.needs_write();
                     if write {
-                        updates.push(EncodedRow {
-                            head: Head::RowId(rowid),
-                            row,
-                        });
+                        updates.push(encoded.updating(rowid));
                     }
                     found.change(write)
                 }
@@ -412,14 +515,8 @@ impl SyncWriter for SqliteWriter<'_> {
             changes.push(change);
         }
         if !inserts.is_empty() {
-            // A batch of new rows only is already encoded as the insert reads it.
-            let new_rows = if inserts.len() == rows.len() {
-                batch
-            } else {
-                encode(&inserts)
-            };
             // SQLite has one writer, so nothing can insert between the look and the insert.
-            if self.insert(&sql.insert, &new_rows).await? != inserts.len() as u64 {
+            if self.insert(&sql.insert, &encode(&inserts)).await? != inserts.len() as u64 {
                 return Err(StoreError::Database(sqlx::Error::RowNotFound));
             }
         }
