@@ -152,14 +152,15 @@ impl TestServer {
         }
     }
 
-    /// Runs `sql` on the server's database directly, as another program sharing it would.
+    /// Runs `sql` (one or more statements) on the server's database directly, as another
+    /// program sharing it would.
     pub async fn write_behind_the_server(&self, sql: &str) {
         use sqlx::Connection;
         if self.database_url.starts_with("sqlite:") {
             let mut db = sqlx::SqliteConnection::connect(&self.database_url)
                 .await
                 .expect("the database opens");
-            sqlx::query(sql)
+            sqlx::raw_sql(sql)
                 .execute(&mut db)
                 .await
                 .expect("the write runs");
@@ -167,7 +168,7 @@ impl TestServer {
             let mut db = sqlx::PgConnection::connect(&self.database_url)
                 .await
                 .expect("the database opens");
-            sqlx::query(sql)
+            sqlx::raw_sql(sql)
                 .execute(&mut db)
                 .await
                 .expect("the write runs");

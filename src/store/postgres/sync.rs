@@ -40,6 +40,8 @@ struct UpsertSql {
     /// inserted, its index, id, whether it is deleted, whether a sent value differs from the
     /// stored one, and whether it was inserted.
     look: String,
+    /// Inserts every batch row (in key order) that does not exist yet.
+    insert: String,
     update: String,
     select: String,
 }
@@ -191,6 +193,17 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         assigned = assigned.join(", "),
     );
 
+    let insert = format!(
+        "WITH sent AS (SELECT r.id, r.src, r.ext, {sent_values} FROM {rows}) \
+         INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at) \
+         SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {assigned}, $3::timestamptz, $3::timestamptz, $3::timestamptz \
+         FROM sent AS r ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
+         ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
+        sent_values = sent_values.join(", "),
+        names = names.join(", "),
+        assigned = assigned.join(", "),
+    );
+
     let carried: Vec<String> = (0..columns.len()).map(|k| format!("r.v{k}")).collect();
     let assignments: Vec<String> = names
         .iter()
@@ -230,6 +243,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
     UpsertSql {
         look,
+        insert,
         update,
         select,
     }
@@ -408,6 +422,22 @@ impl PostgresWriter<'_> {
     }
 
     /// The row with each key, by position in `sources`/`external_ids`: id and deleted flag.
+    /// Whether the batch's first row has no stored row yet.
+    async fn first_is_new(
+        &mut self,
+        select: &str,
+        row: &UpsertRow<'_>,
+    ) -> Result<bool, StoreError> {
+        let found = self
+            .ids_of(
+                select,
+                &[row.key.source.as_str()],
+                &[row.key.external_id.as_str()],
+            )
+            .await?;
+        Ok(found.is_empty())
+    }
+
     async fn ids_of(
         &mut self,
         sql: &str,
@@ -500,6 +530,24 @@ impl SyncWriter for PostgresWriter<'_> {
         let tenant = self.tenant();
         let mode = self.scope.mode.as_str();
         let batch = Batch::new(entity, rows.iter())?;
+        // A batch is most often all new or all stored, and its first record tells which. A new
+        // one is inserted by one statement without looking each row up first (1000 flat jobs:
+        // 16 ms for the look that also inserts, against 12 for the ceiling's upsert); what it
+        // skipped already existed and goes through the look, which finds the rows just
+        // inserted under the ids this sync gave them.
+        if rows.len() > 1 && self.first_is_new(&sql.select, &rows[0]).await? {
+            let inserted =
+                sqlx::query_with(&sql.insert, batch.arguments(&tenant, mode, &self.now)?)
+                    .persistent(false)
+                    .execute(&mut *self.conn)
+                    .await
+                    .map_err(store_error)?
+                    .rows_affected();
+            if inserted == rows.len() as u64 {
+                self.created.push((entity, rows.len()));
+                return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
+            }
+        }
         let looked: Vec<(i64, String, bool, bool, bool)> =
             sqlx::query_as_with(&sql.look, batch.arguments(&tenant, mode, &self.now)?)
                 .persistent(plan_once(rows.len()))
@@ -510,7 +558,8 @@ impl SyncWriter for PostgresWriter<'_> {
         let mut created = HashSet::new();
         for (index, id, deleted, differs, inserted) in looked {
             let id = parse_id(&id)?;
-            if inserted {
+            // Inserted by this statement, or by the insert before it under this sync's id.
+            if inserted || id == rows[index as usize].id {
                 created.insert(id);
             } else {
                 before[index as usize] = Some(Found {
