@@ -421,7 +421,6 @@ impl PostgresWriter<'_> {
         parse_ids(&written)
     }
 
-    /// The row with each key, by position in `sources`/`external_ids`: id and deleted flag.
     /// Whether the batch's first row has no stored row yet.
     async fn first_is_new(
         &mut self,
@@ -438,6 +437,7 @@ impl PostgresWriter<'_> {
         Ok(found.is_empty())
     }
 
+    /// The row with each key, by position in `sources`/`external_ids`: id and deleted flag.
     async fn ids_of(
         &mut self,
         sql: &str,
