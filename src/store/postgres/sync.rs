@@ -40,6 +40,9 @@ struct UpsertSql {
     /// inserted, its index, id, whether it is deleted, whether a sent value differs from the
     /// stored one, and whether it was inserted.
     look: String,
+    /// Per batch row of `[source, external_id, fingerprint]` that has a stored row: its index,
+    /// id, whether it is deleted, and whether its last sync sent another fingerprint.
+    key_look: String,
     /// Inserts every batch row (in key order) that does not exist yet.
     insert: String,
     update: String,
@@ -86,18 +89,18 @@ fn value_expr(column: &Column, k: usize) -> String {
     }
 }
 
-/// The batch as rows `r(id, src, ext, mask, v0, v1, …)` from parameters `$4…`; `$1..$3` are
-/// the tenant, the mode and the time of the write.
+/// The batch as rows `r(id, src, ext, mask, fp, v0, v1, …)` from parameters `$4…`; `$1..$3`
+/// are the tenant, the mode and the time of the write.
 fn batch_rows(columns: &[Column]) -> String {
     let arrays: Vec<String> = columns
         .iter()
         .enumerate()
-        .map(|(k, c)| format!("${}::{}", 8 + k, array_type(c.kind)))
+        .map(|(k, c)| format!("${}::{}", 9 + k, array_type(c.kind)))
         .collect();
     let names: Vec<String> = (0..columns.len()).map(|k| format!("v{k}")).collect();
     format!(
-        "unnest($4::uuid[], $5::text[], $6::text[], $7::bigint[], {arrays}) WITH ORDINALITY \
-         AS r(id, src, ext, mask, {names}, idx)",
+        "unnest($4::uuid[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], {arrays}) \
+         WITH ORDINALITY AS r(id, src, ext, mask, fp, {names}, idx)",
         arrays = arrays.join(", "),
         names = names.join(", "),
     )
@@ -173,13 +176,13 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     // concurrent batches lock in one order), and answer both. A row another transaction
     // inserted after the look conflicts, is neither found nor inserted, and is left out.
     let look = format!(
-        "WITH sent AS (SELECT r.idx, r.id, r.src, r.ext, r.mask, {sent_values} FROM {rows}), \
+        "WITH sent AS (SELECT r.idx, r.id, r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows}), \
          looked AS MATERIALIZED ( \
              SELECT r.idx, t.id, t.deleted_at IS NOT NULL AS deleted, {differs} AS differs \
              FROM sent AS r {stored} ON true), \
          inserted AS ( \
-             INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at) \
-             SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {assigned}, $3::timestamptz, $3::timestamptz, $3::timestamptz \
+             INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
+             SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {assigned}, $3::timestamptz, $3::timestamptz, $3::timestamptz, r.fp \
              FROM sent AS r JOIN looked AS l ON l.idx = r.idx WHERE l.id IS NULL \
              ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
              ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING \
@@ -194,9 +197,9 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
 
     let insert = format!(
-        "WITH sent AS (SELECT r.id, r.src, r.ext, {sent_values} FROM {rows}) \
-         INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at) \
-         SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {assigned}, $3::timestamptz, $3::timestamptz, $3::timestamptz \
+        "WITH sent AS (SELECT r.id, r.src, r.ext, r.fp, {sent_values} FROM {rows}) \
+         INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
+         SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {assigned}, $3::timestamptz, $3::timestamptz, $3::timestamptz, r.fp \
          FROM sent AS r ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
          ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
         sent_values = sent_values.join(", "),
@@ -218,11 +221,12 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     // The materialized CTE locks the rows to change, in key order, before the UPDATE touches
     // them; the UPDATE repeats the comparison so a row changed meanwhile is judged afresh.
     let update = format!(
-        "WITH sent AS (SELECT r.src, r.ext, r.mask, {sent_values} FROM {rows} \
+        "WITH sent AS (SELECT r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows} \
                        ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\"), \
          changing AS MATERIALIZED ( \
-             SELECT t.row_id, r.mask, {carried} FROM sent AS r {changed_row}) \
-         UPDATE {table} AS t SET {assignments}, updated_at = $3::timestamptz, synced_at = $3::timestamptz, deleted_at = NULL \
+             SELECT t.row_id, r.mask, r.fp, {carried} FROM sent AS r {changed_row}) \
+         UPDATE {table} AS t SET {assignments}, updated_at = $3::timestamptz, synced_at = $3::timestamptz, deleted_at = NULL, \
+           sync_fingerprint = r.fp \
          FROM changing AS r WHERE t.id = r.row_id AND ({differences}) \
          RETURNING t.id::text",
         sent_values = sent_values.join(", "),
@@ -241,8 +245,16 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
          FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) {stored}",
         stored = row_by_key(table, "t.id, t.deleted_at", "", "")
     );
+    let key_look = format!(
+        "SELECT r.idx - 1, t.id::text, t.deleted_at IS NOT NULL, \
+                t.sync_fingerprint IS DISTINCT FROM r.fp \
+         FROM unnest($3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS r(src, ext, fp, idx) \
+         {stored}",
+        stored = row_by_key(table, "t.id, t.deleted_at, t.sync_fingerprint", "", "")
+    );
     UpsertSql {
         look,
+        key_look,
         insert,
         update,
         select,
@@ -316,6 +328,7 @@ struct Batch {
     sources: Vec<String>,
     external_ids: Vec<String>,
     masks: Vec<i64>,
+    fingerprints: Vec<i64>,
     columns: Vec<ColumnValues>,
 }
 
@@ -330,24 +343,22 @@ impl Batch {
             sources: Vec::with_capacity(rows.len()),
             external_ids: Vec::with_capacity(rows.len()),
             masks: Vec::with_capacity(rows.len()),
+            fingerprints: Vec::with_capacity(rows.len()),
             columns: columns
                 .iter()
                 .map(|c| ColumnValues::new(c, rows.len()))
                 .collect(),
         };
+        let mut scratch = Vec::new();
         for row in rows {
             let refs = row.refs.len();
             debug_assert_eq!(refs + row.values.len(), columns.len());
-            let mut mask: i64 = (1i64 << refs) - 1;
-            for (j, value) in row.values.iter().enumerate() {
-                if value.is_present() {
-                    mask |= 1 << (refs + j);
-                }
-            }
+            let mask = row.mask();
             batch.ids.push(row.id.hyphenated().to_string());
             batch.sources.push(row.key.source.clone());
             batch.external_ids.push(row.key.external_id.clone());
-            batch.masks.push(mask);
+            batch.masks.push(mask as i64);
+            batch.fingerprints.push(row.fingerprint(mask, &mut scratch));
             for (slot, id) in batch.columns.iter_mut().zip(&row.refs) {
                 match slot {
                     ColumnValues::Ids(ids) => ids.push(id.hyphenated().to_string()),
@@ -376,6 +387,7 @@ impl Batch {
             args.add(self.sources.as_slice())?;
             args.add(self.external_ids.as_slice())?;
             args.add(self.masks.as_slice())?;
+            args.add(self.fingerprints.as_slice())?;
             self.columns.iter().try_for_each(|c| c.add_to(&mut args))
         };
         add().map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
@@ -421,20 +433,153 @@ impl PostgresWriter<'_> {
         parse_ids(&written)
     }
 
-    /// Whether the batch's first row has no stored row yet.
-    async fn first_is_new(
+    /// Looks every row up (inserting the missing ones in the same statement), then updates
+    /// the ones whose sent values differ.
+    async fn look_and_write(
         &mut self,
-        select: &str,
-        row: &UpsertRow<'_>,
-    ) -> Result<bool, StoreError> {
+        entity: Entity,
+        rows: &[UpsertRow<'_>],
+        batch: &Batch,
+    ) -> Result<Vec<(Uuid, Change)>, StoreError> {
+        let sql = upsert_sql(entity);
+        let tenant = self.tenant();
+        let mode = self.scope.mode.as_str();
+        let looked: Vec<(i64, String, bool, bool, bool)> =
+            sqlx::query_as_with(&sql.look, batch.arguments(&tenant, mode, &self.now)?)
+                .persistent(plan_once(rows.len()))
+                .fetch_all(&mut *self.conn)
+                .await
+                .map_err(store_error)?;
+        let mut before: Vec<Option<Found>> = (0..rows.len()).map(|_| None).collect();
+        let mut created = HashSet::new();
+        for (index, id, deleted, differs, inserted) in looked {
+            let id = parse_id(&id)?;
+            // Inserted by this statement, or by the insert before it under this sync's id.
+            if inserted || id == rows[index as usize].id {
+                created.insert(id);
+            } else {
+                before[index as usize] = Some(Found {
+                    id,
+                    deleted,
+                    differs,
+                });
+            }
+        }
+        // Rows another transaction inserted after the look: ours conflicted and did nothing,
+        // so they are updated like the rows the look found changed.
+        let late: Vec<usize> = (0..rows.len())
+            .filter(|&i| before[i].is_none() && !created.contains(&rows[i].id))
+            .collect();
+        let changing: Vec<usize> = (0..rows.len())
+            .filter(|&i| before[i].as_ref().is_some_and(Found::needs_write))
+            .chain(late.iter().copied())
+            .collect();
+        let updated = self
+            .update(&sql.update, entity, rows, batch, &changing)
+            .await?;
+        self.created.push((entity, created.len()));
+
+        let mut changes: Vec<Option<(Uuid, Change)>> = rows
+            .iter()
+            .zip(&before)
+            .map(|(row, before)| match before {
+                Some(found) => Some(found.change(updated.contains(&found.id))),
+                None if created.contains(&row.id) => Some((row.id, Change::Created)),
+                None => None,
+            })
+            .collect();
+        if !late.is_empty() {
+            let late_sources: Vec<&str> =
+                late.iter().map(|&i| rows[i].key.source.as_str()).collect();
+            let late_ids: Vec<&str> = late
+                .iter()
+                .map(|&i| rows[i].key.external_id.as_str())
+                .collect();
+            for (position, id, _) in self.ids_of(&sql.select, &late_sources, &late_ids).await? {
+                let id = parse_id(&id)?;
+                let change = if updated.contains(&id) {
+                    Change::Updated
+                } else {
+                    Change::Unchanged
+                };
+                changes[late[position as usize]] = Some((id, change));
+            }
+        }
+        changes
+            .into_iter()
+            .map(|o| o.ok_or(StoreError::Database(sqlx::Error::RowNotFound)))
+            .collect()
+    }
+
+    /// A batch that is probably a re-send: rows whose last sync sent the same fingerprint are
+    /// unchanged; the others go through the look that compares fields.
+    async fn write_resend(
+        &mut self,
+        entity: Entity,
+        rows: &[UpsertRow<'_>],
+        batch: &Batch,
+    ) -> Result<Vec<(Uuid, Change)>, StoreError> {
+        let sql = upsert_sql(entity);
         let found = self
-            .ids_of(
-                select,
-                &[row.key.source.as_str()],
-                &[row.key.external_id.as_str()],
+            .fingerprints(
+                &sql.key_look,
+                &batch.sources,
+                &batch.external_ids,
+                &batch.fingerprints,
             )
             .await?;
-        Ok(found.is_empty())
+        let mut changes: Vec<Option<(Uuid, Change)>> = found
+            .iter()
+            .map(|found| match found {
+                Some(found) if !found.deleted && !found.differs => {
+                    Some((found.id, Change::Unchanged))
+                }
+                _ => None,
+            })
+            .collect();
+        let rest: Vec<usize> = (0..rows.len()).filter(|&i| changes[i].is_none()).collect();
+        if !rest.is_empty() {
+            let subset: Vec<UpsertRow> = rest.iter().map(|&i| rows[i].clone()).collect();
+            let subset_batch = Batch::new(entity, subset.iter())?;
+            let written = self.look_and_write(entity, &subset, &subset_batch).await?;
+            for (i, change) in rest.into_iter().zip(written) {
+                changes[i] = Some(change);
+            }
+        }
+        changes
+            .into_iter()
+            .map(|o| o.ok_or(StoreError::Database(sqlx::Error::RowNotFound)))
+            .collect()
+    }
+
+    /// Per row of `[source, external_id, fingerprint]`: the stored row, if there is one, with
+    /// `differs` saying whether its last sync sent another fingerprint.
+    async fn fingerprints(
+        &mut self,
+        sql: &str,
+        sources: &[String],
+        external_ids: &[String],
+        fingerprints: &[i64],
+    ) -> Result<Vec<Option<Found>>, StoreError> {
+        let rows: Vec<(i64, String, bool, bool)> = sqlx::query_as(sql)
+            .persistent(plan_once(sources.len()))
+            .bind(self.tenant())
+            .bind(self.scope.mode.as_str())
+            .bind(sources)
+            .bind(external_ids)
+            .bind(fingerprints)
+            .fetch_all(&mut *self.conn)
+            .await
+            .map_err(store_error)?;
+        let mut found: Vec<Option<Found>> = (0..sources.len()).map(|_| None).collect();
+        for (index, id, deleted, differs) in rows {
+            found[index as usize] = Some(Found {
+                id: parse_id(&id)?,
+                deleted,
+                differs,
+            });
+        }
+        Ok(found)
     }
 
     /// The row with each key, by position in `sources`/`external_ids`: id and deleted flag.
@@ -527,94 +672,49 @@ impl SyncWriter for PostgresWriter<'_> {
             return Ok(Vec::new());
         }
         let sql = upsert_sql(entity);
-        let tenant = self.tenant();
-        let mode = self.scope.mode.as_str();
         let batch = Batch::new(entity, rows.iter())?;
-        // A batch is most often all new or all stored, and its first record tells which. A new
-        // one is inserted by one statement without looking each row up first (1000 flat jobs:
-        // 16 ms for the look that also inserts, against 12 for the ceiling's upsert); what it
-        // skipped already existed and goes through the look, which finds the rows just
-        // inserted under the ids this sync gave them.
-        if rows.len() > 1 && self.first_is_new(&sql.select, &rows[0]).await? {
-            let inserted =
-                sqlx::query_with(&sql.insert, batch.arguments(&tenant, mode, &self.now)?)
+        if rows.len() == 1 {
+            return self.look_and_write(entity, rows, &batch).await;
+        }
+        // A batch is most often all new, all stored and unchanged (a re-send) or all stored and
+        // changed, and its first record tells which. A new one is inserted by one statement
+        // without looking each row up first (1000 flat jobs: 16 ms for the look that also
+        // inserts, against 12 for the ceiling's upsert); what it skipped already existed and
+        // goes through the look, which finds the rows just inserted under this sync's ids. A
+        // re-send is looked up by key and fingerprint; only the rows that are not unchanged by
+        // fingerprint go through the look that compares fields.
+        let first = self
+            .fingerprints(
+                &sql.key_look,
+                &batch.sources[..1],
+                &batch.external_ids[..1],
+                &batch.fingerprints[..1],
+            )
+            .await?
+            .pop()
+            .flatten();
+        match first {
+            None => {
+                let arguments =
+                    batch.arguments(&self.tenant(), self.scope.mode.as_str(), &self.now)?;
+                let inserted = sqlx::query_with(&sql.insert, arguments)
                     .persistent(false)
                     .execute(&mut *self.conn)
                     .await
                     .map_err(store_error)?
                     .rows_affected();
-            if inserted == rows.len() as u64 {
-                self.created.push((entity, rows.len()));
-                return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
+                if inserted == rows.len() as u64 {
+                    self.created.push((entity, rows.len()));
+                    return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
+                }
+                self.look_and_write(entity, rows, &batch).await
             }
-        }
-        let looked: Vec<(i64, String, bool, bool, bool)> =
-            sqlx::query_as_with(&sql.look, batch.arguments(&tenant, mode, &self.now)?)
-                .persistent(plan_once(rows.len()))
-                .fetch_all(&mut *self.conn)
-                .await
-                .map_err(store_error)?;
-        let mut before: Vec<Option<Found>> = (0..rows.len()).map(|_| None).collect();
-        let mut created = HashSet::new();
-        for (index, id, deleted, differs, inserted) in looked {
-            let id = parse_id(&id)?;
-            // Inserted by this statement, or by the insert before it under this sync's id.
-            if inserted || id == rows[index as usize].id {
-                created.insert(id);
-            } else {
-                before[index as usize] = Some(Found {
-                    id,
-                    deleted,
-                    differs,
-                });
+            Some(found) if !found.deleted && !found.differs => {
+                self.write_resend(entity, rows, &batch).await
             }
+            Some(_) => self.look_and_write(entity, rows, &batch).await,
         }
-        // Rows another transaction inserted after the look: ours conflicted and did nothing,
-        // so they are updated like the rows the look found changed.
-        let late: Vec<usize> = (0..rows.len())
-            .filter(|&i| before[i].is_none() && !created.contains(&rows[i].id))
-            .collect();
-        let changing: Vec<usize> = (0..rows.len())
-            .filter(|&i| before[i].as_ref().is_some_and(Found::needs_write))
-            .chain(late.iter().copied())
-            .collect();
-        let updated = self
-            .update(&sql.update, entity, rows, &batch, &changing)
-            .await?;
-        self.created.push((entity, created.len()));
-
-        let mut changes: Vec<Option<(Uuid, Change)>> = rows
-            .iter()
-            .zip(&before)
-            .map(|(row, before)| match before {
-                Some(found) => Some(found.change(updated.contains(&found.id))),
-                None if created.contains(&row.id) => Some((row.id, Change::Created)),
-                None => None,
-            })
-            .collect();
-        if !late.is_empty() {
-            let late_sources: Vec<&str> =
-                late.iter().map(|&i| rows[i].key.source.as_str()).collect();
-            let late_ids: Vec<&str> = late
-                .iter()
-                .map(|&i| rows[i].key.external_id.as_str())
-                .collect();
-            for (position, id, _) in self.ids_of(&sql.select, &late_sources, &late_ids).await? {
-                let id = parse_id(&id)?;
-                let change = if updated.contains(&id) {
-                    Change::Updated
-                } else {
-                    Change::Unchanged
-                };
-                changes[late[position as usize]] = Some((id, change));
-            }
-        }
-        changes
-            .into_iter()
-            .map(|o| o.ok_or(StoreError::Database(sqlx::Error::RowNotFound)))
-            .collect()
     }
-
     async fn resolve(
         &mut self,
         entity: Entity,

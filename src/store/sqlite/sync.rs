@@ -9,11 +9,10 @@ use serde::de::DeserializeOwned;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
-use xxhash_rust::xxh3::xxh3_64;
 
 use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
-use crate::domain::schema::{Column, Default, Entity, Kind, Scalar};
+use crate::domain::schema::{Column, Default, Entity, Kind};
 use crate::domain::Scope;
 use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
 
@@ -210,16 +209,10 @@ struct Sent {
 
 impl Sent {
     fn of(row: &UpsertRow<'_>, scratch: &mut Vec<u8>) -> Sent {
-        let refs = row.refs.len();
-        let mut mask: u64 = (1u64 << refs) - 1;
-        for (j, value) in row.values.iter().enumerate() {
-            if value.is_present() {
-                mask |= 1 << (refs + j);
-            }
-        }
+        let mask = row.mask();
         Sent {
             mask,
-            fingerprint: fingerprint(mask, row, scratch),
+            fingerprint: row.fingerprint(mask, scratch),
         }
     }
 }
@@ -276,41 +269,6 @@ impl Serialize for EncodedRow<'_, '_> {
         }
         seq.end()
     }
-}
-
-/// What a sync sends for a row, as one number: which columns, their values and the references
-/// it resolved. Two syncs with the same fingerprint write the same row, so the second one is
-/// unchanged (migration 0005 keeps it only while no other write touched the row). `bytes` is
-/// scratch space: one hash over a buffer is several times faster than feeding a hasher field
-/// by field.
-fn fingerprint(mask: u64, row: &UpsertRow<'_>, bytes: &mut Vec<u8>) -> i64 {
-    bytes.clear();
-    bytes.extend_from_slice(&mask.to_le_bytes());
-    for id in &row.refs {
-        bytes.extend_from_slice(id.as_bytes());
-    }
-    for value in row.values {
-        match value {
-            Patch::Absent => bytes.push(0),
-            Patch::Null => bytes.push(1),
-            Patch::Value(Scalar::Text(text)) => {
-                bytes.push(2);
-                bytes.extend_from_slice(&(text.len() as u64).to_le_bytes());
-                bytes.extend_from_slice(text.as_bytes());
-            }
-            Patch::Value(Scalar::Int(int)) => {
-                bytes.push(3);
-                bytes.extend_from_slice(&int.to_le_bytes());
-            }
-            Patch::Value(Scalar::Real(real)) => {
-                bytes.push(4);
-                bytes.extend_from_slice(&real.to_bits().to_le_bytes());
-            }
-            Patch::Value(Scalar::Bool(flag)) => bytes.extend_from_slice(&[5, u8::from(*flag)]),
-        }
-    }
-    // SQLite's integers are signed: the same 64 bits, read as i64.
-    xxh3_64(bytes) as i64
 }
 
 pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
