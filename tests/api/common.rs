@@ -155,23 +155,10 @@ impl TestServer {
     /// Runs `sql` (one or more statements) on the server's database directly, as another
     /// program sharing it would.
     pub async fn write_behind_the_server(&self, sql: &str) {
-        use sqlx::Connection;
         if self.database_url.starts_with("sqlite:") {
-            let mut db = sqlx::SqliteConnection::connect(&self.database_url)
-                .await
-                .expect("the database opens");
-            sqlx::raw_sql(sql)
-                .execute(&mut db)
-                .await
-                .expect("the write runs");
+            run_sql::<sqlx::SqliteConnection>(&self.database_url, sql).await;
         } else {
-            let mut db = sqlx::PgConnection::connect(&self.database_url)
-                .await
-                .expect("the database opens");
-            sqlx::raw_sql(sql)
-                .execute(&mut db)
-                .await
-                .expect("the write runs");
+            run_sql::<sqlx::PgConnection>(&self.database_url, sql).await;
         }
     }
 
@@ -293,4 +280,15 @@ macro_rules! on_every_engine {
             )+
         }
     };
+}
+
+async fn run_sql<C: sqlx::Connection>(url: &str, sql: &str)
+where
+    for<'c> &'c mut C: sqlx::Executor<'c>,
+{
+    let mut db = C::connect(url).await.expect("the database opens");
+    sqlx::raw_sql(sql)
+        .execute(&mut db)
+        .await
+        .expect("the write runs");
 }
