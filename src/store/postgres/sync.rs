@@ -395,6 +395,16 @@ impl Batch {
     }
 }
 
+/// The changes of a batch, once every row has one.
+fn every_row_answered(
+    changes: Vec<Option<(Uuid, Change)>>,
+) -> Result<Vec<(Uuid, Change)>, StoreError> {
+    changes
+        .into_iter()
+        .map(|o| o.ok_or(StoreError::Database(sqlx::Error::RowNotFound)))
+        .collect()
+}
+
 fn parse_ids(texts: &[String]) -> Result<HashSet<Uuid>, StoreError> {
     texts.iter().map(|t| parse_id(t)).collect()
 }
@@ -505,10 +515,7 @@ impl PostgresWriter<'_> {
                 changes[late[position as usize]] = Some((id, change));
             }
         }
-        changes
-            .into_iter()
-            .map(|o| o.ok_or(StoreError::Database(sqlx::Error::RowNotFound)))
-            .collect()
+        every_row_answered(changes)
     }
 
     /// A batch that is probably a re-send: rows whose last sync sent the same fingerprint are
@@ -531,9 +538,7 @@ impl PostgresWriter<'_> {
         let mut changes: Vec<Option<(Uuid, Change)>> = found
             .iter()
             .map(|found| match found {
-                Some(found) if !found.deleted && !found.differs => {
-                    Some((found.id, Change::Unchanged))
-                }
+                Some(found) if !found.needs_write() => Some((found.id, Change::Unchanged)),
                 _ => None,
             })
             .collect();
@@ -546,10 +551,7 @@ impl PostgresWriter<'_> {
                 changes[i] = Some(change);
             }
         }
-        changes
-            .into_iter()
-            .map(|o| o.ok_or(StoreError::Database(sqlx::Error::RowNotFound)))
-            .collect()
+        every_row_answered(changes)
     }
 
     /// Per row of `[source, external_id, fingerprint]`: the stored row, if there is one, with
@@ -709,12 +711,11 @@ impl SyncWriter for PostgresWriter<'_> {
                 }
                 self.look_and_write(entity, rows, &batch).await
             }
-            Some(found) if !found.deleted && !found.differs => {
-                self.write_resend(entity, rows, &batch).await
-            }
+            Some(found) if !found.needs_write() => self.write_resend(entity, rows, &batch).await,
             Some(_) => self.look_and_write(entity, rows, &batch).await,
         }
     }
+
     async fn resolve(
         &mut self,
         entity: Entity,

@@ -468,7 +468,7 @@ impl SyncWriter for SqliteWriter<'_> {
                 .flatten()
         };
         let stored = match first {
-            Some(Stored { found, .. }) if !found.deleted && !found.differs => {
+            Some(Stored { found, .. }) if !found.needs_write() => {
                 self.look_by_fingerprint(sql, &fresh).await?
             }
             Some(_) => self.look(&sql.look, &encode(&fresh), rows.len()).await?,
