@@ -1,12 +1,13 @@
 //! PostgreSQL's set-based upserts. A batch travels as one typed array per column, unnested
-//! side by side, so each step is one statement whatever the batch size: one statement looks up
-//! the stored rows (and which of them differ from what was sent) and inserts the missing ones,
-//! then an update writes only the changed ones. An unchanged re-send is that one statement.
+//! side by side, so each step is one statement whatever the batch size: one
+//! `INSERT … ON CONFLICT DO UPDATE` inserts the new rows and updates the changed ones, and
+//! answers both. A re-send is first looked up by key and fingerprint, so its unchanged rows are
+//! neither written nor locked.
 //!
-//! Statements run under READ COMMITTED. A key another transaction inserts concurrently makes
-//! `ON CONFLICT DO NOTHING` wait for it and skip the row; the next statements see it committed.
-//! Both writing steps take their row locks in one global order (by key) so that concurrent
-//! batches touching the same rows wait instead of deadlocking.
+//! Statements run under READ COMMITTED. The upsert goes through the batch in key order: every
+//! row lock it takes, of a row it inserts or of one it updates, follows one global order, so
+//! concurrent batches touching the same rows wait for each other instead of deadlocking. A key
+//! another transaction inserts concurrently makes it wait, then update that row.
 //!
 //! Every match of a batch row to a stored row is a lateral probe of the identity index. Left to
 //! itself the planner joins on `(tenant_id, mode)` alone whenever it believes a tenant owns few
@@ -36,16 +37,14 @@ pub(super) struct PostgresWriter<'c> {
 }
 
 struct UpsertSql {
-    /// Looks every batch row up and inserts the missing ones; answers, per row found or
-    /// inserted, its index, id, whether it is deleted, whether a sent value differs from the
-    /// stored one, and whether it was inserted.
-    look: String,
+    /// Inserts the new rows and updates the changed ones; answers, per row written, its id,
+    /// key, whether it was inserted and whether it was deleted before.
+    upsert: String,
     /// Per batch row of `[source, external_id, fingerprint]` that has a stored row: its index,
     /// id, whether it is deleted, and whether its last sync sent another fingerprint.
     key_look: String,
-    /// Inserts every batch row (in key order) that does not exist yet.
-    insert: String,
-    update: String,
+    /// Per batch row of `[source, external_id]` that has a stored row: its index, id and
+    /// whether it is deleted.
     select: String,
 }
 
@@ -129,114 +128,71 @@ fn plan_once(rows: usize) -> bool {
     rows == 1
 }
 
-fn sent(k: usize) -> String {
-    format!("(r.mask & {}) <> 0", 1u64 << k)
-}
-
 fn build_upsert_sql(entity: Entity) -> UpsertSql {
     let table = entity.plural();
     let columns = entity.columns();
     let rows = batch_rows(columns);
     let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
-    let values: Vec<String> = columns
+    let sent_values: Vec<String> = columns
         .iter()
         .enumerate()
-        .map(|(k, c)| value_expr(c, k))
+        .map(|(k, c)| format!("{} AS v{k}", value_expr(c, k)))
         .collect();
-
-    let sent_values: Vec<String> = values
-        .iter()
-        .enumerate()
-        .map(|(k, value)| format!("{value} AS v{k}"))
-        .collect();
-    let differs = names
-        .iter()
-        .enumerate()
-        .map(|(k, name)| format!("({} AND t.{name} IS DISTINCT FROM r.v{k})", sent(k)))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-    // A deleted row always changes: the sync brings it back.
-    let differences = format!("t.deleted_at IS NOT NULL OR {differs}");
-    let stored = row_by_key(
-        table,
-        &format!(
-            "t.id, t.deleted_at, {}",
-            names
-                .iter()
-                .map(|n| format!("t.{n}"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        "",
-        "",
-    )
-    .replacen("CROSS JOIN LATERAL", "LEFT JOIN LATERAL", 1);
     let assigned: Vec<String> = (0..columns.len()).map(|k| format!("r.v{k}")).collect();
-    // One round trip: look up every row, insert the ones that do not exist (in key order, so
-    // concurrent batches lock in one order), and answer both. A row another transaction
-    // inserted after the look conflicts, is neither found nor inserted, and is left out.
-    let look = format!(
-        "WITH sent AS (SELECT r.idx, r.id, r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows}), \
-         looked AS MATERIALIZED ( \
-             SELECT r.idx, t.id, t.deleted_at IS NOT NULL AS deleted, {differs} AS differs \
-             FROM sent AS r {stored} ON true), \
-         inserted AS ( \
-             INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
-             SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {assigned}, $3::timestamptz, $3::timestamptz, $3::timestamptz, r.fp \
-             FROM sent AS r JOIN looked AS l ON l.idx = r.idx WHERE l.id IS NULL \
-             ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
-             ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING \
-             RETURNING id) \
-         SELECT r.idx - 1, COALESCE(l.id, i.id)::text, COALESCE(l.deleted, false), \
-                COALESCE(l.differs, false), i.id IS NOT NULL \
-         FROM sent AS r JOIN looked AS l ON l.idx = r.idx LEFT JOIN inserted AS i ON i.id = r.id \
-         WHERE l.id IS NOT NULL OR i.id IS NOT NULL",
-        sent_values = sent_values.join(", "),
-        names = names.join(", "),
-        assigned = assigned.join(", "),
-    );
-
-    let insert = format!(
-        "WITH sent AS (SELECT r.id, r.src, r.ext, r.fp, {sent_values} FROM {rows}) \
-         INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
-         SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {assigned}, $3::timestamptz, $3::timestamptz, $3::timestamptz, r.fp \
-         FROM sent AS r ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
-         ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
-        sent_values = sent_values.join(", "),
-        names = names.join(", "),
-        assigned = assigned.join(", "),
-    );
-
-    let carried: Vec<String> = (0..columns.len()).map(|k| format!("r.v{k}")).collect();
+    let was_sent = |k: usize| format!("(excluded.sync_mask & {}) <> 0", 1u64 << k);
     let assignments: Vec<String> = names
         .iter()
         .enumerate()
         .map(|(k, name)| {
             format!(
-                "{name} = CASE WHEN {} THEN r.v{k} ELSE t.{name} END",
-                sent(k)
+                "{name} = CASE WHEN {} THEN excluded.{name} ELSE t.{name} END",
+                was_sent(k)
             )
         })
         .collect();
-    // The materialized CTE locks the rows to change, in key order, before the UPDATE touches
-    // them; the UPDATE repeats the comparison so a row changed meanwhile is judged afresh.
-    let update = format!(
-        "WITH sent AS (SELECT r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows} \
-                       ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\"), \
-         changing AS MATERIALIZED ( \
-             SELECT t.row_id, r.mask, r.fp, {carried} FROM sent AS r {changed_row}) \
-         UPDATE {table} AS t SET {assignments}, updated_at = $3::timestamptz, synced_at = $3::timestamptz, deleted_at = NULL, \
-           sync_fingerprint = r.fp \
-         FROM changing AS r WHERE t.id = r.row_id AND ({differences}) \
-         RETURNING t.id::text",
+    // A deleted row always changes: the sync brings it back.
+    let differs = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            format!(
+                "({} AND t.{name} IS DISTINCT FROM excluded.{name})",
+                was_sent(k)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let deleted = row_by_key(table, "1 AS found", " AND t.deleted_at IS NOT NULL", "");
+    // One statement, one pass over the batch in key order, so concurrent batches take their
+    // row locks (of the rows they insert and of the rows they update) in one global order and
+    // wait for each other instead of deadlocking. A row is written only if it was deleted or
+    // a sent value differs; RETURNING answers the rows written, `xmax = 0` the inserted ones.
+    // The rows it brings back are read beforehand (a statement's parts share one snapshot);
+    // the uncorrelated EXISTS runs once and skips the probes when nothing is deleted.
+    let upsert = format!(
+        "WITH sent AS (SELECT r.idx, r.id, r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows}), \
+         restored AS MATERIALIZED ( \
+             SELECT r.src, r.ext FROM sent AS r {deleted} \
+             WHERE EXISTS (SELECT FROM {table} WHERE tenant_id = $1::uuid AND mode = $2::text \
+                           AND deleted_at IS NOT NULL)), \
+         written AS ( \
+             INSERT INTO {table} AS t (id, tenant_id, mode, external_source, external_id, {names}, \
+                 created_at, updated_at, synced_at, sync_fingerprint, sync_mask) \
+             SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {assigned}, \
+                 $3::timestamptz, $3::timestamptz, $3::timestamptz, r.fp, r.mask \
+             FROM sent AS r ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
+             ON CONFLICT (tenant_id, mode, external_source, external_id) DO UPDATE \
+             SET {assignments}, updated_at = excluded.updated_at, synced_at = excluded.synced_at, \
+                 deleted_at = NULL, sync_fingerprint = excluded.sync_fingerprint, \
+                 sync_mask = excluded.sync_mask \
+             WHERE t.deleted_at IS NOT NULL OR {differs} \
+             RETURNING t.id, t.external_source, t.external_id, t.xmax = 0 AS inserted) \
+         SELECT w.id::text, w.external_source, w.external_id, w.inserted, \
+                (w.external_source, w.external_id) IN (SELECT src, ext FROM restored) \
+         FROM written AS w",
         sent_values = sent_values.join(", "),
-        carried = carried.join(", "),
-        changed_row = row_by_key(
-            table,
-            "t.id AS row_id",
-            &format!(" AND ({differences})"),
-            " FOR NO KEY UPDATE"
-        ),
+        names = names.join(", "),
+        assigned = assigned.join(", "),
         assignments = assignments.join(", "),
     );
 
@@ -253,10 +209,8 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         stored = row_by_key(table, "t.id, t.deleted_at, t.sync_fingerprint", "", "")
     );
     UpsertSql {
-        look,
+        upsert,
         key_look,
-        insert,
-        update,
         select,
     }
 }
@@ -414,38 +368,9 @@ impl PostgresWriter<'_> {
         self.scope.tenant_id.hyphenated().to_string()
     }
 
-    /// Runs the update for the rows at `picked`, answering the ids it changed. `all` is the
-    /// whole batch, already split into arrays, for when every row is picked.
-    async fn update(
-        &mut self,
-        sql: &str,
-        entity: Entity,
-        rows: &[UpsertRow<'_>],
-        all: &Batch,
-        picked: &[usize],
-    ) -> Result<HashSet<Uuid>, StoreError> {
-        if picked.is_empty() {
-            return Ok(HashSet::new());
-        }
-        let some;
-        let batch = if picked.len() == rows.len() {
-            all
-        } else {
-            some = Batch::new(entity, picked.iter().map(|&i| &rows[i]))?;
-            &some
-        };
-        let arguments = batch.arguments(&self.tenant(), self.scope.mode.as_str(), &self.now)?;
-        let written: Vec<String> = sqlx::query_scalar_with(sql, arguments)
-            .persistent(plan_once(batch.ids.len()))
-            .fetch_all(&mut *self.conn)
-            .await
-            .map_err(store_error)?;
-        parse_ids(&written)
-    }
-
-    /// Looks every row up (inserting the missing ones in the same statement), then updates
-    /// the ones whose sent values differ.
-    async fn look_and_write(
+    /// Writes every row with the one upsert statement. Rows it did not write were stored
+    /// already with every sent value; their ids are looked up by key.
+    async fn write(
         &mut self,
         entity: Entity,
         rows: &[UpsertRow<'_>],
@@ -454,65 +379,50 @@ impl PostgresWriter<'_> {
         let sql = upsert_sql(entity);
         let tenant = self.tenant();
         let mode = self.scope.mode.as_str();
-        let looked: Vec<(i64, String, bool, bool, bool)> =
-            sqlx::query_as_with(&sql.look, batch.arguments(&tenant, mode, &self.now)?)
+        let written: Vec<(String, String, String, bool, bool)> =
+            sqlx::query_as_with(&sql.upsert, batch.arguments(&tenant, mode, &self.now)?)
                 .persistent(plan_once(rows.len()))
                 .fetch_all(&mut *self.conn)
                 .await
                 .map_err(store_error)?;
-        let mut before: Vec<Option<Found>> = (0..rows.len()).map(|_| None).collect();
-        let mut created = HashSet::new();
-        for (index, id, deleted, differs, inserted) in looked {
-            let id = parse_id(&id)?;
-            // Inserted by this statement, or by the insert before it under this sync's id.
-            if inserted || id == rows[index as usize].id {
-                created.insert(id);
-            } else {
-                before[index as usize] = Some(Found {
-                    id,
-                    deleted,
-                    differs,
-                });
-            }
-        }
-        // Rows another transaction inserted after the look: ours conflicted and did nothing,
-        // so they are updated like the rows the look found changed.
-        let late: Vec<usize> = (0..rows.len())
-            .filter(|&i| before[i].is_none() && !created.contains(&rows[i].id))
-            .collect();
-        let changing: Vec<usize> = (0..rows.len())
-            .filter(|&i| before[i].as_ref().is_some_and(Found::needs_write))
-            .chain(late.iter().copied())
-            .collect();
-        let updated = self
-            .update(&sql.update, entity, rows, batch, &changing)
-            .await?;
-        self.created.push((entity, created.len()));
-
-        let mut changes: Vec<Option<(Uuid, Change)>> = rows
+        let mut changes: Vec<Option<(Uuid, Change)>> = (0..rows.len()).map(|_| None).collect();
+        // Matching keys here costs less than a join in the statement, which sorts both sides.
+        let position: HashMap<(&str, &str), usize> = rows
             .iter()
-            .zip(&before)
-            .map(|(row, before)| match before {
-                Some(found) => Some(found.change(updated.contains(&found.id))),
-                None if created.contains(&row.id) => Some((row.id, Change::Created)),
-                None => None,
-            })
+            .enumerate()
+            .map(|(i, row)| ((row.key.source.as_str(), row.key.external_id.as_str()), i))
             .collect();
-        if !late.is_empty() {
-            let late_sources: Vec<&str> =
-                late.iter().map(|&i| rows[i].key.source.as_str()).collect();
-            let late_ids: Vec<&str> = late
+        let mut created = 0;
+        for (id, source, external_id, inserted, restored) in written {
+            let index = *position
+                .get(&(source.as_str(), external_id.as_str()))
+                .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+            let found = Found {
+                id: parse_id(&id)?,
+                deleted: restored,
+                differs: true,
+            };
+            changes[index] = Some(if inserted {
+                created += 1;
+                (found.id, Change::Created)
+            } else {
+                found.change(true)
+            });
+        }
+        self.created.push((entity, created));
+
+        let unchanged: Vec<usize> = (0..rows.len()).filter(|&i| changes[i].is_none()).collect();
+        if !unchanged.is_empty() {
+            let sources: Vec<&str> = unchanged
+                .iter()
+                .map(|&i| rows[i].key.source.as_str())
+                .collect();
+            let external_ids: Vec<&str> = unchanged
                 .iter()
                 .map(|&i| rows[i].key.external_id.as_str())
                 .collect();
-            for (position, id, _) in self.ids_of(&sql.select, &late_sources, &late_ids).await? {
-                let id = parse_id(&id)?;
-                let change = if updated.contains(&id) {
-                    Change::Updated
-                } else {
-                    Change::Unchanged
-                };
-                changes[late[position as usize]] = Some((id, change));
+            for (position, id, _) in self.ids_of(&sql.select, &sources, &external_ids).await? {
+                changes[unchanged[position as usize]] = Some((parse_id(&id)?, Change::Unchanged));
             }
         }
         every_row_answered(changes)
@@ -546,7 +456,7 @@ impl PostgresWriter<'_> {
         if !rest.is_empty() {
             let subset: Vec<UpsertRow> = rest.iter().map(|&i| rows[i].clone()).collect();
             let subset_batch = Batch::new(entity, subset.iter())?;
-            let written = self.look_and_write(entity, &subset, &subset_batch).await?;
+            let written = self.write(entity, &subset, &subset_batch).await?;
             for (i, change) in rest.into_iter().zip(written) {
                 changes[i] = Some(change);
             }
@@ -676,15 +586,12 @@ impl SyncWriter for PostgresWriter<'_> {
         let sql = upsert_sql(entity);
         let batch = Batch::new(entity, rows.iter())?;
         if rows.len() == 1 {
-            return self.look_and_write(entity, rows, &batch).await;
+            return self.write(entity, rows, &batch).await;
         }
         // A batch is most often all new, all stored and unchanged (a re-send) or all stored and
-        // changed, and its first record tells which. A new one is inserted by one statement
-        // without looking each row up first (1000 flat jobs: 16 ms for the look that also
-        // inserts, against 12 for the ceiling's upsert); what it skipped already existed and
-        // goes through the look, which finds the rows just inserted under this sync's ids. A
-        // re-send is looked up by key and fingerprint; only the rows that are not unchanged by
-        // fingerprint go through the look that compares fields.
+        // changed, and its first record tells which. A re-send is looked up by key and
+        // fingerprint, without taking a lock; only the rows that are not unchanged by
+        // fingerprint are written.
         let first = self
             .fingerprints(
                 &sql.key_look,
@@ -696,23 +603,8 @@ impl SyncWriter for PostgresWriter<'_> {
             .pop()
             .flatten();
         match first {
-            None => {
-                let arguments =
-                    batch.arguments(&self.tenant(), self.scope.mode.as_str(), &self.now)?;
-                let inserted = sqlx::query_with(&sql.insert, arguments)
-                    .persistent(false)
-                    .execute(&mut *self.conn)
-                    .await
-                    .map_err(store_error)?
-                    .rows_affected();
-                if inserted == rows.len() as u64 {
-                    self.created.push((entity, rows.len()));
-                    return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
-                }
-                self.look_and_write(entity, rows, &batch).await
-            }
             Some(found) if !found.needs_write() => self.write_resend(entity, rows, &batch).await,
-            Some(_) => self.look_and_write(entity, rows, &batch).await,
+            _ => self.write(entity, rows, &batch).await,
         }
     }
 
