@@ -107,12 +107,12 @@ fn batch_rows(columns: &[Column]) -> String {
 
 /// `CROSS JOIN LATERAL` the row of `table` whose key is the batch row `r`'s, as `t(columns)`.
 /// `OFFSET 0` keeps the subquery from being flattened into a join the planner may reorder.
-fn row_by_key(table: &str, columns: &str, condition: &str, lock: &str) -> String {
+fn row_by_key(table: &str, columns: &str, condition: &str) -> String {
     format!(
         "CROSS JOIN LATERAL (SELECT {columns} FROM {table} AS t \
          WHERE t.tenant_id = $1::uuid AND t.mode = $2::text \
            AND t.external_source = r.src AND t.external_id = r.ext{condition} \
-         OFFSET 0{lock}) AS t"
+         OFFSET 0) AS t"
     )
 }
 
@@ -162,7 +162,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         })
         .collect::<Vec<_>>()
         .join(" OR ");
-    let deleted = row_by_key(table, "1 AS found", " AND t.deleted_at IS NOT NULL", "");
+    let deleted = row_by_key(table, "1 AS found", " AND t.deleted_at IS NOT NULL");
     // One statement, one pass over the batch in key order, so concurrent batches take their
     // row locks (of the rows they insert and of the rows they update) in one global order and
     // wait for each other instead of deadlocking. A row is written only if it was deleted or
@@ -172,7 +172,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     let upsert = format!(
         "WITH sent AS (SELECT r.idx, r.id, r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows}), \
          restored AS MATERIALIZED ( \
-             SELECT r.src, r.ext FROM sent AS r {deleted} \
+             SELECT r.src, r.ext FROM unnest($5::text[], $6::text[]) AS r(src, ext) {deleted} \
              WHERE EXISTS (SELECT FROM {table} WHERE tenant_id = $1::uuid AND mode = $2::text \
                            AND deleted_at IS NOT NULL)), \
          written AS ( \
@@ -199,14 +199,14 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     let select = format!(
         "SELECT r.idx - 1, t.id::text, t.deleted_at IS NOT NULL \
          FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) {stored}",
-        stored = row_by_key(table, "t.id, t.deleted_at", "", "")
+        stored = row_by_key(table, "t.id, t.deleted_at", "")
     );
     let key_look = format!(
         "SELECT r.idx - 1, t.id::text, t.deleted_at IS NOT NULL, \
                 t.sync_fingerprint IS DISTINCT FROM r.fp \
          FROM unnest($3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS r(src, ext, fp, idx) \
          {stored}",
-        stored = row_by_key(table, "t.id, t.deleted_at, t.sync_fingerprint", "", "")
+        stored = row_by_key(table, "t.id, t.deleted_at, t.sync_fingerprint", "")
     );
     UpsertSql {
         upsert,
@@ -616,7 +616,7 @@ impl SyncWriter for PostgresWriter<'_> {
         let sql = format!(
             "SELECT r.idx - 1, t.id::text, false \
              FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) {live}",
-            live = row_by_key(entity.plural(), "t.id", " AND t.deleted_at IS NULL", "")
+            live = row_by_key(entity.plural(), "t.id", " AND t.deleted_at IS NULL")
         );
         let (sources, external_ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
         let found = self.ids_of(&sql, &sources, &external_ids).await?;
