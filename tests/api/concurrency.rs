@@ -41,6 +41,57 @@ async fn concurrent_upserts_of_one_new_record_create_it_once(engine: Engine) {
     assert_eq!(server.all("jobs", &key).await.len(), 1);
 }
 
+/// Writers whose batches overlap, each in another order and each mixing rows that exist with
+/// rows that do not, must wait for each other: none may fail (a deadlock would answer 503),
+/// and every record is created exactly once.
+async fn overlapping_batches_in_opposite_orders_all_go_through(engine: Engine) {
+    let server = std::sync::Arc::new(TestServer::start(engine).await);
+    let key = server.key("acme").await;
+    let job = |n: usize, writer: usize| {
+        json!({"external_id": format!("SO-{n:04}"), "external_source": "SAP",
+            "job_number": format!("{n}"), "notes": format!("writer {writer}")})
+    };
+    let existing: Vec<_> = (0..300).step_by(2).map(|n| job(n, 99)).collect();
+    server
+        .post("/api-jobs/bulk-sync", &key, &json!({ "jobs": existing }))
+        .await
+        .expect(200);
+
+    let writers = (0..6).map(|writer| {
+        let server = server.clone();
+        let key = key.clone();
+        tokio::spawn(async move {
+            let mut replies = Vec::new();
+            for round in 0..4 {
+                let mut keys: Vec<usize> = (0..300).filter(|n| (n + round) % 3 != 0).collect();
+                if writer % 2 == 1 {
+                    keys.reverse();
+                }
+                let jobs: Vec<_> = keys.iter().map(|&n| job(n, writer * 10 + round)).collect();
+                replies.push(
+                    server
+                        .post("/api-jobs/bulk-sync", &key, &json!({ "jobs": jobs }))
+                        .await,
+                );
+            }
+            replies
+        })
+    });
+    let mut created = 0;
+    for replies in futures::future::join_all(writers).await {
+        for reply in replies.unwrap() {
+            let reply = reply.expect(200);
+            assert_eq!(reply.data()["errors"], 0, "{:?}", reply.data());
+            created += reply.data()["created"].as_u64().unwrap();
+        }
+    }
+    assert_eq!(
+        created, 150,
+        "each new record is created by exactly one writer"
+    );
+    assert_eq!(server.all("jobs", &key).await.len(), 300);
+}
+
 async fn data_survives_a_restart(engine: Engine) {
     let server = TestServer::start(engine).await;
     let key = server.key("acme").await;
@@ -157,5 +208,6 @@ async fn a_failing_sync_does_not_take_concurrent_ones_with_it() {
 on_every_engine!(
     shutdown_lets_in_flight_requests_finish,
     concurrent_upserts_of_one_new_record_create_it_once,
+    overlapping_batches_in_opposite_orders_all_go_through,
     data_survives_a_restart,
 );
