@@ -205,6 +205,37 @@ async fn a_failing_sync_does_not_take_concurrent_ones_with_it() {
     );
 }
 
+/// SQLite: what a sync commits is copied from the WAL into the database file by the server's
+/// background checkpoint within moments, not left in the WAL until some later commit grows it
+/// past its checkpoint size (a copy of the database file alone would miss it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn synced_records_reach_the_database_file_in_the_background() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let file = server.dir().join("eryxon.db");
+    let size = || std::fs::metadata(&file).expect("the database file").len();
+    let before = size();
+    let jobs: Vec<_> = (0..1000)
+        .map(|n| {
+            json!({"external_id": format!("SO-{n:04}"), "external_source": "SAP",
+                "job_number": format!("{n}"), "customer": format!("Customer {n}")})
+        })
+        .collect();
+    server
+        .post("/api-jobs/bulk-sync", &key, &json!({ "jobs": jobs }))
+        .await
+        .expect(200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while size() < before + 128 * 1024 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {} bytes (from {before})",
+            size()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 on_every_engine!(
     shutdown_lets_in_flight_requests_finish,
     concurrent_upserts_of_one_new_record_create_it_once,

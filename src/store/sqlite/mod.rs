@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode, one writer connection (SQLite
 //! serializes writers anyway; queueing them in the pool avoids busy retries) and a few readers.
 
+mod checkpoint;
 mod group;
 mod read;
 mod sync;
@@ -14,6 +15,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
 
+use self::checkpoint::Checkpointer;
 use self::group::Committer;
 use self::sync::parse_id;
 use super::listing::{listing, Bind, Dialect};
@@ -35,6 +37,7 @@ pub struct SqliteStore {
     reader: SqlitePool,
     /// One process serves a SQLite file, so its rate-limit windows can live in memory.
     rate_windows: WindowCounter,
+    _checkpointer: Checkpointer,
 }
 
 impl SqliteStore {
@@ -44,7 +47,11 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true);
+            .foreign_keys(true)
+            // Checkpoints run in the background (`checkpoint`), hardly ever inside a commit.
+            .pragma("wal_autocheckpoint", checkpoint::AUTOCHECKPOINT_PAGES)
+            // A WAL that grew past it (a big transaction) is cut back when it starts over.
+            .pragma("journal_size_limit", "67108864");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
@@ -54,9 +61,10 @@ impl SqliteStore {
         let reader = SqlitePoolOptions::new()
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         Ok(SqliteStore {
+            _checkpointer: Checkpointer::start(options),
             committer: Committer::start(writer.clone()),
             writer,
             reader,
