@@ -40,6 +40,8 @@ struct UpsertSql {
     /// Inserts the new rows and updates the changed ones; answers, per row written, its id,
     /// key, whether it was inserted and whether it was deleted before.
     upsert: String,
+    /// The same for a batch of one.
+    upsert_one: String,
     /// Per batch row of `[source, external_id, fingerprint]` that has a stored row: its index,
     /// id, whether it is deleted, and whether its last sync sent another fingerprint.
     key_look: String,
@@ -91,16 +93,45 @@ fn value_expr(column: &Column, k: usize) -> String {
 /// The batch as rows `r(id, src, ext, mask, fp, v0, v1, …)` from parameters `$4…`; `$1..$3`
 /// are the tenant, the mode and the time of the write.
 fn batch_rows(columns: &[Column]) -> String {
-    let arrays: Vec<String> = columns
-        .iter()
-        .enumerate()
-        .map(|(k, c)| format!("${}::{}", 9 + k, array_type(c.kind)))
-        .collect();
     let names: Vec<String> = (0..columns.len()).map(|k| format!("v{k}")).collect();
     format!(
-        "unnest($4::uuid[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], {arrays}) \
-         WITH ORDINALITY AS r(id, src, ext, mask, fp, {names}, idx)",
-        arrays = arrays.join(", "),
+        "unnest({arrays}) WITH ORDINALITY AS r(id, src, ext, mask, fp, {names}, idx)",
+        arrays = batch_arrays(columns).join(", "),
+        names = names.join(", "),
+    )
+}
+
+fn batch_arrays(columns: &[Column]) -> Vec<String> {
+    let keys = [
+        "$4::uuid[]",
+        "$5::text[]",
+        "$6::text[]",
+        "$7::bigint[]",
+        "$8::bigint[]",
+    ];
+    let mut arrays: Vec<String> = keys.into_iter().map(String::from).collect();
+    arrays.extend(
+        columns
+            .iter()
+            .enumerate()
+            .map(|(k, c)| format!("${}::{}", 9 + k, array_type(c.kind))),
+    );
+    arrays
+}
+
+/// `batch_rows` for a batch of one, as the first element of each array. A statement over
+/// `unnest` is planned for an unknown number of rows, so PostgreSQL never settles on the plan
+/// it keeps for a prepared statement and plans the single-record sync at every call (0.1 ms of
+/// a 1 ms PUT); a row of subscripts is one row to the planner.
+fn single_row(columns: &[Column]) -> String {
+    let names: Vec<String> = (0..columns.len()).map(|k| format!("v{k}")).collect();
+    let firsts: Vec<String> = batch_arrays(columns)
+        .iter()
+        .map(|array| format!("({array})[1]"))
+        .collect();
+    format!(
+        "(SELECT {firsts}, 1::bigint) AS r(id, src, ext, mask, fp, {names}, idx)",
+        firsts = firsts.join(", "),
         names = names.join(", "),
     )
 }
@@ -131,7 +162,6 @@ fn plan_once(rows: usize) -> bool {
 fn build_upsert_sql(entity: Entity) -> UpsertSql {
     let table = entity.plural();
     let columns = entity.columns();
-    let rows = batch_rows(columns);
     let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
     let sent_values: Vec<String> = columns
         .iter()
@@ -169,10 +199,11 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     // a sent value differs; RETURNING answers the rows written, `xmax = 0` the inserted ones.
     // The rows it brings back are read beforehand (a statement's parts share one snapshot);
     // the uncorrelated EXISTS runs once and skips the probes when nothing is deleted.
-    let upsert = format!(
+    let upsert_over = |rows: &str, keys: &str| {
+        format!(
         "WITH sent AS (SELECT r.idx, r.id, r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows}), \
          restored AS MATERIALIZED ( \
-             SELECT r.src, r.ext FROM unnest($5::text[], $6::text[]) AS r(src, ext) {deleted} \
+             SELECT r.src, r.ext FROM {keys} {deleted} \
              WHERE EXISTS (SELECT FROM {table} WHERE tenant_id = $1::uuid AND mode = $2::text \
                            AND deleted_at IS NOT NULL)), \
          written AS ( \
@@ -194,6 +225,15 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         names = names.join(", "),
         assigned = assigned.join(", "),
         assignments = assignments.join(", "),
+    )
+    };
+    let upsert = upsert_over(
+        &batch_rows(columns),
+        "unnest($5::text[], $6::text[]) AS r(src, ext)",
+    );
+    let upsert_one = upsert_over(
+        &single_row(columns),
+        "(SELECT ($5::text[])[1], ($6::text[])[1]) AS r(src, ext)",
     );
 
     let select = format!(
@@ -210,6 +250,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
     UpsertSql {
         upsert,
+        upsert_one,
         key_look,
         select,
     }
@@ -379,8 +420,13 @@ impl PostgresWriter<'_> {
         let sql = upsert_sql(entity);
         let tenant = self.tenant();
         let mode = self.scope.mode.as_str();
+        let statement = if rows.len() == 1 {
+            &sql.upsert_one
+        } else {
+            &sql.upsert
+        };
         let written: Vec<(String, String, String, bool, bool)> =
-            sqlx::query_as_with(&sql.upsert, batch.arguments(&tenant, mode, &self.now)?)
+            sqlx::query_as_with(statement, batch.arguments(&tenant, mode, &self.now)?)
                 .persistent(plan_once(rows.len()))
                 .fetch_all(&mut *self.conn)
                 .await
