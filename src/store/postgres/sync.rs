@@ -95,7 +95,7 @@ fn value_expr(column: &Column, k: usize) -> String {
 fn batch_rows(columns: &[Column]) -> String {
     let names: Vec<String> = (0..columns.len()).map(|k| format!("v{k}")).collect();
     format!(
-        "unnest({arrays}) WITH ORDINALITY AS r(id, src, ext, mask, fp, {names}, idx)",
+        "unnest({arrays}) AS r(id, src, ext, mask, fp, {names})",
         arrays = batch_arrays(columns).join(", "),
         names = names.join(", "),
     )
@@ -130,7 +130,7 @@ fn single_row(columns: &[Column]) -> String {
         .map(|array| format!("({array})[1]"))
         .collect();
     format!(
-        "(SELECT {firsts}, 1::bigint) AS r(id, src, ext, mask, fp, {names}, idx)",
+        "(SELECT {firsts}) AS r(id, src, ext, mask, fp, {names})",
         firsts = firsts.join(", "),
         names = names.join(", "),
     )
@@ -180,7 +180,8 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
             )
         })
         .collect();
-    // A deleted row always changes: the sync brings it back.
+    // Whether a sent value differs from the stored one (a deleted row is written whatever its
+    // values: the sync brings it back).
     let differs = names
         .iter()
         .enumerate()
@@ -201,7 +202,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     // the uncorrelated EXISTS runs once and skips the probes when nothing is deleted.
     let upsert_over = |rows: &str, keys: &str| {
         format!(
-        "WITH sent AS (SELECT r.idx, r.id, r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows}), \
+            "WITH sent AS (SELECT r.id, r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows}), \
          restored AS MATERIALIZED ( \
              SELECT r.src, r.ext FROM {keys} {deleted} \
              WHERE EXISTS (SELECT FROM {table} WHERE tenant_id = $1::uuid AND mode = $2::text \
@@ -221,11 +222,11 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
          SELECT w.id::text, w.external_source, w.external_id, w.inserted, \
                 (w.external_source, w.external_id) IN (SELECT src, ext FROM restored) \
          FROM written AS w",
-        sent_values = sent_values.join(", "),
-        names = names.join(", "),
-        assigned = assigned.join(", "),
-        assignments = assignments.join(", "),
-    )
+            sent_values = sent_values.join(", "),
+            names = names.join(", "),
+            assigned = assigned.join(", "),
+            assignments = assignments.join(", "),
+        )
     };
     let upsert = upsert_over(
         &batch_rows(columns),
