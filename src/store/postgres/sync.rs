@@ -476,7 +476,7 @@ impl PostgresWriter<'_> {
     }
 
     /// A batch that is probably a re-send: rows whose last sync sent the same fingerprint are
-    /// unchanged; the others go through the look that compares fields.
+    /// unchanged; the others go through the upsert, which writes those whose values differ.
     async fn write_resend(
         &mut self,
         entity: Entity,
