@@ -93,12 +93,23 @@ fn value_expr(column: &Column, k: usize) -> String {
 /// The batch as rows `r(id, src, ext, mask, fp, v0, v1, …)` from parameters `$4…`; `$1..$3`
 /// are the tenant, the mode and the time of the write.
 fn batch_rows(columns: &[Column]) -> String {
-    let names: Vec<String> = (0..columns.len()).map(|k| format!("v{k}")).collect();
     format!(
-        "unnest({arrays}) AS r(id, src, ext, mask, fp, {names})",
-        arrays = batch_arrays(columns).join(", "),
-        names = names.join(", "),
+        "unnest({}) AS {}",
+        batch_arrays(columns).join(", "),
+        row_alias(columns)
     )
+}
+
+/// `batch_rows` for a batch of one, as the first element of each array. A statement over
+/// `unnest` is planned for an unknown number of rows, so PostgreSQL never settles on the plan
+/// it keeps for a prepared statement and plans the single-record sync at every call (0.1 ms of
+/// a 1 ms PUT); a row of subscripts is one row to the planner.
+fn single_row(columns: &[Column]) -> String {
+    let firsts: Vec<String> = batch_arrays(columns)
+        .iter()
+        .map(|array| format!("({array})[1]"))
+        .collect();
+    format!("(SELECT {}) AS {}", firsts.join(", "), row_alias(columns))
 }
 
 fn batch_arrays(columns: &[Column]) -> Vec<String> {
@@ -119,21 +130,9 @@ fn batch_arrays(columns: &[Column]) -> Vec<String> {
     arrays
 }
 
-/// `batch_rows` for a batch of one, as the first element of each array. A statement over
-/// `unnest` is planned for an unknown number of rows, so PostgreSQL never settles on the plan
-/// it keeps for a prepared statement and plans the single-record sync at every call (0.1 ms of
-/// a 1 ms PUT); a row of subscripts is one row to the planner.
-fn single_row(columns: &[Column]) -> String {
+fn row_alias(columns: &[Column]) -> String {
     let names: Vec<String> = (0..columns.len()).map(|k| format!("v{k}")).collect();
-    let firsts: Vec<String> = batch_arrays(columns)
-        .iter()
-        .map(|array| format!("({array})[1]"))
-        .collect();
-    format!(
-        "(SELECT {firsts}) AS r(id, src, ext, mask, fp, {names})",
-        firsts = firsts.join(", "),
-        names = names.join(", "),
-    )
+    format!("r(id, src, ext, mask, fp, {})", names.join(", "))
 }
 
 /// `CROSS JOIN LATERAL` the row of `table` whose key is the batch row `r`'s, as `t(columns)`.
