@@ -2,6 +2,7 @@
 
 pub mod api_key;
 pub mod batch;
+pub mod canonical;
 pub mod decode;
 pub mod outcome;
 pub mod patch;

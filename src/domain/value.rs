@@ -1,9 +1,12 @@
 //! Validated field values. Each type can only be built through its checks, so a payload that
 //! deserializes into them is valid by construction.
 
-use serde::Deserialize;
-use serde_json::{Map, Value};
+use std::fmt;
 
+use serde::de::{self, Deserializer, Visitor};
+use serde::Deserialize;
+
+use super::canonical::CanonicalObject;
 use super::schema::Scalar;
 
 /// Largest integer every store engine holds in its native integer column.
@@ -150,18 +153,30 @@ impl IntoScalar for Color {
     }
 }
 
-/// A calendar date written `YYYY-MM-DD`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
-pub struct IsoDate(time::Date);
+/// A calendar date written `YYYY-MM-DD`, kept as that text (which is its canonical form).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IsoDate(String);
+
+impl IsoDate {
+    fn parse(text: &str) -> Result<Self, String> {
+        match parse_iso_date(text) {
+            Some(_) => Ok(IsoDate(text.to_owned())),
+            None => Err(format!("must be a date written YYYY-MM-DD (got {text:?})")),
+        }
+    }
+}
 
 impl TryFrom<String> for IsoDate {
     type Error = String;
 
     fn try_from(text: String) -> Result<Self, String> {
-        parse_iso_date(&text)
-            .map(IsoDate)
-            .ok_or_else(|| format!("must be a date written YYYY-MM-DD (got {text:?})"))
+        IsoDate::parse(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for IsoDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        parse_str(deserializer, IsoDate::parse)
     }
 }
 
@@ -189,26 +204,51 @@ fn parse_iso_date(text: &str) -> Option<time::Date> {
 
 impl IntoScalar for IsoDate {
     fn into_scalar(self) -> Scalar {
-        let (year, month, day) = self.0.to_calendar_date();
-        Scalar::Text(format!("{year:04}-{:02}-{day:02}", month as u8))
+        Scalar::Text(self.0)
     }
+}
+
+/// Parses a value from a JSON string, read without a copy where the input allows. Taking a
+/// string (rather than any JSON) makes a value of another JSON type a data error on its field:
+/// serde_json reports it as a syntax error otherwise.
+fn parse_str<'de, D, T>(
+    deserializer: D,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    struct Parse<T>(fn(&str) -> Result<T, String>);
+
+    impl<T> Visitor<'_> for Parse<T> {
+        type Value = T;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("a string")
+        }
+
+        fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
+            (self.0)(text).map_err(E::custom)
+        }
+    }
+
+    deserializer.deserialize_str(Parse(parse))
 }
 
 /// Free-form ERP data kept beside the record: a JSON object, stored in canonical form (sorted
 /// keys) so that re-sending the same object is recognised as unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "Map<String, Value>")]
+#[serde(try_from = "CanonicalObject")]
 pub struct Metadata(String);
 
-impl TryFrom<Map<String, Value>> for Metadata {
+impl TryFrom<CanonicalObject> for Metadata {
     type Error = String;
 
-    fn try_from(object: Map<String, Value>) -> Result<Self, String> {
-        let value = Value::Object(object);
-        if contains_nul(&value) {
+    fn try_from(object: CanonicalObject) -> Result<Self, String> {
+        if object.has_nul {
             return Err("must not contain NUL characters".into());
         }
-        let text = value.to_string();
+        let text = object.text;
         if text.len() > MAX_METADATA_BYTES {
             return Err(format!(
                 "must be at most {MAX_METADATA_BYTES} bytes of JSON (got {})",
@@ -216,15 +256,6 @@ impl TryFrom<Map<String, Value>> for Metadata {
             ));
         }
         Ok(Metadata(text))
-    }
-}
-
-fn contains_nul(value: &Value) -> bool {
-    match value {
-        Value::String(s) => s.contains('\0'),
-        Value::Array(items) => items.iter().any(contains_nul),
-        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || contains_nul(v)),
-        _ => false,
     }
 }
 
@@ -237,10 +268,7 @@ impl IntoScalar for Metadata {
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
         $(#[$doc])*
-        // Deserialized through a string, so that a value of the wrong JSON type is reported as
-        // a data error on its field (serde_json reports it as a syntax error otherwise).
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-        #[serde(try_from = "String")]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum $name {
             $($variant),+
         }
@@ -256,17 +284,29 @@ macro_rules! text_enum {
             }
         }
 
-        impl TryFrom<String> for $name {
-            type Error = String;
-
-            fn try_from(text: String) -> Result<Self, String> {
-                match text.as_str() {
+        impl $name {
+            fn parse(text: &str) -> Result<Self, String> {
+                match text {
                     $($text => Ok($name::$variant),)+
                     other => Err(format!(
                         "must be one of {} (got {other:?})",
                         [$($text),+].join(", ")
                     )),
                 }
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+
+            fn try_from(text: String) -> Result<Self, String> {
+                $name::parse(&text)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                parse_str(deserializer, $name::parse)
             }
         }
 
