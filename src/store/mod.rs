@@ -19,7 +19,7 @@ use crate::domain::{Entity, Mode, Scope};
 
 pub use listing::Sort;
 pub use postgres::PostgresOptions;
-pub use sync::{Found, Retired, SyncWriter, UpsertRow};
+pub use sync::{free_later, Found, Retired, SyncWriter, UpsertRow};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -20,9 +20,9 @@ use self::read::timestamp_text;
 use self::sync::PostgresWriter;
 use super::listing::{listing, Bind, Dialect};
 use super::{
-    decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
-    Cascade, Claim, Deletion, Finish, History, ImportEntry, ImportQuery, ImportRecord, ImportRow,
-    ListQuery, Page, RecordRef, Store, StoreError, StoredKey, IDEMPOTENCY_HOURS,
+    decode_mode, existing_claim, free_later, key_params, lookup_of, minutes_ago, timestamp,
+    ApiKeyInfo, Cascade, Claim, Deletion, Finish, History, ImportEntry, ImportQuery, ImportRecord,
+    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoredKey, IDEMPOTENCY_HOURS,
     IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
@@ -286,7 +286,7 @@ impl Store for PostgresStore {
             now: timestamp(),
             created: Vec::new(),
         };
-        let results = super::sync::run(&mut writer, batch).await?;
+        let results = super::sync::run(&mut writer, &batch).await?;
         let created = std::mem::take(&mut writer.created);
         match finish {
             Finish::Commit => {
@@ -305,6 +305,7 @@ impl Store for PostgresStore {
         if finish == Finish::Commit {
             self.keep_statistics_fresh(&created);
         }
+        free_later(batch);
         Ok(results)
     }
 

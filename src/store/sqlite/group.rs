@@ -13,13 +13,13 @@ use super::sync::SqliteWriter;
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::Scope;
-use crate::store::{timestamp, History, StoreError};
+use crate::store::{free_later, timestamp, History, StoreError};
 
 /// Most syncs one transaction carries.
 const MAX_GROUP: usize = 32;
 
-/// Most records a sync may carry to be grouped: a grouped sync's batch is copied in case it
-/// must run again alone, and a big batch gains nothing from sharing a commit.
+/// Most records a sync may carry to be grouped: a big batch gains nothing from sharing a
+/// commit, and a failed group runs every sync of it again.
 const MAX_GROUPED_RECORDS: usize = 8;
 
 type Answer = Result<Vec<RecordResult>, StoreError>;
@@ -101,8 +101,7 @@ async fn serve(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Job>) {
 
 async fn commit(writer: &SqlitePool, group: Vec<Job>) {
     if group.len() > 1 {
-        let batches = group.iter().map(|job| job.batch.clone()).collect();
-        if let Ok(answers) = commit_together(writer, &group, batches).await {
+        if let Ok(answers) = commit_together(writer, &group).await {
             for (job, answer) in group.into_iter().zip(answers) {
                 job.answer(Ok(answer));
             }
@@ -116,20 +115,20 @@ async fn commit(writer: &SqlitePool, group: Vec<Job>) {
             history,
             reply,
         } = job;
-        let answer = commit_alone(writer, scope, batch, history.as_ref()).await;
+        let answer = commit_alone(writer, scope, &batch, history.as_ref()).await;
         let _ = reply.send(answer);
+        free_later(batch);
     }
 }
 
 async fn commit_together(
     writer: &SqlitePool,
     group: &[Job],
-    batches: Vec<SyncBatch>,
 ) -> Result<Vec<Vec<RecordResult>>, StoreError> {
     let mut tx = writer.begin().await?;
     let mut answers = Vec::with_capacity(group.len());
-    for (job, batch) in group.iter().zip(batches) {
-        answers.push(write(&mut tx, job.scope, batch, job.history.as_ref()).await?);
+    for job in group {
+        answers.push(write(&mut tx, job.scope, &job.batch, job.history.as_ref()).await?);
     }
     tx.commit().await?;
     Ok(answers)
@@ -138,7 +137,7 @@ async fn commit_together(
 async fn commit_alone(
     writer: &SqlitePool,
     scope: Scope,
-    batch: SyncBatch,
+    batch: &SyncBatch,
     history: Option<&History>,
 ) -> Answer {
     let mut tx = writer.begin().await?;
@@ -151,7 +150,7 @@ async fn commit_alone(
 pub(super) async fn write(
     conn: &mut sqlx::SqliteConnection,
     scope: Scope,
-    batch: SyncBatch,
+    batch: &SyncBatch,
     history: Option<&History>,
 ) -> Answer {
     let mut writer = SqliteWriter {

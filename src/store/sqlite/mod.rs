@@ -157,7 +157,7 @@ impl Store for SqliteStore {
         }
         // A dry run's entry is written after the rollback, so it is kept.
         let mut tx = self.writer.begin().await?;
-        let results = group::write(&mut tx, scope, batch, None).await?;
+        let results = group::write(&mut tx, scope, &batch, None).await?;
         tx.rollback().await?;
         if let Some(history) = history {
             self.record_import(scope, &history(&results)).await?;
