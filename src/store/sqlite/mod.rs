@@ -51,7 +51,11 @@ impl SqliteStore {
             // Checkpoints run in the background (`checkpoint`), hardly ever inside a commit.
             .pragma("wal_autocheckpoint", checkpoint::AUTOCHECKPOINT_PAGES)
             // A WAL that grew past it (a big transaction) is cut back when it starts over.
-            .pragma("journal_size_limit", "67108864");
+            .pragma("journal_size_limit", "67108864")
+            // A statement within a transaction journals the pages it changes, so that it can
+            // be undone alone; past 64 KiB that journal moves to a temporary file, created and
+            // deleted by every 1000-row upsert. Kept in memory, it stays a buffer.
+            .pragma("temp_store", "memory");
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
