@@ -211,8 +211,8 @@ struct TableStatistics {
 
 /// The columns a sync finds an entity's rows by: its key, soft deletion, its references and a
 /// cell's name. Analyzing only these refreshes the row count and the statistics the sync's
-/// plans depend on at a sixth of the cost (4.5 against 30 ms for 10 000 jobs), and the
-/// analysis runs beside the syncs that follow it.
+/// plans depend on at a sixth of the cost (4.5 against 30 ms for 10 000 jobs): the analysis
+/// runs beside the syncs that follow it, on the same cores.
 fn searched_columns(entity: Entity) -> String {
     let mut columns = vec![
         "tenant_id",
@@ -247,9 +247,17 @@ async fn analyze_if_grown(pool: &PgPool, entity: Entity, rows: usize) -> Result<
     if known >= 0.0 && (rows as f32) * 4.0 < known {
         return Ok(known as u64);
     }
-    sqlx::query(&format!("ANALYZE {table} ({})", searched_columns(entity)))
-        .execute(pool)
+    // These columns hold a few values (tenant, mode, source) or unique ones (external ids,
+    // references by the hundred), which a tenth of the usual sample describes as well:
+    // 1.5 instead of 4 ms for 10 000 jobs. Autovacuum's later analysis takes the full sample.
+    let mut tx = pool.begin().await?;
+    sqlx::query("SET LOCAL default_statistics_target = 10")
+        .execute(&mut *tx)
         .await?;
+    sqlx::query(&format!("ANALYZE {table} ({})", searched_columns(entity)))
+        .execute(&mut *tx)
+        .await?;
+    tx.commit().await?;
     Ok(estimate().await?.max(0.0) as u64)
 }
 
