@@ -218,7 +218,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
                  sync_mask = excluded.sync_mask \
              WHERE t.deleted_at IS NOT NULL OR {differs} \
              RETURNING t.id, t.external_source, t.external_id, t.xmax = 0 AS inserted) \
-         SELECT w.id::text, w.external_source, w.external_id, w.inserted, \
+         SELECT w.id, w.external_source, w.external_id, w.inserted, \
                 (w.external_source, w.external_id) IN (SELECT src, ext FROM restored) \
          FROM written AS w",
             sent_values = sent_values.join(", "),
@@ -242,7 +242,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         stored = row_by_key(table, "t.id, t.deleted_at", "")
     );
     let key_look = format!(
-        "SELECT r.idx - 1, t.id::text, t.deleted_at IS NOT NULL, \
+        "SELECT r.idx - 1, t.id, t.deleted_at IS NOT NULL, \
                 t.sync_fingerprint IS DISTINCT FROM r.fp \
          FROM unnest($3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS r(src, ext, fp, idx) \
          {stored}",
@@ -256,10 +256,11 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     }
 }
 
-/// One column of a batch, in the Rust type its array parameter is bound with.
-enum ColumnValues {
-    Ids(Vec<String>),
-    Text(Vec<Option<String>>),
+/// One column of a batch, in the Rust type its array parameter is bound with; texts are
+/// borrowed from the records.
+enum ColumnValues<'a> {
+    Ids(Vec<Uuid>),
+    Text(Vec<Option<&'a str>>),
     Int(Vec<Option<i64>>),
     Real(Vec<Option<f64>>),
     Bool(Vec<Option<bool>>),
@@ -271,8 +272,8 @@ fn mismatch(column: &Column, value: &Scalar) -> StoreError {
     ))
 }
 
-impl ColumnValues {
-    fn new(column: &Column, rows: usize) -> ColumnValues {
+impl<'a> ColumnValues<'a> {
+    fn new(column: &Column, rows: usize) -> ColumnValues<'a> {
         match column.kind {
             Kind::Reference(_) => ColumnValues::Ids(Vec::with_capacity(rows)),
             Kind::Text | Kind::Date | Kind::Json => ColumnValues::Text(Vec::with_capacity(rows)),
@@ -282,16 +283,14 @@ impl ColumnValues {
         }
     }
 
-    fn push(&mut self, column: &Column, value: &Patch<Scalar>) -> Result<(), StoreError> {
+    fn push(&mut self, column: &Column, value: &'a Patch<Scalar>) -> Result<(), StoreError> {
         let scalar = match value {
             Patch::Value(scalar) => Some(scalar),
             Patch::Null | Patch::Absent => None,
         };
         match (self, scalar) {
             (ColumnValues::Text(values), None) => values.push(None),
-            (ColumnValues::Text(values), Some(Scalar::Text(text))) => {
-                values.push(Some(text.clone()))
-            }
+            (ColumnValues::Text(values), Some(Scalar::Text(text))) => values.push(Some(text)),
             (ColumnValues::Int(values), None) => values.push(None),
             (ColumnValues::Int(values), Some(Scalar::Int(int))) => values.push(Some(*int)),
             (ColumnValues::Real(values), None) => values.push(None),
@@ -318,20 +317,20 @@ impl ColumnValues {
 
 /// A batch split into the arrays the statements unnest, where bit k of `masks` says column k
 /// was sent (references always are).
-struct Batch {
-    ids: Vec<String>,
-    sources: Vec<String>,
-    external_ids: Vec<String>,
+struct Batch<'a> {
+    ids: Vec<Uuid>,
+    sources: Vec<&'a str>,
+    external_ids: Vec<&'a str>,
     masks: Vec<i64>,
     fingerprints: Vec<i64>,
-    columns: Vec<ColumnValues>,
+    columns: Vec<ColumnValues<'a>>,
 }
 
-impl Batch {
-    fn new<'r, 'a: 'r>(
+impl<'a> Batch<'a> {
+    fn new(
         entity: Entity,
-        rows: impl ExactSizeIterator<Item = &'r UpsertRow<'a>>,
-    ) -> Result<Batch, StoreError> {
+        rows: impl ExactSizeIterator<Item = &'a UpsertRow<'a>>,
+    ) -> Result<Batch<'a>, StoreError> {
         let columns = entity.columns();
         let mut batch = Batch {
             ids: Vec::with_capacity(rows.len()),
@@ -349,14 +348,14 @@ impl Batch {
             let refs = row.refs.len();
             debug_assert_eq!(refs + row.values.len(), columns.len());
             let mask = row.mask();
-            batch.ids.push(row.id.hyphenated().to_string());
-            batch.sources.push(row.key.source.clone());
-            batch.external_ids.push(row.key.external_id.clone());
+            batch.ids.push(row.id);
+            batch.sources.push(&row.key.source);
+            batch.external_ids.push(&row.key.external_id);
             batch.masks.push(mask as i64);
             batch.fingerprints.push(row.fingerprint(mask, &mut scratch));
             for (slot, id) in batch.columns.iter_mut().zip(&row.refs) {
                 match slot {
-                    ColumnValues::Ids(ids) => ids.push(id.hyphenated().to_string()),
+                    ColumnValues::Ids(ids) => ids.push(*id),
                     _ => unreachable!("references come first in every schema"),
                 }
             }
@@ -415,7 +414,7 @@ impl PostgresWriter<'_> {
         &mut self,
         entity: Entity,
         rows: &[UpsertRow<'_>],
-        batch: &Batch,
+        batch: &Batch<'_>,
     ) -> Result<Vec<(Uuid, Change)>, StoreError> {
         let sql = upsert_sql(entity);
         let tenant = self.tenant();
@@ -425,7 +424,7 @@ impl PostgresWriter<'_> {
         } else {
             &sql.upsert
         };
-        let written: Vec<(String, String, String, bool, bool)> =
+        let written: Vec<(Uuid, String, String, bool, bool)> =
             sqlx::query_as_with(statement, batch.arguments(&tenant, mode, &self.now)?)
                 .persistent(plan_once(rows.len()))
                 .fetch_all(&mut *self.conn)
@@ -444,7 +443,7 @@ impl PostgresWriter<'_> {
                 .get(&(source.as_str(), external_id.as_str()))
                 .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
             let found = Found {
-                id: parse_id(&id)?,
+                id,
                 deleted: restored,
                 differs: true,
             };
@@ -480,7 +479,7 @@ impl PostgresWriter<'_> {
         &mut self,
         entity: Entity,
         rows: &[UpsertRow<'_>],
-        batch: &Batch,
+        batch: &Batch<'_>,
     ) -> Result<Vec<(Uuid, Change)>, StoreError> {
         let sql = upsert_sql(entity);
         let found = self
@@ -515,11 +514,11 @@ impl PostgresWriter<'_> {
     async fn fingerprints(
         &mut self,
         sql: &str,
-        sources: &[String],
-        external_ids: &[String],
+        sources: &[&str],
+        external_ids: &[&str],
         fingerprints: &[i64],
     ) -> Result<Vec<Option<Found>>, StoreError> {
-        let rows: Vec<(i64, String, bool, bool)> = sqlx::query_as(sql)
+        let rows: Vec<(i64, Uuid, bool, bool)> = sqlx::query_as(sql)
             .persistent(plan_once(sources.len()))
             .bind(self.tenant())
             .bind(self.scope.mode.as_str())
@@ -532,7 +531,7 @@ impl PostgresWriter<'_> {
         let mut found: Vec<Option<Found>> = (0..sources.len()).map(|_| None).collect();
         for (index, id, deleted, differs) in rows {
             found[index as usize] = Some(Found {
-                id: parse_id(&id)?,
+                id,
                 deleted,
                 differs,
             });
