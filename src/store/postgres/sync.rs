@@ -21,7 +21,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgConnection};
 use uuid::Uuid;
 
-use super::{parse_id, store_error};
+use super::store_error;
 use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default, Entity, Kind, Scalar};
@@ -45,8 +45,7 @@ struct UpsertSql {
     /// Per batch row of `[source, external_id, fingerprint]` that has a stored row: its index,
     /// id, whether it is deleted, and whether its last sync sent another fingerprint.
     key_look: String,
-    /// Per batch row of `[source, external_id]` that has a stored row: its index, id and
-    /// whether it is deleted.
+    /// Per batch row of `[source, external_id]` that has a stored row: its index and id.
     select: String,
 }
 
@@ -237,9 +236,9 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
 
     let select = format!(
-        "SELECT r.idx - 1, t.id::text, t.deleted_at IS NOT NULL \
+        "SELECT r.idx - 1, t.id \
          FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) {stored}",
-        stored = row_by_key(table, "t.id, t.deleted_at", "")
+        stored = row_by_key(table, "t.id", "")
     );
     let key_look = format!(
         "SELECT r.idx - 1, t.id, t.deleted_at IS NOT NULL, \
@@ -399,10 +398,6 @@ fn every_row_answered(
         .collect()
 }
 
-fn parse_ids(texts: &[String]) -> Result<HashSet<Uuid>, StoreError> {
-    texts.iter().map(|t| parse_id(t)).collect()
-}
-
 impl PostgresWriter<'_> {
     fn tenant(&self) -> String {
         self.scope.tenant_id.hyphenated().to_string()
@@ -458,16 +453,11 @@ impl PostgresWriter<'_> {
 
         let unchanged: Vec<usize> = (0..rows.len()).filter(|&i| changes[i].is_none()).collect();
         if !unchanged.is_empty() {
-            let sources: Vec<&str> = unchanged
-                .iter()
-                .map(|&i| rows[i].key.source.as_str())
-                .collect();
-            let external_ids: Vec<&str> = unchanged
-                .iter()
-                .map(|&i| rows[i].key.external_id.as_str())
-                .collect();
-            for (position, id, _) in self.ids_of(&sql.select, &sources, &external_ids).await? {
-                changes[unchanged[position as usize]] = Some((parse_id(&id)?, Change::Unchanged));
+            let sources: Vec<&str> = unchanged.iter().map(|&i| batch.sources[i]).collect();
+            let external_ids: Vec<&str> =
+                unchanged.iter().map(|&i| batch.external_ids[i]).collect();
+            for (position, id) in self.ids_of(&sql.select, &sources, &external_ids).await? {
+                changes[unchanged[position as usize]] = Some((id, Change::Unchanged));
             }
         }
         every_row_answered(changes)
@@ -539,13 +529,13 @@ impl PostgresWriter<'_> {
         Ok(found)
     }
 
-    /// The row with each key, by position in `sources`/`external_ids`: id and deleted flag.
+    /// The id of the row with each key, by position in `sources`/`external_ids`.
     async fn ids_of(
         &mut self,
         sql: &str,
         sources: &[&str],
         external_ids: &[&str],
-    ) -> Result<Vec<(i64, String, bool)>, StoreError> {
+    ) -> Result<Vec<(i64, Uuid)>, StoreError> {
         sqlx::query_as(sql)
             .persistent(plan_once(sources.len()))
             .bind(self.tenant())
@@ -573,21 +563,20 @@ impl SyncWriter for PostgresWriter<'_> {
             ""
         };
         let sql = format!(
-            "SELECT id::text FROM {table} \
+            "SELECT id FROM {table} \
              WHERE tenant_id = $1::uuid AND mode = $2::text AND deleted_at IS NULL{active} \
                AND id = ANY($3::uuid[])",
             table = entity.plural()
         );
-        let texts: Vec<String> = ids.iter().map(|id| id.hyphenated().to_string()).collect();
-        let found: Vec<String> = sqlx::query_scalar(&sql)
+        let found: Vec<Uuid> = sqlx::query_scalar(&sql)
             .persistent(plan_once(ids.len()))
             .bind(self.tenant())
             .bind(self.scope.mode.as_str())
-            .bind(texts)
+            .bind(ids)
             .fetch_all(&mut *self.conn)
             .await
             .map_err(store_error)?;
-        parse_ids(&found)
+        Ok(found.into_iter().collect())
     }
 
     async fn retire(
@@ -659,15 +648,15 @@ impl SyncWriter for PostgresWriter<'_> {
         keys: &[(&str, &str)],
     ) -> Result<Vec<Option<Uuid>>, StoreError> {
         let sql = format!(
-            "SELECT r.idx - 1, t.id::text, false \
+            "SELECT r.idx - 1, t.id \
              FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) {live}",
             live = row_by_key(entity.plural(), "t.id", " AND t.deleted_at IS NULL")
         );
         let (sources, external_ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
         let found = self.ids_of(&sql, &sources, &external_ids).await?;
         let mut ids = vec![None; keys.len()];
-        for (index, id, _) in found {
-            ids[index as usize] = Some(parse_id(&id)?);
+        for (index, id) in found {
+            ids[index as usize] = Some(id);
         }
         Ok(ids)
     }
@@ -676,8 +665,8 @@ impl SyncWriter for PostgresWriter<'_> {
         &mut self,
         names: &[&str],
     ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
-        let found: Vec<(String, String)> = sqlx::query_as(
-            "SELECT c.name, c.id::text FROM cells AS c \
+        let found: Vec<(String, Uuid)> = sqlx::query_as(
+            "SELECT c.name, c.id FROM cells AS c \
              WHERE c.tenant_id = $1::uuid AND c.mode = $2::text AND c.active \
                AND c.deleted_at IS NULL \
                AND c.name = ANY($3::text[])",
@@ -691,7 +680,7 @@ impl SyncWriter for PostgresWriter<'_> {
         .map_err(store_error)?;
         let mut cells: HashMap<String, Vec<Uuid>> = HashMap::new();
         for (name, id) in found {
-            cells.entry(name).or_default().push(parse_id(&id)?);
+            cells.entry(name).or_default().push(id);
         }
         Ok(cells)
     }
