@@ -33,11 +33,25 @@ struct UpsertSql {
     /// other references (bit 2).
     key_look: String,
     insert: String,
-    /// Writes the sent values of rows by rowid, where they differ (or the row was deleted).
-    update: String,
-    /// The same for rows whose references stay as they are: left out of the assignments, a
-    /// reference column keeps its index entries and foreign-key checks untouched.
-    update_values: String,
+    /// Write the sent values of stored rows by rowid, where they differ (or the row was
+    /// deleted), indexed by [`Update::slot`].
+    updates: [String; 4],
+}
+
+/// Which of the update statements writes a set of rows.
+#[derive(Clone, Copy)]
+struct Update {
+    /// Whether the references are written too. Left out of the assignments, a reference
+    /// column keeps its index entries and foreign-key checks untouched.
+    references: bool,
+    /// Whether every row sends every column, so no assignment needs to keep a stored value.
+    whole: bool,
+}
+
+impl Update {
+    fn slot(self) -> usize {
+        usize::from(self.references) * 2 + usize::from(self.whole)
+    }
 }
 
 fn upsert_sql(entity: Entity) -> &'static UpsertSql {
@@ -87,11 +101,6 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     let mask = format!("r.value ->> {}", FIRST_VALUE - 2);
     let fingerprint = format!("r.value ->> {}", FIRST_VALUE - 1);
 
-    let sent_values: Vec<String> = values
-        .iter()
-        .enumerate()
-        .map(|(k, value)| format!("{value} AS v{k}"))
-        .collect();
     let is_reference = |k: usize| matches!(columns[k].kind, Kind::Reference(_));
     // A re-send is looked up by key and fingerprint alone: a row whose last sync sent the same
     // fingerprint is unchanged without reading a field. 1000 unchanged jobs: 0.84 ms, against
@@ -117,13 +126,6 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
          AND t.external_source = r.value ->> 0 AND t.external_id = r.value ->> 1",
         rows = batch_rows(3),
     );
-    let differs = names
-        .iter()
-        .enumerate()
-        .map(|(k, name)| format!("(sent.mask & {} AND t.{name} IS NOT sent.v{k})", 1u64 << k))
-        .collect::<Vec<_>>()
-        .join(" OR ");
-
     let insert = format!(
         "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
          WITH {rows} \
@@ -136,35 +138,65 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
 
     // Only rows whose fingerprint differs (or that were deleted) are sent, each with its
-    // rowid; of those, a row is written only if it was deleted or a sent value differs.
-    let update_of = |with_references: bool| -> String {
+    // rowid; of those, a row is written only if it was deleted or a sent value differs. The
+    // write is an upsert on the rowid: SQLite runs `UPDATE … FROM` through a temporary table
+    // of the joined rows, and the upsert took 1.8–2.1 ms for 1000 changed jobs against 2.4.
+    // Its proposed row is never inserted (the look just found every rowid, and SQLite has
+    // one writer); should it be, its tenant '' fails the foreign key and the sync with it.
+    // The proposed row's created_at, never assigned, carries the row's mask.
+    let update_of = |update: Update| -> String {
+        let sent = |k: usize| -> String {
+            if update.whole {
+                "true".to_owned()
+            } else {
+                format!("excluded.created_at & {}", 1u64 << k)
+            }
+        };
         let assignments: Vec<String> = names
             .iter()
             .enumerate()
-            .filter(|&(k, _)| with_references || !is_reference(k))
+            .filter(|&(k, _)| update.references || !is_reference(k))
             .map(|(k, name)| {
-                format!(
-                    "{name} = CASE WHEN sent.mask & {} THEN sent.v{k} ELSE t.{name} END",
-                    1u64 << k
-                )
+                if update.whole {
+                    format!("{name} = excluded.{name}")
+                } else {
+                    format!(
+                        "{name} = CASE WHEN {} THEN excluded.{name} ELSE t.{name} END",
+                        sent(k)
+                    )
+                }
             })
             .collect();
+        let differs = names
+            .iter()
+            .enumerate()
+            .map(|(k, name)| format!("({} AND t.{name} IS NOT excluded.{name})", sent(k)))
+            .collect::<Vec<_>>()
+            .join(" OR ");
         format!(
-            "WITH {rows}, sent AS MATERIALIZED ( \
-               SELECT r.value ->> 0 AS rid, {mask} AS mask, {fingerprint} AS fingerprint, {sent_values} FROM r) \
-             UPDATE {table} AS t SET {assignments}, updated_at = ?1, synced_at = ?1, deleted_at = NULL, \
-               sync_fingerprint = sent.fingerprint \
-             FROM sent WHERE t.rowid = sent.rid AND (t.deleted_at IS NOT NULL OR {differs})",
+            "INSERT INTO {table} AS t (rowid, id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
+             WITH {rows} \
+             SELECT r.value ->> 0, r.value ->> 0, '', 'live', r.value ->> 1, r.value ->> 2, {values}, {mask}, ?1, ?1, {fingerprint} \
+             FROM r WHERE true \
+             ON CONFLICT (rowid) DO UPDATE SET {assignments}, updated_at = excluded.updated_at, \
+               synced_at = excluded.synced_at, deleted_at = NULL, \
+               sync_fingerprint = excluded.sync_fingerprint \
+             WHERE t.deleted_at IS NOT NULL OR {differs}",
             rows = batch_rows(2),
+            names = names.join(", "),
+            values = values.join(", "),
             assignments = assignments.join(", "),
-            sent_values = sent_values.join(", "),
         )
     };
     UpsertSql {
         key_look,
         insert,
-        update: update_of(true),
-        update_values: update_of(false),
+        updates: std::array::from_fn(|slot| {
+            update_of(Update {
+                references: slot >= 2,
+                whole: slot % 2 == 1,
+            })
+        }),
     }
 }
 
@@ -218,6 +250,10 @@ impl<'r, 'a> EncodedRow<'r, 'a> {
             head: Head::RowId(rowid),
             ..self
         }
+    }
+
+    fn sends_every_column(&self) -> bool {
+        self.sent.mask.count_ones() as usize == self.row.refs.len() + self.row.values.len()
     }
 
     /// The row as the key look reads it: `[source, external_id, fingerprint, refs…]`.
@@ -349,11 +385,17 @@ impl SqliteWriter<'_> {
     }
 
     /// Updates the rows that differ, answering how many it wrote.
-    async fn update(&mut self, sql: &str, rows: &[EncodedRow<'_, '_>]) -> Result<u64, StoreError> {
+    async fn update(
+        &mut self,
+        sql: &UpsertSql,
+        references: bool,
+        rows: &[EncodedRow<'_, '_>],
+    ) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let done = sqlx::query(sql)
+        let whole = rows.iter().all(EncodedRow::sends_every_column);
+        let done = sqlx::query(&sql.updates[Update { references, whole }.slot()])
             .bind(&self.now)
             .bind(encode(&rows))
             .execute(&mut *self.conn)
@@ -488,8 +530,8 @@ impl SyncWriter for SqliteWriter<'_> {
                 return Err(StoreError::Database(sqlx::Error::RowNotFound));
             }
         }
-        let written = self.update(&sql.update, &updates).await?
-            + self.update(&sql.update_values, &value_updates).await?;
+        let written = self.update(sql, true, &updates).await?
+            + self.update(sql, false, &value_updates).await?;
         if written < (updates.len() + value_updates.len()) as u64 {
             // A written row now carries the fingerprint this sync sent; one still carrying
             // another held every sent value already.
