@@ -16,9 +16,12 @@ use crate::domain::schema::{Column, Default, Entity, Kind};
 use crate::domain::Scope;
 use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
 
-/// Position of the first column value in an encoded row: `[id, source, external_id, mask,
+/// Position of the first column value in a row to insert: `[id, source, external_id, mask,
 /// fingerprint, …]`.
-const FIRST_VALUE: usize = 5;
+const INSERTED_VALUES: usize = 5;
+/// The same in a row to update, which names its stored row by rowid: `[rowid, mask,
+/// fingerprint, …]`.
+const UPDATED_VALUES: usize = 3;
 
 pub(super) struct SqliteWriter<'c> {
     pub conn: &'c mut SqliteConnection,
@@ -71,10 +74,10 @@ fn default_literal(default: Default) -> String {
     }
 }
 
-/// The value to write for column `k` of the row in `r.value`: what was sent, or the column's
-/// default when nothing (or `null`) was sent.
-fn value_expr(column: &Column, k: usize) -> String {
-    let sent = format!("r.value ->> {}", FIRST_VALUE + k);
+/// The value to write for a column of the row in `r.value`, found at `position`: what was
+/// sent, or the column's default when nothing (or `null`) was sent.
+fn value_expr(column: &Column, position: usize) -> String {
+    let sent = format!("r.value ->> {position}");
     match column.default {
         Some(default) => format!("COALESCE({sent}, {})", default_literal(default)),
         None => sent,
@@ -93,13 +96,15 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     let table = entity.plural();
     let columns = entity.columns();
     let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
-    let values: Vec<String> = columns
-        .iter()
-        .enumerate()
-        .map(|(k, c)| value_expr(c, k))
-        .collect();
-    let mask = format!("r.value ->> {}", FIRST_VALUE - 2);
-    let fingerprint = format!("r.value ->> {}", FIRST_VALUE - 1);
+    // A row's values (references first) follow its mask and fingerprint.
+    let values_from = |first: usize| -> String {
+        let values: Vec<String> = columns
+            .iter()
+            .enumerate()
+            .map(|(k, c)| value_expr(c, first + k))
+            .collect();
+        values.join(", ")
+    };
 
     let is_reference = |k: usize| matches!(columns[k].kind, Kind::Reference(_));
     // A re-send is looked up by key and fingerprint alone: a row whose last sync sent the same
@@ -129,12 +134,13 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     let insert = format!(
         "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
          WITH {rows} \
-         SELECT r.value ->> 0, ?1, ?2, r.value ->> 1, r.value ->> 2, {values}, ?3, ?3, ?3, {fingerprint} \
+         SELECT r.value ->> 0, ?1, ?2, r.value ->> 1, r.value ->> 2, {values}, ?3, ?3, ?3, r.value ->> {fingerprint} \
          FROM r WHERE true \
          ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
         rows = batch_rows(4),
         names = names.join(", "),
-        values = values.join(", "),
+        values = values_from(INSERTED_VALUES),
+        fingerprint = INSERTED_VALUES - 1,
     );
 
     // Only rows whose fingerprint differs (or that were deleted) are sent, each with its
@@ -176,7 +182,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         format!(
             "INSERT INTO {table} AS t (rowid, id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
              WITH {rows} \
-             SELECT r.value ->> 0, r.value ->> 0, '', 'live', r.value ->> 1, r.value ->> 2, {values}, {mask}, ?1, ?1, {fingerprint} \
+             SELECT r.value ->> 0, r.value ->> 0, '', 'live', '', '', {values}, r.value ->> {mask}, ?1, ?1, r.value ->> {fingerprint} \
              FROM r WHERE true \
              ON CONFLICT (rowid) DO UPDATE SET {assignments}, updated_at = excluded.updated_at, \
                synced_at = excluded.synced_at, deleted_at = NULL, \
@@ -184,7 +190,9 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
              WHERE t.deleted_at IS NOT NULL OR {differs}",
             rows = batch_rows(2),
             names = names.join(", "),
-            values = values.join(", "),
+            values = values_from(UPDATED_VALUES),
+            mask = UPDATED_VALUES - 2,
+            fingerprint = UPDATED_VALUES - 1,
             assignments = assignments.join(", "),
         )
     };
@@ -235,8 +243,8 @@ impl Sent {
     }
 }
 
-/// A row as the statements read it: `[id or rowid, source, external_id, mask, fingerprint,
-/// refs…, values…]`.
+/// A row as the statements read it: `[id, source, external_id, mask, fingerprint, refs…,
+/// values…]` to insert, `[rowid, mask, fingerprint, refs…, values…]` to update.
 #[derive(Clone, Copy)]
 struct EncodedRow<'r, 'a> {
     head: Head,
@@ -283,14 +291,20 @@ impl Serialize for EncodedRow<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let row = self.row;
         let refs = row.refs.len();
-        let mut seq = serializer.serialize_seq(Some(FIRST_VALUE + refs + row.values.len()))?;
+        let first = match self.head {
+            Head::Id(_) => INSERTED_VALUES,
+            Head::RowId(_) => UPDATED_VALUES,
+        };
+        let mut seq = serializer.serialize_seq(Some(first + refs + row.values.len()))?;
         let mut text = Uuid::encode_buffer();
         match self.head {
-            Head::Id(id) => seq.serialize_element(&*id.hyphenated().encode_lower(&mut text))?,
+            Head::Id(id) => {
+                seq.serialize_element(&*id.hyphenated().encode_lower(&mut text))?;
+                seq.serialize_element(&row.key.source)?;
+                seq.serialize_element(&row.key.external_id)?;
+            }
             Head::RowId(rowid) => seq.serialize_element(&rowid)?,
         }
-        seq.serialize_element(&row.key.source)?;
-        seq.serialize_element(&row.key.external_id)?;
         seq.serialize_element(&self.sent.mask)?;
         seq.serialize_element(&self.sent.fingerprint)?;
         for id in &row.refs {
