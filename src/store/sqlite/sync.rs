@@ -601,3 +601,74 @@ impl SyncWriter for SqliteWriter<'_> {
         Ok(cells)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sqlx::Connection;
+
+    use super::*;
+    use crate::domain::record::RecordKey;
+    use crate::domain::schema::Scalar;
+    use crate::domain::Mode;
+
+    async fn count_jobs(conn: &mut SqliteConnection) -> i64 {
+        sqlx::query_scalar("SELECT count(*) FROM jobs")
+            .fetch_one(conn)
+            .await
+            .expect("jobs count")
+    }
+
+    /// The update is an upsert whose proposed row must never be inserted: a rowid that no row
+    /// holds fails the statement (its tenant does not exist) rather than creating a row.
+    #[tokio::test]
+    async fn an_update_of_a_row_that_is_not_stored_fails_and_creates_nothing() {
+        let mut conn = SqliteConnection::connect("sqlite::memory:")
+            .await
+            .expect("in-memory SQLite");
+        sqlx::migrate!("migrations/sqlite")
+            .run(&mut conn)
+            .await
+            .expect("migrations");
+        let tenant = Uuid::now_v7();
+        sqlx::query("INSERT INTO tenants (id, slug, created_at) VALUES (?1, 'acme', '')")
+            .bind(tenant.hyphenated().to_string())
+            .execute(&mut conn)
+            .await
+            .expect("tenant");
+        let key = RecordKey {
+            source: "SAP".into(),
+            external_id: "J-1".into(),
+        };
+        let mut values = vec![Patch::Absent; Entity::Jobs.columns().len()];
+        values[0] = Patch::Value(Scalar::Text("1".into()));
+        let row = UpsertRow {
+            id: Uuid::now_v7(),
+            key: &key,
+            refs: Vec::new(),
+            values: &values,
+        };
+        let mut writer = SqliteWriter {
+            conn: &mut conn,
+            scope: Scope {
+                tenant_id: tenant,
+                mode: Mode::Live,
+            },
+            now: crate::store::timestamp(),
+        };
+        let synced = writer
+            .upsert(Entity::Jobs, std::slice::from_ref(&row))
+            .await;
+        assert!(matches!(synced.as_deref(), Ok([(_, Change::Created)])));
+
+        let encoded = EncodedRow {
+            head: Head::RowId(1_000),
+            row: &row,
+            sent: Sent::of(&row, &mut Vec::new()),
+        };
+        let outcome = writer
+            .update(upsert_sql(Entity::Jobs), false, &[encoded])
+            .await;
+        assert!(outcome.is_err(), "an update of no stored row fails");
+        assert_eq!(count_jobs(writer.conn).await, 1, "and inserts nothing");
+    }
+}
