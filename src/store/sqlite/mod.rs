@@ -56,13 +56,18 @@ impl SqliteStore {
             // be undone alone; past 64 KiB that journal moves to a temporary file, created and
             // deleted by every 1000-row upsert. Kept in memory, it stays a buffer.
             .pragma("temp_store", "memory");
+        // A SQLite connection is a handle in this process that no network or server restart
+        // can break, so it is not pinged at every acquire (a hand-off to sqlx's worker thread
+        // and back before each transaction and each read).
         let writer = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&writer).await?;
         let reader = SqlitePoolOptions::new()
+            .test_before_acquire(false)
             .max_connections(4)
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
