@@ -1313,107 +1313,147 @@ fn reps_of(knobs: &Knobs, reps: usize) -> impl Iterator<Item = (usize, bool)> + 
 
 type Three = [Vec<Duration>; 3];
 
-/// Fresh inserts, all-changed updates, unchanged re-sends of 1000 flat jobs.
+/// Fresh inserts, all-changed updates, unchanged re-sends of 1000 flat jobs over HTTP: one
+/// repetition, under keys starting with `prefix`.
+async fn http_flat_rep(api: &Api, prefix: &str) -> Result<[Duration; 3]> {
+    let changed = flat_body(&JOBS, &flat_jobs(prefix, 1));
+    let insert = api
+        .bulk("jobs", flat_body(&JOBS, &flat_jobs(prefix, 0)))
+        .await?;
+    expect(&insert, 1000, 0, 0)?;
+    let update = api.bulk("jobs", changed.clone()).await?;
+    expect(&update, 0, 1000, 0)?;
+    let resend = api.bulk("jobs", changed).await?;
+    expect(&resend, 0, 1000, 1000)?;
+    Ok([insert.took, update.took, resend.took])
+}
+
 async fn http_flat(api: &Api, tag: &str, knobs: &Knobs) -> Result<Three> {
     let mut out = Three::default();
     for (rep, measured) in reps_of(knobs, knobs.reps) {
-        let prefix = format!("{tag}{rep}");
-        let changed = flat_body(&JOBS, &flat_jobs(&prefix, 1));
-        let insert = api
-            .bulk("jobs", flat_body(&JOBS, &flat_jobs(&prefix, 0)))
-            .await?;
-        expect(&insert, 1000, 0, 0)?;
-        let update = api.bulk("jobs", changed.clone()).await?;
-        expect(&update, 0, 1000, 0)?;
-        let resend = api.bulk("jobs", changed).await?;
-        expect(&resend, 0, 1000, 1000)?;
+        let took = http_flat_rep(api, &format!("{tag}{rep}")).await?;
         if measured {
-            for (slot, answer) in out.iter_mut().zip([insert, update, resend]) {
-                slot.push(answer.took);
-            }
+            push_each(&mut out, took);
         }
     }
     Ok(out)
 }
 
-async fn http_nested(api: &Api, knobs: &Knobs) -> Result<[Vec<Duration>; 2]> {
-    let mut out: [Vec<Duration>; 2] = Default::default();
-    for (rep, measured) in reps_of(knobs, knobs.reps) {
-        let prefix = format!("N{rep}");
-        let changed = nested_body(&nested_jobs(&prefix, 1));
-        let insert = api
-            .bulk("jobs", nested_body(&nested_jobs(&prefix, 0)))
-            .await?;
-        expect(&insert, 1000, 0, 0)?;
-        let update = api.bulk("jobs", changed).await?;
-        expect(&update, 0, 1000, 0)?;
-        if measured {
-            out[0].push(insert.took);
-            out[1].push(update.took);
-        }
+fn push_each<const N: usize>(slots: &mut [Vec<Duration>; N], took: [Duration; N]) {
+    for (slot, took) in slots.iter_mut().zip(took) {
+        slot.push(took);
     }
-    Ok(out)
 }
 
-async fn ceiling_flat(raw: &mut Raw, engine: Engine, tenant: &str, knobs: &Knobs) -> Result<Three> {
-    let sql = Ceiling::new(engine);
-    let mut out = Three::default();
-    for (rep, measured) in reps_of(knobs, knobs.reps) {
-        let prefix = format!("C{rep}");
-        let (fresh, changed) = (flat_jobs(&prefix, 0), flat_jobs(&prefix, 1));
-        for (slot, (rows, writes)) in
-            out.iter_mut()
-                .zip([(&fresh, 1000), (&changed, 1000), (&changed, 0)])
-        {
-            let start = Instant::now();
-            let written = ceiling_write(raw, engine, &JOBS, &sql.jobs, tenant, rows).await?;
-            let took = start.elapsed();
-            ensure!(
-                written == writes,
-                "ceiling wrote {written} rows, not {writes}"
-            );
-            if measured {
-                slot.push(took);
-            }
-        }
+/// The same rows written by the ceiling statement: fresh, changed, then unchanged.
+async fn ceiling_flat_rep(
+    raw: &mut Raw,
+    engine: Engine,
+    sql: &Ceiling,
+    tenant: &str,
+    prefix: &str,
+) -> Result<[Duration; 3]> {
+    let (fresh, changed) = (flat_jobs(prefix, 0), flat_jobs(prefix, 1));
+    let mut took = [Duration::ZERO; 3];
+    for (slot, (rows, writes)) in
+        took.iter_mut()
+            .zip([(&fresh, 1000), (&changed, 1000), (&changed, 0)])
+    {
+        let start = Instant::now();
+        let written = ceiling_write(raw, engine, &JOBS, &sql.jobs, tenant, rows).await?;
+        *slot = start.elapsed();
+        ensure!(
+            written == writes,
+            "ceiling wrote {written} rows, not {writes}"
+        );
     }
-    Ok(out)
+    Ok(took)
 }
 
-async fn ceiling_nested(
+/// The flat figures over HTTP and at the ceiling. Their repetitions alternate, so that a slow
+/// spell of a shared machine weighs on both sides of a ratio alike.
+async fn flat_and_ceiling(
+    api: &Api,
     raw: &mut Raw,
     engine: Engine,
     tenant: &str,
     knobs: &Knobs,
-) -> Result<[Vec<Duration>; 2]> {
+) -> Result<(Three, Three)> {
     let sql = Ceiling::new(engine);
-    let mut out: [Vec<Duration>; 2] = Default::default();
+    let (mut http, mut ceiling) = (Three::default(), Three::default());
     for (rep, measured) in reps_of(knobs, knobs.reps) {
-        let prefix = format!("NC{rep}");
-        for (slot, rev) in out.iter_mut().zip([0, 1]) {
-            let (jobs, parts, operations) = levels(&nested_jobs(&prefix, rev));
-            let start = Instant::now();
-            raw.execute("BEGIN", &[]).await?;
-            let mut written = 0;
-            for (spec, sql, rows) in [
-                (&JOBS, &sql.jobs, &jobs),
-                (&PARTS, &sql.parts, &parts),
-                (&OPERATIONS, &sql.operations, &operations),
-            ] {
-                written += ceiling_write(raw, engine, spec, sql, tenant, rows).await?;
-            }
-            raw.execute("COMMIT", &[]).await?;
-            let took = start.elapsed();
-            ensure!(
-                written == 9000,
-                "ceiling wrote {written} nested rows, not 9000"
-            );
-            if measured {
-                slot.push(took);
-            }
+        let served = http_flat_rep(api, &format!("F{rep}")).await?;
+        let direct = ceiling_flat_rep(raw, engine, &sql, tenant, &format!("C{rep}")).await?;
+        if measured {
+            push_each(&mut http, served);
+            push_each(&mut ceiling, direct);
         }
     }
-    Ok(out)
+    Ok((http, ceiling))
+}
+
+/// 1000 nested jobs over HTTP, inserted then changed: one repetition.
+async fn http_nested_rep(api: &Api, prefix: &str) -> Result<[Duration; 2]> {
+    let changed = nested_body(&nested_jobs(prefix, 1));
+    let insert = api
+        .bulk("jobs", nested_body(&nested_jobs(prefix, 0)))
+        .await?;
+    expect(&insert, 1000, 0, 0)?;
+    let update = api.bulk("jobs", changed).await?;
+    expect(&update, 0, 1000, 0)?;
+    Ok([insert.took, update.took])
+}
+
+/// The same nested rows by the ceiling statements, one transaction per call.
+async fn ceiling_nested_rep(
+    raw: &mut Raw,
+    engine: Engine,
+    sql: &Ceiling,
+    tenant: &str,
+    prefix: &str,
+) -> Result<[Duration; 2]> {
+    let mut took = [Duration::ZERO; 2];
+    for (slot, rev) in took.iter_mut().zip([0, 1]) {
+        let (jobs, parts, operations) = levels(&nested_jobs(prefix, rev));
+        let start = Instant::now();
+        raw.execute("BEGIN", &[]).await?;
+        let mut written = 0;
+        for (spec, sql, rows) in [
+            (&JOBS, &sql.jobs, &jobs),
+            (&PARTS, &sql.parts, &parts),
+            (&OPERATIONS, &sql.operations, &operations),
+        ] {
+            written += ceiling_write(raw, engine, spec, sql, tenant, rows).await?;
+        }
+        raw.execute("COMMIT", &[]).await?;
+        *slot = start.elapsed();
+        ensure!(
+            written == 9000,
+            "ceiling wrote {written} nested rows, not 9000"
+        );
+    }
+    Ok(took)
+}
+
+/// The nested figures over HTTP and at the ceiling, alternating like the flat ones.
+async fn nested_and_ceiling(
+    api: &Api,
+    raw: &mut Raw,
+    engine: Engine,
+    tenant: &str,
+    knobs: &Knobs,
+) -> Result<([Vec<Duration>; 2], [Vec<Duration>; 2])> {
+    let sql = Ceiling::new(engine);
+    let (mut http, mut ceiling): ([Vec<Duration>; 2], [Vec<Duration>; 2]) = Default::default();
+    for (rep, measured) in reps_of(knobs, knobs.reps) {
+        let served = http_nested_rep(api, &format!("N{rep}")).await?;
+        let direct = ceiling_nested_rep(raw, engine, &sql, tenant, &format!("NC{rep}")).await?;
+        if measured {
+            push_each(&mut http, served);
+            push_each(&mut ceiling, direct);
+        }
+    }
+    Ok((http, ceiling))
 }
 
 async fn baseline_flat_runs(
@@ -1983,14 +2023,13 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
     )?;
 
     if knobs.runs("flat") {
-        progress(engine, "flat 1000 over HTTP");
-        let [insert, update, resend] = http_flat(&api, "F", knobs).await?;
+        progress(engine, "flat 1000 over HTTP and at the ceiling");
+        let (http, ceiling) = flat_and_ceiling(&api, &mut raw, engine, &tenant, knobs).await?;
+        let [insert, update, resend] = http;
         figures.push(figure("flat_insert", BATCH, &insert));
         figures.push(figure("flat_update", BATCH, &update));
         figures.push(figure("flat_unchanged", BATCH, &resend));
-
-        progress(engine, "flat 1000 ceiling");
-        let [insert, update, resend] = ceiling_flat(&mut raw, engine, &tenant, knobs).await?;
+        let [insert, update, resend] = ceiling;
         figures.push(figure("ceiling/flat_insert", BATCH, &insert));
         figures.push(figure("ceiling/flat_update", BATCH, &update));
         figures.push(figure("ceiling/flat_unchanged", BATCH, &resend));
@@ -2003,13 +2042,12 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
     }
 
     if knobs.runs("nested") {
-        progress(engine, "nested 9000 over HTTP");
-        let [insert, update] = http_nested(&api, knobs).await?;
+        progress(engine, "nested 9000 over HTTP and at the ceiling");
+        let (http, ceiling) = nested_and_ceiling(&api, &mut raw, engine, &tenant, knobs).await?;
+        let [insert, update] = http;
         figures.push(figure("nested_insert", 9 * BATCH, &insert));
         figures.push(figure("nested_update", 9 * BATCH, &update));
-
-        progress(engine, "nested 9000 ceiling");
-        let [insert, update] = ceiling_nested(&mut raw, engine, &tenant, knobs).await?;
+        let [insert, update] = ceiling;
         figures.push(figure("ceiling/nested_insert", 9 * BATCH, &insert));
         figures.push(figure("ceiling/nested_update", 9 * BATCH, &update));
 
