@@ -15,7 +15,7 @@ use eryxon::domain::Mode;
 use eryxon::store::{self, Store};
 use serde_json::{json, Map, Value};
 use sqlx::postgres::PgConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::SqliteConnection;
 use sqlx::{ConnectOptions, Connection, Row as _};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
@@ -461,11 +461,7 @@ impl Raw {
         Ok(match engine {
             // The server's own connection settings, so the comparison is like for like.
             Engine::Sqlite => Raw::Lite(
-                SqliteConnectOptions::from_str(url)?
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(10))
-                    .foreign_keys(true)
+                eryxon::store::sqlite::connect_options(url)?
                     .connect()
                     .await?,
             ),

@@ -40,22 +40,28 @@ pub struct SqliteStore {
     _checkpointer: Checkpointer,
 }
 
+/// How every connection to a SQLite file is set up; public so that the benchmark's ceiling
+/// runs with exactly the server's settings.
+pub fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
+    Ok(SqliteConnectOptions::from_str(url)?
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(Duration::from_secs(10))
+        .foreign_keys(true)
+        // Checkpoints run in the background (`checkpoint`), hardly ever inside a commit.
+        .pragma("wal_autocheckpoint", checkpoint::AUTOCHECKPOINT_PAGES)
+        // A WAL that grew past it (a big transaction) is cut back when it starts over.
+        .pragma("journal_size_limit", "67108864")
+        // A statement within a transaction journals the pages it changes, so that it can
+        // be undone alone; past 64 KiB that journal moves to a temporary file, created and
+        // deleted by every 1000-row upsert. Kept in memory, it stays a buffer.
+        .pragma("temp_store", "memory"))
+}
+
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(10))
-            .foreign_keys(true)
-            // Checkpoints run in the background (`checkpoint`), hardly ever inside a commit.
-            .pragma("wal_autocheckpoint", checkpoint::AUTOCHECKPOINT_PAGES)
-            // A WAL that grew past it (a big transaction) is cut back when it starts over.
-            .pragma("journal_size_limit", "67108864")
-            // A statement within a transaction journals the pages it changes, so that it can
-            // be undone alone; past 64 KiB that journal moves to a temporary file, created and
-            // deleted by every 1000-row upsert. Kept in memory, it stays a buffer.
-            .pragma("temp_store", "memory");
+        let options = connect_options(url)?;
         // A SQLite connection is a handle in this process that no network or server restart
         // can break, so it is not pinged at every acquire (a hand-off to sqlx's worker thread
         // and back before each transaction and each read).
