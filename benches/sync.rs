@@ -1355,26 +1355,45 @@ async fn ceiling_flat_rep(
     Ok(took)
 }
 
-/// The flat figures over HTTP and at the ceiling. Their repetitions alternate, so that a slow
-/// spell of a shared machine weighs on both sides of a ratio alike.
+type Pair<const N: usize> = ([Vec<Duration>; N], [Vec<Duration>; N]);
+
+/// Two sides of a comparison, measured repetition by repetition in turn, so that a slow spell of
+/// the shared machine weighs on both alike. Each side is given the repetition's number.
+async fn alternating<const N: usize>(
+    knobs: &Knobs,
+    mut first: impl AsyncFnMut(usize) -> Result<[Duration; N]>,
+    mut second: impl AsyncFnMut(usize) -> Result<[Duration; N]>,
+) -> Result<Pair<N>> {
+    let mut out: Pair<N> = (
+        std::array::from_fn(|_| Vec::new()),
+        std::array::from_fn(|_| Vec::new()),
+    );
+    for (rep, measured) in reps_of(knobs, knobs.reps) {
+        let one = first(rep).await?;
+        let other = second(rep).await?;
+        if measured {
+            push_each(&mut out.0, one);
+            push_each(&mut out.1, other);
+        }
+    }
+    Ok(out)
+}
+
+/// The flat figures over HTTP and at the ceiling, alternating.
 async fn flat_and_ceiling(
     api: &Api,
     raw: &mut Raw,
     engine: Engine,
     tenant: &str,
     knobs: &Knobs,
-) -> Result<(Three, Three)> {
+) -> Result<Pair<3>> {
     let sql = Ceiling::new(engine);
-    let (mut http, mut ceiling) = (Three::default(), Three::default());
-    for (rep, measured) in reps_of(knobs, knobs.reps) {
-        let served = http_flat_rep(api, &format!("F{rep}")).await?;
-        let direct = ceiling_flat_rep(raw, engine, &sql, tenant, &format!("C{rep}")).await?;
-        if measured {
-            push_each(&mut http, served);
-            push_each(&mut ceiling, direct);
-        }
-    }
-    Ok((http, ceiling))
+    alternating(
+        knobs,
+        async |rep| http_flat_rep(api, &format!("F{rep}")).await,
+        async |rep| ceiling_flat_rep(raw, engine, &sql, tenant, &format!("C{rep}")).await,
+    )
+    .await
 }
 
 /// 1000 nested jobs over HTTP, inserted then changed: one repetition.
@@ -1427,18 +1446,14 @@ async fn nested_and_ceiling(
     engine: Engine,
     tenant: &str,
     knobs: &Knobs,
-) -> Result<([Vec<Duration>; 2], [Vec<Duration>; 2])> {
+) -> Result<Pair<2>> {
     let sql = Ceiling::new(engine);
-    let (mut http, mut ceiling): ([Vec<Duration>; 2], [Vec<Duration>; 2]) = Default::default();
-    for (rep, measured) in reps_of(knobs, knobs.reps) {
-        let served = http_nested_rep(api, &format!("N{rep}")).await?;
-        let direct = ceiling_nested_rep(raw, engine, &sql, tenant, &format!("NC{rep}")).await?;
-        if measured {
-            push_each(&mut http, served);
-            push_each(&mut ceiling, direct);
-        }
-    }
-    Ok((http, ceiling))
+    alternating(
+        knobs,
+        async |rep| http_nested_rep(api, &format!("N{rep}")).await,
+        async |rep| ceiling_nested_rep(raw, engine, &sql, tenant, &format!("NC{rep}")).await,
+    )
+    .await
 }
 
 async fn baseline_flat_runs(
@@ -2144,15 +2159,12 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
             engine,
             "flat 1000 over HTTP at the big and at an empty table",
         );
-        let (mut big, mut empty) = (Three::default(), Three::default());
-        for (rep, measured) in reps_of(knobs, knobs.reps) {
-            let at_big = http_flat_rep(&api, &format!("G{rep}")).await?;
-            let at_empty = http_flat_rep(&empty_api, &format!("E{rep}")).await?;
-            if measured {
-                push_each(&mut big, at_big);
-                push_each(&mut empty, at_empty);
-            }
-        }
+        let (big, empty) = alternating(
+            knobs,
+            async |rep| http_flat_rep(&api, &format!("G{rep}")).await,
+            async |rep| http_flat_rep(&empty_api, &format!("E{rep}")).await,
+        )
+        .await?;
         for (variant, (big, empty)) in ["flat_insert", "flat_update", "flat_unchanged"]
             .into_iter()
             .zip(big.iter().zip(&empty))
