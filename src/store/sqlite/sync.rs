@@ -36,8 +36,8 @@ struct UpsertSql {
     /// other references (bit 2).
     key_look: String,
     insert: String,
-    /// Write the sent values of stored rows by rowid, where they differ (or the row was
-    /// deleted), indexed by [`Update::slot`].
+    /// The statements that write the sent values of stored rows by rowid, where they differ
+    /// (or the row was deleted), indexed by [`Update::slot`].
     updates: [String; 4],
 }
 
