@@ -8,7 +8,7 @@ pub mod http;
 pub mod store;
 
 // A sync allocates many small strings, decoding on every core at once; glibc's allocator made
-// whole calls 6–15 % slower (docs/performance.md, bottleneck 24). Declared in the library so that
+// whole calls 2–21 % slower (docs/performance.md, bottleneck 24). Declared in the library so that
 // the binary, the tests and the benchmark's in-process server allocate alike. Built without
 // transparent huge pages, which made its reserved memory resident (peak RSS 63–95 MB, not 34–39).
 #[global_allocator]
