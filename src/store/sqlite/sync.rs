@@ -3,7 +3,10 @@
 //! differ from what was sent), then insert only the new rows and update only the changed ones.
 
 use std::collections::{HashMap, HashSet};
+use std::fmt::Write;
+use std::future::Future;
 use std::sync::OnceLock;
+use std::task::Poll;
 
 use serde::de::DeserializeOwned;
 use serde::ser::{Serialize, SerializeSeq, Serializer};
@@ -217,14 +220,6 @@ struct Stored {
     references_differ: bool,
 }
 
-/// How a row names itself to a statement: by the id it would get, or by the rowid of the
-/// stored row it updates.
-#[derive(Clone, Copy)]
-enum Head {
-    Id(Uuid),
-    RowId(i64),
-}
-
 /// Which columns a row sends (bit k for column k; references are always sent), and the
 /// fingerprint of what it sends.
 #[derive(Clone, Copy)]
@@ -243,20 +238,19 @@ impl Sent {
     }
 }
 
-/// A row as the statements read it: `[id, source, external_id, mask, fingerprint, refs…,
-/// values…]` to insert, `[rowid, mask, fingerprint, refs…, values…]` to update.
+/// A row as the insert reads it: `[id, source, external_id, mask, fingerprint, refs…,
+/// values…]`.
 #[derive(Clone, Copy)]
 struct EncodedRow<'r, 'a> {
-    head: Head,
     row: &'r UpsertRow<'a>,
     sent: Sent,
 }
 
 impl<'r, 'a> EncodedRow<'r, 'a> {
-    fn updating(self, rowid: i64) -> Self {
+    fn of(row: &'r UpsertRow<'a>, scratch: &mut Vec<u8>) -> Self {
         EncodedRow {
-            head: Head::RowId(rowid),
-            ..self
+            row,
+            sent: Sent::of(row, scratch),
         }
     }
 
@@ -268,6 +262,37 @@ impl<'r, 'a> EncodedRow<'r, 'a> {
     fn key(self) -> KeyRow<'r, 'a> {
         KeyRow(self)
     }
+
+    /// What an update writes of the row, `[mask, fingerprint, refs…, values…]`, as JSON.
+    fn encoded_fields(self) -> String {
+        encode(&Fields(self))
+    }
+}
+
+/// A stored row to update: its rowid, and its fields as [`EncodedRow::encoded_fields`] gave
+/// them.
+struct UpdateRow<'f> {
+    rowid: i64,
+    fields: &'f str,
+    sends_every_column: bool,
+}
+
+/// The rows to update as the update statements read them: `[[rowid, mask, fingerprint,
+/// refs…, values…], …]`.
+fn update_batch(rows: &[UpdateRow<'_>]) -> String {
+    let length = rows.iter().map(|r| r.fields.len() + 24).sum::<usize>();
+    let mut batch = String::with_capacity(length + 2);
+    batch.push('[');
+    for (k, row) in rows.iter().enumerate() {
+        if k > 0 {
+            batch.push(',');
+        }
+        // `fields` is a JSON array; the rowid goes first in it.
+        let fields = row.fields.strip_prefix('[').unwrap_or(row.fields);
+        write!(batch, "[{},{fields}", row.rowid).expect("writing to a String never fails");
+    }
+    batch.push(']');
+    batch
 }
 
 struct KeyRow<'r, 'a>(EncodedRow<'r, 'a>);
@@ -290,34 +315,62 @@ impl Serialize for KeyRow<'_, '_> {
 impl Serialize for EncodedRow<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let row = self.row;
-        let refs = row.refs.len();
-        let first = match self.head {
-            Head::Id(_) => INSERTED_VALUES,
-            Head::RowId(_) => UPDATED_VALUES,
-        };
-        let mut seq = serializer.serialize_seq(Some(first + refs + row.values.len()))?;
+        let length = INSERTED_VALUES + row.refs.len() + row.values.len();
+        let mut seq = serializer.serialize_seq(Some(length))?;
         let mut text = Uuid::encode_buffer();
-        match self.head {
-            Head::Id(id) => {
-                seq.serialize_element(&*id.hyphenated().encode_lower(&mut text))?;
-                seq.serialize_element(&row.key.source)?;
-                seq.serialize_element(&row.key.external_id)?;
-            }
-            Head::RowId(rowid) => seq.serialize_element(&rowid)?,
-        }
-        seq.serialize_element(&self.sent.mask)?;
-        seq.serialize_element(&self.sent.fingerprint)?;
-        for id in &row.refs {
-            seq.serialize_element(&*id.hyphenated().encode_lower(&mut text))?;
-        }
-        for value in row.values {
-            match value {
-                Patch::Value(scalar) => seq.serialize_element(scalar)?,
-                Patch::Null | Patch::Absent => seq.serialize_element(&())?,
-            }
-        }
+        seq.serialize_element(&*row.id.hyphenated().encode_lower(&mut text))?;
+        seq.serialize_element(&row.key.source)?;
+        seq.serialize_element(&row.key.external_id)?;
+        serialize_fields(&mut seq, *self)?;
         seq.end()
     }
+}
+
+/// A row's `[mask, fingerprint, refs…, values…]`.
+struct Fields<'r, 'a>(EncodedRow<'r, 'a>);
+
+impl Serialize for Fields<'_, '_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let row = self.0.row;
+        let length = UPDATED_VALUES - 1 + row.refs.len() + row.values.len();
+        let mut seq = serializer.serialize_seq(Some(length))?;
+        serialize_fields(&mut seq, self.0)?;
+        seq.end()
+    }
+}
+
+fn serialize_fields<S: SerializeSeq>(
+    seq: &mut S,
+    encoded: EncodedRow<'_, '_>,
+) -> Result<(), S::Error> {
+    let row = encoded.row;
+    seq.serialize_element(&encoded.sent.mask)?;
+    seq.serialize_element(&encoded.sent.fingerprint)?;
+    let mut text = Uuid::encode_buffer();
+    for id in &row.refs {
+        seq.serialize_element(&*id.hyphenated().encode_lower(&mut text))?;
+    }
+    for value in row.values {
+        match value {
+            Patch::Value(scalar) => seq.serialize_element(scalar)?,
+            Patch::Null | Patch::Absent => seq.serialize_element(&())?,
+        }
+    }
+    Ok(())
+}
+
+/// Runs `work` on this thread while `statement` runs on sqlx's worker thread, and answers
+/// both. A sqlx statement is handed to the worker when first polled, so polling it once
+/// before `work` overlaps the two.
+async fn meanwhile<S: Future, T>(statement: S, work: impl FnOnce() -> T) -> (S::Output, T) {
+    let mut statement = std::pin::pin!(statement);
+    let early = std::future::poll_fn(|cx| Poll::Ready(statement.as_mut().poll(cx))).await;
+    let done = work();
+    let output = match early {
+        Poll::Ready(output) => output,
+        Poll::Pending => statement.await,
+    };
+    (output, done)
 }
 
 pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
@@ -403,15 +456,15 @@ impl SqliteWriter<'_> {
         &mut self,
         sql: &UpsertSql,
         references: bool,
-        rows: &[EncodedRow<'_, '_>],
+        rows: &[UpdateRow<'_>],
     ) -> Result<u64, StoreError> {
         if rows.is_empty() {
             return Ok(0);
         }
-        let whole = rows.iter().all(EncodedRow::sends_every_column);
+        let whole = rows.iter().all(|r| r.sends_every_column);
         let done = sqlx::query(&sql.updates[Update { references, whole }.slot()])
             .bind(&self.now)
-            .bind(encode(&rows))
+            .bind(update_batch(rows))
             .execute(&mut *self.conn)
             .await?;
         Ok(done.rows_affected())
@@ -478,33 +531,43 @@ impl SyncWriter for SqliteWriter<'_> {
         }
         let sql = upsert_sql(entity);
         let mut scratch = Vec::new();
-        let fresh: Vec<EncodedRow> = rows
-            .iter()
-            .map(|row| EncodedRow {
-                head: Head::Id(row.id),
-                row,
-                sent: Sent::of(row, &mut scratch),
-            })
-            .collect();
+        let head = EncodedRow::of(&rows[0], &mut scratch);
         // A batch is most often all new (an initial load, a real-time create), all stored and
         // unchanged (a nightly re-send) or all stored and changed, and its first record tells
         // which. A new batch (and a single record) is tried whole as an insert, with no look.
         // Otherwise the rows are looked up by key and fingerprint: a row whose last sync sent
         // the same fingerprint is unchanged without reading a field, and the others go to an
         // update that writes only the rows with a value that differs.
-        let first = if rows.len() == 1 {
-            None
+        let (first, fresh) = if rows.len() == 1 {
+            (None, vec![head])
         } else {
-            self.fingerprints(&sql.key_look, &fresh[..1])
-                .await?
-                .pop()
-                .flatten()
+            let heads = [head];
+            let (first, fresh) = meanwhile(self.fingerprints(&sql.key_look, &heads), || {
+                let mut fresh = Vec::with_capacity(rows.len());
+                fresh.push(head);
+                fresh.extend(
+                    rows[1..]
+                        .iter()
+                        .map(|row| EncodedRow::of(row, &mut scratch)),
+                );
+                fresh
+            })
+            .await;
+            (first?.pop().flatten(), fresh)
         };
         if first.is_none() && self.insert(&sql.insert, &encode(&fresh)).await? == rows.len() as u64
         {
             return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
         }
-        let stored = self.fingerprints(&sql.key_look, &fresh).await?;
+        // The rows to update are written with the fields encoded while the look runs.
+        let (stored, fields) = meanwhile(self.fingerprints(&sql.key_look, &fresh), || {
+            fresh
+                .iter()
+                .map(|row| row.encoded_fields())
+                .collect::<Vec<_>>()
+        })
+        .await;
+        let stored = stored?;
         let mut changes = Vec::with_capacity(rows.len());
         let mut inserts = Vec::new();
         let mut updates = Vec::new();
@@ -523,7 +586,11 @@ impl SyncWriter for SqliteWriter<'_> {
                 Some(Stored { found, .. }) if !found.needs_write() => found.change(false),
                 Some(stored) => {
                     let found = &stored.found;
-                    let update = encoded.updating(stored.rowid);
+                    let update = UpdateRow {
+                        rowid: stored.rowid,
+                        fields: &fields[index],
+                        sends_every_column: encoded.sends_every_column(),
+                    };
                     // A deleted row comes back whole, references included.
                     if stored.references_differ || found.deleted {
                         updates.push(update);
@@ -660,13 +727,14 @@ mod tests {
             .await;
         assert!(matches!(synced.as_deref(), Ok([(_, Change::Created)])));
 
-        let encoded = EncodedRow {
-            head: Head::RowId(1_000),
-            row: &row,
-            sent: Sent::of(&row, &mut Vec::new()),
+        let fields = EncodedRow::of(&row, &mut Vec::new()).encoded_fields();
+        let unstored = UpdateRow {
+            rowid: 1_000,
+            fields: &fields,
+            sends_every_column: false,
         };
         let outcome = writer
-            .update(upsert_sql(Entity::Jobs), false, &[encoded])
+            .update(upsert_sql(Entity::Jobs), false, &[unstored])
             .await;
         assert!(outcome.is_err(), "an update of no stored row fails");
         assert_eq!(count_jobs(writer.conn).await, 1, "and inserts nothing");
