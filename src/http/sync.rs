@@ -19,7 +19,7 @@ use crate::domain::decode::FieldError;
 use crate::domain::outcome::{Change, Counts, ErrorCode, RecordError, RecordResult, Synced};
 use crate::domain::record::{Children, Payload, SyncBatch};
 use crate::domain::Entity;
-use crate::store::{Finish, History, ImportEntry};
+use crate::store::{Finish, History, ImportEntry, Written};
 
 /// A synced record as the API shows it, with its nested children.
 #[derive(Serialize)]
@@ -248,10 +248,12 @@ pub async fn sync_one<P: Payload>(
                     .map_or(StatusCode::OK, |r| single_status(&r.outcome));
                 call.entry(&principal, P::ENTITY, &sources, status, &[results])
             });
-            let mut results = state
+            let written = state
                 .store
                 .sync_recorded(principal.scope, batch, finish, Some(history))
                 .await?;
+            written.commit.durable().await?;
+            let mut results = written.results;
             results.pop().expect("one record in, one result out")
         }
         Err(error) => {
@@ -311,7 +313,10 @@ pub async fn sync_bulk<P: Payload>(
             &[written, &rejected_before],
         )
     });
-    let mut results = state
+    let Written {
+        mut results,
+        commit,
+    } = state
         .store
         .sync_recorded(principal.scope, batch, finish, Some(history))
         .await?;
@@ -322,5 +327,8 @@ pub async fn sync_bulk<P: Payload>(
         dry_run: finish == Finish::DryRun,
         results: results.iter().map(|r| ResultView::of(r, finish)).collect(),
     };
-    Ok(Json(success(view)).into_response())
+    // The answer is made while the commit may still run; it leaves only once durable.
+    let answer = Json(success(view)).into_response();
+    commit.durable().await?;
+    Ok(answer)
 }

@@ -265,6 +265,44 @@ pub struct Page {
     pub last_id: Option<Uuid>,
 }
 
+/// A sync's results, handed over as soon as they are known, and its commit.
+#[must_use = "a sync is durable only once its commit is"]
+pub struct Written {
+    pub results: Vec<RecordResult>,
+    pub commit: Commit,
+}
+
+impl Written {
+    /// Results of a sync whose transaction has already ended.
+    pub fn done(results: Vec<RecordResult>) -> Written {
+        Written {
+            results,
+            commit: Commit(None),
+        }
+    }
+}
+
+/// The commit of a sync's transaction, which may still be running: a caller prepares its
+/// answer from the results meanwhile (SQLite's COMMIT writes the WAL on another thread).
+#[must_use = "a sync is durable only once `durable` succeeds"]
+pub struct Commit(Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>);
+
+impl Commit {
+    fn pending(outcome: tokio::sync::oneshot::Receiver<Result<(), StoreError>>) -> Commit {
+        Commit(Some(outcome))
+    }
+
+    /// Waits until the transaction has committed, or answers why it did not.
+    pub async fn durable(self) -> Result<(), StoreError> {
+        match self.0 {
+            None => Ok(()),
+            Some(outcome) => outcome
+                .await
+                .map_err(|_| StoreError::Unavailable(sqlx::Error::WorkerCrashed))?,
+        }
+    }
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Succeeds when the database answers a query.
@@ -279,19 +317,23 @@ pub trait Store: Send + Sync {
         batch: SyncBatch,
         outcome: Finish,
     ) -> Result<Vec<RecordResult>, StoreError> {
-        self.sync_recorded(scope, batch, outcome, None).await
+        let written = self.sync_recorded(scope, batch, outcome, None).await?;
+        written.commit.durable().await?;
+        Ok(written.results)
     }
 
     /// `sync`, appending the call to the sync history in the same transaction, so the entry
     /// exists exactly when the data does (a dry run's entry is written after its rollback).
-    /// `history` makes the entry from the batch's results.
+    /// `history` makes the entry from the batch's results. The results may arrive while the
+    /// transaction still commits: nothing of them may reach a client before `commit` is
+    /// durable.
     async fn sync_recorded(
         &self,
         scope: Scope,
         batch: SyncBatch,
         outcome: Finish,
         history: Option<History>,
-    ) -> Result<Vec<RecordResult>, StoreError>;
+    ) -> Result<Written, StoreError>;
 
     async fn list(
         &self,

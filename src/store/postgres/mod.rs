@@ -22,11 +22,10 @@ use super::listing::{listing, Bind, Dialect};
 use super::{
     decode_mode, existing_claim, free_later, key_params, lookup_of, minutes_ago, timestamp,
     ApiKeyInfo, Cascade, Claim, Deletion, Finish, History, ImportEntry, ImportQuery, ImportRecord,
-    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoredKey, IDEMPOTENCY_HOURS,
-    IDEMPOTENCY_STALE_MINUTES,
+    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoredKey, Written,
+    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
-use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::schema::Kind;
 use crate::domain::{Entity, Scope};
@@ -302,12 +301,12 @@ impl Store for PostgresStore {
         batch: SyncBatch,
         finish: Finish,
         history: Option<History>,
-    ) -> Result<Vec<RecordResult>, StoreError> {
+    ) -> Result<Written, StoreError> {
         if batch.is_empty() {
             if let Some(history) = history {
                 self.record_import(scope, &history(&[])).await?;
             }
-            return Ok(Vec::new());
+            return Ok(Written::done(Vec::new()));
         }
         // Explicit, because the upserts are written for READ COMMITTED: each statement must
         // see rows other transactions committed while this one waited on them.
@@ -342,7 +341,7 @@ impl Store for PostgresStore {
             self.keep_statistics_fresh(&created);
         }
         free_later(batch);
-        Ok(results)
+        Ok(Written::done(results))
     }
 
     async fn list(

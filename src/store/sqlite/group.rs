@@ -13,7 +13,7 @@ use super::sync::SqliteWriter;
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::Scope;
-use crate::store::{free_later, timestamp, History, StoreError};
+use crate::store::{free_later, timestamp, Commit, History, StoreError, Written};
 
 /// Most syncs one transaction carries.
 const MAX_GROUP: usize = 32;
@@ -28,7 +28,7 @@ struct Job {
     scope: Scope,
     batch: SyncBatch,
     history: Option<History>,
-    reply: oneshot::Sender<Answer>,
+    reply: oneshot::Sender<Result<Written, StoreError>>,
 }
 
 impl Job {
@@ -38,7 +38,7 @@ impl Job {
 
     fn answer(self, answer: Answer) {
         // The caller may have gone (its client hung up); the sync stands all the same.
-        let _ = self.reply.send(answer);
+        let _ = self.reply.send(answer.map(Written::done));
     }
 }
 
@@ -54,13 +54,13 @@ impl Committer {
         Committer { jobs }
     }
 
-    /// Writes the batch and its history entry, committed; answers the batch's results.
+    /// Writes the batch and its history entry; answers the batch's results and their commit.
     pub async fn sync(
         &self,
         scope: Scope,
         batch: SyncBatch,
         history: Option<History>,
-    ) -> Result<Vec<RecordResult>, StoreError> {
+    ) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
             scope,
@@ -115,8 +115,7 @@ async fn commit(writer: &SqlitePool, group: Vec<Job>) {
             history,
             reply,
         } = job;
-        let answer = commit_alone(writer, scope, &batch, history.as_ref()).await;
-        let _ = reply.send(answer);
+        commit_alone(writer, scope, &batch, history.as_ref(), reply).await;
         free_later(batch);
     }
 }
@@ -134,16 +133,33 @@ async fn commit_together(
     Ok(answers)
 }
 
+/// Runs one sync in a transaction of its own. Its results are handed over before the COMMIT,
+/// which writes the WAL on sqlx's worker thread while the caller prepares its answer.
 async fn commit_alone(
     writer: &SqlitePool,
     scope: Scope,
     batch: &SyncBatch,
     history: Option<&History>,
-) -> Answer {
-    let mut tx = writer.begin().await?;
-    let results = write(&mut tx, scope, batch, history).await?;
-    tx.commit().await?;
-    Ok(results)
+    reply: oneshot::Sender<Result<Written, StoreError>>,
+) {
+    let written = async {
+        let mut tx = writer.begin().await?;
+        let results = write(&mut tx, scope, batch, history).await?;
+        Ok((tx, results))
+    };
+    let (tx, results) = match written.await {
+        Ok(written) => written,
+        Err(error) => {
+            let _ = reply.send(Err(error));
+            return;
+        }
+    };
+    let (durable, commit) = oneshot::channel();
+    let _ = reply.send(Ok(Written {
+        results,
+        commit: Commit::pending(commit),
+    }));
+    let _ = durable.send(tx.commit().await.map_err(StoreError::from));
 }
 
 /// One sync and its history entry (if given), inside the transaction it is given.

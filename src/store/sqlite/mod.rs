@@ -22,11 +22,10 @@ use super::listing::{listing, Bind, Dialect};
 use super::{
     decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
     Cascade, Claim, Deletion, Finish, History, ImportEntry, ImportQuery, ImportRecord, ImportRow,
-    ListQuery, Page, RecordRef, Store, StoreError, StoredKey, WindowCounter, IDEMPOTENCY_HOURS,
-    IDEMPOTENCY_STALE_MINUTES,
+    ListQuery, Page, RecordRef, Store, StoreError, StoredKey, WindowCounter, Written,
+    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
-use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::{Entity, Scope};
 
@@ -160,12 +159,12 @@ impl Store for SqliteStore {
         batch: SyncBatch,
         finish: Finish,
         history: Option<History>,
-    ) -> Result<Vec<RecordResult>, StoreError> {
+    ) -> Result<Written, StoreError> {
         if batch.is_empty() {
             if let Some(history) = history {
                 self.record_import(scope, &history(&[])).await?;
             }
-            return Ok(Vec::new());
+            return Ok(Written::done(Vec::new()));
         }
         if finish == Finish::Commit {
             return self.committer.sync(scope, batch, history).await;
@@ -177,7 +176,7 @@ impl Store for SqliteStore {
         if let Some(history) = history {
             self.record_import(scope, &history(&results)).await?;
         }
-        Ok(results)
+        Ok(Written::done(results))
     }
 
     async fn list(
