@@ -131,6 +131,7 @@ enum Ty {
     Json,
     Uuid,
     Time,
+    BigInt,
 }
 
 impl Ty {
@@ -142,6 +143,7 @@ impl Ty {
             Ty::Json => "jsonb",
             Ty::Uuid => "uuid",
             Ty::Time => "timestamptz",
+            Ty::BigInt => "bigint",
         }
     }
 }
@@ -230,7 +232,7 @@ const RESOURCES: Spec = Spec {
     cell: false,
 };
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Hash)]
 enum V {
     T(String),
     I(i64),
@@ -242,6 +244,23 @@ struct Row {
     parent_ext: Option<String>,
     cell: Option<String>,
     values: Vec<V>,
+}
+
+impl Row {
+    /// A hash of what the row sends, written where the server writes its sync fingerprint, so
+    /// that the ceiling and the baseline store the very rows the server stores. XXH3 over the
+    /// values, as the server hashes them.
+    fn fingerprint(&self) -> i64 {
+        let mut bytes = Vec::with_capacity(256);
+        for value in &self.values {
+            match value {
+                V::T(text) => bytes.extend_from_slice(text.as_bytes()),
+                V::I(int) => bytes.extend_from_slice(&int.to_le_bytes()),
+            }
+            bytes.push(0);
+        }
+        xxhash_rust::xxh3::xxh3_64(&bytes) as i64
+    }
 }
 
 /// A job with its parts and each part's operations.
@@ -449,6 +468,7 @@ enum Arg<'a> {
     Int(i64),
     Texts(Vec<Option<&'a str>>),
     Ints(Vec<Option<i32>>),
+    BigInts(Vec<i64>),
 }
 
 enum Raw {
@@ -525,7 +545,9 @@ fn lite_query<'q>(
         query = match arg {
             Arg::Text(text) => query.bind(*text),
             Arg::Int(int) => query.bind(*int),
-            Arg::Texts(_) | Arg::Ints(_) => unreachable!("SQLite takes batches as one JSON text"),
+            Arg::Texts(_) | Arg::Ints(_) | Arg::BigInts(_) => {
+                unreachable!("SQLite takes batches as one JSON text")
+            }
         };
     }
     query
@@ -542,6 +564,7 @@ fn pg_query<'q>(
             Arg::Int(int) => query.bind(*int),
             Arg::Texts(texts) => query.bind(texts.as_slice()),
             Arg::Ints(ints) => query.bind(ints.as_slice()),
+            Arg::BigInts(ints) => query.bind(ints.as_slice()),
         };
     }
     query
@@ -591,7 +614,8 @@ fn upsert_tail(engine: Engine, spec: &Spec) -> String {
     };
     format!(
         "ON CONFLICT (tenant_id, mode, external_source, external_id) DO UPDATE SET {}, \
-         updated_at = excluded.updated_at WHERE {changed}",
+         updated_at = excluded.updated_at, synced_at = excluded.synced_at, \
+         sync_fingerprint = excluded.sync_fingerprint WHERE {changed}",
         set.join(", ")
     )
 }
@@ -599,7 +623,8 @@ fn upsert_tail(engine: Engine, spec: &Spec) -> String {
 fn insert_columns(spec: &Spec) -> String {
     let columns: Vec<&str> = written(spec).iter().map(|(c, _)| *c).collect();
     format!(
-        "id, tenant_id, mode, external_source, external_id, {}, created_at, updated_at",
+        "id, tenant_id, mode, external_source, external_id, {}, created_at, updated_at, \
+         synced_at, sync_fingerprint",
         columns.join(", ")
     )
 }
@@ -631,7 +656,8 @@ fn sqlite_ceiling_sql(spec: &Spec) -> String {
         next += 1;
     }
     selected.extend((0..spec.columns.len()).map(|k| field(next + k)));
-    selected.extend(["?3".into(), "?3".into()]);
+    selected.extend(std::iter::repeat_n("?3".to_owned(), 3));
+    selected.push(field(next + spec.columns.len()));
     format!(
         "INSERT INTO {table} ({columns}) \
          WITH r AS MATERIALIZED (SELECT key, jsonb(value) AS value FROM json_each(?4)) \
@@ -684,7 +710,10 @@ fn postgres_ceiling_sql(spec: &Spec) -> String {
         names.push(format!("v{k}"));
         selected.push(format!("r.v{k}"));
     }
-    selected.extend(["$3::timestamptz".into(), "$3::timestamptz".into()]);
+    arrays.push(format!("${}::bigint[]", arrays.len() + 4));
+    names.push("fingerprint".into());
+    selected.extend(std::iter::repeat_n("$3::timestamptz".to_owned(), 3));
+    selected.push("r.fingerprint".into());
     format!(
         "INSERT INTO {table} AS t ({columns}) SELECT {selected} \
          FROM unnest({arrays}) AS r({names}){joins} {tail}",
@@ -712,6 +741,7 @@ fn sqlite_batch(rows: &[Row]) -> String {
                 V::T(text) => Value::from(text.as_str()),
                 V::I(int) => Value::from(*int),
             }));
+            fields.push(Value::from(row.fingerprint()));
             Value::Array(fields)
         })
         .collect();
@@ -784,6 +814,7 @@ async fn ceiling_write(
                     ),
                 });
             }
+            args.push(Arg::BigInts(rows.iter().map(Row::fingerprint).collect()));
             if spec.parent.is_some() {
                 raw.execute_planned(sql, &args).await
             } else {
@@ -849,7 +880,8 @@ impl Naive {
         ];
         values.extend(columns.iter().enumerate().map(|(k, (_, ty))| p(6 + k, *ty)));
         let now = p(6 + columns.len(), Ty::Time);
-        values.extend([now.clone(), now]);
+        values.extend([now.clone(), now.clone(), now]);
+        values.push(p(7 + columns.len(), Ty::BigInt));
         let insert = format!(
             "INSERT INTO {} ({}) VALUES ({})",
             spec.table,
@@ -861,11 +893,13 @@ impl Naive {
             .enumerate()
             .map(|(k, (c, ty))| format!("{c} = {}", p(2 + k, *ty)))
             .collect();
+        let now = p(2 + columns.len(), Ty::Time);
         let update = format!(
-            "UPDATE {} SET {}, updated_at = {} WHERE id = {}",
+            "UPDATE {} SET {}, updated_at = {now}, synced_at = {now}, sync_fingerprint = {} \
+             WHERE id = {}",
             spec.table,
             set.join(", "),
-            p(2 + columns.len(), Ty::Time),
+            p(3 + columns.len(), Ty::BigInt),
             p(1, Ty::Uuid),
         );
         Naive {
@@ -933,6 +967,7 @@ async fn naive_upsert(
     let mut rest: Vec<Arg> = refs.iter().map(|r| Arg::Text(r)).collect();
     rest.extend(row.values.iter().map(value_arg));
     rest.push(Arg::Text(&now));
+    rest.push(Arg::Int(row.fingerprint()));
     match found {
         Some(id) => {
             let mut args = vec![Arg::Text(&id)];
