@@ -559,15 +559,25 @@ impl SyncWriter for SqliteWriter<'_> {
         {
             return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
         }
-        // The rows to update are written with the fields encoded while the look runs.
-        let (stored, fields) = meanwhile(self.fingerprints(&sql.key_look, &fresh), || {
-            fresh
-                .iter()
-                .map(|row| row.encoded_fields())
-                .collect::<Vec<_>>()
+        // The rows to update are written with their fields encoded while the look runs, unless
+        // the first row says the batch is a re-send, which writes little or nothing.
+        let resent = first.is_some_and(|first| !first.found.needs_write());
+        let (stored, mut fields) = meanwhile(self.fingerprints(&sql.key_look, &fresh), || {
+            if resent {
+                vec![String::new(); fresh.len()]
+            } else {
+                fresh.iter().map(|row| row.encoded_fields()).collect()
+            }
         })
         .await;
         let stored = stored?;
+        if resent {
+            for ((field, row), stored) in fields.iter_mut().zip(&fresh).zip(&stored) {
+                if stored.as_ref().is_some_and(|s| s.found.needs_write()) {
+                    *field = row.encoded_fields();
+                }
+            }
+        }
         let mut changes = Vec::with_capacity(rows.len());
         let mut inserts = Vec::new();
         let mut updates = Vec::new();
