@@ -232,7 +232,7 @@ const RESOURCES: Spec = Spec {
     cell: false,
 };
 
-#[derive(Debug, Clone, Hash)]
+#[derive(Debug, Clone)]
 enum V {
     T(String),
     I(i64),
@@ -248,8 +248,8 @@ struct Row {
 
 impl Row {
     /// A hash of what the row sends, written where the server writes its sync fingerprint, so
-    /// that the ceiling and the baseline store the very rows the server stores. XXH3 over the
-    /// values, as the server hashes them.
+    /// that the ceiling and the baseline store the very rows the server stores. Hashed with
+    /// XXH3, the server's hash, so that it costs what the server's does.
     fn fingerprint(&self) -> i64 {
         let mut bytes = Vec::with_capacity(256);
         for value in &self.values {
@@ -710,7 +710,7 @@ fn postgres_ceiling_sql(spec: &Spec) -> String {
         names.push(format!("v{k}"));
         selected.push(format!("r.v{k}"));
     }
-    arrays.push(format!("${}::bigint[]", arrays.len() + 4));
+    arrays.push(format!("${}::{}[]", arrays.len() + 4, Ty::BigInt.pg()));
     names.push("fingerprint".into());
     selected.extend(std::iter::repeat_n("$3::timestamptz".to_owned(), 3));
     selected.push("r.fingerprint".into());
