@@ -14,7 +14,7 @@ pub use api_key::Mode;
 pub use schema::Entity;
 
 /// Whose data a request touches: one tenant, in one mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Scope {
     pub tenant_id: uuid::Uuid,
     pub mode: Mode,

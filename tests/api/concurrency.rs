@@ -205,6 +205,49 @@ async fn a_failing_sync_does_not_take_concurrent_ones_with_it() {
     );
 }
 
+/// SQLite keeps in memory what it knows of the rows syncs wrote. A sync that wrote a row and
+/// then failed before its commit must leave none of that behind: sent again, the change is
+/// written, not answered as unchanged.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_that_does_not_commit_is_not_remembered() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    // Refuses the history entry of a lone updated record, after its write, failing its sync.
+    server
+        .write_behind_the_server(
+            "CREATE TRIGGER refuse_lone_update BEFORE INSERT ON sync_imports \
+             WHEN NEW.total = 1 AND NEW.updated = 1 \
+             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+        )
+        .await;
+    let key = server.key("acme").await;
+    let cell = |name: &str| json!({"external_id": "WC-1", "external_source": "SAP", "name": name});
+    let bulk = |cells: Vec<serde_json::Value>| json!({"cells": cells});
+    server
+        .post("/api-cells/bulk-sync", &key, &bulk(vec![cell("a")]))
+        .await
+        .expect(200);
+    let failed = server
+        .post("/api-cells/bulk-sync", &key, &bulk(vec![cell("b")]))
+        .await;
+    assert_eq!(failed.status.as_u16(), 500);
+    assert_eq!(server.all("cells", &key).await[0]["name"], "a");
+
+    let other = json!({"external_id": "WC-2", "external_source": "SAP", "name": "z"});
+    let again = server
+        .post("/api-cells/bulk-sync", &key, &bulk(vec![cell("b"), other]))
+        .await
+        .expect(200);
+    assert_eq!(
+        again.data()["results"][0]["action"],
+        "updated",
+        "{:#}",
+        again.data()
+    );
+    let cells = server.all("cells", &key).await;
+    let wc1 = cells.iter().find(|c| c["external_id"] == "WC-1").unwrap();
+    assert_eq!(wc1["name"], "b");
+}
+
 /// SQLite: what a sync commits is copied from the WAL into the database file by the server's
 /// background checkpoint within moments, not left in the WAL until some later commit grows it
 /// past its checkpoint size (a copy of the database file alone would miss it).

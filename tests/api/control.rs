@@ -375,6 +375,29 @@ async fn replace_mode_deletes_left_out_children(engine: Engine) {
     assert_eq!(reply.body["error"]["details"][0]["field"], "children");
 }
 
+/// A child that a replace deleted is known to be deleted: sent again as it was, it comes
+/// back rather than being taken for an unchanged re-send.
+async fn a_child_deleted_by_replace_comes_back_when_sent_again(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let job = seed_job_with_children(&server, &key).await;
+    let mut only_p1 = job.clone();
+    only_p1["parts"] = json!([job["parts"][0].clone()]);
+    server
+        .put("/api-jobs/sync?children=replace", &key, &only_p1)
+        .await
+        .expect(200);
+    assert_eq!(server.all("parts", &key).await.len(), 1);
+
+    let again = server.put("/api-jobs/sync", &key, &job).await.expect(200);
+    let parts = again.data()["parts"].as_array().unwrap().clone();
+    let p2 = parts.iter().find(|p| p["external_id"] == "P2").unwrap();
+    assert_eq!(p2["action"], "created", "{:#}", again.data());
+    assert_eq!(p2["operations"][0]["action"], "created");
+    assert_eq!(server.all("parts", &key).await.len(), 2);
+    assert_eq!(server.all("operations", &key).await.len(), 2);
+}
+
 on_every_engine!(
     a_dry_run_answers_like_the_real_call_and_writes_nothing,
     records_are_found_by_the_erps_key,
@@ -382,4 +405,5 @@ on_every_engine!(
     a_cell_in_use_cannot_be_deleted,
     deletes_stay_inside_the_tenant,
     replace_mode_deletes_left_out_children,
+    a_child_deleted_by_replace_comes_back_when_sent_again,
 );

@@ -5,10 +5,13 @@
 //! shared transaction fails, nothing of it is kept and each sync runs again in a transaction of
 //! its own, so one sync's failure never becomes another's.
 
-use sqlx::SqlitePool;
+use std::sync::Arc;
+
+use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::insert_import;
+use super::known::KnownRows;
 use super::sync::SqliteWriter;
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
@@ -48,9 +51,15 @@ pub(super) struct Committer {
 }
 
 impl Committer {
-    pub fn start(writer: SqlitePool) -> Committer {
+    pub fn start(writer: SqlitePool, known: Arc<KnownRows>) -> Committer {
         let (jobs, queue) = mpsc::unbounded_channel();
-        tokio::spawn(serve(writer, queue));
+        tokio::spawn(serve(
+            Writer {
+                pool: writer,
+                known,
+            },
+            queue,
+        ));
         Committer { jobs }
     }
 
@@ -74,7 +83,32 @@ impl Committer {
     }
 }
 
-async fn serve(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Job>) {
+/// The writer connection's pool, and what is known of the rows written through it.
+struct Writer {
+    pool: SqlitePool,
+    known: Arc<KnownRows>,
+}
+
+impl Writer {
+    /// Begins a transaction, in which what is known of stored rows holds only if no other
+    /// connection wrote since it was learnt.
+    async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let version: i64 = sqlx::query_scalar("PRAGMA data_version")
+            .fetch_one(&mut *tx)
+            .await?;
+        self.known.begin(version);
+        Ok(tx)
+    }
+
+    async fn commit(&self, tx: Transaction<'static, Sqlite>) -> Result<(), StoreError> {
+        tx.commit().await?;
+        self.known.committed();
+        Ok(())
+    }
+}
+
+async fn serve(writer: Writer, mut queue: mpsc::UnboundedReceiver<Job>) {
     let mut held = None;
     loop {
         let first = match held.take() {
@@ -99,7 +133,7 @@ async fn serve(writer: SqlitePool, mut queue: mpsc::UnboundedReceiver<Job>) {
     }
 }
 
-async fn commit(writer: &SqlitePool, group: Vec<Job>) {
+async fn commit(writer: &Writer, group: Vec<Job>) {
     if group.len() > 1 {
         if let Ok(answers) = commit_together(writer, &group).await {
             for (job, answer) in group.into_iter().zip(answers) {
@@ -121,22 +155,23 @@ async fn commit(writer: &SqlitePool, group: Vec<Job>) {
 }
 
 async fn commit_together(
-    writer: &SqlitePool,
+    writer: &Writer,
     group: &[Job],
 ) -> Result<Vec<Vec<RecordResult>>, StoreError> {
     let mut tx = writer.begin().await?;
     let mut answers = Vec::with_capacity(group.len());
     for job in group {
-        answers.push(write(&mut tx, job.scope, &job.batch, job.history.as_ref()).await?);
+        let (scope, batch, history) = (job.scope, &job.batch, job.history.as_ref());
+        answers.push(write(&mut tx, scope, batch, history, Some(&writer.known)).await?);
     }
-    tx.commit().await?;
+    writer.commit(tx).await?;
     Ok(answers)
 }
 
 /// Runs one sync in a transaction of its own. Its results are handed over before the COMMIT,
 /// which writes the WAL on sqlx's worker thread while the caller prepares its answer.
 async fn commit_alone(
-    writer: &SqlitePool,
+    writer: &Writer,
     scope: Scope,
     batch: &SyncBatch,
     history: Option<&History>,
@@ -144,7 +179,7 @@ async fn commit_alone(
 ) {
     let written = async {
         let mut tx = writer.begin().await?;
-        let results = write(&mut tx, scope, batch, history).await?;
+        let results = write(&mut tx, scope, batch, history, Some(&writer.known)).await?;
         Ok((tx, results))
     };
     let (tx, results) = match written.await {
@@ -159,20 +194,23 @@ async fn commit_alone(
         results,
         commit: Commit::pending(commit),
     }));
-    let _ = durable.send(tx.commit().await.map_err(StoreError::from));
+    let _ = durable.send(writer.commit(tx).await);
 }
 
-/// One sync and its history entry (if given), inside the transaction it is given.
+/// One sync and its history entry (if given), inside the transaction it is given, keeping
+/// what is known of stored rows up to date if given it.
 pub(super) async fn write(
     conn: &mut sqlx::SqliteConnection,
     scope: Scope,
     batch: &SyncBatch,
     history: Option<&History>,
+    known: Option<&KnownRows>,
 ) -> Answer {
     let mut writer = SqliteWriter {
         conn: &mut *conn,
         scope,
         now: timestamp(),
+        known,
     };
     let results = crate::store::sync::run(&mut writer, batch).await?;
     if let Some(history) = history {

@@ -3,10 +3,12 @@
 
 mod checkpoint;
 mod group;
+mod known;
 mod read;
 mod sync;
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -17,6 +19,7 @@ use uuid::Uuid;
 
 use self::checkpoint::Checkpointer;
 use self::group::Committer;
+use self::known::KnownRows;
 use self::sync::parse_id;
 use super::listing::{listing, Bind, Dialect};
 use super::{
@@ -33,6 +36,8 @@ pub struct SqliteStore {
     writer: SqlitePool,
     /// Committed syncs go through here, so that concurrent ones share a transaction.
     committer: Committer,
+    /// What is known of the rows syncs wrote; every other write to them forgets it.
+    known: Arc<KnownRows>,
     reader: SqlitePool,
     /// One process serves a SQLite file, so its rate-limit windows can live in memory.
     rate_windows: WindowCounter,
@@ -64,8 +69,16 @@ impl SqliteStore {
         // A SQLite connection is a handle in this process that no network or server restart
         // can break, so it is not pinged at every acquire (a hand-off to sqlx's worker thread
         // and back before each transaction and each read).
+        let known = Arc::new(KnownRows::default());
+        let forget = Arc::clone(&known);
         let writer = SqlitePoolOptions::new()
             .test_before_acquire(false)
+            // What is known is checked against the connection's data version, which another
+            // connection numbers anew.
+            .after_connect(move |_, _| {
+                forget.clear();
+                Box::pin(async { Ok(()) })
+            })
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
@@ -79,7 +92,8 @@ impl SqliteStore {
             .await?;
         Ok(SqliteStore {
             _checkpointer: Checkpointer::start(options),
-            committer: Committer::start(writer.clone()),
+            committer: Committer::start(writer.clone(), Arc::clone(&known)),
+            known,
             writer,
             reader,
             rate_windows: WindowCounter::default(),
@@ -171,7 +185,7 @@ impl Store for SqliteStore {
         }
         // A dry run's entry is written after the rollback, so it is kept.
         let mut tx = self.writer.begin().await?;
-        let results = group::write(&mut tx, scope, &batch, None).await?;
+        let results = group::write(&mut tx, scope, &batch, None, None).await?;
         tx.rollback().await?;
         if let Some(history) = history {
             self.record_import(scope, &history(&results)).await?;
@@ -263,6 +277,7 @@ impl Store for SqliteStore {
             "id = ?3"
         };
         let mut tx = self.writer.begin().await?;
+        self.known.clear();
         let sql = format!(
             "SELECT id, external_id FROM {table} \
              WHERE tenant_id = ?1 AND mode = ?2 AND {key} AND deleted_at IS NULL"

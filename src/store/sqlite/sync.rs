@@ -19,17 +19,22 @@ use crate::domain::schema::{Column, Default, Entity, Kind};
 use crate::domain::Scope;
 use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
 
+use super::known::{KeyHash, KnownRow, KnownRows};
+
 /// Position of the first column value in a row to insert: `[id, source, external_id, mask,
 /// fingerprint, …]`.
 const INSERTED_VALUES: usize = 5;
-/// The same in a row to update, which names its stored row by rowid: `[rowid, mask,
-/// fingerprint, …]`.
+/// The same in a row to update, which names its stored row by rowid or id: `[rowid or id,
+/// mask, fingerprint, …]`.
 const UPDATED_VALUES: usize = 3;
 
 pub(super) struct SqliteWriter<'c> {
     pub conn: &'c mut SqliteConnection,
     pub scope: Scope,
     pub now: String,
+    /// What is known of the stored rows, kept up to date as the sync writes; none for a dry
+    /// run, which keeps nothing.
+    pub known: Option<&'c KnownRows>,
 }
 
 struct UpsertSql {
@@ -39,9 +44,9 @@ struct UpsertSql {
     /// other references (bit 2).
     key_look: String,
     insert: String,
-    /// The statements that write the sent values of stored rows by rowid, where they differ
-    /// (or the row was deleted), indexed by [`Update::slot`].
-    updates: [String; 4],
+    /// The statements that write the sent values of stored rows by rowid or id, where they
+    /// differ (or the row was deleted), indexed by [`Update::slot`].
+    updates: [String; 8],
 }
 
 /// Which of the update statements writes a set of rows.
@@ -52,11 +57,14 @@ struct Update {
     references: bool,
     /// Whether every row sends every column, so no assignment needs to keep a stored value.
     whole: bool,
+    /// Whether the rows are named by id rather than rowid: some are known without a look,
+    /// which is what finds rowids.
+    by_id: bool,
 }
 
 impl Update {
     fn slot(self) -> usize {
-        usize::from(self.references) * 2 + usize::from(self.whole)
+        usize::from(self.references) * 4 + usize::from(self.by_id) * 2 + usize::from(self.whole)
     }
 }
 
@@ -147,12 +155,13 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
 
     // Only rows whose fingerprint differs (or that were deleted) are sent, each with its
-    // rowid; of those, a row is written only if it was deleted or a sent value differs. The
-    // write is an upsert on the rowid: SQLite runs `UPDATE … FROM` through a temporary table
-    // of the joined rows, and the upsert took 1.8–2.1 ms for 1000 changed jobs against 2.4.
-    // Its proposed row is never inserted (the look just found every rowid, and SQLite has
-    // one writer); should it be, its tenant '' fails the foreign key and the sync with it.
-    // The proposed row's created_at, never assigned, carries the row's mask.
+    // rowid (or its id); of those, a row is written only if it was deleted or a sent value
+    // differs. The write is an upsert on the rowid: SQLite runs `UPDATE … FROM` through a
+    // temporary table of the joined rows, and the upsert took 1.8–2.1 ms for 1000 changed
+    // jobs against 2.4 (on the id, 2.2–2.3). Its proposed row is never inserted (every row
+    // it names is stored, and SQLite has one writer); should it be, its tenant '' fails the
+    // foreign key and the sync with it. The proposed row's created_at, never assigned,
+    // carries the row's mask.
     let update_of = |update: Update| -> String {
         let sent = |k: usize| -> String {
             if update.whole {
@@ -182,12 +191,17 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
             .map(|(k, name)| format!("({} AND t.{name} IS NOT excluded.{name})", sent(k)))
             .collect::<Vec<_>>()
             .join(" OR ");
+        let (named, name, target) = if update.by_id {
+            ("id", "r.value ->> 0", "id")
+        } else {
+            ("rowid, id", "r.value ->> 0, r.value ->> 0", "rowid")
+        };
         format!(
-            "INSERT INTO {table} AS t (rowid, id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
+            "INSERT INTO {table} AS t ({named}, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
              WITH {rows} \
-             SELECT r.value ->> 0, r.value ->> 0, '', 'live', '', '', {values}, r.value ->> {mask}, ?1, ?1, r.value ->> {fingerprint} \
+             SELECT {name}, '', 'live', '', '', {values}, r.value ->> {mask}, ?1, ?1, r.value ->> {fingerprint} \
              FROM r WHERE true \
-             ON CONFLICT (rowid) DO UPDATE SET {assignments}, updated_at = excluded.updated_at, \
+             ON CONFLICT ({target}) DO UPDATE SET {assignments}, updated_at = excluded.updated_at, \
                synced_at = excluded.synced_at, deleted_at = NULL, \
                sync_fingerprint = excluded.sync_fingerprint \
              WHERE t.deleted_at IS NOT NULL OR {differs}",
@@ -204,16 +218,18 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         insert,
         updates: std::array::from_fn(|slot| {
             update_of(Update {
-                references: slot >= 2,
+                references: slot >= 4,
+                by_id: slot % 4 >= 2,
                 whole: slot % 2 == 1,
             })
         }),
     }
 }
 
-/// A batch row's stored row, as a look found it.
+/// A batch row's stored row, as a look found it or as it is known.
 struct Stored {
-    rowid: i64,
+    /// Found by a look; a known row is named by its id.
+    rowid: Option<i64>,
     found: Found,
     /// Whether a reference the record sent differs from the stored one (its values may
     /// differ too, as `found.differs` says).
@@ -244,13 +260,16 @@ impl Sent {
 struct EncodedRow<'r, 'a> {
     row: &'r UpsertRow<'a>,
     sent: Sent,
+    /// The row's key as what is known of stored rows names it.
+    known_as: KeyHash,
 }
 
 impl<'r, 'a> EncodedRow<'r, 'a> {
-    fn of(row: &'r UpsertRow<'a>, scratch: &mut Vec<u8>) -> Self {
+    fn of(row: &'r UpsertRow<'a>, scratch: &mut Vec<u8>, recall: Recall<'_>) -> Self {
         EncodedRow {
             row,
             sent: Sent::of(row, scratch),
+            known_as: recall.key_of(row),
         }
     }
 
@@ -269,27 +288,32 @@ impl<'r, 'a> EncodedRow<'r, 'a> {
     }
 }
 
-/// A stored row to update: its rowid, and its fields as [`EncodedRow::encoded_fields`] gave
-/// them.
+/// A stored row to update: its rowid (if a look found it) and id, and its fields as
+/// [`EncodedRow::encoded_fields`] gave them.
 struct UpdateRow<'f> {
-    rowid: i64,
+    rowid: Option<i64>,
+    id: Uuid,
     fields: &'f str,
     sends_every_column: bool,
 }
 
-/// The rows to update as the update statements read them: `[[rowid, mask, fingerprint,
-/// refs…, values…], …]`.
-fn update_batch(rows: &[UpdateRow<'_>]) -> String {
-    let length = rows.iter().map(|r| r.fields.len() + 24).sum::<usize>();
+/// The rows to update as the update statements read them: `[[rowid or id, mask,
+/// fingerprint, refs…, values…], …]`.
+fn update_batch(rows: &[UpdateRow<'_>], by_id: bool) -> String {
+    let length = rows.iter().map(|r| r.fields.len() + 42).sum::<usize>();
     let mut batch = String::with_capacity(length + 2);
     batch.push('[');
     for (k, row) in rows.iter().enumerate() {
         if k > 0 {
             batch.push(',');
         }
-        // `fields` is a JSON array; the rowid goes first in it.
+        // `fields` is a JSON array; the rowid or id goes first in it.
         let fields = row.fields.strip_prefix('[').unwrap_or(row.fields);
-        write!(batch, "[{},{fields}", row.rowid).expect("writing to a String never fails");
+        let written = match row.rowid {
+            Some(rowid) if !by_id => write!(batch, "[{rowid},{fields}"),
+            _ => write!(batch, "[\"{}\",{fields}", row.id.hyphenated()),
+        };
+        written.expect("writing to a String never fails");
     }
     batch.push(']');
     batch
@@ -381,6 +405,112 @@ fn encode<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("plain values always serialize")
 }
 
+/// What is known of one scope's stored rows, if the sync keeps it.
+#[derive(Clone, Copy)]
+struct Recall<'k> {
+    known: Option<&'k KnownRows>,
+    scope: Scope,
+}
+
+impl Recall<'_> {
+    fn key_of(self, row: &UpsertRow<'_>) -> KeyHash {
+        self.known
+            .map(|known| known.key(row.key))
+            .unwrap_or_default()
+    }
+
+    fn knows(self, entity: Entity, row: &EncodedRow<'_, '_>) -> bool {
+        self.known
+            .is_some_and(|known| known.knows(self.scope, entity, row.known_as))
+    }
+
+    /// Per row: its stored row, if it is known.
+    fn stored(self, entity: Entity, rows: &[EncodedRow<'_, '_>]) -> Vec<Option<Stored>> {
+        let Some(known) = self.known else {
+            return (0..rows.len()).map(|_| None).collect();
+        };
+        known.read(
+            self.scope,
+            entity,
+            rows.iter().map(|row| row.known_as),
+            |index, known| {
+                let row = &rows[index];
+                known.map(|known| Stored {
+                    rowid: None,
+                    found: Found {
+                        id: known.id,
+                        deleted: false,
+                        differs: known.fingerprint != row.sent.fingerprint,
+                    },
+                    references_differ: *known.refs != *row.row.refs,
+                })
+            },
+        )
+    }
+
+    /// Records rows as stored under the given ids with what they sent.
+    fn record<'r, 'a: 'r>(
+        self,
+        entity: Entity,
+        rows: impl Iterator<Item = (EncodedRow<'r, 'a>, Uuid)>,
+    ) {
+        if let Some(known) = self.known {
+            let rows = rows.map(|(row, id)| {
+                let known = KnownRow {
+                    id,
+                    fingerprint: row.sent.fingerprint,
+                    refs: row.row.refs.as_slice().into(),
+                };
+                (row.known_as, known)
+            });
+            known.record(self.scope, entity, rows);
+        }
+    }
+
+    fn forget<'r, 'a: 'r>(self, entity: Entity, rows: impl Iterator<Item = EncodedRow<'r, 'a>>) {
+        if let Some(known) = self.known {
+            known.forget(self.scope, entity, rows.map(|row| row.known_as));
+        }
+    }
+
+    /// Records what an upsert left stored: every row it wrote or found unchanged now holds
+    /// what it sent, except the rows an update left alone, which are forgotten.
+    fn keep(
+        self,
+        entity: Entity,
+        rows: &[EncodedRow<'_, '_>],
+        stored: &[Option<Stored>],
+        changes: &[(Uuid, Change)],
+        unwritten: &[bool],
+    ) {
+        let rows_with = |keep: bool| {
+            rows.iter()
+                .zip(stored)
+                .zip(changes)
+                .zip(unwritten)
+                .filter(move |(((_, stored), _), &unwritten)| {
+                    // A row known before and not written is known as it is.
+                    let known_already = stored
+                        .as_ref()
+                        .is_some_and(|s| s.rowid.is_none() && !s.found.needs_write());
+                    !known_already && unwritten != keep
+                })
+                .map(|(((row, _), &(id, _)), _)| (*row, id))
+        };
+        self.record(entity, rows_with(true));
+        self.forget(entity, rows_with(false).map(|(row, _)| row));
+    }
+}
+
+impl<'c> SqliteWriter<'c> {
+    fn recall(&self) -> Recall<'c> {
+        Recall {
+            known: self.known,
+            scope: self.scope,
+        }
+    }
+}
+
 impl SqliteWriter<'_> {
     fn tenant(&self) -> String {
         self.scope.tenant_id.hyphenated().to_string()
@@ -416,7 +546,7 @@ impl SqliteWriter<'_> {
         let mut stored: Vec<Option<Stored>> = (0..rows).map(|_| None).collect();
         for (index, rowid, id, deleted, differs) in found {
             stored[index] = Some(Stored {
-                rowid,
+                rowid: Some(rowid),
                 found: Found {
                     id,
                     deleted: deleted != 0,
@@ -462,9 +592,15 @@ impl SqliteWriter<'_> {
             return Ok(0);
         }
         let whole = rows.iter().all(|r| r.sends_every_column);
-        let done = sqlx::query(&sql.updates[Update { references, whole }.slot()])
+        let by_id = rows.iter().any(|r| r.rowid.is_none());
+        let update = Update {
+            references,
+            whole,
+            by_id,
+        };
+        let done = sqlx::query(&sql.updates[update.slot()])
             .bind(&self.now)
-            .bind(update_batch(rows))
+            .bind(update_batch(rows, by_id))
             .execute(&mut *self.conn)
             .await?;
         Ok(done.rows_affected())
@@ -518,6 +654,11 @@ impl SyncWriter for SqliteWriter<'_> {
             .bind(encode(&keep))
             .fetch_all(&mut *self.conn)
             .await?;
+        if !rows.is_empty() {
+            if let Some(known) = self.known {
+                known.forget_table(self.scope, entity);
+            }
+        }
         Retired::from_rows(rows)
     }
 
@@ -530,52 +671,88 @@ impl SyncWriter for SqliteWriter<'_> {
             return Ok(Vec::new());
         }
         let sql = upsert_sql(entity);
+        let recall = self.recall();
         let mut scratch = Vec::new();
-        let head = EncodedRow::of(&rows[0], &mut scratch);
+        let head = EncodedRow::of(&rows[0], &mut scratch, recall);
+        let encode_all = |scratch: &mut Vec<u8>| {
+            let mut fresh = Vec::with_capacity(rows.len());
+            fresh.push(head);
+            fresh.extend(
+                rows[1..]
+                    .iter()
+                    .map(|row| EncodedRow::of(row, scratch, recall)),
+            );
+            fresh
+        };
         // A batch is most often all new (an initial load, a real-time create), all stored and
         // unchanged (a nightly re-send) or all stored and changed, and its first record tells
         // which. A new batch (and a single record) is tried whole as an insert, with no look.
-        // Otherwise the rows are looked up by key and fingerprint: a row whose last sync sent
-        // the same fingerprint is unchanged without reading a field, and the others go to an
-        // update that writes only the rows with a value that differs.
-        let (first, fresh) = if rows.len() == 1 {
+        // Otherwise the rows are looked up by key and fingerprint (or known without a look):
+        // a row whose last sync sent the same fingerprint is unchanged without reading a
+        // field, and the others go to an update that writes only the rows with a value that
+        // differs.
+        let (first, fresh) = if recall.knows(entity, &head) {
+            let fresh = encode_all(&mut scratch);
+            (recall.stored(entity, &fresh[..1]).pop().flatten(), fresh)
+        } else if rows.len() == 1 {
             (None, vec![head])
         } else {
             let heads = [head];
             let (first, fresh) = meanwhile(self.fingerprints(&sql.key_look, &heads), || {
-                let mut fresh = Vec::with_capacity(rows.len());
-                fresh.push(head);
-                fresh.extend(
-                    rows[1..]
-                        .iter()
-                        .map(|row| EncodedRow::of(row, &mut scratch)),
-                );
-                fresh
+                encode_all(&mut scratch)
             })
             .await;
             (first?.pop().flatten(), fresh)
         };
-        if first.is_none() && self.insert(&sql.insert, &encode(&fresh)).await? == rows.len() as u64
-        {
-            return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
+        if first.is_none() {
+            // Recorded as inserted while the insert runs; the few rows it may not insert are
+            // forgotten again, and all of it if the transaction does not commit.
+            let (inserted, ()) = meanwhile(self.insert(&sql.insert, &encode(&fresh)), || {
+                recall.record(entity, fresh.iter().map(|row| (*row, row.row.id)));
+            })
+            .await;
+            if inserted? == rows.len() as u64 {
+                return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
+            }
+            recall.forget(entity, fresh.iter().copied());
         }
         // The rows to update are written with their fields encoded while the look runs, unless
         // the first row says the batch is a re-send, which writes little or nothing.
         let resent = first.is_some_and(|first| !first.found.needs_write());
-        let (stored, mut fields) = meanwhile(self.fingerprints(&sql.key_look, &fresh), || {
-            if resent {
-                vec![String::new(); fresh.len()]
-            } else {
-                fresh.iter().map(|row| row.encoded_fields()).collect()
+        let mut stored = recall.stored(entity, &fresh);
+        let encode_fields = |stored: &[Option<Stored>]| -> Vec<String> {
+            let needs_fields = |stored: &Option<Stored>| {
+                stored.as_ref().map_or(!resent, |s| s.found.needs_write())
+            };
+            fresh
+                .iter()
+                .zip(stored)
+                .map(|(row, s)| {
+                    if needs_fields(s) {
+                        row.encoded_fields()
+                    } else {
+                        String::new()
+                    }
+                })
+                .collect()
+        };
+        let unknown: Vec<usize> = (0..fresh.len()).filter(|&i| stored[i].is_none()).collect();
+        let mut fields = if unknown.is_empty() {
+            encode_fields(&stored)
+        } else {
+            let keys: Vec<EncodedRow> = unknown.iter().map(|&i| fresh[i]).collect();
+            let (looked, fields) = meanwhile(self.fingerprints(&sql.key_look, &keys), || {
+                encode_fields(&stored)
+            })
+            .await;
+            for (&index, found) in unknown.iter().zip(looked?) {
+                stored[index] = found;
             }
-        })
-        .await;
-        let stored = stored?;
-        if resent {
-            for ((field, row), stored) in fields.iter_mut().zip(&fresh).zip(&stored) {
-                if stored.as_ref().is_some_and(|s| s.found.needs_write()) {
-                    *field = row.encoded_fields();
-                }
+            fields
+        };
+        for ((field, row), stored) in fields.iter_mut().zip(&fresh).zip(&stored) {
+            if field.is_empty() && stored.as_ref().is_some_and(|s| s.found.needs_write()) {
+                *field = row.encoded_fields();
             }
         }
         let mut changes = Vec::with_capacity(rows.len());
@@ -584,7 +761,7 @@ impl SyncWriter for SqliteWriter<'_> {
         let mut value_updates = Vec::new();
         // Rows whose fingerprint differs but whose values may all be stored already.
         let mut maybe_unchanged = Vec::new();
-        for (index, (encoded, stored)) in fresh.iter().zip(stored).enumerate() {
+        for (index, (encoded, stored)) in fresh.iter().zip(&stored).enumerate() {
             let id = encoded.row.id;
             let change = match stored {
                 None => {
@@ -598,6 +775,7 @@ impl SyncWriter for SqliteWriter<'_> {
                     let found = &stored.found;
                     let update = UpdateRow {
                         rowid: stored.rowid,
+                        id: found.id,
                         fields: &fields[index],
                         sends_every_column: encoded.sends_every_column(),
                     };
@@ -623,6 +801,7 @@ impl SyncWriter for SqliteWriter<'_> {
         }
         let written = self.update(sql, true, &updates).await?
             + self.update(sql, false, &value_updates).await?;
+        let mut unwritten = vec![false; rows.len()];
         if written < (updates.len() + value_updates.len()) as u64 {
             // A written row now carries the fingerprint this sync sent; one still carrying
             // another held every sent value already.
@@ -631,9 +810,11 @@ impl SyncWriter for SqliteWriter<'_> {
             for (&index, stored) in maybe_unchanged.iter().zip(after) {
                 if let Some(Stored { found, .. }) = stored.filter(|s| s.found.differs) {
                     changes[index] = found.change(false);
+                    unwritten[index] = true;
                 }
             }
         }
+        recall.keep(entity, &fresh, &stored, &changes, &unwritten);
         Ok(changes)
     }
 
@@ -731,15 +912,18 @@ mod tests {
                 mode: Mode::Live,
             },
             now: crate::store::timestamp(),
+            known: None,
         };
         let synced = writer
             .upsert(Entity::Jobs, std::slice::from_ref(&row))
             .await;
         assert!(matches!(synced.as_deref(), Ok([(_, Change::Created)])));
 
-        let fields = EncodedRow::of(&row, &mut Vec::new()).encoded_fields();
+        let recall = writer.recall();
+        let fields = EncodedRow::of(&row, &mut Vec::new(), recall).encoded_fields();
         let unstored = UpdateRow {
-            rowid: 1_000,
+            rowid: Some(1_000),
+            id: Uuid::now_v7(),
             fields: &fields,
             sends_every_column: false,
         };
