@@ -32,6 +32,10 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
+    /// What the SQLite store remembered of a stored row proved wrong; the sync is run again
+    /// from what is stored, so no client sees this.
+    #[error("a stored row is not where the store remembered it")]
+    Misremembered,
     #[error("no API key matches {0:?}")]
     KeyNotFound(String),
     #[error("{0:?} matches more than one API key; use the key's id")]

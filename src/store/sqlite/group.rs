@@ -177,12 +177,18 @@ async fn commit_alone(
     history: Option<&History>,
     reply: oneshot::Sender<Result<Written, StoreError>>,
 ) {
-    let written = async {
+    let attempt = || async {
         let mut tx = writer.begin().await?;
         let results = write(&mut tx, scope, batch, history, Some(&writer.known)).await?;
-        Ok((tx, results))
+        Ok::<_, StoreError>((tx, results))
     };
-    let (tx, results) = match written.await {
+    let mut written = attempt().await;
+    if matches!(written, Err(StoreError::Misremembered)) {
+        // Run again from what is stored alone.
+        writer.known.clear();
+        written = attempt().await;
+    }
+    let (tx, results) = match written {
         Ok(written) => written,
         Err(error) => {
             let _ = reply.send(Err(error));

@@ -33,6 +33,7 @@ pub(super) struct KeyHash(u64, u64);
 
 /// A stored, live row as the last sync that wrote it left it.
 pub(super) struct KnownRow {
+    pub rowid: i64,
     pub id: Uuid,
     pub fingerprint: i64,
     pub refs: Box<[Uuid]>,
@@ -155,6 +156,20 @@ impl KnownRows {
         memory.rows -= removed;
     }
 
+    /// Swaps two rows' rowids, as a memory gone wrong would hold them.
+    #[cfg(test)]
+    pub fn swap_rowids(&self, scope: Scope, entity: Entity, a: KeyHash, b: KeyHash) {
+        let mut memory = self.lock();
+        let table = memory
+            .tables
+            .get_mut(&(scope, entity))
+            .expect("table known");
+        let rowid_of_a = table[&a].rowid;
+        let rowid_of_b =
+            std::mem::replace(&mut table.get_mut(&b).expect("b known").rowid, rowid_of_a);
+        table.get_mut(&a).expect("a known").rowid = rowid_of_b;
+    }
+
     /// Forgets every row of a table in a scope: this transaction deleted some of them.
     pub fn forget_table(&self, scope: Scope, entity: Entity) {
         let mut memory = self.lock();
@@ -193,6 +208,7 @@ mod tests {
 
     fn remember(known: &KnownRows, id: &str, fingerprint: i64) {
         let row = KnownRow {
+            rowid: 1,
             id: Uuid::now_v7(),
             fingerprint,
             refs: Box::new([]),

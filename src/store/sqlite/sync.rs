@@ -24,9 +24,9 @@ use super::known::{KeyHash, KnownRow, KnownRows};
 /// Position of the first column value in a row to insert: `[id, source, external_id, mask,
 /// fingerprint, …]`.
 const INSERTED_VALUES: usize = 5;
-/// The same in a row to update, which names its stored row by rowid or id: `[rowid or id,
+/// The same in a row to update, which names its stored row by rowid and id: `[rowid, id,
 /// mask, fingerprint, …]`.
-const UPDATED_VALUES: usize = 3;
+const UPDATED_VALUES: usize = 4;
 
 pub(super) struct SqliteWriter<'c> {
     pub conn: &'c mut SqliteConnection,
@@ -44,9 +44,9 @@ struct UpsertSql {
     /// other references (bit 2).
     key_look: String,
     insert: String,
-    /// The statements that write the sent values of stored rows by rowid or id, where they
-    /// differ (or the row was deleted), indexed by [`Update::slot`].
-    updates: [String; 8],
+    /// The statements that write the sent values of stored rows by rowid, where they differ
+    /// (or the row was deleted), indexed by [`Update::slot`].
+    updates: [String; 4],
 }
 
 /// Which of the update statements writes a set of rows.
@@ -57,14 +57,11 @@ struct Update {
     references: bool,
     /// Whether every row sends every column, so no assignment needs to keep a stored value.
     whole: bool,
-    /// Whether the rows are named by id rather than rowid: some are known without a look,
-    /// which is what finds rowids.
-    by_id: bool,
 }
 
 impl Update {
     fn slot(self) -> usize {
-        usize::from(self.references) * 4 + usize::from(self.by_id) * 2 + usize::from(self.whole)
+        usize::from(self.references) * 2 + usize::from(self.whole)
     }
 }
 
@@ -155,13 +152,14 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     );
 
     // Only rows whose fingerprint differs (or that were deleted) are sent, each with its
-    // rowid (or its id); of those, a row is written only if it was deleted or a sent value
+    // rowid and id; of those, a row is written only if it was deleted or a sent value
     // differs. The write is an upsert on the rowid: SQLite runs `UPDATE … FROM` through a
     // temporary table of the joined rows, and the upsert took 1.8–2.1 ms for 1000 changed
-    // jobs against 2.4 (on the id, 2.2–2.3). Its proposed row is never inserted (every row
-    // it names is stored, and SQLite has one writer); should it be, its tenant '' fails the
-    // foreign key and the sync with it. The proposed row's created_at, never assigned,
-    // carries the row's mask.
+    // jobs against 2.4 (on the id, 2.2–2.3). A rowid known from an insert is inferred (see
+    // `Inserted::rowids`), so a row is written only if it holds the id sent with it. Its
+    // proposed row is never inserted (every row it names is stored, and SQLite has one
+    // writer); should it be, its tenant '' fails the foreign key and the sync with it. The
+    // proposed row's created_at and external_id, never assigned, carry the row's mask and id.
     let update_of = |update: Update| -> String {
         let sent = |k: usize| -> String {
             if update.whole {
@@ -191,20 +189,15 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
             .map(|(k, name)| format!("({} AND t.{name} IS NOT excluded.{name})", sent(k)))
             .collect::<Vec<_>>()
             .join(" OR ");
-        let (named, name, target) = if update.by_id {
-            ("id", "r.value ->> 0", "id")
-        } else {
-            ("rowid, id", "r.value ->> 0, r.value ->> 0", "rowid")
-        };
         format!(
-            "INSERT INTO {table} AS t ({named}, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
+            "INSERT INTO {table} AS t (rowid, id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
              WITH {rows} \
-             SELECT {name}, '', 'live', '', '', {values}, r.value ->> {mask}, ?1, ?1, r.value ->> {fingerprint} \
+             SELECT r.value ->> 0, r.value ->> 0, '', 'live', '', r.value ->> 1, {values}, r.value ->> {mask}, ?1, ?1, r.value ->> {fingerprint} \
              FROM r WHERE true \
-             ON CONFLICT ({target}) DO UPDATE SET {assignments}, updated_at = excluded.updated_at, \
+             ON CONFLICT (rowid) DO UPDATE SET {assignments}, updated_at = excluded.updated_at, \
                synced_at = excluded.synced_at, deleted_at = NULL, \
                sync_fingerprint = excluded.sync_fingerprint \
-             WHERE t.deleted_at IS NOT NULL OR {differs}",
+             WHERE t.id = excluded.external_id AND (t.deleted_at IS NOT NULL OR {differs})",
             rows = batch_rows(2),
             names = names.join(", "),
             values = values_from(UPDATED_VALUES),
@@ -218,8 +211,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         insert,
         updates: std::array::from_fn(|slot| {
             update_of(Update {
-                references: slot >= 4,
-                by_id: slot % 4 >= 2,
+                references: slot >= 2,
                 whole: slot % 2 == 1,
             })
         }),
@@ -228,8 +220,9 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
 
 /// A batch row's stored row, as a look found it or as it is known.
 struct Stored {
-    /// Found by a look; a known row is named by its id.
-    rowid: Option<i64>,
+    rowid: i64,
+    /// Whether it is known without a look.
+    remembered: bool,
     found: Found,
     /// Whether a reference the record sent differs from the stored one (its values may
     /// differ too, as `found.differs` says).
@@ -288,32 +281,55 @@ impl<'r, 'a> EncodedRow<'r, 'a> {
     }
 }
 
-/// A stored row to update: its rowid (if a look found it) and id, and its fields as
-/// [`EncodedRow::encoded_fields`] gave them.
+/// What an upsert did to each row of its batch: its id and change, the rowid it is stored
+/// under, and whether an update left it alone (every sent value was stored already).
+struct Written {
+    changes: Vec<(Uuid, Change)>,
+    rowids: Vec<i64>,
+    unwritten: Vec<bool>,
+}
+
+/// What an insert did: how many rows it inserted, and the rowid of the last.
+struct Inserted {
+    count: u64,
+    last_rowid: i64,
+}
+
+impl Inserted {
+    /// The rowids of the `rows` it was given, if it inserted every one. SQLite gives a new
+    /// row the rowid after the largest, and inserts in the order the batch lists the rows;
+    /// relying on that order (not promised) is safe because an update writes a row by rowid
+    /// only if it holds the id sent with it, and a sync that finds one that does not starts
+    /// over (`StoreError::Misremembered`). An `ORDER BY` that would promise it cost the
+    /// insert 0.17 ms of 2.7.
+    fn rowids(&self, rows: usize) -> Option<std::ops::RangeInclusive<i64>> {
+        (self.count == rows as u64).then(|| self.last_rowid - rows as i64 + 1..=self.last_rowid)
+    }
+}
+
+/// A stored row to update: its rowid and id, and its fields as [`EncodedRow::encoded_fields`]
+/// gave them.
 struct UpdateRow<'f> {
-    rowid: Option<i64>,
+    rowid: i64,
     id: Uuid,
     fields: &'f str,
     sends_every_column: bool,
 }
 
-/// The rows to update as the update statements read them: `[[rowid or id, mask,
-/// fingerprint, refs…, values…], …]`.
-fn update_batch(rows: &[UpdateRow<'_>], by_id: bool) -> String {
-    let length = rows.iter().map(|r| r.fields.len() + 42).sum::<usize>();
+/// The rows to update as the update statements read them: `[[rowid, id, mask, fingerprint,
+/// refs…, values…], …]`.
+fn update_batch(rows: &[UpdateRow<'_>]) -> String {
+    let length = rows.iter().map(|r| r.fields.len() + 64).sum::<usize>();
     let mut batch = String::with_capacity(length + 2);
     batch.push('[');
     for (k, row) in rows.iter().enumerate() {
         if k > 0 {
             batch.push(',');
         }
-        // `fields` is a JSON array; the rowid or id goes first in it.
+        // `fields` is a JSON array; the rowid and id go first in it.
         let fields = row.fields.strip_prefix('[').unwrap_or(row.fields);
-        let written = match row.rowid {
-            Some(rowid) if !by_id => write!(batch, "[{rowid},{fields}"),
-            _ => write!(batch, "[\"{}\",{fields}", row.id.hyphenated()),
-        };
-        written.expect("writing to a String never fails");
+        write!(batch, "[{},\"{}\",{fields}", row.rowid, row.id.hyphenated())
+            .expect("writing to a String never fails");
     }
     batch.push(']');
     batch
@@ -356,7 +372,7 @@ struct Fields<'r, 'a>(EncodedRow<'r, 'a>);
 impl Serialize for Fields<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let row = self.0.row;
-        let length = UPDATED_VALUES - 1 + row.refs.len() + row.values.len();
+        let length = UPDATED_VALUES - 2 + row.refs.len() + row.values.len();
         let mut seq = serializer.serialize_seq(Some(length))?;
         serialize_fields(&mut seq, self.0)?;
         seq.end()
@@ -381,6 +397,10 @@ fn serialize_fields<S: SerializeSeq>(
         }
     }
     Ok(())
+}
+
+fn flat<A, B, C>(((a, b), c): ((A, B), C)) -> (A, B, C) {
+    (a, b, c)
 }
 
 /// Runs `work` on this thread while `statement` runs on sqlx's worker thread, and answers
@@ -436,7 +456,8 @@ impl Recall<'_> {
             |index, known| {
                 let row = &rows[index];
                 known.map(|known| Stored {
-                    rowid: None,
+                    rowid: known.rowid,
+                    remembered: true,
                     found: Found {
                         id: known.id,
                         deleted: false,
@@ -448,15 +469,16 @@ impl Recall<'_> {
         )
     }
 
-    /// Records rows as stored under the given ids with what they sent.
+    /// Records rows as stored under the given rowids and ids with what they sent.
     fn record<'r, 'a: 'r>(
         self,
         entity: Entity,
-        rows: impl Iterator<Item = (EncodedRow<'r, 'a>, Uuid)>,
+        rows: impl Iterator<Item = (EncodedRow<'r, 'a>, i64, Uuid)>,
     ) {
         if let Some(known) = self.known {
-            let rows = rows.map(|(row, id)| {
+            let rows = rows.map(|(row, rowid, id)| {
                 let known = KnownRow {
+                    rowid,
                     id,
                     fingerprint: row.sent.fingerprint,
                     refs: row.row.refs.as_slice().into(),
@@ -480,25 +502,25 @@ impl Recall<'_> {
         entity: Entity,
         rows: &[EncodedRow<'_, '_>],
         stored: &[Option<Stored>],
-        changes: &[(Uuid, Change)],
-        unwritten: &[bool],
+        written: &Written,
     ) {
         let rows_with = |keep: bool| {
             rows.iter()
                 .zip(stored)
-                .zip(changes)
-                .zip(unwritten)
-                .filter(move |(((_, stored), _), &unwritten)| {
+                .zip(&written.changes)
+                .zip(&written.rowids)
+                .zip(&written.unwritten)
+                .filter(move |((((_, stored), _), _), &unwritten)| {
                     // A row known before and not written is known as it is.
                     let known_already = stored
                         .as_ref()
-                        .is_some_and(|s| s.rowid.is_none() && !s.found.needs_write());
+                        .is_some_and(|s| s.remembered && !s.found.needs_write());
                     !known_already && unwritten != keep
                 })
-                .map(|(((row, _), &(id, _)), _)| (*row, id))
+                .map(|((((row, _), &(id, _)), &rowid), _)| (*row, rowid, id))
         };
         self.record(entity, rows_with(true));
-        self.forget(entity, rows_with(false).map(|(row, _)| row));
+        self.forget(entity, rows_with(false).map(|(row, ..)| row));
     }
 }
 
@@ -546,7 +568,8 @@ impl SqliteWriter<'_> {
         let mut stored: Vec<Option<Stored>> = (0..rows).map(|_| None).collect();
         for (index, rowid, id, deleted, differs) in found {
             stored[index] = Some(Stored {
-                rowid: Some(rowid),
+                rowid,
+                remembered: false,
                 found: Found {
                     id,
                     deleted: deleted != 0,
@@ -569,8 +592,8 @@ impl SqliteWriter<'_> {
         self.look(sql, &encode(&keys), rows.len()).await
     }
 
-    /// Inserts the encoded rows that do not exist yet, answering how many it inserted.
-    async fn insert(&mut self, sql: &str, encoded: &str) -> Result<u64, StoreError> {
+    /// Inserts the encoded rows that do not exist yet.
+    async fn insert(&mut self, sql: &str, encoded: &str) -> Result<Inserted, StoreError> {
         let done = sqlx::query(sql)
             .bind(self.tenant())
             .bind(self.scope.mode.as_str())
@@ -578,7 +601,10 @@ impl SqliteWriter<'_> {
             .bind(encoded)
             .execute(&mut *self.conn)
             .await?;
-        Ok(done.rows_affected())
+        Ok(Inserted {
+            count: done.rows_affected(),
+            last_rowid: done.last_insert_rowid(),
+        })
     }
 
     /// Updates the rows that differ, answering how many it wrote.
@@ -592,15 +618,9 @@ impl SqliteWriter<'_> {
             return Ok(0);
         }
         let whole = rows.iter().all(|r| r.sends_every_column);
-        let by_id = rows.iter().any(|r| r.rowid.is_none());
-        let update = Update {
-            references,
-            whole,
-            by_id,
-        };
-        let done = sqlx::query(&sql.updates[update.slot()])
+        let done = sqlx::query(&sql.updates[Update { references, whole }.slot()])
             .bind(&self.now)
-            .bind(update_batch(rows, by_id))
+            .bind(update_batch(rows))
             .execute(&mut *self.conn)
             .await?;
         Ok(done.rows_affected())
@@ -705,16 +725,12 @@ impl SyncWriter for SqliteWriter<'_> {
             (first?.pop().flatten(), fresh)
         };
         if first.is_none() {
-            // Recorded as inserted while the insert runs; the few rows it may not insert are
-            // forgotten again, and all of it if the transaction does not commit.
-            let (inserted, ()) = meanwhile(self.insert(&sql.insert, &encode(&fresh)), || {
-                recall.record(entity, fresh.iter().map(|row| (*row, row.row.id)));
-            })
-            .await;
-            if inserted? == rows.len() as u64 {
+            let inserted = self.insert(&sql.insert, &encode(&fresh)).await?;
+            if let Some(rowids) = inserted.rowids(rows.len()) {
+                let ids = fresh.iter().map(|row| row.row.id);
+                recall.record(entity, fresh.iter().copied().zip(rowids).zip(ids).map(flat));
                 return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
             }
-            recall.forget(entity, fresh.iter().copied());
         }
         // The rows to update are written with their fields encoded while the look runs, unless
         // the first row says the batch is a re-send, which writes little or nothing.
@@ -756,7 +772,12 @@ impl SyncWriter for SqliteWriter<'_> {
             }
         }
         let mut changes = Vec::with_capacity(rows.len());
+        let mut rowids: Vec<i64> = stored
+            .iter()
+            .map(|s| s.as_ref().map_or(0, |s| s.rowid))
+            .collect();
         let mut inserts = Vec::new();
+        let mut inserted_at = Vec::new();
         let mut updates = Vec::new();
         let mut value_updates = Vec::new();
         // Rows whose fingerprint differs but whose values may all be stored already.
@@ -766,6 +787,7 @@ impl SyncWriter for SqliteWriter<'_> {
             let change = match stored {
                 None => {
                     inserts.push(*encoded);
+                    inserted_at.push(index);
                     (id, Change::Created)
                 }
                 // Inserted above, under the id this sync gave it.
@@ -795,8 +817,12 @@ impl SyncWriter for SqliteWriter<'_> {
         }
         if !inserts.is_empty() {
             // SQLite has one writer, so nothing can insert between the look and the insert.
-            if self.insert(&sql.insert, &encode(&inserts)).await? != inserts.len() as u64 {
+            let inserted = self.insert(&sql.insert, &encode(&inserts)).await?;
+            let Some(new_rowids) = inserted.rowids(inserts.len()) else {
                 return Err(StoreError::Database(sqlx::Error::RowNotFound));
+            };
+            for (index, rowid) in inserted_at.into_iter().zip(new_rowids) {
+                rowids[index] = rowid;
             }
         }
         let written = self.update(sql, true, &updates).await?
@@ -807,15 +833,28 @@ impl SyncWriter for SqliteWriter<'_> {
             // another held every sent value already.
             let suspects: Vec<EncodedRow> = maybe_unchanged.iter().map(|&i| fresh[i]).collect();
             let after = self.fingerprints(&sql.key_look, &suspects).await?;
-            for (&index, stored) in maybe_unchanged.iter().zip(after) {
-                if let Some(Stored { found, .. }) = stored.filter(|s| s.found.differs) {
-                    changes[index] = found.change(false);
-                    unwritten[index] = true;
+            for (&index, after) in maybe_unchanged.iter().zip(after) {
+                let before = stored[index].as_ref().map(|s| (s.rowid, s.found.id));
+                match after {
+                    Some(after) if Some((after.rowid, after.found.id)) != before => {
+                        return Err(StoreError::Misremembered);
+                    }
+                    Some(Stored { found, .. }) if found.differs => {
+                        changes[index] = found.change(false);
+                        unwritten[index] = true;
+                    }
+                    Some(_) => {}
+                    None => return Err(StoreError::Misremembered),
                 }
             }
         }
-        recall.keep(entity, &fresh, &stored, &changes, &unwritten);
-        Ok(changes)
+        let written = Written {
+            changes,
+            rowids,
+            unwritten,
+        };
+        recall.keep(entity, &fresh, &stored, &written);
+        Ok(written.changes)
     }
 
     async fn resolve(
@@ -876,10 +915,7 @@ mod tests {
             .expect("jobs count")
     }
 
-    /// The update is an upsert whose proposed row must never be inserted: a rowid that no row
-    /// holds fails the statement (its tenant does not exist) rather than creating a row.
-    #[tokio::test]
-    async fn an_update_of_a_row_that_is_not_stored_fails_and_creates_nothing() {
+    async fn database_with_tenant() -> (SqliteConnection, Scope) {
         let mut conn = SqliteConnection::connect("sqlite::memory:")
             .await
             .expect("in-memory SQLite");
@@ -893,24 +929,54 @@ mod tests {
             .execute(&mut conn)
             .await
             .expect("tenant");
-        let key = RecordKey {
+        let scope = Scope {
+            tenant_id: tenant,
+            mode: Mode::Live,
+        };
+        (conn, scope)
+    }
+
+    fn job_key(external_id: &str) -> RecordKey {
+        RecordKey {
             source: "SAP".into(),
-            external_id: "J-1".into(),
-        };
+            external_id: external_id.into(),
+        }
+    }
+
+    /// A job's values with its job number set.
+    fn job_values(number: &str) -> Vec<Patch<Scalar>> {
         let mut values = vec![Patch::Absent; Entity::Jobs.columns().len()];
-        values[0] = Patch::Value(Scalar::Text("1".into()));
-        let row = UpsertRow {
+        values[0] = Patch::Value(Scalar::Text(number.into()));
+        values
+    }
+
+    fn job_row<'a>(key: &'a RecordKey, values: &'a [Patch<Scalar>]) -> UpsertRow<'a> {
+        UpsertRow {
             id: Uuid::now_v7(),
-            key: &key,
+            key,
             refs: Vec::new(),
-            values: &values,
-        };
+            values,
+        }
+    }
+
+    async fn job_numbers(conn: &mut SqliteConnection) -> Vec<(String, String)> {
+        sqlx::query_as("SELECT external_id, job_number FROM jobs ORDER BY external_id")
+            .fetch_all(conn)
+            .await
+            .expect("jobs")
+    }
+
+    /// The update is an upsert whose proposed row must never be inserted: a rowid that no row
+    /// holds fails the statement (its tenant does not exist) rather than creating a row.
+    #[tokio::test]
+    async fn an_update_of_a_row_that_is_not_stored_fails_and_creates_nothing() {
+        let (mut conn, scope) = database_with_tenant().await;
+        let key = job_key("J-1");
+        let values = job_values("1");
+        let row = job_row(&key, &values);
         let mut writer = SqliteWriter {
             conn: &mut conn,
-            scope: Scope {
-                tenant_id: tenant,
-                mode: Mode::Live,
-            },
+            scope,
             now: crate::store::timestamp(),
             known: None,
         };
@@ -922,7 +988,7 @@ mod tests {
         let recall = writer.recall();
         let fields = EncodedRow::of(&row, &mut Vec::new(), recall).encoded_fields();
         let unstored = UpdateRow {
-            rowid: Some(1_000),
+            rowid: 1_000,
             id: Uuid::now_v7(),
             fields: &fields,
             sends_every_column: false,
@@ -932,5 +998,46 @@ mod tests {
             .await;
         assert!(outcome.is_err(), "an update of no stored row fails");
         assert_eq!(count_jobs(writer.conn).await, 1, "and inserts nothing");
+    }
+
+    /// A remembered rowid is trusted only for the row whose id it holds: were two rowids
+    /// remembered the wrong way round, neither row is written with the other's values, and
+    /// the sync is refused so that it runs again from what is stored.
+    #[tokio::test]
+    async fn a_misremembered_rowid_writes_no_other_row() {
+        let (mut conn, scope) = database_with_tenant().await;
+        let known = KnownRows::default();
+        let keys = [job_key("J-1"), job_key("J-2")];
+        let first = [job_values("1"), job_values("2")];
+        let rows: Vec<UpsertRow> = keys
+            .iter()
+            .zip(&first)
+            .map(|(k, v)| job_row(k, v))
+            .collect();
+        let mut writer = SqliteWriter {
+            conn: &mut conn,
+            scope,
+            now: crate::store::timestamp(),
+            known: Some(&known),
+        };
+        writer.upsert(Entity::Jobs, &rows).await.expect("inserted");
+        let hashes = keys.each_ref().map(|key| known.key(key));
+        known.swap_rowids(scope, Entity::Jobs, hashes[0], hashes[1]);
+
+        let changed = [job_values("1b"), job_values("2b")];
+        let rows: Vec<UpsertRow> = keys
+            .iter()
+            .zip(&changed)
+            .map(|(k, v)| job_row(k, v))
+            .collect();
+        let outcome = writer.upsert(Entity::Jobs, &rows).await;
+        assert!(matches!(outcome, Err(StoreError::Misremembered)), "refused");
+        let expected = |a: &str, b: &str| vec![("J-1".into(), a.into()), ("J-2".into(), b.into())];
+        assert_eq!(job_numbers(writer.conn).await, expected("1", "2"));
+
+        known.clear();
+        let again = writer.upsert(Entity::Jobs, &rows).await.expect("synced");
+        assert!(again.iter().all(|(_, change)| *change == Change::Updated));
+        assert_eq!(job_numbers(writer.conn).await, expected("1b", "2b"));
     }
 }
