@@ -399,10 +399,6 @@ fn serialize_fields<S: SerializeSeq>(
     Ok(())
 }
 
-fn flat<A, B, C>(((a, b), c): ((A, B), C)) -> (A, B, C) {
-    (a, b, c)
-}
-
 /// Runs `work` on this thread while `statement` runs on sqlx's worker thread, and answers
 /// both. A sqlx statement is handed to the worker when first polled, so polling it once
 /// before `work` overlaps the two.
@@ -727,8 +723,11 @@ impl SyncWriter for SqliteWriter<'_> {
         if first.is_none() {
             let inserted = self.insert(&sql.insert, &encode(&fresh)).await?;
             if let Some(rowids) = inserted.rowids(rows.len()) {
-                let ids = fresh.iter().map(|row| row.row.id);
-                recall.record(entity, fresh.iter().copied().zip(rowids).zip(ids).map(flat));
+                let rows_at = fresh.iter().zip(rowids);
+                recall.record(
+                    entity,
+                    rows_at.map(|(row, rowid)| (*row, rowid, row.row.id)),
+                );
                 return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
             }
         }
