@@ -958,6 +958,13 @@ mod tests {
         }
     }
 
+    fn job_rows<'a>(keys: &'a [RecordKey], values: &'a [Vec<Patch<Scalar>>]) -> Vec<UpsertRow<'a>> {
+        keys.iter()
+            .zip(values)
+            .map(|(k, v)| job_row(k, v))
+            .collect()
+    }
+
     async fn job_numbers(conn: &mut SqliteConnection) -> Vec<(String, String)> {
         sqlx::query_as("SELECT external_id, job_number FROM jobs ORDER BY external_id")
             .fetch_all(conn)
@@ -1008,11 +1015,7 @@ mod tests {
         let known = KnownRows::default();
         let keys = [job_key("J-1"), job_key("J-2")];
         let first = [job_values("1"), job_values("2")];
-        let rows: Vec<UpsertRow> = keys
-            .iter()
-            .zip(&first)
-            .map(|(k, v)| job_row(k, v))
-            .collect();
+        let rows = job_rows(&keys, &first);
         let mut writer = SqliteWriter {
             conn: &mut conn,
             scope,
@@ -1024,11 +1027,7 @@ mod tests {
         known.swap_rowids(scope, Entity::Jobs, hashes[0], hashes[1]);
 
         let changed = [job_values("1b"), job_values("2b")];
-        let rows: Vec<UpsertRow> = keys
-            .iter()
-            .zip(&changed)
-            .map(|(k, v)| job_row(k, v))
-            .collect();
+        let rows = job_rows(&keys, &changed);
         let outcome = writer.upsert(Entity::Jobs, &rows).await;
         assert!(matches!(outcome, Err(StoreError::Misremembered)), "refused");
         let expected = |a: &str, b: &str| vec![("J-1".into(), a.into()), ("J-2".into(), b.into())];
