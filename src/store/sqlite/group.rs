@@ -184,7 +184,8 @@ async fn commit_alone(
     };
     let mut written = attempt().await;
     if matches!(written, Err(StoreError::Misremembered)) {
-        // Run again from what is stored alone.
+        // What was remembered of a stored row proved wrong: forget it all and run again from
+        // the database alone.
         writer.known.clear();
         written = attempt().await;
     }

@@ -1,13 +1,16 @@
-//! What the writer knows of the rows that syncs wrote: per key, the stored row's id, the
-//! fingerprint of what its last sync sent, and its references. A sync of a known row needs no
-//! look-up: the fingerprint tells unchanged from changed, and the id names the row to update.
+//! What the writer knows of the rows that syncs wrote: per key, the stored row's rowid and
+//! id, the fingerprint of what its last sync sent, and its references. A sync of a known row
+//! needs no look-up: the fingerprint tells unchanged from changed, and the rowid names the row
+//! to update (which is written only if it holds the id).
 //!
 //! It stays true because every write to a synced table goes through the one writer
-//! connection, and each path keeps it: a committed sync records what it wrote, a delete
-//! forgets everything, and a write by any other connection (another process, a tool on the
-//! file) moves `PRAGMA data_version`, which every transaction compares before trusting it. A
-//! transaction records as it writes, so that the next sync of the same transaction reads
-//! what it wrote; should the transaction not commit, the next one starts from nothing.
+//! connection, and each path keeps it: a sync records what it wrote, a replace that deletes
+//! children forgets their table, a delete through the API forgets everything, and a write by
+//! any other connection (another process, a tool on the file) moves `PRAGMA data_version`,
+//! which every sync transaction compares before trusting the memory. A transaction records as
+//! it writes, so that the next sync of the same transaction reads what it wrote; should the
+//! transaction not commit, the next one starts from nothing. A new writer connection starts
+//! from nothing too, as it numbers data versions anew.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState as SipKeys};
