@@ -23,7 +23,7 @@ use eryxon::domain::record::{
     CellPayload, Children, JobPayload, OperationPayload, PartPayload, Payload, SyncBatch,
 };
 use eryxon::domain::{Entity, Mode, Scope};
-use eryxon::store::{self, Finish, ListQuery, Store};
+use eryxon::store::{self, Finish, ListQuery, RecordRef, Store};
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
@@ -500,6 +500,29 @@ fn steps() -> impl Strategy<Value = Vec<Step>> {
     })
 }
 
+/// A write to a tenant's jobs that no sync makes.
+#[derive(Debug, Clone)]
+enum Outside {
+    /// Another program sets a job's number in the database, deleted or not.
+    Edit { job: String, number: String },
+    /// A job is deleted through the API, with its live parts and their live operations.
+    Delete { job: String },
+}
+
+fn outside() -> impl Strategy<Value = Outside> {
+    prop_oneof![
+        (
+            select(key("J", [1, 2, 3])),
+            select(vec!["1", "2", "edited"])
+        )
+            .prop_map(|(job, number)| Outside::Edit {
+                job,
+                number: number.to_owned(),
+            }),
+        select(key("J", [1, 2, 3])).prop_map(|job| Outside::Delete { job }),
+    ]
+}
+
 // ---------------------------------------------------------------------------------------------
 // The model
 
@@ -675,6 +698,36 @@ impl Model {
             }
         }
         retired
+    }
+
+    /// What a write made outside the syncs leaves: an edited field, or a job deleted with the
+    /// live parts under it and the live operations of every part under it.
+    fn outside(&mut self, write: &Outside) {
+        match write {
+            Outside::Edit { job, number } => {
+                if let Some(row) = self.table(Table::Jobs).get_mut(job) {
+                    row.fields.insert("job_number", json!(number));
+                }
+            }
+            Outside::Delete { job } => {
+                if !self.live(Table::Jobs, job) {
+                    return;
+                }
+                self.table(Table::Jobs).get_mut(job).unwrap().deleted = true;
+                let mut parts = BTreeSet::new();
+                for (id, row) in self.table(Table::Parts).iter_mut() {
+                    if row.parent.as_deref() == Some(job.as_str()) {
+                        parts.insert(id.clone());
+                        row.deleted = true;
+                    }
+                }
+                for row in self.table(Table::Operations).values_mut() {
+                    if row.parent.as_ref().is_some_and(|p| parts.contains(p)) {
+                        row.deleted = true;
+                    }
+                }
+            }
+        }
     }
 
     /// A job, its parts and their operations.
@@ -907,6 +960,8 @@ type Snapshot = BTreeMap<Table, Vec<Value>>;
 struct Harness {
     runtime: tokio::runtime::Runtime,
     store: Arc<dyn Store>,
+    engine: Engine,
+    url: String,
     _dir: tempfile::TempDir,
 }
 
@@ -922,16 +977,18 @@ impl Harness {
             .build()
             .unwrap();
         let dir = tempfile::TempDir::new().unwrap();
-        let store = runtime.block_on(async {
+        let (store, url) = runtime.block_on(async {
             let url = match engine {
                 Engine::Sqlite => format!("sqlite://{}", dir.path().join("p.db").display()),
                 Engine::Postgres => fresh_postgres_database().await,
             };
-            store::open(&url).await.unwrap()
+            (store::open(&url).await.unwrap(), url)
         });
         Some(Harness {
             runtime,
             store,
+            engine,
+            url,
             _dir: dir,
         })
     }
@@ -1018,6 +1075,43 @@ impl Harness {
                 outcome: Err(error),
             },
         }
+    }
+
+    /// A write the server does not make: another program's edit of the database, or a delete
+    /// through the API.
+    fn outside(&self, scope: Scope, write: &Outside) {
+        use sqlx::Connection;
+        self.runtime.block_on(async {
+            match write {
+                Outside::Edit { job, number } => {
+                    let sql = format!(
+                        "UPDATE jobs SET job_number = '{number}' \
+                         WHERE tenant_id = '{}' AND external_id = '{job}'",
+                        scope.tenant_id
+                    );
+                    match self.engine {
+                        Engine::Sqlite => {
+                            let mut db = sqlx::SqliteConnection::connect(&self.url).await.unwrap();
+                            sqlx::query(&sql).execute(&mut db).await.unwrap();
+                        }
+                        Engine::Postgres => {
+                            let mut db = sqlx::PgConnection::connect(&self.url).await.unwrap();
+                            sqlx::query(&sql).execute(&mut db).await.unwrap();
+                        }
+                    }
+                }
+                Outside::Delete { job } => {
+                    let target = RecordRef::External {
+                        source: SOURCE.to_owned(),
+                        external_id: job.clone(),
+                    };
+                    self.store
+                        .delete(scope, Entity::Jobs, &target)
+                        .await
+                        .unwrap();
+                }
+            }
+        });
     }
 
     fn snapshot(&self, scope: Scope) -> Snapshot {
@@ -1140,6 +1234,35 @@ fn syncs_follow_the_model(engine: Engine) {
         let scope = harness.scope();
         let mut model = Model::default();
         for (n, step) in steps.iter().enumerate() {
+            let answers = harness.bulk(scope, step)?;
+            let expected = model.sync(step);
+            for (i, (answer, expected)) in answers.iter().zip(&expected).enumerate() {
+                prop_assert_eq!(&fate(answer), expected, "step {} record {}", n, i);
+            }
+            same_state(&harness.state(scope), &model.state)?;
+        }
+        Ok(())
+    });
+}
+
+/// Writes the server does not make between syncs — another program editing a job in the
+/// database, a job deleted through the API — are seen by the syncs after them: each answer is
+/// still the model's and the store holds the model's state (an edited field a sync sends is
+/// put back, a deleted job sent again comes back), whatever the server remembered of the rows
+/// it wrote before.
+fn outside_writes_are_seen_by_later_syncs(engine: Engine) {
+    let case = (
+        steps(),
+        proptest::collection::vec((0..8usize, outside()), 1..=4),
+    );
+    check(engine, case, |harness, (steps, outside)| {
+        let scope = harness.scope();
+        let mut model = Model::default();
+        for (n, step) in steps.iter().enumerate() {
+            for (_, write) in outside.iter().filter(|(at, _)| *at == n) {
+                harness.outside(scope, write);
+                model.outside(write);
+            }
             let answers = harness.bulk(scope, step)?;
             let expected = model.sync(step);
             for (i, (answer, expected)) in answers.iter().zip(&expected).enumerate() {
@@ -1387,4 +1510,5 @@ on_both_engines!(
     bulk_equals_single_syncs,
     answers_keep_input_order_and_add_up,
     a_replace_deletes_after_the_requests_writes,
+    outside_writes_are_seen_by_later_syncs,
 );
