@@ -731,8 +731,9 @@ impl SyncWriter for SqliteWriter<'_> {
                 return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
             }
         }
-        // The rows to update are written with their fields encoded while the look runs, unless
-        // the first row says the batch is a re-send, which writes little or nothing.
+        // The rows to update are written with their fields encoded while the look of the rows
+        // not remembered runs, unless the first row says the batch is a re-send, which writes
+        // little or nothing.
         let resent = first.is_some_and(|first| !first.found.needs_write());
         let mut stored = recall.stored(entity, &fresh);
         let encode_fields = |stored: &[Option<Stored>]| -> Vec<String> {
@@ -829,7 +830,8 @@ impl SyncWriter for SqliteWriter<'_> {
         let mut unwritten = vec![false; rows.len()];
         if written < (updates.len() + value_updates.len()) as u64 {
             // A written row now carries the fingerprint this sync sent; one still carrying
-            // another held every sent value already.
+            // another held every sent value already, unless it is not stored where this sync
+            // remembered it (the update then left it alone, as it holds another id).
             let suspects: Vec<EncodedRow> = maybe_unchanged.iter().map(|&i| fresh[i]).collect();
             let after = self.fingerprints(&sql.key_look, &suspects).await?;
             for (&index, after) in maybe_unchanged.iter().zip(after) {
