@@ -66,11 +66,11 @@ pub fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
         let options = connect_options(url)?;
+        let known = Arc::new(KnownRows::default());
+        let forget = Arc::clone(&known);
         // A SQLite connection is a handle in this process that no network or server restart
         // can break, so it is not pinged at every acquire (a hand-off to sqlx's worker thread
         // and back before each transaction and each read).
-        let known = Arc::new(KnownRows::default());
-        let forget = Arc::clone(&known);
         let writer = SqlitePoolOptions::new()
             .test_before_acquire(false)
             // What is known is checked against the connection's data version, which another
