@@ -1225,6 +1225,23 @@ fn check<S: Strategy>(
     eprintln!("{engine:?}: {:.1?}", started.elapsed());
 }
 
+/// Syncs step `n`, checking each answer against the model's and the stored state against the
+/// model's after it.
+fn follows_the_model(
+    harness: &Harness,
+    scope: Scope,
+    model: &mut Model,
+    n: usize,
+    step: &Step,
+) -> Result<(), TestCaseError> {
+    let answers = harness.bulk(scope, step)?;
+    let expected = model.sync(step);
+    for (i, (answer, expected)) in answers.iter().zip(&expected).enumerate() {
+        prop_assert_eq!(&fate(answer), expected, "step {} record {}", n, i);
+    }
+    same_state(&harness.state(scope), &model.state)
+}
+
 /// Each answer is the model's, and after each sync the store holds the model's state: every
 /// field the last accepted writer's (absent keeps, null resets), parts under the job that last
 /// sent them, operations under their part and in the cell their name resolved to, replaced
@@ -1234,12 +1251,7 @@ fn syncs_follow_the_model(engine: Engine) {
         let scope = harness.scope();
         let mut model = Model::default();
         for (n, step) in steps.iter().enumerate() {
-            let answers = harness.bulk(scope, step)?;
-            let expected = model.sync(step);
-            for (i, (answer, expected)) in answers.iter().zip(&expected).enumerate() {
-                prop_assert_eq!(&fate(answer), expected, "step {} record {}", n, i);
-            }
-            same_state(&harness.state(scope), &model.state)?;
+            follows_the_model(harness, scope, &mut model, n, step)?;
         }
         Ok(())
     });
@@ -1263,12 +1275,7 @@ fn outside_writes_are_seen_by_later_syncs(engine: Engine) {
                 harness.outside(scope, write);
                 model.outside(write);
             }
-            let answers = harness.bulk(scope, step)?;
-            let expected = model.sync(step);
-            for (i, (answer, expected)) in answers.iter().zip(&expected).enumerate() {
-                prop_assert_eq!(&fate(answer), expected, "step {} record {}", n, i);
-            }
-            same_state(&harness.state(scope), &model.state)?;
+            follows_the_model(harness, scope, &mut model, n, step)?;
         }
         Ok(())
     });
