@@ -48,7 +48,6 @@ type Table = HashMap<KeyHash, KnownRow, RandomState>;
 #[derive(Default)]
 struct Memory {
     tables: HashMap<(Scope, Entity), Table, RandomState>,
-    rows: usize,
     /// The writer connection's `PRAGMA data_version` the memory agrees with.
     version: Option<i64>,
     /// Whether a transaction has recorded writes it has not committed yet.
@@ -56,9 +55,13 @@ struct Memory {
 }
 
 impl Memory {
+    /// Rows remembered: a sum over one table per tenant, mode and entity synced.
+    fn rows(&self) -> usize {
+        self.tables.values().map(HashMap::len).sum()
+    }
+
     fn clear(&mut self) {
         self.tables.clear();
-        self.rows = 0;
         self.version = None;
         self.uncommitted = false;
     }
@@ -106,14 +109,6 @@ impl KnownRows {
         self.lock().clear();
     }
 
-    /// Whether the row of `key` is known.
-    pub fn knows(&self, scope: Scope, entity: Entity, key: KeyHash) -> bool {
-        self.lock()
-            .tables
-            .get(&(scope, entity))
-            .is_some_and(|table| table.contains_key(&key))
-    }
-
     /// Reads what is known of each key, through `read` (given the key's position).
     pub fn read<T>(
         &self,
@@ -138,26 +133,25 @@ impl KnownRows {
     ) {
         let mut memory = self.lock();
         memory.uncommitted = true;
-        if memory.rows >= MOST_ROWS {
+        if memory.rows() >= MOST_ROWS {
             memory.tables.clear();
-            memory.rows = 0;
         }
-        let table = memory.tables.entry((scope, entity)).or_default();
-        let before = table.len();
-        table.extend(rows);
-        let added = table.len() - before;
-        memory.rows += added;
+        memory
+            .tables
+            .entry((scope, entity))
+            .or_default()
+            .extend(rows);
     }
 
     /// Forgets rows whose stored state this transaction no longer knows.
     pub fn forget(&self, scope: Scope, entity: Entity, keys: impl Iterator<Item = KeyHash>) {
         let mut memory = self.lock();
         memory.uncommitted = true;
-        let mut removed = 0;
         if let Some(table) = memory.tables.get_mut(&(scope, entity)) {
-            removed = keys.filter(|key| table.remove(key).is_some()).count();
+            for key in keys {
+                table.remove(&key);
+            }
         }
-        memory.rows -= removed;
     }
 
     /// Swaps two rows' rowids, as a memory gone wrong would hold them.
@@ -178,9 +172,7 @@ impl KnownRows {
     pub fn forget_table(&self, scope: Scope, entity: Entity) {
         let mut memory = self.lock();
         memory.uncommitted = true;
-        if let Some(table) = memory.tables.remove(&(scope, entity)) {
-            memory.rows -= table.len();
-        }
+        memory.tables.remove(&(scope, entity));
     }
 }
 
@@ -265,7 +257,7 @@ mod tests {
         assert_eq!(fingerprint_of(&known, "J-2"), Some(8));
         known.forget_table(scope(), Entity::Jobs);
         assert_eq!(fingerprint_of(&known, "J-2"), None);
-        assert_eq!(known.lock().rows, 0);
+        assert_eq!(known.lock().rows(), 0);
     }
 
     #[test]

@@ -435,11 +435,6 @@ impl Recall<'_> {
             .unwrap_or_default()
     }
 
-    fn knows(self, entity: Entity, row: &EncodedRow<'_, '_>) -> bool {
-        self.known
-            .is_some_and(|known| known.knows(self.scope, entity, row.known_as))
-    }
-
     /// Per row: its stored row, if it is known.
     fn stored(self, entity: Entity, rows: &[EncodedRow<'_, '_>]) -> Vec<Option<Stored>> {
         let Some(known) = self.known else {
@@ -500,23 +495,20 @@ impl Recall<'_> {
         stored: &[Option<Stored>],
         written: &Written,
     ) {
-        let rows_with = |keep: bool| {
-            rows.iter()
-                .zip(stored)
-                .zip(&written.changes)
-                .zip(&written.rowids)
-                .zip(&written.unwritten)
-                .filter(move |((((_, stored), _), _), &unwritten)| {
-                    // A row known before and not written is known as it is.
-                    let known_already = stored
-                        .as_ref()
-                        .is_some_and(|s| s.remembered && !s.found.needs_write());
-                    !known_already && unwritten != keep
-                })
-                .map(|((((row, _), &(id, _)), &rowid), _)| (*row, rowid, id))
+        // A row known before and not written is known as it is. A row an update left alone is
+        // forgotten: it keeps a fingerprint other than the one this sync sent.
+        let known_already = |i: &usize| {
+            stored[*i]
+                .as_ref()
+                .is_some_and(|s| s.remembered && !s.found.needs_write())
         };
-        self.record(entity, rows_with(true));
-        self.forget(entity, rows_with(false).map(|(row, ..)| row));
+        let kept = (0..rows.len())
+            .filter(|&i| !written.unwritten[i])
+            .filter(|i| !known_already(i))
+            .map(|i| (rows[i], written.rowids[i], written.changes[i].0));
+        self.record(entity, kept);
+        let left_alone = (0..rows.len()).filter(|&i| written.unwritten[i]);
+        self.forget(entity, left_alone.map(|i| rows[i]));
     }
 }
 
@@ -707,9 +699,9 @@ impl SyncWriter for SqliteWriter<'_> {
         // a row whose last sync sent the same fingerprint is unchanged without reading a
         // field, and the others go to an update that writes only the rows with a value that
         // differs.
-        let (first, fresh) = if recall.knows(entity, &head) {
-            let fresh = encode_all(&mut scratch);
-            (recall.stored(entity, &fresh[..1]).pop().flatten(), fresh)
+        let remembered = recall.stored(entity, &[head]).pop().flatten();
+        let (first, fresh) = if remembered.is_some() {
+            (remembered, encode_all(&mut scratch))
         } else if rows.len() == 1 {
             (None, vec![head])
         } else {
