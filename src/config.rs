@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::store::{self, PostgresOptions, Store, StoreError};
+use crate::store::{self, Store, StoreError, StoreOptions, DEFAULT_BUSY_TIMEOUT_SECS};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./eryxon.db";
 
@@ -62,15 +62,21 @@ pub struct DatabaseConfig {
     /// PostgreSQL: statement_timeout of the server's sessions, in seconds (0 keeps the server's).
     #[arg(long, env = "ERYXON_DB_STATEMENT_TIMEOUT_SECS", default_value_t = 30)]
     pub db_statement_timeout_secs: u64,
+
+    /// SQLite: seconds a write waits for another process to release the file's write lock
+    /// before it is answered 503.
+    #[arg(long, env = "ERYXON_DB_BUSY_TIMEOUT_SECS", default_value_t = DEFAULT_BUSY_TIMEOUT_SECS)]
+    pub db_busy_timeout_secs: u64,
 }
 
 impl DatabaseConfig {
-    pub fn pool_options(&self) -> PostgresOptions {
-        PostgresOptions {
+    pub fn pool_options(&self) -> StoreOptions {
+        StoreOptions {
             max_connections: self.db_max_connections,
             acquire_timeout: Duration::from_secs(self.db_acquire_timeout_secs),
             statement_timeout: (self.db_statement_timeout_secs > 0)
                 .then(|| Duration::from_secs(self.db_statement_timeout_secs)),
+            busy_timeout: Duration::from_secs(self.db_busy_timeout_secs),
         }
     }
 

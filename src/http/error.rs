@@ -97,7 +97,7 @@ impl ApiError {
             }
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT"),
-            ApiError::Store(StoreError::Unavailable(_)) => {
+            ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
                 (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
             }
             ApiError::Store(_) | ApiError::Panic => {
@@ -111,6 +111,10 @@ impl ApiError {
         match self {
             ApiError::Store(StoreError::Unavailable(_)) => {
                 "the database is unavailable; retry shortly".to_owned()
+            }
+            ApiError::Store(StoreError::Locked(_)) => {
+                "the database is locked by another process; nothing was written, retry shortly"
+                    .to_owned()
             }
             ApiError::Store(_) | ApiError::Panic => {
                 "internal error; the request id in X-Request-Id helps find it in the logs"
@@ -163,7 +167,7 @@ impl IntoResponse for ApiError {
         let mut response = (status, Json(body)).into_response();
         let retry_after = match &self {
             ApiError::RateLimited { retry_after } => Some(*retry_after),
-            ApiError::Store(StoreError::Unavailable(_)) => Some(1),
+            ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => Some(1),
             _ => None,
         };
         if let Some(seconds) = retry_after {

@@ -6,6 +6,7 @@ pub mod sqlite;
 mod sync;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
@@ -18,7 +19,6 @@ use crate::domain::record::SyncBatch;
 use crate::domain::{Entity, Mode, Scope};
 
 pub use listing::Sort;
-pub use postgres::PostgresOptions;
 pub use sync::{free_later, Found, Retired, SyncWriter, UpsertRow};
 
 #[derive(Debug, thiserror::Error)]
@@ -26,6 +26,10 @@ pub enum StoreError {
     /// The database cannot be reached or is overloaded; the request may succeed later.
     #[error("the database is unavailable: {0}")]
     Unavailable(#[source] sqlx::Error),
+    /// Another process (an `eryxon` command, a second server, the `sqlite3` shell) held the
+    /// SQLite file's write lock past the busy timeout; nothing of the write was kept.
+    #[error("the database file is locked by another process: {0}")]
+    Locked(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("could not migrate the database: {0}")]
@@ -48,6 +52,7 @@ impl From<sqlx::Error> for StoreError {
             sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
                 StoreError::Unavailable(error)
             }
+            error if is_locked(&error) => StoreError::Locked(error.to_string()),
             error => StoreError::Database(error),
         }
     }
@@ -181,6 +186,24 @@ pub struct ImportRecord {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_details: Option<Box<RawValue>>,
+}
+
+/// SQLite's "database is locked" (`SQLITE_BUSY`, or `SQLITE_LOCKED` and their extended codes):
+/// another process kept the file's write lock past the busy timeout. The write was rolled back
+/// whole, so the client may retry it (`503`; `concurrency::a_write_lock_held_too_long_is_503`).
+fn is_locked(error: &sqlx::Error) -> bool {
+    const SQLITE_BUSY: i64 = 5;
+    const SQLITE_LOCKED: i64 = 6;
+    let Some(error) = error.as_database_error() else {
+        return false;
+    };
+    error
+        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
+        .is_some()
+        && error
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .is_some_and(|code| matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
 }
 
 fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
@@ -557,13 +580,42 @@ pub(crate) fn parent_column(entity: Entity) -> &'static str {
 
 /// Opens (creating and migrating when needed) the store a database URL names.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
-    open_with(url, &PostgresOptions::default()).await
+    open_with(url, &StoreOptions::default()).await
 }
 
-/// Like [`open`], with connection-pool settings for a PostgreSQL server.
-pub async fn open_with(url: &str, pool: &PostgresOptions) -> Result<Arc<dyn Store>, StoreError> {
+/// Connection settings; `Default` suits one server instance on a modest database.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// PostgreSQL: connections this process keeps at most.
+    pub max_connections: u32,
+    /// PostgreSQL: how long a request waits for a free connection before it is answered 503.
+    pub acquire_timeout: Duration,
+    /// PostgreSQL: longest a statement may run before the server cancels it; `None` keeps the
+    /// server's.
+    pub statement_timeout: Option<Duration>,
+    /// SQLite: how long a write waits for another process (an `eryxon` command, a second
+    /// server, the `sqlite3` shell) to release the file's write lock before it is answered 503.
+    pub busy_timeout: Duration,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            max_connections: 10,
+            acquire_timeout: Duration::from_secs(3),
+            statement_timeout: Some(Duration::from_secs(30)),
+            busy_timeout: Duration::from_secs(DEFAULT_BUSY_TIMEOUT_SECS),
+        }
+    }
+}
+
+/// Seconds a SQLite write waits for another process's write lock, unless configured otherwise.
+pub const DEFAULT_BUSY_TIMEOUT_SECS: u64 = 5;
+
+/// Like [`open`], with connection settings.
+pub async fn open_with(url: &str, pool: &StoreOptions) -> Result<Arc<dyn Store>, StoreError> {
     if url.starts_with("sqlite:") {
-        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+        Ok(Arc::new(sqlite::SqliteStore::open_with(url, pool).await?))
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Ok(Arc::new(
             postgres::PostgresStore::open_with(url, pool).await?,

@@ -25,6 +25,8 @@ pub struct Options {
     pub max_body_bytes: usize,
     pub request_timeout_secs: u64,
     pub cors_origins: Vec<String>,
+    /// SQLite: how long a write waits for another process's write lock.
+    pub busy_timeout: std::time::Duration,
 }
 
 impl Default for Options {
@@ -34,6 +36,7 @@ impl Default for Options {
             max_body_bytes: eryxon::config::DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: 30,
             cors_origins: Vec::new(),
+            busy_timeout: store::StoreOptions::default().busy_timeout,
         }
     }
 }
@@ -99,7 +102,13 @@ impl TestServer {
     }
 
     async fn launch(database_url: String, options: Options, dir: Arc<TempDir>) -> TestServer {
-        let store = store::open(&database_url).await.expect("the store opens");
+        let settings = store::StoreOptions {
+            busy_timeout: options.busy_timeout,
+            ..Default::default()
+        };
+        let store = store::open_with(&database_url, &settings)
+            .await
+            .expect("the store opens");
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("a port");
         let address = listener.local_addr().unwrap();
         let config = ServerConfig {

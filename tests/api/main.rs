@@ -12,6 +12,7 @@ mod errors;
 mod history;
 mod hostile;
 mod listing;
+mod locks;
 mod openapi;
 mod push;
 mod security;

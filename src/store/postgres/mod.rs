@@ -8,7 +8,6 @@ mod sync;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::value::RawValue;
@@ -22,33 +21,13 @@ use super::listing::{listing, Bind, Dialect};
 use super::{
     decode_mode, existing_claim, free_later, key_params, lookup_of, minutes_ago, timestamp,
     ApiKeyInfo, Cascade, Claim, Deletion, Finish, History, ImportEntry, ImportQuery, ImportRecord,
-    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoredKey, Written,
+    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, Written,
     IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
 use crate::domain::record::SyncBatch;
 use crate::domain::schema::Kind;
 use crate::domain::{Entity, Scope};
-
-/// Pool settings; `Default` suits one server instance on a modest database.
-#[derive(Debug, Clone)]
-pub struct PostgresOptions {
-    pub max_connections: u32,
-    /// How long a request waits for a free connection before it is answered 503.
-    pub acquire_timeout: Duration,
-    /// Longest a statement may run before PostgreSQL cancels it; `None` keeps the server's.
-    pub statement_timeout: Option<Duration>,
-}
-
-impl Default for PostgresOptions {
-    fn default() -> Self {
-        PostgresOptions {
-            max_connections: 10,
-            acquire_timeout: Duration::from_secs(3),
-            statement_timeout: Some(Duration::from_secs(30)),
-        }
-    }
-}
 
 pub struct PostgresStore {
     pool: PgPool,
@@ -58,13 +37,10 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     pub async fn open(url: &str) -> Result<PostgresStore, StoreError> {
-        Self::open_with(url, &PostgresOptions::default()).await
+        Self::open_with(url, &StoreOptions::default()).await
     }
 
-    pub async fn open_with(
-        url: &str,
-        options: &PostgresOptions,
-    ) -> Result<PostgresStore, StoreError> {
+    pub async fn open_with(url: &str, options: &StoreOptions) -> Result<PostgresStore, StoreError> {
         let mut connect = PgConnectOptions::from_str(url).map_err(store_error)?;
         if let Some(timeout) = options.statement_timeout {
             connect = connect.options([(

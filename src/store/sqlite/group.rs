@@ -93,7 +93,7 @@ impl Writer {
     /// Begins a transaction, in which what is known of stored rows holds only if no other
     /// connection wrote since it was learnt.
     async fn begin(&self) -> Result<Transaction<'static, Sqlite>, StoreError> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = super::begin_write(&self.pool).await?;
         let version: i64 = sqlx::query_scalar("PRAGMA data_version")
             .fetch_one(&mut *tx)
             .await?;
@@ -135,11 +135,23 @@ async fn serve(writer: Writer, mut queue: mpsc::UnboundedReceiver<Job>) {
 
 async fn commit(writer: &Writer, group: Vec<Job>) {
     if group.len() > 1 {
-        if let Ok(answers) = commit_together(writer, &group).await {
-            for (job, answer) in group.into_iter().zip(answers) {
-                job.answer(Ok(answer));
+        match commit_together(writer, &group).await {
+            Ok(answers) => {
+                for (job, answer) in group.into_iter().zip(answers) {
+                    job.answer(Ok(answer));
+                }
+                return;
             }
-            return;
+            // Another process held the write lock for the whole busy timeout: running each sync
+            // alone would wait that long again, once per sync. Each is answered 503 instead
+            // (`concurrency::a_write_lock_held_too_long_is_503`).
+            Err(StoreError::Locked(cause)) => {
+                for job in group {
+                    job.answer(Err(StoreError::Locked(cause.clone())));
+                }
+                return;
+            }
+            Err(_) => {}
         }
     }
     for job in group {

@@ -25,7 +25,7 @@ use super::listing::{listing, Bind, Dialect};
 use super::{
     decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
     Cascade, Claim, Deletion, Finish, History, ImportEntry, ImportQuery, ImportRecord, ImportRow,
-    ListQuery, Page, RecordRef, Store, StoreError, StoredKey, WindowCounter, Written,
+    ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, WindowCounter, Written,
     IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
@@ -51,7 +51,7 @@ pub fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(Duration::from_secs(10))
+        .busy_timeout(Duration::from_secs(super::DEFAULT_BUSY_TIMEOUT_SECS))
         .foreign_keys(true)
         // Checkpoints run in the background (`checkpoint`), hardly ever inside a commit.
         .pragma("wal_autocheckpoint", checkpoint::AUTOCHECKPOINT_PAGES)
@@ -63,9 +63,26 @@ pub fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
         .pragma("temp_store", "memory"))
 }
 
+/// Begins a write transaction holding the file's write lock from its first statement.
+///
+/// A deferred transaction that reads first (every sync reads `PRAGMA data_version`) and then
+/// writes must upgrade its read lock, and SQLite answers an upgrade that meets another
+/// process's write lock with "database is locked" at once, without waiting the busy timeout
+/// (it could deadlock otherwise). `BEGIN IMMEDIATE` waits for the lock up to the busy timeout
+/// instead. Guarded by `concurrency::a_write_waits_for_another_process_holding_the_lock`.
+pub(super) async fn begin_write(
+    pool: &SqlitePool,
+) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+    pool.begin_with("BEGIN IMMEDIATE").await
+}
+
 impl SqliteStore {
     pub async fn open(url: &str) -> Result<SqliteStore, StoreError> {
-        let options = connect_options(url)?;
+        Self::open_with(url, &StoreOptions::default()).await
+    }
+
+    pub async fn open_with(url: &str, settings: &StoreOptions) -> Result<SqliteStore, StoreError> {
+        let options = connect_options(url)?.busy_timeout(settings.busy_timeout);
         let known = Arc::new(KnownRows::default());
         let forget = Arc::clone(&known);
         // A SQLite connection is a handle in this process that no network or server restart
@@ -184,7 +201,7 @@ impl Store for SqliteStore {
             return self.committer.sync(scope, batch, history).await;
         }
         // A dry run's entry is written after the rollback, so it is kept.
-        let mut tx = self.writer.begin().await?;
+        let mut tx = begin_write(&self.writer).await?;
         let results = group::write(&mut tx, scope, &batch, None, None).await?;
         tx.rollback().await?;
         if let Some(history) = history {
@@ -276,7 +293,7 @@ impl Store for SqliteStore {
         } else {
             "id = ?3"
         };
-        let mut tx = self.writer.begin().await?;
+        let mut tx = begin_write(&self.writer).await?;
         self.known.clear();
         let sql = format!(
             "SELECT id, external_id FROM {table} \
@@ -331,7 +348,7 @@ impl Store for SqliteStore {
         key: &IssuedKey,
     ) -> Result<ApiKeyInfo, StoreError> {
         let now = timestamp();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = begin_write(&self.writer).await?;
         sqlx::query(
             "INSERT INTO tenants (id, slug, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (slug) DO NOTHING",
         )
@@ -495,7 +512,7 @@ impl Store for SqliteStore {
     ) -> Result<Claim, StoreError> {
         let key_id = key_id.hyphenated().to_string();
         let now = timestamp();
-        let mut tx = self.writer.begin().await?;
+        let mut tx = begin_write(&self.writer).await?;
         let taken_over = sqlx::query(
             "UPDATE idempotency_keys SET request_hash = ?3, response_status = NULL, \
              response_body = NULL, created_at = ?4 \
