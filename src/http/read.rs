@@ -174,6 +174,20 @@ fn sort_of(entity: Entity, sort: Option<String>, order: Option<String>) -> Resul
     Ok(Sort { column, descending })
 }
 
+/// The searched fields hold at most 255 characters, so a longer text finds nothing; refusing it
+/// also bounds the case-insensitive pattern SQLite compiles from it.
+const SEARCH_MAX_CHARS: usize = 255;
+
+fn search_filter(search: Option<String>) -> Result<Option<String>, ApiError> {
+    match search {
+        Some(text) if text.chars().count() > SEARCH_MAX_CHARS => Err(invalid(
+            "search",
+            format!("must be at most {SEARCH_MAX_CHARS} characters"),
+        )),
+        search => Ok(search.filter(|s| !s.is_empty())),
+    }
+}
+
 fn list_query(entity: Entity, params: ListParams) -> Result<ListQuery, ApiError> {
     let limit = page_limit(params.limit)?;
     let sort = sort_of(entity, params.sort, params.order)?;
@@ -208,7 +222,7 @@ fn list_query(entity: Entity, params: ListParams) -> Result<ListQuery, ApiError>
     Ok(ListQuery {
         external_source: params.external_source,
         external_ids,
-        search: params.search.filter(|s| !s.is_empty()),
+        search: search_filter(params.search)?,
         status: status_filter(entity, params.status)?,
         updated_since: since_filter(params.updated_since)?,
         job_external_id: only_for(

@@ -9,7 +9,11 @@ use crate::domain::schema::{Entity, Kind};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
     Sqlite,
-    Postgres,
+    Postgres {
+        /// Whether the server has ICU's root collation (`und-x-icu`), which lower-cases every
+        /// script; without it PostgreSQL's `ILIKE` under the `C` locale folds ASCII only.
+        icu: bool,
+    },
 }
 
 /// A value to bind, in placeholder order after the tenant (1) and the mode (2).
@@ -95,7 +99,7 @@ impl Builder {
         let n = self.binds.len() + 2;
         match self.dialect {
             Dialect::Sqlite => format!("?{n}"),
-            Dialect::Postgres => format!("${n}::{cast}"),
+            Dialect::Postgres { .. } => format!("${n}::{cast}"),
         }
     }
 
@@ -108,25 +112,43 @@ impl Builder {
         let p = self.param(Bind::Texts(values.to_vec()), "text[]");
         self.conditions.push(match self.dialect {
             Dialect::Sqlite => format!("{column} IN (SELECT value FROM json_each({p}))"),
-            Dialect::Postgres => format!("{column} = ANY({p})"),
+            Dialect::Postgres { .. } => format!("{column} = ANY({p})"),
         });
     }
 
+    /// Case-insensitive "contains" in any script, alike on both engines: `search=müller` finds
+    /// `MÜLLER`, `σοφια` finds `ΣΟΦΙΑ`, `CAFÉ` finds `Café` (`listing::search_folds_case_in_every_script`).
+    /// SQLite's own `LIKE` and `lower()` fold ASCII only, so SQLite matches with the `regex`
+    /// crate's Unicode case-insensitive search; PostgreSQL lower-cases with ICU's root locale.
     fn contains(&mut self, columns: &[&str], text: &str) {
-        let escaped = text
-            .replace('\\', "\\\\")
-            .replace('%', "\\%")
-            .replace('_', "\\_");
-        let p = self.param(Bind::Text(escaped), "text");
-        // SQLite's LIKE ignores ASCII case already; PostgreSQL needs ILIKE.
-        let like = match self.dialect {
-            Dialect::Sqlite => "LIKE",
-            Dialect::Postgres => "ILIKE",
+        let any: Vec<String> = match self.dialect {
+            Dialect::Sqlite => {
+                let p = self.param(Bind::Text(format!("(?i){}", regex::escape(text))), "text");
+                columns
+                    .iter()
+                    .map(|c| format!("t.\"{c}\" REGEXP {p}"))
+                    .collect()
+            }
+            Dialect::Postgres { icu } => {
+                let escaped = fold_case(text)
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_");
+                let p = self.param(Bind::Text(escaped), "text");
+                let collate = if icu { " COLLATE \"und-x-icu\"" } else { "" };
+                // ICU lower-cases a final sigma to `ς`, which `fold_case` makes `σ` as it does
+                // in the searched text.
+                columns
+                    .iter()
+                    .map(|c| {
+                        format!(
+                            "translate(lower(t.\"{c}\"{collate}), 'ς', 'σ') \
+                             LIKE '%' || {p} || '%' ESCAPE '\\'"
+                        )
+                    })
+                    .collect()
+            }
         };
-        let any: Vec<String> = columns
-            .iter()
-            .map(|c| format!("t.\"{c}\" {like} '%' || {p} || '%' ESCAPE '\\'"))
-            .collect();
         self.conditions.push(format!("({})", any.join(" OR ")));
     }
 
@@ -152,9 +174,18 @@ impl Builder {
     fn tenant_mode(&self) -> &'static str {
         match self.dialect {
             Dialect::Sqlite => "?1 AND t.mode = ?2",
-            Dialect::Postgres => "$1::uuid AND t.mode = $2::text",
+            Dialect::Postgres { .. } => "$1::uuid AND t.mode = $2::text",
         }
     }
+}
+
+/// Unicode's lower-case mapping of each character, without context, with the final sigma
+/// folded into `σ`: what PostgreSQL's searched text is compared in (`Builder::contains`).
+fn fold_case(text: &str) -> String {
+    text.chars()
+        .flat_map(char::to_lowercase)
+        .map(|c| if c == 'ς' { 'σ' } else { c })
+        .collect()
 }
 
 pub(crate) fn listing(entity: Entity, query: &ListQuery, dialect: Dialect) -> Listing {
@@ -206,7 +237,7 @@ pub(crate) fn listing(entity: Entity, query: &ListQuery, dialect: Dialect) -> Li
         .flatten();
     let text_order = match (dialect, column_kind(entity, query.sort.column)) {
         // Byte order on both engines, whatever collation the PostgreSQL database has.
-        (Dialect::Postgres, Some(Kind::Text)) => " COLLATE \"C\"",
+        (Dialect::Postgres { .. }, Some(Kind::Text)) => " COLLATE \"C\"",
         _ => "",
     };
     let order_by = format!(
@@ -216,7 +247,7 @@ pub(crate) fn listing(entity: Entity, query: &ListQuery, dialect: Dialect) -> Li
     let n = b.binds.len() + 2 + usize::from(query.after.is_some());
     let (limit, offset) = match dialect {
         Dialect::Sqlite => (format!("?{}", n + 1), format!("?{}", n + 2)),
-        Dialect::Postgres => (format!("${}", n + 1), format!("${}", n + 2)),
+        Dialect::Postgres { .. } => (format!("${}", n + 1), format!("${}", n + 2)),
     };
     Listing {
         filters,

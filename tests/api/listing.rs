@@ -184,7 +184,54 @@ async fn a_cursor_walks_2500_records_without_gaps_or_repeats(engine: Engine) {
     }
 }
 
+/// `search` ignores case in every script, alike on both engines, and still takes `%`, `_`,
+/// `\\` and regular-expression characters literally.
+async fn search_folds_case_in_every_script(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let job = |id: &str, number: &str, customer: &str| json!({"external_id": id, "external_source": "SAP", "job_number": number, "customer": customer});
+    let jobs = json!({"jobs": [
+        job("DE-1", "JOB-1", "MÜLLER GmbH"),
+        job("DE-2", "JOB-2", "Ärger & Söhne"),
+        job("GR-1", "ΣΟΦΙΑ-2", "Οδυσσεύς ΑΕ"),
+        job("FR-1", "JOB-3", "Café Ñandú"),
+        job("RX-1", "A+B (1.5)", "x*y"),
+        job("EN-1", "JOB-4", "Mueller Ltd")]});
+    server
+        .post("/api-jobs/bulk-sync", &key, &jobs)
+        .await
+        .expect(200);
+    let cases: &[(&str, &[&str])] = &[
+        ("müller", &["DE-1"]),
+        ("MÜLLER", &["DE-1"]),
+        ("ärger", &["DE-2"]),
+        ("SÖHNE", &["DE-2"]),
+        ("σοφια", &["GR-1"]),
+        ("ΟΔΥΣΣ", &["GR-1"]),
+        ("CAFÉ", &["FR-1"]),
+        ("ñandú", &["FR-1"]),
+        ("cafe", &[]),
+        ("MUELLER", &["EN-1"]),
+        ("a+b (1.5)", &["RX-1"]),
+        ("X*Y", &["RX-1"]),
+        ("job-", &["DE-1", "DE-2", "FR-1", "EN-1"]),
+    ];
+    for (text, expected) in cases {
+        let encoded: String = text.bytes().map(|b| format!("%{b:02X}")).collect();
+        let path = format!("/api-jobs?search={encoded}");
+        let reply = server.get(&path, &key).await.expect(200);
+        assert_eq!(external_ids(&reply, "jobs"), *expected, "search={text}");
+    }
+    let long = "x".repeat(256);
+    let refused = server
+        .get(&format!("/api-jobs?search={long}"), &key)
+        .await
+        .expect(400);
+    assert_eq!(refused.error_code(), "VALIDATION_ERROR");
+}
+
 on_every_engine!(
+    search_folds_case_in_every_script,
     every_filter_narrows_the_list,
     updated_since_finds_recent_changes,
     bad_filters_are_refused,

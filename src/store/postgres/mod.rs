@@ -33,6 +33,8 @@ pub struct PostgresStore {
     pool: PgPool,
     /// Per entity: what this process knows of its table's statistics.
     statistics: Arc<[TableStatistics; 5]>,
+    /// Whether `search` can fold case in every script (`listing::Dialect::Postgres`).
+    icu: bool,
 }
 
 impl PostgresStore {
@@ -60,9 +62,22 @@ impl PostgresStore {
             .connect_with(connect)
             .await
             .map_err(store_error)?;
+        let icu: bool = sqlx::query_scalar(
+            "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')",
+        )
+        .fetch_one(&pool)
+        .await
+        .map_err(store_error)?;
+        if !icu {
+            tracing::warn!(
+                "this PostgreSQL server was built without ICU: `search` ignores case for ASCII \
+                 letters only"
+            );
+        }
         Ok(PostgresStore {
             pool,
             statistics: Arc::new(Default::default()),
+            icu,
         })
     }
 }
@@ -326,7 +341,7 @@ impl Store for PostgresStore {
         entity: Entity,
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
-        let listing = listing(entity, query, Dialect::Postgres);
+        let listing = listing(entity, query, Dialect::Postgres { icu: self.icu });
         let table = entity.plural();
         let page_sql = format!(
             "SELECT t.id::text, {record}::text FROM {table} AS t WHERE {filters} \

@@ -49,6 +49,8 @@ pub struct SqliteStore {
 pub fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
     Ok(SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
+        // `REGEXP`, for case-insensitive search in every script (`listing::Builder::contains`).
+        .with_regexp()
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(Duration::from_secs(super::DEFAULT_BUSY_TIMEOUT_SECS))
