@@ -14,6 +14,7 @@ mod hostile;
 mod listing;
 mod openapi;
 mod push;
+mod push_exports;
 mod security;
 mod seed;
 mod semantics;

@@ -235,8 +235,31 @@ mod tests {
         assert_eq!(detect(""), b',');
     }
 
+    fn header_of(entity: Entity, text: &str) -> Result<Columns, String> {
+        columns(entity, &first_record(text, b','), b',')
+    }
+
     fn header(text: &str, delimiter: u8) -> Result<Columns, String> {
         columns(Entity::Cells, &first_record(text, delimiter), delimiter)
+    }
+
+    #[test]
+    fn an_unknown_column_rejects_the_file_naming_it() {
+        let error = header_of(
+            Entity::Parts,
+            "external_id,external_source,part_number,job_external_id,quantiy\nP,E,p,J,1\n",
+        )
+        .unwrap_err();
+        assert!(error.contains("\"quantiy\""), "{error}");
+        assert!(error.contains("column 5"), "{error}");
+        assert!(
+            error.contains("quantity"),
+            "lists the known fields: {error}"
+        );
+        let nested = header_of(Entity::Jobs, "external_id,parts\n").unwrap_err();
+        assert!(nested.contains("\"parts\""), "{nested}");
+        let twice = header_of(Entity::Cells, "external_id,name,name\n").unwrap_err();
+        assert!(twice.contains("twice"), "{twice}");
     }
 
     #[test]

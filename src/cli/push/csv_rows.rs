@@ -405,25 +405,6 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_column_rejects_the_file_naming_it() {
-        let error = read_str(
-            Entity::Parts,
-            "external_id,external_source,part_number,job_external_id,quantiy\nP,E,p,J,1\n",
-        )
-        .unwrap_err();
-        assert!(error.contains("\"quantiy\""), "{error}");
-        assert!(error.contains("column 5"), "{error}");
-        assert!(
-            error.contains("quantity"),
-            "lists the known fields: {error}"
-        );
-        let nested = read_str(Entity::Jobs, "external_id,parts\n").unwrap_err();
-        assert!(nested.contains("\"parts\""), "{nested}");
-        let twice = read_str(Entity::Cells, "external_id,name,name\n").unwrap_err();
-        assert!(twice.contains("twice"), "{twice}");
-    }
-
-    #[test]
     fn ragged_rows_are_rejected_not_guessed() {
         let (rows, rejected) = read_str(
             Entity::Cells,

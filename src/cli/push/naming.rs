@@ -45,7 +45,7 @@ pub fn entity_from_name(stem: &str) -> Result<Entity, String> {
             let names: Vec<&str> = several.iter().map(|e| e.plural()).collect();
             Err(format!(
                 "cannot tell which entity it holds: its name has more than one entity word \
-                 ({}); pass --entity to say which, or push it alone under a name with one",
+                 ({}); pass --entity to say which it holds",
                 names.join(", ")
             ))
         }
