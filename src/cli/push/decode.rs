@@ -40,27 +40,26 @@ pub fn parse_encoding(name: &str) -> Result<TextEncoding, String> {
 
 /// The file's text, without a byte order mark. A BOM names its encoding unmistakably, so it
 /// wins over `encoding` (a UTF-16 file read as Windows-1252 would be every other letter NUL).
-pub fn decode(bytes: &[u8], encoding: Option<TextEncoding>) -> Result<String, String> {
-    if let Some((by_bom, bom)) = Encoding::for_bom(bytes) {
+/// A UTF-8 file without one, the usual case, becomes the text without a copy.
+pub fn decode(bytes: Vec<u8>, encoding: Option<TextEncoding>) -> Result<String, String> {
+    if let Some((by_bom, bom)) = Encoding::for_bom(&bytes) {
         return decode_strictly(by_bom, &bytes[bom..]);
     }
     match encoding.unwrap_or(TextEncoding::Utf8) {
         TextEncoding::Utf8 => {
-            refuse_nul(bytes)?;
-            match std::str::from_utf8(bytes) {
-                Ok(text) => Ok(text.to_owned()),
-                Err(error) => Err(not_utf8(bytes, error.valid_up_to())),
-            }
+            refuse_nul(&bytes)?;
+            String::from_utf8(bytes)
+                .map_err(|error| not_utf8(error.as_bytes(), error.utf8_error().valid_up_to()))
         }
         TextEncoding::Windows1252 => {
-            refuse_nul(bytes)?;
+            refuse_nul(&bytes)?;
             Ok(WINDOWS_1252
-                .decode_without_bom_handling(bytes)
+                .decode_without_bom_handling(&bytes)
                 .0
                 .into_owned())
         }
-        TextEncoding::Utf16 | TextEncoding::Utf16Le => decode_strictly(UTF_16LE, bytes),
-        TextEncoding::Utf16Be => decode_strictly(UTF_16BE, bytes),
+        TextEncoding::Utf16 | TextEncoding::Utf16Le => decode_strictly(UTF_16LE, &bytes),
+        TextEncoding::Utf16Be => decode_strictly(UTF_16BE, &bytes),
     }
 }
 
@@ -164,25 +163,25 @@ mod tests {
 
     #[test]
     fn utf8_is_read_as_it_is_and_its_bom_is_dropped() {
-        let text = decode("\u{feff}name\nMüller\n".as_bytes(), None).unwrap();
+        let text = decode("\u{feff}name\nMüller\n".into(), None).unwrap();
         assert_eq!(text, "name\nMüller\n");
-        let text = decode("name\nMüller\n".as_bytes(), Some(TextEncoding::Utf8)).unwrap();
+        let text = decode("name\nMüller\n".into(), Some(TextEncoding::Utf8)).unwrap();
         assert_eq!(text, "name\nMüller\n");
     }
 
     #[test]
     fn windows_1252_is_refused_as_utf8_naming_the_line_and_read_when_told() {
         let bytes = b"name\nplain\nM\xfcller GmbH\nCaf\xe9\n";
-        let error = decode(bytes, None).unwrap_err();
+        let error = decode(bytes.to_vec(), None).unwrap_err();
         assert!(
             error.starts_with("line 3 is not UTF-8 (byte 0xFC)"),
             "{error}"
         );
         assert!(error.contains("\"Müller GmbH\""), "{error}");
         assert!(error.contains("--encoding windows-1252"), "{error}");
-        let text = decode(bytes, Some(TextEncoding::Windows1252)).unwrap();
+        let text = decode(bytes.to_vec(), Some(TextEncoding::Windows1252)).unwrap();
         assert_eq!(text, "name\nplain\nMüller GmbH\nCafé\n");
-        let euro = decode(b"\x80 5", Some(TextEncoding::Windows1252)).unwrap();
+        let euro = decode(b"\x80 5".to_vec(), Some(TextEncoding::Windows1252)).unwrap();
         assert_eq!(euro, "€ 5", "Windows-1252, not ISO-8859-1's control code");
     }
 
@@ -202,10 +201,10 @@ mod tests {
     #[test]
     fn utf16_with_a_bom_is_recognised_by_itself_in_either_byte_order() {
         let text = "external_id\tname\r\nC1\tMüller\r\n";
-        assert_eq!(decode(&utf16(text, true, true), None).unwrap(), text);
-        assert_eq!(decode(&utf16(text, false, true), None).unwrap(), text);
+        assert_eq!(decode(utf16(text, true, true), None).unwrap(), text);
+        assert_eq!(decode(utf16(text, false, true), None).unwrap(), text);
         assert_eq!(
-            decode(&utf16(text, true, true), Some(TextEncoding::Windows1252)).unwrap(),
+            decode(utf16(text, true, true), Some(TextEncoding::Windows1252)).unwrap(),
             text,
             "the BOM wins"
         );
@@ -215,16 +214,19 @@ mod tests {
     fn utf16_without_a_bom_needs_naming_and_is_then_read() {
         let bytes = utf16("name\nZoë\n", true, false);
         for ascii_too in [&bytes[..], &bytes[..10]] {
-            let error = decode(ascii_too, None).unwrap_err();
+            let error = decode(ascii_too.to_vec(), None).unwrap_err();
             assert!(error.contains("line 1 holds NUL bytes"), "{error}");
             assert!(error.contains("--encoding utf-16le"), "{error}");
         }
         for encoding in [TextEncoding::Utf16, TextEncoding::Utf16Le] {
-            assert_eq!(decode(&bytes, Some(encoding)).unwrap(), "name\nZoë\n");
+            assert_eq!(
+                decode(bytes.clone(), Some(encoding)).unwrap(),
+                "name\nZoë\n"
+            );
         }
         let big = utf16("name\nZoë\n", false, false);
         assert_eq!(
-            decode(&big, Some(TextEncoding::Utf16Be)).unwrap(),
+            decode(big, Some(TextEncoding::Utf16Be)).unwrap(),
             "name\nZoë\n"
         );
     }
@@ -234,9 +236,9 @@ mod tests {
         let mut bytes = utf16("a\nb\n", true, true);
         bytes.extend([0x00, 0xd8]); // a lone high surrogate
         bytes.extend(utf16("c\n", true, false));
-        let error = decode(&bytes, None).unwrap_err();
+        let error = decode(bytes, None).unwrap_err();
         assert!(error.starts_with("line 3 is not valid UTF-16LE"), "{error}");
         let odd = [0xff, 0xfe, b'a', 0, b'b'];
-        assert!(decode(&odd, None).unwrap_err().contains("line 1"));
+        assert!(decode(odd.to_vec(), None).unwrap_err().contains("line 1"));
     }
 }

@@ -56,7 +56,7 @@ pub struct InputFile {
 }
 
 /// How every file is read: the flags that apply to all of them.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy)]
 pub struct ReadOptions {
     /// `--entity`: the entity every file holds, whatever its name.
     pub entity: Option<Entity>,
@@ -111,7 +111,7 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<InputFile, String> {
         None => entity_from_name(&split_name(path).0),
     };
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
-    let text = decode::decode(&bytes, options.encoding)?;
+    let text = decode::decode(bytes, options.encoding)?;
     if text.trim().is_empty() {
         return Ok(InputFile {
             name,

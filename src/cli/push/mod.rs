@@ -44,8 +44,8 @@ const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 Files are sent in dependency order (cells, resources, jobs, parts, operations) whatever order \
 they are given in. A file's entity is --entity, else the one entity word in its name \
 (cells_2024-05-01.csv, SAP_operations.ndjson), else a JSON file's {\"<entity>\": [...]}. A CSV \
-file needs a header row naming fields of its entity, separated by ',', ';', tab or '|' (the \
-header tells which; else --delimiter); an empty cell leaves the field out. JSON files hold an \
+file needs a header row naming fields of its entity, separated by ',', ';', tab or '|' \
+(--delimiter, else the header tells which); an empty cell leaves the field out. JSON files hold an \
 array of records or {\"<entity>\": [...]}; NDJSON files one record per line; JSON records are \
 sent as they are. Files are UTF-8 unless a byte order mark (UTF-16 as Excel writes it) or \
 --encoding says otherwise; a file that does not decode stops the push before anything is sent.
