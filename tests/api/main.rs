@@ -15,6 +15,7 @@ mod listing;
 mod locks;
 mod openapi;
 mod push;
+mod push_exports;
 mod security;
 mod seed;
 mod semantics;

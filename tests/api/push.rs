@@ -40,7 +40,7 @@ fn fixtures_reversed() -> Vec<String> {
     .to_vec()
 }
 
-async fn push(args: &[&str]) -> Output {
+pub(crate) async fn push(args: &[&str]) -> Output {
     tokio::process::Command::new(env!("CARGO_BIN_EXE_eryxon"))
         .arg("push")
         .args(args)
@@ -51,16 +51,16 @@ async fn push(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
-fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
-fn exit_code(output: &Output) -> i32 {
+pub(crate) fn exit_code(output: &Output) -> i32 {
     output.status.code().expect("an exit code")
 }
 
 /// Per entity: records, created, updated, unchanged, errors.
-fn summary(stdout: &str) -> BTreeMap<String, [usize; 5]> {
+pub(crate) fn summary(stdout: &str) -> BTreeMap<String, [usize; 5]> {
     stdout
         .lines()
         .skip_while(|l| !l.starts_with("ENTITY"))

@@ -1,14 +1,9 @@
 //! CSV rows to sync records: each column is a field of the entity, read per the field's type.
-//!
-//! The fields come from the entity schema the server writes with, so a field added there is
-//! accepted here without a second list to keep in step.
-
-use std::collections::HashSet;
 
 use serde_json::{Map, Number, Value};
 
+use super::csv_header::{self, Columns};
 use super::input::{Rejection, Row};
-use crate::domain::schema::Kind;
 use crate::domain::value::IsoDate;
 use crate::domain::Entity;
 
@@ -22,36 +17,6 @@ pub enum FieldType {
     Date,
     /// A JSON object written into the cell (`metadata`).
     Object,
-}
-
-/// The payload field naming a parent row: a flat record points at it by the ERP's key, or
-/// for a cell by its name.
-fn reference_field(parent: Entity) -> &'static str {
-    match parent {
-        Entity::Jobs => "job_external_id",
-        Entity::Parts => "part_external_id",
-        Entity::Cells => "cell_name",
-        Entity::Operations => "operation_external_id",
-        Entity::Resources => "resource_external_id",
-    }
-}
-
-/// Every column a CSV file of `entity` may have, with its type.
-pub fn fields(entity: Entity) -> Vec<(&'static str, FieldType)> {
-    let mut fields = vec![
-        ("external_id", FieldType::Text),
-        ("external_source", FieldType::Text),
-    ];
-    fields.extend(entity.columns().iter().map(|column| match column.kind {
-        Kind::Reference(parent) => (reference_field(parent), FieldType::Text),
-        Kind::Text => (column.name, FieldType::Text),
-        Kind::Int => (column.name, FieldType::Integer),
-        Kind::Real => (column.name, FieldType::Number),
-        Kind::Bool => (column.name, FieldType::Boolean),
-        Kind::Date => (column.name, FieldType::Date),
-        Kind::Json => (column.name, FieldType::Object),
-    }));
-    fields
 }
 
 /// A value short enough to quote in a message.
@@ -124,45 +89,28 @@ pub fn parse_value(kind: FieldType, cell: &str) -> Result<Option<Value>, String>
 }
 
 /// Reads a CSV file with a header row into records to send, and the cells that could not be
-/// read. A header naming no field of the entity fails the whole file: a misspelt column would
-/// otherwise drop its data without a word.
+/// read. `delimiter` is `--delimiter`; without it the header row tells
+/// ([`csv_header::detect_delimiter`]). A header naming no field of the entity fails the whole
+/// file ([`csv_header::columns`]).
 pub fn read(
     entity: Entity,
     file: &str,
-    input: &[u8],
+    text: &str,
+    delimiter: Option<u8>,
 ) -> Result<(Vec<Row>, Vec<Rejection>), String> {
-    let lines = LineIndex::of(input);
+    let delimiter = delimiter.unwrap_or_else(|| csv_header::detect_delimiter(entity, text));
+    let lines = LineIndex::of(text.as_bytes());
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)
         .has_headers(true)
-        .from_reader(input);
+        .delimiter(delimiter)
+        .from_reader(text.as_bytes());
     let header = reader
         .headers()
         .map_err(|e| format!("cannot read the header row: {e}"))?
         .clone();
-    let known = fields(entity);
-    let mut columns = Vec::with_capacity(header.len());
-    let mut seen = HashSet::new();
-    for (i, name) in header.iter().enumerate() {
-        let name = name.trim();
-        let Some(&(field, kind)) = known.iter().find(|(field, _)| *field == name) else {
-            let names: Vec<&str> = known.iter().map(|(field, _)| *field).collect();
-            return Err(format!(
-                "column {} ({:?}) is not a field of {}; they are: {}",
-                i + 1,
-                name,
-                entity.plural(),
-                names.join(", ")
-            ));
-        };
-        if !seen.insert(field) {
-            return Err(format!("column {field:?} appears twice in the header"));
-        }
-        columns.push((field, kind));
-    }
-    let external_id_column = columns
-        .iter()
-        .position(|(field, _)| *field == "external_id");
+    let Columns { fields, width } = csv_header::columns(entity, &header, delimiter)?;
+    let external_id_column = fields.iter().position(|(field, _)| *field == "external_id");
 
     let mut rows = Vec::new();
     let mut rejected = Vec::new();
@@ -172,36 +120,23 @@ pub fn read(
         match reader.read_record(&mut record) {
             Ok(false) => break,
             Ok(true) => {}
-            Err(error) => match error.kind() {
-                csv::ErrorKind::Utf8 { pos, .. } => {
-                    let at = pos.as_ref().map_or(resumed_at, |p| p.byte());
-                    let line = lines.record_line(at);
-                    rejected.push(rejection(file, line, None, None, "is not valid UTF-8"));
-                    continue;
-                }
-                _ => {
-                    let line = lines.record_line(resumed_at);
-                    return Err(format!("line {line}: {error}"));
-                }
-            },
+            Err(error) => {
+                let line = lines.record_line(resumed_at);
+                return Err(format!("line {line}: {error}"));
+            }
         }
         let line = lines.record_line(record.position().map_or(resumed_at, |p| p.byte()));
         let external_id = external_id_column
             .and_then(|i| record.get(i))
             .filter(|id| !id.is_empty())
             .map(str::to_owned);
-        if record.len() != columns.len() {
-            let reason = format!(
-                "has {} values but the header has {} columns",
-                record.len(),
-                columns.len()
-            );
+        if let Some(reason) = misfit(&record, fields.len(), width) {
             rejected.push(rejection(file, line, external_id, None, &reason));
             continue;
         }
         let mut object = Map::new();
         let mut bad = false;
-        for ((field, kind), cell) in columns.iter().zip(record.iter()) {
+        for ((field, kind), cell) in fields.iter().zip(record.iter()) {
             match parse_value(*kind, cell) {
                 Ok(Some(value)) => {
                     object.insert((*field).to_owned(), value);
@@ -228,6 +163,29 @@ pub fn read(
         }
     }
     Ok((rows, rejected))
+}
+
+/// Why a row does not fit the header, if it does not. A row has a value per named column,
+/// and may go on into the nameless columns a trailing delimiter leaves (up to the header's
+/// `width`) only with empty cells: a value there has no field to go to. Anything else is a
+/// ragged row, refused rather than guessed at.
+fn misfit(record: &csv::StringRecord, named: usize, width: usize) -> Option<String> {
+    if record.len() < named || record.len() > width {
+        return Some(format!(
+            "has {} values but the header has {named} columns",
+            record.len()
+        ));
+    }
+    let (i, extra) = record
+        .iter()
+        .enumerate()
+        .skip(named)
+        .find(|(_, cell)| !cell.trim().is_empty())?;
+    Some(format!(
+        "has {} in column {}, which has no name in the header",
+        quoted(extra),
+        i + 1
+    ))
 }
 
 /// Line numbers for records. The csv crate's own line count runs behind after CRLF line ends
@@ -294,7 +252,7 @@ mod tests {
     };
 
     fn read_str(entity: Entity, text: &str) -> Result<(Vec<Row>, Vec<Rejection>), String> {
-        read(entity, "t.csv", text.as_bytes())
+        read(entity, "t.csv", text, None)
     }
 
     fn objects(rows: &[Row]) -> Vec<Value> {
@@ -318,7 +276,7 @@ mod tests {
     /// column list and the payloads cannot drift apart.
     fn every_column_decodes<P: Payload>() {
         let entity = P::ENTITY;
-        let fields = fields(entity);
+        let fields = csv_header::fields(entity);
         let header: Vec<&str> = fields.iter().map(|(f, _)| *f).collect();
         let values: Vec<String> = fields
             .iter()
@@ -447,25 +405,6 @@ mod tests {
     }
 
     #[test]
-    fn an_unknown_column_rejects_the_file_naming_it() {
-        let error = read_str(
-            Entity::Parts,
-            "external_id,external_source,part_number,job_external_id,quantiy\nP,E,p,J,1\n",
-        )
-        .unwrap_err();
-        assert!(error.contains("\"quantiy\""), "{error}");
-        assert!(error.contains("column 5"), "{error}");
-        assert!(
-            error.contains("quantity"),
-            "lists the known fields: {error}"
-        );
-        let nested = read_str(Entity::Jobs, "external_id,parts\n").unwrap_err();
-        assert!(nested.contains("\"parts\""), "{nested}");
-        let twice = read_str(Entity::Cells, "external_id,name,name\n").unwrap_err();
-        assert!(twice.contains("twice"), "{twice}");
-    }
-
-    #[test]
     fn ragged_rows_are_rejected_not_guessed() {
         let (rows, rejected) = read_str(
             Entity::Cells,
@@ -510,13 +449,50 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_rejects_the_row() {
-        let mut bytes = b"external_id,external_source,name\nC1,ERP,".to_vec();
-        bytes.extend([0xff, 0xfe, b'\n']);
-        bytes.extend(b"C2,ERP,Two\n");
-        let (rows, rejected) = read(Entity::Cells, "t.csv", &bytes).unwrap();
-        assert_eq!(rows.len(), 1);
-        assert_eq!(rejected[0].line, 2);
-        assert!(rejected[0].error.contains("UTF-8"));
+    fn semicolon_and_tab_files_are_read_like_comma_files() {
+        let comma = "external_id,external_source,name,capacity_hours_per_day\n\
+                     C1,ERP,\"Müller; Söhne\",7.5\n";
+        let semicolon = "external_id;external_source;name;capacity_hours_per_day\n\
+                         C1;ERP;Müller; Söhne;7.5\n"
+            .replace("Müller; Söhne", "\"Müller; Söhne\"");
+        let tab = "external_id\texternal_source\tname\tcapacity_hours_per_day\n\
+                   C1\tERP\tMüller; Söhne\t7.5\n";
+        let expected = read_str(Entity::Cells, comma).unwrap();
+        assert_eq!(objects(&expected.0)[0]["name"], "Müller; Söhne");
+        assert_eq!(read_str(Entity::Cells, &semicolon).unwrap(), expected);
+        assert_eq!(read_str(Entity::Cells, tab).unwrap(), expected);
+        let told = read(Entity::Cells, "t.csv", tab, Some(b'\t')).unwrap();
+        assert_eq!(told, expected);
+        let wrong = read(Entity::Cells, "t.csv", tab, Some(b',')).unwrap_err();
+        assert!(wrong.contains("--delimiter tab"), "{wrong}");
+    }
+
+    #[test]
+    fn a_trailing_delimiter_leaves_no_column_and_its_cells_are_ignored_when_empty() {
+        let (rows, rejected) = read_str(
+            Entity::Cells,
+            "external_id,name,\nC1,One,\nC2,Two\nC3,Three, \nC4,Four,oops\nC5,Five,,\n",
+        )
+        .unwrap();
+        let names: Vec<Value> = objects(&rows).iter().map(|o| o["name"].clone()).collect();
+        assert_eq!(names, [json!("One"), json!("Two"), json!("Three")]);
+        assert_eq!(
+            objects(&rows)[0],
+            json!({"external_id": "C1", "name": "One"})
+        );
+        let found: Vec<(u64, &str)> = rejected
+            .iter()
+            .map(|r| (r.line, r.error.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    5,
+                    "has \"oops\" in column 3, which has no name in the header"
+                ),
+                (6, "has 4 values but the header has 2 columns"),
+            ]
+        );
     }
 }

@@ -6,6 +6,8 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::csv_rows;
+use super::decode::{self, TextEncoding};
+use super::naming::{entity_from_name, parse_entity};
 use crate::domain::Entity;
 
 /// The order an initial load must follow so that every reference resolves: parts name their
@@ -49,6 +51,19 @@ pub struct InputFile {
     pub rejected: Vec<Rejection>,
     /// Every record of the file, sent or not.
     pub records: usize,
+    /// Said on stderr before sending; not an error (an empty nightly export is normal).
+    pub warning: Option<String>,
+}
+
+/// How every file is read: the flags that apply to all of them.
+#[derive(Debug, Clone, Copy)]
+pub struct ReadOptions {
+    /// `--entity`: the entity every file holds, whatever its name.
+    pub entity: Option<Entity>,
+    /// `--delimiter`, for CSV files.
+    pub delimiter: Option<u8>,
+    /// `--encoding`; UTF-8 without it.
+    pub encoding: Option<TextEncoding>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,16 +71,6 @@ enum Format {
     Csv,
     Json,
     NdJson,
-}
-
-pub fn parse_entity(name: &str) -> Result<Entity, String> {
-    let lower = name.to_ascii_lowercase();
-    Entity::ALL
-        .into_iter()
-        .find(|e| e.plural() == lower || e.singular() == lower)
-        .ok_or_else(|| {
-            format!("unknown entity {name:?}: use cells, resources, jobs, parts or operations")
-        })
 }
 
 fn split_name(path: &Path) -> (String, String) {
@@ -92,56 +97,78 @@ fn format_of(path: &Path) -> Result<Format, String> {
     }
 }
 
-/// Reads and maps one file. `entity` is the one `--entity` names, if given; otherwise the
-/// file name says (`cells.csv`), or for JSON the `{"cells": […]}` wrapper.
-pub fn load(path: &Path, entity: Option<Entity>) -> Result<InputFile, String> {
+/// Reads and maps one file. The entity is `--entity` if given; otherwise the file name
+/// tells ([`entity_from_name`]), or for JSON the `{"cells": […]}` wrapper.
+pub fn load(path: &Path, options: &ReadOptions) -> Result<InputFile, String> {
     let name = path.display().to_string();
+    let metadata = std::fs::metadata(path).map_err(|e| format!("cannot read it: {e}"))?;
+    if metadata.is_dir() {
+        return Err("is a directory; give the export files in it (e.g. exports/*.csv)".into());
+    }
     let format = format_of(path)?;
-    let from_name = parse_entity(&split_name(path).0).ok();
-    let entity = entity.or(from_name);
-    let text = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
-    match format {
+    let entity = match options.entity {
+        Some(entity) => Ok(entity),
+        None => entity_from_name(&split_name(path).0),
+    };
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read it: {e}"))?;
+    let text = decode::decode(bytes, options.encoding)?;
+    if text.trim().is_empty() {
+        return Ok(InputFile {
+            name,
+            entity: entity?,
+            rows: Vec::new(),
+            rejected: Vec::new(),
+            records: 0,
+            warning: Some("the file is empty: nothing to send from it".to_owned()),
+        });
+    }
+    let mut file = match format {
         Format::Csv => {
-            let entity = entity.ok_or_else(unknown_entity)?;
-            let (rows, rejected) = csv_rows::read(entity, &name, &text)?;
-            Ok(InputFile {
+            let entity = entity?;
+            let (rows, rejected) = csv_rows::read(entity, &name, &text, options.delimiter)?;
+            InputFile {
                 records: rows.len() + distinct_lines(&rejected),
                 name,
                 entity,
                 rows,
                 rejected,
-            })
+                warning: None,
+            }
         }
         Format::Json => {
-            let text = String::from_utf8(text).map_err(|e| format!("not UTF-8: {e}"))?;
             let (entity, rows) = read_json(&text, entity)?;
-            Ok(InputFile {
+            InputFile {
                 records: rows.len(),
                 name,
                 entity,
                 rows,
                 rejected: Vec::new(),
-            })
+                warning: None,
+            }
         }
         Format::NdJson => {
-            let entity = entity.ok_or_else(unknown_entity)?;
-            let text = String::from_utf8(text).map_err(|e| format!("not UTF-8: {e}"))?;
+            let entity = entity?;
             let (rows, rejected) = read_ndjson(&text, &name);
-            Ok(InputFile {
+            InputFile {
                 records: rows.len() + rejected.len(),
                 name,
                 entity,
                 rows,
                 rejected,
-            })
+                warning: None,
+            }
         }
+    };
+    if file.records == 0 {
+        file.warning = Some(
+            match format {
+                Format::Csv => "has a header row but no records: nothing to send from it",
+                Format::Json | Format::NdJson => "holds no records: nothing to send from it",
+            }
+            .to_owned(),
+        );
     }
-}
-
-fn unknown_entity() -> String {
-    "cannot tell which entity it holds: name the file after it (cells.csv, resources.csv, \
-     jobs.csv, parts.csv, operations.csv) or pass --entity"
-        .to_owned()
+    Ok(file)
 }
 
 /// A row with several unreadable cells is reported once per cell but is one record.
@@ -191,14 +218,16 @@ fn row_of(raw: &RawValue, text: &str, lines: &Lines) -> Row {
     }
 }
 
-fn read_json(text: &str, entity: Option<Entity>) -> Result<(Entity, Vec<Row>), String> {
+/// `entity` is what `--entity` or the file name says, or why they do not tell; a wrapper's
+/// key tells by itself.
+fn read_json(text: &str, entity: Result<Entity, String>) -> Result<(Entity, Vec<Row>), String> {
     let expected = "expected a JSON array of records, or an object holding one under the \
                     entity's name ({\"cells\": […]})";
     let lines = Lines::of(text);
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     let (entity, records): (Entity, Vec<&RawValue>) = if trimmed.starts_with('[') {
         let records = serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
-        (entity.ok_or_else(unknown_entity)?, records)
+        (entity?, records)
     } else if trimmed.starts_with('{') {
         let object: std::collections::BTreeMap<String, &RawValue> =
             serde_json::from_str(trimmed).map_err(|e| format!("invalid JSON: {e}"))?;
@@ -210,7 +239,7 @@ fn read_json(text: &str, entity: Option<Entity>) -> Result<(Entity, Vec<Row>), S
         if key != wrapped.plural() {
             return Err(expected.to_owned());
         }
-        if let Some(entity) = entity.filter(|&e| e != wrapped) {
+        if let Some(entity) = entity.ok().filter(|&e| e != wrapped) {
             return Err(format!(
                 "holds {key:?} but is being read as {}",
                 entity.plural()
@@ -265,11 +294,13 @@ pub fn in_sync_order(files: Vec<InputFile>) -> Vec<InputFile> {
 }
 
 /// Every path given, loaded; or every problem found, so that one run shows them all.
-pub fn load_all(paths: &[PathBuf], entity: Option<Entity>) -> Result<Vec<InputFile>, Vec<String>> {
+/// Every file is read and decoded before anything is sent, so a file in the wrong encoding
+/// or with a misspelt column stops the push while the server still holds nothing of it.
+pub fn load_all(paths: &[PathBuf], options: &ReadOptions) -> Result<Vec<InputFile>, Vec<String>> {
     let mut files = Vec::new();
     let mut problems = Vec::new();
     for path in paths {
-        match load(path, entity) {
+        match load(path, options) {
             Ok(file) => files.push(file),
             Err(problem) => problems.push(format!("{}: {problem}", path.display())),
         }
@@ -286,31 +317,26 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entities_are_named_in_plural_or_singular() {
-        assert_eq!(parse_entity("Cells"), Ok(Entity::Cells));
-        assert_eq!(parse_entity("operation"), Ok(Entity::Operations));
-        assert!(parse_entity("machines").is_err());
-    }
-
-    #[test]
     fn json_arrays_and_wrappers_keep_records_verbatim_with_lines() {
         let text = "[\n {\"external_id\": \"A\", \"x\": 1.50},\n {\"external_id\": 7}\n]";
-        let (entity, rows) = read_json(text, Some(Entity::Cells)).unwrap();
+        let (entity, rows) = read_json(text, Ok(Entity::Cells)).unwrap();
         assert_eq!(entity, Entity::Cells);
         assert_eq!(rows[0].json, "{\"external_id\": \"A\", \"x\": 1.50}");
         assert_eq!((rows[0].line, rows[1].line), (2, 3));
         assert_eq!(rows[1].external_id.as_deref(), Some("7"));
 
         let text = "{\"jobs\": [\n{\"external_id\": \"J\"}]}";
-        let (entity, rows) = read_json(text, None).unwrap();
+        let (entity, rows) = read_json(text, Err(String::new())).unwrap();
         assert_eq!((entity, rows[0].line), (Entity::Jobs, 2));
-        assert!(read_json(text, Some(Entity::Parts))
+        assert!(read_json(text, Ok(Entity::Parts))
             .unwrap_err()
             .contains("\"jobs\""));
-        assert!(read_json("{\"external_id\": \"J\"}", None).is_err());
-        assert!(read_json("[{\"a\": 1}]", None)
-            .unwrap_err()
-            .contains("--entity"));
+        assert!(read_json("{\"external_id\": \"J\"}", Err(String::new())).is_err());
+        assert_eq!(
+            read_json("[{\"a\": 1}]", Err("why".to_owned())),
+            Err("why".to_owned()),
+            "an array needs the entity from elsewhere"
+        );
     }
 
     #[test]
@@ -331,6 +357,7 @@ mod tests {
             rows: Vec::new(),
             rejected: Vec::new(),
             records: 0,
+            warning: None,
         };
         let ordered = in_sync_order(vec![
             file(Entity::Operations),

@@ -1,8 +1,11 @@
 //! `eryxon push`: load ERP export files (CSV, JSON, NDJSON) through the bulk-sync API.
 
 mod client;
+mod csv_header;
 mod csv_rows;
+mod decode;
 mod input;
+mod naming;
 mod progress;
 mod report;
 
@@ -21,7 +24,8 @@ use tokio::sync::oneshot;
 use tokio::task::{JoinHandle, JoinSet};
 
 use self::client::{Client, Outcome, RetryPolicy};
-use self::input::{InputFile, Rejection, SYNC_ORDER};
+use self::decode::TextEncoding;
+use self::input::{InputFile, ReadOptions, Rejection, SYNC_ORDER};
 use self::progress::Progress;
 use self::report::{EntityReport, Report, Tally};
 use crate::config::{self, ServerConfig};
@@ -38,9 +42,13 @@ const DEFAULT_URL: &str = "http://127.0.0.1:8080";
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Files are sent in dependency order (cells, resources, jobs, parts, operations) whatever order \
-they are given in. A CSV file needs a header row naming fields of its entity; an empty cell \
-leaves the field out. JSON files hold an array of records or {\"<entity>\": [...]}; NDJSON \
-files one record per line; JSON records are sent as they are.
+they are given in. A file's entity is --entity, else the one entity word in its name \
+(cells_2024-05-01.csv, SAP_operations.ndjson), else a JSON file's {\"<entity>\": [...]}. A CSV \
+file needs a header row naming fields of its entity, separated by ',', ';', tab or '|' \
+(--delimiter, else the header tells which); an empty cell leaves the field out. JSON files hold an \
+array of records or {\"<entity>\": [...]}; NDJSON files one record per line; JSON records are \
+sent as they are. Files are UTF-8 unless a byte order mark (UTF-16 as Excel writes it) or \
+--encoding says otherwise; a file that does not decode stops the push before anything is sent.
 
 Exit status: 0 when every record was accepted, 1 when some were rejected, 2 when the command \
 could not run (bad usage, unreadable file, unknown column, server unreachable or key refused).")]
@@ -58,8 +66,17 @@ pub struct PushArgs {
     key: String,
 
     /// The entity every file holds, instead of telling it from the file name.
-    #[arg(long, value_name = "ENTITY", value_parser = input::parse_entity)]
+    #[arg(long, value_name = "ENTITY", value_parser = naming::parse_entity)]
     entity: Option<Entity>,
+
+    /// The CSV delimiter: ',', ';', tab or '|' [default: the one the header row is split by].
+    #[arg(long, value_name = "CHAR", value_parser = csv_header::parse_delimiter)]
+    delimiter: Option<u8>,
+
+    /// The files' text encoding: utf-8, windows-1252 (cp1252), latin1 (iso-8859-1), utf-16,
+    /// utf-16le or utf-16be [default: utf-8, or what a byte order mark says].
+    #[arg(long, value_name = "ENCODING", value_parser = decode::parse_encoding)]
+    encoding: Option<TextEncoding>,
 
     /// Requests in flight at once.
     #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -105,8 +122,20 @@ pub async fn run(args: PushArgs) -> ExitCode {
 }
 
 async fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
-    let files = match input::load_all(&args.files, args.entity) {
-        Ok(files) => Arc::new(files),
+    let options = ReadOptions {
+        entity: args.entity,
+        delimiter: args.delimiter,
+        encoding: args.encoding,
+    };
+    let files = match input::load_all(&args.files, &options) {
+        Ok(files) => {
+            for file in &files {
+                if let Some(warning) = &file.warning {
+                    eprintln!("warning: {}: {warning}", file.name);
+                }
+            }
+            Arc::new(files)
+        }
         Err(problems) => {
             for problem in problems {
                 eprintln!("error: {problem}");
