@@ -18,3 +18,4 @@ mod security;
 mod seed;
 mod semantics;
 mod soak;
+mod values;
