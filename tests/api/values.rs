@@ -34,6 +34,19 @@ fn operation(fields: &str) -> String {
     format!(r#""operations": [{{"external_id": "O-1", "operation_name": "cut", {fields}}}]"#)
 }
 
+/// A job whose field at `path` (a job's, its part's or that part's operation's) holds `sent`.
+fn job_with(path: &str, sent: &str) -> String {
+    let field = path.rsplit('.').next().unwrap();
+    let fields = format!(r#""{field}": {sent}"#);
+    if path.starts_with("parts[0].operations[0].") {
+        job(&part(&operation(&format!(r#""cell_name": "c", {fields}"#))))
+    } else if path.starts_with("parts[0].") {
+        job(&part(&fields))
+    } else {
+        job(&fields)
+    }
+}
+
 /// The one detail of a refused request: its field (if any) and message, which the envelope's
 /// message puts together.
 fn refusal(reply: Reply) -> (Option<String>, String) {
@@ -103,38 +116,20 @@ on_every_engine!(whole_numbers_written_with_a_fraction_or_an_exponent_are_stored
 async fn a_fraction_or_a_number_out_of_range_gets_the_fields_range_message() {
     let server = TestServer::start(Engine::Sqlite).await;
     let key = server.key("acme").await;
-    let nested = |fields: &str| job(&part(&operation(&format!(r#""cell_name": "c", {fields}"#))));
     let cases = [
-        (job(r#""priority": 5.5"#), "priority", ANY, "5.5"),
-        (job(r#""priority": -1"#), "priority", ANY, "-1"),
-        (
-            job(r#""priority": 2147483648"#),
-            "priority",
-            ANY,
-            "2147483648",
-        ),
-        (job(r#""priority": 1e400"#), "priority", ANY, "1e400"),
-        (job(r#""priority": 1e10"#), "priority", ANY, "10000000000.0"),
-        (
-            job(&part(r#""quantity": 0"#)),
-            "parts[0].quantity",
-            POSITIVE,
-            "0",
-        ),
-        (
-            job(&part(r#""quantity": -0"#)),
-            "parts[0].quantity",
-            POSITIVE,
-            "-0.0",
-        ),
-        (
-            nested(r#""sequence": 2.5"#),
-            "parts[0].operations[0].sequence",
-            POSITIVE,
-            "2.5",
-        ),
+        ("priority", "5.5", ANY, "5.5"),
+        ("priority", "-1", ANY, "-1"),
+        ("priority", "2147483648", ANY, "2147483648"),
+        ("priority", "1e400", ANY, "1e400"),
+        ("priority", "1e10", ANY, "10000000000.0"),
+        ("parts[0].quantity", "0", POSITIVE, "0"),
+        ("parts[0].quantity", "-0", POSITIVE, "-0.0"),
+        // The README's example.
+        ("parts[0].quantity", "2.5", POSITIVE, "2.5"),
+        ("parts[0].operations[0].sequence", "2.5", POSITIVE, "2.5"),
     ];
-    for (body, field, what, got) in cases {
+    for (field, sent, what, got) in cases {
+        let body = job_with(field, sent);
         let reply = send(&server, &key, Method::PUT, "/api-jobs/sync", &body).await;
         let (sent_field, message) = refusal(reply);
         assert_eq!(sent_field.as_deref(), Some(field), "{body}");
