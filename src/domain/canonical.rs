@@ -31,7 +31,7 @@ impl<'de> Expected<'de> for CanonicalObject {
     fn object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
         let mut out = Vec::new();
         let mut has_nul = false;
-        Canon::nested(&mut out, &mut has_nul).visit_map(map)?;
+        Canon::writing(&mut out, &mut has_nul).visit_map(map)?;
         let text = String::from_utf8(out).map_err(de::Error::custom)?;
         Ok(CanonicalObject { text, has_nul })
     }
@@ -44,7 +44,7 @@ struct Canon<'a> {
 }
 
 impl Canon<'_> {
-    fn nested<'b>(out: &'b mut Vec<u8>, has_nul: &'b mut bool) -> Canon<'b> {
+    fn writing<'b>(out: &'b mut Vec<u8>, has_nul: &'b mut bool) -> Canon<'b> {
         Canon { out, has_nul }
     }
 
@@ -103,7 +103,7 @@ impl<'de> Visitor<'de> for Canon<'_> {
                 self.out.push(b',');
             }
             if seq
-                .next_element_seed(Canon::nested(self.out, self.has_nul))?
+                .next_element_seed(Canon::writing(self.out, self.has_nul))?
                 .is_none()
             {
                 self.out.truncate(mark);
@@ -122,7 +122,7 @@ impl<'de> Visitor<'de> for Canon<'_> {
         while let Some(key) = map.next_key_seed(Key)? {
             *self.has_nul |= key.contains('\0');
             let start = scratch.len();
-            map.next_value_seed(Canon::nested(&mut scratch, self.has_nul))?;
+            map.next_value_seed(Canon::writing(&mut scratch, self.has_nul))?;
             entries.push((key, start..scratch.len()));
         }
         // Stable, so that of equal keys the one sent last is the last of its run.

@@ -116,13 +116,19 @@ pub fn read<'de, D: Deserializer<'de>, T: Expected<'de>>(deserializer: D) -> Res
 pub fn read_scalar<'de, D: Deserializer<'de>, T: Expected<'de>>(
     deserializer: D,
 ) -> Result<T, D::Error> {
-    read(deserializer).map_err(|error: D::Error| {
-        if error.to_string().starts_with("number out of range") {
-            de::Error::custom(refusal::<T>(Got::TooLarge))
-        } else {
-            error
-        }
-    })
+    read(deserializer).map_err(too_large::<T, D::Error>)
+}
+
+/// `error`, or the refusal of a number too large to read if that is what it reports. Kept out
+/// of line: reading a valid value never comes here.
+#[cold]
+#[inline(never)]
+fn too_large<'de, T: Expected<'de>, E: de::Error>(error: E) -> E {
+    if error.to_string().starts_with("number out of range") {
+        E::custom(refusal::<T>(Got::TooLarge))
+    } else {
+        error
+    }
 }
 
 struct Visit<T>(PhantomData<fn() -> T>);
