@@ -6,11 +6,12 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use rayon::prelude::*;
-use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::decode::{decode, FieldError};
+use super::expect::{read, Expected, List};
 use super::outcome::{RecordError, RecordResult};
 use super::record::{Indexed, Payload, RecordKey, SyncBatch};
 use super::schema::Entity;
@@ -33,20 +34,16 @@ pub struct BulkBody<P> {
 
 impl<'de, P: Payload> Deserialize<'de> for BulkBody<P> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_map(BulkVisitor::<P>(PhantomData))
+        read(deserializer)
     }
 }
 
-struct BulkVisitor<P>(PhantomData<fn() -> P>);
-
-impl<'de, P: Payload> Visitor<'de> for BulkVisitor<P> {
-    type Value = BulkBody<P>;
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        write!(f, "an object with a `{}` array", P::ENTITY.plural())
+impl<'de, P: Payload> Expected<'de> for BulkBody<P> {
+    fn what(f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a JSON object with a `{}` list", P::ENTITY.plural())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<BulkBody<P>, A::Error> {
+    fn object<A: MapAccess<'de>>(mut map: A) -> Result<BulkBody<P>, A::Error> {
         let array_key = P::ENTITY.plural();
         let mut found: Option<(&'static str, Vec<Box<RawValue>>)> = None;
         while let Some(key) = map.next_key::<String>()? {
@@ -65,7 +62,7 @@ impl<'de, P: Payload> Visitor<'de> for BulkVisitor<P> {
                     let message = format!("send `{first}` or `{key}`, not both");
                     return Err(refuse_value(&mut map, message));
                 }
-                None => found = Some((key, map.next_value()?)),
+                None => found = Some((key, map.next_value::<List<_>>()?.0)),
             }
         }
         let (array_key, records) = found.ok_or_else(|| de::Error::missing_field(array_key))?;

@@ -9,6 +9,8 @@ use std::fmt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::Serialize;
 
+use super::expect::{read, Expected};
+
 /// A JSON object in canonical form, and whether any key or string in it holds a NUL.
 pub struct CanonicalObject {
     pub text: String,
@@ -17,13 +19,19 @@ pub struct CanonicalObject {
 
 impl<'de> serde::Deserialize<'de> for CanonicalObject {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        read(deserializer)
+    }
+}
+
+impl<'de> Expected<'de> for CanonicalObject {
+    fn what(f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
         let mut out = Vec::new();
         let mut has_nul = false;
-        deserializer.deserialize_map(Canon {
-            out: &mut out,
-            has_nul: &mut has_nul,
-            object_only: true,
-        })?;
+        Canon::writing(&mut out, &mut has_nul).visit_map(map)?;
         let text = String::from_utf8(out).map_err(de::Error::custom)?;
         Ok(CanonicalObject { text, has_nul })
     }
@@ -33,18 +41,11 @@ impl<'de> serde::Deserialize<'de> for CanonicalObject {
 struct Canon<'a> {
     out: &'a mut Vec<u8>,
     has_nul: &'a mut bool,
-    /// Whether it reads the top-level object, which alone can be of the wrong type (and is
-    /// described as a `Map<String, Value>` describes itself).
-    object_only: bool,
 }
 
 impl Canon<'_> {
-    fn nested<'b>(out: &'b mut Vec<u8>, has_nul: &'b mut bool) -> Canon<'b> {
-        Canon {
-            out,
-            has_nul,
-            object_only: false,
-        }
+    fn writing<'b>(out: &'b mut Vec<u8>, has_nul: &'b mut bool) -> Canon<'b> {
+        Canon { out, has_nul }
     }
 
     fn write<T: Serialize + ?Sized, E: de::Error>(self, value: &T) -> Result<(), E> {
@@ -64,11 +65,7 @@ impl<'de> Visitor<'de> for Canon<'_> {
     type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str(if self.object_only {
-            "a map"
-        } else {
-            "any valid JSON value"
-        })
+        f.write_str("any valid JSON value")
     }
 
     fn visit_bool<E: de::Error>(self, value: bool) -> Result<(), E> {
@@ -106,7 +103,7 @@ impl<'de> Visitor<'de> for Canon<'_> {
                 self.out.push(b',');
             }
             if seq
-                .next_element_seed(Canon::nested(self.out, self.has_nul))?
+                .next_element_seed(Canon::writing(self.out, self.has_nul))?
                 .is_none()
             {
                 self.out.truncate(mark);
@@ -125,7 +122,7 @@ impl<'de> Visitor<'de> for Canon<'_> {
         while let Some(key) = map.next_key_seed(Key)? {
             *self.has_nul |= key.contains('\0');
             let start = scratch.len();
-            map.next_value_seed(Canon::nested(&mut scratch, self.has_nul))?;
+            map.next_value_seed(Canon::writing(&mut scratch, self.has_nul))?;
             entries.push((key, start..scratch.len()));
         }
         // Stable, so that of equal keys the one sent last is the last of its run.
@@ -266,8 +263,19 @@ mod tests {
     }
 
     #[test]
-    fn refuses_what_a_map_refuses() {
-        for json in ["[1]", "1", "\"a\"", "null", "true", "{\"a\":}"] {
+    fn refuses_other_kinds_as_not_an_object_and_bad_json_as_a_map_does() {
+        for (json, got) in [
+            ("[1]", "a list"),
+            ("1", "1"),
+            ("\"a\"", "\"a\""),
+            ("true", "true"),
+            ("null", "null"),
+        ] {
+            let message = canonical(json).unwrap_err();
+            let expected = format!("must be a JSON object (got {got})");
+            assert!(message.starts_with(&expected), "{json}: {message}");
+        }
+        for json in ["{\"a\":}", "{\"a\":1", "{\"a\":1e400}"] {
             assert_eq!(canonical(json), through_value(json), "{json}");
         }
     }

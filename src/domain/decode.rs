@@ -1,8 +1,15 @@
 //! Turns request bytes into typed values, reporting the JSON path of whatever is wrong.
 
-use serde::de::DeserializeOwned;
-use serde::Serialize;
+use std::fmt;
+
+use serde::de::{
+    DeserializeOwned, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_path_to_error::Segment;
+
+use super::expect::TOO_LARGE;
 
 /// A rejected field: where it is (`parts[0].operations[1].cell_name`) and what is wrong.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -89,7 +96,8 @@ pub fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, FieldError> {
         return Ok(value);
     }
     let mut deserializer = serde_json::Deserializer::from_slice(json);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(path_error)?;
+    let value = serde_path_to_error::deserialize(&mut deserializer)
+        .map_err(|error| path_error(error, json))?;
     deserializer.end().map_err(syntax_error)?;
     Ok(value)
 }
@@ -112,11 +120,17 @@ fn syntax_error(error: serde_json::Error) -> FieldError {
     }
 }
 
-fn path_error(error: serde_path_to_error::Error<serde_json::Error>) -> FieldError {
+fn path_error(error: serde_path_to_error::Error<serde_json::Error>, json: &[u8]) -> FieldError {
     let path = field_path(error.path());
     let unreadable_key = error.path().iter().any(|s| matches!(s, Segment::Unknown));
+    let mut message = strip_position(&error.inner().to_string());
+    // A field's own message for a number serde_json cannot hold shows the number as sent.
+    if message.contains(TOO_LARGE) {
+        if let Some(sent) = sent_at(json, error.path()).filter(|sent| is_too_large(sent)) {
+            message = message.replace(TOO_LARGE, sent);
+        }
+    }
     let inner = error.into_inner();
-    let mut message = strip_position(&inner.to_string());
     if !inner.is_data() {
         if !VALUE_ERRORS.iter().any(|e| message.starts_with(e)) {
             return syntax_error(inner);
@@ -138,6 +152,80 @@ fn path_error(error: serde_path_to_error::Error<serde_json::Error>) -> FieldErro
         None => path,
     };
     FieldError { field, message }
+}
+
+/// Whether `sent` is a JSON number too large for a double, which serde_json refuses to read.
+fn is_too_large(sent: &str) -> bool {
+    sent.starts_with(|c: char| c == '-' || c.is_ascii_digit())
+        && sent.parse::<f64>().is_ok_and(f64::is_infinite)
+}
+
+/// The JSON text of the value at `path` in `json`, if it is there: it is what the client sent
+/// when serde_json could not read it. Found on the error path only, by a second walk of the
+/// document that reads nothing but the path.
+fn sent_at<'a>(json: &'a [u8], path: &serde_path_to_error::Path) -> Option<&'a str> {
+    let path: Vec<&Segment> = path.iter().collect();
+    let mut deserializer = serde_json::Deserializer::from_slice(json);
+    At(&path).deserialize(&mut deserializer).ok().flatten()
+}
+
+/// Follows a path into a document and takes the raw text it leads to.
+struct At<'p>(&'p [&'p Segment]);
+
+impl<'de> DeserializeSeed<'de> for At<'_> {
+    type Value = Option<&'de str>;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        match self.0.split_first() {
+            None => <&RawValue>::deserialize(deserializer).map(|raw| Some(raw.get())),
+            Some((segment, rest)) => deserializer.deserialize_any(Step { segment, rest }),
+        }
+    }
+}
+
+struct Step<'p> {
+    segment: &'p Segment,
+    rest: &'p [&'p Segment],
+}
+
+impl<'de> Visitor<'de> for Step<'_> {
+    type Value = Option<&'de str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("an object or a list")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        while let Some(key) = map.next_key::<String>()? {
+            match self.segment {
+                Segment::Map { key: wanted } if found.is_none() && key == *wanted => {
+                    found = map.next_value_seed(At(self.rest))?;
+                }
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut found = None;
+        let mut index = 0;
+        loop {
+            let wanted = matches!(self.segment, Segment::Seq { index: wanted } if *wanted == index);
+            if wanted {
+                match seq.next_element_seed(At(self.rest))? {
+                    Some(item) => found = item,
+                    None => return Ok(found),
+                }
+            } else if seq.next_element::<IgnoredAny>()?.is_none() {
+                return Ok(found);
+            }
+            index += 1;
+        }
+    }
 }
 
 fn named_key<'a>(message: &'a str, lead: &str) -> Option<&'a str> {
@@ -215,6 +303,32 @@ mod tests {
         let error = error_of(r#"{"name":"a","items":[{"\ud800":1}]}"#);
         assert_eq!(error.field.as_deref(), Some("items[0]"), "{error:?}");
         assert!(error.message.starts_with(KEY_ERROR), "{error:?}");
+    }
+
+    #[test]
+    fn a_number_too_large_to_read_gets_its_fields_message_with_the_number_as_sent() {
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Counts {
+            items: Vec<Count>,
+        }
+
+        #[derive(Debug, Deserialize)]
+        #[allow(dead_code)]
+        struct Count {
+            count: crate::domain::value::Positive,
+        }
+
+        let json = r#"{"items":[{"count":1e400},{"count":1}],"items2":5}"#;
+        let error = decode::<Counts>(json.as_bytes()).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("items[0].count"));
+        let json = r#"{"items":[{"count":1},{"other":[1e999],"count":-1.5E+400}]}"#;
+        let error = decode::<Counts>(json.as_bytes()).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("items[1].count"));
+        assert_eq!(
+            error.message,
+            "must be a whole number from 1 to 2147483647 (got -1.5E+400)"
+        );
     }
 
     #[test]

@@ -4,6 +4,8 @@ pub mod api_key;
 pub mod batch;
 pub mod canonical;
 pub mod decode;
+pub mod expect;
+pub mod number;
 pub mod outcome;
 pub mod patch;
 pub mod record;

@@ -3,11 +3,12 @@
 use std::fmt;
 
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{DeserializeOwned, Deserializer, MapAccess, Visitor};
+use serde::de::{DeserializeOwned, Deserializer, MapAccess};
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::decode::FieldError;
+use super::expect::{flag, list, optional_id, read, Expected};
 use super::patch::Patch;
 use super::schema::{Entity, Scalar};
 pub use super::value::Children;
@@ -276,7 +277,7 @@ pub struct JobPayload {
     pub notes: Patch<LongText>,
     #[serde(default)]
     pub metadata: Patch<Metadata>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     pub parts: Vec<PartPayload>,
     /// `replace` deletes stored parts and operations this payload leaves out.
     #[serde(default)]
@@ -292,7 +293,7 @@ pub struct PartPayload {
     #[serde(default)]
     pub job_external_id: Option<Name>,
     /// Our id of the job, instead of `job_external_id`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_id")]
     pub job_id: Option<Uuid>,
     pub part_number: Name,
     #[serde(default)]
@@ -305,7 +306,7 @@ pub struct PartPayload {
     pub notes: Patch<LongText>,
     #[serde(default)]
     pub metadata: Patch<Metadata>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "list")]
     pub operations: Vec<OperationPayload>,
 }
 
@@ -318,13 +319,13 @@ pub struct OperationPayload {
     #[serde(default)]
     pub part_external_id: Option<Name>,
     /// Our id of the part, instead of `part_external_id`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_id")]
     pub part_id: Option<Uuid>,
     pub operation_name: Name,
     #[serde(default)]
     pub cell_name: Option<Name>,
     /// Our id of the cell, instead of `cell_name`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "optional_id")]
     pub cell_id: Option<Uuid>,
     #[serde(default)]
     pub sequence: Patch<Positive>,
@@ -349,7 +350,7 @@ pub struct CellPayload {
     pub color: Patch<Color>,
     #[serde(default)]
     pub sequence: Patch<NonNegative>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "flag")]
     pub active: Patch<bool>,
     #[serde(default)]
     pub capacity_hours_per_day: Patch<HoursPerDay>,
@@ -386,26 +387,22 @@ pub struct ResourcePayload {
 /// Payloads are JSON objects only. serde's derive also reads a struct from an array of its
 /// field values in declaration order, which would let `["C-1","SAP","Cutting"]` create a cell:
 /// each payload derives its decoding as `remote = "Self"` and is read through this, which
-/// takes nothing but an object.
+/// takes nothing but an object and refuses anything else as `must be a JSON object`.
 macro_rules! object_only {
     ($($payload:ident),+) => {$(
+        impl<'de> Expected<'de> for $payload {
+            fn what(f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
+                $payload::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
         impl<'de> Deserialize<'de> for $payload {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                struct Object;
-
-                impl<'de> Visitor<'de> for Object {
-                    type Value = $payload;
-
-                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                        f.write_str(concat!("struct ", stringify!($payload)))
-                    }
-
-                    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<$payload, A::Error> {
-                        $payload::deserialize(MapAccessDeserializer::new(map))
-                    }
-                }
-
-                deserializer.deserialize_map(Object)
+                read(deserializer)
             }
         }
     )+};
@@ -827,10 +824,7 @@ mod tests {
     fn records_are_objects_not_arrays_of_field_values() {
         let error = item::<CellPayload>(r#"["C","S","n"]"#).unwrap_err();
         assert_eq!(error.field, None);
-        assert!(
-            error.message.contains("expected struct CellPayload"),
-            "{error:?}"
-        );
+        assert_eq!(error.message, r#"must be a JSON object (got a list)"#);
         let error = item::<JobPayload>(
             r#"{"external_id":"J","external_source":"S","job_number":"1","parts":[["P",null,null,null,"p"]]}"#,
         )

@@ -3,14 +3,13 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 
 use super::canonical::CanonicalObject;
+use super::expect::{read_scalar, refusal, Expected, Sent};
+pub use super::number::{HoursPerDay, Int, NonNegative, Positive, MAX_INT};
 use super::schema::Scalar;
 
-/// Largest integer every store engine holds in its native integer column.
-pub const MAX_INT: i64 = i32::MAX as i64;
 /// Largest serialized `metadata` object.
 pub const MAX_METADATA_BYTES: usize = 64 * 1024;
 
@@ -22,8 +21,7 @@ pub trait IntoScalar {
 /// Text of `MIN..=MAX` characters. With `MIN > 0` it must also contain more than white space.
 /// NUL characters are refused on every text: PostgreSQL cannot store them, and no ERP field
 /// legitimately carries one.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Text<const MIN: usize, const MAX: usize>(String);
 
 /// An identifier or name: required, at most 255 characters.
@@ -53,6 +51,25 @@ impl<const MIN: usize, const MAX: usize> TryFrom<String> for Text<MIN, MAX> {
     }
 }
 
+impl<const MIN: usize, const MAX: usize> Expected<'_> for Text<MIN, MAX> {
+    fn what(f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("text")
+    }
+
+    fn scalar(sent: Sent<'_>) -> Result<Self, String> {
+        match sent {
+            Sent::Text(text) => Text::try_from(text.to_owned()),
+            other => Err(refusal::<Self>(other)),
+        }
+    }
+}
+
+impl<'de, const MIN: usize, const MAX: usize> Deserialize<'de> for Text<MIN, MAX> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        read_scalar(deserializer)
+    }
+}
+
 impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
     pub fn as_str(&self) -> &str {
         &self.0
@@ -69,81 +86,54 @@ impl<const MIN: usize, const MAX: usize> IntoScalar for Text<MIN, MAX> {
     }
 }
 
-/// An integer in `MIN..=MAX`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "i64")]
-pub struct Int<const MIN: i64, const MAX: i64>(i64);
-
-pub type NonNegative = Int<0, MAX_INT>;
-pub type Positive = Int<1, MAX_INT>;
-
-impl<const MIN: i64, const MAX: i64> TryFrom<i64> for Int<MIN, MAX> {
-    type Error = String;
-
-    fn try_from(value: i64) -> Result<Self, String> {
-        if (MIN..=MAX).contains(&value) {
-            Ok(Int(value))
-        } else {
-            Err(format!(
-                "must be an integer from {MIN} to {MAX} (got {value})"
-            ))
-        }
-    }
-}
-
-impl<const MIN: i64, const MAX: i64> IntoScalar for Int<MIN, MAX> {
-    fn into_scalar(self) -> Scalar {
-        Scalar::Int(self.0)
-    }
-}
-
 impl IntoScalar for bool {
     fn into_scalar(self) -> Scalar {
         Scalar::Bool(self)
     }
 }
 
-/// Planned capacity of a cell in hours per day: a number from 0 to 24.
-#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
-#[serde(try_from = "f64")]
-pub struct HoursPerDay(f64);
-
-impl TryFrom<f64> for HoursPerDay {
-    type Error = String;
-
-    fn try_from(value: f64) -> Result<Self, String> {
-        if (0.0..=24.0).contains(&value) {
-            Ok(HoursPerDay(value))
-        } else {
-            Err(format!("must be a number from 0 to 24 (got {value})"))
-        }
-    }
-}
-
-impl IntoScalar for HoursPerDay {
-    fn into_scalar(self) -> Scalar {
-        Scalar::Real(self.0)
-    }
-}
-
 /// A display color written `#rrggbb`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "String")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Color(String);
 
-impl TryFrom<String> for Color {
-    type Error = String;
-
-    fn try_from(text: String) -> Result<Self, String> {
+impl Color {
+    fn parse(text: &str) -> Result<Self, String> {
         let bytes = text.as_bytes();
         let well_formed = bytes.len() == 7
             && bytes[0] == b'#'
             && bytes[1..].iter().all(|b| b.is_ascii_hexdigit());
         if well_formed {
-            Ok(Color(text))
+            Ok(Color(text.to_owned()))
         } else {
-            Err(format!("must be a color written #rrggbb (got {text:?})"))
+            Err(refusal::<Self>(Sent::Text(text)))
         }
+    }
+}
+
+impl TryFrom<String> for Color {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        Color::parse(&text)
+    }
+}
+
+impl Expected<'_> for Color {
+    fn what(f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a color written #rrggbb")
+    }
+
+    fn scalar(sent: Sent<'_>) -> Result<Self, String> {
+        match sent {
+            Sent::Text(text) => Color::parse(text),
+            other => Err(refusal::<Self>(other)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Color {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        read_scalar(deserializer)
     }
 }
 
@@ -159,28 +149,27 @@ pub struct IsoDate(String);
 
 impl IsoDate {
     fn parse(text: &str) -> Result<Self, String> {
-        match parse_iso_date(text) {
-            Some(_) => Ok(IsoDate(text.to_owned())),
-            None => Err(format!("must be a date written YYYY-MM-DD (got {text:?})")),
-        }
+        let (year, month, day) =
+            date_shape(text).ok_or_else(|| refusal::<Self>(Sent::Text(text)))?;
+        // Written right but not a day of the calendar: saying so beats repeating the format,
+        // which the client already follows.
+        let missing = if year < 1 {
+            // Year 0 exists in neither the Gregorian calendar nor PostgreSQL's date type.
+            "the calendar starts at year 1".to_owned()
+        } else if day > month.length(year) {
+            format!("{month} {year} has {} days", month.length(year))
+        } else {
+            return Ok(IsoDate(text.to_owned()));
+        };
+        Err(format!(
+            "must be a date that exists; {missing} (got {text:?})"
+        ))
     }
 }
 
-impl TryFrom<String> for IsoDate {
-    type Error = String;
-
-    fn try_from(text: String) -> Result<Self, String> {
-        IsoDate::parse(&text)
-    }
-}
-
-impl<'de> Deserialize<'de> for IsoDate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        parse_str(deserializer, IsoDate::parse)
-    }
-}
-
-fn parse_iso_date(text: &str) -> Option<time::Date> {
+/// Year, month and day of text shaped `YYYY-MM-DD` with a month from 01 to 12 and a day from
+/// 01 to 31; whether that day exists is left to the caller.
+fn date_shape(text: &str) -> Option<(i32, time::Month, u8)> {
     let bytes = text.as_bytes();
     let shape_ok = bytes.len() == 10
         && bytes[4] == b'-'
@@ -192,47 +181,42 @@ fn parse_iso_date(text: &str) -> Option<time::Date> {
         return None;
     }
     let year: i32 = text[0..4].parse().ok()?;
-    // Year 0 exists in neither the Gregorian calendar nor PostgreSQL's date type.
-    if year < 1 {
-        return None;
-    }
-    let month: u8 = text[5..7].parse().ok()?;
+    let month = time::Month::try_from(text[5..7].parse::<u8>().ok()?).ok()?;
     let day: u8 = text[8..10].parse().ok()?;
-    let month = time::Month::try_from(month).ok()?;
-    time::Date::from_calendar_date(year, month, day).ok()
+    (1..=31).contains(&day).then_some((year, month, day))
+}
+
+impl TryFrom<String> for IsoDate {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        IsoDate::parse(&text)
+    }
+}
+
+impl Expected<'_> for IsoDate {
+    fn what(f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a date written YYYY-MM-DD")
+    }
+
+    fn scalar(sent: Sent<'_>) -> Result<Self, String> {
+        match sent {
+            Sent::Text(text) => IsoDate::parse(text),
+            other => Err(refusal::<Self>(other)),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for IsoDate {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        read_scalar(deserializer)
+    }
 }
 
 impl IntoScalar for IsoDate {
     fn into_scalar(self) -> Scalar {
         Scalar::Text(self.0)
     }
-}
-
-/// Parses a value from a JSON string, read without a copy where the input allows. Taking a
-/// string (rather than any JSON) makes a value of another JSON type a data error on its field:
-/// serde_json reports it as a syntax error otherwise.
-fn parse_str<'de, D, T>(
-    deserializer: D,
-    parse: fn(&str) -> Result<T, String>,
-) -> Result<T, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    struct Parse<T>(fn(&str) -> Result<T, String>);
-
-    impl<T> Visitor<'_> for Parse<T> {
-        type Value = T;
-
-        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-            f.write_str("a string")
-        }
-
-        fn visit_str<E: de::Error>(self, text: &str) -> Result<T, E> {
-            (self.0)(text).map_err(E::custom)
-        }
-    }
-
-    deserializer.deserialize_str(Parse(parse))
 }
 
 /// Free-form ERP data kept beside the record: a JSON object, stored in canonical form (sorted
@@ -284,21 +268,22 @@ macro_rules! text_enum {
             }
         }
 
-        impl $name {
-            fn parse(text: &str) -> Result<Self, String> {
-                match text {
-                    $($text => Ok($name::$variant),)+
-                    other => Err(format!(
-                        "must be one of {} (got {other:?})",
-                        [$($text),+].join(", ")
-                    )),
+        impl Expected<'_> for $name {
+            fn what(f: &mut fmt::Formatter) -> fmt::Result {
+                write!(f, "one of {}", [$($text),+].join(", "))
+            }
+
+            fn scalar(sent: Sent<'_>) -> Result<Self, String> {
+                match sent {
+                    $(Sent::Text($text) => Ok($name::$variant),)+
+                    other => Err(refusal::<Self>(other)),
                 }
             }
         }
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                parse_str(deserializer, $name::parse)
+                read_scalar(deserializer)
             }
         }
 
@@ -364,14 +349,6 @@ mod tests {
     }
 
     #[test]
-    fn integers_must_be_in_range() {
-        assert!(Positive::try_from(0).is_err());
-        assert!(Positive::try_from(1).is_ok());
-        assert!(NonNegative::try_from(-1).is_err());
-        assert!(NonNegative::try_from(MAX_INT + 1).is_err());
-    }
-
-    #[test]
     fn dates_must_be_real_calendar_days() {
         assert!(IsoDate::try_from("2024-12-31".to_owned()).is_ok());
         assert!(IsoDate::try_from("2024-02-29".to_owned()).is_ok());
@@ -386,6 +363,50 @@ mod tests {
                 .into_scalar(),
             Scalar::Text("0999-01-02".into())
         );
+    }
+
+    #[test]
+    fn a_well_written_day_the_calendar_lacks_is_not_a_format_error() {
+        let message = |text: &str| IsoDate::try_from(text.to_owned()).unwrap_err();
+        assert_eq!(
+            message("2024-02-30"),
+            r#"must be a date that exists; February 2024 has 29 days (got "2024-02-30")"#
+        );
+        assert_eq!(
+            message("2023-04-31"),
+            r#"must be a date that exists; April 2023 has 30 days (got "2023-04-31")"#
+        );
+        assert_eq!(
+            message("0000-01-01"),
+            r#"must be a date that exists; the calendar starts at year 1 (got "0000-01-01")"#
+        );
+        for text in [
+            "2024-13-01",
+            "2024-00-10",
+            "2024-01-00",
+            "2024-01-32",
+            "05/01/2024",
+        ] {
+            assert_eq!(
+                message(text),
+                format!("must be a date written YYYY-MM-DD (got {text:?})")
+            );
+        }
+    }
+
+    #[test]
+    fn other_json_kinds_get_the_fields_own_message() {
+        let message = |json: &str| {
+            serde_json::from_str::<IsoDate>(json)
+                .unwrap_err()
+                .to_string()
+        };
+        assert!(message("20240501").starts_with("must be a date written YYYY-MM-DD (got 20240501)"));
+        let message = |json: &str| serde_json::from_str::<Name>(json).unwrap_err().to_string();
+        assert!(message("7").starts_with("must be text (got 7)"));
+        assert!(message("[]").starts_with("must be text (got a list)"));
+        let message = |json: &str| serde_json::from_str::<Color>(json).unwrap_err().to_string();
+        assert!(message("{}").starts_with("must be a color written #rrggbb (got an object)"));
     }
 
     #[test]
@@ -418,12 +439,5 @@ mod tests {
             .contains("not_started, in_progress, completed, on_hold"));
         let error = serde_json::from_str::<WorkStatus>("true").unwrap_err();
         assert!(error.is_data(), "{error}");
-    }
-
-    #[test]
-    fn capacity_is_bounded_to_a_day() {
-        assert!(HoursPerDay::try_from(8.5).is_ok());
-        assert!(HoursPerDay::try_from(-0.5).is_err());
-        assert!(HoursPerDay::try_from(24.5).is_err());
     }
 }

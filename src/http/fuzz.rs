@@ -5,8 +5,8 @@
 //! returns `Err` describing the breach when the answer is anything but a validated value that
 //! agrees with the input, or a refusal that tells the client precisely what is wrong: a
 //! `400 VALIDATION_ERROR` naming a field that exists in the request (or, with no field, a JSON
-//! syntax error with its position, or a body or record that is not an object at all), or a
-//! `401` with one of the fixed key messages. A panic is a breach too; the fuzzer catches it.
+//! syntax error with its position, or a body or record that is not an object at all) in the
+//! API's words rather than serde's, or a `401` with one of the fixed key messages. A panic is a breach too; the fuzzer catches it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -208,6 +208,10 @@ fn check_refusal(error: &ApiError, json: Option<&Value>) -> Result<(), String> {
     }
 }
 
+/// How serde's own refusals begin; they name Rust types (`expected i64`, `struct JobPayload`,
+/// `sequence`, `map`), where every field type says what it must be in the API's words.
+const RUST_WORDED: [&str; 3] = ["invalid type: ", "invalid value: ", "invalid length "];
+
 /// The error names a field of `json` (the body, or the record of a bulk body), or, without a
 /// field, is a syntax error with its position, or a body or record that is not an object.
 fn check_field_error(error: &FieldError, json: Option<&Value>) -> Result<(), String> {
@@ -223,6 +227,9 @@ fn check_field_error(error: &FieldError, json: Option<&Value>) -> Result<(), Str
     });
     if message.trim().is_empty() || syntax != position {
         return Err(format!("imprecise message {message:?}"));
+    }
+    if RUST_WORDED.iter().any(|lead| message.starts_with(lead)) {
+        return Err(format!("message in Rust's words {message:?}"));
     }
     let Some(field) = &error.field else {
         return match json {

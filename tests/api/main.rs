@@ -20,3 +20,4 @@ mod security;
 mod seed;
 mod semantics;
 mod soak;
+mod values;
