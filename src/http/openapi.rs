@@ -1002,9 +1002,9 @@ fn list_parameters(entity: Entity) -> Vec<Value> {
         ),
         query(
             "search",
-            string(),
+            json!({"type": "string", "maxLength": 255}),
             &format!(
-                "Case-insensitive text in {}.",
+                "Text in {}, ignoring case in every script (accents count); at most 255 characters.",
                 searched(entity).join(" or ")
             ),
         ),
