@@ -20,7 +20,7 @@ async fn main() -> std::process::ExitCode {
     match eryxon::cli::run(cli).await {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("error: {error:#}");
+            eprintln!("error: {}", eryxon::cli::describe(&error));
             std::process::ExitCode::FAILURE
         }
     }

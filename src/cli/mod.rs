@@ -92,6 +92,22 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// An error and its causes on one line, each said once: a cause whose text its effect already
+/// quotes (sqlx's and SQLite's errors print their source inside their own message) is left out.
+pub fn describe(error: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in error.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    line
+}
+
 async fn serve(server: ServerConfig, database: DatabaseConfig) -> anyhow::Result<()> {
     let store = database
         .open()

@@ -36,6 +36,15 @@ pub enum StoreError {
     Migration(#[from] sqlx::migrate::MigrateError),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
     UnsupportedUrl(String),
+    /// Migrations this binary does not have were applied: a newer eryxon wrote the database.
+    #[error(
+        "this database was written by a newer eryxon (schema {database}, this binary knows \
+         {known}); run that version or a later one"
+    )]
+    NewerSchema { database: i64, known: i64 },
+    /// The database cannot be opened for writing; the message says what to change.
+    #[error("{0}")]
+    NotWritable(String),
     /// What the SQLite store remembered of a stored row proved wrong; the sync is run again
     /// from what is stored, so no client sees this.
     #[error("a stored row is not where the store remembered it")]
@@ -186,6 +195,22 @@ pub struct ImportRecord {
     pub created_at: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_details: Option<Box<RawValue>>,
+}
+
+/// A failed migration as the operator reads it: a database holding a migration this binary
+/// does not know was written by a newer version, which is said in those words
+/// (`cli::a_database_from_a_newer_eryxon_is_refused_in_plain_words`).
+pub(crate) fn migration_error(
+    migrator: &sqlx::migrate::Migrator,
+    error: sqlx::migrate::MigrateError,
+) -> StoreError {
+    match error {
+        sqlx::migrate::MigrateError::VersionMissing(database) => StoreError::NewerSchema {
+            database,
+            known: migrator.iter().map(|m| m.version).max().unwrap_or(0),
+        },
+        error => StoreError::Migration(error),
+    }
 }
 
 /// SQLite's "database is locked" (`SQLITE_BUSY`, or `SQLITE_LOCKED` and their extended codes):

@@ -20,4 +20,5 @@ mod security;
 mod seed;
 mod semantics;
 mod soak;
+mod startup;
 mod values;

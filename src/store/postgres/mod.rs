@@ -54,7 +54,8 @@ impl PostgresStore {
         // while it migrates (so instances starting together take turns) and does not release
         // it when a migration fails; closing the connection always does.
         let mut conn = connect.connect().await.map_err(store_error)?;
-        sqlx::migrate!("migrations/postgres").run(&mut conn).await?;
+        let migrator = sqlx::migrate!("migrations/postgres");
+        (migrator.run(&mut conn).await).map_err(|e| super::migration_error(&migrator, e))?;
         conn.close().await.map_err(store_error)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)

@@ -5,6 +5,7 @@ mod checkpoint;
 mod group;
 mod known;
 mod read;
+mod startup;
 mod sync;
 
 use std::str::FromStr;
@@ -101,8 +102,16 @@ impl SqliteStore {
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
             .connect_with(options.clone())
-            .await?;
-        sqlx::migrate!("migrations/sqlite").run(&writer).await?;
+            .await
+            .map_err(|e| startup::explain(&options, e))?;
+        let migrator = sqlx::migrate!("migrations/sqlite");
+        match migrator.run(&writer).await {
+            Err(sqlx::migrate::MigrateError::Execute(e)) => Err(startup::explain(&options, e)),
+            result => result.map_err(|e| super::migration_error(&migrator, e)),
+        }?;
+        startup::check_writable(&writer)
+            .await
+            .map_err(|e| startup::explain(&options, e))?;
         let reader = SqlitePoolOptions::new()
             .test_before_acquire(false)
             .max_connections(4)
