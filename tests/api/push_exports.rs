@@ -426,3 +426,29 @@ async fn a_directory_given_as_a_file_is_named_as_one() {
     assert!(stderr.contains("nothing was sent"), "{stderr}");
     assert!(server.all("cells", &key).await.is_empty());
 }
+
+/// Whole numbers written as spreadsheets write them (`25.0`, `1e1`) load as whole numbers; a
+/// real fraction is refused by the server with the field's own message, and only its row.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_numbers_with_a_fraction_or_exponent_load() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let dir = TempDir::new().unwrap();
+    let jobs = write(
+        dir.path(),
+        "jobs.csv",
+        "external_id,external_source,job_number,priority\n\
+         J1,SAP,WO-1,3.0\n\
+         J2,SAP,WO-2,1e1\n\
+         J3,SAP,WO-3,2.5\n",
+    );
+    let output = push(&["--url", &server.base, "--key", &key, &jobs]).await;
+    let stdout = text(&output.stdout);
+    assert_eq!(exit_code(&output), 1, "{output:?}");
+    assert_eq!(summary(&stdout)["jobs"], [3, 2, 0, 0, 1], "{stdout}");
+    assert!(
+        stdout.contains("priority: must be a whole number from 0 to 2147483647 (got 2.5)"),
+        "{stdout}"
+    );
+    assert_eq!(stored(&server, &key, "jobs", "priority").await, ["3", "10"]);
+}

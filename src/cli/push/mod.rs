@@ -1,5 +1,6 @@
 //! `eryxon push`: load ERP export files (CSV, JSON, NDJSON) through the bulk-sync API.
 
+mod cell;
 mod client;
 mod csv_header;
 mod csv_rows;
