@@ -2,7 +2,7 @@
 //! configured limit and decodes it with field paths, answering every failure in the envelope.
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
@@ -65,20 +65,40 @@ pub(super) fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiErr
     decode(bytes).map_err(ApiError::invalid)
 }
 
-/// Query-string parameters decoded into `T`, with failures in the envelope.
+/// Query-string parameters decoded into `T`, with failures in the envelope naming the
+/// parameter and what it must be, in the API's words (`errors::bad_query_parameters_are_named`).
 pub struct ApiQuery<T>(pub T);
 
 impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        Query::<T>::try_from_uri(&parts.uri)
-            .map(|Query(value)| ApiQuery(value))
-            .map_err(|rejection| {
-                ApiError::invalid(FieldError {
-                    field: None,
-                    message: rejection.body_text(),
-                })
-            })
+        decode_query(parts.uri.query().unwrap_or_default()).map(ApiQuery)
     }
+}
+
+fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
+    let pairs = form_urlencoded::parse(query.as_bytes());
+    serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs)).map_err(|error| {
+        let field = error.path().to_string();
+        let sent = form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| *name == field)
+            .map(|(_, value)| value.into_owned());
+        let cause = error.into_inner().to_string();
+        // The standard library's words for a bad integer or boolean, said as the API says them.
+        let integer = ["digit", "number too", "parse integer"];
+        let message = match sent {
+            Some(value) if cause.contains("`true` or `false`") => {
+                format!("must be true or false (got {value:?})")
+            }
+            Some(value) if integer.iter().any(|words| cause.contains(words)) => {
+                format!("must be a whole number written in digits (got {value:?})")
+            }
+            _ => cause,
+        };
+        ApiError::invalid(FieldError {
+            field: (field != ".").then_some(field),
+            message,
+        })
+    })
 }

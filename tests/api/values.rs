@@ -380,3 +380,62 @@ async fn a_day_the_calendar_lacks_is_told_apart_from_a_badly_written_date() {
         .await
         .expect(201);
 }
+
+/// A query parameter of the wrong kind is refused naming the parameter and what it must be,
+/// in the API's words, never a decoder's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_query_parameters_are_named() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let cases = [
+        (
+            "/api-jobs?limit=abc",
+            "limit",
+            "must be a whole number written in digits (got \"abc\")",
+        ),
+        (
+            "/api-jobs?offset=-1",
+            "offset",
+            "must be a whole number written in digits (got \"-1\")",
+        ),
+        (
+            "/api-sync/imports?limit=99999999999",
+            "limit",
+            "must be a whole number written in digits (got \"99999999999\")",
+        ),
+        (
+            "/api-jobs?include_deleted=maybe",
+            "include_deleted",
+            "must be true or false (got \"maybe\")",
+        ),
+        (
+            "/api-cells/sync?dry_run=ja",
+            "dry_run",
+            "must be true or false (got \"ja\")",
+        ),
+    ];
+    for (path, field, message) in cases {
+        let reply = if path.contains("/sync") {
+            let cell = r#"{"external_id": "C-1", "external_source": "SAP", "name": "c"}"#;
+            send(&server, &key, Method::PUT, path, cell).await
+        } else {
+            server.get(path, &key).await
+        };
+        let reply = reply.expect(400);
+        assert_eq!(reply.error_code(), "VALIDATION_ERROR");
+        assert_eq!(
+            reply.body["error"]["details"][0],
+            serde_json::json!({"field": field, "message": message}),
+            "{path}"
+        );
+        assert!(!reply.body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deserialize"));
+    }
+    let unknown = server.get("/api-jobs?colour=red", &key).await.expect(400);
+    assert!(unknown.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("unknown field `colour`"));
+}
