@@ -43,7 +43,7 @@ impl PostgresStore {
     }
 
     pub async fn open_with(url: &str, options: &StoreOptions) -> Result<PostgresStore, StoreError> {
-        let mut connect = PgConnectOptions::from_str(url).map_err(store_error)?;
+        let mut connect = PgConnectOptions::from_str(url)?;
         if let Some(timeout) = options.statement_timeout {
             connect = connect.options([(
                 "statement_timeout",
@@ -53,22 +53,20 @@ impl PostgresStore {
         // Migrations run on a connection of their own: sqlx holds a session advisory lock
         // while it migrates (so instances starting together take turns) and does not release
         // it when a migration fails; closing the connection always does.
-        let mut conn = connect.connect().await.map_err(store_error)?;
+        let mut conn = connect.connect().await?;
         let migrator = sqlx::migrate!("migrations/postgres");
         (migrator.run(&mut conn).await).map_err(|e| super::migration_error(&migrator, e))?;
-        conn.close().await.map_err(store_error)?;
+        conn.close().await?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
-            .await
-            .map_err(store_error)?;
+            .await?;
         let icu: bool = sqlx::query_scalar(
             "SELECT EXISTS (SELECT 1 FROM pg_collation WHERE collname = 'und-x-icu')",
         )
         .fetch_one(&pool)
-        .await
-        .map_err(store_error)?;
+        .await?;
         if !icu {
             tracing::warn!(
                 "this PostgreSQL server was built without ICU: `search` ignores case for ASCII \
@@ -80,27 +78,6 @@ impl PostgresStore {
             statistics: Arc::new(Default::default()),
             icu,
         })
-    }
-}
-
-/// Like `From<sqlx::Error>`, but also counts as unavailable the failures PostgreSQL reports
-/// as transient: a lost or refused connection, a server shutting down or out of connections,
-/// a statement cancelled by its timeout, a deadlock or serialization failure.
-pub(super) fn store_error(error: sqlx::Error) -> StoreError {
-    let transient = match &error {
-        sqlx::Error::Database(e) => e.code().is_some_and(|code| {
-            code.starts_with("08")
-                || matches!(
-                    code.as_ref(),
-                    "57P01" | "57P02" | "57P03" | "53300" | "57014" | "40001" | "40P01" | "55P03"
-                )
-        }),
-        _ => false,
-    };
-    if transient {
-        StoreError::Unavailable(error)
-    } else {
-        StoreError::from(error)
     }
 }
 
@@ -126,10 +103,10 @@ fn key_columns() -> String {
 }
 
 fn key_info(row: &PgRow) -> Result<ApiKeyInfo, StoreError> {
-    let text = |column: &str| row.try_get::<String, _>(column).map_err(store_error);
+    let text = |column: &str| row.try_get::<String, _>(column).map_err(StoreError::from);
     let optional = |column: &str| {
         row.try_get::<Option<String>, _>(column)
-            .map_err(store_error)
+            .map_err(StoreError::from)
     };
     let mode = decode_mode(&text("mode")?)?;
     Ok(ApiKeyInfo {
@@ -184,8 +161,7 @@ impl PostgresStore {
         sqlx::query(&format!("{} WHERE k.id = $1::uuid", key_columns()))
             .bind(id)
             .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
+            .await?
             .as_ref()
             .map(key_info)
             .transpose()
@@ -272,18 +248,14 @@ async fn insert_import<'e>(
         entry,
     )
     .execute(executor)
-    .await
-    .map_err(store_error)?;
+    .await?;
     Ok(())
 }
 
 #[async_trait]
 impl Store for PostgresStore {
     async fn health(&self) -> Result<(), StoreError> {
-        sqlx::query("SELECT 1")
-            .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
     }
 
@@ -305,8 +277,7 @@ impl Store for PostgresStore {
         let mut tx = self
             .pool
             .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-            .await
-            .map_err(store_error)?;
+            .await?;
         let mut writer = PostgresWriter {
             conn: &mut tx,
             scope,
@@ -320,10 +291,10 @@ impl Store for PostgresStore {
                 if let Some(history) = history {
                     insert_import(&mut *tx, scope, &history(&results)).await?;
                 }
-                tx.commit().await.map_err(store_error)?
+                tx.commit().await?
             }
             Finish::DryRun => {
-                tx.rollback().await.map_err(store_error)?;
+                tx.rollback().await?;
                 if let Some(history) = history {
                     self.record_import(scope, &history(&results)).await?;
                 }
@@ -371,8 +342,7 @@ impl Store for PostgresStore {
             .bind(i64::from(query.limit))
             .bind(i64::from(query.offset))
             .fetch_all(&self.pool)
-            .await
-            .map_err(store_error)?;
+            .await?;
         let mut count = sqlx::query_scalar::<_, i64>(&count_sql)
             .bind(&tenant)
             .bind(scope.mode.as_str());
@@ -382,7 +352,7 @@ impl Store for PostgresStore {
                 Bind::Texts(texts) => count.bind(texts),
             };
         }
-        let total = count.fetch_one(&self.pool).await.map_err(store_error)?;
+        let total = count.fetch_one(&self.pool).await?;
         let last_id = rows.last().map(|(id, _)| parse_id(id)).transpose()?;
         Ok(Page {
             records: rows
@@ -409,10 +379,7 @@ impl Store for PostgresStore {
         for key in keys {
             query = query.bind(key);
         }
-        let found: Option<String> = query
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?;
+        let found: Option<String> = query.fetch_optional(&self.pool).await?;
         found.map(|json| record(entity, json)).transpose()
     }
 
@@ -429,7 +396,7 @@ impl Store for PostgresStore {
         } else {
             "id = $3::uuid"
         };
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().await?;
         // FOR UPDATE: a concurrent sync restoring this record waits for the delete, or wins.
         let sql = format!(
             "SELECT id::text, external_id FROM {table} \
@@ -442,8 +409,7 @@ impl Store for PostgresStore {
         for key in keys {
             query = query.bind(key);
         }
-        let found: Option<(String, String)> =
-            query.fetch_optional(&mut *tx).await.map_err(store_error)?;
+        let found: Option<(String, String)> = query.fetch_optional(&mut *tx).await?;
         let Some((id, external_id)) = found else {
             return Ok(Deletion::NotFound);
         };
@@ -453,8 +419,7 @@ impl Store for PostgresStore {
             )
             .bind(&id)
             .fetch_one(&mut *tx)
-            .await
-            .map_err(store_error)?;
+            .await?;
             if operations > 0 {
                 return Ok(Deletion::InUse {
                     operations: operations as u64,
@@ -468,11 +433,10 @@ impl Store for PostgresStore {
                 .bind(&id)
                 .bind(&now)
                 .execute(&mut *tx)
-                .await
-                .map_err(store_error)?
+                .await?
                 .rows_affected();
         }
-        tx.commit().await.map_err(store_error)?;
+        tx.commit().await?;
         Ok(Deletion::Deleted {
             id: parse_id(&id)?,
             external_id,
@@ -488,7 +452,7 @@ impl Store for PostgresStore {
         key: &IssuedKey,
     ) -> Result<ApiKeyInfo, StoreError> {
         let now = timestamp();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().await?;
         // A tenant created concurrently makes this wait, then skip; the next statement of
         // this READ COMMITTED transaction sees it.
         sqlx::query(
@@ -499,8 +463,7 @@ impl Store for PostgresStore {
         .bind(tenant.as_str())
         .bind(&now)
         .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
+        .await?;
         let key_id = Uuid::now_v7().hyphenated().to_string();
         sqlx::query(
             "INSERT INTO api_keys (id, tenant_id, name, mode, lookup, hash, created_at) \
@@ -514,9 +477,8 @@ impl Store for PostgresStore {
         .bind(&key.hash)
         .bind(&now)
         .execute(&mut *tx)
-        .await
-        .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
+        .await?;
+        tx.commit().await?;
         self.key_by_id(&key_id)
             .await?
             .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
@@ -532,8 +494,7 @@ impl Store for PostgresStore {
         ))
         .bind(tenant.map(TenantSlug::as_str))
         .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?
+        .await?
         .iter()
         .map(key_info)
         .collect()
@@ -551,8 +512,7 @@ impl Store for PostgresStore {
                 .bind(lookup)
                 .bind(lookup.len() as i32)
                 .fetch_all(&self.pool)
-                .await
-                .map_err(store_error)?;
+                .await?;
                 match ids.as_slice() {
                     [id] => id.clone(),
                     [] => return Err(not_found()),
@@ -567,8 +527,7 @@ impl Store for PostgresStore {
         .bind(&id)
         .bind(timestamp())
         .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
+        .await?;
         if revoked.rows_affected() == 0 {
             return Err(not_found());
         }
@@ -582,16 +541,15 @@ impl Store for PostgresStore {
         )
         .bind(lookup)
         .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?;
+        .await?;
         let Some(row) = row else { return Ok(None) };
-        let get = |column: &str| row.try_get::<String, _>(column).map_err(store_error);
+        let get = |column: &str| row.try_get::<String, _>(column).map_err(StoreError::from);
         Ok(Some(StoredKey {
             id: parse_id(&get("id")?)?,
             tenant_id: parse_id(&get("tenant_id")?)?,
             mode: decode_mode(&get("mode")?)?,
             hash: get("hash")?,
-            revoked: row.try_get("revoked").map_err(store_error)?,
+            revoked: row.try_get("revoked")?,
         }))
     }
 
@@ -600,8 +558,7 @@ impl Store for PostgresStore {
             .bind(id.hyphenated().to_string())
             .bind(timestamp())
             .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
+            .await?;
         Ok(())
     }
 
@@ -618,7 +575,7 @@ impl Store for PostgresStore {
         .bind(window as i64)
         .fetch_one(&self.pool)
         .await
-        .map_err(store_error)?;
+        ?;
         if requests == 1 {
             sqlx::query(
                 "DELETE FROM rate_limit_windows WHERE key_id = $1::uuid AND window_start < $2",
@@ -626,8 +583,7 @@ impl Store for PostgresStore {
             .bind(key_id.hyphenated().to_string())
             .bind(window as i64)
             .execute(&self.pool)
-            .await
-            .map_err(store_error)?;
+            .await?;
         }
         Ok(requests.max(0) as u32)
     }
@@ -654,8 +610,7 @@ impl Store for PostgresStore {
         .bind(i64::from(query.limit))
         .bind(i64::from(query.offset))
         .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?;
+        .await?;
         let total: i64 = sqlx::query_scalar(&format!(
             "SELECT count(*) FROM sync_imports AS i WHERE {IMPORT_FILTERS}"
         ))
@@ -663,8 +618,7 @@ impl Store for PostgresStore {
         .bind(scope.mode.as_str())
         .bind(entity)
         .fetch_one(&self.pool)
-        .await
-        .map_err(store_error)?;
+        .await?;
         let records = rows
             .into_iter()
             .map(ImportRecord::try_from)
@@ -682,8 +636,7 @@ impl Store for PostgresStore {
         .bind(scope.mode.as_str())
         .bind(id.hyphenated().to_string())
         .fetch_optional(&self.pool)
-        .await
-        .map_err(store_error)?;
+        .await?;
         row.map(ImportRecord::try_from).transpose()
     }
 
@@ -695,7 +648,7 @@ impl Store for PostgresStore {
     ) -> Result<Claim, StoreError> {
         let key_id = key_id.hyphenated().to_string();
         let now = timestamp();
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let mut tx = self.pool.begin().await?;
         // Taking over an expired or abandoned key is one conditional UPDATE, so of two
         // instances racing for it exactly one wins.
         let taken_over = sqlx::query(
@@ -712,8 +665,7 @@ impl Store for PostgresStore {
         .bind(minutes_ago(IDEMPOTENCY_HOURS * 60))
         .bind(minutes_ago(IDEMPOTENCY_STALE_MINUTES))
         .execute(&mut *tx)
-        .await
-        .map_err(store_error)?
+        .await?
         .rows_affected();
         let inserted = sqlx::query(
             "INSERT INTO idempotency_keys (key_id, idempotency_key, request_hash, created_at) \
@@ -724,8 +676,7 @@ impl Store for PostgresStore {
         .bind(request_hash)
         .bind(&now)
         .execute(&mut *tx)
-        .await
-        .map_err(store_error)?
+        .await?
         .rows_affected();
         let claim = if taken_over + inserted > 0 {
             Claim::Fresh
@@ -738,12 +689,11 @@ impl Store for PostgresStore {
                 .bind(&key_id)
                 .bind(idempotency_key)
                 .fetch_one(&mut *tx)
-                .await
-                .map_err(store_error)?;
+                .await?;
             let response = status.map(|s| (s as u16, body.unwrap_or_default()));
             existing_claim(request_hash, &stored_hash, response)
         };
-        tx.commit().await.map_err(store_error)?;
+        tx.commit().await?;
         Ok(claim)
     }
 
@@ -763,8 +713,7 @@ impl Store for PostgresStore {
         .bind(i64::from(status))
         .bind(body)
         .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
+        .await?;
         Ok(())
     }
 
@@ -779,8 +728,7 @@ impl Store for PostgresStore {
         .bind(key_id.hyphenated().to_string())
         .bind(idempotency_key)
         .execute(&self.pool)
-        .await
-        .map_err(store_error)?;
+        .await?;
         Ok(())
     }
 }

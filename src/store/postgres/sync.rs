@@ -21,7 +21,6 @@ use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgConnection};
 use uuid::Uuid;
 
-use super::store_error;
 use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default, Entity, Kind, Scalar};
@@ -423,8 +422,7 @@ impl PostgresWriter<'_> {
             sqlx::query_as_with(statement, batch.arguments(&tenant, mode, &self.now)?)
                 .persistent(plan_once(rows.len()))
                 .fetch_all(&mut *self.conn)
-                .await
-                .map_err(store_error)?;
+                .await?;
         let mut changes: Vec<Option<(Uuid, Change)>> = (0..rows.len()).map(|_| None).collect();
         // Matching keys here costs less than a join in the statement, which sorts both sides.
         let position: HashMap<(&str, &str), usize> = rows
@@ -516,8 +514,7 @@ impl PostgresWriter<'_> {
             .bind(external_ids)
             .bind(fingerprints)
             .fetch_all(&mut *self.conn)
-            .await
-            .map_err(store_error)?;
+            .await?;
         let mut found: Vec<Option<Found>> = (0..sources.len()).map(|_| None).collect();
         for (index, id, deleted, differs) in rows {
             found[index as usize] = Some(Found {
@@ -544,7 +541,7 @@ impl PostgresWriter<'_> {
             .bind(external_ids)
             .fetch_all(&mut *self.conn)
             .await
-            .map_err(store_error)
+            .map_err(StoreError::from)
     }
 }
 
@@ -574,8 +571,7 @@ impl SyncWriter for PostgresWriter<'_> {
             .bind(self.scope.mode.as_str())
             .bind(ids)
             .fetch_all(&mut *self.conn)
-            .await
-            .map_err(store_error)?;
+            .await?;
         Ok(found.into_iter().collect())
     }
 
@@ -604,8 +600,7 @@ impl SyncWriter for PostgresWriter<'_> {
             .bind(text(parents))
             .bind(text(keep))
             .fetch_all(&mut *self.conn)
-            .await
-            .map_err(store_error)?;
+            .await?;
         Retired::from_rows(rows)
     }
 
@@ -676,8 +671,7 @@ impl SyncWriter for PostgresWriter<'_> {
         .bind(self.scope.mode.as_str())
         .bind(names)
         .fetch_all(&mut *self.conn)
-        .await
-        .map_err(store_error)?;
+        .await?;
         let mut cells: HashMap<String, Vec<Uuid>> = HashMap::new();
         for (name, id) in found {
             cells.entry(name).or_default().push(id);

@@ -144,7 +144,7 @@ async fn commit(writer: &Writer, group: Vec<Job>) {
             }
             // Another process held the write lock for the whole busy timeout: running each sync
             // alone would wait that long again, once per sync. Each is answered 503 instead
-            // (`concurrency::a_write_lock_held_too_long_is_503`).
+            // (`locks::a_write_lock_held_too_long_is_503`).
             Err(StoreError::Locked(cause)) => {
                 for job in group {
                     job.answer(Err(StoreError::Locked(cause.clone())));

@@ -72,7 +72,7 @@ pub fn connect_options(url: &str) -> Result<SqliteConnectOptions, StoreError> {
 /// writes must upgrade its read lock, and SQLite answers an upgrade that meets another
 /// process's write lock with "database is locked" at once, without waiting the busy timeout
 /// (it could deadlock otherwise). `BEGIN IMMEDIATE` waits for the lock up to the busy timeout
-/// instead. Guarded by `concurrency::a_write_waits_for_another_process_holding_the_lock`.
+/// instead. Guarded by `locks::a_write_waits_for_another_process_holding_the_lock`.
 pub(super) async fn begin_write(
     pool: &SqlitePool,
 ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {

@@ -1,7 +1,7 @@
 //! Why a SQLite file cannot be opened for writing, said in the operator's words. SQLite itself
 //! says "unable to open database file" for a missing directory and for one it may not write
 //! its journal to, and opens a read-only file read-only without a word, so that the first sync
-//! would fail instead of the start (`cli::an_unwritable_database_is_refused_at_start`).
+//! would fail instead of the start (`startup::an_unwritable_database_is_refused_at_start`).
 
 use std::fs::OpenOptions;
 use std::path::Path;
