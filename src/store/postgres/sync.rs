@@ -149,9 +149,10 @@ fn row_by_key(table: &str, columns: &str, condition: &str) -> String {
 /// a plan cached while a table was small scans it per batch row later (816 ms instead of ~2 ms
 /// for 1000 keys): batches are planned at each execution (unnamed statements). A single record,
 /// the common real-time sync, keeps its plan: a one-row look-up stays an index probe, and
-/// parsing the statement again would cost a third of its time. (The session-wide
-/// `plan_cache_mode = force_custom_plan` used before also re-planned the foreign-key checks
-/// PostgreSQL runs per inserted row: 3× their cost, 94 ms of a 9000-record nested insert.)
+/// parsing the statement again would cost a third of its time. (A session-wide
+/// `plan_cache_mode = force_custom_plan` would also re-plan the foreign-key checks PostgreSQL
+/// runs per inserted row: 3× their cost, 94 ms of a 9000-record nested insert; see
+/// docs/decisions/0011-postgres-plan-batches-per-execution.md.)
 fn plan_once(rows: usize) -> bool {
     rows == 1
 }

@@ -1,9 +1,11 @@
 //! Group commit. SQLite has one writer, so concurrent syncs queue for it; rather than one
 //! transaction each (BEGIN, the sync, its history entry, COMMIT: a hand-off to sqlx's worker
 //! thread apiece), small syncs that are waiting together share one transaction. Every caller
-//! is answered only after the shared COMMIT, so an answered sync is as durable as before. If the
-//! shared transaction fails, nothing of it is kept and each sync runs again in a transaction of
-//! its own, so one sync's failure never becomes another's.
+//! is answered only after the shared COMMIT, so an answered sync is as durable as one committed
+//! alone. If the shared transaction fails, nothing of it is kept and each sync runs again in a
+//! transaction of its own, so one sync's failure never becomes another's
+//! (`concurrency::a_failing_sync_does_not_take_concurrent_ones_with_it`). Why and what it
+//! gains: docs/decisions/0005-sqlite-group-commit.md.
 
 use std::sync::Arc;
 

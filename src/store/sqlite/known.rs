@@ -25,7 +25,7 @@ use crate::domain::Scope;
 
 /// Most rows remembered. The 100k-record load grew the server's peak RSS by 18 MB (about
 /// 180 bytes a row, references included), so at most ~90 MB. Past it, the memory starts over;
-/// a row it no longer holds is looked up as before.
+/// a row it no longer holds is looked up in the database, as any row it does not know.
 const MOST_ROWS: usize = 500_000;
 
 /// A record key as the memory holds it: two 64-bit SipHash values under keys drawn at random
