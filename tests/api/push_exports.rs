@@ -47,6 +47,20 @@ async fn stored(server: &TestServer, key: &str, entity: &str, field: &str) -> Ve
         .collect()
 }
 
+/// A server on SQLite, a key for it, and a directory for the export files.
+async fn start() -> (TestServer, String, TempDir) {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    (server, key, TempDir::new().unwrap())
+}
+
+/// `eryxon push` to `server` with `key`, then `args`.
+async fn push_to(server: &TestServer, key: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--url", server.base.as_str(), "--key", key];
+    all.extend_from_slice(args);
+    push(&all).await
+}
+
 /// A `;` file as European Excel and SAP write it, with a comma inside a value that then
 /// needs no quotes, and CRLF line ends.
 const JOBS_SEMICOLON: &str = "external_id;external_source;job_number;customer;priority\r\n\
@@ -55,9 +69,7 @@ const JOBS_SEMICOLON: &str = "external_id;external_source;job_number;customer;pr
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn semicolon_and_tab_separated_exports_load_fully() {
-    let server = TestServer::start(Engine::Sqlite).await;
-    let key = server.key("acme").await;
-    let dir = TempDir::new().unwrap();
+    let (server, key, dir) = start().await;
     let jobs = write(dir.path(), "jobs.csv", JOBS_SEMICOLON);
     let cells = write(
         dir.path(),
@@ -66,7 +78,7 @@ async fn semicolon_and_tab_separated_exports_load_fully() {
          C1\tSAP\tFräse; groß\t7.5\n\
          C2\tSAP\tLaser, 6 kW\t8\n",
     );
-    let output = push(&["--url", &server.base, "--key", &key, &jobs, &cells]).await;
+    let output = push_to(&server, &key, &[&jobs, &cells]).await;
     let stdout = text(&output.stdout);
     assert_eq!(exit_code(&output), 0, "{output:?}");
     assert_eq!(summary(&stdout)["jobs"], [2, 2, 0, 0, 0], "{stdout}");
@@ -88,21 +100,10 @@ async fn semicolon_and_tab_separated_exports_load_fully() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_delimiter_flag_is_followed_and_a_wrong_one_is_named() {
-    let server = TestServer::start(Engine::Sqlite).await;
-    let key = server.key("acme").await;
-    let dir = TempDir::new().unwrap();
+    let (server, key, dir) = start().await;
     let jobs = write(dir.path(), "jobs.csv", JOBS_SEMICOLON);
 
-    let wrong = push(&[
-        "--url",
-        &server.base,
-        "--key",
-        &key,
-        "--delimiter",
-        ",",
-        &jobs,
-    ])
-    .await;
+    let wrong = push_to(&server, &key, &["--delimiter", ",", &jobs]).await;
     let stderr = text(&wrong.stderr);
     assert_eq!(exit_code(&wrong), 2, "{wrong:?}");
     assert!(
@@ -121,16 +122,7 @@ async fn the_delimiter_flag_is_followed_and_a_wrong_one_is_named() {
     assert!(stderr.contains("nothing was sent"), "{stderr}");
     assert!(server.all("jobs", &key).await.is_empty());
 
-    let told = push(&[
-        "--url",
-        &server.base,
-        "--key",
-        &key,
-        "--delimiter",
-        ";",
-        &jobs,
-    ])
-    .await;
+    let told = push_to(&server, &key, &["--delimiter", ";", &jobs]).await;
     assert_eq!(exit_code(&told), 0, "{told:?}");
     assert_eq!(
         stored(&server, &key, "jobs", "customer").await,
@@ -140,9 +132,7 @@ async fn the_delimiter_flag_is_followed_and_a_wrong_one_is_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_windows_1252_export_is_refused_whole_until_its_encoding_is_named() {
-    let server = TestServer::start(Engine::Sqlite).await;
-    let key = server.key("acme").await;
-    let dir = TempDir::new().unwrap();
+    let (server, key, dir) = start().await;
     let cells = write(
         dir.path(),
         "cells.csv",
@@ -167,7 +157,7 @@ async fn a_windows_1252_export_is_refused_whole_until_its_encoding_is_named() {
         ),
     );
 
-    let refused = push(&["--url", &server.base, "--key", &key, &cells, &jobs]).await;
+    let refused = push_to(&server, &key, &[&cells, &jobs]).await;
     let stderr = text(&refused.stderr);
     assert_eq!(exit_code(&refused), 2, "{refused:?}");
     assert!(
@@ -186,7 +176,7 @@ async fn a_windows_1252_export_is_refused_whole_until_its_encoding_is_named() {
             "not the rows without umlauts, nor the UTF-8 file: {entity}"
         );
     }
-    let json_too = push(&["--url", &server.base, "--key", &key, &parts]).await;
+    let json_too = push_to(&server, &key, &[&parts]).await;
     assert_eq!(exit_code(&json_too), 2, "{json_too:?}");
     let stderr = text(&json_too.stderr);
     assert!(
@@ -194,16 +184,11 @@ async fn a_windows_1252_export_is_refused_whole_until_its_encoding_is_named() {
         "{stderr}"
     );
 
-    let told = push(&[
-        "--url",
-        &server.base,
-        "--key",
+    let told = push_to(
+        &server,
         &key,
-        "--encoding",
-        "windows-1252",
-        &jobs,
-        &parts,
-    ])
+        &["--encoding", "windows-1252", &jobs, &parts],
+    )
     .await;
     assert_eq!(exit_code(&told), 0, "{told:?}");
     assert_eq!(
@@ -218,9 +203,7 @@ async fn a_windows_1252_export_is_refused_whole_until_its_encoding_is_named() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_excel_unicode_text_export_loads_by_itself() {
-    let server = TestServer::start(Engine::Sqlite).await;
-    let key = server.key("acme").await;
-    let dir = TempDir::new().unwrap();
+    let (server, key, dir) = start().await;
     let cells = write(
         dir.path(),
         "cells.csv",
@@ -230,7 +213,7 @@ async fn an_excel_unicode_text_export_loads_by_itself() {
              C2\tERP\tΣΟΦΙΑ Schweißen\t\r\n",
         ),
     );
-    let output = push(&["--url", &server.base, "--key", &key, &cells]).await;
+    let output = push_to(&server, &key, &[&cells]).await;
     assert_eq!(exit_code(&output), 0, "{output:?}");
     assert_eq!(
         stored(&server, &key, "cells", "name").await,
@@ -244,9 +227,7 @@ async fn an_excel_unicode_text_export_loads_by_itself() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nightly_export_names_tell_their_entity_when_they_hold_one_entity_word() {
-    let server = TestServer::start(Engine::Sqlite).await;
-    let key = server.key("acme").await;
-    let dir = TempDir::new().unwrap();
+    let (server, key, dir) = start().await;
     let named = [
         write(
             dir.path(),
@@ -300,7 +281,7 @@ async fn nightly_export_names_tell_their_entity_when_they_hold_one_entity_word()
         "export.csv",
         "external_id,external_source,name\nC3,ERP,Weld\n",
     );
-    let refused = push(&["--url", &server.base, "--key", &key, &cells, &two, &none]).await;
+    let refused = push_to(&server, &key, &[&cells, &two, &none]).await;
     let stderr = text(&refused.stderr);
     assert_eq!(exit_code(&refused), 2, "{refused:?}");
     let line_of = |file: &str| {
@@ -321,16 +302,7 @@ async fn nightly_export_names_tell_their_entity_when_they_hold_one_entity_word()
     assert!(no_word.contains("--entity"), "{no_word}");
     assert_eq!(stored(&server, &key, "cells", "name").await, ["Laser"]);
 
-    let told = push(&[
-        "--url",
-        &server.base,
-        "--key",
-        &key,
-        "--entity",
-        "cells",
-        &none,
-    ])
-    .await;
+    let told = push_to(&server, &key, &["--entity", "cells", &none]).await;
     assert_eq!(exit_code(&told), 0, "{told:?}");
     assert_eq!(
         stored(&server, &key, "cells", "name").await,
@@ -340,15 +312,13 @@ async fn nightly_export_names_tell_their_entity_when_they_hold_one_entity_word()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_trailing_delimiter_adds_no_column() {
-    let server = TestServer::start(Engine::Sqlite).await;
-    let key = server.key("acme").await;
-    let dir = TempDir::new().unwrap();
+    let (server, key, dir) = start().await;
     let cells = write(
         dir.path(),
         "cells.csv",
         "external_id;external_source;name;\nC1;ERP;Fräse;\nC2;ERP;Laser\n",
     );
-    let output = push(&["--url", &server.base, "--key", &key, &cells]).await;
+    let output = push_to(&server, &key, &[&cells]).await;
     assert_eq!(exit_code(&output), 0, "{output:?}");
     assert_eq!(
         stored(&server, &key, "cells", "name").await,
@@ -358,9 +328,7 @@ async fn a_trailing_delimiter_adds_no_column() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_and_header_only_files_are_warned_about_not_refused() {
-    let server = TestServer::start(Engine::Sqlite).await;
-    let key = server.key("acme").await;
-    let dir = TempDir::new().unwrap();
+    let (server, key, dir) = start().await;
     let empty = write(dir.path(), "cells.csv", "");
     let header_only = write(
         dir.path(),
@@ -373,16 +341,11 @@ async fn empty_and_header_only_files_are_warned_about_not_refused() {
         "resources.csv",
         "external_id,external_source,name,type\nR1,ERP,Drill,tooling\n",
     );
-    let output = push(&[
-        "--url",
-        &server.base,
-        "--key",
+    let output = push_to(
+        &server,
         &key,
-        &empty,
-        &header_only,
-        &no_records,
-        &resources,
-    ])
+        &[&empty, &header_only, &no_records, &resources],
+    )
     .await;
     let stderr = text(&output.stderr);
     assert_eq!(exit_code(&output), 0, "{output:?}");
@@ -405,9 +368,7 @@ async fn empty_and_header_only_files_are_warned_about_not_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_directory_given_as_a_file_is_named_as_one() {
-    let server = TestServer::start(Engine::Sqlite).await;
-    let key = server.key("acme").await;
-    let dir = TempDir::new().unwrap();
+    let (server, key, dir) = start().await;
     let exports = dir.path().join("exports");
     std::fs::create_dir(&exports).unwrap();
     let exports = exports.display().to_string();
@@ -416,7 +377,7 @@ async fn a_directory_given_as_a_file_is_named_as_one() {
         "cells.csv",
         "external_id,external_source,name\nC1,ERP,Laser\n",
     );
-    let output = push(&["--url", &server.base, "--key", &key, &cells, &exports]).await;
+    let output = push_to(&server, &key, &[&cells, &exports]).await;
     let stderr = text(&output.stderr);
     assert_eq!(exit_code(&output), 2, "{output:?}");
     assert!(
@@ -431,9 +392,7 @@ async fn a_directory_given_as_a_file_is_named_as_one() {
 /// real fraction is refused by the server with the field's own message, and only its row.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn whole_numbers_with_a_fraction_or_exponent_load() {
-    let server = TestServer::start(Engine::Sqlite).await;
-    let key = server.key("acme").await;
-    let dir = TempDir::new().unwrap();
+    let (server, key, dir) = start().await;
     let jobs = write(
         dir.path(),
         "jobs.csv",
@@ -442,7 +401,7 @@ async fn whole_numbers_with_a_fraction_or_exponent_load() {
          J2,SAP,WO-2,1e1\n\
          J3,SAP,WO-3,2.5\n",
     );
-    let output = push(&["--url", &server.base, "--key", &key, &jobs]).await;
+    let output = push_to(&server, &key, &[&jobs]).await;
     let stdout = text(&output.stdout);
     assert_eq!(exit_code(&output), 1, "{output:?}");
     assert_eq!(summary(&stdout)["jobs"], [3, 2, 0, 0, 1], "{stdout}");
