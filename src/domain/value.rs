@@ -110,32 +110,40 @@ impl Color {
     }
 }
 
-impl TryFrom<String> for Color {
-    type Error = String;
+/// A value sent as text and read by its type's `parse`: from a JSON body (refusing any other
+/// kind of value in the API's words) and from a CSV cell alike.
+macro_rules! parsed_from_text {
+    ($ty:ty, $what:literal, $parse:path) => {
+        impl TryFrom<String> for $ty {
+            type Error = String;
 
-    fn try_from(text: String) -> Result<Self, String> {
-        Color::parse(&text)
-    }
-}
-
-impl Expected<'_> for Color {
-    fn what(f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a color written #rrggbb")
-    }
-
-    fn scalar(sent: Sent<'_>) -> Result<Self, String> {
-        match sent {
-            Sent::Text(text) => Color::parse(text),
-            other => Err(refusal::<Self>(other)),
+            fn try_from(text: String) -> Result<Self, String> {
+                $parse(&text)
+            }
         }
-    }
+
+        impl Expected<'_> for $ty {
+            fn what(f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str($what)
+            }
+
+            fn scalar(sent: Sent<'_>) -> Result<Self, String> {
+                match sent {
+                    Sent::Text(text) => $parse(text),
+                    other => Err(refusal::<Self>(other)),
+                }
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $ty {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                read_scalar(deserializer)
+            }
+        }
+    };
 }
 
-impl<'de> Deserialize<'de> for Color {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        read_scalar(deserializer)
-    }
-}
+parsed_from_text!(Color, "a color written #rrggbb", Color::parse);
 
 impl IntoScalar for Color {
     fn into_scalar(self) -> Scalar {
@@ -186,32 +194,7 @@ fn date_shape(text: &str) -> Option<(i32, time::Month, u8)> {
     (1..=31).contains(&day).then_some((year, month, day))
 }
 
-impl TryFrom<String> for IsoDate {
-    type Error = String;
-
-    fn try_from(text: String) -> Result<Self, String> {
-        IsoDate::parse(&text)
-    }
-}
-
-impl Expected<'_> for IsoDate {
-    fn what(f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a date written YYYY-MM-DD")
-    }
-
-    fn scalar(sent: Sent<'_>) -> Result<Self, String> {
-        match sent {
-            Sent::Text(text) => IsoDate::parse(text),
-            other => Err(refusal::<Self>(other)),
-        }
-    }
-}
-
-impl<'de> Deserialize<'de> for IsoDate {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        read_scalar(deserializer)
-    }
-}
+parsed_from_text!(IsoDate, "a date written YYYY-MM-DD", IsoDate::parse);
 
 impl IntoScalar for IsoDate {
     fn into_scalar(self) -> Scalar {
