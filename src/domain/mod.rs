@@ -5,6 +5,7 @@ pub mod batch;
 pub mod canonical;
 pub mod decode;
 pub mod expect;
+pub mod history;
 pub mod number;
 pub mod outcome;
 pub mod patch;

@@ -124,6 +124,14 @@ pub struct Counts {
     pub errors: usize,
 }
 
+/// A bulk call's results in input order: the records the store wrote and those refused before
+/// it, each once (the property tests check this against a model of the call).
+pub fn merged(mut written: Vec<RecordResult>, rejected: Vec<RecordResult>) -> Vec<RecordResult> {
+    written.extend(rejected);
+    written.sort_by_key(|r| r.index);
+    written
+}
+
 impl std::iter::Sum for Counts {
     fn sum<I: Iterator<Item = Counts>>(counts: I) -> Counts {
         counts.fold(Counts::default(), |sum, c| Counts {

@@ -7,7 +7,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use uuid::Uuid;
 
 use super::auth::Principal;
@@ -16,10 +15,13 @@ use super::json::{ApiJson, ApiQuery};
 use super::{success, AppState};
 use crate::domain::batch::{prepare_bulk, prepare_one, BulkBody};
 use crate::domain::decode::FieldError;
-use crate::domain::outcome::{Change, Counts, ErrorCode, RecordError, RecordResult, Synced};
+use crate::domain::history::{self, Answer, HistoryDraft};
+use crate::domain::outcome::{
+    merged, Change, Counts, ErrorCode, RecordError, RecordResult, Synced,
+};
 use crate::domain::record::{Children, Payload, SyncBatch};
 use crate::domain::Entity;
-use crate::store::{Finish, History, ImportEntry, Written};
+use crate::store::{Finish, Written};
 
 /// A synced record as the API shows it, with its nested children.
 #[derive(Serialize)]
@@ -155,78 +157,38 @@ impl SyncParams {
     }
 }
 
-/// What the sync history needs to know of a call besides its results.
-struct Call {
-    started: Instant,
-    endpoint: String,
+/// The call's draft history entry: everything but the results the store writes.
+fn draft(
+    principal: &Principal,
+    headers: &HeaderMap,
+    entity: Entity,
+    answer: Answer,
     finish: Finish,
-    request_id: Option<String>,
-}
-
-impl Call {
-    fn new(
-        method: &str,
-        entity: Entity,
-        action: &str,
-        finish: Finish,
-        headers: &HeaderMap,
-    ) -> Call {
-        Call {
-            started: Instant::now(),
-            endpoint: format!("{method} /api-{}/{action}", entity.plural()),
-            finish,
-            request_id: headers
-                .get("x-request-id")
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned),
-        }
-    }
-
-    /// The call's sync-history entry, from the results of every record it carried.
-    fn entry(
-        &self,
-        principal: &Principal,
-        entity: Entity,
-        sources: &[String],
-        status: StatusCode,
-        results: &[&[RecordResult]],
-    ) -> ImportEntry {
-        let all = || results.iter().flat_map(|part| part.iter());
-        let error_details: Vec<_> = all()
-            .filter_map(|r| {
-                let error = r.outcome.as_ref().err()?;
-                Some(json!({
-                    "index": r.index,
-                    "external_id": r.external_id,
-                    "code": error.code,
-                    "field": error.field,
-                    "error": error.describe(),
-                }))
-            })
-            .collect();
-        ImportEntry {
-            key_id: principal.key_id,
-            endpoint: self.endpoint.clone(),
-            entity,
-            sources: sources.to_vec(),
-            dry_run: self.finish == Finish::DryRun,
-            status: status.as_u16(),
-            counts: results.iter().map(|part| Counts::of(part)).sum(),
-            error_details: serde_json::Value::Array(error_details),
-            duration_ms: self.started.elapsed().as_millis() as u64,
-            request_id: self.request_id.clone(),
-        }
+) -> HistoryDraft {
+    let (method, action) = match answer {
+        Answer::Single => ("PUT", "sync"),
+        Answer::Bulk => ("POST", "bulk-sync"),
+    };
+    HistoryDraft {
+        key_id: principal.key_id,
+        endpoint: format!("{method} /api-{}/{action}", entity.plural()),
+        entity,
+        sources: Vec::new(),
+        dry_run: finish == Finish::DryRun,
+        started: Instant::now(),
+        request_id: headers
+            .get("x-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        answer,
+        rejected: Vec::new(),
     }
 }
 
 /// How a single sync is answered: 201 for a new record, 200 for an existing one, and the
 /// error's own status for a rejected one.
 fn single_status(outcome: &Result<Synced, RecordError>) -> StatusCode {
-    match outcome {
-        Ok(synced) if synced.change == Change::Created => StatusCode::CREATED,
-        Ok(_) => StatusCode::OK,
-        Err(error) => ApiError::rejected(error.clone()).status(),
-    }
+    StatusCode::from_u16(history::single_status(outcome)).expect("a status code")
 }
 
 pub async fn sync_one<P: Payload>(
@@ -236,45 +198,30 @@ pub async fn sync_one<P: Payload>(
     ApiQuery(params): ApiQuery<SyncParams>,
     ApiJson(payload): ApiJson<P>,
 ) -> Result<Response, ApiError> {
-    let call = Call::new("PUT", P::ENTITY, "sync", params.finish(), &headers);
-    let finish = call.finish;
+    let finish = params.finish();
+    let mut draft = draft(&principal, &headers, P::ENTITY, Answer::Single, finish);
     let result = match prepare_one(payload) {
         Ok(batch) => {
             let batch = params.apply(P::ENTITY, batch)?;
-            let sources = batch.sources();
-            let history: History = Box::new(move |results: &[RecordResult]| {
-                let status = results
-                    .first()
-                    .map_or(StatusCode::OK, |r| single_status(&r.outcome));
-                call.entry(&principal, P::ENTITY, &sources, status, &[results])
-            });
-            let written = state
-                .store
-                .sync_recorded(principal.scope, batch, finish, Some(history))
+            draft.sources = batch.sources();
+            let written = (state.store)
+                .sync_recorded(principal.scope, batch, finish, Some(draft))
                 .await?;
             written.commit.durable().await?;
             let mut results = written.results;
             results.pop().expect("one record in, one result out")
         }
         Err(error) => {
-            let result = RecordResult {
+            draft.rejected.push(RecordResult {
                 index: 0,
                 external_id: None,
                 outcome: Err(error),
-            };
-            let results = [result];
-            let entry = call.entry(
-                &principal,
-                P::ENTITY,
-                &[],
-                single_status(&results[0].outcome),
-                &[&results],
-            );
+            });
+            let entry = draft.entry(&[]);
             if let Err(error) = state.store.record_import(principal.scope, &entry).await {
                 tracing::error!(%error, "could not record the sync in the history");
             }
-            let [result] = results;
-            result
+            draft.rejected.pop().expect("the refused record")
         }
     };
     let status = single_status(&result.outcome);
@@ -297,31 +244,16 @@ pub async fn sync_bulk<P: Payload>(
     ApiQuery(params): ApiQuery<SyncParams>,
     ApiJson(body): ApiJson<BulkBody<P>>,
 ) -> Result<Response, ApiError> {
-    let call = Call::new("POST", P::ENTITY, "bulk-sync", params.finish(), &headers);
-    let finish = call.finish;
+    let finish = params.finish();
+    let mut draft = draft(&principal, &headers, P::ENTITY, Answer::Bulk, finish);
     let prepared = prepare_bulk(body).map_err(ApiError::invalid)?;
     let batch = params.apply(P::ENTITY, prepared.batch)?;
-    let rejected = prepared.rejected;
-    let sources = batch.sources();
-    let rejected_before = rejected.clone();
-    let history: History = Box::new(move |written: &[RecordResult]| {
-        call.entry(
-            &principal,
-            P::ENTITY,
-            &sources,
-            StatusCode::OK,
-            &[written, &rejected_before],
-        )
-    });
-    let Written {
-        mut results,
-        commit,
-    } = state
-        .store
-        .sync_recorded(principal.scope, batch, finish, Some(history))
+    draft.sources = batch.sources();
+    draft.rejected = prepared.rejected.clone();
+    let Written { results, commit } = (state.store)
+        .sync_recorded(principal.scope, batch, finish, Some(draft))
         .await?;
-    results.extend(rejected);
-    results.sort_by_key(|r| r.index);
+    let results = merged(results, prepared.rejected);
     let view = BulkView {
         counts: Counts::of(&results),
         dry_run: finish == Finish::DryRun,

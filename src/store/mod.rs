@@ -15,10 +15,11 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::domain::api_key::{IssuedKey, TenantSlug};
-use crate::domain::outcome::{Counts, RecordResult};
+use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::{Entity, Mode, Scope};
 
+pub use crate::domain::history::{HistoryDraft, ImportEntry};
 pub(crate) use error::migration_error;
 pub use error::StoreError;
 pub use listing::Sort;
@@ -86,29 +87,6 @@ pub struct ListQuery {
 pub enum RecordRef {
     Id(Uuid),
     External { source: String, external_id: String },
-}
-
-/// Makes a call's sync-history entry from the results of its batch. Owned, so that a store may
-/// hand the sync to another task (SQLite commits concurrent syncs together).
-pub type History = Box<dyn Fn(&[RecordResult]) -> ImportEntry + Send + Sync>;
-
-/// One sync or bulk-sync call, as the sync history keeps it.
-#[derive(Debug, Clone)]
-pub struct ImportEntry {
-    pub key_id: Uuid,
-    /// `PUT /api-jobs/sync`, `POST /api-cells/bulk-sync`, …
-    pub endpoint: String,
-    pub entity: Entity,
-    /// The distinct `external_source`s of the request's records.
-    pub sources: Vec<String>,
-    pub dry_run: bool,
-    /// The HTTP status the call was answered with.
-    pub status: u16,
-    pub counts: Counts,
-    /// The rejected records: `[{index, external_id, code, field, error}]`.
-    pub error_details: serde_json::Value,
-    pub duration_ms: u64,
-    pub request_id: Option<String>,
 }
 
 /// A sync-history entry as engines read it: ids, JSON and times already as text.
@@ -299,7 +277,7 @@ pub trait Store: Send + Sync {
 
     /// `sync`, appending the call to the sync history in the same transaction, so the entry
     /// exists exactly when the data does (a dry run's entry is written after its rollback).
-    /// `history` makes the entry from the batch's results. The results may arrive while the
+    /// `history` is the call's draft entry, completed with the batch's results. The results may arrive while the
     /// transaction still commits: nothing of them may reach a client before `commit` is
     /// durable.
     async fn sync_recorded(
@@ -307,7 +285,7 @@ pub trait Store: Send + Sync {
         scope: Scope,
         batch: SyncBatch,
         outcome: Finish,
-        history: Option<History>,
+        history: Option<HistoryDraft>,
     ) -> Result<Written, StoreError>;
 
     async fn list(

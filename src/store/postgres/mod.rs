@@ -20,9 +20,9 @@ use self::sync::PostgresWriter;
 use super::listing::{listing, Bind, Dialect};
 use super::{
     decode_mode, existing_claim, free_later, key_params, lookup_of, minutes_ago, timestamp,
-    ApiKeyInfo, Cascade, Claim, Deletion, Finish, History, ImportEntry, ImportQuery, ImportRecord,
-    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, Written,
-    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    ApiKeyInfo, Cascade, Claim, Deletion, Finish, HistoryDraft, ImportEntry, ImportQuery,
+    ImportRecord, ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions,
+    StoredKey, Written, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
 use crate::domain::record::SyncBatch;
@@ -264,11 +264,11 @@ impl Store for PostgresStore {
         scope: Scope,
         batch: SyncBatch,
         finish: Finish,
-        history: Option<History>,
+        history: Option<HistoryDraft>,
     ) -> Result<Written, StoreError> {
         if batch.is_empty() {
             if let Some(history) = history {
-                self.record_import(scope, &history(&[])).await?;
+                self.record_import(scope, &history.entry(&[])).await?;
             }
             return Ok(Written::done(Vec::new()));
         }
@@ -289,14 +289,14 @@ impl Store for PostgresStore {
         match finish {
             Finish::Commit => {
                 if let Some(history) = history {
-                    insert_import(&mut *tx, scope, &history(&results)).await?;
+                    insert_import(&mut *tx, scope, &history.entry(&results)).await?;
                 }
                 tx.commit().await?
             }
             Finish::DryRun => {
                 tx.rollback().await?;
                 if let Some(history) = history {
-                    self.record_import(scope, &history(&results)).await?;
+                    self.record_import(scope, &history.entry(&results)).await?;
                 }
             }
         }

@@ -18,7 +18,7 @@ use super::sync::SqliteWriter;
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::Scope;
-use crate::store::{free_later, timestamp, Commit, History, StoreError, Written};
+use crate::store::{free_later, timestamp, Commit, HistoryDraft, StoreError, Written};
 
 /// Most syncs one transaction carries.
 const MAX_GROUP: usize = 32;
@@ -32,7 +32,7 @@ type Answer = Result<Vec<RecordResult>, StoreError>;
 struct Job {
     scope: Scope,
     batch: SyncBatch,
-    history: Option<History>,
+    history: Option<HistoryDraft>,
     reply: oneshot::Sender<Result<Written, StoreError>>,
 }
 
@@ -70,7 +70,7 @@ impl Committer {
         &self,
         scope: Scope,
         batch: SyncBatch,
-        history: Option<History>,
+        history: Option<HistoryDraft>,
     ) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
         let job = Job {
@@ -188,7 +188,7 @@ async fn commit_alone(
     writer: &Writer,
     scope: Scope,
     batch: &SyncBatch,
-    history: Option<&History>,
+    history: Option<&HistoryDraft>,
     reply: oneshot::Sender<Result<Written, StoreError>>,
 ) {
     let attempt = || async {
@@ -224,7 +224,7 @@ pub(super) async fn write(
     conn: &mut sqlx::SqliteConnection,
     scope: Scope,
     batch: &SyncBatch,
-    history: Option<&History>,
+    history: Option<&HistoryDraft>,
     known: Option<&KnownRows>,
 ) -> Answer {
     let mut writer = SqliteWriter {
@@ -235,7 +235,7 @@ pub(super) async fn write(
     };
     let results = crate::store::sync::run(&mut writer, batch).await?;
     if let Some(history) = history {
-        insert_import(&mut *conn, scope, &history(&results)).await?;
+        insert_import(&mut *conn, scope, &history.entry(&results)).await?;
     }
     Ok(results)
 }

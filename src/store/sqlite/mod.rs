@@ -25,9 +25,9 @@ use self::sync::parse_id;
 use super::listing::{listing, Bind, Dialect};
 use super::{
     decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
-    Cascade, Claim, Deletion, Finish, History, ImportEntry, ImportQuery, ImportRecord, ImportRow,
-    ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, WindowCounter, Written,
-    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    Cascade, Claim, Deletion, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord,
+    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey,
+    WindowCounter, Written, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
 use crate::domain::record::SyncBatch;
@@ -200,11 +200,11 @@ impl Store for SqliteStore {
         scope: Scope,
         batch: SyncBatch,
         finish: Finish,
-        history: Option<History>,
+        history: Option<HistoryDraft>,
     ) -> Result<Written, StoreError> {
         if batch.is_empty() {
             if let Some(history) = history {
-                self.record_import(scope, &history(&[])).await?;
+                self.record_import(scope, &history.entry(&[])).await?;
             }
             return Ok(Written::done(Vec::new()));
         }
@@ -216,7 +216,7 @@ impl Store for SqliteStore {
         let results = group::write(&mut tx, scope, &batch, None, None).await?;
         tx.rollback().await?;
         if let Some(history) = history {
-            self.record_import(scope, &history(&results)).await?;
+            self.record_import(scope, &history.entry(&results)).await?;
         }
         Ok(Written::done(results))
     }

@@ -1,0 +1,185 @@
+//! A sync call's entry in the sync history. The handler fills in a plain draft of what it knows
+//! of the call; the store makes the entry from the draft and the results it wrote, inside the
+//! sync's own transaction, so the entry exists exactly when the data does
+//! (`history::every_sync_call_is_in_the_history`,
+//! `concurrency::a_sync_that_does_not_commit_is_not_remembered`).
+
+use std::time::Instant;
+
+use serde_json::json;
+use uuid::Uuid;
+
+use super::outcome::{Change, Counts, ErrorCode, RecordError, RecordResult, Synced};
+use super::Entity;
+
+/// One sync or bulk-sync call, as the sync history keeps it.
+#[derive(Debug, Clone)]
+pub struct ImportEntry {
+    pub key_id: Uuid,
+    /// `PUT /api-jobs/sync`, `POST /api-cells/bulk-sync`, …
+    pub endpoint: String,
+    pub entity: Entity,
+    /// The distinct `external_source`s of the request's records.
+    pub sources: Vec<String>,
+    pub dry_run: bool,
+    /// The HTTP status the call was answered with.
+    pub status: u16,
+    pub counts: Counts,
+    /// The rejected records: `[{index, external_id, code, field, error}]`.
+    pub error_details: serde_json::Value,
+    pub duration_ms: u64,
+    pub request_id: Option<String>,
+}
+
+/// How a call is answered, which decides the status its entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    /// One record: `201` created, `200` updated, else its rejection's status.
+    Single,
+    /// Many records: `200`, with a result per record.
+    Bulk,
+}
+
+/// What the history needs to know of a call besides the results the store writes.
+#[derive(Debug, Clone)]
+pub struct HistoryDraft {
+    pub key_id: Uuid,
+    pub endpoint: String,
+    pub entity: Entity,
+    pub sources: Vec<String>,
+    pub dry_run: bool,
+    pub started: Instant,
+    pub request_id: Option<String>,
+    pub answer: Answer,
+    /// Records refused before the store saw them, with their place in the request.
+    pub rejected: Vec<RecordResult>,
+}
+
+impl HistoryDraft {
+    /// The call's entry, from the results of the records the store wrote.
+    pub fn entry(&self, written: &[RecordResult]) -> ImportEntry {
+        let all = || written.iter().chain(&self.rejected);
+        let status = match self.answer {
+            Answer::Bulk => 200,
+            Answer::Single => all().next().map_or(200, |r| single_status(&r.outcome)),
+        };
+        let error_details = all()
+            .filter_map(|r| {
+                let error = r.outcome.as_ref().err()?;
+                Some(json!({
+                    "index": r.index,
+                    "external_id": r.external_id,
+                    "code": error.code,
+                    "field": error.field,
+                    "error": error.describe(),
+                }))
+            })
+            .collect();
+        ImportEntry {
+            key_id: self.key_id,
+            endpoint: self.endpoint.clone(),
+            entity: self.entity,
+            sources: self.sources.clone(),
+            dry_run: self.dry_run,
+            status,
+            counts: [Counts::of(written), Counts::of(&self.rejected)]
+                .into_iter()
+                .sum(),
+            error_details: serde_json::Value::Array(error_details),
+            duration_ms: self.started.elapsed().as_millis() as u64,
+            request_id: self.request_id.clone(),
+        }
+    }
+}
+
+/// The status a single sync is answered with: `201` for a new record, `200` for an existing
+/// one, and a rejection's own status.
+pub fn single_status(outcome: &Result<Synced, RecordError>) -> u16 {
+    match outcome {
+        Ok(synced) if synced.change == Change::Created => 201,
+        Ok(_) => 200,
+        Err(error) => error.code.status(),
+    }
+}
+
+impl ErrorCode {
+    /// The HTTP status the API answers a record refused with this code.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::ValidationError => 400,
+            ErrorCode::ReferenceNotFound | ErrorCode::AmbiguousReference => 422,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::decode::FieldError;
+
+    fn draft(answer: Answer, rejected: Vec<RecordResult>) -> HistoryDraft {
+        HistoryDraft {
+            key_id: Uuid::nil(),
+            endpoint: "PUT /api-cells/sync".into(),
+            entity: Entity::Cells,
+            sources: vec!["SAP".into()],
+            dry_run: false,
+            started: Instant::now(),
+            request_id: None,
+            answer,
+            rejected,
+        }
+    }
+
+    fn written(index: usize, change: Change) -> RecordResult {
+        RecordResult {
+            index,
+            external_id: Some(format!("C-{index}")),
+            outcome: Ok(Synced {
+                id: Uuid::nil(),
+                external_id: format!("C-{index}"),
+                change,
+                parts: Vec::new(),
+                operations: Vec::new(),
+            }),
+        }
+    }
+
+    fn refused(index: usize) -> RecordResult {
+        let error = RecordError::invalid(FieldError {
+            field: Some("name".into()),
+            message: "is required".into(),
+        });
+        RecordResult {
+            index,
+            external_id: Some(format!("C-{index}")),
+            outcome: Err(error),
+        }
+    }
+
+    #[test]
+    fn a_single_call_records_its_records_status() {
+        let created = draft(Answer::Single, Vec::new()).entry(&[written(0, Change::Created)]);
+        assert_eq!(created.status, 201);
+        let updated = draft(Answer::Single, Vec::new()).entry(&[written(0, Change::Updated)]);
+        assert_eq!(updated.status, 200);
+        let invalid = draft(Answer::Single, vec![refused(0)]).entry(&[]);
+        assert_eq!(invalid.status, 400);
+        assert_eq!(invalid.counts.errors, 1);
+    }
+
+    #[test]
+    fn a_bulk_call_counts_written_and_refused_records_once_each() {
+        let entry = draft(Answer::Bulk, vec![refused(1)])
+            .entry(&[written(0, Change::Created), written(2, Change::Updated)]);
+        assert_eq!(entry.status, 200);
+        let counts = (
+            entry.counts.total,
+            entry.counts.created,
+            entry.counts.errors,
+        );
+        assert_eq!(counts, (3, 1, 1));
+        assert_eq!(entry.error_details[0]["index"], 1);
+        assert_eq!(entry.error_details[0]["field"], "name");
+    }
+}
