@@ -1,5 +1,7 @@
 //! The invariants the fuzz targets in `fuzz/` assert, kept here so that
 //! `tests/fuzz_regressions.rs` replays saved inputs through the very same checks on stable Rust.
+//! Built only with the `fuzzing` feature, which `fuzz/` and that test turn on: the server
+//! itself does not carry it.
 //!
 //! Each check runs the code the server runs for a request body or an `Authorization` header and
 //! returns `Err` describing the breach when the answer is anything but a validated value that

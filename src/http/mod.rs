@@ -2,6 +2,7 @@
 
 mod auth;
 mod error;
+#[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod history;
 mod idempotency;
