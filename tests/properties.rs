@@ -1015,7 +1015,8 @@ impl Harness {
     }
 
     /// A bulk sync as the server runs it, checking that the answer has one result per record,
-    /// in input order, naming its record, with counts that add up.
+    /// in input order, naming its record, and that its counts are those of the records sent
+    /// and of their results.
     fn bulk(&self, scope: Scope, step: &Step) -> Result<Vec<RecordResult>, TestCaseError> {
         let records: Vec<Value> = step.records.iter().map(|s| s.json.clone()).collect();
         let prepared = match step.table {
@@ -1044,11 +1045,32 @@ impl Harness {
             );
         }
         let counts = Counts::of(&results);
-        prop_assert_eq!(counts.total, records.len());
-        prop_assert_eq!(
-            counts.total,
-            counts.created + counts.updated + counts.errors
+        let tally = |change: Option<Change>| {
+            results
+                .iter()
+                .filter(|r| r.outcome.as_ref().ok().map(|s| s.change) == change)
+                .count()
+        };
+        let (created, unchanged, errors) = (
+            tally(Some(Change::Created)),
+            tally(Some(Change::Unchanged)),
+            tally(None),
         );
+        // A top-level record is never deleted; one that lost children counts as updated.
+        let updated = tally(Some(Change::Updated)) + unchanged;
+        prop_assert_eq!(tally(Some(Change::Deleted)), 0);
+        prop_assert_eq!(
+            (
+                counts.total,
+                counts.created,
+                counts.updated,
+                counts.unchanged,
+                counts.errors
+            ),
+            (records.len(), created, updated, unchanged, errors),
+            "counts: records sent, then results created, updated, unchanged, refused"
+        );
+        prop_assert_eq!(created + updated + errors, records.len());
         Ok(results)
     }
 
@@ -1358,7 +1380,8 @@ fn bulk_equals_single_syncs(engine: Engine) {
 }
 
 /// Any sequence of requests of any entity: one result per record, in input order, each naming
-/// its record, with `total = created + updated + errors` (checked inside every bulk sync).
+/// its record, and counts that are those of the records sent and of their results (checked
+/// inside every bulk sync).
 fn answers_keep_input_order_and_add_up(engine: Engine) {
     check(engine, steps(), |harness, steps| {
         let scope = harness.scope();
