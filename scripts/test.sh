@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: formatting, lints, unit tests, and the HTTP integration suite on both
-# store engines (SQLite, and a throwaway PostgreSQL this script starts and removes).
+# The whole test suite: formatting, lints, unit tests, the property tests and the HTTP
+# integration suite on both store engines (SQLite, and a throwaway PostgreSQL this script starts
+# and removes), a short soak, the PostgreSQL outage tests, and the replay of the fuzz inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -9,13 +10,15 @@ cargo clippy --all-targets --locked -- -D warnings
 # The fuzz oracle (`fuzzing` feature) is only built for the fuzz targets and their replay.
 cargo clippy --all-targets --locked --features fuzzing -- -D warnings
 
-# Every integration test runs on SQLite and on PostgreSQL; without a server they would skip.
-export ERYXON_REQUIRE_POSTGRES=1
+# Plain `cargo test` leaves out, as ignored, the tests that need PostgreSQL, the soak and the
+# outage tests; with the server started here, they all run. The soak and the outage tests run
+# on their own after the rest: the soak measures, and the outage tests stop PostgreSQL.
 ./scripts/with-postgres.sh bash -c '
     set -e
-    cargo test --all-targets --locked
-    # The outage tests stop PostgreSQL, so they run alone, one at a time, after everything else.
-    ERYXON_TEST_OUTAGE=1 cargo test --locked --test api outage -- --test-threads=1
+    cargo test --all-targets --locked -- --include-ignored --skip soak:: --skip deploy::outage_
+    ERYXON_SOAK_SECS=20 cargo test --locked --test api soak:: -- --ignored --test-threads=1
+    ERYXON_TEST_OUTAGE=1 cargo test --locked --test api deploy::outage_ -- --ignored \
+        --test-threads=1
 '
 
 # Every fuzz seed and saved crasher through the fuzz checks, which the `fuzzing` feature builds.

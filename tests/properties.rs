@@ -7,9 +7,9 @@
 //! code with the server, says what each record's answer is and what the store holds after.
 //!
 //! Every property runs once per engine, on one database per property and a fresh tenant per
-//! case. PostgreSQL cases skip without `ERYXON_TEST_POSTGRES_URL` (see
-//! `scripts/with-postgres.sh`), unless `ERYXON_REQUIRE_POSTGRES` is set. `PROPTEST_CASES`
-//! overrides the number of cases.
+//! case. The PostgreSQL ones are ignored by plain `cargo test`; `scripts/test.sh` runs them on
+//! the server it starts (see `on_every_engine!`). `PROPTEST_CASES` overrides the number of
+//! cases.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -31,7 +31,7 @@ use serde_json::{json, Map, Value};
 
 #[path = "support/engines.rs"]
 mod engines;
-use engines::{engine_available, fresh_postgres_database, Engine};
+use engines::{fresh_postgres_database, Engine};
 
 const SOURCE: &str = "ERP";
 
@@ -966,11 +966,8 @@ struct Harness {
 }
 
 impl Harness {
-    /// One database for a whole property; `None` when the engine is not available here.
-    fn open(engine: Engine) -> Option<Harness> {
-        if !engine_available(engine) {
-            return None;
-        }
+    /// One database for a whole property.
+    fn open(engine: Engine) -> Harness {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -984,13 +981,13 @@ impl Harness {
             };
             (store::open(&url).await.unwrap(), url)
         });
-        Some(Harness {
+        Harness {
             runtime,
             store,
             engine,
             url,
             _dir: dir,
-        })
+        }
     }
 
     /// A fresh tenant, so every case starts from an empty store.
@@ -1236,9 +1233,7 @@ fn check<S: Strategy>(
 ) where
     S::Value: fmt::Debug,
 {
-    let Some(harness) = Harness::open(engine) else {
-        return;
-    };
+    let harness = Harness::open(engine);
     let started = std::time::Instant::now();
     let mut runner = TestRunner::new(config());
     if let Err(error) = runner.run(&strategy, |case| property(&harness, case)) {
@@ -1397,9 +1392,7 @@ fn answers_keep_input_order_and_add_up(engine: Engine) {
 /// under its own part. In one request O4 moves and only P3 is deleted; sent one by one, the
 /// first sync deletes P3 with O4 and the second restores O4.
 fn a_replace_deletes_after_the_requests_writes(engine: Engine) {
-    let Some(harness) = Harness::open(engine) else {
-        return;
-    };
+    let harness = Harness::open(engine);
     let step = |children, records: Vec<Value>| Step {
         table: Table::Jobs,
         children,
@@ -1513,28 +1506,8 @@ fn a_replace_deletes_after_the_requests_writes(engine: Engine) {
     same_state(&harness.state(single), &model.state).unwrap();
 }
 
-macro_rules! on_both_engines {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(super::Engine::Sqlite)
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[test]
-                fn $name() {
-                    super::$name(super::Engine::Postgres)
-                }
-            )+
-        }
-    };
-}
-
-on_both_engines!(
+on_every_engine!(
+    blocking:
     syncs_follow_the_model,
     a_resend_changes_nothing,
     bulk_equals_single_syncs,

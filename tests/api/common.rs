@@ -14,9 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-#[path = "../support/engines.rs"]
-mod engines;
-pub use engines::{engine_available, fresh_postgres_database, Engine};
+pub use crate::engines::{fresh_postgres_database, Engine};
 
 /// Server settings a test may change.
 #[derive(Debug, Clone)]
@@ -264,31 +262,6 @@ impl Drop for TestServer {
             let _ = shutdown.send(());
         }
     }
-}
-
-/// Declares each listed `async fn name(engine: Engine)` as one test per store engine.
-#[macro_export]
-macro_rules! on_every_engine {
-    ($($name:ident),+ $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    super::$name($crate::common::Engine::Sqlite).await
-                }
-            )+
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    if $crate::common::engine_available($crate::common::Engine::Postgres) {
-                        super::$name($crate::common::Engine::Postgres).await
-                    }
-                }
-            )+
-        }
-    };
 }
 
 async fn run_sql<C: sqlx::Connection>(url: &str, sql: &str)

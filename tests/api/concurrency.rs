@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::common::{engine_available, Engine, TestServer};
+use crate::common::{Engine, TestServer};
 use crate::on_every_engine;
 
 async fn concurrent_upserts_of_one_new_record_create_it_once(engine: Engine) {
@@ -283,12 +283,10 @@ async fn synced_records_reach_the_database_file_in_the_background() {
 /// minute or more), from an analysis of the columns syncs search by — on every table a sync
 /// writes, so a column named wrong in any of them fails here.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL: ./scripts/test.sh starts one"]
 async fn a_first_load_gives_every_table_planner_statistics() {
     use sqlx::Connection;
 
-    if !engine_available(Engine::Postgres) {
-        return;
-    }
     let server = TestServer::start(Engine::Postgres).await;
     let key = server.key("acme").await;
     let cells: Vec<_> = (0..100)

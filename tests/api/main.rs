@@ -1,5 +1,8 @@
 //! Integration tests: the real server on a real store, over HTTP.
 
+#[path = "../support/engines.rs"]
+mod engines;
+
 mod common;
 
 mod cli;

@@ -1,5 +1,6 @@
-//! The store engines a test runs on, and the throwaway PostgreSQL server that
-//! `scripts/with-postgres.sh` starts. Shared by the HTTP suite and the property tests.
+//! The store engines a test runs on, the throwaway PostgreSQL server that
+//! `scripts/with-postgres.sh` starts, and `on_every_engine!`. Shared by the HTTP suite and the
+//! property tests, each of which includes this file as the `engines` module of its crate root.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Engine {
@@ -7,32 +8,21 @@ pub enum Engine {
     Postgres,
 }
 
-/// The throwaway PostgreSQL server `scripts/with-postgres.sh` started, if any.
-pub fn postgres_admin_url() -> Option<String> {
-    std::env::var("ERYXON_TEST_POSTGRES_URL").ok()
-}
-
-/// Whether a test on `engine` can run here. PostgreSQL tests are skipped (with a note) when no
-/// server was provided, unless the test script demands them.
-pub fn engine_available(engine: Engine) -> bool {
-    match engine {
-        Engine::Sqlite => true,
-        Engine::Postgres if postgres_admin_url().is_some() => true,
-        Engine::Postgres => {
-            assert!(
-                std::env::var("ERYXON_REQUIRE_POSTGRES").is_err(),
-                "ERYXON_REQUIRE_POSTGRES is set but ERYXON_TEST_POSTGRES_URL is not"
-            );
-            eprintln!("skipped: no PostgreSQL (run ./scripts/test.sh for both engines)");
-            false
-        }
-    }
+/// The throwaway PostgreSQL server `scripts/with-postgres.sh` started. A PostgreSQL test run
+/// without one fails here, naming what it needs, rather than passing having tested nothing.
+pub fn postgres_admin_url() -> String {
+    std::env::var("ERYXON_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "this test needs PostgreSQL and ERYXON_TEST_POSTGRES_URL is not set: run it through \
+             ./scripts/with-postgres.sh (./scripts/test.sh does), or leave out ignored tests"
+        )
+    })
 }
 
 /// A new, empty database on the test PostgreSQL server.
 pub async fn fresh_postgres_database() -> String {
     use sqlx::Connection;
-    let admin = postgres_admin_url().expect("a PostgreSQL server");
+    let admin = postgres_admin_url();
     let name = format!("eryxon_test_{}", uuid::Uuid::now_v7().simple());
     let mut connection = sqlx::PgConnection::connect(&admin)
         .await
@@ -43,4 +33,55 @@ pub async fn fresh_postgres_database() -> String {
         .expect("a fresh database");
     let (server, _) = admin.rsplit_once('/').expect("a database URL");
     format!("{server}/{name}")
+}
+
+/// Declares each listed `async fn name(engine: Engine)` as two tests, `sqlite::name` and
+/// `postgres::name`, each on a Tokio runtime of its own; `blocking:` before the list declares
+/// plain `fn`s the same way.
+///
+/// The PostgreSQL tests are `#[ignore]`d, so plain `cargo test` lists them as ignored instead
+/// of passing them untested. `scripts/test.sh` starts a server and runs them with
+/// `-- --include-ignored`; run without a server, they fail.
+#[macro_export]
+macro_rules! on_every_engine {
+    (blocking: $($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name($crate::engines::Engine::Sqlite)
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[test]
+                #[ignore = "needs PostgreSQL: ./scripts/test.sh starts one"]
+                fn $name() {
+                    $crate::engines::postgres_admin_url();
+                    super::$name($crate::engines::Engine::Postgres)
+                }
+            )+
+        }
+    };
+    ($($name:ident),+ $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::engines::Engine::Sqlite).await
+                }
+            )+
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                #[ignore = "needs PostgreSQL: ./scripts/test.sh starts one"]
+                async fn $name() {
+                    $crate::engines::postgres_admin_url();
+                    super::$name($crate::engines::Engine::Postgres).await
+                }
+            )+
+        }
+    };
 }
