@@ -1,0 +1,384 @@
+//! The model: written from the documented rules, sharing no code with the server, it says
+//! what each record's answer is and what the store holds after.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use eryxon::domain::outcome::{Change, ErrorCode};
+use serde_json::{json, Value};
+
+use crate::sent::{Outside, Step, Table};
+
+/// One stored record: its own fields, its parent's external id (parts, operations), its
+/// cell's external id (operations) and whether it is deleted.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Row {
+    pub fields: BTreeMap<&'static str, Value>,
+    pub parent: Option<String>,
+    pub cell: Option<String>,
+    pub deleted: bool,
+}
+
+/// Everything a tenant holds, by table and external id.
+pub type State = BTreeMap<Table, BTreeMap<String, Row>>;
+
+/// What became of one record: written (with what happened below it), or refused.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fate {
+    Synced(Tree),
+    Rejected(ErrorCode, String),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Tree {
+    pub external_id: String,
+    pub change: Change,
+    /// Parts of a job, operations of a part: the ones sent in input order, then the ones a
+    /// replace deleted, by external id.
+    pub children: Vec<Tree>,
+}
+
+impl Tree {
+    pub fn leaf(external_id: &str, change: Change) -> Tree {
+        Tree {
+            external_id: external_id.to_owned(),
+            change,
+            children: Vec::new(),
+        }
+    }
+
+    /// A record whose own row did not change counts as updated when anything below changed.
+    fn rolled_up(mut self) -> Tree {
+        self.children = self.children.into_iter().map(Tree::rolled_up).collect();
+        if self.change == Change::Unchanged
+            && self.children.iter().any(|c| c.change != Change::Unchanged)
+        {
+            self.change = Change::Updated;
+        }
+        self
+    }
+
+    pub fn all_unchanged(&self) -> bool {
+        self.change == Change::Unchanged && self.children.iter().all(Tree::all_unchanged)
+    }
+}
+
+pub fn text(value: &Value, key: &str) -> String {
+    value[key].as_str().expect("a text field").to_owned()
+}
+
+pub fn list(value: &Value, key: &str) -> Vec<Value> {
+    value[key].as_array().cloned().unwrap_or_default()
+}
+
+#[derive(Debug, Default)]
+pub struct Model {
+    pub state: State,
+}
+
+impl Model {
+    fn table(&mut self, table: Table) -> &mut BTreeMap<String, Row> {
+        self.state.entry(table).or_default()
+    }
+
+    fn live(&self, table: Table, external_id: &str) -> bool {
+        self.state
+            .get(&table)
+            .and_then(|rows| rows.get(external_id))
+            .is_some_and(|row| !row.deleted)
+    }
+
+    /// The active cell with this exact name, or why there is none.
+    fn cell_named(&self, name: &str) -> Result<String, ErrorCode> {
+        let named: Vec<&String> = self
+            .state
+            .get(&Table::Cells)
+            .into_iter()
+            .flatten()
+            .filter(|(_, row)| row.fields["name"] == name && row.fields["active"] == true)
+            .map(|(id, _)| id)
+            .collect();
+        match named.as_slice() {
+            [id] => Ok((*id).clone()),
+            [] => Err(ErrorCode::ReferenceNotFound),
+            _ => Err(ErrorCode::AmbiguousReference),
+        }
+    }
+
+    /// The cells of a part's operations, or the first one that does not resolve.
+    fn cells_of(&self, part: &Value, path: &str) -> Result<(), Fate> {
+        for (j, operation) in list(part, "operations").iter().enumerate() {
+            self.cell_named(&text(operation, "cell_name"))
+                .map_err(|code| Fate::Rejected(code, format!("{path}operations[{j}].cell_name")))?;
+        }
+        Ok(())
+    }
+
+    /// Absent keeps, null resets to the default, a value sets; a deleted row comes back.
+    fn upsert(
+        &mut self,
+        table: Table,
+        sent: &Value,
+        parent: Option<String>,
+        cell: Option<String>,
+    ) -> Change {
+        let id = text(sent, "external_id");
+        let before = self.table(table).get(&id).cloned();
+        let mut row = before.clone().unwrap_or_else(|| Row {
+            fields: table
+                .fields()
+                .iter()
+                .map(|f| (*f, table.default_of(f)))
+                .collect(),
+            parent: None,
+            cell: None,
+            deleted: false,
+        });
+        for field in table.fields() {
+            match sent.get(*field) {
+                None => {}
+                Some(Value::Null) => {
+                    row.fields.insert(field, table.default_of(field));
+                }
+                Some(value) => {
+                    row.fields.insert(field, value.clone());
+                }
+            }
+        }
+        row.parent = parent;
+        row.cell = cell;
+        row.deleted = false;
+        let change = match &before {
+            None => Change::Created,
+            Some(before) if before.deleted => Change::Created,
+            Some(before) if *before != row => Change::Updated,
+            Some(_) => Change::Unchanged,
+        };
+        self.table(table).insert(id, row);
+        change
+    }
+
+    fn write_part(&mut self, part: &Value, job: &str) -> Tree {
+        let id = text(part, "external_id");
+        let change = self.upsert(Table::Parts, part, Some(job.to_owned()), None);
+        let mut tree = Tree::leaf(&id, change);
+        for operation in list(part, "operations") {
+            let cell = self.cell_named(&text(&operation, "cell_name")).ok();
+            let change = self.upsert(Table::Operations, &operation, Some(id.clone()), cell);
+            tree.children
+                .push(Tree::leaf(&text(&operation, "external_id"), change));
+        }
+        tree
+    }
+
+    /// Deletes the live rows of `table` under `parent` not in `keep`, answering them by id.
+    fn retire(&mut self, table: Table, parent: &str, keep: &BTreeSet<String>) -> Vec<String> {
+        let mut retired = Vec::new();
+        for (id, row) in self.table(table).iter_mut() {
+            if !row.deleted && row.parent.as_deref() == Some(parent) && !keep.contains(id) {
+                row.deleted = true;
+                retired.push(id.clone());
+            }
+        }
+        retired
+    }
+
+    /// What a write made outside the syncs leaves: an edited field, or a job deleted with the
+    /// live parts under it and the live operations of every part under it.
+    pub fn outside(&mut self, write: &Outside) {
+        match write {
+            Outside::Edit { job, number } => {
+                if let Some(row) = self.table(Table::Jobs).get_mut(job) {
+                    row.fields.insert("job_number", json!(number));
+                }
+            }
+            Outside::Delete { job } => {
+                if !self.live(Table::Jobs, job) {
+                    return;
+                }
+                self.table(Table::Jobs).get_mut(job).unwrap().deleted = true;
+                let mut parts = BTreeSet::new();
+                for (id, row) in self.table(Table::Parts).iter_mut() {
+                    if row.parent.as_deref() == Some(job.as_str()) {
+                        parts.insert(id.clone());
+                        row.deleted = true;
+                    }
+                }
+                for row in self.table(Table::Operations).values_mut() {
+                    if row.parent.as_ref().is_some_and(|p| parts.contains(p)) {
+                        row.deleted = true;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A job, its parts and their operations.
+    fn write_job(&mut self, job: &Value) -> Tree {
+        let id = text(job, "external_id");
+        let change = self.upsert(Table::Jobs, job, None, None);
+        let mut tree = Tree::leaf(&id, change);
+        for part in list(job, "parts") {
+            tree.children.push(self.write_part(&part, &id));
+        }
+        tree
+    }
+
+    /// Replace mode: deletes the job's stored parts it leaves out, with their operations, and
+    /// the stored operations of its parts it leaves out, listing them in the job's answer.
+    fn replace(&mut self, job: &Value, tree: &mut Tree) {
+        let ids = |items: &[Value]| -> BTreeSet<String> {
+            items.iter().map(|i| text(i, "external_id")).collect()
+        };
+        let parts = list(job, "parts");
+        for (part, sent) in tree.children.iter_mut().zip(&parts) {
+            let keep = ids(&list(sent, "operations"));
+            for operation in self.retire(Table::Operations, &part.external_id, &keep) {
+                part.children.push(Tree::leaf(&operation, Change::Deleted));
+            }
+        }
+        for part in self.retire(Table::Parts, &tree.external_id, &ids(&parts)) {
+            let mut deleted = Tree::leaf(&part, Change::Deleted);
+            for operation in self.retire(Table::Operations, &part, &BTreeSet::new()) {
+                deleted
+                    .children
+                    .push(Tree::leaf(&operation, Change::Deleted));
+            }
+            tree.children.push(deleted);
+        }
+    }
+
+    /// One accepted record's write, or the reference that does not resolve.
+    fn write(&mut self, step: &Step, sent: &Value) -> Fate {
+        let tree = match step.table {
+            Table::Cells => Tree::leaf(
+                &text(sent, "external_id"),
+                self.upsert(Table::Cells, sent, None, None),
+            ),
+            Table::Jobs => {
+                for (i, part) in list(sent, "parts").iter().enumerate() {
+                    if let Err(fate) = self.cells_of(part, &format!("parts[{i}].")) {
+                        return fate;
+                    }
+                }
+                self.write_job(sent)
+            }
+            Table::Parts => {
+                let job = text(sent, "job_external_id");
+                if !self.live(Table::Jobs, &job) {
+                    return Fate::Rejected(ErrorCode::ReferenceNotFound, "job_external_id".into());
+                }
+                if let Err(fate) = self.cells_of(sent, "") {
+                    return fate;
+                }
+                self.write_part(sent, &job)
+            }
+            Table::Operations => {
+                let part = text(sent, "part_external_id");
+                if !self.live(Table::Parts, &part) {
+                    return Fate::Rejected(ErrorCode::ReferenceNotFound, "part_external_id".into());
+                }
+                let cell = match self.cell_named(&text(sent, "cell_name")) {
+                    Ok(cell) => cell,
+                    Err(code) => return Fate::Rejected(code, "cell_name".into()),
+                };
+                let change = self.upsert(Table::Operations, sent, Some(part), Some(cell));
+                Tree::leaf(&text(sent, "external_id"), change)
+            }
+        };
+        Fate::Synced(tree)
+    }
+
+    /// A request's answer, record by record in input order, and its effect on the state.
+    ///
+    /// Records are written in input order. Deletions of replace mode come after all of the
+    /// request's writes: a replacing job deletes the children that are still its own once every
+    /// record is written, so a child that a later record of the same request takes along is
+    /// moved, not deleted and restored (see `a_replace_deletes_after_the_requests_writes`).
+    pub fn sync(&mut self, step: &Step) -> Vec<Fate> {
+        let mut claimed = BTreeSet::new();
+        let mut fates: Vec<Fate> = step
+            .records
+            .iter()
+            .map(|sent| {
+                if let Some(field) = &sent.invalid {
+                    return Fate::Rejected(ErrorCode::ValidationError, field.clone());
+                }
+                let mut mine = BTreeSet::new();
+                for (key, field) in keys_of(step.table, &sent.json) {
+                    if claimed.contains(&key) || !mine.insert(key) {
+                        return Fate::Rejected(ErrorCode::ValidationError, field);
+                    }
+                }
+                claimed.extend(mine);
+                self.write(step, &sent.json)
+            })
+            .collect();
+        for (sent, fate) in step.records.iter().zip(&mut fates) {
+            if let Fate::Synced(tree) = fate {
+                if step.table == Table::Jobs && replaces(step, &sent.json) {
+                    self.replace(&sent.json, tree);
+                }
+                *tree = tree.clone().rolled_up();
+            }
+        }
+        fates
+    }
+
+    /// Every child a replacing job of the request may delete: its stored parts and their
+    /// operations, and the stored operations of the parts it lists.
+    pub fn doomed_by(&self, job: &Value) -> BTreeSet<(Table, String)> {
+        let job_id = text(job, "external_id");
+        let empty = BTreeMap::new();
+        let rows = |table| self.state.get(&table).unwrap_or(&empty);
+        let mut parts: BTreeSet<String> = list(job, "parts")
+            .iter()
+            .map(|p| text(p, "external_id"))
+            .collect();
+        for (id, part) in rows(Table::Parts) {
+            if part.parent.as_deref() == Some(job_id.as_str()) {
+                parts.insert(id.clone());
+            }
+        }
+        let operations = rows(Table::Operations)
+            .iter()
+            .filter(|(_, o)| o.parent.as_ref().is_some_and(|p| parts.contains(p)))
+            .map(|(id, _)| (Table::Operations, id.clone()));
+        let mut doomed: BTreeSet<_> = operations.collect();
+        doomed.extend(parts.into_iter().map(|id| (Table::Parts, id)));
+        doomed
+    }
+}
+
+/// Whether a job of this request replaces its children: its own `children`, else the request's.
+pub fn replaces(step: &Step, job: &Value) -> bool {
+    let mode = job.get("children").and_then(Value::as_str);
+    mode.or(step.children) == Some("replace")
+}
+
+/// Every record a request's record writes, with the field that names it, in document order.
+pub fn keys_of(table: Table, json: &Value) -> Vec<((Table, String), String)> {
+    let mut keys = vec![((table, text(json, "external_id")), "external_id".to_owned())];
+    let operations = |part: &Value, path: &str, keys: &mut Vec<_>| {
+        for (j, operation) in list(part, "operations").iter().enumerate() {
+            keys.push((
+                (Table::Operations, text(operation, "external_id")),
+                format!("{path}operations[{j}].external_id"),
+            ));
+        }
+    };
+    match table {
+        Table::Jobs => {
+            for (i, part) in list(json, "parts").iter().enumerate() {
+                let path = format!("parts[{i}].");
+                keys.push((
+                    (Table::Parts, text(part, "external_id")),
+                    format!("{path}external_id"),
+                ));
+                operations(part, &path, &mut keys);
+            }
+        }
+        Table::Parts => operations(json, "", &mut keys),
+        Table::Cells | Table::Operations => {}
+    }
+    keys
+}
