@@ -7,7 +7,7 @@ use std::sync::Arc;
 use eryxon::domain::api_key::{IssuedKey, TenantSlug};
 use eryxon::domain::batch::{prepare_bulk, prepare_one, BulkBody};
 use eryxon::domain::decode::decode;
-use eryxon::domain::outcome::{Change, Counts, RecordError, RecordResult, Synced};
+use eryxon::domain::outcome::{merged, Change, Counts, RecordError, RecordResult, Synced};
 use eryxon::domain::record::{
     CellPayload, Children, JobPayload, OperationPayload, PartPayload, Payload, SyncBatch,
 };
@@ -145,12 +145,12 @@ impl Harness {
             batch = batch.with_default_children(mode);
         }
         let written = indexes(&batch);
-        let mut results = self.write(scope, batch);
+        let results = self.write(scope, batch);
         let answered: Vec<usize> = results.iter().map(|r| r.index).collect();
         prop_assert_eq!(answered, written, "the store answers in the batch's order");
 
-        results.extend(prepared.rejected);
-        results.sort_by_key(|r| r.index);
+        // The handler's own merge, so that it is the one these properties check.
+        let results = merged(results, prepared.rejected);
         prop_assert_eq!(results.len(), records.len());
         for (i, (result, record)) in results.iter().zip(&records).enumerate() {
             prop_assert_eq!(result.index, i);
