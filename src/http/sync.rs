@@ -15,7 +15,7 @@ use super::json::{ApiJson, ApiQuery};
 use super::{success, AppState};
 use crate::domain::batch::{prepare_bulk, prepare_one, BulkBody};
 use crate::domain::decode::FieldError;
-use crate::domain::history::{self, Answer, HistoryDraft};
+use crate::domain::history::{Answer, HistoryDraft};
 use crate::domain::outcome::{
     merged, Change, Counts, ErrorCode, RecordError, RecordResult, Synced,
 };
@@ -185,12 +185,6 @@ fn draft(
     }
 }
 
-/// How a single sync is answered: 201 for a new record, 200 for an existing one, and the
-/// error's own status for a rejected one.
-fn single_status(outcome: &Result<Synced, RecordError>) -> StatusCode {
-    StatusCode::from_u16(history::single_status(outcome)).expect("a status code")
-}
-
 pub async fn sync_one<P: Payload>(
     State(state): State<AppState>,
     principal: Principal,
@@ -200,41 +194,47 @@ pub async fn sync_one<P: Payload>(
 ) -> Result<Response, ApiError> {
     let finish = params.finish();
     let mut draft = draft(&principal, &headers, P::ENTITY, Answer::Single, finish);
-    let result = match prepare_one(payload) {
-        Ok(batch) => {
-            let batch = params.apply(P::ENTITY, batch)?;
-            draft.sources = batch.sources();
-            let written = (state.store)
-                .sync_recorded(principal.scope, batch, finish, Some(draft))
-                .await?;
-            written.commit.durable().await?;
-            let mut results = written.results;
-            results.pop().expect("one record in, one result out")
-        }
-        Err(error) => {
-            draft.rejected.push(RecordResult {
-                index: 0,
-                external_id: None,
-                outcome: Err(error),
-            });
-            let entry = draft.entry(&[]);
-            if let Err(error) = state.store.record_import(principal.scope, &entry).await {
-                tracing::error!(%error, "could not record the sync in the history");
-            }
-            draft.rejected.pop().expect("the refused record")
-        }
+    let batch = match prepare_one(payload) {
+        Ok(batch) => params.apply(P::ENTITY, batch)?,
+        Err(error) => return Err(refused(&state, &principal, draft, error).await),
     };
-    let status = single_status(&result.outcome);
-    match result.outcome {
-        Ok(synced) => {
-            let view = SingleView {
-                synced: SyncedView::of(&synced, finish),
-                dry_run: finish == Finish::DryRun,
-            };
-            Ok((status, Json(success(view))).into_response())
-        }
-        Err(error) => Err(ApiError::rejected(error)),
+    draft.sources = batch.sources();
+    let written = (state.store)
+        .sync_recorded(principal.scope, batch, finish, Some(draft))
+        .await?;
+    written.commit.durable().await?;
+    let result = written.results.into_iter().next();
+    let synced = result.expect("one record in, one result out").outcome;
+    let synced = synced.map_err(ApiError::rejected)?;
+    let status = match synced.change {
+        Change::Created => StatusCode::CREATED,
+        _ => StatusCode::OK,
+    };
+    let view = SingleView {
+        synced: SyncedView::of(&synced, finish),
+        dry_run: finish == Finish::DryRun,
+    };
+    Ok((status, Json(success(view))).into_response())
+}
+
+/// A single record refused before the store saw it: recorded in the history (a failure to
+/// record is logged, not answered: the client's error is its record's), and answered.
+async fn refused(
+    state: &AppState,
+    principal: &Principal,
+    mut draft: HistoryDraft,
+    error: RecordError,
+) -> ApiError {
+    draft.rejected.push(RecordResult {
+        index: 0,
+        external_id: None,
+        outcome: Err(error.clone()),
+    });
+    let entry = draft.entry(&[]);
+    if let Err(error) = state.store.record_import(principal.scope, &entry).await {
+        tracing::error!(%error, "could not record the sync in the history");
     }
+    ApiError::rejected(error)
 }
 
 pub async fn sync_bulk<P: Payload>(
