@@ -5,6 +5,7 @@ mod checkpoint;
 mod group;
 mod known;
 mod read;
+mod sql;
 mod startup;
 mod sync;
 

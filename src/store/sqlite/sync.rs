@@ -5,7 +5,6 @@
 use std::collections::{HashMap, HashSet};
 use std::fmt::Write;
 use std::future::Future;
-use std::sync::OnceLock;
 use std::task::Poll;
 
 use serde::de::DeserializeOwned;
@@ -15,18 +14,19 @@ use uuid::Uuid;
 
 use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
-use crate::domain::schema::{Column, Default, Entity, Kind};
+use crate::domain::schema::Entity;
 use crate::domain::Scope;
-use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
+use crate::store::{Found, Retired, StoreError, SyncWriter, UpsertRow};
 
 use super::known::{KeyHash, KnownRow, KnownRows};
+use super::sql::{self, upsert_sql, Update, UpsertSql};
 
 /// Position of the first column value in a row to insert: `[id, source, external_id, mask,
 /// fingerprint, …]`.
-const INSERTED_VALUES: usize = 5;
+pub(super) const INSERTED_VALUES: usize = 5;
 /// The same in a row to update, which names its stored row by rowid and id: `[rowid, id,
 /// mask, fingerprint, …]`.
-const UPDATED_VALUES: usize = 4;
+pub(super) const UPDATED_VALUES: usize = 4;
 
 pub(super) struct SqliteWriter<'c> {
     pub conn: &'c mut SqliteConnection,
@@ -35,187 +35,6 @@ pub(super) struct SqliteWriter<'c> {
     /// What is known of the stored rows, kept up to date as the sync writes; none for a dry
     /// run, which keeps nothing.
     pub known: Option<&'c KnownRows>,
-}
-
-struct UpsertSql {
-    /// Per batch row of keys, fingerprints and references (`[source, external_id,
-    /// fingerprint, refs…]`) that has a stored row: its index, rowid, id, whether it is
-    /// deleted, and whether the row's last sync sent another fingerprint (bit 1) or it holds
-    /// other references (bit 2).
-    key_look: String,
-    insert: String,
-    /// The statements that write the sent values of stored rows by rowid, where they differ
-    /// (or the row was deleted), indexed by [`Update::slot`].
-    updates: [String; 4],
-}
-
-/// Which of the update statements writes a set of rows.
-#[derive(Clone, Copy)]
-struct Update {
-    /// Whether the references are written too. Left out of the assignments, a reference
-    /// column keeps its index entries and foreign-key checks untouched.
-    references: bool,
-    /// Whether every row sends every column, so no assignment needs to keep a stored value.
-    whole: bool,
-}
-
-impl Update {
-    fn slot(self) -> usize {
-        usize::from(self.references) * 2 + usize::from(self.whole)
-    }
-}
-
-fn upsert_sql(entity: Entity) -> &'static UpsertSql {
-    static CACHE: [OnceLock<UpsertSql>; 5] = [const { OnceLock::new() }; 5];
-    let slot = Entity::ALL
-        .iter()
-        .position(|e| *e == entity)
-        .expect("every entity is listed");
-    CACHE[slot].get_or_init(|| build_upsert_sql(entity))
-}
-
-fn default_literal(default: Default) -> String {
-    match default {
-        Default::Text(text) => format!("'{text}'"),
-        Default::Int(value) => value.to_string(),
-        Default::Bool(value) => i32::from(value).to_string(),
-    }
-}
-
-/// The value to write for a column of the row in `r.value`, found at `position`: what was
-/// sent, or the column's default when nothing (or `null`) was sent.
-fn value_expr(column: &Column, position: usize) -> String {
-    let sent = format!("r.value ->> {position}");
-    match column.default {
-        Some(default) => format!("COALESCE({sent}, {})", default_literal(default)),
-        None => sent,
-    }
-}
-
-/// The CTE `r(key, value)`: the rows of the batch in parameter `?{param}`, each as JSONB.
-/// Reading a field from `json_each`'s `value` renders the row as text and parses it again for
-/// every field; parsed once into JSONB, a 1000-row look took 1.9 ms instead of 3.2 (insert 2.4
-/// instead of 3.6, update 2.3 instead of 3.1).
-fn batch_rows(param: usize) -> String {
-    format!("r AS MATERIALIZED (SELECT key, jsonb(value) AS value FROM json_each(?{param}))")
-}
-
-fn build_upsert_sql(entity: Entity) -> UpsertSql {
-    let table = entity.plural();
-    let columns = entity.columns();
-    let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
-    // A row's values (references first) follow its mask and fingerprint.
-    let values_from = |first: usize| -> String {
-        let values: Vec<String> = columns
-            .iter()
-            .enumerate()
-            .map(|(k, c)| value_expr(c, first + k))
-            .collect();
-        values.join(", ")
-    };
-
-    let is_reference = |k: usize| matches!(columns[k].kind, Kind::Reference(_));
-    // A re-send is looked up by key and fingerprint alone: a row whose last sync sent the same
-    // fingerprint is unchanged without reading a field. 1000 unchanged jobs: 0.84 ms, against
-    // 2.07 for a look that compares fields. Rows are `[source, external_id, fingerprint,
-    // refs…]`; the answer tells as bits whether the fingerprint (1) or a reference (2) differs.
-    let references_differ: Vec<String> = names
-        .iter()
-        .enumerate()
-        .filter(|&(k, _)| is_reference(k))
-        .map(|(k, name)| format!("t.{name} IS NOT r.value ->> {}", 3 + k))
-        .collect();
-    let references_differ = if references_differ.is_empty() {
-        "0".to_owned()
-    } else {
-        format!("({})", references_differ.join(" OR "))
-    };
-    let key_look = format!(
-        "WITH {rows} \
-         SELECT json_group_array(json_array(r.key, t.rowid, t.id, t.deleted_at IS NOT NULL, \
-           (t.sync_fingerprint IS NOT r.value ->> 2) + 2 * {references_differ})) \
-         FROM r CROSS JOIN {table} AS t \
-         ON t.tenant_id = ?1 AND t.mode = ?2 \
-         AND t.external_source = r.value ->> 0 AND t.external_id = r.value ->> 1",
-        rows = batch_rows(3),
-    );
-    let insert = format!(
-        "INSERT INTO {table} (id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
-         WITH {rows} \
-         SELECT r.value ->> 0, ?1, ?2, r.value ->> 1, r.value ->> 2, {values}, ?3, ?3, ?3, r.value ->> {fingerprint} \
-         FROM r WHERE true \
-         ON CONFLICT (tenant_id, mode, external_source, external_id) DO NOTHING",
-        rows = batch_rows(4),
-        names = names.join(", "),
-        values = values_from(INSERTED_VALUES),
-        fingerprint = INSERTED_VALUES - 1,
-    );
-
-    // Only rows whose fingerprint differs (or that were deleted) are sent, each with its
-    // rowid and id; of those, a row is written only if it was deleted or a sent value
-    // differs. The write is an upsert on the rowid: SQLite runs `UPDATE … FROM` through a
-    // temporary table of the joined rows, and the upsert took 1.8–2.1 ms for 1000 changed
-    // jobs against 2.4 (on the id, 2.2–2.3). A rowid known from an insert is inferred (see
-    // `Inserted::rowids`), so a row is written only if it holds the id sent with it. Its
-    // proposed row is never inserted (every row it names is stored, and SQLite has one
-    // writer); should it be, its tenant '' fails the foreign key and the sync with it. The
-    // proposed row's created_at and external_id, never assigned, carry the row's mask and id.
-    let update_of = |update: Update| -> String {
-        let sent = |k: usize| -> String {
-            if update.whole {
-                "true".to_owned()
-            } else {
-                format!("excluded.created_at & {}", 1u64 << k)
-            }
-        };
-        let assignments: Vec<String> = names
-            .iter()
-            .enumerate()
-            .filter(|&(k, _)| update.references || !is_reference(k))
-            .map(|(k, name)| {
-                if update.whole {
-                    format!("{name} = excluded.{name}")
-                } else {
-                    format!(
-                        "{name} = CASE WHEN {} THEN excluded.{name} ELSE t.{name} END",
-                        sent(k)
-                    )
-                }
-            })
-            .collect();
-        let differs = names
-            .iter()
-            .enumerate()
-            .map(|(k, name)| format!("({} AND t.{name} IS NOT excluded.{name})", sent(k)))
-            .collect::<Vec<_>>()
-            .join(" OR ");
-        format!(
-            "INSERT INTO {table} AS t (rowid, id, tenant_id, mode, external_source, external_id, {names}, created_at, updated_at, synced_at, sync_fingerprint) \
-             WITH {rows} \
-             SELECT r.value ->> 0, r.value ->> 0, '', 'live', '', r.value ->> 1, {values}, r.value ->> {mask}, ?1, ?1, r.value ->> {fingerprint} \
-             FROM r WHERE true \
-             ON CONFLICT (rowid) DO UPDATE SET {assignments}, updated_at = excluded.updated_at, \
-               synced_at = excluded.synced_at, deleted_at = NULL, \
-               sync_fingerprint = excluded.sync_fingerprint \
-             WHERE t.id = excluded.external_id AND (t.deleted_at IS NOT NULL OR {differs})",
-            rows = batch_rows(2),
-            names = names.join(", "),
-            values = values_from(UPDATED_VALUES),
-            mask = UPDATED_VALUES - 2,
-            fingerprint = UPDATED_VALUES - 1,
-            assignments = assignments.join(", "),
-        )
-    };
-    UpsertSql {
-        key_look,
-        insert,
-        updates: std::array::from_fn(|slot| {
-            update_of(Update {
-                references: slot >= 2,
-                whole: slot % 2 == 1,
-            })
-        }),
-    }
 }
 
 /// A batch row's stored row, as a look found it or as it is known.
@@ -624,18 +443,9 @@ impl SyncWriter for SqliteWriter<'_> {
         if ids.is_empty() {
             return Ok(HashSet::new());
         }
-        let active = if entity == Entity::Cells {
-            " AND active = 1"
-        } else {
-            ""
-        };
-        let sql = format!(
-            "SELECT json_group_array(id) FROM {table} \
-             WHERE tenant_id = ?1 AND mode = ?2 AND deleted_at IS NULL{active} \
-             AND id IN (SELECT value FROM json_each(?3))",
-            table = entity.plural()
-        );
-        let found: Vec<Uuid> = self.fetch_json(&sql, encode(&ids)).await?;
+        let found: Vec<Uuid> = self
+            .fetch_json(&sql::live_ids(entity), encode(&ids))
+            .await?;
         Ok(found.into_iter().collect())
     }
 
@@ -648,15 +458,7 @@ impl SyncWriter for SqliteWriter<'_> {
         if parents.is_empty() {
             return Ok(Vec::new());
         }
-        let parent = parent_column(entity);
-        let sql = format!(
-            "UPDATE {table} SET deleted_at = ?1, updated_at = ?1 \
-             WHERE {parent} IN (SELECT value FROM json_each(?2)) \
-               AND id NOT IN (SELECT value FROM json_each(?3)) AND deleted_at IS NULL \
-             RETURNING {parent}, id, external_id",
-            table = entity.plural()
-        );
-        let rows: Vec<(String, String, String)> = sqlx::query_as(&sql)
+        let rows: Vec<(String, String, String)> = sqlx::query_as(&sql::retire(entity))
             .bind(&self.now)
             .bind(encode(&parents))
             .bind(encode(&keep))
@@ -855,15 +657,9 @@ impl SyncWriter for SqliteWriter<'_> {
         entity: Entity,
         keys: &[(&str, &str)],
     ) -> Result<Vec<Option<Uuid>>, StoreError> {
-        let sql = format!(
-            "SELECT json_group_array(json_array(r.key, t.id)) \
-             FROM json_each(?3) AS r CROSS JOIN {} AS t \
-             ON t.tenant_id = ?1 AND t.mode = ?2 \
-             AND t.external_source = r.value ->> 0 AND t.external_id = r.value ->> 1 \
-             AND t.deleted_at IS NULL",
-            entity.plural()
-        );
-        let found: Vec<(usize, Uuid)> = self.fetch_json(&sql, encode(&keys)).await?;
+        let found: Vec<(usize, Uuid)> = self
+            .fetch_json(&sql::resolve(entity), encode(&keys))
+            .await?;
         let mut ids = vec![None; keys.len()];
         for (index, id) in found {
             ids[index] = Some(id);
@@ -876,13 +672,7 @@ impl SyncWriter for SqliteWriter<'_> {
         names: &[&str],
     ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
         let found: Vec<(String, Uuid)> = self
-            .fetch_json(
-                "SELECT json_group_array(json_array(c.name, c.id)) \
-                 FROM json_each(?3) AS r CROSS JOIN cells AS c \
-                 ON c.tenant_id = ?1 AND c.mode = ?2 AND c.name = r.value AND c.active = 1 \
-                 AND c.deleted_at IS NULL",
-                encode(&names),
-            )
+            .fetch_json(sql::ACTIVE_CELLS_NAMED, encode(&names))
             .await?;
         let mut cells: HashMap<String, Vec<Uuid>> = HashMap::new();
         for (name, id) in found {
