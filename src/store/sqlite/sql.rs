@@ -16,7 +16,7 @@ use std::sync::OnceLock;
 use crate::domain::schema::{Column, Default, Entity, Kind};
 use crate::store::parent_column;
 
-use super::sync::{INSERTED_VALUES, UPDATED_VALUES};
+use super::encode::{INSERTED_VALUES, UPDATED_VALUES};
 
 pub(super) struct UpsertSql {
     /// Per batch row of keys, fingerprints and references (`[source, external_id,

@@ -1,32 +1,30 @@
-//! SQLite's set-based upserts. A batch travels as one JSON parameter (`json_each`), so each
-//! step is one statement whatever the batch size: look up the stored rows (and which of them
-//! differ from what was sent), then insert only the new rows and update only the changed ones.
+//! The SQLite writer: `SqliteWriter` runs the engine-neutral sync (`store/sync.rs`, through
+//! its `SyncWriter` primitives) on the writer connection, inside one transaction, for one tenant
+//! and mode. Its steps live beside it: the statements' text (`sql.rs`), the batch as one JSON
+//! parameter (`encode.rs`), the look-up of stored rows (`look.rs`), the upsert (below)
+//! with its insert and update statements (`write.rs`), CPU work done while a statement runs
+//! (`overlap.rs`), and the memory of synced rows (`known.rs`), which the upsert reads and keeps
+//! through `recall.rs`. The task that runs syncs in shared transactions is `group.rs`.
+//!
+//! A replace that deletes children forgets what the memory holds of their table, so a child
+//! sent again after it is looked up and comes back
+//! (`control::a_child_deleted_by_replace_comes_back_when_sent_again`).
 
 use std::collections::{HashMap, HashSet};
-use std::fmt::Write;
-use std::future::Future;
-use std::task::Poll;
 
-use serde::de::DeserializeOwned;
-use serde::ser::{Serialize, SerializeSeq, Serializer};
 use sqlx::SqliteConnection;
 use uuid::Uuid;
 
 use crate::domain::outcome::Change;
-use crate::domain::patch::Patch;
 use crate::domain::schema::Entity;
 use crate::domain::Scope;
-use crate::store::{Found, Retired, StoreError, SyncWriter, UpsertRow};
+use crate::store::{Retired, StoreError, SyncWriter, UpsertRow};
 
-use super::known::{KeyHash, KnownRow, KnownRows};
-use super::sql::{self, upsert_sql, Update, UpsertSql};
-
-/// Position of the first column value in a row to insert: `[id, source, external_id, mask,
-/// fingerprint, …]`.
-pub(super) const INSERTED_VALUES: usize = 5;
-/// The same in a row to update, which names its stored row by rowid and id: `[rowid, id,
-/// mask, fingerprint, …]`.
-pub(super) const UPDATED_VALUES: usize = 4;
+use super::encode::{encode, EncodedRow, UpdateRow};
+use super::known::KnownRows;
+use super::look::Stored;
+use super::overlap::meanwhile;
+use super::sql::{self, upsert_sql};
 
 pub(super) struct SqliteWriter<'c> {
     pub conn: &'c mut SqliteConnection,
@@ -37,400 +35,17 @@ pub(super) struct SqliteWriter<'c> {
     pub known: Option<&'c KnownRows>,
 }
 
-/// A batch row's stored row, as a look found it or as it is known.
-struct Stored {
-    rowid: i64,
-    /// Whether it is known without a look.
-    remembered: bool,
-    found: Found,
-    /// Whether a reference the record sent differs from the stored one (its values may
-    /// differ too, as `found.differs` says).
-    references_differ: bool,
-}
-
-/// Which columns a row sends (bit k for column k; references are always sent), and the
-/// fingerprint of what it sends.
-#[derive(Clone, Copy)]
-struct Sent {
-    mask: u64,
-    fingerprint: i64,
-}
-
-impl Sent {
-    fn of(row: &UpsertRow<'_>, scratch: &mut Vec<u8>) -> Sent {
-        let mask = row.mask();
-        Sent {
-            mask,
-            fingerprint: row.fingerprint(mask, scratch),
-        }
-    }
-}
-
-/// A row as the insert reads it: `[id, source, external_id, mask, fingerprint, refs…,
-/// values…]`.
-#[derive(Clone, Copy)]
-struct EncodedRow<'r, 'a> {
-    row: &'r UpsertRow<'a>,
-    sent: Sent,
-    /// The row's key as what is known of stored rows names it.
-    known_as: KeyHash,
-}
-
-impl<'r, 'a> EncodedRow<'r, 'a> {
-    fn of(row: &'r UpsertRow<'a>, scratch: &mut Vec<u8>, recall: Recall<'_>) -> Self {
-        EncodedRow {
-            row,
-            sent: Sent::of(row, scratch),
-            known_as: recall.key_of(row),
-        }
-    }
-
-    fn sends_every_column(&self) -> bool {
-        self.sent.mask.count_ones() as usize == self.row.refs.len() + self.row.values.len()
-    }
-
-    /// The row as the key look reads it: `[source, external_id, fingerprint, refs…]`.
-    fn key(self) -> KeyRow<'r, 'a> {
-        KeyRow(self)
-    }
-
-    /// What an update writes of the row, `[mask, fingerprint, refs…, values…]`, as JSON.
-    fn encoded_fields(self) -> String {
-        encode(&Fields(self))
-    }
-}
-
 /// What an upsert did to each row of its batch: its id and change, the rowid it is stored
 /// under, and whether an update left it alone (every sent value was stored already).
-struct Written {
-    changes: Vec<(Uuid, Change)>,
-    rowids: Vec<i64>,
-    unwritten: Vec<bool>,
-}
-
-/// What an insert did: how many rows it inserted, and the rowid of the last.
-struct Inserted {
-    count: u64,
-    last_rowid: i64,
-}
-
-impl Inserted {
-    /// The rowids of the `rows` it was given, if it inserted every one. SQLite gives a new
-    /// row the rowid after the largest, and inserts in the order the batch lists the rows;
-    /// relying on that order (not promised) is safe because an update writes a row by rowid
-    /// only if it holds the id sent with it, and a sync that finds one that does not starts
-    /// over (`StoreError::Misremembered`). An `ORDER BY` that would promise it cost the
-    /// insert 0.17 ms of 2.7.
-    fn rowids(&self, rows: usize) -> Option<std::ops::RangeInclusive<i64>> {
-        (self.count == rows as u64).then(|| self.last_rowid - rows as i64 + 1..=self.last_rowid)
-    }
-}
-
-/// A stored row to update: its rowid and id, and its fields as [`EncodedRow::encoded_fields`]
-/// gave them.
-struct UpdateRow<'f> {
-    rowid: i64,
-    id: Uuid,
-    fields: &'f str,
-    sends_every_column: bool,
-}
-
-/// The rows to update as the update statements read them: `[[rowid, id, mask, fingerprint,
-/// refs…, values…], …]`.
-fn update_batch(rows: &[UpdateRow<'_>]) -> String {
-    let length = rows.iter().map(|r| r.fields.len() + 64).sum::<usize>();
-    let mut batch = String::with_capacity(length + 2);
-    batch.push('[');
-    for (k, row) in rows.iter().enumerate() {
-        if k > 0 {
-            batch.push(',');
-        }
-        // `fields` is a JSON array; the rowid and id go first in it.
-        let fields = row.fields.strip_prefix('[').unwrap_or(row.fields);
-        write!(batch, "[{},\"{}\",{fields}", row.rowid, row.id.hyphenated())
-            .expect("writing to a String never fails");
-    }
-    batch.push(']');
-    batch
-}
-
-struct KeyRow<'r, 'a>(EncodedRow<'r, 'a>);
-
-impl Serialize for KeyRow<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let row = self.0.row;
-        let mut seq = serializer.serialize_seq(Some(3 + row.refs.len()))?;
-        seq.serialize_element(&row.key.source)?;
-        seq.serialize_element(&row.key.external_id)?;
-        seq.serialize_element(&self.0.sent.fingerprint)?;
-        let mut text = Uuid::encode_buffer();
-        for id in &row.refs {
-            seq.serialize_element(&*id.hyphenated().encode_lower(&mut text))?;
-        }
-        seq.end()
-    }
-}
-
-impl Serialize for EncodedRow<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let row = self.row;
-        let length = INSERTED_VALUES + row.refs.len() + row.values.len();
-        let mut seq = serializer.serialize_seq(Some(length))?;
-        let mut text = Uuid::encode_buffer();
-        seq.serialize_element(&*row.id.hyphenated().encode_lower(&mut text))?;
-        seq.serialize_element(&row.key.source)?;
-        seq.serialize_element(&row.key.external_id)?;
-        serialize_fields(&mut seq, *self)?;
-        seq.end()
-    }
-}
-
-/// A row's `[mask, fingerprint, refs…, values…]`.
-struct Fields<'r, 'a>(EncodedRow<'r, 'a>);
-
-impl Serialize for Fields<'_, '_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let row = self.0.row;
-        let length = UPDATED_VALUES - 2 + row.refs.len() + row.values.len();
-        let mut seq = serializer.serialize_seq(Some(length))?;
-        serialize_fields(&mut seq, self.0)?;
-        seq.end()
-    }
-}
-
-fn serialize_fields<S: SerializeSeq>(
-    seq: &mut S,
-    encoded: EncodedRow<'_, '_>,
-) -> Result<(), S::Error> {
-    let row = encoded.row;
-    seq.serialize_element(&encoded.sent.mask)?;
-    seq.serialize_element(&encoded.sent.fingerprint)?;
-    let mut text = Uuid::encode_buffer();
-    for id in &row.refs {
-        seq.serialize_element(&*id.hyphenated().encode_lower(&mut text))?;
-    }
-    for value in row.values {
-        match value {
-            Patch::Value(scalar) => seq.serialize_element(scalar)?,
-            Patch::Null | Patch::Absent => seq.serialize_element(&())?,
-        }
-    }
-    Ok(())
-}
-
-/// Runs `work` on this thread while `statement` runs on sqlx's worker thread, and answers
-/// both. A sqlx statement is handed to the worker when first polled, so polling it once
-/// before `work` overlaps the two.
-async fn meanwhile<S: Future, T>(statement: S, work: impl FnOnce() -> T) -> (S::Output, T) {
-    let mut statement = std::pin::pin!(statement);
-    let early = std::future::poll_fn(|cx| Poll::Ready(statement.as_mut().poll(cx))).await;
-    let done = work();
-    let output = match early {
-        Poll::Ready(output) => output,
-        Poll::Pending => statement.await,
-    };
-    (output, done)
-}
-
-pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
-}
-
-fn encode<T: Serialize + ?Sized>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain values always serialize")
-}
-
-/// What is known of one scope's stored rows, if the sync keeps it.
-#[derive(Clone, Copy)]
-struct Recall<'k> {
-    known: Option<&'k KnownRows>,
-    scope: Scope,
-}
-
-impl Recall<'_> {
-    fn key_of(self, row: &UpsertRow<'_>) -> KeyHash {
-        self.known
-            .map(|known| known.key(row.key))
-            .unwrap_or_default()
-    }
-
-    /// Per row: its stored row, if it is known.
-    fn stored(self, entity: Entity, rows: &[EncodedRow<'_, '_>]) -> Vec<Option<Stored>> {
-        let Some(known) = self.known else {
-            return (0..rows.len()).map(|_| None).collect();
-        };
-        known.read(
-            self.scope,
-            entity,
-            rows.iter().map(|row| row.known_as),
-            |index, known| {
-                let row = &rows[index];
-                known.map(|known| Stored {
-                    rowid: known.rowid,
-                    remembered: true,
-                    found: Found {
-                        id: known.id,
-                        deleted: false,
-                        differs: known.fingerprint != row.sent.fingerprint,
-                    },
-                    references_differ: *known.refs != *row.row.refs,
-                })
-            },
-        )
-    }
-
-    /// Records rows as stored under the given rowids and ids with what they sent.
-    fn record<'r, 'a: 'r>(
-        self,
-        entity: Entity,
-        rows: impl Iterator<Item = (EncodedRow<'r, 'a>, i64, Uuid)>,
-    ) {
-        if let Some(known) = self.known {
-            let rows = rows.map(|(row, rowid, id)| {
-                let known = KnownRow {
-                    rowid,
-                    id,
-                    fingerprint: row.sent.fingerprint,
-                    refs: row.row.refs.as_slice().into(),
-                };
-                (row.known_as, known)
-            });
-            known.record(self.scope, entity, rows);
-        }
-    }
-
-    fn forget<'r, 'a: 'r>(self, entity: Entity, rows: impl Iterator<Item = EncodedRow<'r, 'a>>) {
-        if let Some(known) = self.known {
-            known.forget(self.scope, entity, rows.map(|row| row.known_as));
-        }
-    }
-
-    /// Records what an upsert left stored: every row it wrote or found unchanged now holds
-    /// what it sent, except the rows an update left alone, which are forgotten.
-    fn keep(
-        self,
-        entity: Entity,
-        rows: &[EncodedRow<'_, '_>],
-        stored: &[Option<Stored>],
-        written: &Written,
-    ) {
-        // A row known before and not written is known as it is. A row an update left alone is
-        // forgotten: it keeps a fingerprint other than the one this sync sent.
-        let known_already = |i: &usize| {
-            stored[*i]
-                .as_ref()
-                .is_some_and(|s| s.remembered && !s.found.needs_write())
-        };
-        let kept = (0..rows.len())
-            .filter(|&i| !written.unwritten[i])
-            .filter(|i| !known_already(i))
-            .map(|i| (rows[i], written.rowids[i], written.changes[i].0));
-        self.record(entity, kept);
-        let left_alone = (0..rows.len()).filter(|&i| written.unwritten[i]);
-        self.forget(entity, left_alone.map(|i| rows[i]));
-    }
-}
-
-impl<'c> SqliteWriter<'c> {
-    fn recall(&self) -> Recall<'c> {
-        Recall {
-            known: self.known,
-            scope: self.scope,
-        }
-    }
+pub(super) struct Written {
+    pub changes: Vec<(Uuid, Change)>,
+    pub rowids: Vec<i64>,
+    pub unwritten: Vec<bool>,
 }
 
 impl SqliteWriter<'_> {
-    fn tenant(&self) -> String {
+    pub(super) fn tenant(&self) -> String {
         self.scope.tenant_id.hyphenated().to_string()
-    }
-
-    /// Runs a query of this tenant and mode (`?1`, `?2`) over a batch (`?3`) whose one row is a
-    /// JSON array of every answer. sqlx hands SQLite's rows over from its worker thread one at
-    /// a time, which cost more than the statements themselves (a look of 1000 stored jobs: 7–9
-    /// ms as rows, 4 ms as one array).
-    async fn fetch_json<T: DeserializeOwned>(
-        &mut self,
-        sql: &str,
-        batch: impl AsRef<str>,
-    ) -> Result<Vec<T>, StoreError> {
-        let found: String = sqlx::query_scalar(sql)
-            .bind(self.tenant())
-            .bind(self.scope.mode.as_str())
-            .bind(batch.as_ref())
-            .fetch_one(&mut *self.conn)
-            .await?;
-        serde_json::from_str(&found)
-            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
-    }
-
-    /// Per row of the batch: the stored row, if there is one.
-    async fn look(
-        &mut self,
-        sql: &str,
-        batch: &str,
-        rows: usize,
-    ) -> Result<Vec<Option<Stored>>, StoreError> {
-        let found: Vec<(usize, i64, Uuid, u8, u8)> = self.fetch_json(sql, batch).await?;
-        let mut stored: Vec<Option<Stored>> = (0..rows).map(|_| None).collect();
-        for (index, rowid, id, deleted, differs) in found {
-            stored[index] = Some(Stored {
-                rowid,
-                remembered: false,
-                found: Found {
-                    id,
-                    deleted: deleted != 0,
-                    differs: differs != 0,
-                },
-                references_differ: differs & 2 != 0,
-            });
-        }
-        Ok(stored)
-    }
-
-    /// Per row: the stored row, if there is one, with `differs` saying whether its last sync
-    /// sent another fingerprint (so its fields may differ).
-    async fn fingerprints(
-        &mut self,
-        sql: &str,
-        rows: &[EncodedRow<'_, '_>],
-    ) -> Result<Vec<Option<Stored>>, StoreError> {
-        let keys: Vec<_> = rows.iter().copied().map(EncodedRow::key).collect();
-        self.look(sql, &encode(&keys), rows.len()).await
-    }
-
-    /// Inserts the encoded rows that do not exist yet.
-    async fn insert(&mut self, sql: &str, encoded: &str) -> Result<Inserted, StoreError> {
-        let done = sqlx::query(sql)
-            .bind(self.tenant())
-            .bind(self.scope.mode.as_str())
-            .bind(&self.now)
-            .bind(encoded)
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(Inserted {
-            count: done.rows_affected(),
-            last_rowid: done.last_insert_rowid(),
-        })
-    }
-
-    /// Updates the rows that differ, answering how many it wrote.
-    async fn update(
-        &mut self,
-        sql: &UpsertSql,
-        references: bool,
-        rows: &[UpdateRow<'_>],
-    ) -> Result<u64, StoreError> {
-        if rows.is_empty() {
-            return Ok(0);
-        }
-        let whole = rows.iter().all(|r| r.sends_every_column);
-        let done = sqlx::query(&sql.updates[Update { references, whole }.slot()])
-            .bind(&self.now)
-            .bind(update_batch(rows))
-            .execute(&mut *self.conn)
-            .await?;
-        Ok(done.rows_affected())
     }
 }
 
@@ -687,9 +302,11 @@ mod tests {
     use sqlx::Connection;
 
     use super::*;
+    use crate::domain::patch::Patch;
     use crate::domain::record::RecordKey;
     use crate::domain::schema::Scalar;
     use crate::domain::Mode;
+    use crate::store::sqlite::encode::{EncodedRow, UpdateRow};
 
     async fn count_jobs(conn: &mut SqliteConnection) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM jobs")
