@@ -7,11 +7,13 @@ mod group;
 mod known;
 mod look;
 mod overlap;
+mod plan;
 mod read;
 mod recall;
 mod sql;
 mod startup;
 mod sync;
+mod upsert;
 mod write;
 
 use std::str::FromStr;

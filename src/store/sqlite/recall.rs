@@ -20,7 +20,8 @@ use crate::store::{Found, UpsertRow};
 use super::encode::EncodedRow;
 use super::known::{KeyHash, KnownRow, KnownRows};
 use super::look::Stored;
-use super::sync::{SqliteWriter, Written};
+use super::sync::SqliteWriter;
+use super::upsert::Written;
 
 /// What is known of one scope's stored rows, if the sync keeps it.
 #[derive(Clone, Copy)]

@@ -1,7 +1,7 @@
 //! The SQLite writer: `SqliteWriter` runs the engine-neutral sync (`store/sync.rs`, through
 //! its `SyncWriter` primitives) on the writer connection, inside one transaction, for one tenant
 //! and mode. Its steps live beside it: the statements' text (`sql.rs`), the batch as one JSON
-//! parameter (`encode.rs`), the look-up of stored rows (`look.rs`), the upsert (below)
+//! parameter (`encode.rs`), the look-up of stored rows (`look.rs`), the upsert (`upsert.rs`)
 //! with its insert and update statements (`write.rs`), CPU work done while a statement runs
 //! (`overlap.rs`), and the memory of synced rows (`known.rs`), which the upsert reads and keeps
 //! through `recall.rs`. The task that runs syncs in shared transactions is `group.rs`.
@@ -20,11 +20,9 @@ use crate::domain::schema::Entity;
 use crate::domain::Scope;
 use crate::store::{Retired, StoreError, SyncWriter, UpsertRow};
 
-use super::encode::{encode, EncodedRow, UpdateRow};
+use super::encode::encode;
 use super::known::KnownRows;
-use super::look::Stored;
-use super::overlap::meanwhile;
-use super::sql::{self, upsert_sql};
+use super::sql;
 
 pub(super) struct SqliteWriter<'c> {
     pub conn: &'c mut SqliteConnection,
@@ -33,14 +31,6 @@ pub(super) struct SqliteWriter<'c> {
     /// What is known of the stored rows, kept up to date as the sync writes; none for a dry
     /// run, which keeps nothing.
     pub known: Option<&'c KnownRows>,
-}
-
-/// What an upsert did to each row of its batch: its id and change, the rowid it is stored
-/// under, and whether an update left it alone (every sent value was stored already).
-pub(super) struct Written {
-    pub changes: Vec<(Uuid, Change)>,
-    pub rowids: Vec<i64>,
-    pub unwritten: Vec<bool>,
 }
 
 impl SqliteWriter<'_> {
@@ -92,179 +82,7 @@ impl SyncWriter for SqliteWriter<'_> {
         entity: Entity,
         rows: &[UpsertRow<'_>],
     ) -> Result<Vec<(Uuid, Change)>, StoreError> {
-        if rows.is_empty() {
-            return Ok(Vec::new());
-        }
-        let sql = upsert_sql(entity);
-        let recall = self.recall();
-        let mut scratch = Vec::new();
-        let head = EncodedRow::of(&rows[0], &mut scratch, recall);
-        let encode_all = |scratch: &mut Vec<u8>| {
-            let mut fresh = Vec::with_capacity(rows.len());
-            fresh.push(head);
-            fresh.extend(
-                rows[1..]
-                    .iter()
-                    .map(|row| EncodedRow::of(row, scratch, recall)),
-            );
-            fresh
-        };
-        // A batch is most often all new (an initial load, a real-time create), all stored and
-        // unchanged (a nightly re-send) or all stored and changed, and its first record tells
-        // which. A new batch (and a single record) is tried whole as an insert, with no look.
-        // Otherwise the rows are looked up by key and fingerprint (or known without a look):
-        // a row whose last sync sent the same fingerprint is unchanged without reading a
-        // field, and the others go to an update that writes only the rows with a value that
-        // differs.
-        let remembered = recall.stored(entity, &[head]).pop().flatten();
-        let (first, fresh) = if remembered.is_some() {
-            (remembered, encode_all(&mut scratch))
-        } else if rows.len() == 1 {
-            (None, vec![head])
-        } else {
-            let heads = [head];
-            let (first, fresh) = meanwhile(self.fingerprints(&sql.key_look, &heads), || {
-                encode_all(&mut scratch)
-            })
-            .await;
-            (first?.pop().flatten(), fresh)
-        };
-        if first.is_none() {
-            let inserted = self.insert(&sql.insert, &encode(&fresh)).await?;
-            if let Some(rowids) = inserted.rowids(rows.len()) {
-                let rows_at = fresh.iter().zip(rowids);
-                recall.record(
-                    entity,
-                    rows_at.map(|(row, rowid)| (*row, rowid, row.row.id)),
-                );
-                return Ok(rows.iter().map(|row| (row.id, Change::Created)).collect());
-            }
-        }
-        // The rows to update are written with their fields encoded while the look of the rows
-        // not remembered runs, unless the first row says the batch is a re-send, which writes
-        // little or nothing.
-        let resent = first.is_some_and(|first| !first.found.needs_write());
-        let mut stored = recall.stored(entity, &fresh);
-        let encode_fields = |stored: &[Option<Stored>]| -> Vec<String> {
-            let needs_fields = |stored: &Option<Stored>| {
-                stored.as_ref().map_or(!resent, |s| s.found.needs_write())
-            };
-            fresh
-                .iter()
-                .zip(stored)
-                .map(|(row, s)| {
-                    if needs_fields(s) {
-                        row.encoded_fields()
-                    } else {
-                        String::new()
-                    }
-                })
-                .collect()
-        };
-        let unknown: Vec<usize> = (0..fresh.len()).filter(|&i| stored[i].is_none()).collect();
-        let mut fields = if unknown.is_empty() {
-            encode_fields(&stored)
-        } else {
-            let keys: Vec<EncodedRow> = unknown.iter().map(|&i| fresh[i]).collect();
-            let (looked, fields) = meanwhile(self.fingerprints(&sql.key_look, &keys), || {
-                encode_fields(&stored)
-            })
-            .await;
-            for (&index, found) in unknown.iter().zip(looked?) {
-                stored[index] = found;
-            }
-            fields
-        };
-        for ((field, row), stored) in fields.iter_mut().zip(&fresh).zip(&stored) {
-            if field.is_empty() && stored.as_ref().is_some_and(|s| s.found.needs_write()) {
-                *field = row.encoded_fields();
-            }
-        }
-        let mut changes = Vec::with_capacity(rows.len());
-        let mut rowids: Vec<i64> = stored
-            .iter()
-            .map(|s| s.as_ref().map_or(0, |s| s.rowid))
-            .collect();
-        let mut inserts = Vec::new();
-        let mut inserted_at = Vec::new();
-        let mut updates = Vec::new();
-        let mut value_updates = Vec::new();
-        // Rows whose fingerprint differs but whose values may all be stored already.
-        let mut maybe_unchanged = Vec::new();
-        for (index, (encoded, stored)) in fresh.iter().zip(&stored).enumerate() {
-            let id = encoded.row.id;
-            let change = match stored {
-                None => {
-                    inserts.push(*encoded);
-                    inserted_at.push(index);
-                    (id, Change::Created)
-                }
-                // Inserted above, under the id this sync gave it.
-                Some(Stored { found, .. }) if found.id == id => (id, Change::Created),
-                Some(Stored { found, .. }) if !found.needs_write() => found.change(false),
-                Some(stored) => {
-                    let found = &stored.found;
-                    let update = UpdateRow {
-                        rowid: stored.rowid,
-                        id: found.id,
-                        fields: &fields[index],
-                        sends_every_column: encoded.sends_every_column(),
-                    };
-                    // A deleted row comes back whole, references included.
-                    if stored.references_differ || found.deleted {
-                        updates.push(update);
-                    } else {
-                        value_updates.push(update);
-                    }
-                    if !found.deleted {
-                        maybe_unchanged.push(index);
-                    }
-                    found.change(true)
-                }
-            };
-            changes.push(change);
-        }
-        if !inserts.is_empty() {
-            // SQLite has one writer, so nothing can insert between the look and the insert.
-            let inserted = self.insert(&sql.insert, &encode(&inserts)).await?;
-            let Some(new_rowids) = inserted.rowids(inserts.len()) else {
-                return Err(StoreError::Database(sqlx::Error::RowNotFound));
-            };
-            for (index, rowid) in inserted_at.into_iter().zip(new_rowids) {
-                rowids[index] = rowid;
-            }
-        }
-        let written = self.update(sql, true, &updates).await?
-            + self.update(sql, false, &value_updates).await?;
-        let mut unwritten = vec![false; rows.len()];
-        if written < (updates.len() + value_updates.len()) as u64 {
-            // A written row now carries the fingerprint this sync sent; one still carrying
-            // another held every sent value already, unless it is not stored where this sync
-            // remembered it (the update then left it alone, as it holds another id).
-            let suspects: Vec<EncodedRow> = maybe_unchanged.iter().map(|&i| fresh[i]).collect();
-            let after = self.fingerprints(&sql.key_look, &suspects).await?;
-            for (&index, after) in maybe_unchanged.iter().zip(after) {
-                let before = stored[index].as_ref().map(|s| (s.rowid, s.found.id));
-                match after {
-                    Some(after) if Some((after.rowid, after.found.id)) != before => {
-                        return Err(StoreError::Misremembered);
-                    }
-                    Some(Stored { found, .. }) if found.differs => {
-                        changes[index] = found.change(false);
-                        unwritten[index] = true;
-                    }
-                    Some(_) => {}
-                    None => return Err(StoreError::Misremembered),
-                }
-            }
-        }
-        let written = Written {
-            changes,
-            rowids,
-            unwritten,
-        };
-        recall.keep(entity, &fresh, &stored, &written);
-        Ok(written.changes)
+        self.upsert_batch(entity, rows).await
     }
 
     async fn resolve(
@@ -307,6 +125,7 @@ mod tests {
     use crate::domain::schema::Scalar;
     use crate::domain::Mode;
     use crate::store::sqlite::encode::{EncodedRow, UpdateRow};
+    use crate::store::sqlite::sql::upsert_sql;
 
     async fn count_jobs(conn: &mut SqliteConnection) -> i64 {
         sqlx::query_scalar("SELECT count(*) FROM jobs")
