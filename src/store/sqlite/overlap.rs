@@ -5,8 +5,9 @@
 //! docs/decisions/0009-sqlite-overlap-work-with-statements.md.
 //!
 //! Both the statement's output and the work's are answered, whichever finishes first, and the
-//! statement is always awaited to its end; every SQLite sync goes through it (the `api` and
-//! `properties` tests), and its gain is the bench's `flat_*` figures.
+//! statement is always awaited to its end. It has no test of its own: every sync that probes
+//! or looks up rows runs through it (the `api` and `properties` tests), and its gain shows in
+//! the bench's `flat_*` figures.
 
 use std::future::Future;
 use std::task::Poll;

@@ -4,11 +4,12 @@
 //!
 //! After an upsert the memory holds, for each of its rows, what is stored: a row it inserted,
 //! updated or found unchanged is recorded with the fingerprint this sync sent, under the rowid
-//! and id it is stored at; a row an update left alone (it held every sent value already, but
-//! its last sync sent another fingerprint) is forgotten, so the next sync looks it up. Guarded
-//! by the property test `outside_writes_are_seen_by_later_syncs`,
-//! `semantics::a_resend_puts_back_what_was_edited_behind_the_server` and
-//! `sync::tests::a_misremembered_rowid_writes_no_other_row`. Why the memory:
+//! and id it is stored at; a row the updates left alone (it held every sent value already, so
+//! it keeps an earlier sync's fingerprint) is not recorded but forgotten, so the next sync
+//! looks it up. Guarded as a whole by the property tests `syncs_follow_the_model`,
+//! `a_resend_changes_nothing` and `outside_writes_are_seen_by_later_syncs`, which sync the same
+//! keys again and again through it; a memory gone wrong is refused rather than trusted
+//! (`sync::tests::a_misremembered_rowid_writes_no_other_row`). Why the memory:
 //! docs/decisions/0004-sqlite-memory-of-synced-rows.md.
 
 use uuid::Uuid;

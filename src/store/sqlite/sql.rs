@@ -1,6 +1,6 @@
 //! The text of the SQLite writer's statements. Each reads its batch from one JSON parameter
-//! through `json_each`, so a statement is the same text whatever the batch size and is built
-//! once per entity (`upsert_sql`).
+//! through `json_each`, so a statement is the same text whatever the batch size; the upsert's
+//! statements are built once per entity (`upsert_sql`).
 //!
 //! The update is an upsert on the rowid whose proposed row must never be inserted: should it
 //! be, its tenant `''` fails the foreign key and the sync with it

@@ -5,8 +5,8 @@
 //! what was written in the memory of synced rows (`recall.rs`). Each statement runs once over
 //! the whole batch.
 //!
-//! Every row is answered once, in the batch's order, created, updated or unchanged as its
-//! stored row was before the sync
+//! Every row is answered once, in the batch's order: created (no stored row, or a deleted one
+//! that comes back), updated (a sent value differed) or unchanged
 //! (`semantics::a_batch_led_by_a_new_record_tells_every_record_apart`,
 //! `semantics::bulk_results_keep_input_order_and_add_up`, the property test
 //! `syncs_follow_the_model`). A row that is not stored where the memory put it refuses the
@@ -166,6 +166,7 @@ impl SqliteWriter<'_> {
             }
             fields
         };
+        // A re-send encodes, once the look has answered, only the rows it found changed.
         for ((field, row), stored) in fields.iter_mut().zip(fresh).zip(&stored) {
             if field.is_empty() && stored.as_ref().is_some_and(|s| s.found.needs_write()) {
                 *field = row.encoded_fields();
