@@ -2,11 +2,19 @@
 //! serializes writers anyway; queueing them in the pool avoids busy retries) and a few readers.
 
 mod checkpoint;
+mod encode;
 mod group;
 mod known;
+mod look;
+mod overlap;
+mod plan;
 mod read;
+mod recall;
+mod sql;
 mod startup;
 mod sync;
+mod upsert;
+mod write;
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -21,7 +29,6 @@ use uuid::Uuid;
 use self::checkpoint::Checkpointer;
 use self::group::Committer;
 use self::known::KnownRows;
-use self::sync::parse_id;
 use super::listing::{listing, Bind, Dialect};
 use super::{
     decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
@@ -131,6 +138,10 @@ impl SqliteStore {
 
 fn record(json: String) -> Result<Box<RawValue>, StoreError> {
     RawValue::from_string(json).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn parse_id(text: &str) -> Result<Uuid, StoreError> {
+    Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
 /// A list value as SQLite takes it: text, or a JSON array for `json_each`.
