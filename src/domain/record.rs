@@ -1,21 +1,14 @@
-//! What the ERP sends for each entity, and the validated records the stores write.
+//! The validated records the stores write, and how each entity's payload becomes one.
 
-use std::fmt;
-
-use serde::de::value::MapAccessDeserializer;
-use serde::de::{DeserializeOwned, Deserializer, MapAccess};
-use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use uuid::Uuid;
 
 use super::decode::FieldError;
-use super::expect::{flag, list, optional_id, read, Expected};
 use super::patch::Patch;
+pub use super::payload::{CellPayload, JobPayload, OperationPayload, PartPayload, ResourcePayload};
 use super::schema::{Entity, Scalar};
 pub use super::value::Children;
-use super::value::{
-    Color, HoursPerDay, IntoScalar, IsoDate, LongText, Metadata, Name, NonNegative, Positive,
-    ResourceStatus, ResourceType, ShortText, Source, WorkStatus,
-};
+use super::value::{Name, Source};
 
 /// The identity of a record inside one tenant and mode: the ERP system and its key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -173,14 +166,6 @@ fn key(external_id: Name, source: Source) -> RecordKey {
     }
 }
 
-fn required(value: impl IntoScalar) -> Patch<Scalar> {
-    Patch::Value(value.into_scalar())
-}
-
-fn optional<T: IntoScalar>(patch: Patch<T>) -> Patch<Scalar> {
-    patch.map_into(IntoScalar::into_scalar)
-}
-
 /// A nested record may repeat what it inherits, but only if it agrees with its parent.
 fn inherited(
     field: &str,
@@ -255,184 +240,19 @@ fn parent_ref(
     })
 }
 
-fn require<'a, T>(field: &str, value: Option<&'a T>) -> Result<&'a T, FieldError> {
+fn require<T>(field: &str, value: Option<T>) -> Result<T, FieldError> {
     value.ok_or_else(|| FieldError::new(field, format!("missing field `{field}`")))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, remote = "Self")]
-pub struct JobPayload {
-    pub external_id: Name,
-    pub external_source: Source,
-    pub job_number: Name,
-    #[serde(default)]
-    pub customer: Patch<ShortText>,
-    #[serde(default)]
-    pub due_date: Patch<IsoDate>,
-    #[serde(default)]
-    pub priority: Patch<NonNegative>,
-    #[serde(default)]
-    pub status: Patch<WorkStatus>,
-    #[serde(default)]
-    pub notes: Patch<LongText>,
-    #[serde(default)]
-    pub metadata: Patch<Metadata>,
-    #[serde(default, deserialize_with = "list")]
-    pub parts: Vec<PartPayload>,
-    /// `replace` deletes stored parts and operations this payload leaves out.
-    #[serde(default)]
-    pub children: Option<Children>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, remote = "Self")]
-pub struct PartPayload {
-    pub external_id: Name,
-    #[serde(default)]
-    pub external_source: Option<Source>,
-    #[serde(default)]
-    pub job_external_id: Option<Name>,
-    /// Our id of the job, instead of `job_external_id`.
-    #[serde(default, deserialize_with = "optional_id")]
-    pub job_id: Option<Uuid>,
-    pub part_number: Name,
-    #[serde(default)]
-    pub material: Patch<ShortText>,
-    #[serde(default)]
-    pub quantity: Patch<Positive>,
-    #[serde(default)]
-    pub status: Patch<WorkStatus>,
-    #[serde(default)]
-    pub notes: Patch<LongText>,
-    #[serde(default)]
-    pub metadata: Patch<Metadata>,
-    #[serde(default, deserialize_with = "list")]
-    pub operations: Vec<OperationPayload>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, remote = "Self")]
-pub struct OperationPayload {
-    pub external_id: Name,
-    #[serde(default)]
-    pub external_source: Option<Source>,
-    #[serde(default)]
-    pub part_external_id: Option<Name>,
-    /// Our id of the part, instead of `part_external_id`.
-    #[serde(default, deserialize_with = "optional_id")]
-    pub part_id: Option<Uuid>,
-    pub operation_name: Name,
-    #[serde(default)]
-    pub cell_name: Option<Name>,
-    /// Our id of the cell, instead of `cell_name`.
-    #[serde(default, deserialize_with = "optional_id")]
-    pub cell_id: Option<Uuid>,
-    #[serde(default)]
-    pub sequence: Patch<Positive>,
-    /// Also accepted as `estimated_time`, the name Eryxon's hosted API uses.
-    #[serde(default, alias = "estimated_time")]
-    pub estimated_time_minutes: Patch<NonNegative>,
-    #[serde(default)]
-    pub status: Patch<WorkStatus>,
-    #[serde(default)]
-    pub notes: Patch<LongText>,
-    #[serde(default)]
-    pub metadata: Patch<Metadata>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, remote = "Self")]
-pub struct CellPayload {
-    pub external_id: Name,
-    pub external_source: Source,
-    pub name: Name,
-    #[serde(default)]
-    pub color: Patch<Color>,
-    #[serde(default)]
-    pub sequence: Patch<NonNegative>,
-    #[serde(default, deserialize_with = "flag")]
-    pub active: Patch<bool>,
-    #[serde(default)]
-    pub capacity_hours_per_day: Patch<HoursPerDay>,
-    #[serde(default)]
-    pub wip_limit: Patch<NonNegative>,
-    #[serde(default)]
-    pub notes: Patch<LongText>,
-    #[serde(default)]
-    pub metadata: Patch<Metadata>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields, remote = "Self")]
-pub struct ResourcePayload {
-    pub external_id: Name,
-    pub external_source: Source,
-    pub name: Name,
-    #[serde(default, rename = "type")]
-    pub kind: Patch<ResourceType>,
-    #[serde(default)]
-    pub status: Patch<ResourceStatus>,
-    #[serde(default)]
-    pub description: Patch<LongText>,
-    #[serde(default)]
-    pub identifier: Patch<ShortText>,
-    #[serde(default)]
-    pub location: Patch<ShortText>,
-    #[serde(default)]
-    pub notes: Patch<LongText>,
-    #[serde(default)]
-    pub metadata: Patch<Metadata>,
-}
-
-/// Payloads are JSON objects only. serde's derive also reads a struct from an array of its
-/// field values in declaration order, which would let `["C-1","SAP","Cutting"]` create a cell:
-/// each payload derives its decoding as `remote = "Self"` and is read through this, which
-/// takes nothing but an object and refuses anything else as `must be a JSON object`.
-macro_rules! object_only {
-    ($($payload:ident),+) => {$(
-        impl<'de> Expected<'de> for $payload {
-            fn what(f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a JSON object")
-            }
-
-            fn object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error> {
-                $payload::deserialize(MapAccessDeserializer::new(map))
-            }
-        }
-
-        impl<'de> Deserialize<'de> for $payload {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                read(deserializer)
-            }
-        }
-    )+};
-}
-
-object_only!(
-    JobPayload,
-    PartPayload,
-    OperationPayload,
-    CellPayload,
-    ResourcePayload
-);
-
 impl JobPayload {
     fn into_record(self) -> Result<JobRecord, FieldError> {
-        let key = key(self.external_id, self.external_source);
-        let values = vec![
-            required(self.job_number),
-            optional(self.customer),
-            optional(self.due_date),
-            optional(self.priority),
-            optional(self.status),
-            optional(self.notes),
-            optional(self.metadata),
-        ];
+        let (values, extras) = self.split();
+        let key = key(extras.external_id, extras.external_source);
         let parent = Parent {
             entity: Entity::Jobs,
             key: &key,
         };
-        let parts = self
+        let parts = extras
             .parts
             .into_iter()
             .enumerate()
@@ -444,105 +264,110 @@ impl JobPayload {
         Ok(JobRecord {
             record: Record { key, values },
             parts,
-            children: self.children,
+            children: extras.children,
         })
     }
 }
 
 impl PartPayload {
     fn into_nested(self, job: &Parent) -> Result<PartRecord, FieldError> {
+        let (values, extras) = self.split();
         inherited(
             "external_source",
-            self.external_source.as_ref().map(Source::as_str),
+            extras.external_source.as_ref().map(Source::as_str),
             &job.key.source,
             job,
         )?;
         inherited(
             "job_external_id",
-            self.job_external_id.as_ref().map(Name::as_str),
+            extras.job_external_id.as_ref().map(Name::as_str),
             &job.key.external_id,
             job,
         )?;
-        not_nested("job_id", self.job_id.is_some(), job)?;
-        self.into_record(job.key.source.clone())
+        not_nested("job_id", extras.job_id.is_some(), job)?;
+        part_record(
+            values,
+            extras.external_id,
+            extras.operations,
+            job.key.source.clone(),
+        )
     }
+}
 
-    fn into_record(self, source: String) -> Result<PartRecord, FieldError> {
-        let values = vec![
-            required(self.part_number),
-            optional(self.material),
-            optional(self.quantity),
-            optional(self.status),
-            optional(self.notes),
-            optional(self.metadata),
-        ];
-        let key = RecordKey {
-            source,
-            external_id: self.external_id.into_string(),
-        };
-        let parent = Parent {
-            entity: Entity::Parts,
-            key: &key,
-        };
-        let operations = self
-            .operations
-            .into_iter()
-            .enumerate()
-            .map(|(i, operation)| {
-                operation
-                    .into_nested(&parent)
-                    .map_err(|e| e.within(&format!("operations[{i}]")))
-            })
-            .collect::<Result<_, _>>()?;
-        Ok(PartRecord {
-            record: Record { key, values },
-            operations,
+fn part_record(
+    values: Vec<Patch<Scalar>>,
+    external_id: Name,
+    operations: Vec<OperationPayload>,
+    source: String,
+) -> Result<PartRecord, FieldError> {
+    let key = RecordKey {
+        source,
+        external_id: external_id.into_string(),
+    };
+    let parent = Parent {
+        entity: Entity::Parts,
+        key: &key,
+    };
+    let operations = operations
+        .into_iter()
+        .enumerate()
+        .map(|(i, operation)| {
+            operation
+                .into_nested(&parent)
+                .map_err(|e| e.within(&format!("operations[{i}]")))
         })
-    }
+        .collect::<Result<_, _>>()?;
+    Ok(PartRecord {
+        record: Record { key, values },
+        operations,
+    })
 }
 
 impl OperationPayload {
     fn into_nested(self, part: &Parent) -> Result<OperationRecord, FieldError> {
+        let (values, extras) = self.split();
         inherited(
             "external_source",
-            self.external_source.as_ref().map(Source::as_str),
+            extras.external_source.as_ref().map(Source::as_str),
             &part.key.source,
             part,
         )?;
         inherited(
             "part_external_id",
-            self.part_external_id.as_ref().map(Name::as_str),
+            extras.part_external_id.as_ref().map(Name::as_str),
             &part.key.external_id,
             part,
         )?;
-        not_nested("part_id", self.part_id.is_some(), part)?;
-        self.into_record(part.key.source.clone())
+        not_nested("part_id", extras.part_id.is_some(), part)?;
+        operation_record(
+            values,
+            extras.external_id,
+            (extras.cell_name, extras.cell_id),
+            part.key.source.clone(),
+        )
     }
+}
 
-    fn into_record(self, source: String) -> Result<OperationRecord, FieldError> {
-        let cell = match one_of("cell_name", self.cell_name, "cell_id", self.cell_id)? {
-            Either::First(name) => CellRef::Name(name.into_string()),
-            Either::Second(id) => CellRef::Id(id),
-        };
-        let values = vec![
-            required(self.operation_name),
-            optional(self.sequence),
-            optional(self.estimated_time_minutes),
-            optional(self.status),
-            optional(self.notes),
-            optional(self.metadata),
-        ];
-        Ok(OperationRecord {
-            record: Record {
-                key: RecordKey {
-                    source,
-                    external_id: self.external_id.into_string(),
-                },
-                values,
+fn operation_record(
+    values: Vec<Patch<Scalar>>,
+    external_id: Name,
+    (cell_name, cell_id): (Option<Name>, Option<Uuid>),
+    source: String,
+) -> Result<OperationRecord, FieldError> {
+    let cell = match one_of("cell_name", cell_name, "cell_id", cell_id)? {
+        Either::First(name) => CellRef::Name(name.into_string()),
+        Either::Second(id) => CellRef::Id(id),
+    };
+    Ok(OperationRecord {
+        record: Record {
+            key: RecordKey {
+                source,
+                external_id: external_id.into_string(),
             },
-            cell,
-        })
-    }
+            values,
+        },
+        cell,
+    })
 }
 
 /// Where a key sits in the record that carries it: the record's own `external_id`, or a nested
@@ -618,17 +443,23 @@ impl Payload for PartPayload {
     const ENTITY: Entity = Entity::Parts;
     type Item = Parented<PartRecord>;
 
-    fn into_item(mut self) -> Result<Parented<PartRecord>, FieldError> {
-        let source = require("external_source", self.external_source.as_ref())?.clone();
+    fn into_item(self) -> Result<Parented<PartRecord>, FieldError> {
+        let (values, extras) = self.split();
+        let source = require("external_source", extras.external_source)?;
         let parent = parent_ref(
             "job_external_id",
-            self.job_external_id.take(),
+            extras.job_external_id,
             "job_id",
-            self.job_id,
+            extras.job_id,
         )?;
         Ok(Parented {
             parent,
-            item: self.into_record(source.as_str().to_owned())?,
+            item: part_record(
+                values,
+                extras.external_id,
+                extras.operations,
+                source.into_string(),
+            )?,
         })
     }
 
@@ -647,17 +478,23 @@ impl Payload for OperationPayload {
     const ENTITY: Entity = Entity::Operations;
     type Item = Parented<OperationRecord>;
 
-    fn into_item(mut self) -> Result<Parented<OperationRecord>, FieldError> {
-        let source = require("external_source", self.external_source.as_ref())?.clone();
+    fn into_item(self) -> Result<Parented<OperationRecord>, FieldError> {
+        let (values, extras) = self.split();
+        let source = require("external_source", extras.external_source)?;
         let parent = parent_ref(
             "part_external_id",
-            self.part_external_id.take(),
+            extras.part_external_id,
             "part_id",
-            self.part_id,
+            extras.part_id,
         )?;
         Ok(Parented {
             parent,
-            item: self.into_record(source.as_str().to_owned())?,
+            item: operation_record(
+                values,
+                extras.external_id,
+                (extras.cell_name, extras.cell_id),
+                source.into_string(),
+            )?,
         })
     }
 
@@ -679,18 +516,10 @@ impl Payload for CellPayload {
     type Item = Record;
 
     fn into_item(self) -> Result<Record, FieldError> {
+        let (values, extras) = self.split();
         Ok(Record {
-            key: key(self.external_id, self.external_source),
-            values: vec![
-                required(self.name),
-                optional(self.color),
-                optional(self.sequence),
-                optional(self.active),
-                optional(self.capacity_hours_per_day),
-                optional(self.wip_limit),
-                optional(self.notes),
-                optional(self.metadata),
-            ],
+            key: key(extras.external_id, extras.external_source),
+            values,
         })
     }
 
@@ -708,18 +537,10 @@ impl Payload for ResourcePayload {
     type Item = Record;
 
     fn into_item(self) -> Result<Record, FieldError> {
+        let (values, extras) = self.split();
         Ok(Record {
-            key: key(self.external_id, self.external_source),
-            values: vec![
-                required(self.name),
-                optional(self.kind),
-                optional(self.status),
-                optional(self.description),
-                optional(self.identifier),
-                optional(self.location),
-                optional(self.notes),
-                optional(self.metadata),
-            ],
+            key: key(extras.external_id, extras.external_source),
+            values,
         })
     }
 
