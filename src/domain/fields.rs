@@ -83,7 +83,8 @@ pub fn optional<T: IntoScalar>(patch: Patch<T>) -> Patch<Scalar> {
 /// `required`; other serde attributes (`alias`, `deserialize_with`) are written on the line.
 /// The columns `references` names (ids of parent rows the store resolves) come first in the
 /// column list. `split` hands the column values over in column order, with the other fields
-/// (`record::tests::every_record_lists_one_value_per_own_column` holds them to the columns).
+/// (`record::from_payload::tests::every_record_lists_one_value_per_own_column` holds them to
+/// the columns).
 macro_rules! payload {
     (
         $(#[$meta:meta])*
