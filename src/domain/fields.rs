@@ -78,13 +78,14 @@ pub fn optional<T: IntoScalar>(patch: Patch<T>) -> Patch<Scalar> {
 /// ```
 ///
 /// Fields keep their declared order in the struct, because serde lists them in that order when
-/// it refuses an unknown one (`expected one of …`), and the column fields keep it in the
-/// record's values and the column list. A column field is `#[serde(default)]` unless it is
-/// `required`; other serde attributes (`alias`, `deserialize_with`) are written on the line.
-/// The columns `references` names (ids of parent rows the store resolves) come first in the
-/// column list. `split` hands the column values over in column order, with the other fields
-/// (`record::from_payload::tests::every_record_lists_one_value_per_own_column` holds them to
-/// the columns).
+/// it refuses an unknown one (`expected one of …`, a message clients see), and the column
+/// fields keep it in the record's values and the column list. A column field is
+/// `#[serde(default)]` unless it is `required`; other serde attributes (`alias`,
+/// `deserialize_with`) are written on the line. The columns `references` names (ids of parent
+/// rows the store resolves) come first in the column list. `split` hands the column values
+/// over in column order, with the other fields. The tests below hold each of these on a probe
+/// declaration; `record::from_payload::tests::every_record_lists_one_value_per_own_column`
+/// holds the real entities' values to their columns.
 macro_rules! payload {
     (
         $(#[$meta:meta])*
@@ -223,3 +224,88 @@ macro_rules! payload {
 }
 
 pub(crate) use payload;
+
+#[cfg(test)]
+mod tests {
+    use serde::de::IntoDeserializer;
+    use serde_json::json;
+
+    use crate::domain::patch::Patch;
+    use crate::domain::schema::{Column, Default, Entity, Kind, Scalar};
+    use crate::domain::value::{Name, NonNegative, ShortText};
+
+    payload! {
+        /// Every kind of line `payload!` takes, in a mixed order.
+        pub struct Probe;
+        extras ProbeExtras;
+        references parent_id => Jobs;
+        fields {
+            key: Name;
+            first: Name => Text required, "The first.";
+            kind as "type": Patch<ShortText> => Text = Default::Text("plain"), "";
+            #[serde(default)]
+            between: Option<Name>;
+            #[serde(alias = "count_alias")]
+            count: Patch<NonNegative> => Int, "";
+        }
+    }
+
+    fn probe(body: serde_json::Value) -> Result<Probe, serde_json::Error> {
+        Probe::deserialize(body.into_deserializer())
+    }
+
+    #[test]
+    fn columns_list_references_first_then_column_fields_in_declared_order() {
+        let column = |name, kind, default| Column {
+            name,
+            kind,
+            default,
+        };
+        assert_eq!(
+            Probe::COLUMNS,
+            [
+                column("parent_id", Kind::Reference(Entity::Jobs), None),
+                column("first", Kind::Text, None),
+                column("type", Kind::Text, Some(Default::Text("plain"))),
+                column("count", Kind::Int, None),
+            ]
+        );
+        let documented: Vec<_> = Probe::FIELDS.iter().map(|f| (f.name, f.about)).collect();
+        assert_eq!(
+            documented,
+            [("first", "The first."), ("type", ""), ("count", "")]
+        );
+        assert!(!Probe::FIELDS[0].optional && Probe::FIELDS[1].optional);
+    }
+
+    #[test]
+    fn split_gives_column_values_in_column_order_and_the_other_fields_apart() {
+        let body =
+            json!({"count_alias": 3, "between": "b", "type": null, "first": "f", "key": "k"});
+        let (values, extras) = probe(body).unwrap().split();
+        assert_eq!(
+            values,
+            [
+                Patch::Value(Scalar::Text("f".into())),
+                Patch::Null,
+                Patch::Value(Scalar::Int(3)),
+            ]
+        );
+        assert_eq!(extras.key.as_str(), "k");
+        assert_eq!(extras.between.as_ref().map(Name::as_str), Some("b"));
+        let (values, _) = probe(json!({"first": "f", "key": "k"})).unwrap().split();
+        assert_eq!(values[1..], [Patch::Absent, Patch::Absent]);
+    }
+
+    #[test]
+    fn the_struct_keeps_declared_order_wire_names_and_required_fields() {
+        let unknown = probe(json!({"first": "f", "key": "k", "kind": "x"})).unwrap_err();
+        assert_eq!(
+            unknown.to_string(),
+            "unknown field `kind`, expected one of \
+             `key`, `first`, `type`, `between`, `count`, `count_alias`"
+        );
+        let missing = probe(json!({"key": "k"})).unwrap_err();
+        assert_eq!(missing.to_string(), "missing field `first`");
+    }
+}

@@ -218,7 +218,7 @@ fn titles(entity: Entity) -> String {
     format!("{}s", title(entity))
 }
 
-/// How a payload names a parent row, and how a record shows it (as `domain/record.rs` and the
+/// How a payload names a parent row, and how a record shows it (as `domain/payload.rs` and the
 /// stores' read queries spell it).
 fn reference_field(parent: Entity) -> &'static str {
     match parent {
