@@ -1,7 +1,11 @@
 //! The engine-neutral shape of each entity: which columns a sync writes, their kinds and their
-//! defaults. Stores generate their SQL from this, so a new field is added in one place.
+//! defaults. Stores generate their SQL from this; the columns themselves are declared with
+//! the payload fields in `domain/payload.rs`.
 
 use serde::Serialize;
+
+use super::fields::Field;
+use super::payload::{CellPayload, JobPayload, OperationPayload, PartPayload, ResourcePayload};
 
 /// The five kinds of record an ERP syncs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -48,11 +52,23 @@ impl Entity {
     /// parent rows first, then the entity's own fields.
     pub fn columns(self) -> &'static [Column] {
         match self {
-            Entity::Jobs => JOB_COLUMNS,
-            Entity::Parts => PART_COLUMNS,
-            Entity::Operations => OPERATION_COLUMNS,
-            Entity::Cells => CELL_COLUMNS,
-            Entity::Resources => RESOURCE_COLUMNS,
+            Entity::Jobs => JobPayload::COLUMNS,
+            Entity::Parts => PartPayload::COLUMNS,
+            Entity::Operations => OperationPayload::COLUMNS,
+            Entity::Cells => CellPayload::COLUMNS,
+            Entity::Resources => ResourcePayload::COLUMNS,
+        }
+    }
+
+    /// The entity's own columns (all but references) as the API document describes them, in
+    /// column order.
+    pub fn fields(self) -> &'static [Field] {
+        match self {
+            Entity::Jobs => JobPayload::FIELDS,
+            Entity::Parts => PartPayload::FIELDS,
+            Entity::Operations => OperationPayload::FIELDS,
+            Entity::Cells => CellPayload::FIELDS,
+            Entity::Resources => ResourcePayload::FIELDS,
         }
     }
 }
@@ -94,74 +110,3 @@ pub enum Scalar {
     Real(f64),
     Bool(bool),
 }
-
-const fn col(name: &'static str, kind: Kind) -> Column {
-    Column {
-        name,
-        kind,
-        default: None,
-    }
-}
-
-const fn defaulted(name: &'static str, kind: Kind, default: Default) -> Column {
-    Column {
-        name,
-        kind,
-        default: Some(default),
-    }
-}
-
-const NOT_STARTED: Default = Default::Text("not_started");
-
-const JOB_COLUMNS: &[Column] = &[
-    col("job_number", Kind::Text),
-    col("customer", Kind::Text),
-    col("due_date", Kind::Date),
-    defaulted("priority", Kind::Int, Default::Int(0)),
-    defaulted("status", Kind::Text, NOT_STARTED),
-    col("notes", Kind::Text),
-    col("metadata", Kind::Json),
-];
-
-const PART_COLUMNS: &[Column] = &[
-    col("job_id", Kind::Reference(Entity::Jobs)),
-    col("part_number", Kind::Text),
-    col("material", Kind::Text),
-    defaulted("quantity", Kind::Int, Default::Int(1)),
-    defaulted("status", Kind::Text, NOT_STARTED),
-    col("notes", Kind::Text),
-    col("metadata", Kind::Json),
-];
-
-const OPERATION_COLUMNS: &[Column] = &[
-    col("part_id", Kind::Reference(Entity::Parts)),
-    col("cell_id", Kind::Reference(Entity::Cells)),
-    col("operation_name", Kind::Text),
-    col("sequence", Kind::Int),
-    col("estimated_time_minutes", Kind::Int),
-    defaulted("status", Kind::Text, NOT_STARTED),
-    col("notes", Kind::Text),
-    col("metadata", Kind::Json),
-];
-
-const CELL_COLUMNS: &[Column] = &[
-    col("name", Kind::Text),
-    col("color", Kind::Text),
-    col("sequence", Kind::Int),
-    defaulted("active", Kind::Bool, Default::Bool(true)),
-    col("capacity_hours_per_day", Kind::Real),
-    col("wip_limit", Kind::Int),
-    col("notes", Kind::Text),
-    col("metadata", Kind::Json),
-];
-
-const RESOURCE_COLUMNS: &[Column] = &[
-    col("name", Kind::Text),
-    col("type", Kind::Text),
-    defaulted("status", Kind::Text, Default::Text("available")),
-    col("description", Kind::Text),
-    col("identifier", Kind::Text),
-    col("location", Kind::Text),
-    col("notes", Kind::Text),
-    col("metadata", Kind::Json),
-];

@@ -1,8 +1,8 @@
 //! `GET /openapi.json` and `GET /docs`: the API as an OpenAPI 3.1 document, and a page that
 //! renders it. Request and record schemas are generated from `Entity::columns()` and from the
-//! value types the payloads decode into, so a new column shows up here by itself (with its
-//! bounds once it is in the field table); the unit tests below hold that table to the real
-//! decoder and to the error mapping.
+//! document entries `payload!` declares with each field (`Entity::fields()`: its value type's
+//! schema and prose), so a new field shows up here by itself; the unit tests below hold the
+//! document to the real decoder and to the error mapping.
 
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
@@ -13,28 +13,18 @@ use serde_json::{json, Map, Value};
 
 use super::read::{DEFAULT_PAGE, MAX_PAGE};
 use crate::domain::batch::MAX_BULK_RECORDS;
+use crate::domain::fields::{Described, Field};
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default as ColumnDefault, Entity, Kind};
 use crate::domain::value::{
-    Color, HoursPerDay, Int, IsoDate, LongText, Metadata, Name, NonNegative, Positive,
-    ResourceStatus, ResourceType, ShortText, Source, Text, WorkStatus, MAX_METADATA_BYTES,
+    Color, HoursPerDay, Int, IsoDate, Metadata, Name, ResourceStatus, ResourceType, Source, Text,
+    WorkStatus, MAX_METADATA_BYTES,
 };
 use crate::store::listing::searched;
 use crate::store::Sort;
 
-/// The JSON Schema of a domain value type: the checks its constructor makes, told to clients.
-trait Described {
-    /// `Patch` fields may be left out (the stored value is kept) or sent as `null` (cleared).
-    const OPTIONAL: bool = false;
-
-    /// A stored value of this type.
-    fn value() -> Value;
-
-    /// What a request may send for a field of this type.
-    fn request() -> Value {
-        Self::value()
-    }
-}
+// The schema of each value type a field may have (`Described`, declared in
+// `domain/fields.rs`); a field whose type has none does not compile.
 
 impl<const MIN: usize, const MAX: usize> Described for Text<MIN, MAX> {
     fn value() -> Value {
@@ -120,96 +110,14 @@ impl<T: Described> Described for Patch<T> {
     }
 }
 
-/// One own column of an entity as its payload struct in `domain/record.rs` declares it.
-struct Field {
-    entity: Entity,
-    name: &'static str,
-    optional: bool,
-    value: fn() -> Value,
-    request: fn() -> Value,
-    about: &'static str,
-}
-
-fn field<T: Described>(entity: Entity, name: &'static str, about: &'static str) -> Field {
-    Field {
-        entity,
-        name,
-        optional: T::OPTIONAL,
-        value: T::value,
-        request: T::request,
-        about,
-    }
-}
-
-/// The value type of every own column, mirroring the payload structs field by field. A column
-/// missing here is still documented from its `Kind`, loosely; the unit tests fail until it is
-/// added, and check each entry's bounds against the decoder.
-fn fields() -> Vec<Field> {
-    use Entity::{Cells, Jobs, Operations, Parts, Resources};
-    vec![
-        field::<Name>(Jobs, "job_number", "The job (sales order) number."),
-        field::<Patch<ShortText>>(Jobs, "customer", ""),
-        field::<Patch<IsoDate>>(Jobs, "due_date", ""),
-        field::<Patch<NonNegative>>(Jobs, "priority", ""),
-        field::<Patch<WorkStatus>>(Jobs, "status", ""),
-        field::<Patch<LongText>>(Jobs, "notes", ""),
-        field::<Patch<Metadata>>(Jobs, "metadata", ""),
-        field::<Name>(Parts, "part_number", "The part (work order) number."),
-        field::<Patch<ShortText>>(Parts, "material", ""),
-        field::<Patch<Positive>>(Parts, "quantity", ""),
-        field::<Patch<WorkStatus>>(Parts, "status", ""),
-        field::<Patch<LongText>>(Parts, "notes", ""),
-        field::<Patch<Metadata>>(Parts, "metadata", ""),
-        field::<Name>(Operations, "operation_name", "The routing step's name."),
-        field::<Patch<Positive>>(Operations, "sequence", "Order of the step within its part."),
-        field::<Patch<NonNegative>>(Operations, "estimated_time_minutes", ""),
-        field::<Patch<WorkStatus>>(Operations, "status", ""),
-        field::<Patch<LongText>>(Operations, "notes", ""),
-        field::<Patch<Metadata>>(Operations, "metadata", ""),
-        field::<Name>(
-            Cells,
-            "name",
-            "The work center's name; operations find their cell by it.",
-        ),
-        field::<Patch<Color>>(Cells, "color", "Display color, #rrggbb."),
-        field::<Patch<NonNegative>>(Cells, "sequence", "Display order."),
-        field::<Patch<bool>>(
-            Cells,
-            "active",
-            "Only active cells are found by an operation's cell_name.",
-        ),
-        field::<Patch<HoursPerDay>>(Cells, "capacity_hours_per_day", ""),
-        field::<Patch<NonNegative>>(Cells, "wip_limit", ""),
-        field::<Patch<LongText>>(Cells, "notes", ""),
-        field::<Patch<Metadata>>(Cells, "metadata", ""),
-        field::<Name>(Resources, "name", ""),
-        field::<Patch<ResourceType>>(Resources, "type", ""),
-        field::<Patch<ResourceStatus>>(Resources, "status", ""),
-        field::<Patch<LongText>>(Resources, "description", ""),
-        field::<Patch<ShortText>>(Resources, "identifier", ""),
-        field::<Patch<ShortText>>(Resources, "location", ""),
-        field::<Patch<LongText>>(Resources, "notes", ""),
-        field::<Patch<Metadata>>(Resources, "metadata", ""),
-    ]
-}
-
-fn field_of(fields: &[Field], entity: Entity, column: &Column) -> Option<usize> {
-    fields
+/// The document entry of an own column. `payload!` declares every column field with its
+/// entry, so each own column has one (`every_own_column_is_documented_once` checks it).
+fn field_of(entity: Entity, column: &Column) -> &'static Field {
+    entity
+        .fields()
         .iter()
-        .position(|f| f.entity == entity && f.name == column.name)
-}
-
-/// A column the table does not know yet: its storage kind is all that can be said.
-fn kind_schema(kind: Kind) -> Value {
-    match kind {
-        Kind::Text => json!({"type": "string"}),
-        Kind::Int => json!({"type": "integer"}),
-        Kind::Real => json!({"type": "number"}),
-        Kind::Bool => json!({"type": "boolean"}),
-        Kind::Date => json!({"type": "string", "format": "date"}),
-        Kind::Json => json!({"type": "object"}),
-        Kind::Reference(_) => uuid(),
-    }
+        .find(|f| f.name == column.name)
+        .expect("payload! declares every own column with its document entry")
 }
 
 fn nullable(mut schema: Value) -> Value {
@@ -310,7 +218,7 @@ fn titles(entity: Entity) -> String {
     format!("{}s", title(entity))
 }
 
-/// How a payload names a parent row, and how a record shows it (as `domain/record.rs` and the
+/// How a payload names a parent row, and how a record shows it (as `domain/payload.rs` and the
 /// stores' read queries spell it).
 fn reference_field(parent: Entity) -> &'static str {
     match parent {
@@ -336,7 +244,7 @@ fn input_name(entity: Entity, placement: Placement) -> String {
     }
 }
 
-fn input_schema(fields: &[Field], entity: Entity, placement: Placement) -> Value {
+fn input_schema(entity: Entity, placement: Placement) -> Value {
     let mut object = Object::default();
     // Pairs of fields of which exactly one must be sent (a reference by key or by id).
     let mut alternatives: Vec<(&str, &str)> = Vec::new();
@@ -435,17 +343,14 @@ fn input_schema(fields: &[Field], entity: Entity, placement: Placement) -> Value
                     false,
                 ),
             },
-            _ => match field_of(fields, entity, column) {
-                Some(at) => {
-                    let field = &fields[at];
-                    let mut schema = described((field.request)(), field.about);
-                    if let Some(default) = column.default {
-                        schema["default"] = default_value(default);
-                    }
-                    object.field(column.name, schema, !field.optional)
+            _ => {
+                let field = field_of(entity, column);
+                let mut schema = described((field.request)(), field.about);
+                if let Some(default) = column.default {
+                    schema["default"] = default_value(default);
                 }
-                None => object.field(column.name, nullable(kind_schema(column.kind)), false),
-            },
+                object.field(column.name, schema, !field.optional)
+            }
         };
     }
     match entity {
@@ -522,7 +427,7 @@ fn record_name(entity: Entity, with_children: bool) -> String {
 }
 
 /// A record as reads show it: every column, always present, `null` when not set.
-fn record_schema(fields: &[Field], entity: Entity, with_children: bool) -> Value {
+fn record_schema(entity: Entity, with_children: bool) -> Value {
     let mut object = Object::default();
     object.field("id", uuid(), true);
     object.field("external_id", string(), true);
@@ -534,17 +439,12 @@ fn record_schema(fields: &[Field], entity: Entity, with_children: bool) -> Value
                 object.field(reference_field(parent), string(), true);
             }
             _ => {
-                let schema = match field_of(fields, entity, column) {
-                    Some(at) => {
-                        let field = &fields[at];
-                        let value = described((field.value)(), field.about);
-                        if field.optional && column.default.is_none() {
-                            nullable(value)
-                        } else {
-                            value
-                        }
-                    }
-                    None => nullable(kind_schema(column.kind)),
+                let field = field_of(entity, column);
+                let value = described((field.value)(), field.about);
+                let schema = if field.optional && column.default.is_none() {
+                    nullable(value)
+                } else {
+                    value
                 };
                 object.field(column.name, schema, true);
             }
@@ -776,33 +676,27 @@ fn other_schemas(schemas: &mut Map<String, Value>) {
     schemas.insert("Error".into(), envelope.build(false));
 }
 
-fn components_schemas(fields: &[Field]) -> Map<String, Value> {
+fn components_schemas() -> Map<String, Value> {
     let mut schemas = Map::new();
     for entity in Entity::ALL {
         schemas.insert(
             input_name(entity, Placement::TopLevel),
-            input_schema(fields, entity, Placement::TopLevel),
+            input_schema(entity, Placement::TopLevel),
         );
         schemas.insert(
             format!("{}BulkInput", title(entity)),
             bulk_input_schema(entity),
         );
-        schemas.insert(
-            record_name(entity, false),
-            record_schema(fields, entity, false),
-        );
+        schemas.insert(record_name(entity, false), record_schema(entity, false));
     }
     for entity in [Entity::Parts, Entity::Operations] {
         schemas.insert(
             input_name(entity, Placement::Nested),
-            input_schema(fields, entity, Placement::Nested),
+            input_schema(entity, Placement::Nested),
         );
     }
     for entity in [Entity::Jobs, Entity::Parts] {
-        schemas.insert(
-            record_name(entity, true),
-            record_schema(fields, entity, true),
-        );
+        schemas.insert(record_name(entity, true), record_schema(entity, true));
     }
     sync_schemas(&mut schemas);
     other_schemas(&mut schemas);
@@ -1703,7 +1597,6 @@ with a default go back to it). Required fields cannot be `null`. Unknown fields 
 405 `METHOD_NOT_ALLOWED`.";
 
 fn build() -> Value {
-    let fields = fields();
     let mut paths = Paths::default();
     for entity in Entity::ALL {
         entity_paths(entity, &mut paths);
@@ -1733,7 +1626,7 @@ fn build() -> Value {
                 "bearerFormat": "ery_live_… or ery_test_… followed by 40 base62 characters",
                 "description": "An API key from `eryxon api-key create`.",
             }},
-            "schemas": components_schemas(&fields),
+            "schemas": components_schemas(),
             "parameters": components_parameters(),
             "headers": components_headers(),
             "responses": paths.errors,
@@ -1830,47 +1723,41 @@ mod tests {
     use crate::store::StoreError;
 
     #[test]
-    fn every_own_column_has_exactly_one_field_entry() {
-        let fields = fields();
+    fn every_own_column_is_documented_once() {
         for entity in Entity::ALL {
-            for column in entity.columns() {
-                if matches!(column.kind, Kind::Reference(_)) {
-                    continue;
-                }
-                let entries = fields
-                    .iter()
-                    .filter(|f| f.entity == entity && f.name == column.name)
-                    .count();
-                assert_eq!(
-                    entries,
-                    1,
-                    "{}.{} in fields()",
-                    entity.plural(),
-                    column.name
-                );
-            }
+            let own: Vec<&str> = entity
+                .columns()
+                .iter()
+                .filter(|c| !matches!(c.kind, Kind::Reference(_)))
+                .map(|c| c.name)
+                .collect();
+            let documented: Vec<&str> = entity.fields().iter().map(|f| f.name).collect();
+            assert_eq!(own, documented, "{}", entity.plural());
         }
-        for field in &fields {
-            assert!(
-                field.entity.columns().iter().any(|c| c.name == field.name),
-                "{}.{} is no column",
-                field.entity.plural(),
-                field.name
-            );
+    }
+
+    /// The JSON type a column of each kind holds.
+    fn kind_type(kind: Kind) -> &'static str {
+        match kind {
+            Kind::Text | Kind::Date | Kind::Reference(_) => "string",
+            Kind::Int => "integer",
+            Kind::Real => "number",
+            Kind::Bool => "boolean",
+            Kind::Json => "object",
         }
     }
 
     #[test]
     fn field_types_agree_with_column_kinds() {
-        for field in fields() {
-            let column = field
-                .entity
-                .columns()
-                .iter()
-                .find(|c| c.name == field.name)
-                .unwrap();
-            let expected = &kind_schema(column.kind)["type"];
-            assert_eq!(&(field.value)()["type"], expected, "{}", field.name);
+        for entity in Entity::ALL {
+            for column in entity.columns() {
+                if matches!(column.kind, Kind::Reference(_)) {
+                    continue;
+                }
+                let field = field_of(entity, column);
+                let expected = kind_type(column.kind);
+                assert_eq!((field.value)()["type"], expected, "{}", field.name);
+            }
         }
     }
 
