@@ -344,47 +344,33 @@ impl Payload for OperationPayload {
     }
 }
 
-impl Payload for CellPayload {
-    const ENTITY: Entity = Entity::Cells;
-    type Item = Record;
+/// Cells and resources: a record of their own fields, keyed at the top of the request.
+macro_rules! top_level_payload {
+    ($($payload:ident => $entity:ident),+) => {$(
+        impl Payload for $payload {
+            const ENTITY: Entity = Entity::$entity;
+            type Item = Record;
 
-    fn into_item(self) -> Result<Record, FieldError> {
-        let (values, extras) = self.split();
-        Ok(Record {
-            key: key(extras.external_id, extras.external_source),
-            values,
-        })
-    }
+            fn into_item(self) -> Result<Record, FieldError> {
+                let (values, extras) = self.split();
+                Ok(Record {
+                    key: key(extras.external_id, extras.external_source),
+                    values,
+                })
+            }
 
-    fn keys(cell: &Record) -> Keys<'_> {
-        vec![(Entity::Cells, &cell.key, KeyPlace::TOP)]
-    }
+            fn keys(record: &Record) -> Keys<'_> {
+                vec![(Entity::$entity, &record.key, KeyPlace::TOP)]
+            }
 
-    fn batch(items: Vec<Indexed<Record>>) -> SyncBatch {
-        SyncBatch::Cells(items)
-    }
+            fn batch(items: Vec<Indexed<Record>>) -> SyncBatch {
+                SyncBatch::$entity(items)
+            }
+        }
+    )+};
 }
 
-impl Payload for ResourcePayload {
-    const ENTITY: Entity = Entity::Resources;
-    type Item = Record;
-
-    fn into_item(self) -> Result<Record, FieldError> {
-        let (values, extras) = self.split();
-        Ok(Record {
-            key: key(extras.external_id, extras.external_source),
-            values,
-        })
-    }
-
-    fn keys(resource: &Record) -> Keys<'_> {
-        vec![(Entity::Resources, &resource.key, KeyPlace::TOP)]
-    }
-
-    fn batch(items: Vec<Indexed<Record>>) -> SyncBatch {
-        SyncBatch::Resources(items)
-    }
-}
+top_level_payload!(CellPayload => Cells, ResourcePayload => Resources);
 
 #[cfg(test)]
 mod tests {
