@@ -4,12 +4,13 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context, Result};
+use eryxon::domain::Entity;
 use eryxon::store;
 
 use crate::ceiling::{insert_columns, written};
 use crate::knobs::{Engine, Knobs};
 use crate::raw::{Arg, Raw};
-use crate::records::{flat_jobs, nested_jobs, Nested, Row, Spec, Ty, JOBS, OPERATIONS, PARTS, V};
+use crate::records::{flat_jobs, nested_jobs, references, Nested, Row, Ty, V};
 use crate::scenarios::{reps_of, Three};
 use crate::SOURCE;
 
@@ -20,7 +21,7 @@ pub struct Naive {
 }
 
 impl Naive {
-    pub fn new(engine: Engine, spec: &Spec) -> Naive {
+    pub fn new(engine: Engine, entity: Entity) -> Naive {
         let p = |n: usize, ty: Ty| engine.param(n, ty);
         let id = match engine {
             Engine::Sqlite => "id",
@@ -29,13 +30,13 @@ impl Naive {
         let find = format!(
             "SELECT {id} FROM {} WHERE tenant_id = {} AND mode = {} \
              AND external_source = {} AND external_id = {}",
-            spec.table,
+            entity.plural(),
             p(1, Ty::Uuid),
             p(2, Ty::Text),
             p(3, Ty::Text),
             p(4, Ty::Text),
         );
-        let columns = written(spec);
+        let columns = written(entity);
         let mut values = vec![
             p(1, Ty::Uuid),
             p(2, Ty::Uuid),
@@ -49,8 +50,8 @@ impl Naive {
         values.push(p(7 + columns.len(), Ty::BigInt));
         let insert = format!(
             "INSERT INTO {} ({}) VALUES ({})",
-            spec.table,
-            insert_columns(spec),
+            entity.plural(),
+            insert_columns(entity),
             values.join(", ")
         );
         let set: Vec<String> = columns
@@ -62,7 +63,7 @@ impl Naive {
         let update = format!(
             "UPDATE {} SET {}, updated_at = {now}, synced_at = {now}, sync_fingerprint = {} \
              WHERE id = {}",
-            spec.table,
+            entity.plural(),
             set.join(", "),
             p(3 + columns.len(), Ty::BigInt),
             p(1, Ty::Uuid),
@@ -89,9 +90,9 @@ impl Baseline {
             Engine::Postgres => ("id::text", "active"),
         };
         Baseline {
-            jobs: Naive::new(engine, &JOBS),
-            parts: Naive::new(engine, &PARTS),
-            operations: Naive::new(engine, &OPERATIONS),
+            jobs: Naive::new(engine, Entity::Jobs),
+            parts: Naive::new(engine, Entity::Parts),
+            operations: Naive::new(engine, Entity::Operations),
             cell: format!(
                 "SELECT {id} FROM cells WHERE tenant_id = {} AND mode = {} AND name = {} AND {active}",
                 engine.param(1, Ty::Uuid),
@@ -104,8 +105,10 @@ impl Baseline {
 
 pub fn value_arg(value: &V) -> Arg<'_> {
     match value {
-        V::T(text) => Arg::Text(text),
+        V::T(text) | V::J(text) => Arg::Text(text),
         V::I(int) => Arg::Int(*int),
+        V::R(real) => Arg::Real(*real),
+        V::B(flag) => Arg::Bool(*flag),
     }
 }
 
@@ -115,7 +118,7 @@ pub async fn naive_upsert(
     sql: &Naive,
     tenant: &str,
     row: &Row,
-    refs: &[&str],
+    refs: &[String],
 ) -> Result<(String, bool)> {
     let now = store::timestamp();
     let found = raw
@@ -179,6 +182,25 @@ pub async fn baseline_flat(
     Ok(created)
 }
 
+/// The ids a nested row's references take: its parent's, known from where the row sits, and
+/// a cell's, looked up by name among the active ones as the server does.
+async fn resolved(
+    raw: &mut Raw,
+    sql: &Baseline,
+    tenant: &str,
+    row: &Row,
+    parent_id: &str,
+) -> Result<Vec<String>> {
+    let mut ids = Vec::with_capacity(row.refs.len());
+    for ((_, parent), name) in references(row.entity).zip(&row.refs) {
+        ids.push(match parent {
+            Entity::Cells => naive_cell(raw, &sql.cell, tenant, name).await?,
+            _ => parent_id.to_owned(),
+        });
+    }
+    Ok(ids)
+}
+
 pub async fn baseline_nested(
     raw: &mut Raw,
     sql: &Baseline,
@@ -190,12 +212,11 @@ pub async fn baseline_nested(
         let (job_id, new) = naive_upsert(raw, &sql.jobs, tenant, &nested.job, &[]).await?;
         created += u64::from(new);
         for (part, operations) in &nested.parts {
-            let (part_id, new) = naive_upsert(raw, &sql.parts, tenant, part, &[&job_id]).await?;
+            let refs = resolved(raw, sql, tenant, part, &job_id).await?;
+            let (part_id, new) = naive_upsert(raw, &sql.parts, tenant, part, &refs).await?;
             created += u64::from(new);
             for operation in operations {
-                let name = operation.cell.as_deref().expect("operations name a cell");
-                let cell_id = naive_cell(raw, &sql.cell, tenant, name).await?;
-                let refs = [part_id.as_str(), cell_id.as_str()];
+                let refs = resolved(raw, sql, tenant, operation, &part_id).await?;
                 created += u64::from(
                     naive_upsert(raw, &sql.operations, tenant, operation, &refs)
                         .await?

@@ -1,29 +1,35 @@
 //! The ceiling: one INSERT … ON CONFLICT DO UPDATE per entity per batch, written directly.
 
 use anyhow::Result;
+use eryxon::domain::Entity;
 use eryxon::store;
 use serde_json::Value;
 
 use crate::knobs::Engine;
 use crate::raw::{Arg, Raw};
-use crate::records::{Row, Spec, Ty, JOBS, OPERATIONS, PARTS, V};
+use crate::records::{own, references, Row, Ty, V};
 use crate::SOURCE;
 
-/// The columns a write sets besides identity and timestamps: references, then own values.
-pub fn written(spec: &Spec) -> Vec<(&'static str, Ty)> {
-    let mut columns = Vec::new();
-    if let Some((_, fk, _)) = spec.parent {
-        columns.push((fk, Ty::Uuid));
-    }
-    if spec.cell {
-        columns.push(("cell_id", Ty::Uuid));
-    }
-    columns.extend(spec.columns.iter().copied());
-    columns
+/// The columns a write sets besides identity and timestamps: the entity's declared columns,
+/// references first.
+pub fn written(entity: Entity) -> Vec<(&'static str, Ty)> {
+    entity
+        .columns()
+        .iter()
+        .map(|c| (c.name, Ty::of(c.kind)))
+        .collect()
 }
 
-pub fn upsert_tail(engine: Engine, spec: &Spec) -> String {
-    let columns = written(spec);
+/// The alias of reference `k`'s parent row in a ceiling statement.
+fn alias(k: usize, parent: Entity) -> String {
+    match parent {
+        Entity::Cells => "c".into(),
+        _ => format!("p{k}"),
+    }
+}
+
+pub fn upsert_tail(engine: Engine, entity: Entity) -> String {
+    let columns = written(entity);
     let set: Vec<String> = columns
         .iter()
         .map(|(c, _)| format!("{c} = excluded.{c}"))
@@ -31,7 +37,7 @@ pub fn upsert_tail(engine: Engine, spec: &Spec) -> String {
     let changed = match engine {
         Engine::Sqlite => columns
             .iter()
-            .map(|(c, _)| format!("{}.{c} IS NOT excluded.{c}", spec.table))
+            .map(|(c, _)| format!("{}.{c} IS NOT excluded.{c}", entity.plural()))
             .collect::<Vec<_>>()
             .join(" OR "),
         Engine::Postgres => format!(
@@ -56,8 +62,8 @@ pub fn upsert_tail(engine: Engine, spec: &Spec) -> String {
     )
 }
 
-pub fn insert_columns(spec: &Spec) -> String {
-    let columns: Vec<&str> = written(spec).iter().map(|(c, _)| *c).collect();
+pub fn insert_columns(entity: Entity) -> String {
+    let columns: Vec<&str> = written(entity).iter().map(|(c, _)| *c).collect();
     format!(
         "id, tenant_id, mode, external_source, external_id, {}, created_at, updated_at, \
          synced_at, sync_fingerprint",
@@ -65,43 +71,45 @@ pub fn insert_columns(spec: &Spec) -> String {
     )
 }
 
-/// SQLite: the batch is one JSON array of `[id, source, external_id, parent?, cell?, values…]`,
-/// each row parsed once into JSONB (as the server does: faster than reading every field from
-/// `json_each`'s text). `CROSS JOIN` keeps the planner from scanning a table per record.
-pub fn sqlite_ceiling_sql(spec: &Spec) -> String {
+/// SQLite: the batch is one JSON array of `[id, source, external_id, references…, values…,
+/// fingerprint]`, each row parsed once into JSONB (as the server does: faster than reading every
+/// field from `json_each`'s text). `CROSS JOIN` keeps the planner from scanning a table per
+/// record. A reference resolves as the server resolves it: a cell by its name among the active
+/// ones, any other parent by its external id.
+pub fn sqlite_ceiling_sql(entity: Entity) -> String {
     let field = |i: usize| format!("r.value ->> {i}");
     let mut next = 3;
     let mut selected = vec![field(0), "?1".into(), "?2".into(), field(1), field(2)];
     let mut joins = String::new();
-    if let Some((parent, _, _)) = spec.parent {
-        joins += &format!(
-            " CROSS JOIN {parent} AS p ON p.tenant_id = ?1 AND p.mode = ?2 \
-             AND p.external_source = r.value ->> 1 AND p.external_id = {}",
-            field(next)
-        );
-        selected.push("p.id".into());
+    for (k, (_, parent)) in references(entity).enumerate() {
+        let (table, a) = (parent.plural(), alias(k, parent));
+        joins += &match parent {
+            Entity::Cells => format!(
+                " CROSS JOIN {table} AS {a} ON {a}.tenant_id = ?1 AND {a}.mode = ?2 \
+                 AND {a}.name = {} AND {a}.active = 1",
+                field(next)
+            ),
+            _ => format!(
+                " CROSS JOIN {table} AS {a} ON {a}.tenant_id = ?1 AND {a}.mode = ?2 \
+                 AND {a}.external_source = r.value ->> 1 AND {a}.external_id = {}",
+                field(next)
+            ),
+        };
+        selected.push(format!("{a}.id"));
         next += 1;
     }
-    if spec.cell {
-        joins += &format!(
-            " CROSS JOIN cells AS c ON c.tenant_id = ?1 AND c.mode = ?2 \
-             AND c.name = {} AND c.active = 1",
-            field(next)
-        );
-        selected.push("c.id".into());
-        next += 1;
-    }
-    selected.extend((0..spec.columns.len()).map(|k| field(next + k)));
+    let values = own(entity).count();
+    selected.extend((0..values).map(|k| field(next + k)));
     selected.extend(std::iter::repeat_n("?3".to_owned(), 3));
-    selected.push(field(next + spec.columns.len()));
+    selected.push(field(next + values));
     format!(
         "INSERT INTO {table} ({columns}) \
          WITH r AS MATERIALIZED (SELECT key, jsonb(value) AS value FROM json_each(?4)) \
          SELECT {selected} FROM r{joins} WHERE true {tail}",
-        table = spec.table,
-        columns = insert_columns(spec),
+        table = entity.plural(),
+        columns = insert_columns(entity),
         selected = selected.join(", "),
-        tail = upsert_tail(Engine::Sqlite, spec),
+        tail = upsert_tail(Engine::Sqlite, entity),
     )
 }
 
@@ -109,7 +117,7 @@ pub fn sqlite_ceiling_sql(spec: &Spec) -> String {
 /// resolve through `LATERAL … LIMIT 1`: one identity-index probe per batch row. Statements with
 /// references are planned for each batch (`Raw::execute_planned`), so the plan knows the batch
 /// size and the table's current size.
-pub fn postgres_ceiling_sql(spec: &Spec) -> String {
+pub fn postgres_ceiling_sql(entity: Entity) -> String {
     let mut arrays = vec!["$4::uuid[]", "$5::text[]", "$6::text[]"]
         .into_iter()
         .map(String::from)
@@ -123,26 +131,30 @@ pub fn postgres_ceiling_sql(spec: &Spec) -> String {
         "r.ext".into(),
     ];
     let mut joins = String::new();
-    if let Some((parent, _, _)) = spec.parent {
+    for (k, (_, parent)) in references(entity).enumerate() {
+        let (table, a) = (parent.plural(), alias(k, parent));
         arrays.push(format!("${}::text[]", arrays.len() + 4));
-        names.push("parent".into());
-        joins += &format!(
-            " CROSS JOIN LATERAL (SELECT p.id FROM {parent} AS p \
-             WHERE p.tenant_id = $1::uuid AND p.mode = $2::text \
-             AND p.external_source = r.src AND p.external_id = r.parent LIMIT 1) AS p"
-        );
-        selected.push("p.id".into());
+        names.push(format!("ref{k}"));
+        joins += &match parent {
+            Entity::Cells => format!(
+                " CROSS JOIN LATERAL (SELECT {a}.id FROM {table} AS {a} \
+                 WHERE {a}.tenant_id = $1::uuid AND {a}.mode = $2::text \
+                 AND {a}.name = r.ref{k} AND {a}.active LIMIT 1) AS {a}"
+            ),
+            _ => format!(
+                " CROSS JOIN LATERAL (SELECT {a}.id FROM {table} AS {a} \
+                 WHERE {a}.tenant_id = $1::uuid AND {a}.mode = $2::text \
+                 AND {a}.external_source = r.src AND {a}.external_id = r.ref{k} LIMIT 1) AS {a}"
+            ),
+        };
+        selected.push(format!("{a}.id"));
     }
-    if spec.cell {
-        arrays.push(format!("${}::text[]", arrays.len() + 4));
-        names.push("cell".into());
-        joins += " CROSS JOIN LATERAL (SELECT c.id FROM cells AS c \
-                  WHERE c.tenant_id = $1::uuid AND c.mode = $2::text \
-                  AND c.name = r.cell AND c.active LIMIT 1) AS c";
-        selected.push("c.id".into());
-    }
-    for (k, (_, ty)) in spec.columns.iter().enumerate() {
-        arrays.push(format!("${}::{}[]", arrays.len() + 4, ty.pg()));
+    for (k, column) in own(entity).enumerate() {
+        arrays.push(format!(
+            "${}::{}[]",
+            arrays.len() + 4,
+            Ty::of(column.kind).pg()
+        ));
         names.push(format!("v{k}"));
         selected.push(format!("r.v{k}"));
     }
@@ -153,12 +165,12 @@ pub fn postgres_ceiling_sql(spec: &Spec) -> String {
     format!(
         "INSERT INTO {table} AS t ({columns}) SELECT {selected} \
          FROM unnest({arrays}) AS r({names}){joins} {tail}",
-        table = spec.table,
-        columns = insert_columns(spec),
+        table = entity.plural(),
+        columns = insert_columns(entity),
         selected = selected.join(", "),
         arrays = arrays.join(", "),
         names = names.join(", "),
-        tail = upsert_tail(Engine::Postgres, spec),
+        tail = upsert_tail(Engine::Postgres, entity),
     )
 }
 
@@ -171,11 +183,12 @@ pub fn sqlite_batch(rows: &[Row]) -> String {
                 Value::from(SOURCE),
                 Value::from(row.ext.as_str()),
             ];
-            fields.extend(row.parent_ext.iter().map(|p| Value::from(p.as_str())));
-            fields.extend(row.cell.iter().map(|c| Value::from(c.as_str())));
+            fields.extend(row.refs.iter().map(|r| Value::from(r.as_str())));
             fields.extend(row.values.iter().map(|v| match v {
-                V::T(text) => Value::from(text.as_str()),
+                V::T(text) | V::J(text) => Value::from(text.as_str()),
                 V::I(int) => Value::from(*int),
+                V::R(real) => Value::from(*real),
+                V::B(flag) => Value::from(*flag),
             }));
             fields.push(Value::from(row.fingerprint()));
             Value::Array(fields)
@@ -188,7 +201,7 @@ pub fn sqlite_batch(rows: &[Row]) -> String {
 pub async fn ceiling_write(
     raw: &mut Raw,
     engine: Engine,
-    spec: &Spec,
+    entity: Entity,
     sql: &str,
     tenant: &str,
     rows: &[Row],
@@ -224,34 +237,49 @@ pub async fn ceiling_write(
                 texts(&|_| Some(SOURCE)),
                 texts(&|r| Some(r.ext.as_str())),
             ];
-            if spec.parent.is_some() {
-                args.push(texts(&|r| r.parent_ext.as_deref()));
+            for k in 0..references(entity).count() {
+                args.push(Arg::Texts(
+                    rows.iter().map(|r| Some(r.refs[k].as_str())).collect(),
+                ));
             }
-            if spec.cell {
-                args.push(texts(&|r| r.cell.as_deref()));
-            }
-            for (k, (_, ty)) in spec.columns.iter().enumerate() {
-                args.push(match ty {
+            for (k, column) in own(entity).enumerate() {
+                args.push(match Ty::of(column.kind) {
                     Ty::Int => Arg::Ints(
                         rows.iter()
                             .map(|r| match &r.values[k] {
                                 V::I(int) => Some(*int as i32),
-                                V::T(_) => None,
+                                _ => None,
+                            })
+                            .collect(),
+                    ),
+                    Ty::Real => Arg::Reals(
+                        rows.iter()
+                            .map(|r| match &r.values[k] {
+                                V::R(real) => Some(*real),
+                                _ => None,
+                            })
+                            .collect(),
+                    ),
+                    Ty::Bool => Arg::Bools(
+                        rows.iter()
+                            .map(|r| match &r.values[k] {
+                                V::B(flag) => Some(*flag),
+                                _ => None,
                             })
                             .collect(),
                     ),
                     _ => Arg::Texts(
                         rows.iter()
                             .map(|r| match &r.values[k] {
-                                V::T(text) => Some(text.as_str()),
-                                V::I(_) => None,
+                                V::T(text) | V::J(text) => Some(text.as_str()),
+                                _ => None,
                             })
                             .collect(),
                     ),
                 });
             }
             args.push(Arg::BigInts(rows.iter().map(Row::fingerprint).collect()));
-            if spec.parent.is_some() {
+            if references(entity).next().is_some() {
                 raw.execute_planned(sql, &args).await
             } else {
                 raw.execute(sql, &args).await
@@ -273,9 +301,9 @@ impl Ceiling {
             Engine::Postgres => postgres_ceiling_sql,
         };
         Ceiling {
-            jobs: sql(&JOBS),
-            parts: sql(&PARTS),
-            operations: sql(&OPERATIONS),
+            jobs: sql(Entity::Jobs),
+            parts: sql(Entity::Parts),
+            operations: sql(Entity::Operations),
         }
     }
 }

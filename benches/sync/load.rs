@@ -4,15 +4,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
+use eryxon::domain::Entity;
 use eryxon::store;
 
 use crate::http::{expect, Api};
 use crate::knobs::Engine;
 use crate::raw::{Arg, Raw};
-use crate::records::{
-    cell, flat_body, job, operation, part, resource, Row, Spec, CELLS, JOBS, OPERATIONS, PARTS,
-    RESOURCES,
-};
+use crate::records::{cell, flat_body, job, operation, part, resource, Row};
 use crate::servers::{drop_db, fresh_db, key_and_tenant, ChildServer};
 use crate::BATCH;
 
@@ -47,19 +45,19 @@ pub fn load_plan() -> Load {
         }
         jobs.push(job);
     }
-    let level = |spec: &Spec, rows: &[Row]| -> Vec<Call> {
+    let level = |entity: Entity, rows: &[Row]| -> Vec<Call> {
         rows.chunks(BATCH)
-            .map(|chunk| (flat_body(spec, chunk), chunk.len() as u64))
+            .map(|chunk| (flat_body(entity, chunk), chunk.len() as u64))
             .collect()
     };
     let records = cells.len() + resources.len() + jobs.len() + parts.len() + operations.len();
     Load {
         levels: vec![
-            ("cells", level(&CELLS, &cells)),
-            ("resources", level(&RESOURCES, &resources)),
-            ("jobs", level(&JOBS, &jobs)),
-            ("parts", level(&PARTS, &parts)),
-            ("operations", level(&OPERATIONS, &operations)),
+            ("cells", level(Entity::Cells, &cells)),
+            ("resources", level(Entity::Resources, &resources)),
+            ("jobs", level(Entity::Jobs, &jobs)),
+            ("parts", level(Entity::Parts, &parts)),
+            ("operations", level(Entity::Operations, &operations)),
         ],
         records,
     }

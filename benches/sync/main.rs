@@ -17,6 +17,7 @@ mod servers;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
+use eryxon::domain::Entity;
 use eryxon::store;
 
 use crate::baseline::{baseline_flat_runs, baseline_nested_runs};
@@ -24,7 +25,7 @@ use crate::http::{expect, Api};
 use crate::knobs::{Engine, Knobs};
 use crate::load::{fill, load_once, load_plan, Load};
 use crate::raw::Raw;
-use crate::records::{cell, flat_body, Row, CELLS, MAIN_CELLS};
+use crate::records::{cell, flat_body, Row, MAIN_CELLS};
 use crate::report::{median, ms, per_call, Figure, Report};
 use crate::scenarios::{
     alternating, flat_and_ceiling, http_flat_rep, http_puts, nested_and_ceiling, reps_of,
@@ -77,7 +78,7 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
     let api = Api::new(&server.base, &key);
     let cells: Vec<Row> = (0..MAIN_CELLS).map(cell).collect();
     expect(
-        &api.bulk("cells", flat_body(&CELLS, &cells)).await?,
+        &api.bulk("cells", flat_body(Entity::Cells, &cells)).await?,
         MAIN_CELLS as u64,
         0,
         0,
@@ -94,7 +95,7 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
     let cell_server = Server::start(ceiling_store.clone()).await?;
     expect(
         &Api::new(&cell_server.base, &ceiling_key)
-            .bulk("cells", flat_body(&CELLS, &cells))
+            .bulk("cells", flat_body(Entity::Cells, &cells))
             .await?,
         MAIN_CELLS as u64,
         0,

@@ -10,8 +10,12 @@ use crate::knobs::Engine;
 pub enum Arg<'a> {
     Text(&'a str),
     Int(i64),
+    Real(f64),
+    Bool(bool),
     Texts(Vec<Option<&'a str>>),
     Ints(Vec<Option<i32>>),
+    Reals(Vec<Option<f64>>),
+    Bools(Vec<Option<bool>>),
     BigInts(Vec<i64>),
 }
 
@@ -89,7 +93,9 @@ pub fn lite_query<'q>(
         query = match arg {
             Arg::Text(text) => query.bind(*text),
             Arg::Int(int) => query.bind(*int),
-            Arg::Texts(_) | Arg::Ints(_) | Arg::BigInts(_) => {
+            Arg::Real(real) => query.bind(*real),
+            Arg::Bool(flag) => query.bind(*flag),
+            Arg::Texts(_) | Arg::Ints(_) | Arg::Reals(_) | Arg::Bools(_) | Arg::BigInts(_) => {
                 unreachable!("SQLite takes batches as one JSON text")
             }
         };
@@ -106,8 +112,12 @@ pub fn pg_query<'q>(
         query = match arg {
             Arg::Text(text) => query.bind(*text),
             Arg::Int(int) => query.bind(*int),
+            Arg::Real(real) => query.bind(*real),
+            Arg::Bool(flag) => query.bind(*flag),
             Arg::Texts(texts) => query.bind(texts.as_slice()),
             Arg::Ints(ints) => query.bind(ints.as_slice()),
+            Arg::Reals(reals) => query.bind(reals.as_slice()),
+            Arg::Bools(flags) => query.bind(flags.as_slice()),
             Arg::BigInts(ints) => query.bind(ints.as_slice()),
         };
     }

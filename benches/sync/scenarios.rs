@@ -4,16 +4,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
+use eryxon::domain::Entity;
 use serde_json::Value;
 
 use crate::ceiling::{ceiling_write, Ceiling};
 use crate::http::{expect, Api};
 use crate::knobs::{Engine, Knobs};
 use crate::raw::Raw;
-use crate::records::{
-    flat_body, flat_jobs, job, levels, nested_body, nested_jobs, record_json, JOBS, OPERATIONS,
-    PARTS,
-};
+use crate::records::{flat_body, flat_jobs, job, levels, nested_body, nested_jobs, record_json};
 
 pub fn reps_of(knobs: &Knobs, reps: usize) -> impl Iterator<Item = (usize, bool)> + use<> {
     let warmup = knobs.warmup;
@@ -25,9 +23,9 @@ pub type Three = [Vec<Duration>; 3];
 /// Fresh inserts, all-changed updates, unchanged re-sends of 1000 flat jobs over HTTP: one
 /// repetition, under keys starting with `prefix`.
 pub async fn http_flat_rep(api: &Api, prefix: &str) -> Result<[Duration; 3]> {
-    let changed = flat_body(&JOBS, &flat_jobs(prefix, 1));
+    let changed = flat_body(Entity::Jobs, &flat_jobs(prefix, 1));
     let insert = api
-        .bulk("jobs", flat_body(&JOBS, &flat_jobs(prefix, 0)))
+        .bulk("jobs", flat_body(Entity::Jobs, &flat_jobs(prefix, 0)))
         .await?;
     expect(&insert, 1000, 0, 0)?;
     let update = api.bulk("jobs", changed.clone()).await?;
@@ -58,7 +56,7 @@ pub async fn ceiling_flat_rep(
             .zip([(&fresh, 1000), (&changed, 1000), (&changed, 0)])
     {
         let start = Instant::now();
-        let written = ceiling_write(raw, engine, &JOBS, &sql.jobs, tenant, rows).await?;
+        let written = ceiling_write(raw, engine, Entity::Jobs, &sql.jobs, tenant, rows).await?;
         *slot = start.elapsed();
         ensure!(
             written == writes,
@@ -135,12 +133,12 @@ pub async fn ceiling_nested_rep(
         let start = Instant::now();
         raw.execute("BEGIN", &[]).await?;
         let mut written = 0;
-        for (spec, sql, rows) in [
-            (&JOBS, &sql.jobs, &jobs),
-            (&PARTS, &sql.parts, &parts),
-            (&OPERATIONS, &sql.operations, &operations),
+        for (entity, sql, rows) in [
+            (Entity::Jobs, &sql.jobs, &jobs),
+            (Entity::Parts, &sql.parts, &parts),
+            (Entity::Operations, &sql.operations, &operations),
         ] {
-            written += ceiling_write(raw, engine, spec, sql, tenant, rows).await?;
+            written += ceiling_write(raw, engine, entity, sql, tenant, rows).await?;
         }
         raw.execute("COMMIT", &[]).await?;
         *slot = start.elapsed();
@@ -178,7 +176,7 @@ pub async fn http_puts(
 ) -> Result<(Duration, Vec<Duration>)> {
     let requests = (0..n)
         .map(|i| {
-            let body = Value::Object(record_json(&JOBS, &job(prefix, i, 0), true));
+            let body = Value::Object(record_json(&job(prefix, i, 0), true));
             api.request(
                 reqwest::Method::PUT,
                 "/api-jobs/sync",
