@@ -1,9 +1,11 @@
 //! Making one value of a record invalid, in every way the API refuses.
 
+use eryxon::domain::Entity;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{json, Value};
 
+use crate::declared::invalid_fields;
 use crate::sent::{Sent, Table};
 
 /// The shapes a record takes, for choosing what to make invalid.
@@ -17,45 +19,32 @@ enum Shape {
     FlatOperation,
 }
 
+impl Shape {
+    fn entity(self) -> Entity {
+        match self {
+            Shape::Cell => Entity::Cells,
+            Shape::Job => Entity::Jobs,
+            Shape::NestedPart | Shape::FlatPart => Entity::Parts,
+            Shape::NestedOperation | Shape::FlatOperation => Entity::Operations,
+        }
+    }
+}
+
 /// Ways to make one field of a record invalid: the field and its new value (`None` leaves a
-/// required field out). Each one alone must reject the record with that field named.
+/// required field out). Each one alone must reject the record with that field named. The own
+/// fields' ways are read from their declaration; the keys, references and request fields'
+/// are these.
 fn invalid_values(shape: Shape) -> Vec<(&'static str, Option<Value>)> {
-    let long = json!("x".repeat(256));
     let some_uuid = json!("0190c6f8-0000-7000-8000-000000000000");
-    let mut ways = match shape {
-        Shape::Cell => vec![
-            ("name", None),
-            ("name", Some(json!(" "))),
-            ("color", Some(json!("red"))),
-            ("active", Some(json!("yes"))),
-            ("wip_limit", Some(json!(-1))),
-        ],
-        Shape::Job => vec![
-            ("job_number", None),
-            ("job_number", Some(Value::Null)),
-            ("due_date", Some(json!("2025-02-30"))),
-            ("priority", Some(json!(-1))),
-            ("priority", Some(json!("high"))),
-            ("status", Some(json!("done"))),
-            ("metadata", Some(json!([1]))),
-            ("customer", Some(long)),
-            ("children", Some(json!("all"))),
-        ],
-        Shape::NestedPart | Shape::FlatPart => vec![
-            ("part_number", None),
-            ("quantity", Some(json!(0))),
-            ("quantity", Some(json!(1.5))),
-            ("material", Some(long)),
-        ],
-        Shape::NestedOperation | Shape::FlatOperation => vec![
-            ("operation_name", None),
-            ("sequence", Some(json!(0))),
-            ("estimated_time_minutes", Some(json!(-5))),
-            ("status", Some(json!("done"))),
-            ("cell_name", None),
-            ("cell_name", Some(json!(""))),
-        ],
-    };
+    let mut ways = invalid_fields(shape.entity());
+    match shape {
+        Shape::Job => ways.push(("children", Some(json!("all")))),
+        Shape::NestedOperation | Shape::FlatOperation => {
+            ways.push(("cell_name", None));
+            ways.push(("cell_name", Some(json!(""))));
+        }
+        Shape::Cell | Shape::NestedPart | Shape::FlatPart => {}
+    }
     ways.push(("qty", Some(json!(1))));
     match shape {
         Shape::NestedPart => {

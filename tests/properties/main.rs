@@ -3,8 +3,10 @@
 //! A case is a sequence of bulk syncs over a small key space: cells, jobs with nested parts and
 //! operations (cell references by name, `children` merge or replace), and flat parts and
 //! operations synced by parent reference. Fields are left out, null or set; now and then one
-//! value is made invalid. An in-test model, written from the documented rules and sharing no
-//! code with the server, says what each record's answer is and what the store holds after.
+//! value is made invalid. Which fields each entity has, their defaults, and the values valid
+//! and invalid sent for them come from the server's declaration (`declared.rs`); an in-test
+//! model, written from the documented rules and sharing no other code with the server, says
+//! what each record's answer is and what the store holds after.
 //!
 //! Every property runs once per engine, on one database per property and a fresh tenant per
 //! case. The PostgreSQL ones are ignored by plain `cargo test`; `scripts/test.sh` runs them on
@@ -20,6 +22,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 use serde_json::{json, Value};
 
+mod declared;
 #[path = "../support/engines.rs"]
 mod engines;
 mod invalid;

@@ -1,5 +1,6 @@
-//! The model: written from the documented rules, sharing no code with the server, it says
-//! what each record's answer is and what the store holds after.
+//! The model: written from the documented rules, sharing no code with the server but the
+//! entities' field declarations (`declared.rs`), it says what each record's answer is and what
+//! the store holds after.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -126,15 +127,15 @@ impl Model {
         let mut row = before.clone().unwrap_or_else(|| Row {
             fields: table
                 .fields()
-                .iter()
-                .map(|f| (*f, table.default_of(f)))
+                .into_iter()
+                .map(|f| (f, table.default_of(f)))
                 .collect(),
             parent: None,
             cell: None,
             deleted: false,
         });
         for field in table.fields() {
-            match sent.get(*field) {
+            match sent.get(field) {
                 None => {}
                 Some(Value::Null) => {
                     row.fields.insert(field, table.default_of(field));

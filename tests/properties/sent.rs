@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use proptest::sample::select;
 use serde_json::{json, Map, Value};
 
+use crate::declared::{self, optional_fields};
 use crate::invalid::sent;
 use crate::SOURCE;
 
@@ -30,56 +31,14 @@ impl Table {
         }
     }
 
-    /// Every own field of a stored record, as the README lists them.
-    pub fn fields(self) -> &'static [&'static str] {
-        match self {
-            Table::Cells => &[
-                "name",
-                "color",
-                "sequence",
-                "active",
-                "capacity_hours_per_day",
-                "wip_limit",
-                "notes",
-                "metadata",
-            ],
-            Table::Jobs => &[
-                "job_number",
-                "customer",
-                "due_date",
-                "priority",
-                "status",
-                "notes",
-                "metadata",
-            ],
-            Table::Parts => &[
-                "part_number",
-                "material",
-                "quantity",
-                "status",
-                "notes",
-                "metadata",
-            ],
-            Table::Operations => &[
-                "operation_name",
-                "sequence",
-                "estimated_time_minutes",
-                "status",
-                "notes",
-                "metadata",
-            ],
-        }
+    /// Every own field of a stored record, as declared.
+    pub fn fields(self) -> Vec<&'static str> {
+        declared::fields(self.entity())
     }
 
     /// What a field holds when nothing (or null) was sent.
     pub fn default_of(self, field: &str) -> Value {
-        match (self, field) {
-            (Table::Cells, "active") => json!(true),
-            (Table::Jobs, "priority") => json!(0),
-            (Table::Parts, "quantity") => json!(1),
-            (Table::Jobs | Table::Parts | Table::Operations, "status") => json!("not_started"),
-            _ => Value::Null,
-        }
+        declared::default_of(self.entity(), field)
     }
 }
 
@@ -114,15 +73,7 @@ impl fmt::Debug for Step {
     }
 }
 
-/// An optional field: left out, null, or one of these values.
-fn field(values: Vec<Value>) -> impl Strategy<Value = Option<Value>> {
-    prop_oneof![
-        3 => Just(None),
-        1 => Just(Some(Value::Null)),
-        4 => select(values).prop_map(Some),
-    ]
-}
-
+/// A record of its required fields and of the optional ones it sends (`None` left out).
 fn record(required: Vec<(&str, Value)>, optional: Vec<(&str, Option<Value>)>) -> Value {
     let mut map = Map::new();
     for (key, value) in required {
@@ -144,24 +95,16 @@ fn cell() -> impl Strategy<Value = Value> {
     (
         select(key("C", [1, 2, 3])),
         select(vec!["Cut", "Bend", "Weld"]),
-        field(vec![json!("#aabbcc"), json!("#123456")]),
-        field(vec![json!(true), json!(true), json!(false)]),
-        field(vec![json!(0), json!(3)]),
-        field(vec![json!("n1"), json!("n2")]),
+        optional_fields(Entity::Cells),
     )
-        .prop_map(|(id, name, color, active, wip_limit, notes)| {
+        .prop_map(|(id, name, fields)| {
             record(
                 vec![
                     ("external_id", json!(id)),
                     ("external_source", json!(SOURCE)),
                     ("name", json!(name)),
                 ],
-                vec![
-                    ("color", color),
-                    ("active", active),
-                    ("wip_limit", wip_limit),
-                    ("notes", notes),
-                ],
+                fields,
             )
         })
 }
@@ -172,12 +115,10 @@ fn operation(flat: bool, id: impl Strategy<Value = String>) -> impl Strategy<Val
         id,
         select(vec!["Saw", "Drill"]),
         prop_oneof![6 => select(vec!["Cut", "Bend", "Weld"]), 1 => Just("Paint")],
-        field(vec![json!(1), json!(2)]),
-        field(vec![json!(0), json!(30)]),
-        field(vec![json!("in_progress"), json!("completed")]),
+        optional_fields(Entity::Operations),
         select(key("P", [1, 2, 3])),
     )
-        .prop_map(move |(id, name, cell, sequence, minutes, status, part)| {
+        .prop_map(move |(id, name, cell, fields, part)| {
             let mut required = vec![
                 ("external_id", json!(id)),
                 ("operation_name", json!(name)),
@@ -187,14 +128,7 @@ fn operation(flat: bool, id: impl Strategy<Value = String>) -> impl Strategy<Val
                 required.push(("external_source", json!(SOURCE)));
                 required.push(("part_external_id", json!(part)));
             }
-            record(
-                required,
-                vec![
-                    ("sequence", sequence),
-                    ("estimated_time_minutes", minutes),
-                    ("status", status),
-                ],
-            )
+            record(required, fields)
         })
 }
 
@@ -219,64 +153,41 @@ fn part(flat: bool, id: impl Strategy<Value = String>) -> impl Strategy<Value = 
     (
         id,
         select(vec!["A", "B"]),
-        field(vec![json!("Steel"), json!("Alu")]),
-        field(vec![json!(1), json!(7)]),
-        field(vec![json!("n1"), json!("n2")]),
+        optional_fields(Entity::Parts),
         nested(key("O", [1, 2, 3, 4]), 3, |id| operation(false, id)),
         select(key("J", [1, 2, 3])),
     )
-        .prop_map(
-            move |(id, number, material, quantity, notes, operations, job)| {
-                let mut required = vec![("external_id", json!(id)), ("part_number", json!(number))];
-                if flat {
-                    required.push(("external_source", json!(SOURCE)));
-                    required.push(("job_external_id", json!(job)));
-                }
-                record(
-                    required,
-                    vec![
-                        ("material", material),
-                        ("quantity", quantity),
-                        ("notes", notes),
-                        ("operations", operations),
-                    ],
-                )
-            },
-        )
+        .prop_map(move |(id, number, mut fields, operations, job)| {
+            let mut required = vec![("external_id", json!(id)), ("part_number", json!(number))];
+            if flat {
+                required.push(("external_source", json!(SOURCE)));
+                required.push(("job_external_id", json!(job)));
+            }
+            fields.push(("operations", operations));
+            record(required, fields)
+        })
 }
 
 fn job() -> impl Strategy<Value = Value> {
     (
         select(key("J", [1, 2, 3])),
         select(vec!["1", "2"]),
-        field(vec![json!("Acme"), json!("Beta")]),
-        field(vec![json!("2024-12-31"), json!("2025-02-28")]),
-        field(vec![json!(0), json!(5)]),
-        field(vec![json!("in_progress"), json!("completed")]),
-        field(vec![json!({"a": 1}), json!({"b": [true], "a": 2})]),
+        optional_fields(Entity::Jobs),
         prop_oneof![6 => Just(None), 1 => Just(Some(json!("merge"))), 2 => Just(Some(json!("replace")))],
         nested(key("P", [1, 2, 3]), 2, |id| part(false, id)),
     )
-        .prop_map(
-            |(id, number, customer, due, priority, status, metadata, mode, parts)| {
-                record(
-                    vec![
-                        ("external_id", json!(id)),
-                        ("external_source", json!(SOURCE)),
-                        ("job_number", json!(number)),
-                    ],
-                    vec![
-                        ("customer", customer),
-                        ("due_date", due),
-                        ("priority", priority),
-                        ("status", status),
-                        ("metadata", metadata),
-                        ("children", mode),
-                        ("parts", parts),
-                    ],
-                )
-            },
-        )
+        .prop_map(|(id, number, mut fields, mode, parts)| {
+            fields.push(("children", mode));
+            fields.push(("parts", parts));
+            record(
+                vec![
+                    ("external_id", json!(id)),
+                    ("external_source", json!(SOURCE)),
+                    ("job_number", json!(number)),
+                ],
+                fields,
+            )
+        })
 }
 
 fn batch(

@@ -294,7 +294,11 @@ impl Harness {
                             Table::Cells | Table::Jobs => None,
                         };
                         let row = Row {
-                            fields: table.fields().iter().map(|f| (*f, r[*f].clone())).collect(),
+                            fields: table
+                                .fields()
+                                .into_iter()
+                                .map(|f| (f, r[f].clone()))
+                                .collect(),
                             parent,
                             cell: r
                                 .get("cell_id")
