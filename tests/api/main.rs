@@ -12,6 +12,8 @@ mod control;
 mod crash;
 mod deploy;
 mod errors;
+mod events;
+mod floor;
 mod history;
 mod hostile;
 mod listing;

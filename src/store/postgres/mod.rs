@@ -4,6 +4,7 @@
 
 mod read;
 mod sync;
+mod tx;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,8 +19,9 @@ use uuid::Uuid;
 use self::read::timestamp_text;
 use self::sync::PostgresWriter;
 use super::listing::{listing, Bind, Dialect};
+use super::tx::Tx;
 use super::{
-    decode_mode, existing_claim, free_later, key_params, lookup_of, minutes_ago, timestamp,
+    decode_mode, existing_claim, free_later, key_params, lookup_of, minutes_ago, timestamp, Access,
     ApiKeyInfo, Cascade, Claim, Deletion, Finish, HistoryDraft, ImportEntry, ImportQuery,
     ImportRecord, ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions,
     StoredKey, Written, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
@@ -254,6 +256,10 @@ async fn insert_import<'e>(
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn begin(&self, _access: Access) -> Result<Box<dyn Tx>, StoreError> {
+        Ok(Box::new(tx::PgTx(self.pool.begin().await?)))
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

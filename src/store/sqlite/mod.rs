@@ -13,6 +13,7 @@ mod recall;
 mod sql;
 mod startup;
 mod sync;
+mod tx;
 mod upsert;
 mod write;
 
@@ -30,8 +31,9 @@ use self::checkpoint::Checkpointer;
 use self::group::Committer;
 use self::known::KnownRows;
 use super::listing::{listing, Bind, Dialect};
+use super::tx::Tx;
 use super::{
-    decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
+    decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, Access, ApiKeyInfo,
     Cascade, Claim, Deletion, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord,
     ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey,
     WindowCounter, Written, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
@@ -201,6 +203,19 @@ async fn insert_import<'e>(
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn begin(&self, access: Access) -> Result<Box<dyn Tx>, StoreError> {
+        let tx = match access {
+            Access::Read => self.reader.begin().await?,
+            Access::Write => {
+                let tx = begin_write(&self.writer).await?;
+                // The floor's writes change rows the syncs remember (status, times).
+                self.known.clear();
+                tx
+            }
+        };
+        Ok(Box::new(tx::SqliteTx(tx)))
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
