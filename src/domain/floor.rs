@@ -10,6 +10,23 @@ use time::OffsetDateTime;
 use super::decode::FieldError;
 use super::value::{LongText, ShortText, WorkStatus};
 
+/// Whether a column is the floor's once the floor has acted on the record (`floor_at` set):
+/// a sync then leaves it as the floor made it (`ownership::a_sync_keeps_the_floors_status`).
+pub fn is_floor_owned(entity: super::Entity, column: &str) -> bool {
+    use super::Entity::*;
+    matches!(entity, Jobs | Parts | Operations) && column == "status"
+}
+
+/// A sync's condition on a sent value of `column`: it is written (and counts as a change)
+/// only while the floor has not taken the record over.
+pub fn sync_may_write(entity: super::Entity, column: &str, sent: String) -> String {
+    if is_floor_owned(entity, column) {
+        format!("({sent} AND t.floor_at IS NULL)")
+    } else {
+        sent
+    }
+}
+
 /// Which lifecycle a request drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Machine {

@@ -48,7 +48,7 @@ fn status_of(text: &str) -> Result<WorkStatus, StoreError> {
 
 /// The condition naming one live record of `alias`'s table, and its arguments after the tenant
 /// ($1) and mode ($2).
-fn key_condition(alias: &str, target: &RecordRef) -> (String, Vec<Arg>) {
+pub(crate) fn key_condition(alias: &str, target: &RecordRef) -> (String, Vec<Arg>) {
     match target {
         RecordRef::Id(id) => (format!("{alias}.id = $3::uuid"), vec![(*id).into()]),
         RecordRef::External {

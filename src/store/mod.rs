@@ -1,5 +1,6 @@
 //! Persistence: one trait of domain operations, one implementation per database engine.
 
+mod delete;
 mod error;
 pub mod events;
 pub mod floor;
@@ -217,6 +218,8 @@ pub enum Deletion {
     NotFound,
     /// A cell that live operations still run in stays.
     InUse { operations: u64 },
+    /// The floor has worked on the record or on what it would take along (`operation O-10`).
+    FloorWorked { records: Vec<String> },
     /// The record is deleted, with the children it took along.
     Deleted {
         id: Uuid,
@@ -322,13 +325,22 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Box<RawValue>>, StoreError>;
 
     /// Soft-deletes a live record: a job takes its parts and operations along, a part its
-    /// operations; a cell live operations still use is refused. A later sync restores it.
+    /// operations; a cell live operations still use is refused, and so is a record the floor
+    /// has worked on. A later sync restores it.
     async fn delete(
         &self,
         scope: Scope,
         entity: Entity,
         record: &RecordRef,
-    ) -> Result<Deletion, StoreError>;
+    ) -> Result<Deletion, StoreError> {
+        let mut tx = self.begin(Access::Write).await?;
+        let deletion = delete::delete(&mut *tx, scope, entity, record).await?;
+        match deletion {
+            Deletion::Deleted { .. } => tx.commit().await?,
+            _ => tx.rollback().await?,
+        }
+        Ok(deletion)
+    }
 
     /// Stores a new key for a tenant, creating the tenant on first use.
     async fn create_api_key(

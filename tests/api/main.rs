@@ -17,6 +17,7 @@ mod floor;
 mod history;
 mod hostile;
 mod listing;
+mod ownership;
 mod locks;
 mod openapi;
 mod push;
