@@ -42,7 +42,16 @@ pub struct ServerConfig {
     /// `https://admin.example.com`. None by default: browsers may not call it cross-origin.
     #[arg(long, env = "ERYXON_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
+
+    /// Days the event log keeps an event; older ones are pruned in the background, and a feed
+    /// cursor that points before them is answered 410.
+    #[arg(long, env = "ERYXON_EVENT_RETENTION_DAYS", default_value_t = DEFAULT_EVENT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=36500))]
+    pub event_retention_days: u32,
 }
+
+/// Days an event is kept unless configured otherwise.
+pub const DEFAULT_EVENT_RETENTION_DAYS: u32 = 30;
 
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {

@@ -105,6 +105,7 @@ impl Server {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: 600,
             cors_origins: Vec::new(),
+            event_retention_days: eryxon::config::DEFAULT_EVENT_RETENTION_DAYS,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

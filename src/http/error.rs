@@ -26,6 +26,13 @@ pub enum ApiError {
     /// The request contradicts what is stored, e.g. deleting a cell still in use.
     #[error("{0}")]
     Conflict(String),
+    /// A lifecycle action the record's status does not allow; the message names the status
+    /// and the actions it allows.
+    #[error("{0}")]
+    InvalidTransition(String),
+    /// A feed cursor older than the events still kept.
+    #[error("this cursor points before the oldest kept event (events are kept {days} days); start again without `after`, and read the records themselves for what was missed")]
+    CursorExpired { days: u32 },
     #[error("this Idempotency-Key was used for a different request; use a new key")]
     IdempotencyKeyReused,
     #[error("the first request with this Idempotency-Key is still running; retry shortly")]
@@ -83,7 +90,11 @@ impl ApiError {
             ),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-            ApiError::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
+            ApiError::Conflict(_) | ApiError::Store(StoreError::Conflict(_)) => {
+                (StatusCode::CONFLICT, "CONFLICT")
+            }
+            ApiError::InvalidTransition(_) => (StatusCode::BAD_REQUEST, "INVALID_STATE_TRANSITION"),
+            ApiError::CursorExpired { .. } => (StatusCode::GONE, "CURSOR_EXPIRED"),
             ApiError::IdempotencyKeyReused => {
                 (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED")
             }
@@ -116,6 +127,7 @@ impl ApiError {
                 "the database is locked by another process; nothing was written, retry shortly"
                     .to_owned()
             }
+            ApiError::Store(StoreError::Conflict(message)) => message.clone(),
             ApiError::Store(_) | ApiError::Panic => {
                 "internal error; the request id in X-Request-Id helps find it in the logs"
                     .to_owned()

@@ -102,3 +102,25 @@ fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         })
     })
 }
+
+/// An optional JSON body: none at all decodes as `T::default()`; one that is sent must be JSON
+/// and decode into `T` (lifecycle actions take an optional report).
+pub struct MaybeJson<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned + Default> FromRequest<S> for MaybeJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        let has_body = request
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|length| length != "0")
+            || request.headers().contains_key(header::TRANSFER_ENCODING);
+        if !has_body {
+            return Ok(MaybeJson(T::default()));
+        }
+        ApiJson::from_request(request, state)
+            .await
+            .map(|ApiJson(value)| MaybeJson(value))
+    }
+}

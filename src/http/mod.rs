@@ -2,6 +2,8 @@
 
 mod auth;
 mod error;
+mod events;
+mod floor;
 #[cfg(feature = "fuzzing")]
 pub mod fuzz;
 mod history;
@@ -34,6 +36,7 @@ pub use self::error::ApiError;
 use self::json::BodyLimit;
 use self::rate_limit::RateLimiter;
 use crate::config::ServerConfig;
+use crate::domain::floor::Machine;
 use crate::domain::record::{
     CellPayload, JobPayload, OperationPayload, PartPayload, Payload, ResourcePayload,
 };
@@ -45,6 +48,8 @@ pub struct AppState {
     store: Arc<dyn Store>,
     limiter: Arc<RateLimiter>,
     key_touches: Arc<auth::KeyTouches>,
+    /// Days the event log keeps events, for the expired cursor's message.
+    retention_days: u32,
 }
 
 impl AppState {
@@ -53,6 +58,7 @@ impl AppState {
             store,
             limiter: Arc::new(RateLimiter::per_minute(config.rate_limit_per_minute)),
             key_touches: Arc::default(),
+            retention_days: config.event_retention_days,
         }
     }
 }
@@ -121,7 +127,27 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 pub fn router(state: AppState, config: &ServerConfig) -> Router {
     let mut api = Router::new()
         .route("/api-sync/imports", get(history::list))
-        .route("/api-sync/imports/{id}", get(history::get_one));
+        .route("/api-sync/imports/{id}", get(history::get_one))
+        .route("/api-events", get(events::list))
+        .route("/api-events/{id}", get(events::get_one))
+        .route("/api-time-entries", get(floor::time_entries));
+    for (machine, lifecycle, plural) in [
+        (Machine::Operation, "/api-operation-lifecycle", "operations"),
+        (Machine::Job, "/api-job-lifecycle", "jobs"),
+    ] {
+        let machine = Extension(floor::MachineOf(machine));
+        api = api
+            .route(
+                &format!("{lifecycle}/{{action}}"),
+                post(floor::by_id).layer(machine),
+            )
+            .route(
+                &format!(
+                    "/api-{plural}/by-external/{{external_source}}/{{external_id}}/{{action}}"
+                ),
+                post(floor::by_external).layer(machine),
+            );
+    }
     api = entity_routes::<JobPayload>(api, &state);
     api = entity_routes::<PartPayload>(api, &state);
     api = entity_routes::<OperationPayload>(api, &state);
@@ -212,8 +238,39 @@ pub async fn serve(
     config: &ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let pruner = tokio::spawn(prune_events(store.clone(), config.event_retention_days));
     let app = router(AppState::new(store, config), config);
+    let _stop_pruning = AbortOnDrop(pruner);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// Aborts a background task when the server stops.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// How often events past their retention are deleted.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// Deletes events older than the retention, at start and then hourly. A failure is logged and
+/// tried again at the next round; the feed keeps serving meanwhile.
+async fn prune_events(store: Arc<dyn Store>, days: u32) {
+    let mut ticks = tokio::time::interval(PRUNE_INTERVAL);
+    loop {
+        ticks.tick().await;
+        let before = crate::store::timestamp_of(
+            time::OffsetDateTime::now_utc() - time::Duration::days(days.into()),
+        );
+        match store.prune_events(&before).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "pruned events past their retention"),
+            Err(error) => tracing::warn!(%error, "could not prune old events"),
+        }
+    }
 }

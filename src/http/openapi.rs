@@ -721,7 +721,9 @@ const ERRORS: &[ErrorInfo] = &[
     error("NOT_FOUND", 404, "No record with that id for this key (also: an unknown path)."),
     error("METHOD_NOT_ALLOWED", 405, "Known path, wrong method."),
     error("REQUEST_TIMEOUT", 408, "The request took longer than the server's time limit (ERYXON_REQUEST_TIMEOUT_SECS)."),
+    error("INVALID_STATE_TRANSITION", 400, "A lifecycle action the record's status does not allow; the message names the status and the actions it allows."),
     error("CONFLICT", 409, "Deleting a cell that live operations still run in."),
+    error("CURSOR_EXPIRED", 410, "An event feed cursor older than the kept events."),
     error("IDEMPOTENCY_IN_PROGRESS", 409, "The first request with this Idempotency-Key still runs."),
     error("PAYLOAD_TOO_LARGE", 413, "Body over the server's limit (32 MiB by default)."),
     error("UNSUPPORTED_MEDIA_TYPE", 415, "Body not sent as application/json."),
@@ -1958,6 +1960,8 @@ mod tests {
             ApiError::Unauthorized("m".into()),
             ApiError::NotFound("m".into()),
             ApiError::Conflict("m".into()),
+            ApiError::InvalidTransition("m".into()),
+            ApiError::CursorExpired { days: 30 },
             ApiError::IdempotencyKeyReused,
             ApiError::IdempotencyInProgress,
             ApiError::MethodNotAllowed,
@@ -1976,6 +1980,8 @@ mod tests {
                 | ApiError::Unauthorized(_)
                 | ApiError::NotFound(_)
                 | ApiError::Conflict(_)
+                | ApiError::InvalidTransition(_)
+                | ApiError::CursorExpired { .. }
                 | ApiError::IdempotencyKeyReused
                 | ApiError::IdempotencyInProgress
                 | ApiError::MethodNotAllowed

@@ -359,6 +359,12 @@ async fn remove(
             deleted_operations: operations,
         }))),
         Deletion::NotFound => Err(no_record(entity, &describe(&target))),
+        Deletion::FloorWorked { records } => Err(ApiError::Conflict(format!(
+            "the shop floor has worked on this {} ({}); its progress is the floor's, so it cannot \
+             be deleted",
+            entity.singular(),
+            records.join(", ")
+        ))),
         Deletion::InUse { operations } => Err(ApiError::Conflict(format!(
             "{operations} live operation(s) still run in this cell; move or delete them first"
         ))),

@@ -30,6 +30,9 @@ pub enum StoreError {
     /// from what is stored, so no client sees this.
     #[error("a stored row is not where the store remembered it")]
     Misremembered,
+    /// A concurrent request changed the record first; the client may retry.
+    #[error("{0}")]
+    Conflict(String),
     #[error("no API key matches {0:?}")]
     KeyNotFound(String),
     #[error("{0:?} matches more than one API key; use the key's id")]

@@ -1,10 +1,14 @@
 //! Persistence: one trait of domain operations, one implementation per database engine.
 
+mod delete;
 mod error;
+pub mod events;
+pub mod floor;
 pub mod listing;
 pub mod postgres;
 pub mod sqlite;
 mod sync;
+pub mod tx;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -22,8 +26,22 @@ use crate::domain::{Entity, Mode, Scope};
 pub use crate::domain::history::{HistoryDraft, ImportEntry};
 pub(crate) use error::migration_error;
 pub use error::StoreError;
+pub use events::{Feed, FeedQuery};
+pub use floor::Acted;
 pub use listing::Sort;
 pub use sync::{free_later, Found, Retired, SyncWriter, UpsertRow};
+
+use crate::domain::event::Event;
+use crate::domain::floor::{Action, Machine, Report};
+use crate::domain::progress::TimeEntry;
+use tx::Tx;
+
+/// What a transaction opened by [`Store::begin`] may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
 
 /// How a sync transaction ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -200,6 +218,8 @@ pub enum Deletion {
     NotFound,
     /// A cell that live operations still run in stays.
     InUse { operations: u64 },
+    /// The floor has worked on the record or on what it would take along (`operation O-10`).
+    FloorWorked { records: Vec<String> },
     /// The record is deleted, with the children it took along.
     Deleted {
         id: Uuid,
@@ -305,13 +325,22 @@ pub trait Store: Send + Sync {
     ) -> Result<Option<Box<RawValue>>, StoreError>;
 
     /// Soft-deletes a live record: a job takes its parts and operations along, a part its
-    /// operations; a cell live operations still use is refused. A later sync restores it.
+    /// operations; a cell live operations still use is refused, and so is a record the floor
+    /// has worked on. A later sync restores it.
     async fn delete(
         &self,
         scope: Scope,
         entity: Entity,
         record: &RecordRef,
-    ) -> Result<Deletion, StoreError>;
+    ) -> Result<Deletion, StoreError> {
+        let mut tx = self.begin(Access::Write).await?;
+        let deletion = delete::delete(&mut *tx, scope, entity, record).await?;
+        match deletion {
+            Deletion::Deleted { .. } => tx.commit().await?,
+            _ => tx.rollback().await?,
+        }
+        Ok(deletion)
+    }
 
     /// Stores a new key for a tenant, creating the tenant on first use.
     async fn create_api_key(
@@ -370,6 +399,63 @@ pub trait Store: Send + Sync {
         key_id: Uuid,
         idempotency_key: &str,
     ) -> Result<(), StoreError>;
+
+    /// Opens a transaction for the engine-neutral flows (`floor`, `events`).
+    async fn begin(&self, access: Access) -> Result<Box<dyn Tx>, StoreError>;
+
+    /// Runs a lifecycle action on a job or an operation, writing its events with it.
+    async fn transition(
+        &self,
+        scope: Scope,
+        machine: Machine,
+        record: &RecordRef,
+        action: Action,
+        report: &Report,
+    ) -> Result<Acted, StoreError> {
+        let mut tx = self.begin(Access::Write).await?;
+        let acted = floor::act(&mut *tx, scope, machine, record, action, report).await?;
+        match acted {
+            Acted::Done(_) => tx.commit().await?,
+            _ => tx.rollback().await?,
+        }
+        Ok(acted)
+    }
+
+    /// An operation's time entries, oldest first; `None` for no such live operation.
+    async fn time_entries(
+        &self,
+        scope: Scope,
+        operation: Uuid,
+    ) -> Result<Option<Vec<TimeEntry>>, StoreError> {
+        let mut tx = self.begin(Access::Read).await?;
+        let entries = floor::time_entries(&mut *tx, scope, operation).await?;
+        tx.rollback().await?;
+        Ok(entries)
+    }
+
+    /// A page of the tenant's event log.
+    async fn events(&self, scope: Scope, query: &FeedQuery) -> Result<Feed, StoreError> {
+        let mut tx = self.begin(Access::Read).await?;
+        let feed = events::feed(&mut *tx, scope, query).await?;
+        tx.rollback().await?;
+        Ok(feed)
+    }
+
+    /// One event of the tenant's log.
+    async fn event(&self, scope: Scope, id: &str) -> Result<Option<Event>, StoreError> {
+        let mut tx = self.begin(Access::Read).await?;
+        let event = events::one(&mut *tx, scope, id).await?;
+        tx.rollback().await?;
+        Ok(event)
+    }
+
+    /// Deletes events older than `before` (a stored timestamp); answers how many.
+    async fn prune_events(&self, before: &str) -> Result<u64, StoreError> {
+        let mut tx = self.begin(Access::Write).await?;
+        let pruned = events::prune(&mut *tx, before).await?;
+        tx.commit().await?;
+        Ok(pruned)
+    }
 
     /// Counts one request of a key in a rate-limit window (a Unix minute) and answers how
     /// many it has made in that window, this one included. Shared by every server instance

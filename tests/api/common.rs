@@ -115,6 +115,7 @@ impl TestServer {
             max_body_bytes: options.max_body_bytes,
             request_timeout_secs: options.request_timeout_secs,
             cors_origins: options.cors_origins.clone(),
+            event_retention_days: eryxon::config::DEFAULT_EVENT_RETENTION_DAYS,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server_store = store.clone();
@@ -166,6 +167,14 @@ impl TestServer {
             run_sql::<sqlx::SqliteConnection>(&self.database_url, sql).await;
         } else {
             run_sql::<sqlx::PgConnection>(&self.database_url, sql).await;
+        }
+    }
+
+    /// A client of this server that spawned tasks can own.
+    pub fn clone_client(&self) -> Client {
+        Client {
+            base: self.base.clone(),
+            client: self.client.clone(),
         }
     }
 
@@ -273,4 +282,38 @@ where
         .execute(&mut db)
         .await
         .expect("the write runs");
+}
+
+/// A cheap handle on a test server's address, for concurrent requests from spawned tasks.
+#[derive(Clone)]
+pub struct Client {
+    base: String,
+    client: reqwest::Client,
+}
+
+impl Client {
+    /// The JSON body of a `GET` that must answer 200.
+    pub async fn get_json(&self, path: &str, key: &str) -> Value {
+        let response = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("the server answers");
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("a JSON body")
+    }
+
+    /// The status of a `POST` without a body.
+    pub async fn post_status(&self, path: &str, key: &str) -> u16 {
+        self.client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(key)
+            .send()
+            .await
+            .expect("the server answers")
+            .status()
+            .as_u16()
+    }
 }

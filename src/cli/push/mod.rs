@@ -226,6 +226,7 @@ impl InProcessServer {
             max_body_bytes: config::DEFAULT_MAX_BODY_BYTES,
             request_timeout_secs: config::DEFAULT_REQUEST_TIMEOUT_SECS,
             cors_origins: Vec::new(),
+            event_retention_days: config::DEFAULT_EVENT_RETENTION_DAYS,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

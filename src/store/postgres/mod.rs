@@ -4,6 +4,7 @@
 
 mod read;
 mod sync;
+mod tx;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,11 +19,12 @@ use uuid::Uuid;
 use self::read::timestamp_text;
 use self::sync::PostgresWriter;
 use super::listing::{listing, Bind, Dialect};
+use super::tx::Tx;
 use super::{
-    decode_mode, existing_claim, free_later, key_params, lookup_of, minutes_ago, timestamp,
-    ApiKeyInfo, Cascade, Claim, Deletion, Finish, HistoryDraft, ImportEntry, ImportQuery,
-    ImportRecord, ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions,
-    StoredKey, Written, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    decode_mode, existing_claim, free_later, key_params, lookup_of, minutes_ago, timestamp, Access,
+    ApiKeyInfo, Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord, ImportRow,
+    ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, Written,
+    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
 use crate::domain::record::SyncBatch;
@@ -254,6 +256,10 @@ async fn insert_import<'e>(
 
 #[async_trait]
 impl Store for PostgresStore {
+    async fn begin(&self, _access: Access) -> Result<Box<dyn Tx>, StoreError> {
+        Ok(Box::new(tx::PgTx(self.pool.begin().await?)))
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
@@ -381,68 +387,6 @@ impl Store for PostgresStore {
         }
         let found: Option<String> = query.fetch_optional(&self.pool).await?;
         found.map(|json| record(entity, json)).transpose()
-    }
-
-    async fn delete(
-        &self,
-        scope: Scope,
-        entity: Entity,
-        target: &RecordRef,
-    ) -> Result<Deletion, StoreError> {
-        let table = entity.plural();
-        let (by_external, keys) = key_params(target);
-        let key = if by_external {
-            "external_source = $3::text AND external_id = $4::text"
-        } else {
-            "id = $3::uuid"
-        };
-        let mut tx = self.pool.begin().await?;
-        // FOR UPDATE: a concurrent sync restoring this record waits for the delete, or wins.
-        let sql = format!(
-            "SELECT id::text, external_id FROM {table} \
-             WHERE tenant_id = $1::uuid AND mode = $2::text AND {key} AND deleted_at IS NULL \
-             FOR UPDATE"
-        );
-        let mut query = sqlx::query_as(&sql)
-            .bind(scope.tenant_id.hyphenated().to_string())
-            .bind(scope.mode.as_str());
-        for key in keys {
-            query = query.bind(key);
-        }
-        let found: Option<(String, String)> = query.fetch_optional(&mut *tx).await?;
-        let Some((id, external_id)) = found else {
-            return Ok(Deletion::NotFound);
-        };
-        if entity == Entity::Cells {
-            let operations: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM operations WHERE cell_id = $1::uuid AND deleted_at IS NULL",
-            )
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await?;
-            if operations > 0 {
-                return Ok(Deletion::InUse {
-                    operations: operations as u64,
-                });
-            }
-        }
-        let now = timestamp();
-        let mut affected = [0u64; 3];
-        for (slot, sql) in Cascade::of(entity, "$1::uuid", "$2::timestamptz").statements() {
-            affected[slot] = sqlx::query(&sql)
-                .bind(&id)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(Deletion::Deleted {
-            id: parse_id(&id)?,
-            external_id,
-            parts: affected[1],
-            operations: affected[2],
-        })
     }
 
     async fn create_api_key(

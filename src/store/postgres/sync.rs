@@ -21,6 +21,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgConnection};
 use uuid::Uuid;
 
+use crate::domain::floor::sync_may_write;
 use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default, Entity, Kind, Scalar};
@@ -174,7 +175,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         .map(|(k, name)| {
             format!(
                 "{name} = CASE WHEN {} THEN excluded.{name} ELSE t.{name} END",
-                was_sent(k)
+                sync_may_write(entity, columns[k].name, was_sent(k))
             )
         })
         .collect();
@@ -186,7 +187,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         .map(|(k, name)| {
             format!(
                 "({} AND t.{name} IS DISTINCT FROM excluded.{name})",
-                was_sent(k)
+                sync_may_write(entity, columns[k].name, was_sent(k))
             )
         })
         .collect::<Vec<_>>()

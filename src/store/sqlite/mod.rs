@@ -13,6 +13,7 @@ mod recall;
 mod sql;
 mod startup;
 mod sync;
+mod tx;
 mod upsert;
 mod write;
 
@@ -30,11 +31,12 @@ use self::checkpoint::Checkpointer;
 use self::group::Committer;
 use self::known::KnownRows;
 use super::listing::{listing, Bind, Dialect};
+use super::tx::Tx;
 use super::{
-    decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, ApiKeyInfo,
-    Cascade, Claim, Deletion, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord,
-    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey,
-    WindowCounter, Written, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, Access, ApiKeyInfo,
+    Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery,
+    Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, WindowCounter, Written,
+    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
 use crate::domain::record::SyncBatch;
@@ -201,6 +203,19 @@ async fn insert_import<'e>(
 
 #[async_trait]
 impl Store for SqliteStore {
+    async fn begin(&self, access: Access) -> Result<Box<dyn Tx>, StoreError> {
+        let tx = match access {
+            Access::Read => self.reader.begin().await?,
+            Access::Write => {
+                let tx = begin_write(&self.writer).await?;
+                // The floor's writes change rows the syncs remember (status, times).
+                self.known.clear();
+                tx
+            }
+        };
+        Ok(Box::new(tx::SqliteTx(tx)))
+    }
+
     async fn health(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.reader).await?;
         Ok(())
@@ -300,67 +315,6 @@ impl Store for SqliteStore {
         }
         let found: Option<String> = query.fetch_optional(&self.reader).await?;
         found.map(record).transpose()
-    }
-
-    async fn delete(
-        &self,
-        scope: Scope,
-        entity: Entity,
-        target: &RecordRef,
-    ) -> Result<Deletion, StoreError> {
-        let table = entity.plural();
-        let (by_external, keys) = key_params(target);
-        let key = if by_external {
-            "external_source = ?3 AND external_id = ?4"
-        } else {
-            "id = ?3"
-        };
-        let mut tx = begin_write(&self.writer).await?;
-        self.known.clear();
-        let sql = format!(
-            "SELECT id, external_id FROM {table} \
-             WHERE tenant_id = ?1 AND mode = ?2 AND {key} AND deleted_at IS NULL"
-        );
-        let mut query = sqlx::query_as(&sql)
-            .bind(scope.tenant_id.hyphenated().to_string())
-            .bind(scope.mode.as_str());
-        for key in keys {
-            query = query.bind(key);
-        }
-        let found: Option<(String, String)> = query.fetch_optional(&mut *tx).await?;
-        let Some((id, external_id)) = found else {
-            return Ok(Deletion::NotFound);
-        };
-        if entity == Entity::Cells {
-            let operations: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM operations WHERE cell_id = ?1 AND deleted_at IS NULL",
-            )
-            .bind(&id)
-            .fetch_one(&mut *tx)
-            .await?;
-            if operations > 0 {
-                return Ok(Deletion::InUse {
-                    operations: operations as u64,
-                });
-            }
-        }
-        let now = timestamp();
-        let mut affected = [0u64; 3];
-        for (slot, sql) in Cascade::of(entity, "?1", "?2").statements() {
-            affected[slot] = sqlx::query(&sql)
-                .bind(&id)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(Deletion::Deleted {
-            id: parse_id(&id)?,
-            external_id,
-            parts: affected[1],
-            operations: affected[2],
-        })
     }
 
     async fn create_api_key(

@@ -13,6 +13,7 @@
 
 use std::sync::OnceLock;
 
+use crate::domain::floor::sync_may_write;
 use crate::domain::schema::{Column, Default, Entity, Kind};
 use crate::store::parent_column;
 
@@ -191,20 +192,21 @@ fn update_sql(entity: Entity, update: Update) -> String {
         .enumerate()
         .filter(|&(k, _)| update.references || !is_reference(entity, k))
         .map(|(k, name)| {
-            if update.whole {
+            let may = sync_may_write(entity, entity.columns()[k].name, sent(k));
+            if may == "true" {
                 format!("{name} = excluded.{name}")
             } else {
-                format!(
-                    "{name} = CASE WHEN {} THEN excluded.{name} ELSE t.{name} END",
-                    sent(k)
-                )
+                format!("{name} = CASE WHEN {may} THEN excluded.{name} ELSE t.{name} END")
             }
         })
         .collect();
     let differs = names
         .iter()
         .enumerate()
-        .map(|(k, name)| format!("({} AND t.{name} IS NOT excluded.{name})", sent(k)))
+        .map(|(k, name)| {
+            let may = sync_may_write(entity, entity.columns()[k].name, sent(k));
+            format!("({may} AND t.{name} IS NOT excluded.{name})")
+        })
         .collect::<Vec<_>>()
         .join(" OR ");
     format!(

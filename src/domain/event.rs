@@ -1,0 +1,196 @@
+//! The event log: what happened to the tenant's records, in the order it was committed. Every
+//! change writes its events in the transaction that makes it; the feed and the webhooks read
+//! them from there. No I/O.
+
+use serde::Serialize;
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use super::decode::FieldError;
+use super::Entity;
+
+/// Record kinds whose syncs and deletions write `{kind}.{created,updated,deleted,restored}`.
+const RECORD_KINDS: [&str; 5] = ["job", "part", "operation", "cell", "resource"];
+const RECORD_CHANGES: [&str; 4] = ["created", "updated", "deleted", "restored"];
+/// Events the floor's actions write.
+const FLOOR_TYPES: [&str; 10] = [
+    "job.started",
+    "job.stopped",
+    "job.resumed",
+    "job.completed",
+    "operation.started",
+    "operation.paused",
+    "operation.resumed",
+    "operation.completed",
+    "part.completed",
+    "production.quantity_reported",
+];
+const OTHER_TYPES: [&str; 1] = ["sync.completed"];
+
+/// Every event type the log writes, for validation and documentation.
+pub fn all_types() -> Vec<String> {
+    let mut types: Vec<String> = RECORD_KINDS
+        .iter()
+        .flat_map(|kind| RECORD_CHANGES.iter().map(move |c| format!("{kind}.{c}")))
+        .collect();
+    types.extend(FLOOR_TYPES.iter().map(|t| (*t).to_owned()));
+    types.extend(OTHER_TYPES.iter().map(|t| (*t).to_owned()));
+    types
+}
+
+/// The singular noun events use for an entity (`job`, `cell`).
+pub fn kind_of(entity: Entity) -> &'static str {
+    match entity {
+        Entity::Jobs => "job",
+        Entity::Parts => "part",
+        Entity::Operations => "operation",
+        Entity::Cells => "cell",
+        Entity::Resources => "resource",
+    }
+}
+
+/// A set of event types a reader asks for: exact names and `prefix.*` wildcards.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypeFilter {
+    exact: Vec<String>,
+    prefixes: Vec<String>,
+}
+
+impl TypeFilter {
+    /// Parses `job.*,operation.completed`; an unknown type or an empty item is refused, naming
+    /// the field (`events::unknown_event_types_are_refused`).
+    pub fn parse(field: &str, text: &str) -> Result<TypeFilter, FieldError> {
+        let known = all_types();
+        let mut filter = TypeFilter::default();
+        for item in text.split(',').map(str::trim) {
+            if let Some(prefix) = item.strip_suffix(".*") {
+                let dotted = format!("{prefix}.");
+                if prefix.is_empty() || !known.iter().any(|t| t.starts_with(&dotted)) {
+                    return Err(unknown(field, item));
+                }
+                filter.prefixes.push(dotted);
+            } else if item == "*" {
+                filter.prefixes.push(String::new());
+            } else if known.iter().any(|t| t == item) {
+                filter.exact.push(item.to_owned());
+            } else {
+                return Err(unknown(field, item));
+            }
+        }
+        Ok(filter)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.exact.is_empty() && self.prefixes.is_empty()
+    }
+
+    pub fn matches(&self, event_type: &str) -> bool {
+        self.is_empty()
+            || self.exact.iter().any(|t| t == event_type)
+            || self.prefixes.iter().any(|p| event_type.starts_with(p))
+    }
+
+    /// Exact names and prefixes (without the `*`), for a store's query.
+    pub fn parts(&self) -> (&[String], &[String]) {
+        (&self.exact, &self.prefixes)
+    }
+}
+
+fn unknown(field: &str, item: &str) -> FieldError {
+    FieldError::new(
+        field,
+        format!(
+            "unknown event type {item:?}; use names such as job.created or operation.completed, \
+             or a kind with .* (job.*)"
+        ),
+    )
+}
+
+/// An event about to be written, in the transaction of its change.
+#[derive(Debug, Clone)]
+pub struct NewEvent {
+    pub event_type: String,
+    pub entity: Option<&'static str>,
+    pub record_id: Option<Uuid>,
+    pub external_source: Option<String>,
+    pub external_id: Option<String>,
+    /// What the event says: the record as `GET` shows it after the change, a tombstone, or
+    /// the call's summary.
+    pub data: serde_json::Value,
+}
+
+/// An event as the log keeps it and the feed shows it.
+#[derive(Debug, Serialize)]
+pub struct Event {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub event_type: String,
+    pub occurred_at: String,
+    pub entity: Option<String>,
+    pub record_id: Option<Uuid>,
+    pub external_source: Option<String>,
+    pub external_id: Option<String>,
+    pub data: Box<RawValue>,
+    /// Its place in the tenant's log, which cursors name.
+    #[serde(skip)]
+    pub position: i64,
+}
+
+/// A new event id: `evt_` and a UUIDv7, so ids sort by time.
+pub fn new_id() -> String {
+    format!("evt_{}", Uuid::now_v7().simple())
+}
+
+/// A feed cursor: the position of the last event a reader has seen, opaque to clients.
+pub fn encode_cursor(position: i64) -> String {
+    format!("c{position}")
+}
+
+/// The position a cursor names; anything else is refused naming the parameter.
+pub fn decode_cursor(field: &str, text: &str) -> Result<i64, FieldError> {
+    text.strip_prefix('c')
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                format!("is not a cursor this feed gave out (got {text:?}); pass next_cursor"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filters_take_names_and_wildcards() {
+        let filter = TypeFilter::parse("types", "job.*, operation.completed").unwrap();
+        assert!(filter.matches("job.created"));
+        assert!(filter.matches("operation.completed"));
+        assert!(!filter.matches("operation.started"));
+        assert!(!filter.matches("jobs.created"));
+        assert!(TypeFilter::default().matches("anything"));
+        let error = TypeFilter::parse("types", "job.finished").unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("types"));
+        assert!(TypeFilter::parse("types", "nope.*").is_err());
+        assert!(TypeFilter::parse("types", "job.*,").is_err());
+    }
+
+    #[test]
+    fn every_type_is_listed_once() {
+        let types = all_types();
+        let mut unique = types.clone();
+        unique.sort();
+        unique.dedup();
+        assert_eq!(unique.len(), types.len());
+        assert!(types.iter().any(|t| t == "production.quantity_reported"));
+    }
+
+    #[test]
+    fn cursors_round_trip_and_refuse_strangers() {
+        assert_eq!(decode_cursor("after", &encode_cursor(42)), Ok(42));
+        assert!(decode_cursor("after", "42").is_err());
+        assert!(decode_cursor("after", "c-1").is_err());
+    }
+}

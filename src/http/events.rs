@@ -1,0 +1,99 @@
+//! `GET /api-events`: the tenant's event log, read by following a cursor.
+
+use axum::extract::{Path, State};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+
+use super::auth::Principal;
+use super::error::ApiError;
+use super::json::ApiQuery;
+use super::read::page_limit;
+use super::{success, AppState, Success};
+use crate::domain::event::{decode_cursor, encode_cursor, Event, TypeFilter};
+use crate::store::{Feed, FeedQuery};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedParams {
+    after: Option<String>,
+    /// `job.*,operation.completed`.
+    types: Option<String>,
+    entity: Option<String>,
+    external_source: Option<String>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct FeedView {
+    events: Vec<Event>,
+    next_cursor: String,
+    has_more: bool,
+}
+
+const ENTITIES: [&str; 5] = ["job", "part", "operation", "cell", "resource"];
+
+fn feed_query(params: FeedParams) -> Result<FeedQuery, ApiError> {
+    let after = params
+        .after
+        .map(|cursor| decode_cursor("after", &cursor))
+        .transpose()
+        .map_err(ApiError::invalid)?;
+    let types = params
+        .types
+        .map(|types| TypeFilter::parse("types", &types))
+        .transpose()
+        .map_err(ApiError::invalid)?
+        .unwrap_or_default();
+    if let Some(entity) = params.entity.as_deref() {
+        if !ENTITIES.contains(&entity) {
+            return Err(ApiError::invalid(crate::domain::decode::FieldError::new(
+                "entity",
+                format!("must be one of {} (got {entity:?})", ENTITIES.join(", ")),
+            )));
+        }
+    }
+    Ok(FeedQuery {
+        after,
+        types,
+        entity: params.entity,
+        external_source: params.external_source,
+        limit: page_limit(params.limit)?,
+    })
+}
+
+/// One page of events after `after`, oldest first; `next_cursor` continues from its last.
+pub async fn list(
+    State(state): State<AppState>,
+    principal: Principal,
+    ApiQuery(params): ApiQuery<FeedParams>,
+) -> Result<Json<Success<FeedView>>, ApiError> {
+    let query = feed_query(params)?;
+    match state.store.events(principal.scope, &query).await? {
+        Feed::Page {
+            events,
+            next,
+            has_more,
+        } => Ok(Json(success(FeedView {
+            events,
+            next_cursor: encode_cursor(next),
+            has_more,
+        }))),
+        Feed::Expired => Err(ApiError::CursorExpired {
+            days: state.retention_days,
+        }),
+    }
+}
+
+/// `GET /api-events/{id}`.
+pub async fn get_one(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<Success<Event>>, ApiError> {
+    state
+        .store
+        .event(principal.scope, &id)
+        .await?
+        .map(|event| Json(success(event)))
+        .ok_or_else(|| ApiError::NotFound(format!("no event with id {id:?}")))
+}

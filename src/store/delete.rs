@@ -1,0 +1,123 @@
+//! Deleting one record, written once for both engines: a job takes its parts and operations
+//! along, a part its operations; a cell live operations use stays, and so does a record the
+//! floor has worked on. Each deleted record writes its `{kind}.deleted` event with it.
+
+use super::events::append;
+use super::floor::key_condition;
+use super::tx::{Arg, Tx};
+use super::{timestamp, Cascade, Deletion, RecordRef, StoreError};
+use crate::domain::event::{kind_of, NewEvent};
+use crate::domain::{Entity, Scope};
+
+/// How many of the records the floor worked on a refusal names.
+const NAMED: i64 = 10;
+
+/// The records under (and including) the one deleted that the floor has acted on, as
+/// `operation O-10`; the delete is refused while there is one
+/// (`ownership::deleting_what_the_floor_worked_on_is_refused`).
+fn floor_worked_sql(entity: Entity) -> Option<String> {
+    let own = |kind: &str, table: &str| {
+        format!(
+            "SELECT '{kind} ' || external_id FROM {table} \
+             WHERE id = $1::uuid AND floor_at IS NOT NULL"
+        )
+    };
+    let operations = |parts: &str| {
+        format!(
+            "SELECT 'operation ' || external_id FROM operations \
+             WHERE part_id IN ({parts}) AND deleted_at IS NULL AND floor_at IS NOT NULL"
+        )
+    };
+    let union = match entity {
+        Entity::Jobs => vec![
+            own("job", "jobs"),
+            format!(
+                "SELECT 'part ' || external_id FROM parts \
+                 WHERE job_id = $1::uuid AND deleted_at IS NULL AND floor_at IS NOT NULL"
+            ),
+            operations("SELECT id FROM parts WHERE job_id = $1::uuid"),
+        ],
+        Entity::Parts => vec![own("part", "parts"), operations("$1::uuid")],
+        Entity::Operations => vec![own("operation", "operations")],
+        Entity::Cells | Entity::Resources => return None,
+    };
+    Some(format!("{} LIMIT {NAMED}", union.join(" UNION ALL ")))
+}
+
+/// Soft-deletes the live record `target` names, in `tx`, which the caller commits.
+pub(crate) async fn delete(
+    tx: &mut dyn Tx,
+    scope: Scope,
+    entity: Entity,
+    target: &RecordRef,
+) -> Result<Deletion, StoreError> {
+    let (key, key_args) = key_condition("t", target);
+    let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
+    args.extend(key_args);
+    let sql = format!(
+        "SELECT CAST(t.id AS TEXT), t.external_id FROM {} AS t \
+         WHERE t.tenant_id = $1::uuid AND t.mode = $2::text AND {key} AND t.deleted_at IS NULL",
+        entity.plural()
+    );
+    let Some(found) = tx.row(&sql, args).await? else {
+        return Ok(Deletion::NotFound);
+    };
+    let id = found.id(0)?;
+    if entity == Entity::Cells {
+        let operations = tx
+            .row(
+                "SELECT CAST(count(*) AS BIGINT) FROM operations \
+                 WHERE cell_id = $1::uuid AND deleted_at IS NULL",
+                vec![id.into()],
+            )
+            .await?
+            .map_or(Ok(0), |row| row.int(0))?;
+        if operations > 0 {
+            return Ok(Deletion::InUse {
+                operations: operations as u64,
+            });
+        }
+    }
+    if let Some(sql) = floor_worked_sql(entity) {
+        let worked = tx.rows(&sql, vec![id.into()]).await?;
+        if !worked.is_empty() {
+            let records = worked
+                .iter()
+                .map(|row| row.text(0))
+                .collect::<Result<_, _>>()?;
+            return Ok(Deletion::FloorWorked { records });
+        }
+    }
+    let now = timestamp();
+    let mut affected = [0u64; 3];
+    let mut events = Vec::new();
+    let kinds = [entity, Entity::Parts, Entity::Operations];
+    for (slot, sql) in Cascade::of(entity, "$1::uuid", "$2::timestamptz").statements() {
+        let sql = format!("{sql} RETURNING CAST(id AS TEXT), external_source, external_id");
+        let rows = tx.rows(&sql, vec![id.into(), now.as_str().into()]).await?;
+        affected[slot] = rows.len() as u64;
+        for row in rows {
+            let (record, source, external) = (row.id(0)?, row.text(1)?, row.text(2)?);
+            events.push(NewEvent {
+                event_type: format!("{}.deleted", kind_of(kinds[slot])),
+                entity: Some(kind_of(kinds[slot])),
+                record_id: Some(record),
+                data: serde_json::json!({
+                    "id": record,
+                    "external_source": source,
+                    "external_id": external,
+                    "deleted_at": now,
+                }),
+                external_source: Some(source),
+                external_id: Some(external),
+            });
+        }
+    }
+    append(tx, scope, &events, &now).await?;
+    Ok(Deletion::Deleted {
+        id,
+        external_id: found.text(1)?,
+        parts: affected[1],
+        operations: affected[2],
+    })
+}

@@ -1,0 +1,245 @@
+//! The event log, written once for both engines: appending a change's events inside its
+//! transaction, reading the feed, pruning old events.
+//!
+//! Positions are given out per tenant and mode from `event_positions`; taking them locks that
+//! row until the transaction ends, so a transaction that takes later positions commits later,
+//! and a reader following positions never passes over an event that is yet to commit (on
+//! PostgreSQL, sequences would commit out of order). Guarded by
+//! `events::a_tailing_reader_sees_every_event_once`.
+
+use serde_json::value::RawValue;
+
+use super::tx::{Arg, Row, Tx};
+use super::StoreError;
+use crate::domain::event::{new_id, Event, NewEvent, TypeFilter};
+use crate::domain::Scope;
+
+/// Rows per `INSERT` of events: 11 values each, far below either engine's limit of parameters.
+const INSERT_CHUNK: usize = 200;
+
+/// Writes `events` in order, as of `now`, in the caller's transaction. Positions are taken
+/// last, right before the caller commits, so the position row is locked as briefly as can be.
+pub(crate) async fn append(
+    tx: &mut dyn Tx,
+    scope: Scope,
+    events: &[NewEvent],
+    now: &str,
+) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let taken = tx
+        .row(
+            "INSERT INTO event_positions (tenant_id, mode, last) VALUES ($1::uuid, $2::text, $3) \
+             ON CONFLICT (tenant_id, mode) DO UPDATE SET last = event_positions.last + excluded.last \
+             RETURNING last",
+            vec![
+                scope.tenant_id.into(),
+                scope.mode.as_str().into(),
+                (events.len() as i64).into(),
+            ],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
+    let first = taken.int(0)? - events.len() as i64 + 1;
+    for (chunk_index, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
+        let mut values = Vec::with_capacity(chunk.len());
+        let mut args = Vec::with_capacity(chunk.len() * 11);
+        for (k, event) in chunk.iter().enumerate() {
+            let n = args.len();
+            values.push(format!(
+                "(${}, ${}::uuid, ${}, ${}, ${}, ${}::timestamptz, ${}, ${}::uuid, ${}, ${}, ${})",
+                n + 1,
+                n + 2,
+                n + 3,
+                n + 4,
+                n + 5,
+                n + 6,
+                n + 7,
+                n + 8,
+                n + 9,
+                n + 10,
+                n + 11
+            ));
+            let position = first + (chunk_index * INSERT_CHUNK + k) as i64;
+            args.extend([
+                Arg::from(new_id()),
+                scope.tenant_id.into(),
+                scope.mode.as_str().into(),
+                position.into(),
+                event.event_type.as_str().into(),
+                now.into(),
+                Arg::Text(event.entity.map(str::to_owned)),
+                Arg::Text(event.record_id.map(|id| id.hyphenated().to_string())),
+                event.external_source.clone().into(),
+                event.external_id.clone().into(),
+                event.data.to_string().into(),
+            ]);
+        }
+        let sql = format!(
+            "INSERT INTO events (id, tenant_id, mode, position, type, occurred_at, entity, \
+             record_id, external_source, external_id, data) VALUES {}",
+            values.join(", ")
+        );
+        tx.run(&sql, args).await?;
+    }
+    Ok(())
+}
+
+/// What a feed reader asks for.
+#[derive(Debug, Clone, Default)]
+pub struct FeedQuery {
+    /// The position after which to read; `None` from the oldest kept event.
+    pub after: Option<i64>,
+    pub types: TypeFilter,
+    pub entity: Option<String>,
+    pub external_source: Option<String>,
+    pub limit: u32,
+}
+
+/// One page of the feed.
+#[derive(Debug)]
+pub enum Feed {
+    Page {
+        events: Vec<Event>,
+        /// The position to read after next time: the last event's, or the one asked for.
+        next: i64,
+        has_more: bool,
+    },
+    /// The cursor names events already pruned: the reader missed some.
+    Expired,
+}
+
+fn columns(tx: &dyn Tx) -> String {
+    format!(
+        "id, type, {}, entity, CAST(record_id AS TEXT), external_source, external_id, data, \
+         position",
+        tx.dialect().time("occurred_at")
+    )
+}
+
+fn event_of(row: &Row) -> Result<Event, StoreError> {
+    Ok(Event {
+        id: row.text(0)?,
+        event_type: row.text(1)?,
+        occurred_at: row.text(2)?,
+        entity: row.opt_text(3)?,
+        record_id: row.opt_text(4)?.map(|_| row.id(4)).transpose()?,
+        external_source: row.opt_text(5)?,
+        external_id: row.opt_text(6)?,
+        data: RawValue::from_string(row.text(7)?)
+            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?,
+        position: row.int(8)?,
+    })
+}
+
+/// A page of the tenant's events after a position, in position order.
+pub(crate) async fn feed(
+    tx: &mut dyn Tx,
+    scope: Scope,
+    query: &FeedQuery,
+) -> Result<Feed, StoreError> {
+    let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
+    let pruned = tx
+        .row(
+            "SELECT pruned_through FROM event_positions WHERE tenant_id = $1::uuid AND mode = $2::text",
+            args.clone(),
+        )
+        .await?
+        .map(|row| row.int(0))
+        .transpose()?
+        .unwrap_or(0);
+    if query.after.is_some_and(|after| after < pruned) {
+        return Ok(Feed::Expired);
+    }
+    // Without a cursor, from the oldest kept event.
+    let after = query.after.unwrap_or(pruned);
+    args.push(after.into());
+    let mut conditions = Vec::new();
+    let (exact, prefixes) = query.types.parts();
+    let mut any = Vec::new();
+    for name in exact {
+        args.push(name.as_str().into());
+        any.push(format!("type = ${}", args.len()));
+    }
+    for prefix in prefixes {
+        args.push(format!("{prefix}%").into());
+        any.push(format!("type LIKE ${}", args.len()));
+    }
+    if !any.is_empty() {
+        conditions.push(format!("({})", any.join(" OR ")));
+    }
+    for (column, value) in [
+        ("entity", &query.entity),
+        ("external_source", &query.external_source),
+    ] {
+        if let Some(value) = value {
+            args.push(value.as_str().into());
+            conditions.push(format!("{column} = ${}", args.len()));
+        }
+    }
+    args.push((i64::from(query.limit) + 1).into());
+    let sql = format!(
+        "SELECT {} FROM events WHERE tenant_id = $1::uuid AND mode = $2::text AND position > $3{} \
+         ORDER BY position LIMIT ${}",
+        columns(tx),
+        conditions
+            .iter()
+            .map(|c| format!(" AND {c}"))
+            .collect::<String>(),
+        args.len()
+    );
+    let rows = tx.rows(&sql, args).await?;
+    let has_more = rows.len() > query.limit as usize;
+    let events = rows
+        .iter()
+        .take(query.limit as usize)
+        .map(event_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    let next = events.last().map_or(after, |e| e.position);
+    Ok(Feed::Page {
+        events,
+        next,
+        has_more,
+    })
+}
+
+/// One event of the tenant, by id.
+pub(crate) async fn one(
+    tx: &mut dyn Tx,
+    scope: Scope,
+    id: &str,
+) -> Result<Option<Event>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM events WHERE tenant_id = $1::uuid AND mode = $2::text AND id = $3",
+        columns(tx)
+    );
+    let row = tx
+        .row(
+            &sql,
+            vec![
+                scope.tenant_id.into(),
+                scope.mode.as_str().into(),
+                id.into(),
+            ],
+        )
+        .await?;
+    row.as_ref().map(event_of).transpose()
+}
+
+/// Deletes events that occurred before `before` (a stored timestamp), remembering per tenant
+/// the last position pruned, so that older cursors are told they expired. Answers how many.
+pub(crate) async fn prune(tx: &mut dyn Tx, before: &str) -> Result<u64, StoreError> {
+    tx.run(
+        "UPDATE event_positions SET pruned_through = COALESCE((SELECT max(e.position) FROM events AS e \
+         WHERE e.tenant_id = event_positions.tenant_id AND e.mode = event_positions.mode \
+           AND e.occurred_at < $1::timestamptz), pruned_through)",
+        vec![before.into()],
+    )
+    .await?;
+    tx.run(
+        "DELETE FROM events WHERE occurred_at < $1::timestamptz",
+        vec![before.into()],
+    )
+    .await
+}

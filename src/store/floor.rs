@@ -1,0 +1,507 @@
+//! The floor's lifecycle actions, written once for both engines: check the transition, move
+//! the status and its times, open or close time entries, complete the part whose operations
+//! are all done, and write the events, all in one transaction.
+
+use time::OffsetDateTime;
+use uuid::Uuid;
+
+use super::events::append;
+use super::tx::{Arg, Row, Tx};
+use super::{timestamp, timestamp_of, RecordRef, StoreError};
+use crate::domain::event::NewEvent;
+use crate::domain::floor::{minutes, Action, Machine, Report};
+use crate::domain::progress::{
+    JobLabel, JobProgress, OperationProgress, PartLabel, Progress, TimeEntry, Transition,
+};
+use crate::domain::value::WorkStatus;
+use crate::domain::Scope;
+
+/// How a lifecycle action ended, short of a database failure.
+#[derive(Debug)]
+pub enum Acted {
+    Done(Box<Transition>),
+    /// No live record of the tenant and mode has that id or key.
+    NotFound,
+    /// The status does not allow the action; the message says which it allows.
+    Refused(String),
+    /// The report's time is before the record's previous transition.
+    TooEarly(crate::domain::decode::FieldError),
+}
+
+/// A stored time as a point in time.
+pub(crate) fn parse_stored(text: &str) -> Result<OffsetDateTime, StoreError> {
+    OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+}
+
+fn status_of(text: &str) -> Result<WorkStatus, StoreError> {
+    WorkStatus::ALL
+        .iter()
+        .copied()
+        .find(|s| s.as_str() == text)
+        .ok_or_else(|| {
+            StoreError::Database(sqlx::Error::Decode(
+                format!("unknown status {text:?}").into(),
+            ))
+        })
+}
+
+/// The condition naming one live record of `alias`'s table, and its arguments after the tenant
+/// ($1) and mode ($2).
+pub(crate) fn key_condition(alias: &str, target: &RecordRef) -> (String, Vec<Arg>) {
+    match target {
+        RecordRef::Id(id) => (format!("{alias}.id = $3::uuid"), vec![(*id).into()]),
+        RecordRef::External {
+            source,
+            external_id,
+        } => (
+            format!("{alias}.external_source = $3::text AND {alias}.external_id = $4::text"),
+            vec![source.as_str().into(), external_id.as_str().into()],
+        ),
+    }
+}
+
+/// Runs `action` on the record `target` names, in `tx`, which the caller commits.
+pub(crate) async fn act(
+    tx: &mut dyn Tx,
+    scope: Scope,
+    machine: Machine,
+    target: &RecordRef,
+    action: Action,
+    report: &Report,
+) -> Result<Acted, StoreError> {
+    let table = match machine {
+        Machine::Job => "jobs",
+        Machine::Operation => "operations",
+    };
+    let (key, key_args) = key_condition("t", target);
+    let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
+    args.extend(key_args);
+    let sql = format!(
+        "SELECT CAST(t.id AS TEXT), t.status, {}, {} FROM {table} AS t \
+         WHERE t.tenant_id = $1::uuid AND t.mode = $2::text AND {key} AND t.deleted_at IS NULL",
+        tx.dialect().time("t.transitioned_at"),
+        match machine {
+            Machine::Job => tx.dialect().time("t.active_since"),
+            Machine::Operation => "NULL".to_owned(),
+        },
+    );
+    let Some(found) = tx.row(&sql, args).await? else {
+        return Ok(Acted::NotFound);
+    };
+    let id = found.id(0)?;
+    let previous = status_of(&found.text(1)?)?;
+    let next = match machine.next(previous, action) {
+        Ok(next) => next,
+        Err(refusal) => return Ok(Acted::Refused(refusal.message)),
+    };
+    let last = found.opt_text(2)?.map(|t| parse_stored(&t)).transpose()?;
+    if let Err(error) = report.check_after(last) {
+        return Ok(Acted::TooEarly(error));
+    }
+    let at = timestamp_of(report.at);
+    let now = timestamp();
+    let (record, ended, mut events) = match machine {
+        Machine::Operation => {
+            let ended = operation_time(tx, scope, id, action, report).await?;
+            let worked = ended.as_ref().map_or(0, |(_, seconds)| *seconds);
+            move_operation(tx, id, previous, next, action, &at, &now, worked).await?;
+            let mut events = Vec::new();
+            if next == WorkStatus::Completed {
+                events.extend(complete_part_when_done(tx, id, &at, &now).await?);
+            }
+            let record = Progress::Operation(operation_progress(tx, id).await?);
+            (record, ended.map(|(entry, _)| entry), events)
+        }
+        Machine::Job => {
+            let since = found.opt_text(3)?.map(|t| parse_stored(&t)).transpose()?;
+            let active = since.map_or(0, |since| (report.at - since).whole_seconds().max(0));
+            move_job(tx, id, previous, next, action, &at, &now, active).await?;
+            (Progress::Job(job_progress(tx, id).await?), None, Vec::new())
+        }
+    };
+    let mut data = match &record {
+        Progress::Job(job) => serde_json::to_value(job),
+        Progress::Operation(operation) => serde_json::to_value(operation),
+    }
+    .expect("progress serializes");
+    data["previous_status"] = previous.as_str().into();
+    data["new_status"] = next.as_str().into();
+    let (external_source, external_id) = match &record {
+        Progress::Job(job) => (job.external_source.clone(), job.external_id.clone()),
+        Progress::Operation(op) => (op.external_source.clone(), op.external_id.clone()),
+    };
+    events.insert(
+        0,
+        NewEvent {
+            event_type: machine.event_type(action).to_owned(),
+            entity: Some(machine.noun()),
+            record_id: Some(id),
+            external_source: Some(external_source),
+            external_id: Some(external_id),
+            data,
+        },
+    );
+    append(tx, scope, &events, &now).await?;
+    Ok(Acted::Done(Box::new(Transition {
+        previous_status: previous.as_str().to_owned(),
+        new_status: next.as_str().to_owned(),
+        record,
+        time_entry_ended: ended,
+    })))
+}
+
+/// Opens a time entry (start, resume) or closes the open ones (pause, complete), answering the
+/// closed entry and the seconds it added.
+async fn operation_time(
+    tx: &mut dyn Tx,
+    scope: Scope,
+    id: Uuid,
+    action: Action,
+    report: &Report,
+) -> Result<Option<(TimeEntry, i64)>, StoreError> {
+    let at = timestamp_of(report.at);
+    if action.opens_time() {
+        tx.run(
+            "INSERT INTO time_entries (id, tenant_id, mode, operation_id, operator, note, start_time) \
+             VALUES ($1::uuid, $2::uuid, $3::text, $4::uuid, $5::text, $6::text, $7::timestamptz)",
+            vec![
+                Uuid::now_v7().into(),
+                scope.tenant_id.into(),
+                scope.mode.as_str().into(),
+                id.into(),
+                report.operator.clone().into(),
+                report.note.clone().into(),
+                at.as_str().into(),
+            ],
+        )
+        .await?;
+        return Ok(None);
+    }
+    let sql = format!(
+        "SELECT CAST(id AS TEXT), {} FROM time_entries WHERE operation_id = $1::uuid AND end_time IS NULL",
+        tx.dialect().time("start_time")
+    );
+    let open = tx.rows(&sql, vec![id.into()]).await?;
+    let mut closed = None;
+    let mut total = 0;
+    for row in open {
+        let entry = row.id(0)?;
+        let seconds = (report.at - parse_stored(&row.text(1)?)?)
+            .whole_seconds()
+            .max(0);
+        total += seconds;
+        tx.run(
+            "UPDATE time_entries SET end_time = $2::timestamptz, duration_seconds = $3, \
+             note = COALESCE($4::text, note) WHERE id = $1::uuid",
+            vec![
+                entry.into(),
+                at.as_str().into(),
+                seconds.into(),
+                report.note.clone().into(),
+            ],
+        )
+        .await?;
+        closed = Some(entry);
+    }
+    match closed {
+        Some(entry) => Ok(time_entry(tx, entry).await?.map(|e| (e, total))),
+        None => Ok(None),
+    }
+}
+
+/// Writes an operation's new status and times. The status it had is part of the condition, so
+/// of two concurrent actions only one moves it; the other is answered from the new status.
+#[allow(clippy::too_many_arguments)]
+async fn move_operation(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    previous: WorkStatus,
+    next: WorkStatus,
+    action: Action,
+    at: &str,
+    now: &str,
+    worked: i64,
+) -> Result<(), StoreError> {
+    let times = match action {
+        Action::Start => "started_at = COALESCE(started_at, $3::timestamptz), paused_at = NULL",
+        Action::Hold => "paused_at = $3::timestamptz",
+        Action::Resume => "paused_at = NULL",
+        Action::Complete => "completed_at = $3::timestamptz, completion_percentage = 100",
+    };
+    let sql = format!(
+        "UPDATE operations SET status = $2::text, {times}, transitioned_at = $3::timestamptz, \
+         floor_at = COALESCE(floor_at, $3::timestamptz), worked_seconds = worked_seconds + $4, \
+         updated_at = $5::timestamptz WHERE id = $1::uuid AND status = $6::text"
+    );
+    let moved = tx
+        .run(
+            &sql,
+            vec![
+                id.into(),
+                next.as_str().into(),
+                at.into(),
+                worked.into(),
+                now.into(),
+                previous.as_str().into(),
+            ],
+        )
+        .await?;
+    if moved == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(
+            "the operation changed while this action ran; retry".to_owned(),
+        ))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn move_job(
+    tx: &mut dyn Tx,
+    id: Uuid,
+    previous: WorkStatus,
+    next: WorkStatus,
+    action: Action,
+    at: &str,
+    now: &str,
+    active: i64,
+) -> Result<(), StoreError> {
+    let times = match action {
+        Action::Start => {
+            "started_at = COALESCE(started_at, $3::timestamptz), paused_at = NULL, \
+             active_since = $3::timestamptz"
+        }
+        Action::Hold => {
+            "paused_at = $3::timestamptz, active_seconds = active_seconds + $4, active_since = NULL"
+        }
+        Action::Resume => {
+            "resumed_at = $3::timestamptz, paused_at = NULL, active_since = $3::timestamptz"
+        }
+        Action::Complete => {
+            "completed_at = $3::timestamptz, active_seconds = active_seconds + $4, \
+             active_since = NULL"
+        }
+    };
+    let sql = format!(
+        "UPDATE jobs SET status = $2::text, {times}, transitioned_at = $3::timestamptz, \
+         floor_at = COALESCE(floor_at, $3::timestamptz), updated_at = $5::timestamptz \
+         WHERE id = $1::uuid AND status = $6::text AND $4 >= 0"
+    );
+    let moved = tx
+        .run(
+            &sql,
+            vec![
+                id.into(),
+                next.as_str().into(),
+                at.into(),
+                active.into(),
+                now.into(),
+                previous.as_str().into(),
+            ],
+        )
+        .await?;
+    if moved == 1 {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(
+            "the job changed while this action ran; retry".to_owned(),
+        ))
+    }
+}
+
+/// Completes the operation's part when none of its live operations is left to do, answering
+/// the `part.completed` event.
+async fn complete_part_when_done(
+    tx: &mut dyn Tx,
+    operation: Uuid,
+    at: &str,
+    now: &str,
+) -> Result<Option<NewEvent>, StoreError> {
+    let row = tx
+        .row(
+            "SELECT CAST(p.id AS TEXT), p.external_source, p.external_id, p.part_number, \
+                    p.status, CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
+                      AND o.deleted_at IS NULL AND o.status <> 'completed') AS BIGINT) \
+             FROM parts AS p WHERE p.id = (SELECT part_id FROM operations WHERE id = $1::uuid)",
+            vec![operation.into()],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
+    if row.int(5)? > 0 || row.text(4)? == WorkStatus::Completed.as_str() {
+        return Ok(None);
+    }
+    let part = row.id(0)?;
+    let previous = row.text(4)?;
+    tx.run(
+        "UPDATE parts SET status = 'completed', completed_at = $2::timestamptz, \
+         floor_at = COALESCE(floor_at, $2::timestamptz), updated_at = $3::timestamptz \
+         WHERE id = $1::uuid",
+        vec![part.into(), at.into(), now.into()],
+    )
+    .await?;
+    Ok(Some(NewEvent {
+        event_type: "part.completed".to_owned(),
+        entity: Some("part"),
+        record_id: Some(part),
+        external_source: row.opt_text(1)?,
+        external_id: row.opt_text(2)?,
+        data: serde_json::json!({
+            "id": part,
+            "external_source": row.opt_text(1)?,
+            "external_id": row.opt_text(2)?,
+            "part_number": row.opt_text(3)?,
+            "status": "completed",
+            "completed_at": at,
+            "previous_status": previous,
+            "new_status": "completed",
+        }),
+    }))
+}
+
+pub(crate) async fn operation_progress(
+    tx: &mut dyn Tx,
+    id: Uuid,
+) -> Result<OperationProgress, StoreError> {
+    let d = tx.dialect();
+    let sql = format!(
+        "SELECT CAST(o.id AS TEXT), o.external_source, o.external_id, o.operation_name, \
+                CAST(o.sequence AS BIGINT), o.status, {}, {}, {}, o.worked_seconds, \
+                o.completion_percentage, o.quantity_good, o.quantity_scrap, o.quantity_rework, \
+                CAST(o.part_id AS TEXT), CAST(o.cell_id AS TEXT), {}, p.external_id, \
+                p.part_number, CAST(j.id AS TEXT), j.external_id, j.job_number \
+         FROM operations AS o JOIN parts AS p ON p.id = o.part_id JOIN jobs AS j ON j.id = p.job_id \
+         WHERE o.id = $1::uuid",
+        d.time("o.started_at"),
+        d.time("o.paused_at"),
+        d.time("o.completed_at"),
+        d.time("o.updated_at"),
+    );
+    let row = tx
+        .row(&sql, vec![id.into()])
+        .await?
+        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
+    operation_of(&row)
+}
+
+fn operation_of(r: &Row) -> Result<OperationProgress, StoreError> {
+    Ok(OperationProgress {
+        id: r.id(0)?,
+        external_source: r.text(1)?,
+        external_id: r.text(2)?,
+        operation_name: r.text(3)?,
+        sequence: r.opt_int(4)?,
+        status: r.text(5)?,
+        started_at: r.opt_text(6)?,
+        paused_at: r.opt_text(7)?,
+        completed_at: r.opt_text(8)?,
+        actual_time_minutes: minutes(r.int(9)?),
+        completion_percentage: r.int(10)?,
+        quantity_good: r.int(11)?,
+        quantity_scrap: r.int(12)?,
+        quantity_rework: r.int(13)?,
+        part_id: r.id(14)?,
+        cell_id: r.id(15)?,
+        updated_at: r.text(16)?,
+        part: PartLabel {
+            id: r.id(14)?,
+            external_id: r.text(17)?,
+            part_number: r.text(18)?,
+            job: JobLabel {
+                id: r.id(19)?,
+                external_id: r.text(20)?,
+                job_number: r.text(21)?,
+            },
+        },
+    })
+}
+
+async fn job_progress(tx: &mut dyn Tx, id: Uuid) -> Result<JobProgress, StoreError> {
+    let d = tx.dialect();
+    let sql = format!(
+        "SELECT CAST(id AS TEXT), external_source, external_id, job_number, status, {}, {}, {}, \
+                {}, active_seconds, {} FROM jobs WHERE id = $1::uuid",
+        d.time("started_at"),
+        d.time("paused_at"),
+        d.time("resumed_at"),
+        d.time("completed_at"),
+        d.time("updated_at"),
+    );
+    let r = tx
+        .row(&sql, vec![id.into()])
+        .await?
+        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
+    Ok(JobProgress {
+        id: r.id(0)?,
+        external_source: r.text(1)?,
+        external_id: r.text(2)?,
+        job_number: r.text(3)?,
+        status: r.text(4)?,
+        started_at: r.opt_text(5)?,
+        paused_at: r.opt_text(6)?,
+        resumed_at: r.opt_text(7)?,
+        completed_at: r.opt_text(8)?,
+        actual_duration_minutes: minutes(r.int(9)?),
+        updated_at: r.text(10)?,
+    })
+}
+
+fn time_entry_sql(tx: &dyn Tx, condition: &str) -> String {
+    let d = tx.dialect();
+    format!(
+        "SELECT CAST(id AS TEXT), CAST(operation_id AS TEXT), operator, note, {}, {}, \
+                duration_seconds FROM time_entries WHERE {condition} ORDER BY start_time, id",
+        d.time("start_time"),
+        d.time("end_time"),
+    )
+}
+
+fn time_entry_of(r: &Row) -> Result<TimeEntry, StoreError> {
+    Ok(TimeEntry {
+        id: r.id(0)?,
+        operation_id: r.id(1)?,
+        operator: r.opt_text(2)?,
+        note: r.opt_text(3)?,
+        start_time: r.text(4)?,
+        end_time: r.opt_text(5)?,
+        duration_minutes: r.opt_int(6)?.map(minutes),
+    })
+}
+
+async fn time_entry(tx: &mut dyn Tx, id: Uuid) -> Result<Option<TimeEntry>, StoreError> {
+    let sql = time_entry_sql(tx, "id = $1::uuid");
+    tx.row(&sql, vec![id.into()])
+        .await?
+        .as_ref()
+        .map(time_entry_of)
+        .transpose()
+}
+
+/// The time entries of an operation of the tenant, oldest first; `None` when the tenant has no
+/// live operation with that id.
+pub(crate) async fn time_entries(
+    tx: &mut dyn Tx,
+    scope: Scope,
+    operation: Uuid,
+) -> Result<Option<Vec<TimeEntry>>, StoreError> {
+    let exists = tx
+        .row(
+            "SELECT 1 FROM operations WHERE id = $3::uuid AND tenant_id = $1::uuid \
+             AND mode = $2::text AND deleted_at IS NULL",
+            vec![
+                scope.tenant_id.into(),
+                scope.mode.as_str().into(),
+                operation.into(),
+            ],
+        )
+        .await?;
+    if exists.is_none() {
+        return Ok(None);
+    }
+    let sql = time_entry_sql(tx, "operation_id = $1::uuid");
+    let rows = tx.rows(&sql, vec![operation.into()]).await?;
+    rows.iter()
+        .map(time_entry_of)
+        .collect::<Result<_, _>>()
+        .map(Some)
+}

@@ -1,0 +1,79 @@
+//! [`Tx`] on a PostgreSQL transaction: numbered placeholders as written, stored times printed
+//! in the store's fixed-width UTC text.
+
+use async_trait::async_trait;
+use sqlx::postgres::PgRow;
+use sqlx::{Postgres, Row as _, TypeInfo, ValueRef};
+use uuid::Uuid;
+
+use crate::store::tx::{Arg, Cell, Dialect, Row, Tx};
+use crate::store::StoreError;
+
+pub(crate) struct PgTx(pub(crate) sqlx::Transaction<'static, Postgres>);
+
+struct PgDialect;
+
+impl Dialect for PgDialect {
+    fn time(&self, column: &str) -> String {
+        format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+    }
+}
+
+fn query<'q>(
+    sql: &'q str,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'q, Postgres, sqlx::postgres::PgArguments> {
+    args.into_iter().fold(sqlx::query(sql), |q, arg| match arg {
+        Arg::Text(text) => q.bind(text),
+        Arg::Int(n) => q.bind(n),
+    })
+}
+
+fn row_of(row: &PgRow) -> Result<Row, StoreError> {
+    (0..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                return Ok(Cell::Null);
+            }
+            Ok(match raw.type_info().name() {
+                "INT8" => Cell::Int(row.try_get(i)?),
+                "INT4" => Cell::Int(row.try_get::<i32, _>(i)?.into()),
+                "INT2" => Cell::Int(row.try_get::<i16, _>(i)?.into()),
+                "BOOL" => Cell::Int(row.try_get::<bool, _>(i)?.into()),
+                "FLOAT8" => Cell::Real(row.try_get(i)?),
+                "FLOAT4" => Cell::Real(row.try_get::<f32, _>(i)?.into()),
+                "UUID" => Cell::Text(row.try_get::<Uuid, _>(i)?.hyphenated().to_string()),
+                _ => Cell::Text(row.try_get(i)?),
+            })
+        })
+        .collect::<Result<_, StoreError>>()
+        .map(Row)
+}
+
+#[async_trait]
+impl Tx for PgTx {
+    fn dialect(&self) -> &dyn Dialect {
+        &PgDialect
+    }
+
+    async fn rows(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        let rows = query(sql, args).fetch_all(&mut *self.0).await?;
+        rows.iter().map(row_of).collect()
+    }
+
+    async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        Ok(query(sql, args)
+            .execute(&mut *self.0)
+            .await?
+            .rows_affected())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        Ok(self.0.commit().await?)
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<(), StoreError> {
+        Ok(self.0.rollback().await?)
+    }
+}

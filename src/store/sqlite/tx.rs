@@ -1,0 +1,74 @@
+//! [`Tx`] on a SQLite transaction: `?n` placeholders, and stored times that are already text.
+
+use async_trait::async_trait;
+use sqlx::sqlite::SqliteRow;
+use sqlx::{Row as _, Sqlite, TypeInfo, ValueRef};
+
+use crate::store::tx::{sqlite_placeholders, Arg, Cell, Dialect, Row, Tx};
+use crate::store::StoreError;
+
+pub(crate) struct SqliteTx(pub(crate) sqlx::Transaction<'static, Sqlite>);
+
+struct SqliteDialect;
+
+impl Dialect for SqliteDialect {
+    fn time(&self, column: &str) -> String {
+        column.to_owned()
+    }
+}
+
+fn query<'q>(
+    sql: &'q str,
+    args: Vec<Arg>,
+) -> sqlx::query::Query<'q, Sqlite, sqlx::sqlite::SqliteArguments<'q>> {
+    args.into_iter().fold(sqlx::query(sql), |q, arg| match arg {
+        Arg::Text(text) => q.bind(text),
+        Arg::Int(n) => q.bind(n),
+    })
+}
+
+fn row_of(row: &SqliteRow) -> Result<Row, StoreError> {
+    (0..row.len())
+        .map(|i| {
+            let raw = row.try_get_raw(i)?;
+            if raw.is_null() {
+                return Ok(Cell::Null);
+            }
+            Ok(match raw.type_info().name() {
+                "INTEGER" | "BOOLEAN" => Cell::Int(row.try_get(i)?),
+                "REAL" => Cell::Real(row.try_get(i)?),
+                _ => Cell::Text(row.try_get(i)?),
+            })
+        })
+        .collect::<Result<_, StoreError>>()
+        .map(Row)
+}
+
+#[async_trait]
+impl Tx for SqliteTx {
+    fn dialect(&self) -> &dyn Dialect {
+        &SqliteDialect
+    }
+
+    async fn rows(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        let sql = sqlite_placeholders(sql);
+        let rows = query(&sql, args).fetch_all(&mut *self.0).await?;
+        rows.iter().map(row_of).collect()
+    }
+
+    async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        let sql = sqlite_placeholders(sql);
+        Ok(query(&sql, args)
+            .execute(&mut *self.0)
+            .await?
+            .rows_affected())
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError> {
+        Ok(self.0.commit().await?)
+    }
+
+    async fn rollback(self: Box<Self>) -> Result<(), StoreError> {
+        Ok(self.0.rollback().await?)
+    }
+}

@@ -1,0 +1,180 @@
+//! A transaction as the engine-neutral flows see it (the floor's actions, the event log and its
+//! feed): statements written once with PostgreSQL's numbered placeholders, values of a few
+//! plain kinds, rows read back as those kinds. Each engine folder implements [`Tx`] for its
+//! transaction; only what really differs lives there (placeholders, how a stored time or id
+//! reads as text).
+
+use async_trait::async_trait;
+use uuid::Uuid;
+
+use super::StoreError;
+
+/// A value bound to a statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Arg {
+    Text(Option<String>),
+    Int(Option<i64>),
+}
+
+impl From<&str> for Arg {
+    fn from(text: &str) -> Arg {
+        Arg::Text(Some(text.to_owned()))
+    }
+}
+
+impl From<String> for Arg {
+    fn from(text: String) -> Arg {
+        Arg::Text(Some(text))
+    }
+}
+
+impl From<Option<String>> for Arg {
+    fn from(text: Option<String>) -> Arg {
+        Arg::Text(text)
+    }
+}
+
+impl From<Uuid> for Arg {
+    fn from(id: Uuid) -> Arg {
+        Arg::Text(Some(id.hyphenated().to_string()))
+    }
+}
+
+impl From<i64> for Arg {
+    fn from(n: i64) -> Arg {
+        Arg::Int(Some(n))
+    }
+}
+
+/// A value read back.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+}
+
+/// A row read back, its cells in the statement's column order.
+#[derive(Debug, Clone)]
+pub struct Row(pub Vec<Cell>);
+
+fn unexpected(index: usize, wanted: &str, cell: &Cell) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(
+        format!("column {index}: expected {wanted}, found {cell:?}").into(),
+    ))
+}
+
+impl Row {
+    fn cell(&self, index: usize) -> &Cell {
+        self.0.get(index).unwrap_or(&Cell::Null)
+    }
+
+    pub fn opt_text(&self, index: usize) -> Result<Option<String>, StoreError> {
+        match self.cell(index) {
+            Cell::Null => Ok(None),
+            Cell::Text(text) => Ok(Some(text.clone())),
+            other => Err(unexpected(index, "text", other)),
+        }
+    }
+
+    pub fn text(&self, index: usize) -> Result<String, StoreError> {
+        self.opt_text(index)?
+            .ok_or_else(|| unexpected(index, "text", &Cell::Null))
+    }
+
+    pub fn opt_int(&self, index: usize) -> Result<Option<i64>, StoreError> {
+        match self.cell(index) {
+            Cell::Null => Ok(None),
+            Cell::Int(n) => Ok(Some(*n)),
+            // PostgreSQL's sums are numeric; they hold whole numbers here.
+            Cell::Real(x) if x.fract() == 0.0 => Ok(Some(*x as i64)),
+            other => Err(unexpected(index, "an integer", other)),
+        }
+    }
+
+    pub fn int(&self, index: usize) -> Result<i64, StoreError> {
+        self.opt_int(index)?
+            .ok_or_else(|| unexpected(index, "an integer", &Cell::Null))
+    }
+
+    pub fn id(&self, index: usize) -> Result<Uuid, StoreError> {
+        let text = self.text(index)?;
+        Uuid::parse_str(&text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+    }
+}
+
+/// How an engine writes what the neutral statements leave to it.
+pub trait Dialect {
+    /// A stored time column (or expression) read as the store's fixed-width UTC text.
+    fn time(&self, column: &str) -> String;
+}
+
+/// One open transaction.
+#[async_trait]
+pub trait Tx: Send {
+    fn dialect(&self) -> &dyn Dialect;
+
+    /// Runs a statement that returns rows. `$n::type` placeholders are the engine's own on
+    /// PostgreSQL and become `?n` on SQLite.
+    async fn rows(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError>;
+
+    /// Runs a statement and answers how many rows it changed.
+    async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError>;
+
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
+
+    /// The one row a statement returns, or none.
+    async fn row(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>, StoreError> {
+        Ok(self.rows(sql, args).await?.into_iter().next())
+    }
+}
+
+/// PostgreSQL's `$1::uuid` placeholders as SQLite's `?1` (the casts are PostgreSQL's types).
+pub fn sqlite_placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let bytes = sql.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            out.push('?');
+            i += 1;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                out.push(bytes[i] as char);
+                i += 1;
+            }
+            if sql[i..].starts_with("::") {
+                i += 2;
+                while i < bytes.len()
+                    && (bytes[i].is_ascii_alphanumeric() || matches!(bytes[i], b'_' | b'[' | b']'))
+                {
+                    i += 1;
+                }
+            }
+        } else {
+            let c = sql[i..].chars().next().expect("in bounds");
+            out.push(c);
+            i += c.len_utf8();
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_lose_their_casts_on_sqlite() {
+        assert_eq!(
+            sqlite_placeholders("SELECT a FROM t WHERE id = $1::uuid AND n = $12 AND s = 'é$'"),
+            "SELECT a FROM t WHERE id = ?1 AND n = ?12 AND s = 'é$'"
+        );
+        assert_eq!(
+            sqlite_placeholders("x = ANY($3::text[]), $2::timestamptz"),
+            "x = ANY(?3), ?2"
+        );
+    }
+}

@@ -1,0 +1,266 @@
+//! The event feed: every committed event once, in order, filtered as asked, and expired
+//! cursors told as such.
+
+use std::collections::HashSet;
+
+use serde_json::{json, Value};
+
+use crate::common::{Engine, TestServer};
+use crate::floor::routing;
+use crate::on_every_engine;
+
+fn events_of(reply: &Value) -> Vec<Value> {
+    reply["events"].as_array().unwrap().clone()
+}
+
+/// Follows the feed from `cursor` to its end, answering the events and the last cursor.
+async fn read_all(
+    server: &TestServer,
+    key: &str,
+    query: &str,
+    mut cursor: Option<String>,
+) -> (Vec<Value>, Option<String>) {
+    let mut seen = Vec::new();
+    loop {
+        let after = cursor
+            .as_ref()
+            .map(|c| format!("&after={c}"))
+            .unwrap_or_default();
+        let page = server
+            .get(&format!("/api-events?limit=3{query}{after}"), key)
+            .await
+            .expect(200);
+        let data = page.data().clone();
+        seen.extend(events_of(&data));
+        cursor = data["next_cursor"].as_str().map(str::to_owned);
+        if data["has_more"] != true {
+            return (seen, cursor);
+        }
+    }
+}
+
+async fn the_feed_pages_and_filters(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, o2) = routing(&server, &key).await;
+    for (action, id) in [
+        ("start", &o1),
+        ("complete", &o1),
+        ("start", &o2),
+        ("complete", &o2),
+    ] {
+        server
+            .post(
+                &format!("/api-operation-lifecycle/{action}?id={id}"),
+                &key,
+                &json!({}),
+            )
+            .await
+            .expect(200);
+    }
+    server
+        .post("/api-jobs/by-external/SAP/J/start", &key, &json!({}))
+        .await
+        .expect(200);
+
+    let (all, cursor) = read_all(&server, &key, "", None).await;
+    let types: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "operation.started",
+            "operation.completed",
+            "operation.started",
+            "operation.completed",
+            "part.completed",
+            "job.started"
+        ]
+    );
+    let first = &all[0];
+    assert!(first["id"].as_str().unwrap().starts_with("evt_"));
+    assert_eq!(first["entity"], "operation");
+    assert_eq!(first["record_id"], o1.as_str());
+    assert_eq!(first["external_source"], "SAP");
+    assert_eq!(first["external_id"], "O1");
+    assert_eq!(first["data"]["previous_status"], "not_started");
+    assert_eq!(first["data"]["new_status"], "in_progress");
+    assert_eq!(first["data"]["status"], "in_progress");
+
+    // Nothing new after the end: the same cursor again, no events.
+    let (more, same) = read_all(&server, &key, "", cursor.clone()).await;
+    assert!(more.is_empty());
+    assert_eq!(same, cursor);
+
+    let (completed, _) = read_all(&server, &key, "&types=operation.completed,job.*", None).await;
+    assert_eq!(completed.len(), 3);
+    let (parts, _) = read_all(&server, &key, "&entity=part", None).await;
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0]["type"], "part.completed");
+
+    let one = server
+        .get(
+            &format!("/api-events/{}", first["id"].as_str().unwrap()),
+            &key,
+        )
+        .await
+        .expect(200);
+    assert_eq!(one.data()["id"], first["id"]);
+    let other = server.key("globex").await;
+    server
+        .get(
+            &format!("/api-events/{}", first["id"].as_str().unwrap()),
+            &other,
+        )
+        .await
+        .expect(404);
+    let theirs = server.get("/api-events", &other).await.expect(200);
+    assert!(events_of(theirs.data()).is_empty());
+
+    for (query, field) in [
+        ("after=42", "after"),
+        ("types=job.finished", "types"),
+        ("entity=jobs", "entity"),
+        ("limit=0", "limit"),
+        ("limit=1001", "limit"),
+        ("colour=red", "colour"),
+    ] {
+        let reply = server
+            .get(&format!("/api-events?{query}"), &key)
+            .await
+            .expect(400);
+        assert_eq!(reply.error_code(), "VALIDATION_ERROR", "{query}");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains(field), "{query}: {message}");
+    }
+}
+
+/// Eight writers commit lifecycle actions at once while a reader tails the feed: the reader
+/// sees every event exactly once, in position order.
+async fn a_tailing_reader_sees_every_event_once(engine: Engine) {
+    const WRITERS: usize = 8;
+    const OPERATIONS: usize = 12;
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cell = json!({"external_id": "WC-1", "external_source": "SAP", "name": "Saw"});
+    server.put("/api-cells/sync", &key, &cell).await.expect(201);
+    for w in 0..WRITERS {
+        let operations: Vec<Value> = (0..OPERATIONS)
+            .map(|o| {
+                json!({"external_id": format!("O-{w}-{o}"), "operation_name": "Cut",
+                "cell_name": "Saw"})
+            })
+            .collect();
+        let job = json!({"external_id": format!("J-{w}"), "external_source": "SAP",
+            "job_number": format!("SO-{w}"), "parts": [{"external_id": format!("P-{w}"),
+            "part_number": "p", "operations": operations}]});
+        server.put("/api-jobs/sync", &key, &job).await.expect(201);
+    }
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (server_base, key, done) = (server.clone_client(), key.clone(), done.clone());
+        tokio::spawn(async move {
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            loop {
+                let finished = done.load(std::sync::atomic::Ordering::SeqCst);
+                let after = cursor
+                    .as_ref()
+                    .map(|c| format!("&after={c}"))
+                    .unwrap_or_default();
+                let page = server_base
+                    .get_json(&format!("/api-events?limit=7{after}"), &key)
+                    .await;
+                let data = &page["data"];
+                seen.extend(events_of(data));
+                cursor = data["next_cursor"].as_str().map(str::to_owned);
+                if finished && data["has_more"] != true {
+                    return seen;
+                }
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let (client, key) = (server.clone_client(), key.clone());
+            tokio::spawn(async move {
+                for o in 0..OPERATIONS {
+                    for action in ["start", "complete"] {
+                        let path = format!("/api-operations/by-external/SAP/O-{w}-{o}/{action}");
+                        let status = client.post_status(&path, &key).await;
+                        assert_eq!(status, 200, "{path}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let seen = reader.await.unwrap();
+    let expected = WRITERS * (OPERATIONS * 2 + 1);
+    let ids: HashSet<&str> = seen.iter().map(|e| e["id"].as_str().unwrap()).collect();
+    assert_eq!(ids.len(), seen.len(), "an event was seen twice");
+    assert_eq!(seen.len(), expected, "an event was missed");
+}
+
+/// Events past their retention are pruned; a cursor that pointed at them is told so.
+async fn an_expired_cursor_is_gone(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    server
+        .post(
+            &format!("/api-operation-lifecycle/start?id={o1}"),
+            &key,
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    let first = server.get("/api-events", &key).await.expect(200);
+    let cursor = first.data()["next_cursor"].as_str().unwrap().to_owned();
+    server
+        .post(
+            &format!("/api-operation-lifecycle/pause?id={o1}"),
+            &key,
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    let pruned = server
+        .store
+        .prune_events(&eryxon::store::timestamp_of(
+            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(pruned, 2);
+    let gone = server.get("/api-events?after=c0", &key).await.expect(410);
+    assert_eq!(gone.error_code(), "CURSOR_EXPIRED");
+    server
+        .get(&format!("/api-events?after={cursor}"), &key)
+        .await
+        .expect(410);
+    let fresh = server.get("/api-events", &key).await.expect(200);
+    assert!(events_of(fresh.data()).is_empty());
+    server
+        .post(
+            &format!("/api-operation-lifecycle/resume?id={o1}"),
+            &key,
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    let after = fresh.data()["next_cursor"].as_str().unwrap();
+    let next = server
+        .get(&format!("/api-events?after={after}"), &key)
+        .await
+        .expect(200);
+    assert_eq!(events_of(next.data())[0]["type"], "operation.resumed");
+}
+
+on_every_engine!(
+    the_feed_pages_and_filters,
+    a_tailing_reader_sees_every_event_once,
+    an_expired_cursor_is_gone,
+);

@@ -1,0 +1,294 @@
+//! The shop floor's lifecycle actions: state machines, time entries, refusals, and the part
+//! that completes with its last operation.
+
+use serde_json::{json, Value};
+
+use crate::common::{Engine, TestServer};
+use crate::on_every_engine;
+
+/// A job J with part P and operations O1 (sequence 1) and O2 (sequence 2) in cell "Saw".
+pub async fn routing(server: &TestServer, key: &str) -> (String, String) {
+    let cell = json!({"external_id": "WC-1", "external_source": "SAP", "name": "Saw"});
+    server.put("/api-cells/sync", key, &cell).await.expect(201);
+    let job = json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1",
+        "parts": [{"external_id": "P", "part_number": "PN-1", "quantity": 10, "operations": [
+            {"external_id": "O1", "operation_name": "Cut", "sequence": 1, "cell_name": "Saw"},
+            {"external_id": "O2", "operation_name": "Deburr", "sequence": 2, "cell_name": "Saw"}]}]});
+    server.put("/api-jobs/sync", key, &job).await.expect(201);
+    let ops = server.all("operations", key).await;
+    let id = |external: &str| {
+        ops.iter().find(|o| o["external_id"] == external).unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    (id("O1"), id("O2"))
+}
+
+fn at(minutes_ago: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+async fn an_operation_goes_through_its_lifecycle(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, o2) = routing(&server, &key).await;
+    let act = |action: &str, id: &str| format!("/api-operation-lifecycle/{action}?id={id}");
+
+    let started = server
+        .post(
+            &act("start", &o1),
+            &key,
+            &json!({"operator": "ana", "at": at(90)}),
+        )
+        .await
+        .expect(200);
+    let data = started.data();
+    assert_eq!(data["operation_type"], "start");
+    assert_eq!(data["previous_status"], "not_started");
+    assert_eq!(data["new_status"], "in_progress");
+    assert_eq!(data["operation"]["status"], "in_progress");
+    assert_eq!(data["operation"]["part"]["part_number"], "PN-1");
+    assert_eq!(data["operation"]["part"]["job"]["job_number"], "SO-1");
+    assert!(data["operation"]["started_at"].is_string());
+    assert_eq!(data["time_entry_ended"], Value::Null);
+
+    let paused = server
+        .post(
+            &act("pause", &o1),
+            &key,
+            &json!({"at": at(60), "note": "lunch"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(paused.data()["new_status"], "on_hold");
+    assert_eq!(paused.data()["time_entry_ended"]["operator"], "ana");
+    assert_eq!(paused.data()["time_entry_ended"]["duration_minutes"], 30);
+    assert_eq!(paused.data()["operation"]["actual_time_minutes"], 30);
+
+    // Eryxon's clients send the operator as `user_id`, and may send no body at all.
+    server
+        .send(
+            reqwest::Method::POST,
+            &format!("{}&user_id=ben", act("resume", &o1)),
+            Some(&key),
+            None,
+            None,
+        )
+        .await
+        .expect(200);
+    let done = server
+        .post(&act("complete", &o1), &key, &json!({}))
+        .await
+        .expect(200);
+    let operation = &done.data()["operation"];
+    assert_eq!(operation["status"], "completed");
+    assert_eq!(operation["completion_percentage"], 100);
+    assert!(operation["completed_at"].is_string());
+    assert_eq!(done.data()["time_entry_ended"]["operator"], "ben");
+
+    let entries = server
+        .get(&format!("/api-time-entries?operation_id={o1}"), &key)
+        .await
+        .expect(200);
+    let entries = entries.data()["time_entries"].as_array().unwrap().clone();
+    assert_eq!(entries.len(), 2, "{entries:?}");
+    assert_eq!(entries[0]["note"], "lunch");
+    assert!(entries.iter().all(|e| e["end_time"].is_string()));
+
+    // The part completes with its last live operation, not before.
+    let part = server
+        .get("/api-parts/by-external/SAP/P", &key)
+        .await
+        .expect(200);
+    assert_eq!(part.data()["status"], "not_started");
+    server
+        .post(&act("start", &o2), &key, &json!({}))
+        .await
+        .expect(200);
+    server
+        .post(&act("complete", &o2), &key, &json!({}))
+        .await
+        .expect(200);
+    let part = server
+        .get("/api-parts/by-external/SAP/P", &key)
+        .await
+        .expect(200);
+    assert_eq!(part.data()["status"], "completed");
+}
+
+async fn refusals_are_precise(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+
+    let refused = server
+        .post(
+            &format!("/api-operation-lifecycle/complete?id={o1}"),
+            &key,
+            &json!({}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(refused.error_code(), "INVALID_STATE_TRANSITION");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("'not_started'") && message.contains("start"),
+        "{message}"
+    );
+
+    let unknown = server
+        .post(
+            &format!("/api-operation-lifecycle/finish?id={o1}"),
+            &key,
+            &json!({}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(unknown.error_code(), "VALIDATION_ERROR");
+    let missing = server
+        .post("/api-operation-lifecycle/start", &key, &json!({}))
+        .await
+        .expect(400);
+    assert_eq!(missing.body["error"]["details"][0]["field"], "id");
+    server
+        .post("/api-operation-lifecycle/start?id=nope", &key, &json!({}))
+        .await
+        .expect(400);
+    let nobody = uuid::Uuid::now_v7();
+    server
+        .post(
+            &format!("/api-operation-lifecycle/start?id={nobody}"),
+            &key,
+            &json!({}),
+        )
+        .await
+        .expect(404);
+    // Another tenant's key, and this tenant's test key, do not see the operation.
+    let other = server.key("globex").await;
+    let test_key = server.key_in("acme", eryxon::domain::Mode::Test).await;
+    for key in [&other, &test_key] {
+        server
+            .post(
+                &format!("/api-operation-lifecycle/start?id={o1}"),
+                key,
+                &json!({}),
+            )
+            .await
+            .expect(404);
+    }
+    // Bodies are checked: unknown fields, bad and future times.
+    for body in [
+        json!({"operater": "x"}),
+        json!({"at": "yesterday"}),
+        json!({"at": "2999-01-01T00:00:00Z"}),
+    ] {
+        let reply = server
+            .post(
+                &format!("/api-operation-lifecycle/start?id={o1}"),
+                &key,
+                &body,
+            )
+            .await
+            .expect(400);
+        assert_eq!(reply.error_code(), "VALIDATION_ERROR", "{body}");
+    }
+    // A report dated before the previous transition would run time backwards.
+    server
+        .post(
+            &format!("/api-operation-lifecycle/start?id={o1}"),
+            &key,
+            &json!({"at": at(10)}),
+        )
+        .await
+        .expect(200);
+    let early = server
+        .post(
+            &format!("/api-operation-lifecycle/pause?id={o1}"),
+            &key,
+            &json!({"at": at(20)}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(early.body["error"]["details"][0]["field"], "at");
+    // Nothing of the refused calls was written.
+    let events = server.get("/api-events", &key).await.expect(200);
+    let types: Vec<&str> = events.data()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["operation.started"]);
+    // A deleted operation is gone for the floor too.
+    server
+        .send(
+            reqwest::Method::DELETE,
+            "/api-operations/by-external/SAP/O2",
+            Some(&key),
+            None,
+            None,
+        )
+        .await
+        .expect(200);
+    server
+        .post("/api-operations/by-external/SAP/O2/start", &key, &json!({}))
+        .await
+        .expect(404);
+}
+
+async fn jobs_have_their_own_lifecycle(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    routing(&server, &key).await;
+    let act = |action: &str| format!("/api-jobs/by-external/SAP/J/{action}");
+
+    let started = server
+        .post(&act("start"), &key, &json!({"at": at(120)}))
+        .await
+        .expect(200);
+    assert_eq!(started.data()["operation"], "start");
+    assert_eq!(started.data()["job"]["job_number"], "SO-1");
+    server
+        .post(&act("stop"), &key, &json!({"at": at(60)}))
+        .await
+        .expect(200);
+    let refused = server
+        .post(&act("pause"), &key, &json!({}))
+        .await
+        .expect(400);
+    assert!(refused.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("stop"));
+    server
+        .post(&act("start"), &key, &json!({"at": at(30)}))
+        .await
+        .expect(200);
+    let done = server
+        .post(&act("complete"), &key, &json!({}))
+        .await
+        .expect(200);
+    let job = &done.data()["job"];
+    assert_eq!(done.data()["previous_status"], "in_progress");
+    assert_eq!(job["status"], "completed");
+    assert_eq!(job["actual_duration_minutes"], 90);
+    let again = server
+        .post(&act("resume"), &key, &json!({}))
+        .await
+        .expect(400);
+    assert_eq!(again.error_code(), "INVALID_STATE_TRANSITION");
+    let by_id = format!(
+        "/api-job-lifecycle/start?id={}",
+        job["id"].as_str().unwrap()
+    );
+    server.post(&by_id, &key, &json!({})).await.expect(400);
+}
+
+on_every_engine!(
+    an_operation_goes_through_its_lifecycle,
+    refusals_are_precise,
+    jobs_have_their_own_lifecycle,
+);

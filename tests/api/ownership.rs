@@ -1,0 +1,130 @@
+//! The floor owns progress: a sync never undoes it, and what the floor worked on is not
+//! deleted from under it.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::{Engine, TestServer};
+use crate::floor::routing;
+use crate::on_every_engine;
+
+fn job(o1_name: &str, status: &str) -> serde_json::Value {
+    json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1",
+        "parts": [{"external_id": "P", "part_number": "PN-1", "quantity": 10, "operations": [
+            {"external_id": "O1", "operation_name": o1_name, "sequence": 1, "cell_name": "Saw",
+             "status": status},
+            {"external_id": "O2", "operation_name": "Deburr", "sequence": 2, "cell_name": "Saw"}]}]})
+}
+
+async fn a_sync_keeps_the_floors_status(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    for action in ["start", "complete"] {
+        server
+            .post(&format!("/api-operation-lifecycle/{action}?id={o1}"), &key, &json!({}))
+            .await
+            .expect(200);
+    }
+    // The nightly re-sync still says not_started: accepted, and the floor's status stays.
+    let resync = server
+        .put("/api-jobs/sync", &key, &job("Cut", "not_started"))
+        .await
+        .expect(200);
+    let op = server
+        .get("/api-operations/by-external/SAP/O1", &key)
+        .await
+        .expect(200);
+    assert_eq!(op.data()["status"], "completed", "{}", resync.body);
+    // Changing what the ERP owns still works; the status stays the floor's.
+    server
+        .put("/api-jobs/sync", &key, &job("Cut to length", "not_started"))
+        .await
+        .expect(200);
+    let bulk = json!({"operations": [{"external_id": "O1", "external_source": "SAP",
+        "part_external_id": "P", "operation_name": "Cut to length", "cell_name": "Saw",
+        "status": "on_hold"}]});
+    let reply = server
+        .post("/api-operations/bulk-sync", &key, &bulk)
+        .await
+        .expect(200);
+    assert_eq!(reply.data()["unchanged"], 1, "{}", reply.body);
+    let op = server
+        .get("/api-operations/by-external/SAP/O1", &key)
+        .await
+        .expect(200);
+    assert_eq!(op.data()["operation_name"], "Cut to length");
+    assert_eq!(op.data()["status"], "completed");
+    // An operation the floor never touched still takes the ERP's status.
+    let o2 = server
+        .get("/api-operations/by-external/SAP/O2", &key)
+        .await
+        .expect(200);
+    assert_eq!(o2.data()["status"], "not_started");
+}
+
+async fn deleting_what_the_floor_worked_on_is_refused(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    server
+        .post(&format!("/api-operation-lifecycle/start?id={o1}"), &key, &json!({}))
+        .await
+        .expect(200);
+    for path in [
+        "/api-jobs/by-external/SAP/J",
+        "/api-parts/by-external/SAP/P",
+        "/api-operations/by-external/SAP/O1",
+    ] {
+        let reply = server
+            .send(Method::DELETE, path, Some(&key), None, None)
+            .await
+            .expect(409);
+        assert_eq!(reply.error_code(), "CONFLICT");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("operation O1"), "{path}: {message}");
+    }
+    // Nothing was deleted; an untouched operation still can be, and says so in the feed.
+    assert_eq!(server.all("operations", &key).await.len(), 2);
+    server
+        .send(Method::DELETE, "/api-operations/by-external/SAP/O2", Some(&key), None, None)
+        .await
+        .expect(200);
+    let events = server
+        .get("/api-events?types=operation.deleted", &key)
+        .await
+        .expect(200);
+    let events = events.data()["events"].as_array().unwrap().clone();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["external_id"], "O2");
+    assert_eq!(events[0]["data"]["external_id"], "O2");
+}
+
+async fn a_deleted_job_writes_a_tombstone_per_record(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    routing(&server, &key).await;
+    server
+        .send(Method::DELETE, "/api-jobs/by-external/SAP/J", Some(&key), None, None)
+        .await
+        .expect(200);
+    let events = server.get("/api-events", &key).await.expect(200);
+    let mut types: Vec<String> = events.data()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"].as_str().unwrap().ends_with(".deleted"))
+        .map(|e| format!("{} {}", e["type"].as_str().unwrap(), e["external_id"].as_str().unwrap()))
+        .collect();
+    types.sort();
+    assert_eq!(
+        types,
+        ["job.deleted J", "operation.deleted O1", "operation.deleted O2", "part.deleted P"]
+    );
+}
+
+on_every_engine!(
+    a_sync_keeps_the_floors_status,
+    deleting_what_the_floor_worked_on_is_refused,
+    a_deleted_job_writes_a_tombstone_per_record,
+);
