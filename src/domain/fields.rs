@@ -4,25 +4,66 @@
 //! attributes), its place in the record's values, its column (kind and default) and its entry
 //! in the API document. Adding a field to an entity is that line plus one migration per engine.
 
-use serde_json::Value;
+use utoipa::openapi::schema::{Schema, SchemaType, Type};
+use utoipa::openapi::RefOr;
+use utoipa::PartialSchema;
 
 use super::patch::Patch;
 use super::schema::Scalar;
 use super::value::IntoScalar;
 
-/// The JSON Schema of a field's value type: the checks its constructor makes, told to clients.
-/// The API document (`http/openapi.rs`) implements it for every value type; a declared field
-/// of a type without it does not compile.
+/// A field's value type as the API document tells it to clients: its utoipa schema (the value
+/// types implement `utoipa::PartialSchema` from the checks their constructors make, in
+/// `domain/value_schema.rs`), and whether a request may leave the field out. A declared field
+/// of a type without a schema does not compile.
 pub trait Described {
     /// `Patch` fields may be left out (the stored value is kept) or sent as `null` (cleared).
-    const OPTIONAL: bool = false;
+    const OPTIONAL: bool;
 
     /// A stored value of this type.
-    fn value() -> Value;
+    fn value() -> RefOr<Schema>;
 
     /// What a request may send for a field of this type.
-    fn request() -> Value {
-        Self::value()
+    fn request() -> RefOr<Schema>;
+}
+
+impl<T: PartialSchema> Described for T {
+    const OPTIONAL: bool = false;
+
+    fn value() -> RefOr<Schema> {
+        T::schema()
+    }
+
+    fn request() -> RefOr<Schema> {
+        T::schema()
+    }
+}
+
+impl<T: PartialSchema> Described for Patch<T> {
+    const OPTIONAL: bool = true;
+
+    fn value() -> RefOr<Schema> {
+        T::schema()
+    }
+
+    fn request() -> RefOr<Schema> {
+        nullable(T::schema())
+    }
+}
+
+/// The schema that also allows `null`: its type and its enum, if it has them.
+pub fn nullable(schema: RefOr<Schema>) -> RefOr<Schema> {
+    match schema {
+        RefOr::T(Schema::Object(mut object)) => {
+            if let SchemaType::Type(kind) = object.schema_type {
+                object.schema_type = SchemaType::from_iter([kind, Type::Null]);
+            }
+            if let Some(values) = object.enum_values.as_mut() {
+                values.push(serde_json::Value::Null);
+            }
+            RefOr::T(Schema::Object(object))
+        }
+        other => other,
     }
 }
 
@@ -34,8 +75,8 @@ pub struct Field {
     /// Prose put before the value type's own description; empty for none.
     pub about: &'static str,
     pub optional: bool,
-    pub value: fn() -> Value,
-    pub request: fn() -> Value,
+    pub value: fn() -> RefOr<Schema>,
+    pub request: fn() -> RefOr<Schema>,
 }
 
 /// The document entry of a field of type `T`.

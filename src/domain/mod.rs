@@ -17,6 +17,7 @@ pub mod progress;
 pub mod record;
 pub mod schema;
 pub mod value;
+mod value_schema;
 
 pub use api_key::Mode;
 pub use schema::Entity;

@@ -49,6 +49,17 @@ fn entity_named(name: &str) -> Result<Entity, ApiError> {
         })
 }
 
+/// Sync history, newest first
+///
+/// Every sync and bulk-sync call of the key's tenant and mode: endpoint, key, sources, dry run, HTTP status, counts, duration and request id.
+// The document lists its query parameters (`ImportParams`) in `openapi/mod.rs`, with the
+// shared page parameters.
+#[utoipa::path(
+    get,
+    path = "/api-sync/imports",
+    operation_id = "listImports",
+    tag = "Sync history"
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -71,6 +82,14 @@ pub async fn list(
     })))
 }
 
+/// One history entry with its per-record errors
+#[utoipa::path(
+    get,
+    path = "/api-sync/imports/{id}",
+    operation_id = "getImport",
+    tag = "Sync history",
+    params(("id" = Uuid, Path, description = "The entry's id."))
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     principal: Principal,

@@ -100,6 +100,10 @@ fn entity_routes<P: Payload>(router: Router<AppState>, state: &AppState) -> Rout
         )
 }
 
+/// Health check
+///
+/// 200 when the store answers; no key needed.
+#[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "Service")]
 async fn health(State(state): State<AppState>) -> Result<Json<Success<&'static str>>, ApiError> {
     state.store.health().await?;
     Ok(Json(success("ok")))

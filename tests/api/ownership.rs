@@ -22,7 +22,11 @@ async fn a_sync_keeps_the_floors_status(engine: Engine) {
     let (o1, _) = routing(&server, &key).await;
     for action in ["start", "complete"] {
         server
-            .post(&format!("/api-operation-lifecycle/{action}?id={o1}"), &key, &json!({}))
+            .post(
+                &format!("/api-operation-lifecycle/{action}?id={o1}"),
+                &key,
+                &json!({}),
+            )
             .await
             .expect(200);
     }
@@ -68,7 +72,11 @@ async fn deleting_what_the_floor_worked_on_is_refused(engine: Engine) {
     let key = server.key("acme").await;
     let (o1, _) = routing(&server, &key).await;
     server
-        .post(&format!("/api-operation-lifecycle/start?id={o1}"), &key, &json!({}))
+        .post(
+            &format!("/api-operation-lifecycle/start?id={o1}"),
+            &key,
+            &json!({}),
+        )
         .await
         .expect(200);
     for path in [
@@ -87,7 +95,13 @@ async fn deleting_what_the_floor_worked_on_is_refused(engine: Engine) {
     // Nothing was deleted; an untouched operation still can be, and says so in the feed.
     assert_eq!(server.all("operations", &key).await.len(), 2);
     server
-        .send(Method::DELETE, "/api-operations/by-external/SAP/O2", Some(&key), None, None)
+        .send(
+            Method::DELETE,
+            "/api-operations/by-external/SAP/O2",
+            Some(&key),
+            None,
+            None,
+        )
         .await
         .expect(200);
     let events = server
@@ -105,7 +119,13 @@ async fn a_deleted_job_writes_a_tombstone_per_record(engine: Engine) {
     let key = server.key("acme").await;
     routing(&server, &key).await;
     server
-        .send(Method::DELETE, "/api-jobs/by-external/SAP/J", Some(&key), None, None)
+        .send(
+            Method::DELETE,
+            "/api-jobs/by-external/SAP/J",
+            Some(&key),
+            None,
+            None,
+        )
         .await
         .expect(200);
     let events = server.get("/api-events", &key).await.expect(200);
@@ -114,12 +134,23 @@ async fn a_deleted_job_writes_a_tombstone_per_record(engine: Engine) {
         .unwrap()
         .iter()
         .filter(|e| e["type"].as_str().unwrap().ends_with(".deleted"))
-        .map(|e| format!("{} {}", e["type"].as_str().unwrap(), e["external_id"].as_str().unwrap()))
+        .map(|e| {
+            format!(
+                "{} {}",
+                e["type"].as_str().unwrap(),
+                e["external_id"].as_str().unwrap()
+            )
+        })
         .collect();
     types.sort();
     assert_eq!(
         types,
-        ["job.deleted J", "operation.deleted O1", "operation.deleted O2", "part.deleted P"]
+        [
+            "job.deleted J",
+            "operation.deleted O1",
+            "operation.deleted O2",
+            "part.deleted P"
+        ]
     );
 }
 

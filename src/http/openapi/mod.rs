@@ -1,0 +1,241 @@
+//! `GET /openapi.json` and `GET /docs`: the API as an OpenAPI 3.1 document, generated with
+//! utoipa, and a page that renders it.
+//!
+//! The handlers that serve one route each carry `#[utoipa::path]` (`health` in `http/mod.rs`,
+//! the sync history in `http/history.rs`, the two below) and `ApiDoc` collects them; the
+//! entity routes, whose handlers are generic over the payload, are built per entity in
+//! `entities.rs`. Request and record schemas come from each field's declaration
+//! (`records.rs`); answers and error codes from `answers.rs` and `errors.rs`. The unit tests
+//! in `tests.rs` hold the document to the real decoder and to the error mapping.
+
+mod answers;
+mod entities;
+mod errors;
+mod examples;
+mod page;
+mod parameters;
+mod records;
+mod schemas;
+#[cfg(test)]
+mod tests;
+
+use std::sync::OnceLock;
+
+use axum::http::header;
+use axum::response::{Html, IntoResponse, Response};
+use serde_json::Value;
+use utoipa::openapi::path::{Operation, Parameter};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::tag::TagBuilder;
+use utoipa::openapi::{ComponentsBuilder, LicenseBuilder, OpenApi as Document};
+use utoipa::OpenApi;
+
+use self::entities::Routes;
+use self::errors::{error_responses, plain_response, success_response, Access};
+use self::records::titles;
+use self::schemas::{array_of, exactly, one_of, schema_ref, Object};
+use crate::domain::schema::Entity;
+
+const HISTORY_TAG: &str = "Sync history";
+const SERVICE_TAG: &str = "Service";
+
+const DESCRIPTION: &str = "\
+Upsert server for ERP → MES synchronisation. The ERP sends jobs (sales orders) with nested \
+parts (work orders) and operations (routing steps), plus cells (work centers) and resources \
+(equipment), each keyed by its own `external_id` within an `external_source`.
+
+- Every `/api-*` call needs `Authorization: Bearer ery_live_…` (or `ery_test_…`); live and test \
+keys see separate data.
+- Bodies must be sent with `Content-Type: application/json`.
+- Absent keeps, null clears: a field left out keeps its stored value; `null` clears it (fields \
+with a default go back to it). Required fields cannot be `null`. Unknown fields are refused.
+- Texts never contain NUL characters.
+- Sync order for an initial load: cells, resources, jobs, parts, operations.
+- Every error has the envelope `{\"success\": false, \"error\": {\"code\", \"message\", \
+\"details\"?}}`. An unknown path answers 404 `NOT_FOUND`; a known path with the wrong method \
+405 `METHOD_NOT_ALLOWED`.";
+
+/// The operations declared with `#[utoipa::path]` on their handlers. `build` adds what the
+/// attributes cannot say: the entity routes, the answers and the shared components.
+#[derive(OpenApi)]
+#[openapi(paths(
+    crate::http::history::list,
+    crate::http::history::get_one,
+    crate::http::health,
+    openapi_json,
+    docs,
+))]
+struct ApiDoc;
+
+/// What an operation declared on its handler gets besides its attribute: who may call it,
+/// what it answers when it succeeds, the error codes it adds to those of its access (`None`:
+/// no error answers), and its query parameters.
+struct Completion {
+    access: Access,
+    successes: Vec<(u16, utoipa::openapi::Response)>,
+    codes: Option<&'static [&'static str]>,
+    parameters: Vec<Parameter>,
+}
+
+fn completion(operation_id: &str) -> Completion {
+    let (key, public) = (Access::Key, Access::Public);
+    let json = "application/json";
+    let of = |access, successes, codes| Completion {
+        access,
+        successes,
+        codes,
+        parameters: Vec::new(),
+    };
+    match operation_id {
+        "listImports" => {
+            let mut page = Object::default();
+            page.field("imports", array_of(schema_ref("ImportEntry")), true)
+                .field("pagination", schema_ref("Pagination"), true);
+            let ok = success_response("A page of history entries.", key, 200, page.build(false));
+            let entity = one_of(Entity::ALL.iter().map(|e| e.plural())).into();
+            Completion {
+                parameters: vec![
+                    parameters::query("entity", entity, "Only calls for this entity."),
+                    parameters::limit(),
+                    parameters::offset(),
+                ],
+                ..of(key, vec![(200, ok)], Some(&["VALIDATION_ERROR"]))
+            }
+        }
+        "getImport" => {
+            let entry = schema_ref("ImportEntryWithErrors");
+            let ok = success_response("The entry.", key, 200, entry);
+            of(key, vec![(200, ok)], Some(&["NOT_FOUND"]))
+        }
+        "getHealth" => {
+            let ok = success_response("The store answers.", public, 200, exactly("ok").into());
+            of(public, vec![(200, ok)], Some(&[]))
+        }
+        "getOpenApiDocument" => {
+            let object = ObjectBuilder::new().schema_type(Type::Object).into();
+            let ok = plain_response("The document.", public, 200, json, object);
+            of(public, vec![(200, ok)], None)
+        }
+        "getDocs" => {
+            let page = ObjectBuilder::new().schema_type(Type::String).into();
+            let ok = plain_response("The page.", public, 200, "text/html", page);
+            of(public, vec![(200, ok)], None)
+        }
+        other => panic!("no answers for the operation {other}"),
+    }
+}
+
+fn complete(operation: &mut Operation, routes: &mut Routes) {
+    let id = operation
+        .operation_id
+        .clone()
+        .expect("every operation has an id");
+    let completion = completion(&id);
+    for (status, response) in completion.successes {
+        operation
+            .responses
+            .responses
+            .insert(status.to_string(), response.into());
+    }
+    if let Some(codes) = completion.codes {
+        for (status, response) in error_responses(&mut routes.errors, completion.access, codes) {
+            operation.responses.responses.insert(status, response);
+        }
+    }
+    if !completion.parameters.is_empty() {
+        operation
+            .parameters
+            .get_or_insert_with(Vec::new)
+            .extend(completion.parameters);
+    }
+    if completion.access == Access::Public {
+        operation.security = Some(Vec::new());
+    }
+}
+
+fn build() -> Document {
+    let mut doc = ApiDoc::openapi();
+    let mut routes = Routes::default();
+    for item in doc.paths.paths.values_mut() {
+        for operation in [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            complete(operation, &mut routes);
+        }
+    }
+    entities::entity_routes(&mut routes);
+    doc.paths.merge(routes.paths);
+
+    doc.info.title = "Eryxon Sync API".to_owned();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_owned();
+    doc.info.description = Some(DESCRIPTION.to_owned());
+    doc.info.contact = None;
+    doc.info.license = Some(
+        LicenseBuilder::new()
+            .name("MIT")
+            .identifier(Some("MIT"))
+            .build(),
+    );
+    let mut tags: Vec<String> = Entity::ALL.iter().map(|e| titles(*e)).collect();
+    tags.extend([HISTORY_TAG.to_owned(), SERVICE_TAG.to_owned()]);
+    doc.tags = Some(
+        tags.into_iter()
+            .map(|name| TagBuilder::new().name(name).build())
+            .collect(),
+    );
+    doc.security = Some(vec![SecurityRequirement::new(
+        "bearerAuth",
+        Vec::<String>::new(),
+    )]);
+    let bearer = HttpBuilder::new()
+        .scheme(HttpAuthScheme::Bearer)
+        .bearer_format("ery_live_… or ery_test_… followed by 40 base62 characters")
+        .description(Some("An API key from `eryxon api-key create`."))
+        .build();
+    let mut components = ComponentsBuilder::new()
+        .security_scheme("bearerAuth", SecurityScheme::Http(bearer))
+        .build();
+    components.schemas = answers::components_schemas();
+    components.responses = routes.errors;
+    doc.components = Some(components);
+    doc
+}
+
+/// The document, built on first use.
+pub fn document() -> &'static Value {
+    static DOCUMENT: OnceLock<Value> = OnceLock::new();
+    DOCUMENT.get_or_init(|| serde_json::to_value(build()).expect("the document serializes"))
+}
+
+fn document_text() -> &'static str {
+    static TEXT: OnceLock<String> = OnceLock::new();
+    TEXT.get_or_init(|| document().to_string())
+}
+
+/// This OpenAPI 3.1 document
+///
+/// No key needed.
+#[utoipa::path(get, path = "/openapi.json", operation_id = "getOpenApiDocument", tag = SERVICE_TAG)]
+pub async fn openapi_json() -> Response {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        document_text(),
+    )
+        .into_response()
+}
+
+/// Human-readable API reference
+///
+/// An HTML page that renders this document, with a plain list of endpoints when its script cannot load. No key needed.
+#[utoipa::path(get, path = "/docs", operation_id = "getDocs", tag = SERVICE_TAG)]
+pub async fn docs() -> Html<&'static str> {
+    static PAGE: OnceLock<String> = OnceLock::new();
+    Html(PAGE.get_or_init(page::page).as_str())
+}

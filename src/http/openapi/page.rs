@@ -1,0 +1,58 @@
+//! `GET /docs`: a page that renders the document, with a plain list of the endpoints for when
+//! its script cannot load.
+
+use super::document;
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+/// Pinned so the page renders the same on every visit.
+const REDOC: &str = "https://cdn.jsdelivr.net/npm/redoc@2.5.4/bundles/redoc.standalone.js";
+
+pub fn page() -> String {
+    let mut rows = String::new();
+    if let Some(paths) = document()["paths"].as_object() {
+        for (path, item) in paths {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                rows.push_str(&format!(
+                    "<tr><td><code>{}</code></td><td><code>{}</code></td><td>{}</td></tr>\n",
+                    method.to_uppercase(),
+                    escape(path),
+                    escape(op["summary"].as_str().unwrap_or_default()),
+                ));
+            }
+        }
+    }
+    format!(
+        r#"<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Eryxon Sync API</title>
+<style>
+body {{ margin: 0; font-family: system-ui, sans-serif; }}
+#endpoints {{ max-width: 60rem; margin: 2rem auto; padding: 0 1rem; }}
+#endpoints td {{ padding: 0.2rem 0.8rem 0.2rem 0; vertical-align: top; }}
+</style>
+</head>
+<body>
+<div id="redoc"></div>
+<section id="endpoints">
+<h1>Eryxon Sync API</h1>
+<p>The full description is the OpenAPI 3.1 document at <a href="/openapi.json">/openapi.json</a>.
+This plain list shows while the interactive reference (a script from a CDN) has not loaded.
+Every <code>/api-*</code> call needs <code>Authorization: Bearer ery_live_…</code> (or <code>ery_test_…</code>).</p>
+<table>
+{rows}</table>
+</section>
+<script src="{REDOC}" onload="document.getElementById('endpoints').hidden = true; Redoc.init('/openapi.json', {{}}, document.getElementById('redoc'))"></script>
+</body>
+</html>
+"#
+    )
+}
