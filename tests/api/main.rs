@@ -19,6 +19,7 @@ mod locks;
 mod openapi;
 mod push;
 mod push_exports;
+mod reads;
 mod security;
 mod seed;
 mod semantics;
