@@ -14,6 +14,7 @@ pub mod payload;
 pub mod record;
 pub mod schema;
 pub mod value;
+pub mod view;
 
 pub use api_key::Mode;
 pub use schema::Entity;
