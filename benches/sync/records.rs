@@ -122,7 +122,7 @@ fn declared_value(entity: Entity, column: &Column, n: usize) -> V {
         .iter()
         .find(|f| f.name == column.name)
         .expect("every own column has its document entry");
-    let schema = (field.value)();
+    let schema = serde_json::to_value((field.value)()).expect("a schema serializes");
     let bound = |key: &str| schema[key].as_f64();
     if let Some(names) = schema["enum"].as_array() {
         return V::T(names[n % names.len()].as_str().expect("a text enum").into());

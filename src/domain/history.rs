@@ -6,6 +6,7 @@
 
 use std::time::Instant;
 
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -90,6 +91,40 @@ impl HistoryDraft {
             request_id: self.request_id.clone(),
         }
     }
+}
+
+/// A sync-history entry as the API shows it.
+#[derive(Debug, Serialize)]
+pub struct ImportRecord {
+    pub id: Uuid,
+    pub endpoint: String,
+    pub entity: String,
+    pub key_id: Uuid,
+    pub sources: Vec<String>,
+    pub dry_run: bool,
+    pub status: u16,
+    pub total: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub errors: u64,
+    pub duration_ms: u64,
+    pub request_id: Option<String>,
+    pub created_at: String,
+    /// Only when one entry is asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_details: Option<Vec<ImportError>>,
+}
+
+/// One refused record of a history entry, its fields in the order `HistoryDraft::entry`
+/// stores them (a JSON object's, sorted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportError {
+    pub code: String,
+    pub error: String,
+    pub external_id: Option<String>,
+    pub field: Option<String>,
+    pub index: u64,
 }
 
 /// The status a single sync is answered with: `201` for a new record, `200` for an existing
@@ -181,5 +216,9 @@ mod tests {
         assert_eq!(counts, (3, 1, 1));
         assert_eq!(entry.error_details[0]["index"], 1);
         assert_eq!(entry.error_details[0]["field"], "name");
+        // Read back, the details print as they were stored.
+        let stored = entry.error_details.to_string();
+        let read: Vec<ImportError> = serde_json::from_str(&stored).unwrap();
+        assert_eq!(serde_json::to_string(&read).unwrap(), stored);
     }
 }

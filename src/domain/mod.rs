@@ -18,6 +18,7 @@ pub mod record;
 pub mod schema;
 pub mod value;
 mod value_schema;
+pub mod view;
 
 pub use api_key::Mode;
 pub use schema::Entity;

@@ -60,6 +60,24 @@ impl Entity {
         }
     }
 
+    /// Columns a record shows that no sync writes: progress the shop floor records (such as
+    /// `started_at`, `completed_at`, `quantity_good`), declared here once per entity. Records
+    /// list them after the synced columns; stores read them like those. None yet.
+    pub fn read_only_columns(self) -> &'static [Column] {
+        match self {
+            Entity::Jobs
+            | Entity::Parts
+            | Entity::Operations
+            | Entity::Cells
+            | Entity::Resources => &[],
+        }
+    }
+
+    /// Every column a record shows, in its order: the synced columns, then the read-only ones.
+    pub fn read_columns(self) -> impl Iterator<Item = &'static Column> + Clone {
+        self.columns().iter().chain(self.read_only_columns())
+    }
+
     /// The entity's own columns (all but references) as the API document describes them, in
     /// column order.
     pub fn fields(self) -> &'static [Field] {

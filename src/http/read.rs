@@ -4,7 +4,6 @@ use axum::extract::{Path, State};
 use axum::Json;
 use serde::ser::{SerializeMap, Serializer};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::auth::Principal;
@@ -14,6 +13,7 @@ use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
 use crate::domain::record::Payload;
 use crate::domain::value::{ResourceStatus, WorkStatus};
+use crate::domain::view::RecordView;
 use crate::domain::Entity;
 use crate::store::listing::{decode_cursor, encode_cursor};
 use crate::store::{timestamp_of, Deletion, ListQuery, RecordRef, Sort};
@@ -64,7 +64,7 @@ pub struct Pagination {
 /// `{"<entity plural>": [...], "pagination": {...}}`.
 struct ListView {
     key: &'static str,
-    records: Vec<Box<RawValue>>,
+    records: Vec<RecordView>,
     pagination: Pagination,
 }
 
@@ -291,7 +291,7 @@ async fn fetch(
     entity: Entity,
     target: RecordRef,
     params: GetParams,
-) -> Result<Json<Success<Box<RawValue>>>, ApiError> {
+) -> Result<Json<Success<RecordView>>, ApiError> {
     state
         .store
         .get(principal.scope, entity, &target, params.include_deleted)
@@ -315,7 +315,7 @@ pub async fn get_one<P: Payload>(
     principal: Principal,
     Path(id): Path<String>,
     ApiQuery(params): ApiQuery<GetParams>,
-) -> Result<Json<Success<Box<RawValue>>>, ApiError> {
+) -> Result<Json<Success<RecordView>>, ApiError> {
     let target = record_id(P::ENTITY, &id)?;
     fetch(&state, principal, P::ENTITY, target, params).await
 }
@@ -325,7 +325,7 @@ pub async fn get_by_external<P: Payload>(
     principal: Principal,
     Path((source, external_id)): Path<(String, String)>,
     ApiQuery(params): ApiQuery<GetParams>,
-) -> Result<Json<Success<Box<RawValue>>>, ApiError> {
+) -> Result<Json<Success<RecordView>>, ApiError> {
     let target = external(source, external_id);
     fetch(&state, principal, P::ENTITY, target, params).await
 }

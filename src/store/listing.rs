@@ -16,12 +16,14 @@ pub(crate) enum Dialect {
     },
 }
 
-/// A value to bind, in placeholder order after the tenant (1) and the mode (2).
+/// A value to bind, in placeholder order.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Bind {
     Text(String),
     /// A list of texts: a JSON array on SQLite, a `text[]` on PostgreSQL.
     Texts(Vec<String>),
+    /// A row count: LIMIT and OFFSET.
+    Int(i64),
 }
 
 /// How a list is ordered: a whitelisted column, then the id to break ties.

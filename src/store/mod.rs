@@ -6,6 +6,7 @@ pub mod events;
 pub mod floor;
 pub mod listing;
 pub mod postgres;
+mod read;
 pub mod sqlite;
 mod sync;
 pub mod tx;
@@ -15,15 +16,15 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use serde::Serialize;
-use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::domain::api_key::{IssuedKey, TenantSlug};
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
+use crate::domain::view::RecordView;
 use crate::domain::{Entity, Mode, Scope};
 
-pub use crate::domain::history::{HistoryDraft, ImportEntry};
+pub use crate::domain::history::{HistoryDraft, ImportEntry, ImportRecord};
 pub(crate) use error::migration_error;
 pub use error::StoreError;
 pub use events::{Feed, FeedQuery};
@@ -128,28 +129,6 @@ pub(crate) struct ImportRow {
     error_details: Option<String>,
 }
 
-/// A sync-history entry as the API shows it.
-#[derive(Debug, Serialize)]
-pub struct ImportRecord {
-    pub id: Uuid,
-    pub endpoint: String,
-    pub entity: String,
-    pub key_id: Uuid,
-    pub sources: Box<RawValue>,
-    pub dry_run: bool,
-    pub status: u16,
-    pub total: u64,
-    pub created: u64,
-    pub updated: u64,
-    pub unchanged: u64,
-    pub errors: u64,
-    pub duration_ms: u64,
-    pub request_id: Option<String>,
-    pub created_at: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_details: Option<Box<RawValue>>,
-}
-
 fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
     StoreError::Database(sqlx::Error::Decode(Box::new(error)))
 }
@@ -164,7 +143,7 @@ impl TryFrom<ImportRow> for ImportRecord {
             endpoint: row.endpoint,
             entity: row.entity,
             key_id: Uuid::parse_str(&row.key_id).map_err(decode_error)?,
-            sources: RawValue::from_string(row.sources).map_err(decode_error)?,
+            sources: serde_json::from_str(&row.sources).map_err(decode_error)?,
             dry_run: row.dry_run,
             status: row.status.clamp(0, 999) as u16,
             total: count(row.total),
@@ -177,7 +156,7 @@ impl TryFrom<ImportRow> for ImportRecord {
             created_at: row.created_at,
             error_details: row
                 .error_details
-                .map(RawValue::from_string)
+                .map(|text| serde_json::from_str(&text))
                 .transpose()
                 .map_err(decode_error)?,
         })
@@ -229,10 +208,10 @@ pub enum Deletion {
     },
 }
 
-/// One page of records, each already in its API shape.
+/// One page of records.
 #[derive(Debug)]
 pub struct Page {
-    pub records: Vec<Box<RawValue>>,
+    pub records: Vec<RecordView>,
     pub total: u64,
     /// The id of the page's last record.
     pub last_id: Option<Uuid>,
@@ -322,7 +301,7 @@ pub trait Store: Send + Sync {
         entity: Entity,
         record: &RecordRef,
         include_deleted: bool,
-    ) -> Result<Option<Box<RawValue>>, StoreError>;
+    ) -> Result<Option<RecordView>, StoreError>;
 
     /// Soft-deletes a live record: a job takes its parts and operations along, a part its
     /// operations; a cell live operations still use is refused, and so is a record the floor
@@ -553,17 +532,6 @@ pub(crate) fn lookup_of(prefix: &str) -> Option<&str> {
         .unwrap_or(prefix);
     let random = &random[..random.len().min(crate::domain::api_key::LOOKUP_CHARS)];
     (random.len() >= 8 && random.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(random)
-}
-
-/// How a record shows a reference to `parent`: the field naming it, and the parent's column
-/// that field shows (`job_external_id` ← jobs.external_id, `cell_name` ← cells.name).
-pub(crate) fn reference_label(parent: Entity) -> (&'static str, &'static str) {
-    match parent {
-        Entity::Cells => ("cell_name", "name"),
-        Entity::Jobs => ("job_external_id", "external_id"),
-        Entity::Parts => ("part_external_id", "external_id"),
-        Entity::Operations | Entity::Resources => unreachable!("nothing references {parent:?}"),
-    }
 }
 
 /// The condition that hides deleted rows of `alias`, unless they were asked for.

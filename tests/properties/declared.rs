@@ -36,7 +36,10 @@ fn schema(entity: Entity, name: &str) -> (Value, bool) {
         .iter()
         .find(|f| f.name == name)
         .unwrap_or_else(|| panic!("{entity:?}.{name} has no document entry"));
-    ((field.value)(), field.optional)
+    (
+        serde_json::to_value((field.value)()).expect("a schema serializes"),
+        field.optional,
+    )
 }
 
 /// What a field holds when nothing (or null) was sent: its column's default, else null.

@@ -11,24 +11,25 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
 use sqlx::{ConnectOptions, Connection, PgPool, Row};
 use uuid::Uuid;
 
-use self::read::timestamp_text;
+use self::read::PostgresReader;
 use self::sync::PostgresWriter;
-use super::listing::{listing, Bind, Dialect};
+use super::listing::Dialect;
+use super::read::{get as read_record, list as read_page, reads_a_tree, timestamp_text};
 use super::tx::Tx;
 use super::{
-    decode_mode, existing_claim, free_later, key_params, lookup_of, minutes_ago, timestamp, Access,
-    ApiKeyInfo, Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord, ImportRow,
-    ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, Written,
-    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    decode_mode, existing_claim, free_later, lookup_of, minutes_ago, timestamp, Access, ApiKeyInfo,
+    Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery,
+    Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, Written, IDEMPOTENCY_HOURS,
+    IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
 use crate::domain::record::SyncBatch;
 use crate::domain::schema::Kind;
+use crate::domain::view::RecordView;
 use crate::domain::{Entity, Scope};
 
 pub struct PostgresStore {
@@ -87,10 +88,17 @@ pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
-fn record(entity: Entity, json: String) -> Result<Box<RawValue>, StoreError> {
-    read::sqlite_style(entity, &json)
-        .and_then(RawValue::from_string)
-        .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
+impl PostgresStore {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres { icu: self.icu }
+    }
+
+    fn reader<'c>(&self, connection: &'c mut sqlx::PgConnection) -> PostgresReader<'c> {
+        PostgresReader {
+            connection,
+            dialect: self.dialect(),
+        }
+    }
 }
 
 fn key_columns() -> String {
@@ -319,55 +327,9 @@ impl Store for PostgresStore {
         entity: Entity,
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
-        let listing = listing(entity, query, Dialect::Postgres { icu: self.icu });
-        let table = entity.plural();
-        let page_sql = format!(
-            "SELECT t.id::text, {record}::text FROM {table} AS t WHERE {filters} \
-             ORDER BY {order} LIMIT {limit} OFFSET {offset}",
-            record = read::record_json(entity, "t", ""),
-            filters = listing.page_filters,
-            order = listing.order_by,
-            limit = listing.limit,
-            offset = listing.offset,
-        );
-        let count_sql = format!(
-            "SELECT count(*) FROM {table} AS t WHERE {}",
-            listing.filters
-        );
-        let tenant = scope.tenant_id.hyphenated().to_string();
-        let mut page = sqlx::query_as::<_, (String, String)>(&page_sql)
-            .bind(&tenant)
-            .bind(scope.mode.as_str());
-        for value in listing.binds.iter().chain(&listing.cursor) {
-            page = match value {
-                Bind::Text(text) => page.bind(text),
-                Bind::Texts(texts) => page.bind(texts),
-            };
-        }
-        let rows = page
-            .bind(i64::from(query.limit))
-            .bind(i64::from(query.offset))
-            .fetch_all(&self.pool)
-            .await?;
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql)
-            .bind(&tenant)
-            .bind(scope.mode.as_str());
-        for value in &listing.binds {
-            count = match value {
-                Bind::Text(text) => count.bind(text),
-                Bind::Texts(texts) => count.bind(texts),
-            };
-        }
-        let total = count.fetch_one(&self.pool).await?;
-        let last_id = rows.last().map(|(id, _)| parse_id(id)).transpose()?;
-        Ok(Page {
-            records: rows
-                .into_iter()
-                .map(|(_, json)| record(entity, json))
-                .collect::<Result<_, _>>()?,
-            total: total as u64,
-            last_id,
-        })
+        let mut connection = self.pool.acquire().await?;
+        let mut reader = self.reader(&mut connection);
+        read_page(&mut reader, self.dialect(), scope, entity, query).await
     }
 
     async fn get(
@@ -376,17 +338,24 @@ impl Store for PostgresStore {
         entity: Entity,
         target: &RecordRef,
         include_deleted: bool,
-    ) -> Result<Option<Box<RawValue>>, StoreError> {
-        let (by_external, keys) = key_params(target);
-        let sql = read::get_sql(entity, by_external, include_deleted);
-        let mut query = sqlx::query_scalar(&sql)
-            .bind(scope.tenant_id.hyphenated().to_string())
-            .bind(scope.mode.as_str());
-        for key in keys {
-            query = query.bind(key);
+    ) -> Result<Option<RecordView>, StoreError> {
+        let dialect = self.dialect();
+        if reads_a_tree(entity) {
+            // One snapshot for the record and its children.
+            let mut tx = self
+                .pool
+                .begin_with("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                .await?;
+            let mut reader = self.reader(&mut tx);
+            let found = read_record(&mut reader, dialect, scope, entity, target, include_deleted);
+            let found = found.await?;
+            tx.commit().await?;
+            Ok(found)
+        } else {
+            let mut connection = self.pool.acquire().await?;
+            let mut reader = self.reader(&mut connection);
+            read_record(&mut reader, dialect, scope, entity, target, include_deleted).await
         }
-        let found: Option<String> = query.fetch_optional(&self.pool).await?;
-        found.map(|json| record(entity, json)).transpose()
     }
 
     async fn create_api_key(

@@ -22,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::value::RawValue;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Row, SqlitePool};
 use uuid::Uuid;
@@ -30,16 +29,19 @@ use uuid::Uuid;
 use self::checkpoint::Checkpointer;
 use self::group::Committer;
 use self::known::KnownRows;
-use super::listing::{listing, Bind, Dialect};
+use self::read::SqliteReader;
+use super::listing::Dialect;
+use super::read::{get as read_record, list as read_page, reads_a_tree};
 use super::tx::Tx;
 use super::{
-    decode_mode, existing_claim, key_params, lookup_of, minutes_ago, timestamp, Access, ApiKeyInfo,
-    Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery,
-    Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, WindowCounter, Written,
+    decode_mode, existing_claim, lookup_of, minutes_ago, timestamp, Access, ApiKeyInfo, Claim,
+    Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery, Page,
+    RecordRef, Store, StoreError, StoreOptions, StoredKey, WindowCounter, Written,
     IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
 use crate::domain::record::SyncBatch;
+use crate::domain::view::RecordView;
 use crate::domain::{Entity, Scope};
 
 pub struct SqliteStore {
@@ -138,20 +140,8 @@ impl SqliteStore {
     }
 }
 
-fn record(json: String) -> Result<Box<RawValue>, StoreError> {
-    RawValue::from_string(json).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
-}
-
 fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
-}
-
-/// A list value as SQLite takes it: text, or a JSON array for `json_each`.
-fn sqlite_bind(value: &Bind) -> String {
-    match value {
-        Bind::Text(text) => text.clone(),
-        Bind::Texts(texts) => serde_json::to_string(texts).expect("strings serialize"),
-    }
 }
 
 const KEY_COLUMNS: &str = "SELECT k.id, t.slug, k.name, k.mode, k.lookup, k.created_at, \
@@ -253,49 +243,9 @@ impl Store for SqliteStore {
         entity: Entity,
         query: &ListQuery,
     ) -> Result<Page, StoreError> {
-        let listing = listing(entity, query, Dialect::Sqlite);
-        let table = entity.plural();
-        let page_sql = format!(
-            "SELECT t.id, {record} FROM {table} AS t WHERE {filters} ORDER BY {order} \
-             LIMIT {limit} OFFSET {offset}",
-            record = read::record_json(entity, "t", ""),
-            filters = listing.page_filters,
-            order = listing.order_by,
-            limit = listing.limit,
-            offset = listing.offset,
-        );
-        let count_sql = format!(
-            "SELECT count(*) FROM {table} AS t WHERE {}",
-            listing.filters
-        );
-        let tenant = scope.tenant_id.hyphenated().to_string();
-        let mut page = sqlx::query_as::<_, (String, String)>(&page_sql)
-            .bind(&tenant)
-            .bind(scope.mode.as_str());
-        for value in listing.binds.iter().chain(&listing.cursor) {
-            page = page.bind(sqlite_bind(value));
-        }
-        let rows = page
-            .bind(query.limit)
-            .bind(query.offset)
-            .fetch_all(&self.reader)
-            .await?;
-        let mut count = sqlx::query_scalar::<_, i64>(&count_sql)
-            .bind(&tenant)
-            .bind(scope.mode.as_str());
-        for value in &listing.binds {
-            count = count.bind(sqlite_bind(value));
-        }
-        let total = count.fetch_one(&self.reader).await?;
-        let last_id = rows.last().map(|(id, _)| parse_id(id)).transpose()?;
-        Ok(Page {
-            records: rows
-                .into_iter()
-                .map(|(_, json)| record(json))
-                .collect::<Result<_, _>>()?,
-            total: total as u64,
-            last_id,
-        })
+        let mut connection = self.reader.acquire().await?;
+        let mut reader = SqliteReader(&mut connection);
+        read_page(&mut reader, Dialect::Sqlite, scope, entity, query).await
     }
 
     async fn get(
@@ -304,17 +254,35 @@ impl Store for SqliteStore {
         entity: Entity,
         target: &RecordRef,
         include_deleted: bool,
-    ) -> Result<Option<Box<RawValue>>, StoreError> {
-        let (by_external, keys) = key_params(target);
-        let sql = read::get_sql(entity, by_external, include_deleted);
-        let mut query = sqlx::query_scalar(&sql)
-            .bind(scope.tenant_id.hyphenated().to_string())
-            .bind(scope.mode.as_str());
-        for key in keys {
-            query = query.bind(key);
+    ) -> Result<Option<RecordView>, StoreError> {
+        if reads_a_tree(entity) {
+            // One snapshot for the record and its children.
+            let mut tx = self.reader.begin().await?;
+            let mut reader = SqliteReader(&mut tx);
+            let found = read_record(
+                &mut reader,
+                Dialect::Sqlite,
+                scope,
+                entity,
+                target,
+                include_deleted,
+            );
+            let found = found.await?;
+            tx.commit().await?;
+            Ok(found)
+        } else {
+            let mut connection = self.reader.acquire().await?;
+            let mut reader = SqliteReader(&mut connection);
+            read_record(
+                &mut reader,
+                Dialect::Sqlite,
+                scope,
+                entity,
+                target,
+                include_deleted,
+            )
+            .await
         }
-        let found: Option<String> = query.fetch_optional(&self.reader).await?;
-        found.map(record).transpose()
     }
 
     async fn create_api_key(
