@@ -105,7 +105,7 @@ pub(crate) async fn act(
         Machine::Operation => {
             let ended = operation_time(tx, scope, id, action, report).await?;
             let worked = ended.as_ref().map_or(0, |(_, seconds)| *seconds);
-            move_operation(tx, id, previous, next, action, &at, &now, worked).await?;
+            move_record(tx, machine, id, previous, next, action, &at, &now, worked).await?;
             let mut events = Vec::new();
             if next == WorkStatus::Completed {
                 events.extend(complete_part_when_done(tx, id, &at, &now).await?);
@@ -116,7 +116,7 @@ pub(crate) async fn act(
         Machine::Job => {
             let since = found.opt_text(3)?.map(|t| parse_stored(&t)).transpose()?;
             let active = since.map_or(0, |since| (report.at - since).whole_seconds().max(0));
-            move_job(tx, id, previous, next, action, &at, &now, active).await?;
+            move_record(tx, machine, id, previous, next, action, &at, &now, active).await?;
             (Progress::Job(job_progress(tx, id).await?), None, Vec::new())
         }
     };
@@ -210,103 +210,73 @@ async fn operation_time(
     }
 }
 
-/// Writes an operation's new status and times. The status it had is part of the condition, so
-/// of two concurrent actions only one moves it; the other is answered from the new status.
+/// Writes a record's new status and times; `seconds` of work end with a hold or completion.
+/// The status it had is part of the condition, so of two concurrent actions only one moves
+/// it; the other is answered 409 and may retry.
 #[allow(clippy::too_many_arguments)]
-async fn move_operation(
+async fn move_record(
     tx: &mut dyn Tx,
+    machine: Machine,
     id: Uuid,
     previous: WorkStatus,
     next: WorkStatus,
     action: Action,
     at: &str,
     now: &str,
-    worked: i64,
+    seconds: i64,
 ) -> Result<(), StoreError> {
-    let times = match action {
-        Action::Start => "started_at = COALESCE(started_at, $3::timestamptz), paused_at = NULL",
-        Action::Hold => "paused_at = $3::timestamptz",
-        Action::Resume => "paused_at = NULL",
-        Action::Complete => "completed_at = $3::timestamptz, completion_percentage = 100",
+    let (table, times) = match (machine, action) {
+        (Machine::Operation, Action::Start) => (
+            "operations",
+            "started_at = COALESCE(started_at, $3::timestamptz), paused_at = NULL",
+        ),
+        (Machine::Operation, Action::Hold) => ("operations", "paused_at = $3::timestamptz"),
+        (Machine::Operation, Action::Resume) => ("operations", "paused_at = NULL"),
+        (Machine::Operation, Action::Complete) => (
+            "operations",
+            "completed_at = $3::timestamptz, completion_percentage = 100",
+        ),
+        (Machine::Job, Action::Start) => (
+            "jobs",
+            "started_at = COALESCE(started_at, $3::timestamptz), paused_at = NULL, \
+             active_since = $3::timestamptz",
+        ),
+        (Machine::Job, Action::Hold) => {
+            ("jobs", "paused_at = $3::timestamptz, active_since = NULL")
+        }
+        (Machine::Job, Action::Resume) => (
+            "jobs",
+            "resumed_at = $3::timestamptz, paused_at = NULL, active_since = $3::timestamptz",
+        ),
+        (Machine::Job, Action::Complete) => (
+            "jobs",
+            "completed_at = $3::timestamptz, active_since = NULL",
+        ),
+    };
+    let worked = match machine {
+        Machine::Operation => "worked_seconds",
+        Machine::Job => "active_seconds",
     };
     let sql = format!(
-        "UPDATE operations SET status = $2::text, {times}, transitioned_at = $3::timestamptz, \
-         floor_at = COALESCE(floor_at, $3::timestamptz), worked_seconds = worked_seconds + $4, \
+        "UPDATE {table} SET status = $2::text, {times}, transitioned_at = $3::timestamptz, \
+         floor_at = COALESCE(floor_at, $3::timestamptz), {worked} = {worked} + $4, \
          updated_at = $5::timestamptz WHERE id = $1::uuid AND status = $6::text"
     );
-    let moved = tx
-        .run(
-            &sql,
-            vec![
-                id.into(),
-                next.as_str().into(),
-                at.into(),
-                worked.into(),
-                now.into(),
-                previous.as_str().into(),
-            ],
-        )
-        .await?;
-    if moved == 1 {
+    let args = vec![
+        id.into(),
+        next.as_str().into(),
+        at.into(),
+        seconds.into(),
+        now.into(),
+        previous.as_str().into(),
+    ];
+    if tx.run(&sql, args).await? == 1 {
         Ok(())
     } else {
-        Err(StoreError::Conflict(
-            "the operation changed while this action ran; retry".to_owned(),
-        ))
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn move_job(
-    tx: &mut dyn Tx,
-    id: Uuid,
-    previous: WorkStatus,
-    next: WorkStatus,
-    action: Action,
-    at: &str,
-    now: &str,
-    active: i64,
-) -> Result<(), StoreError> {
-    let times = match action {
-        Action::Start => {
-            "started_at = COALESCE(started_at, $3::timestamptz), paused_at = NULL, \
-             active_since = $3::timestamptz"
-        }
-        Action::Hold => {
-            "paused_at = $3::timestamptz, active_seconds = active_seconds + $4, active_since = NULL"
-        }
-        Action::Resume => {
-            "resumed_at = $3::timestamptz, paused_at = NULL, active_since = $3::timestamptz"
-        }
-        Action::Complete => {
-            "completed_at = $3::timestamptz, active_seconds = active_seconds + $4, \
-             active_since = NULL"
-        }
-    };
-    let sql = format!(
-        "UPDATE jobs SET status = $2::text, {times}, transitioned_at = $3::timestamptz, \
-         floor_at = COALESCE(floor_at, $3::timestamptz), updated_at = $5::timestamptz \
-         WHERE id = $1::uuid AND status = $6::text AND $4 >= 0"
-    );
-    let moved = tx
-        .run(
-            &sql,
-            vec![
-                id.into(),
-                next.as_str().into(),
-                at.into(),
-                active.into(),
-                now.into(),
-                previous.as_str().into(),
-            ],
-        )
-        .await?;
-    if moved == 1 {
-        Ok(())
-    } else {
-        Err(StoreError::Conflict(
-            "the job changed while this action ran; retry".to_owned(),
-        ))
+        Err(StoreError::Conflict(format!(
+            "the {} changed while this action ran; retry",
+            machine.noun()
+        )))
     }
 }
 
