@@ -54,10 +54,12 @@ pub(crate) async fn delete(
     let (key, key_args) = key_condition("t", target);
     let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
     args.extend(key_args);
+    // Locked: a concurrent sync restoring this record waits for the delete, or wins.
     let sql = format!(
         "SELECT CAST(t.id AS TEXT), t.external_id FROM {} AS t \
-         WHERE t.tenant_id = $1::uuid AND t.mode = $2::text AND {key} AND t.deleted_at IS NULL",
-        entity.plural()
+         WHERE t.tenant_id = $1::uuid AND t.mode = $2::text AND {key} AND t.deleted_at IS NULL{}",
+        entity.plural(),
+        tx.dialect().lock_rows()
     );
     let Some(found) = tx.row(&sql, args).await? else {
         return Ok(Deletion::NotFound);

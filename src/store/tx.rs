@@ -108,6 +108,12 @@ impl Row {
 pub trait Dialect {
     /// A stored time column (or expression) read as the store's fixed-width UTC text.
     fn time(&self, column: &str) -> String;
+
+    /// What a `SELECT` of rows the transaction will change ends with, so a concurrent writer
+    /// waits for it: ` FOR UPDATE` where rows lock, nothing where the file does (SQLite).
+    fn lock_rows(&self) -> &'static str {
+        ""
+    }
 }
 
 /// One open transaction.

@@ -14,6 +14,10 @@ pub(crate) struct PgTx(pub(crate) sqlx::Transaction<'static, Postgres>);
 struct PgDialect;
 
 impl Dialect for PgDialect {
+    fn lock_rows(&self) -> &'static str {
+        " FOR UPDATE"
+    }
+
     fn time(&self, column: &str) -> String {
         format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
     }
