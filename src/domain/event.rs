@@ -114,9 +114,36 @@ pub struct NewEvent {
     pub record_id: Option<Uuid>,
     pub external_source: Option<String>,
     pub external_id: Option<String>,
-    /// What the event says: the record as `GET` shows it after the change, a tombstone, or
-    /// the call's summary.
-    pub data: serde_json::Value,
+    /// What the event says, as JSON text: the record as `GET` shows it after the change, a
+    /// tombstone, or the call's summary.
+    pub data: String,
+}
+
+impl NewEvent {
+    /// `{kind}.deleted`: what is left of a deleted record, its ids.
+    pub fn tombstone(
+        entity: Entity,
+        id: Uuid,
+        external_source: String,
+        external_id: String,
+        deleted_at: &str,
+    ) -> NewEvent {
+        let kind = kind_of(entity);
+        NewEvent {
+            event_type: format!("{kind}.deleted"),
+            entity: Some(kind),
+            record_id: Some(id),
+            data: serde_json::json!({
+                "id": id,
+                "external_source": external_source,
+                "external_id": external_id,
+                "deleted_at": deleted_at,
+            })
+            .to_string(),
+            external_source: Some(external_source),
+            external_id: Some(external_id),
+        }
+    }
 }
 
 /// An event as the log keeps it and the feed shows it.

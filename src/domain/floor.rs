@@ -27,6 +27,20 @@ pub fn sync_may_write(entity: super::Entity, column: &str, sent: String) -> Stri
     }
 }
 
+/// What a sync's update stores as the row's fingerprint: none once the floor has taken the row
+/// over, so that every later sync compares its values (and reports a floor-owned value it
+/// could not write as `kept`) instead of passing it as an unchanged re-send
+/// (`ownership::a_sync_keeps_the_floors_status`).
+pub fn synced_fingerprint(entity: super::Entity) -> &'static str {
+    use super::Entity::*;
+    match entity {
+        Jobs | Parts | Operations => {
+            "CASE WHEN t.floor_at IS NULL THEN excluded.sync_fingerprint END"
+        }
+        Cells | Resources => "excluded.sync_fingerprint",
+    }
+}
+
 /// Which lifecycle a request drives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Machine {

@@ -16,6 +16,8 @@ use super::Entity;
 /// One sync or bulk-sync call, as the sync history keeps it.
 #[derive(Debug, Clone)]
 pub struct ImportEntry {
+    /// The entry's id, given when it is made so that the call's `sync.completed` event names it.
+    pub id: Uuid,
     pub key_id: Uuid,
     /// `PUT /api-jobs/sync`, `POST /api-cells/bulk-sync`, …
     pub endpoint: String,
@@ -77,6 +79,7 @@ impl HistoryDraft {
             })
             .collect();
         ImportEntry {
+            id: Uuid::now_v7(),
             key_id: self.key_id,
             endpoint: self.endpoint.clone(),
             entity: self.entity,

@@ -76,6 +76,28 @@ pub struct Synced {
     pub change: Change,
     pub parts: Vec<Synced>,
     pub operations: Vec<Synced>,
+    /// Sent values the record did not take, because the floor owns those fields now.
+    pub kept: Vec<Kept>,
+}
+
+/// A field a sync sent that the record kept as it was: the floor owns it since it acted on
+/// the record (`ownership::a_sync_keeps_the_floors_status`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Kept {
+    pub field: &'static str,
+    pub reason: String,
+}
+
+impl Kept {
+    /// `field` kept its stored `value` although the sync sent another.
+    pub fn floor_owned(field: &'static str, value: &str) -> Kept {
+        Kept {
+            field,
+            reason: format!(
+                "the shop floor owns {field} once it has acted on the record; it stays {value:?}"
+            ),
+        }
+    }
 }
 
 impl Synced {
@@ -86,6 +108,15 @@ impl Synced {
             change,
             parts: Vec::new(),
             operations: Vec::new(),
+            kept: Vec::new(),
+        }
+    }
+
+    /// Every record of the tree: this one, its parts, their operations and its operations.
+    pub fn each_mut(&mut self, visit: &mut impl FnMut(&mut Synced)) {
+        visit(self);
+        for child in self.parts.iter_mut().chain(self.operations.iter_mut()) {
+            child.each_mut(visit);
         }
     }
 

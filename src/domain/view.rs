@@ -101,6 +101,21 @@ impl RecordView {
     }
 }
 
+/// Whether two values of one column are the same (a changed field is one where they are not).
+pub fn same_value(a: &FieldValue, b: &FieldValue) -> bool {
+    use FieldValue as V;
+    match (a, b) {
+        (V::Null, V::Null) => true,
+        (V::Text(a), V::Text(b)) => a == b,
+        (V::Int(a), V::Int(b)) => a == b,
+        (V::Real(a), V::Real(b)) => a.to_bits() == b.to_bits(),
+        (V::Bool(a), V::Bool(b)) => a == b,
+        (V::Json(a), V::Json(b)) => a.get() == b.get(),
+        (V::Reference { id: a, .. }, V::Reference { id: b, .. }) => a == b,
+        _ => false,
+    }
+}
+
 /// The kind of record nested in a record of `entity` when it is read with its children.
 pub fn children_of(entity: Entity) -> Option<Entity> {
     match entity {

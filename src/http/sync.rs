@@ -17,7 +17,7 @@ use crate::domain::batch::{prepare_bulk, prepare_one, BulkBody};
 use crate::domain::decode::FieldError;
 use crate::domain::history::{Answer, HistoryDraft};
 use crate::domain::outcome::{
-    merged, Change, Counts, ErrorCode, RecordError, RecordResult, Synced,
+    merged, Change, Counts, ErrorCode, Kept, RecordError, RecordResult, Synced,
 };
 use crate::domain::record::{Children, Payload, SyncBatch};
 use crate::domain::Entity;
@@ -33,6 +33,8 @@ struct SyncedView<'a> {
     action: &'static str,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     unchanged: bool,
+    #[serde(skip_serializing_if = "<[Kept]>::is_empty")]
+    kept: &'a [Kept],
     #[serde(skip_serializing_if = "Vec::is_empty")]
     parts: Vec<SyncedView<'a>>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -51,6 +53,7 @@ impl<'a> SyncedView<'a> {
                 Change::Deleted => "deleted",
             },
             unchanged: synced.change == Change::Unchanged,
+            kept: &synced.kept,
             parts: synced
                 .parts
                 .iter()

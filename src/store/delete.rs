@@ -4,9 +4,9 @@
 
 use super::events::append;
 use super::floor::key_condition;
-use super::tx::{Arg, Tx};
+use super::tx::{Arg, Statements};
 use super::{timestamp, Cascade, Deletion, RecordRef, StoreError};
-use crate::domain::event::{kind_of, NewEvent};
+use crate::domain::event::NewEvent;
 use crate::domain::{Entity, Scope};
 
 /// How many of the records the floor worked on a refusal names.
@@ -46,7 +46,7 @@ fn floor_worked_sql(entity: Entity) -> Option<String> {
 
 /// Soft-deletes the live record `target` names, in `tx`, which the caller commits.
 pub(crate) async fn delete(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Statements,
     scope: Scope,
     entity: Entity,
     target: &RecordRef,
@@ -100,19 +100,13 @@ pub(crate) async fn delete(
         affected[slot] = rows.len() as u64;
         for row in rows {
             let (record, source, external) = (row.id(0)?, row.text(1)?, row.text(2)?);
-            events.push(NewEvent {
-                event_type: format!("{}.deleted", kind_of(kinds[slot])),
-                entity: Some(kind_of(kinds[slot])),
-                record_id: Some(record),
-                data: serde_json::json!({
-                    "id": record,
-                    "external_source": source,
-                    "external_id": external,
-                    "deleted_at": now,
-                }),
-                external_source: Some(source),
-                external_id: Some(external),
-            });
+            events.push(NewEvent::tombstone(
+                kinds[slot],
+                record,
+                source,
+                external,
+                &now,
+            ));
         }
     }
     append(tx, scope, &events, &now).await?;

@@ -9,7 +9,7 @@
 
 use serde_json::value::RawValue;
 
-use super::tx::{Arg, Row, Tx};
+use super::tx::{Arg, Row, Statements};
 use super::StoreError;
 use crate::domain::event::{new_id, Event, NewEvent, TypeFilter};
 use crate::domain::Scope;
@@ -20,7 +20,7 @@ const INSERT_CHUNK: usize = 200;
 /// Writes `events` in order, as of `now`, in the caller's transaction. Positions are taken
 /// last, right before the caller commits, so the position row is locked as briefly as can be.
 pub(crate) async fn append(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Statements,
     scope: Scope,
     events: &[NewEvent],
     now: &str,
@@ -73,7 +73,7 @@ pub(crate) async fn append(
                 Arg::Text(event.record_id.map(|id| id.hyphenated().to_string())),
                 event.external_source.clone().into(),
                 event.external_id.clone().into(),
-                event.data.to_string().into(),
+                event.data.as_str().into(),
             ]);
         }
         let sql = format!(
@@ -110,7 +110,7 @@ pub enum Feed {
     Expired,
 }
 
-fn columns(tx: &dyn Tx) -> String {
+fn columns(tx: &dyn Statements) -> String {
     format!(
         "id, type, {}, entity, CAST(record_id AS TEXT), external_source, external_id, data, \
          position",
@@ -135,7 +135,7 @@ fn event_of(row: &Row) -> Result<Event, StoreError> {
 
 /// A page of the tenant's events after a position, in position order.
 pub(crate) async fn feed(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Statements,
     scope: Scope,
     query: &FeedQuery,
 ) -> Result<Feed, StoreError> {
@@ -206,7 +206,7 @@ pub(crate) async fn feed(
 
 /// One event of the tenant, by id.
 pub(crate) async fn one(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Statements,
     scope: Scope,
     id: &str,
 ) -> Result<Option<Event>, StoreError> {
@@ -229,7 +229,7 @@ pub(crate) async fn one(
 
 /// Deletes events that occurred before `before` (a stored timestamp), remembering per tenant
 /// the last position pruned, so that older cursors are told they expired. Answers how many.
-pub(crate) async fn prune(tx: &mut dyn Tx, before: &str) -> Result<u64, StoreError> {
+pub(crate) async fn prune(tx: &mut dyn Statements, before: &str) -> Result<u64, StoreError> {
     tx.run(
         "UPDATE event_positions SET pruned_through = COALESCE((SELECT max(e.position) FROM events AS e \
          WHERE e.tenant_id = event_positions.tenant_id AND e.mode = event_positions.mode \

@@ -6,7 +6,7 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::events::append;
-use super::tx::{Arg, Row, Tx};
+use super::tx::{Arg, Row, Statements};
 use super::{timestamp, timestamp_of, RecordRef, StoreError};
 use crate::domain::event::NewEvent;
 use crate::domain::floor::{minutes, Action, Machine, Report};
@@ -63,7 +63,7 @@ pub(crate) fn key_condition(alias: &str, target: &RecordRef) -> (String, Vec<Arg
 
 /// Runs `action` on the record `target` names, in `tx`, which the caller commits.
 pub(crate) async fn act(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Statements,
     scope: Scope,
     machine: Machine,
     target: &RecordRef,
@@ -139,7 +139,7 @@ pub(crate) async fn act(
             record_id: Some(id),
             external_source: Some(external_source),
             external_id: Some(external_id),
-            data,
+            data: data.to_string(),
         },
     );
     append(tx, scope, &events, &now).await?;
@@ -154,7 +154,7 @@ pub(crate) async fn act(
 /// Opens a time entry (start, resume) or closes the open ones (pause, complete), answering the
 /// closed entry and the seconds it added.
 async fn operation_time(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Statements,
     scope: Scope,
     id: Uuid,
     action: Action,
@@ -215,7 +215,7 @@ async fn operation_time(
 /// it; the other is answered 409 and may retry.
 #[allow(clippy::too_many_arguments)]
 async fn move_record(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Statements,
     machine: Machine,
     id: Uuid,
     previous: WorkStatus,
@@ -283,7 +283,7 @@ async fn move_record(
 /// Completes the operation's part when none of its live operations is left to do, answering
 /// the `part.completed` event.
 async fn complete_part_when_done(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Statements,
     operation: Uuid,
     at: &str,
     now: &str,
@@ -325,12 +325,13 @@ async fn complete_part_when_done(
             "completed_at": at,
             "previous_status": previous,
             "new_status": "completed",
-        }),
+        })
+        .to_string(),
     }))
 }
 
 pub(crate) async fn operation_progress(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Statements,
     id: Uuid,
 ) -> Result<OperationProgress, StoreError> {
     let d = tx.dialect();
@@ -386,7 +387,7 @@ fn operation_of(r: &Row) -> Result<OperationProgress, StoreError> {
     })
 }
 
-async fn job_progress(tx: &mut dyn Tx, id: Uuid) -> Result<JobProgress, StoreError> {
+async fn job_progress(tx: &mut dyn Statements, id: Uuid) -> Result<JobProgress, StoreError> {
     let d = tx.dialect();
     let sql = format!(
         "SELECT CAST(id AS TEXT), external_source, external_id, job_number, status, {}, {}, {}, \
@@ -416,7 +417,7 @@ async fn job_progress(tx: &mut dyn Tx, id: Uuid) -> Result<JobProgress, StoreErr
     })
 }
 
-fn time_entry_sql(tx: &dyn Tx, condition: &str) -> String {
+fn time_entry_sql(tx: &dyn Statements, condition: &str) -> String {
     let d = tx.dialect();
     format!(
         "SELECT CAST(id AS TEXT), CAST(operation_id AS TEXT), operator, note, {}, {}, \
@@ -438,7 +439,7 @@ fn time_entry_of(r: &Row) -> Result<TimeEntry, StoreError> {
     })
 }
 
-async fn time_entry(tx: &mut dyn Tx, id: Uuid) -> Result<Option<TimeEntry>, StoreError> {
+async fn time_entry(tx: &mut dyn Statements, id: Uuid) -> Result<Option<TimeEntry>, StoreError> {
     let sql = time_entry_sql(tx, "id = $1::uuid");
     tx.row(&sql, vec![id.into()])
         .await?
@@ -450,7 +451,7 @@ async fn time_entry(tx: &mut dyn Tx, id: Uuid) -> Result<Option<TimeEntry>, Stor
 /// The time entries of an operation of the tenant, oldest first; `None` when the tenant has no
 /// live operation with that id.
 pub(crate) async fn time_entries(
-    tx: &mut dyn Tx,
+    tx: &mut dyn Statements,
     scope: Scope,
     operation: Uuid,
 ) -> Result<Option<Vec<TimeEntry>>, StoreError> {

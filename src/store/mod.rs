@@ -9,6 +9,7 @@ pub mod postgres;
 mod read;
 pub mod sqlite;
 mod sync;
+pub(crate) mod sync_events;
 pub mod tx;
 
 use std::sync::Arc;
@@ -30,7 +31,8 @@ pub use error::StoreError;
 pub use events::{Feed, FeedQuery};
 pub use floor::Acted;
 pub use listing::Sort;
-pub use sync::{free_later, Found, Retired, SyncWriter, UpsertRow};
+pub(crate) use sync::SyncWriter;
+pub use sync::{free_later, Found, Retired, UpsertRow};
 
 use crate::domain::event::Event;
 use crate::domain::floor::{Action, Machine, Report};
@@ -622,7 +624,7 @@ where
     i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     query
-        .bind(Uuid::now_v7().hyphenated().to_string())
+        .bind(entry.id.hyphenated().to_string())
         .bind(scope.tenant_id.hyphenated().to_string())
         .bind(scope.mode.as_str())
         .bind(entry.key_id.hyphenated().to_string())

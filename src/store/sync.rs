@@ -7,6 +7,9 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use uuid::Uuid;
 use xxhash_rust::xxh3::xxh3_64;
 
+use super::listing::Dialect;
+use super::read::Reader;
+use super::tx::Statements;
 use super::StoreError;
 use crate::domain::outcome::{Change, ErrorCode, RecordError, RecordResult, Synced};
 use crate::domain::patch::Patch;
@@ -81,21 +84,26 @@ impl UpsertRow<'_> {
 pub struct Retired {
     pub parent: Uuid,
     pub id: Uuid,
+    pub external_source: String,
     pub external_id: String,
 }
 
 impl Retired {
-    /// Rows `(parent id, id, external_id)` as an engine's RETURNING gives them back, as text.
-    pub fn from_rows(rows: Vec<(String, String, String)>) -> Result<Vec<Retired>, StoreError> {
+    /// Rows `(parent id, id, external_source, external_id)` as an engine's RETURNING gives them
+    /// back, as text.
+    pub fn from_rows(
+        rows: Vec<(String, String, String, String)>,
+    ) -> Result<Vec<Retired>, StoreError> {
         let id = |text: &str| {
             Uuid::parse_str(text)
                 .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
         };
         rows.into_iter()
-            .map(|(parent, child, external_id)| {
+            .map(|(parent, child, external_source, external_id)| {
                 Ok(Retired {
                     parent: id(&parent)?,
                     id: id(&child)?,
+                    external_source,
                     external_id,
                 })
             })
@@ -104,7 +112,7 @@ impl Retired {
 }
 
 /// Set-based primitives one engine runs inside one transaction, for one tenant and mode.
-pub trait SyncWriter: Send {
+pub(crate) trait SyncWriter: Send {
     /// Soft-deletes the live parts (of these jobs) or operations (of these parts) that are not
     /// among `keep`, and answers what it deleted.
     fn retire(
@@ -141,6 +149,15 @@ pub trait SyncWriter: Send {
         &mut self,
         names: &[&str],
     ) -> impl std::future::Future<Output = Result<HashMap<String, Vec<Uuid>>, StoreError>> + Send;
+
+    /// How the engine's read statements are written.
+    fn dialect(&self) -> Dialect;
+
+    /// The engine-neutral reads (`store/read.rs`), on the sync's connection.
+    fn reader(&mut self) -> impl Reader + '_;
+
+    /// The engine-neutral statements (the event log), on the sync's connection.
+    fn statements(&mut self) -> impl Statements + '_;
 }
 
 /// A batch row's stored row, as an engine's look found it.
@@ -172,7 +189,7 @@ impl Found {
 }
 
 /// Writes a batch and reports each record, in the batch's order.
-pub async fn run<W: SyncWriter>(
+pub(crate) async fn run<W: SyncWriter>(
     writer: &mut W,
     batch: &SyncBatch,
 ) -> Result<Vec<RecordResult>, StoreError> {

@@ -116,9 +116,10 @@ pub trait Dialect {
     }
 }
 
-/// One open transaction.
+/// Statements on one connection inside a transaction someone else ends: the engine-neutral
+/// flows run on it, whether they opened the transaction ([`Tx`]) or a sync did.
 #[async_trait]
-pub trait Tx: Send {
+pub trait Statements: Send {
     fn dialect(&self) -> &dyn Dialect;
 
     /// Runs a statement that returns rows. `$n::type` placeholders are the engine's own on
@@ -128,14 +129,18 @@ pub trait Tx: Send {
     /// Runs a statement and answers how many rows it changed.
     async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError>;
 
-    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
-
-    async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
-
     /// The one row a statement returns, or none.
     async fn row(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>, StoreError> {
         Ok(self.rows(sql, args).await?.into_iter().next())
     }
+}
+
+/// One open transaction.
+#[async_trait]
+pub trait Tx: Statements {
+    async fn commit(self: Box<Self>) -> Result<(), StoreError>;
+
+    async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
 }
 
 /// PostgreSQL's `$1::uuid` placeholders as SQLite's `?1` (the casts are PostgreSQL's types).

@@ -43,6 +43,8 @@ async fn the_feed_pages_and_filters(engine: Engine) {
     let server = TestServer::start(engine).await;
     let key = server.key("acme").await;
     let (o1, o2) = routing(&server, &key).await;
+    // The routing's syncs wrote their own events; this test follows the floor's.
+    let (_, synced) = read_all(&server, &key, "", None).await;
     for (action, id) in [
         ("start", &o1),
         ("complete", &o1),
@@ -63,7 +65,7 @@ async fn the_feed_pages_and_filters(engine: Engine) {
         .await
         .expect(200);
 
-    let (all, cursor) = read_all(&server, &key, "", None).await;
+    let (all, cursor) = read_all(&server, &key, "", synced.clone()).await;
     let types: Vec<&str> = all.iter().map(|e| e["type"].as_str().unwrap()).collect();
     assert_eq!(
         types,
@@ -92,8 +94,20 @@ async fn the_feed_pages_and_filters(engine: Engine) {
     assert_eq!(same, cursor);
 
     let (completed, _) = read_all(&server, &key, "&types=operation.completed,job.*", None).await;
-    assert_eq!(completed.len(), 3);
-    let (parts, _) = read_all(&server, &key, "&entity=part", None).await;
+    let completed: Vec<&str> = completed
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        completed,
+        [
+            "job.created",
+            "operation.completed",
+            "operation.completed",
+            "job.started"
+        ]
+    );
+    let (parts, _) = read_all(&server, &key, "&entity=part", synced).await;
     assert_eq!(parts.len(), 1);
     assert_eq!(parts[0]["type"], "part.completed");
 
@@ -198,7 +212,10 @@ async fn a_tailing_reader_sees_every_event_once(engine: Engine) {
     }
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let seen = reader.await.unwrap();
-    let expected = WRITERS * (OPERATIONS * 2 + 1);
+    // The setup's syncs (a cell, then per writer a job, a part and its operations, each call
+    // with its sync.completed), then the floor's actions and each part's completion.
+    let synced = 2 + WRITERS * (OPERATIONS + 3);
+    let expected = synced + WRITERS * (OPERATIONS * 2 + 1);
     let ids: HashSet<&str> = seen.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), seen.len(), "an event was seen twice");
     assert_eq!(seen.len(), expected, "an event was missed");
@@ -234,7 +251,8 @@ async fn an_expired_cursor_is_gone(engine: Engine) {
         ))
         .await
         .unwrap();
-    assert_eq!(pruned, 2);
+    // The routing's 7 sync events and the 2 lifecycle events.
+    assert_eq!(pruned, 9);
     let gone = server.get("/api-events?after=c0", &key).await.expect(410);
     assert_eq!(gone.error_code(), "CURSOR_EXPIRED");
     server

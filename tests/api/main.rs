@@ -28,4 +28,5 @@ mod seed;
 mod semantics;
 mod soak;
 mod startup;
+mod sync_events;
 mod values;

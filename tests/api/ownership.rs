@@ -40,6 +40,22 @@ async fn a_sync_keeps_the_floors_status(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(op.data()["status"], "completed", "{}", resync.body);
+    // The answer says which sent value the record kept, and why; O2 kept nothing.
+    let operations = &resync.data()["parts"][0]["operations"];
+    let kept = &operations[0]["kept"];
+    assert_eq!(kept[0]["field"], "status", "{}", resync.body);
+    assert!(kept[0]["reason"].as_str().unwrap().contains("completed"));
+    assert!(operations[1].get("kept").is_none(), "{}", resync.body);
+    // Sent again, it is unchanged, and still says so (a dry run too).
+    for path in ["/api-jobs/sync", "/api-jobs/sync?dry_run=true"] {
+        let again = server
+            .put(path, &key, &job("Cut", "not_started"))
+            .await
+            .expect(200);
+        let op = &again.data()["parts"][0]["operations"][0];
+        assert_eq!(op["unchanged"], true, "{}", again.body);
+        assert_eq!(op["kept"][0]["field"], "status", "{}", again.body);
+    }
     // Changing what the ERP owns still works; the status stays the floor's.
     server
         .put("/api-jobs/sync", &key, &job("Cut to length", "not_started"))
@@ -53,6 +69,14 @@ async fn a_sync_keeps_the_floors_status(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(reply.data()["unchanged"], 1, "{}", reply.body);
+    assert!(
+        reply
+            .body
+            .to_string()
+            .contains(r#""kept":[{"field":"status""#),
+        "{}",
+        reply.body
+    );
     let op = server
         .get("/api-operations/by-external/SAP/O1", &key)
         .await

@@ -6,6 +6,8 @@ mod read;
 mod sync;
 mod tx;
 
+use super::sync_events::record;
+
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -292,25 +294,27 @@ impl Store for PostgresStore {
             .pool
             .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
             .await?;
+        let now = timestamp();
         let mut writer = PostgresWriter {
             conn: &mut tx,
             scope,
-            now: timestamp(),
+            now: now.clone(),
             created: Vec::new(),
         };
-        let results = super::sync::run(&mut writer, &batch).await?;
+        let (results, entry) =
+            record(&mut writer, scope, &batch, history.as_ref(), finish, &now).await?;
         let created = std::mem::take(&mut writer.created);
         match finish {
             Finish::Commit => {
-                if let Some(history) = history {
-                    insert_import(&mut *tx, scope, &history.entry(&results)).await?;
+                if let Some(entry) = entry {
+                    insert_import(&mut *tx, scope, &entry).await?;
                 }
                 tx.commit().await?
             }
             Finish::DryRun => {
                 tx.rollback().await?;
-                if let Some(history) = history {
-                    self.record_import(scope, &history.entry(&results)).await?;
+                if let Some(entry) = entry {
+                    self.record_import(scope, &entry).await?;
                 }
             }
         }

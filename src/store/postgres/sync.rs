@@ -21,11 +21,16 @@ use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgConnection};
 use uuid::Uuid;
 
-use crate::domain::floor::sync_may_write;
+use super::read::PostgresReader;
+use super::tx::PgConn;
+use crate::domain::floor::{sync_may_write, synced_fingerprint};
 use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Default, Entity, Kind, Scalar};
 use crate::domain::Scope;
+use crate::store::listing::Dialect;
+use crate::store::read::Reader;
+use crate::store::tx::Statements;
 use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
 
 pub(super) struct PostgresWriter<'c> {
@@ -214,7 +219,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
              FROM sent AS r ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
              ON CONFLICT (tenant_id, mode, external_source, external_id) DO UPDATE \
              SET {assignments}, updated_at = excluded.updated_at, synced_at = excluded.synced_at, \
-                 deleted_at = NULL, sync_fingerprint = excluded.sync_fingerprint, \
+                 deleted_at = NULL, sync_fingerprint = {fingerprinted}, \
                  sync_mask = excluded.sync_mask \
              WHERE t.deleted_at IS NOT NULL OR {differs} \
              RETURNING t.id, t.external_source, t.external_id, t.xmax = 0 AS inserted) \
@@ -225,6 +230,7 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
             names = names.join(", "),
             assigned = assigned.join(", "),
             assignments = assignments.join(", "),
+            fingerprinted = synced_fingerprint(entity),
         )
     };
     let upsert = upsert_over(
@@ -590,13 +596,13 @@ impl SyncWriter for PostgresWriter<'_> {
         let sql = format!(
             "UPDATE {table} SET deleted_at = $1::timestamptz, updated_at = $1::timestamptz \
              WHERE {parent} = ANY($2::uuid[]) AND id <> ALL($3::uuid[]) AND deleted_at IS NULL \
-             RETURNING {parent}::text, id::text, external_id",
+             RETURNING {parent}::text, id::text, external_source, external_id",
             table = entity.plural()
         );
         let text = |ids: &[Uuid]| -> Vec<String> {
             ids.iter().map(|id| id.hyphenated().to_string()).collect()
         };
-        let rows: Vec<(String, String, String)> = sqlx::query_as(&sql)
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(&sql)
             .persistent(plan_once(parents.len()))
             .bind(&self.now)
             .bind(text(parents))
@@ -679,5 +685,21 @@ impl SyncWriter for PostgresWriter<'_> {
             cells.entry(name).or_default().push(id);
         }
         Ok(cells)
+    }
+
+    fn dialect(&self) -> Dialect {
+        // The sync's reads search no text, so the collation does not matter.
+        Dialect::Postgres { icu: false }
+    }
+
+    fn reader(&mut self) -> impl Reader + '_ {
+        PostgresReader {
+            connection: &mut *self.conn,
+            dialect: Dialect::Postgres { icu: false },
+        }
+    }
+
+    fn statements(&mut self) -> impl Statements + '_ {
+        PgConn(&mut *self.conn)
     }
 }

@@ -6,7 +6,7 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row as _, TypeInfo, ValueRef};
 use uuid::Uuid;
 
-use crate::store::tx::{Arg, Cell, Dialect, Row, Tx};
+use crate::store::tx::{Arg, Cell, Dialect, Row, Statements, Tx};
 use crate::store::StoreError;
 
 pub(crate) struct PgTx(pub(crate) sqlx::Transaction<'static, Postgres>);
@@ -55,8 +55,11 @@ fn row_of(row: &PgRow) -> Result<Row, StoreError> {
         .map(Row)
 }
 
+/// [`Statements`] on a connection inside a transaction its owner ends (a sync's).
+pub(crate) struct PgConn<'c>(pub(crate) &'c mut sqlx::PgConnection);
+
 #[async_trait]
-impl Tx for PgTx {
+impl Statements for PgConn<'_> {
     fn dialect(&self) -> &dyn Dialect {
         &PgDialect
     }
@@ -72,7 +75,25 @@ impl Tx for PgTx {
             .await?
             .rows_affected())
     }
+}
 
+#[async_trait]
+impl Statements for PgTx {
+    fn dialect(&self) -> &dyn Dialect {
+        &PgDialect
+    }
+
+    async fn rows(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        PgConn(&mut self.0).rows(sql, args).await
+    }
+
+    async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        PgConn(&mut self.0).run(sql, args).await
+    }
+}
+
+#[async_trait]
+impl Tx for PgTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         Ok(self.0.commit().await?)
     }

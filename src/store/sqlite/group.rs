@@ -18,7 +18,8 @@ use super::sync::SqliteWriter;
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::Scope;
-use crate::store::{free_later, timestamp, Commit, HistoryDraft, StoreError, Written};
+use crate::store::sync_events::record;
+use crate::store::{free_later, timestamp, Commit, Finish, HistoryDraft, StoreError, Written};
 
 /// Most syncs one transaction carries.
 const MAX_GROUP: usize = 32;
@@ -176,7 +177,17 @@ async fn commit_together(
     let mut answers = Vec::with_capacity(group.len());
     for job in group {
         let (scope, batch, history) = (job.scope, &job.batch, job.history.as_ref());
-        answers.push(write(&mut tx, scope, batch, history, Some(&writer.known)).await?);
+        answers.push(
+            write(
+                &mut tx,
+                scope,
+                batch,
+                history,
+                Some(&writer.known),
+                Finish::Commit,
+            )
+            .await?,
+        );
     }
     writer.commit(tx).await?;
     Ok(answers)
@@ -193,7 +204,15 @@ async fn commit_alone(
 ) {
     let attempt = || async {
         let mut tx = writer.begin().await?;
-        let results = write(&mut tx, scope, batch, history, Some(&writer.known)).await?;
+        let results = write(
+            &mut tx,
+            scope,
+            batch,
+            history,
+            Some(&writer.known),
+            Finish::Commit,
+        )
+        .await?;
         Ok::<_, StoreError>((tx, results))
     };
     let mut written = attempt().await;
@@ -226,16 +245,18 @@ pub(super) async fn write(
     batch: &SyncBatch,
     history: Option<&HistoryDraft>,
     known: Option<&KnownRows>,
+    finish: Finish,
 ) -> Answer {
+    let now = timestamp();
     let mut writer = SqliteWriter {
         conn: &mut *conn,
         scope,
-        now: timestamp(),
+        now: now.clone(),
         known,
     };
-    let results = crate::store::sync::run(&mut writer, batch).await?;
-    if let Some(history) = history {
-        insert_import(&mut *conn, scope, &history.entry(&results)).await?;
+    let (results, entry) = record(&mut writer, scope, batch, history, finish, &now).await?;
+    if let Some(entry) = entry.filter(|_| finish == Finish::Commit) {
+        insert_import(&mut *conn, scope, &entry).await?;
     }
     Ok(results)
 }

@@ -229,7 +229,7 @@ impl Store for SqliteStore {
         }
         // A dry run's entry is written after the rollback, so it is kept.
         let mut tx = begin_write(&self.writer).await?;
-        let results = group::write(&mut tx, scope, &batch, None, None).await?;
+        let results = group::write(&mut tx, scope, &batch, None, None, Finish::DryRun).await?;
         tx.rollback().await?;
         if let Some(history) = history {
             self.record_import(scope, &history.entry(&results)).await?;

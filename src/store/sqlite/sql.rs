@@ -13,7 +13,7 @@
 
 use std::sync::OnceLock;
 
-use crate::domain::floor::sync_may_write;
+use crate::domain::floor::{sync_may_write, synced_fingerprint};
 use crate::domain::schema::{Column, Default, Entity, Kind};
 use crate::store::parent_column;
 
@@ -216,7 +216,7 @@ fn update_sql(entity: Entity, update: Update) -> String {
          FROM r WHERE true \
          ON CONFLICT (rowid) DO UPDATE SET {assignments}, updated_at = excluded.updated_at, \
            synced_at = excluded.synced_at, deleted_at = NULL, \
-           sync_fingerprint = excluded.sync_fingerprint \
+           sync_fingerprint = {fingerprinted} \
          WHERE t.id = excluded.external_id AND (t.deleted_at IS NOT NULL OR {differs})",
         table = entity.plural(),
         rows = batch_rows(2),
@@ -225,6 +225,7 @@ fn update_sql(entity: Entity, update: Update) -> String {
         mask = UPDATED_VALUES - 2,
         fingerprint = UPDATED_VALUES - 1,
         assignments = assignments.join(", "),
+        fingerprinted = synced_fingerprint(entity),
     )
 }
 
@@ -251,7 +252,7 @@ pub(super) fn retire(entity: Entity) -> String {
         "UPDATE {table} SET deleted_at = ?1, updated_at = ?1 \
          WHERE {parent} IN (SELECT value FROM json_each(?2)) \
            AND id NOT IN (SELECT value FROM json_each(?3)) AND deleted_at IS NULL \
-         RETURNING {parent}, id, external_id",
+         RETURNING {parent}, id, external_source, external_id",
         table = entity.plural()
     )
 }

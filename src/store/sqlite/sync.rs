@@ -22,7 +22,12 @@ use crate::store::{Retired, StoreError, SyncWriter, UpsertRow};
 
 use super::encode::encode;
 use super::known::KnownRows;
+use super::read::SqliteReader;
 use super::sql;
+use super::tx::SqliteConn;
+use crate::store::listing::Dialect;
+use crate::store::read::Reader;
+use crate::store::tx::Statements;
 
 pub(super) struct SqliteWriter<'c> {
     pub conn: &'c mut SqliteConnection,
@@ -63,7 +68,7 @@ impl SyncWriter for SqliteWriter<'_> {
         if parents.is_empty() {
             return Ok(Vec::new());
         }
-        let rows: Vec<(String, String, String)> = sqlx::query_as(&sql::retire(entity))
+        let rows: Vec<(String, String, String, String)> = sqlx::query_as(&sql::retire(entity))
             .bind(&self.now)
             .bind(encode(&parents))
             .bind(encode(&keep))
@@ -112,6 +117,18 @@ impl SyncWriter for SqliteWriter<'_> {
             cells.entry(name).or_default().push(id);
         }
         Ok(cells)
+    }
+
+    fn dialect(&self) -> Dialect {
+        Dialect::Sqlite
+    }
+
+    fn reader(&mut self) -> impl Reader + '_ {
+        SqliteReader(&mut *self.conn)
+    }
+
+    fn statements(&mut self) -> impl Statements + '_ {
+        SqliteConn(&mut *self.conn)
     }
 }
 

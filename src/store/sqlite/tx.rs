@@ -4,7 +4,7 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row as _, Sqlite, TypeInfo, ValueRef};
 
-use crate::store::tx::{sqlite_placeholders, Arg, Cell, Dialect, Row, Tx};
+use crate::store::tx::{sqlite_placeholders, Arg, Cell, Dialect, Row, Statements, Tx};
 use crate::store::StoreError;
 
 pub(crate) struct SqliteTx(pub(crate) sqlx::Transaction<'static, Sqlite>);
@@ -44,8 +44,11 @@ fn row_of(row: &SqliteRow) -> Result<Row, StoreError> {
         .map(Row)
 }
 
+/// [`Statements`] on a connection inside a transaction its owner ends (a sync's).
+pub(crate) struct SqliteConn<'c>(pub(crate) &'c mut sqlx::SqliteConnection);
+
 #[async_trait]
-impl Tx for SqliteTx {
+impl Statements for SqliteConn<'_> {
     fn dialect(&self) -> &dyn Dialect {
         &SqliteDialect
     }
@@ -63,7 +66,25 @@ impl Tx for SqliteTx {
             .await?
             .rows_affected())
     }
+}
 
+#[async_trait]
+impl Statements for SqliteTx {
+    fn dialect(&self) -> &dyn Dialect {
+        &SqliteDialect
+    }
+
+    async fn rows(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        SqliteConn(&mut self.0).rows(sql, args).await
+    }
+
+    async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        SqliteConn(&mut self.0).run(sql, args).await
+    }
+}
+
+#[async_trait]
+impl Tx for SqliteTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
         Ok(self.0.commit().await?)
     }

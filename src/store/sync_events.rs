@@ -1,0 +1,448 @@
+//! What a sync tells beyond its results, written once for both engines: the events of the
+//! records it changed (in its own transaction, so they exist exactly when the change does) and
+//! the floor-owned values it sent but could not write (`kept`).
+//!
+//! [`Recorder`] wraps an engine's [`SyncWriter`] while the engine-neutral sync runs: before each
+//! level's upsert it reads the stored rows the upsert may change (those whose last sync sent
+//! another fingerprint: an unchanged re-send reads nothing but its keys), and it notes what the
+//! upsert answered. [`Recorder::finish`] then reads the written rows back once per entity and
+//! derives everything from the two reads. Guarded by `events::a_sync_writes_an_event_per_change`
+//! and `ownership::a_sync_keeps_the_floors_status`.
+
+use std::collections::{HashMap, HashSet};
+
+use uuid::Uuid;
+
+use super::events::append;
+use super::listing::{Bind, Dialect};
+use super::read::{columns, Reader};
+use super::sync::{Retired, SyncWriter, UpsertRow};
+use super::{Finish, StoreError};
+use crate::domain::event::{kind_of, NewEvent};
+use crate::domain::floor::is_floor_owned;
+use crate::domain::history::{HistoryDraft, ImportEntry};
+use crate::domain::outcome::{Change, Kept, RecordResult};
+use crate::domain::patch::Patch;
+use crate::domain::record::SyncBatch;
+use crate::domain::schema::{Entity, Scalar};
+use crate::domain::view::{same_value, FieldValue, RecordView};
+use crate::domain::Scope;
+
+/// Writes a batch with its events and `kept` notes (`sync::run` inside a [`Recorder`]):
+/// answers its results and, given the call's draft, its history entry, which the engine
+/// inserts in the same transaction.
+pub(crate) async fn record<W: SyncWriter>(
+    writer: &mut W,
+    scope: Scope,
+    batch: &SyncBatch,
+    history: Option<&HistoryDraft>,
+    finish: Finish,
+    now: &str,
+) -> Result<(Vec<RecordResult>, Option<ImportEntry>), StoreError> {
+    let mut recorder = Recorder::new(writer, scope);
+    let mut results = super::sync::run(&mut recorder, batch).await?;
+    let entry = history.map(|h| h.entry(&results));
+    recorder
+        .finish(&mut results, entry.as_ref(), finish, now)
+        .await?;
+    Ok((results, entry))
+}
+
+/// One row an upsert answered.
+struct Noted {
+    /// The id the row would have had, had it been new.
+    fresh: Uuid,
+    id: Uuid,
+    change: Change,
+    /// Which columns the row sent (bit k for column k, references first).
+    mask: u64,
+    /// The floor-owned values it sent: column index and value.
+    floor_sent: Vec<(usize, Scalar)>,
+}
+
+/// A [`SyncWriter`] that notes what a sync does, for its events and its `kept` notes.
+struct Recorder<'w, W> {
+    writer: &'w mut W,
+    scope: Scope,
+    levels: Vec<(Entity, Vec<Noted>)>,
+    retired: Vec<(Entity, Vec<Retired>)>,
+    before: HashMap<Uuid, RecordView>,
+}
+
+impl<'w, W: SyncWriter> Recorder<'w, W> {
+    fn new(writer: &'w mut W, scope: Scope) -> Self {
+        Recorder {
+            writer,
+            scope,
+            levels: Vec::new(),
+            retired: Vec::new(),
+            before: HashMap::new(),
+        }
+    }
+
+    /// Notes the `kept` values in `results`, and (unless a dry run) appends the sync's events
+    /// and the call's `sync.completed` to the log, as of `now`.
+    async fn finish(
+        mut self,
+        results: &mut [RecordResult],
+        entry: Option<&ImportEntry>,
+        finish: Finish,
+        now: &str,
+    ) -> Result<(), StoreError> {
+        let after = self.written_rows().await?;
+        let kept = self.kept(&after);
+        if !kept.is_empty() {
+            for result in results.iter_mut() {
+                if let Ok(synced) = &mut result.outcome {
+                    synced.each_mut(&mut |s| {
+                        if let Some(kept) = kept.get(&s.id) {
+                            s.kept = kept.clone();
+                        }
+                    });
+                }
+            }
+        }
+        if finish == Finish::DryRun {
+            return Ok(());
+        }
+        let mut events = self.record_events(&after);
+        for (entity, retired) in &self.retired {
+            events.extend(retired.iter().map(|r| {
+                NewEvent::tombstone(
+                    *entity,
+                    r.id,
+                    r.external_source.clone(),
+                    r.external_id.clone(),
+                    now,
+                )
+            }));
+        }
+        // An unchanged re-send writes nothing; a call that changed or refused something says
+        // so once.
+        if let Some(entry) = entry.filter(|e| !events.is_empty() || e.counts.errors > 0) {
+            events.push(completed(entry));
+        }
+        let mut statements = self.writer.statements();
+        append(&mut statements, self.scope, &events, now).await
+    }
+
+    /// The rows the sync created or changed, as they are now.
+    async fn written_rows(&mut self) -> Result<HashMap<Uuid, RecordView>, StoreError> {
+        let mut after = HashMap::new();
+        for entity in [
+            Entity::Jobs,
+            Entity::Parts,
+            Entity::Operations,
+            Entity::Cells,
+            Entity::Resources,
+        ] {
+            let ids: Vec<String> = self
+                .levels
+                .iter()
+                .filter(|(e, _)| *e == entity)
+                .flat_map(|(_, rows)| rows)
+                .filter(|row| row.change != Change::Unchanged)
+                .map(|row| row.id.hyphenated().to_string())
+                .collect();
+            if ids.is_empty() {
+                continue;
+            }
+            let dialect = self.writer.dialect();
+            let sql = by_ids_sql(entity, dialect);
+            let rows = self
+                .writer
+                .reader()
+                .records(entity, &sql, &[Bind::Texts(ids)])
+                .await?;
+            after.extend(rows.into_iter().map(|row| (row.id, row)));
+        }
+        Ok(after)
+    }
+
+    /// Per record, the floor-owned values it sent that differ from what it holds.
+    fn kept(&self, after: &HashMap<Uuid, RecordView>) -> HashMap<Uuid, Vec<Kept>> {
+        let mut kept = HashMap::new();
+        for (entity, rows) in &self.levels {
+            for row in rows.iter().filter(|r| !r.floor_sent.is_empty()) {
+                let Some(view) = after.get(&row.id).or_else(|| self.before.get(&row.id)) else {
+                    continue;
+                };
+                let notes: Vec<Kept> = row
+                    .floor_sent
+                    .iter()
+                    .filter_map(|(k, sent)| {
+                        let column = &entity.columns()[*k];
+                        match &view.values[*k] {
+                            FieldValue::Text(held) if !matches!(sent, Scalar::Text(t) if t == held) => {
+                                Some(Kept::floor_owned(column.name, held))
+                            }
+                            _ => None,
+                        }
+                    })
+                    .collect();
+                if !notes.is_empty() {
+                    kept.insert(row.id, notes);
+                }
+            }
+        }
+        kept
+    }
+
+    /// `{kind}.created`, `.restored` and `.updated` (with the fields that changed), in the
+    /// order the levels were written.
+    fn record_events(&self, after: &HashMap<Uuid, RecordView>) -> Vec<NewEvent> {
+        let mut events = Vec::new();
+        for (entity, rows) in &self.levels {
+            for row in rows {
+                let Some(view) = after.get(&row.id) else {
+                    continue;
+                };
+                let (change, data) = match row.change {
+                    Change::Unchanged | Change::Deleted => continue,
+                    Change::Created if row.fresh == row.id => ("created", view.get().to_owned()),
+                    Change::Created => ("restored", view.get().to_owned()),
+                    Change::Updated => {
+                        let changed = match self.before.get(&row.id) {
+                            Some(before) => changed_fields(before, view),
+                            None => sent_fields(*entity, row),
+                        };
+                        (
+                            "updated",
+                            with_field(view.get(), "changed_fields", &changed),
+                        )
+                    }
+                };
+                let kind = kind_of(*entity);
+                events.push(NewEvent {
+                    event_type: format!("{kind}.{change}"),
+                    entity: Some(kind),
+                    record_id: Some(row.id),
+                    external_source: view.external_source.clone(),
+                    external_id: Some(view.external_id.clone()),
+                    data,
+                });
+            }
+        }
+        events
+    }
+}
+
+impl<W: SyncWriter> SyncWriter for Recorder<'_, W> {
+    async fn retire(
+        &mut self,
+        entity: Entity,
+        parents: &[Uuid],
+        keep: &[Uuid],
+    ) -> Result<Vec<Retired>, StoreError> {
+        let retired = self.writer.retire(entity, parents, keep).await?;
+        self.retired.push((entity, retired.clone()));
+        Ok(retired)
+    }
+
+    async fn upsert(
+        &mut self,
+        entity: Entity,
+        rows: &[UpsertRow<'_>],
+    ) -> Result<Vec<(Uuid, Change)>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dialect = self.writer.dialect();
+        let (sql, binds) = stale_rows(self.scope, entity, rows, dialect);
+        let stale = self.writer.reader().records(entity, &sql, &binds).await?;
+        self.before
+            .extend(stale.into_iter().map(|row| (row.id, row)));
+        let done = self.writer.upsert(entity, rows).await?;
+        let floor_columns: Vec<usize> = (0..entity.columns().len())
+            .filter(|&k| is_floor_owned(entity, entity.columns()[k].name))
+            .collect();
+        let noted = rows
+            .iter()
+            .zip(&done)
+            .map(|(row, &(id, change))| {
+                let refs = row.refs.len();
+                Noted {
+                    fresh: row.id,
+                    id,
+                    change,
+                    mask: row.mask(),
+                    floor_sent: floor_columns
+                        .iter()
+                        .filter_map(|&k| match row.values.get(k.checked_sub(refs)?)? {
+                            Patch::Value(value) => Some((k, value.clone())),
+                            _ => None,
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        self.levels.push((entity, noted));
+        Ok(done)
+    }
+
+    async fn resolve(
+        &mut self,
+        entity: Entity,
+        keys: &[(&str, &str)],
+    ) -> Result<Vec<Option<Uuid>>, StoreError> {
+        self.writer.resolve(entity, keys).await
+    }
+
+    async fn live_ids(
+        &mut self,
+        entity: Entity,
+        ids: &[Uuid],
+    ) -> Result<HashSet<Uuid>, StoreError> {
+        self.writer.live_ids(entity, ids).await
+    }
+
+    async fn active_cells_named(
+        &mut self,
+        names: &[&str],
+    ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
+        self.writer.active_cells_named(names).await
+    }
+
+    fn dialect(&self) -> Dialect {
+        self.writer.dialect()
+    }
+
+    fn reader(&mut self) -> impl Reader + '_ {
+        self.writer.reader()
+    }
+
+    fn statements(&mut self) -> impl super::tx::Statements + '_ {
+        self.writer.statements()
+    }
+}
+
+/// The fields whose values differ between two reads of a record.
+fn changed_fields(before: &RecordView, after: &RecordView) -> Vec<&'static str> {
+    before
+        .entity
+        .read_columns()
+        .zip(before.values.iter().zip(&after.values))
+        .filter(|(_, (b, a))| !same_value(b, a))
+        .map(|(column, _)| column.name)
+        .collect()
+}
+
+/// The fields a row sent, for an update whose earlier state was not read.
+fn sent_fields(entity: Entity, row: &Noted) -> Vec<&'static str> {
+    entity
+        .columns()
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| row.mask & (1 << k) != 0)
+        .map(|(_, column)| column.name)
+        .collect()
+}
+
+/// A JSON object's text with one more field at its end.
+fn with_field(object: &str, name: &str, value: &impl serde::Serialize) -> String {
+    let body = object.strip_suffix('}').unwrap_or(object);
+    let value = serde_json::to_string(value).expect("a field list serializes");
+    let comma = if body.ends_with('{') { "" } else { "," };
+    format!("{body}{comma}\"{name}\":{value}}}")
+}
+
+/// `sync.completed`: the call, its counts and its history entry.
+fn completed(entry: &ImportEntry) -> NewEvent {
+    NewEvent {
+        event_type: "sync.completed".to_owned(),
+        entity: None,
+        record_id: None,
+        external_source: None,
+        external_id: None,
+        data: serde_json::json!({
+            "import_id": entry.id,
+            "endpoint": entry.endpoint,
+            "entity": entry.entity.plural(),
+            "sources": entry.sources,
+            "status": entry.status,
+            "total": entry.counts.total,
+            "created": entry.counts.created,
+            "updated": entry.counts.updated,
+            "unchanged": entry.counts.unchanged,
+            "errors": entry.counts.errors,
+        })
+        .to_string(),
+    }
+}
+
+/// The statement reading rows by id, bound to one list of ids.
+fn by_ids_sql(entity: Entity, dialect: Dialect) -> String {
+    let list = match dialect {
+        Dialect::Sqlite => "t.id IN (SELECT value FROM json_each(?1))".to_owned(),
+        Dialect::Postgres { .. } => "t.id = ANY($1::text[]::uuid[])".to_owned(),
+    };
+    format!(
+        "SELECT {} FROM {} AS t WHERE {list}",
+        columns(entity, dialect),
+        entity.plural()
+    )
+}
+
+/// The statement (and its binds) reading the live stored rows of these keys whose last sync
+/// sent another fingerprint: the rows an upsert of `rows` may change.
+fn stale_rows(
+    scope: Scope,
+    entity: Entity,
+    rows: &[UpsertRow<'_>],
+    dialect: Dialect,
+) -> (String, Vec<Bind>) {
+    let mut scratch = Vec::new();
+    let fingerprints: Vec<i64> = rows
+        .iter()
+        .map(|row| row.fingerprint(row.mask(), &mut scratch))
+        .collect();
+    let mut binds = vec![
+        Bind::Text(scope.tenant_id.hyphenated().to_string()),
+        Bind::Text(scope.mode.as_str().to_owned()),
+    ];
+    let (input, source, external_id, differs) = match dialect {
+        Dialect::Sqlite => {
+            let keys: Vec<(&str, &str, i64)> = rows
+                .iter()
+                .zip(&fingerprints)
+                .map(|(row, fp)| (row.key.source.as_str(), row.key.external_id.as_str(), *fp))
+                .collect();
+            binds.push(Bind::Text(
+                serde_json::to_string(&keys).expect("keys serialize"),
+            ));
+            (
+                "json_each(?3) AS r",
+                "r.value ->> 0",
+                "r.value ->> 1",
+                "t.sync_fingerprint IS NOT (r.value ->> 2)",
+            )
+        }
+        Dialect::Postgres { .. } => {
+            binds.push(Bind::Texts(
+                rows.iter().map(|r| r.key.source.clone()).collect(),
+            ));
+            binds.push(Bind::Texts(
+                rows.iter().map(|r| r.key.external_id.clone()).collect(),
+            ));
+            binds.push(Bind::Texts(
+                fingerprints.iter().map(i64::to_string).collect(),
+            ));
+            (
+                "unnest($3::text[], $4::text[], $5::text[]) AS r(src, ext, fp)",
+                "r.src",
+                "r.ext",
+                "t.sync_fingerprint IS DISTINCT FROM r.fp::bigint",
+            )
+        }
+    };
+    let (tenant, mode) = (dialect.param(1, "uuid"), dialect.param(2, "text"));
+    let sql = format!(
+        "SELECT {columns} FROM {input} JOIN {table} AS t \
+         ON t.tenant_id = {tenant} AND t.mode = {mode} \
+         AND t.external_source = {source} AND t.external_id = {external_id} \
+         WHERE t.deleted_at IS NULL AND {differs}",
+        columns = columns(entity, dialect),
+        table = entity.plural(),
+    );
+    (sql, binds)
+}
