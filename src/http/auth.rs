@@ -164,3 +164,44 @@ pub async fn authenticate(
     decision.write_headers(response.headers_mut());
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+
+    use super::*;
+
+    /// A request as the middleware sees it without a matched route: its path stands in.
+    fn request(method: &str, path: &str) -> Request {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_refusal_names_the_scope_and_the_call() {
+        let floor = KeyScopes::parse("floor,read").unwrap();
+        assert!(check_scope(floor, &request("GET", "/functions/v1/api-jobs")).is_ok());
+        let refused = check_scope(floor, &request("PUT", "/functions/v1/api-jobs/sync"));
+        let refused = refused.unwrap_err();
+        assert_eq!(refused.status_and_code().1, "FORBIDDEN");
+        assert_eq!(
+            refused.to_string(),
+            "this API key lacks the `sync` scope, which PUT /api-jobs/sync needs; \
+             create a key with --scopes sync"
+        );
+    }
+
+    #[test]
+    fn a_route_no_scope_covers_is_left_to_keys_with_every_scope() {
+        let uncovered = request("PATCH", "/api-something-new");
+        assert!(check_scope(KeyScopes::ALL, &uncovered).is_ok());
+        let most = KeyScopes::parse("sync,floor,read").unwrap();
+        assert!(matches!(
+            check_scope(most, &uncovered),
+            Err(ApiError::Forbidden(_))
+        ));
+    }
+}
