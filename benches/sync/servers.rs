@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 use eryxon::config::{ServerConfig, DEFAULT_MAX_BODY_BYTES};
-use eryxon::domain::api_key::{IssuedKey, TenantSlug};
+use eryxon::domain::api_key::{IssuedKey, KeyScopes, TenantSlug};
 use eryxon::domain::Mode;
 use eryxon::store::Store;
 use sqlx::postgres::PgConnection;
@@ -76,7 +76,9 @@ pub async fn key_and_tenant(
 ) -> Result<(String, String)> {
     let key = IssuedKey::generate(Mode::Live);
     let slug = TenantSlug::parse(TENANT).map_err(anyhow::Error::msg)?;
-    store.create_api_key(&slug, Some("bench"), &key).await?;
+    store
+        .create_api_key(&slug, Some("bench"), &key, KeyScopes::ALL)
+        .await?;
     let sql = match engine {
         Engine::Sqlite => "SELECT id FROM tenants WHERE slug = ?1",
         Engine::Postgres => "SELECT id::text FROM tenants WHERE slug = $1",

@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::config::{DatabaseConfig, ServerConfig};
-use crate::domain::api_key::{IssuedKey, TenantSlug};
+use crate::domain::api_key::{IssuedKey, KeyScopes, TenantSlug};
 use crate::domain::Mode;
 use crate::store::ApiKeyInfo;
 
@@ -63,6 +63,11 @@ pub enum ApiKeyCommand {
         /// Make a test key (`ery_test_…`): it sees only the tenant's test data.
         #[arg(long)]
         test: bool,
+        /// What the key may do, comma-separated: `sync` (PUT …/sync, POST …/bulk-sync,
+        /// DELETE), `floor` (lifecycle actions, quantities), `read` (every GET), `webhooks`.
+        /// Every scope when left out.
+        #[arg(long, value_name = "SCOPE,…")]
+        scopes: Option<KeyScopes>,
         #[command(flatten)]
         database: DatabaseConfig,
     },
@@ -145,18 +150,23 @@ async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
             tenant,
             name,
             test,
+            scopes,
             database,
         } => {
             let tenant = TenantSlug::parse(&tenant).map_err(anyhow::Error::msg)?;
             let store = database.open().await?;
             let mode = if test { Mode::Test } else { Mode::Live };
             let key = IssuedKey::generate(mode);
-            let info = store.create_api_key(&tenant, name.as_deref(), &key).await?;
+            let scopes = scopes.unwrap_or(KeyScopes::ALL);
+            let info = store
+                .create_api_key(&tenant, name.as_deref(), &key, scopes)
+                .await?;
             eprintln!(
-                "created {} key {} for tenant {} (id {}); store it now, it is not shown again",
+                "created {} key {} for tenant {} with scopes {} (id {}); store it now, it is not shown again",
                 info.mode.as_str(),
                 info.prefix,
                 info.tenant,
+                info.scopes,
                 info.id
             );
             println!("{}", key.secret);
@@ -183,16 +193,17 @@ async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
 
 fn print_keys(keys: &[ApiKeyInfo]) {
     println!(
-        "{:<36}  {:<21}  {:<12}  {:<4}  {:<20}  {:<27}  {:<27}  REVOKED",
-        "ID", "PREFIX", "TENANT", "MODE", "NAME", "CREATED", "LAST USED"
+        "{:<36}  {:<21}  {:<12}  {:<4}  {:<24}  {:<20}  {:<27}  {:<27}  REVOKED",
+        "ID", "PREFIX", "TENANT", "MODE", "SCOPES", "NAME", "CREATED", "LAST USED"
     );
     for key in keys {
         println!(
-            "{:<36}  {:<21}  {:<12}  {:<4}  {:<20}  {:<27}  {:<27}  {}",
+            "{:<36}  {:<21}  {:<12}  {:<4}  {:<24}  {:<20}  {:<27}  {:<27}  {}",
             key.id,
             key.prefix,
             key.tenant,
             key.mode.as_str(),
+            key.scopes.to_string(),
             key.name.as_deref().unwrap_or("-"),
             key.created_at,
             key.last_used_at.as_deref().unwrap_or("never"),

@@ -3,6 +3,8 @@
 
 use rand::distributions::{Distribution, Uniform};
 use rand::rngs::OsRng;
+use std::fmt;
+
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -153,6 +155,152 @@ impl TenantSlug {
     }
 }
 
+/// One thing a key may do. A key holds a set of them ([`KeyScopes`]); each route needs one
+/// ([`needed_scope`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum KeyScope {
+    /// Write records: `PUT …/sync`, `POST …/bulk-sync`, `DELETE` of a record.
+    Sync,
+    /// The shop floor's actions: lifecycle routes and reported quantities.
+    Floor,
+    /// Every `GET`.
+    Read,
+    /// Managing webhooks (`/api-webhooks*`).
+    Webhooks,
+}
+
+impl KeyScope {
+    pub const ALL: [KeyScope; 4] = [
+        KeyScope::Sync,
+        KeyScope::Floor,
+        KeyScope::Read,
+        KeyScope::Webhooks,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KeyScope::Sync => "sync",
+            KeyScope::Floor => "floor",
+            KeyScope::Read => "read",
+            KeyScope::Webhooks => "webhooks",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<KeyScope> {
+        KeyScope::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+}
+
+impl fmt::Display for KeyScope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The scopes a key holds; written `sync,floor,read,webhooks`, always in that order.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct KeyScopes(u8);
+
+impl KeyScopes {
+    /// What a key gets when none are named, and what keys made before scopes have.
+    pub const ALL: KeyScopes = KeyScopes(0b1111);
+
+    pub fn contains(self, scope: KeyScope) -> bool {
+        self.0 & scope.bit() != 0
+    }
+
+    pub fn is_all(self) -> bool {
+        self == KeyScopes::ALL
+    }
+
+    pub fn iter(self) -> impl Iterator<Item = KeyScope> {
+        KeyScope::ALL.into_iter().filter(move |s| self.contains(*s))
+    }
+
+    /// A comma-separated list such as `floor,read`; unknown names are refused with the valid
+    /// ones, and at least one is needed.
+    pub fn parse(text: &str) -> Result<KeyScopes, String> {
+        let mut bits = 0;
+        for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+            let scope = KeyScope::parse(name).ok_or_else(|| {
+                format!("unknown scope {name:?}; the scopes are {}", KeyScopes::ALL)
+            })?;
+            bits |= scope.bit();
+        }
+        if bits == 0 {
+            return Err(format!("name at least one scope of {}", KeyScopes::ALL));
+        }
+        Ok(KeyScopes(bits))
+    }
+}
+
+impl FromIterator<KeyScope> for KeyScopes {
+    fn from_iter<I: IntoIterator<Item = KeyScope>>(scopes: I) -> KeyScopes {
+        KeyScopes(scopes.into_iter().fold(0, |bits, s| bits | s.bit()))
+    }
+}
+
+impl fmt::Display for KeyScopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.iter().map(KeyScope::as_str).collect();
+        f.write_str(&names.join(","))
+    }
+}
+
+impl fmt::Debug for KeyScopes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "KeyScopes({self})")
+    }
+}
+
+impl std::str::FromStr for KeyScopes {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<KeyScopes, String> {
+        KeyScopes::parse(text)
+    }
+}
+
+/// Listed as `["floor", "read"]`.
+impl Serialize for KeyScopes {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(self.iter().map(KeyScope::as_str))
+    }
+}
+
+/// The scope a request needs, from its method and route template (`/api-jobs/{id}`, without
+/// the `/functions/v1` prefix). `None` for a method and route no scope covers, which only a
+/// key holding every scope passes (the router then answers it, usually 405).
+pub fn needed_scope(method: &str, route: &str) -> Option<KeyScope> {
+    let under = |prefix: &str| {
+        route
+            .strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    };
+    let floor_action = under("/api-operation-lifecycle")
+        || under("/api-job-lifecycle")
+        || under("/api-operation-quantities")
+        || (route.contains("/by-external/") && route.ends_with("/{action}"));
+    if under("/api-webhooks") {
+        Some(KeyScope::Webhooks)
+    } else if matches!(method, "GET" | "HEAD") {
+        Some(KeyScope::Read)
+    } else if method == "POST" && floor_action {
+        Some(KeyScope::Floor)
+    } else if (method == "PUT" && route.ends_with("/sync"))
+        || (method == "POST" && route.ends_with("/bulk-sync"))
+        || (method == "DELETE" && !floor_action)
+    {
+        Some(KeyScope::Sync)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,6 +334,73 @@ mod tests {
         assert!(PresentedKey::from_header(&format!("Bearer {key}!")).is_err());
         assert!(PresentedKey::from_header(&format!("Bearer {}", &key[4..])).is_err());
         assert!(PresentedKey::from_header(&format!("bearer {key}")).is_ok());
+    }
+
+    #[test]
+    fn scopes_parse_and_print_in_one_order() {
+        let scopes = KeyScopes::parse(" read, floor ,read").unwrap();
+        assert_eq!(scopes.to_string(), "floor,read");
+        assert!(scopes.contains(KeyScope::Floor) && !scopes.contains(KeyScope::Sync));
+        assert_eq!(KeyScopes::ALL.to_string(), "sync,floor,read,webhooks");
+        assert_eq!(
+            KeyScopes::parse("sync,floor,read,webhooks"),
+            Ok(KeyScopes::ALL)
+        );
+        assert!(KeyScopes::ALL.is_all() && !scopes.is_all());
+        assert_eq!(
+            serde_json::to_value(scopes).unwrap(),
+            serde_json::json!(["floor", "read"])
+        );
+    }
+
+    #[test]
+    fn unknown_or_no_scopes_are_refused_naming_the_valid_ones() {
+        let error = KeyScopes::parse("floor,bogus").unwrap_err();
+        assert!(error.contains("\"bogus\""), "{error}");
+        assert!(error.contains("sync,floor,read,webhooks"), "{error}");
+        assert!(KeyScopes::parse("").is_err());
+        assert!(KeyScopes::parse(" , ").is_err());
+        assert!(KeyScopes::parse("Read").is_err());
+    }
+
+    #[test]
+    fn each_route_needs_its_scope() {
+        use KeyScope::*;
+        for (method, route, scope) in [
+            ("GET", "/api-jobs", Some(Read)),
+            ("GET", "/api-jobs/{id}", Some(Read)),
+            ("HEAD", "/api-cells", Some(Read)),
+            ("GET", "/api-events", Some(Read)),
+            ("GET", "/api-events/{id}", Some(Read)),
+            ("GET", "/api-sync/imports", Some(Read)),
+            ("GET", "/api-time-entries", Some(Read)),
+            ("GET", "/api-operation-quantities", Some(Read)),
+            ("PUT", "/api-jobs/sync", Some(Sync)),
+            ("POST", "/api-parts/bulk-sync", Some(Sync)),
+            ("DELETE", "/api-jobs/{id}", Some(Sync)),
+            (
+                "DELETE",
+                "/api-cells/by-external/{external_source}/{external_id}",
+                Some(Sync),
+            ),
+            ("POST", "/api-operation-lifecycle/{action}", Some(Floor)),
+            ("POST", "/api-job-lifecycle/{action}", Some(Floor)),
+            (
+                "POST",
+                "/api-operations/by-external/{external_source}/{external_id}/{action}",
+                Some(Floor),
+            ),
+            ("POST", "/api-operation-quantities", Some(Floor)),
+            ("GET", "/api-webhooks", Some(Webhooks)),
+            ("POST", "/api-webhooks", Some(Webhooks)),
+            ("DELETE", "/api-webhooks/{id}", Some(Webhooks)),
+            ("POST", "/api-jobs/sync", None),
+            ("PATCH", "/api-jobs/{id}", None),
+            ("PUT", "/api-job-lifecycle/{action}", None),
+            ("POST", "/api-operation-lifecyclex/{action}", None),
+        ] {
+            assert_eq!(needed_scope(method, route), scope, "{method} {route}");
+        }
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! Bearer API-key authentication and rate limiting for every `/api-*` route. The middleware
-//! authenticates once and stamps the rate-limit headers on whatever the handler answers; the
+//! Bearer API-key authentication, rate limiting and key scopes for every `/api-*` route. The
+//! middleware authenticates once (401), counts the call (429), checks that the key's scopes
+//! cover the route (403), and stamps the rate-limit headers on whatever is answered; the
 //! `Principal` extractor hands the tenant and key to handlers.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, MatchedPath, Request, State};
 use axum::http::request::Parts;
 use axum::http::{header, HeaderMap};
 use axum::middleware::Next;
@@ -15,7 +16,7 @@ use uuid::Uuid;
 
 use super::error::ApiError;
 use super::AppState;
-use crate::domain::api_key::PresentedKey;
+use crate::domain::api_key::{needed_scope, KeyScopes, PresentedKey};
 use crate::domain::Scope;
 
 /// How often a key's `last_used_at` is written at most.
@@ -26,6 +27,8 @@ const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 pub struct Principal {
     pub key_id: Uuid,
     pub scope: Scope,
+    /// What the key may do; checked by the middleware before any handler runs.
+    pub scopes: KeyScopes,
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Principal {
@@ -93,7 +96,32 @@ async fn principal_of(state: &AppState, headers: &HeaderMap) -> Result<Principal
             tenant_id: stored.tenant_id,
             mode: stored.mode,
         },
+        scopes: stored.scopes,
     })
+}
+
+/// Refuses a call the key's scopes do not cover, naming the scope it needs. A route no scope
+/// covers (one added without saying which it needs) is left to keys holding every scope. A
+/// method the route does not serve never gets here: the router answers 405 without the key.
+fn check_scope(scopes: KeyScopes, request: &Request) -> Result<(), ApiError> {
+    let method = request.method().as_str();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or(request.uri().path(), MatchedPath::as_str);
+    let route = route.strip_prefix("/functions/v1").unwrap_or(route);
+    match needed_scope(method, route) {
+        Some(scope) if scopes.contains(scope) => Ok(()),
+        Some(scope) => Err(ApiError::Forbidden(format!(
+            "this API key lacks the `{scope}` scope, which {method} {route} needs; \
+             create a key with --scopes {scope}"
+        ))),
+        None if scopes.is_all() => Ok(()),
+        None => Err(ApiError::Forbidden(format!(
+            "{method} {route} is open only to keys with every scope ({}); this key has {scopes}",
+            KeyScopes::ALL
+        ))),
+    }
 }
 
 pub async fn authenticate(
@@ -117,6 +145,11 @@ pub async fn authenticate(
         decision.write_headers(response.headers_mut());
         return response;
     }
+    if let Err(refused) = check_scope(principal.scopes, &request) {
+        let mut response = refused.into_response();
+        decision.write_headers(response.headers_mut());
+        return response;
+    }
     if state.key_touches.due(principal.key_id) {
         let store = state.store.clone();
         tokio::spawn(async move {
@@ -130,4 +163,45 @@ pub async fn authenticate(
     let mut response = next.run(request).await;
     decision.write_headers(response.headers_mut());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::body::Body;
+
+    use super::*;
+
+    /// A request as the middleware sees it without a matched route: its path stands in.
+    fn request(method: &str, path: &str) -> Request {
+        Request::builder()
+            .method(method)
+            .uri(path)
+            .body(Body::empty())
+            .unwrap()
+    }
+
+    #[test]
+    fn the_refusal_names_the_scope_and_the_call() {
+        let floor = KeyScopes::parse("floor,read").unwrap();
+        assert!(check_scope(floor, &request("GET", "/functions/v1/api-jobs")).is_ok());
+        let refused = check_scope(floor, &request("PUT", "/functions/v1/api-jobs/sync"));
+        let refused = refused.unwrap_err();
+        assert_eq!(refused.status_and_code().1, "FORBIDDEN");
+        assert_eq!(
+            refused.to_string(),
+            "this API key lacks the `sync` scope, which PUT /api-jobs/sync needs; \
+             create a key with --scopes sync"
+        );
+    }
+
+    #[test]
+    fn a_route_no_scope_covers_is_left_to_keys_with_every_scope() {
+        let uncovered = request("PATCH", "/api-something-new");
+        assert!(check_scope(KeyScopes::ALL, &uncovered).is_ok());
+        let most = KeyScopes::parse("sync,floor,read").unwrap();
+        assert!(matches!(
+            check_scope(most, &uncovered),
+            Err(ApiError::Forbidden(_))
+        ));
+    }
 }

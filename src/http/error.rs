@@ -21,6 +21,9 @@ pub enum ApiError {
     Reference(RecordError),
     #[error("{0}")]
     Unauthorized(String),
+    /// A known key calling outside its scopes; the message names the scope it lacks.
+    #[error("{0}")]
+    Forbidden(String),
     #[error("{0}")]
     NotFound(String),
     /// The request contradicts what is stored, e.g. deleting a cell still in use.
@@ -89,6 +92,7 @@ impl ApiError {
                 },
             ),
             ApiError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "UNAUTHORIZED"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "FORBIDDEN"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
             ApiError::Conflict(_) | ApiError::Store(StoreError::Conflict(_)) => {
                 (StatusCode::CONFLICT, "CONFLICT")

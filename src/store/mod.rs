@@ -19,7 +19,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::domain::api_key::{IssuedKey, TenantSlug};
+use crate::domain::api_key::{IssuedKey, KeyScopes, TenantSlug};
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::view::RecordView;
@@ -62,6 +62,7 @@ pub struct ApiKeyInfo {
     pub name: Option<String>,
     pub mode: Mode,
     pub prefix: String,
+    pub scopes: KeyScopes,
     pub created_at: String,
     pub last_used_at: Option<String>,
     pub revoked_at: Option<String>,
@@ -75,6 +76,7 @@ pub struct StoredKey {
     pub mode: Mode,
     pub hash: String,
     pub revoked: bool,
+    pub scopes: KeyScopes,
 }
 
 /// Filters of a list request, already checked by the caller.
@@ -329,6 +331,7 @@ pub trait Store: Send + Sync {
         tenant: &TenantSlug,
         name: Option<&str>,
         key: &IssuedKey,
+        scopes: KeyScopes,
     ) -> Result<ApiKeyInfo, StoreError>;
 
     async fn list_api_keys(
@@ -516,6 +519,10 @@ pub(crate) fn key_params(target: &RecordRef) -> (bool, Vec<String>) {
             external_id,
         } => (true, vec![source.clone(), external_id.clone()]),
     }
+}
+
+pub(crate) fn decode_scopes(text: &str) -> Result<KeyScopes, StoreError> {
+    KeyScopes::parse(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(e.into())))
 }
 
 pub(crate) fn decode_mode(text: &str) -> Result<Mode, StoreError> {

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use eryxon::config::ServerConfig;
-use eryxon::domain::api_key::{IssuedKey, TenantSlug};
+use eryxon::domain::api_key::{IssuedKey, KeyScopes, TenantSlug};
 use eryxon::domain::Mode;
 use eryxon::store::{self, Store};
 use reqwest::header::HeaderMap;
@@ -188,9 +188,20 @@ impl TestServer {
     }
 
     pub async fn key_in(&self, tenant: &str, mode: Mode) -> String {
+        self.issue(tenant, mode, KeyScopes::ALL).await
+    }
+
+    /// A new live key for `tenant` holding only `scopes` (`"floor,read"`).
+    pub async fn key_with_scopes(&self, tenant: &str, scopes: &str) -> String {
+        self.issue(tenant, Mode::Live, KeyScopes::parse(scopes).unwrap())
+            .await
+    }
+
+    async fn issue(&self, tenant: &str, mode: Mode, scopes: KeyScopes) -> String {
         let key = IssuedKey::generate(mode);
+        let tenant = TenantSlug::parse(tenant).unwrap();
         self.store
-            .create_api_key(&TenantSlug::parse(tenant).unwrap(), Some("test"), &key)
+            .create_api_key(&tenant, Some("test"), &key, scopes)
             .await
             .expect("the key is stored");
         key.secret

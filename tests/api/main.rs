@@ -23,6 +23,7 @@ mod ownership;
 mod push;
 mod push_exports;
 mod reads;
+mod scopes;
 mod security;
 mod seed;
 mod semantics;

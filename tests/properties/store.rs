@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use eryxon::domain::api_key::{IssuedKey, TenantSlug};
+use eryxon::domain::api_key::{IssuedKey, KeyScopes, TenantSlug};
 use eryxon::domain::batch::{prepare_bulk, prepare_one, BulkBody};
 use eryxon::domain::decode::decode;
 use eryxon::domain::outcome::{merged, Change, Counts, RecordError, RecordResult, Synced};
@@ -114,7 +114,10 @@ impl Harness {
             let tenant = format!("t{}", uuid::Uuid::now_v7().simple());
             let key = IssuedKey::generate(Mode::Live);
             let slug = TenantSlug::parse(&tenant).unwrap();
-            self.store.create_api_key(&slug, None, &key).await.unwrap();
+            self.store
+                .create_api_key(&slug, None, &key, KeyScopes::ALL)
+                .await
+                .unwrap();
             let stored = self.store.find_api_key(&key.lookup).await.unwrap().unwrap();
             Scope {
                 tenant_id: stored.tenant_id,

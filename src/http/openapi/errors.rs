@@ -25,6 +25,7 @@ const fn error(code: &'static str, status: u16, when: &'static str) -> ErrorInfo
 pub const ERRORS: &[ErrorInfo] = &[
     error("VALIDATION_ERROR", 400, "Malformed JSON (with line and column), wrong type, missing or unknown field or query parameter, bad enum, date, color or range, too many records."),
     error("UNAUTHORIZED", 401, "Missing, malformed, unknown or revoked API key."),
+    error("FORBIDDEN", 403, "The API key lacks the scope this call needs (`sync`, `floor`, `read` or `webhooks`); the message names it."),
     error("NOT_FOUND", 404, "No record with that id for this key (also: an unknown path)."),
     error("METHOD_NOT_ALLOWED", 405, "Known path, wrong method."),
     error("REQUEST_TIMEOUT", 408, "The request took longer than the server's time limit (ERYXON_REQUEST_TIMEOUT_SECS)."),
@@ -182,6 +183,7 @@ pub fn error_responses(
         Access::Public => &["REQUEST_TIMEOUT", "INTERNAL_ERROR", "SERVICE_UNAVAILABLE"],
         Access::Key | Access::KeyIdempotent => &[
             "UNAUTHORIZED",
+            "FORBIDDEN",
             "REQUEST_TIMEOUT",
             "RATE_LIMITED",
             "INTERNAL_ERROR",

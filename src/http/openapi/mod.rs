@@ -46,7 +46,8 @@ parts (work orders) and operations (routing steps), plus cells (work centers) an
 (equipment), each keyed by its own `external_id` within an `external_source`.
 
 - Every `/api-*` call needs `Authorization: Bearer ery_live_…` (or `ery_test_…`); live and test \
-keys see separate data.
+keys see separate data. A key holds scopes (`sync`, `floor`, `read`, `webhooks`); a call outside \
+them answers 403 `FORBIDDEN`, naming the scope it needs.
 - Bodies must be sent with `Content-Type: application/json`.
 - Absent keeps, null clears: a field left out keeps its stored value; `null` clears it (fields \
 with a default go back to it). Required fields cannot be `null`. Unknown fields are refused.
@@ -197,7 +198,13 @@ fn build() -> Document {
     let bearer = HttpBuilder::new()
         .scheme(HttpAuthScheme::Bearer)
         .bearer_format("ery_live_… or ery_test_… followed by 40 base62 characters")
-        .description(Some("An API key from `eryxon api-key create`."))
+        .description(Some(
+            "An API key from `eryxon api-key create`. Its scopes (`--scopes`, all four when \
+             left out) say what it may call: `sync` for `PUT …/sync`, `POST …/bulk-sync` and \
+             `DELETE`; `floor` for the lifecycle actions and reported quantities; `read` for \
+             every `GET`; `webhooks` for `/api-webhooks*`. A call outside them answers 403 \
+             `FORBIDDEN`.",
+        ))
         .build();
     let mut components = ComponentsBuilder::new()
         .security_scheme("bearerAuth", SecurityScheme::Http(bearer))

@@ -250,6 +250,7 @@ fn every_api_error() -> Vec<ApiError> {
             "m".into(),
         )),
         ApiError::Unauthorized("m".into()),
+        ApiError::Forbidden("m".into()),
         ApiError::NotFound("m".into()),
         ApiError::Conflict("m".into()),
         ApiError::InvalidTransition("m".into()),
@@ -270,6 +271,7 @@ fn every_api_error() -> Vec<ApiError> {
             ApiError::Validation { .. }
             | ApiError::Reference(_)
             | ApiError::Unauthorized(_)
+            | ApiError::Forbidden(_)
             | ApiError::NotFound(_)
             | ApiError::Conflict(_)
             | ApiError::InvalidTransition(_)
@@ -307,5 +309,28 @@ fn the_page_lists_every_path() {
     let page = page();
     for path in document()["paths"].as_object().unwrap().keys() {
         assert!(page.contains(&format!("<code>{path}</code>")), "{path}");
+    }
+}
+
+#[test]
+fn every_documented_call_needs_a_scope_and_may_be_forbidden() {
+    for (path, item) in document()["paths"].as_object().unwrap() {
+        if !path.starts_with("/api-") {
+            continue;
+        }
+        for method in ["get", "put", "post", "delete"] {
+            let Some(operation) = item.get(method) else {
+                continue;
+            };
+            let method = method.to_uppercase();
+            assert!(
+                crate::domain::api_key::needed_scope(&method, path).is_some(),
+                "{method} {path} needs no scope"
+            );
+            assert!(
+                operation["responses"]["403"].is_object(),
+                "{method} {path} documents no 403"
+            );
+        }
     }
 }

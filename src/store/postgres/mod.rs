@@ -23,12 +23,12 @@ use super::listing::Dialect;
 use super::read::{get as read_record, list as read_page, reads_a_tree, timestamp_text};
 use super::tx::Tx;
 use super::{
-    decode_mode, existing_claim, free_later, lookup_of, minutes_ago, timestamp, Access, ApiKeyInfo,
-    Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery,
-    Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, Written, IDEMPOTENCY_HOURS,
-    IDEMPOTENCY_STALE_MINUTES,
+    decode_mode, decode_scopes, existing_claim, free_later, lookup_of, minutes_ago, timestamp,
+    Access, ApiKeyInfo, Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord,
+    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, Written,
+    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
-use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
+use crate::domain::api_key::{display_prefix, IssuedKey, KeyScopes, TenantSlug};
 use crate::domain::record::SyncBatch;
 use crate::domain::schema::Kind;
 use crate::domain::view::RecordView;
@@ -105,7 +105,7 @@ impl PostgresStore {
 
 fn key_columns() -> String {
     format!(
-        "SELECT k.id::text AS id, t.slug, k.name, k.mode, k.lookup, {} AS created_at, \
+        "SELECT k.id::text AS id, t.slug, k.name, k.mode, k.lookup, k.scopes, {} AS created_at, \
          {} AS last_used_at, {} AS revoked_at \
          FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id",
         timestamp_text("k.created_at"),
@@ -127,6 +127,7 @@ fn key_info(row: &PgRow) -> Result<ApiKeyInfo, StoreError> {
         name: optional("name")?,
         mode,
         prefix: display_prefix(mode, &text("lookup")?),
+        scopes: decode_scopes(&text("scopes")?)?,
         created_at: text("created_at")?,
         last_used_at: optional("last_used_at")?,
         revoked_at: optional("revoked_at")?,
@@ -367,6 +368,7 @@ impl Store for PostgresStore {
         tenant: &TenantSlug,
         name: Option<&str>,
         key: &IssuedKey,
+        scopes: KeyScopes,
     ) -> Result<ApiKeyInfo, StoreError> {
         let now = timestamp();
         let mut tx = self.pool.begin().await?;
@@ -383,8 +385,8 @@ impl Store for PostgresStore {
         .await?;
         let key_id = Uuid::now_v7().hyphenated().to_string();
         sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, name, mode, lookup, hash, created_at) \
-             SELECT $1::uuid, id, $3, $4, $5, $6, $7::timestamptz FROM tenants WHERE slug = $2",
+            "INSERT INTO api_keys (id, tenant_id, name, mode, lookup, hash, created_at, scopes) \
+             SELECT $1::uuid, id, $3, $4, $5, $6, $7::timestamptz, $8 FROM tenants WHERE slug = $2",
         )
         .bind(&key_id)
         .bind(tenant.as_str())
@@ -393,6 +395,7 @@ impl Store for PostgresStore {
         .bind(&key.lookup)
         .bind(&key.hash)
         .bind(&now)
+        .bind(scopes.to_string())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -454,7 +457,7 @@ impl Store for PostgresStore {
     async fn find_api_key(&self, lookup: &str) -> Result<Option<StoredKey>, StoreError> {
         let row = sqlx::query(
             "SELECT id::text AS id, tenant_id::text AS tenant_id, mode, hash, \
-             revoked_at IS NOT NULL AS revoked FROM api_keys WHERE lookup = $1",
+             revoked_at IS NOT NULL AS revoked, scopes FROM api_keys WHERE lookup = $1",
         )
         .bind(lookup)
         .fetch_optional(&self.pool)
@@ -467,6 +470,7 @@ impl Store for PostgresStore {
             mode: decode_mode(&get("mode")?)?,
             hash: get("hash")?,
             revoked: row.try_get("revoked")?,
+            scopes: decode_scopes(&get("scopes")?)?,
         }))
     }
 

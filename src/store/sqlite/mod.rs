@@ -34,12 +34,12 @@ use super::listing::Dialect;
 use super::read::{get as read_record, list as read_page, reads_a_tree};
 use super::tx::Tx;
 use super::{
-    decode_mode, existing_claim, lookup_of, minutes_ago, timestamp, Access, ApiKeyInfo, Claim,
-    Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord, ImportRow, ListQuery, Page,
-    RecordRef, Store, StoreError, StoreOptions, StoredKey, WindowCounter, Written,
+    decode_mode, decode_scopes, existing_claim, lookup_of, minutes_ago, timestamp, Access,
+    ApiKeyInfo, Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord, ImportRow,
+    ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, WindowCounter, Written,
     IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
-use crate::domain::api_key::{display_prefix, IssuedKey, TenantSlug};
+use crate::domain::api_key::{display_prefix, IssuedKey, KeyScopes, TenantSlug};
 use crate::domain::record::SyncBatch;
 use crate::domain::view::RecordView;
 use crate::domain::{Entity, Scope};
@@ -144,8 +144,8 @@ fn parse_id(text: &str) -> Result<Uuid, StoreError> {
     Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
 }
 
-const KEY_COLUMNS: &str = "SELECT k.id, t.slug, k.name, k.mode, k.lookup, k.created_at, \
-    k.last_used_at, k.revoked_at FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id";
+const KEY_COLUMNS: &str = "SELECT k.id, t.slug, k.name, k.mode, k.lookup, k.scopes, \
+    k.created_at, k.last_used_at, k.revoked_at FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id";
 
 fn key_info(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyInfo, StoreError> {
     let mode = decode_mode(row.try_get("mode")?)?;
@@ -156,6 +156,7 @@ fn key_info(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyInfo, StoreError> {
         name: row.try_get("name")?,
         mode,
         prefix: display_prefix(mode, &lookup),
+        scopes: decode_scopes(row.try_get("scopes")?)?,
         created_at: row.try_get("created_at")?,
         last_used_at: row.try_get("last_used_at")?,
         revoked_at: row.try_get("revoked_at")?,
@@ -290,6 +291,7 @@ impl Store for SqliteStore {
         tenant: &TenantSlug,
         name: Option<&str>,
         key: &IssuedKey,
+        scopes: KeyScopes,
     ) -> Result<ApiKeyInfo, StoreError> {
         let now = timestamp();
         let mut tx = begin_write(&self.writer).await?;
@@ -303,8 +305,8 @@ impl Store for SqliteStore {
         .await?;
         let key_id = Uuid::now_v7().hyphenated().to_string();
         sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, name, mode, lookup, hash, created_at) \
-             SELECT ?1, id, ?3, ?4, ?5, ?6, ?7 FROM tenants WHERE slug = ?2",
+            "INSERT INTO api_keys (id, tenant_id, name, mode, lookup, hash, created_at, scopes) \
+             SELECT ?1, id, ?3, ?4, ?5, ?6, ?7, ?8 FROM tenants WHERE slug = ?2",
         )
         .bind(&key_id)
         .bind(tenant.as_str())
@@ -313,6 +315,7 @@ impl Store for SqliteStore {
         .bind(&key.lookup)
         .bind(&key.hash)
         .bind(&now)
+        .bind(scopes.to_string())
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -369,7 +372,7 @@ impl Store for SqliteStore {
 
     async fn find_api_key(&self, lookup: &str) -> Result<Option<StoredKey>, StoreError> {
         let row = sqlx::query(
-            "SELECT id, tenant_id, mode, hash, revoked_at IS NOT NULL AS revoked \
+            "SELECT id, tenant_id, mode, hash, revoked_at IS NOT NULL AS revoked, scopes \
              FROM api_keys WHERE lookup = ?1",
         )
         .bind(lookup)
@@ -382,6 +385,7 @@ impl Store for SqliteStore {
             mode: decode_mode(row.try_get("mode")?)?,
             hash: row.try_get("hash")?,
             revoked: row.try_get("revoked")?,
+            scopes: decode_scopes(row.try_get("scopes")?)?,
         }))
     }
 
