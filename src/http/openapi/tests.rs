@@ -256,6 +256,7 @@ fn every_api_error() -> Vec<ApiError> {
         ApiError::CursorExpired { days: 30 },
         ApiError::IdempotencyKeyReused,
         ApiError::IdempotencyInProgress,
+        ApiError::IdempotencyMismatch("m".into()),
         ApiError::MethodNotAllowed,
         ApiError::PayloadTooLarge { limit: 1 },
         ApiError::UnsupportedMediaType("m".into()),
@@ -276,6 +277,7 @@ fn every_api_error() -> Vec<ApiError> {
             | ApiError::CursorExpired { .. }
             | ApiError::IdempotencyKeyReused
             | ApiError::IdempotencyInProgress
+            | ApiError::IdempotencyMismatch(_)
             | ApiError::MethodNotAllowed
             | ApiError::PayloadTooLarge { .. }
             | ApiError::UnsupportedMediaType(_)
