@@ -14,6 +14,7 @@ pub mod outcome;
 pub mod patch;
 pub mod payload;
 pub mod progress;
+pub mod quantity;
 pub mod record;
 pub mod schema;
 pub mod value;

@@ -26,6 +26,11 @@ pub type NonNegative = Int<0, MAX_INT>;
 pub type Positive = Int<1, MAX_INT>;
 
 impl<const MIN: i64, const MAX: i64> Int<MIN, MAX> {
+    /// The number, within `MIN..=MAX`.
+    pub fn get(self) -> i64 {
+        self.0
+    }
+
     fn checked(value: Option<i64>, sent: Sent<'_>) -> Result<Self, String> {
         match value {
             Some(value) if (MIN..=MAX).contains(&value) => Ok(Int(value)),

@@ -62,14 +62,12 @@ impl Entity {
 
     /// Columns a record shows that no sync writes: progress the shop floor records (such as
     /// `started_at`, `completed_at`, `quantity_good`), declared here once per entity. Records
-    /// list them after the synced columns; stores read them like those. None yet.
+    /// list them after the synced columns; stores read them like those. So far the produced
+    /// quantities of operations and parts (`store/quantities.rs`).
     pub fn read_only_columns(self) -> &'static [Column] {
         match self {
-            Entity::Jobs
-            | Entity::Parts
-            | Entity::Operations
-            | Entity::Cells
-            | Entity::Resources => &[],
+            Entity::Parts | Entity::Operations => QUANTITIES,
+            Entity::Jobs | Entity::Cells | Entity::Resources => &[],
         }
     }
 
@@ -90,6 +88,21 @@ impl Entity {
         }
     }
 }
+
+const fn quantity(name: &'static str) -> Column {
+    Column {
+        name,
+        kind: Kind::Int,
+        default: Some(Default::Int(0)),
+    }
+}
+
+/// The units the floor reported produced (`POST /api-operation-quantities`).
+const QUANTITIES: &[Column] = &[
+    quantity("quantity_good"),
+    quantity("quantity_scrap"),
+    quantity("quantity_rework"),
+];
 
 /// How a column is stored and compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

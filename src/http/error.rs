@@ -40,6 +40,10 @@ pub enum ApiError {
     IdempotencyKeyReused,
     #[error("the first request with this Idempotency-Key is still running; retry shortly")]
     IdempotencyInProgress,
+    /// A report's `client_event_id` that came before with a different report; the message
+    /// names the fields that differ.
+    #[error("{0}")]
+    IdempotencyMismatch(String),
     #[error("this path does not accept that method")]
     MethodNotAllowed,
     #[error("the request body is larger than {limit} bytes")]
@@ -103,6 +107,9 @@ impl ApiError {
                 (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_KEY_REUSED")
             }
             ApiError::IdempotencyInProgress => (StatusCode::CONFLICT, "IDEMPOTENCY_IN_PROGRESS"),
+            ApiError::IdempotencyMismatch(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "IDEMPOTENCY_MISMATCH")
+            }
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED"),
             ApiError::PayloadTooLarge { .. } => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE")

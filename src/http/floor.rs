@@ -24,7 +24,7 @@ pub struct IdParam {
 }
 
 /// A required id in the query string: missing or malformed is the client's error, told as such.
-fn required_id(field: &str, id: Option<&str>) -> Result<Uuid, ApiError> {
+pub(super) fn required_id(field: &str, id: Option<&str>) -> Result<Uuid, ApiError> {
     let id = id
         .ok_or_else(|| ApiError::invalid(FieldError::new(field, "is required: the record's id")))?;
     Uuid::parse_str(id).map_err(|_| {

@@ -10,6 +10,7 @@ mod history;
 mod idempotency;
 mod json;
 mod openapi;
+mod quantities;
 mod rate_limit;
 mod read;
 mod sync;
@@ -134,7 +135,11 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/api-sync/imports/{id}", get(history::get_one))
         .route("/api-events", get(events::list))
         .route("/api-events/{id}", get(events::get_one))
-        .route("/api-time-entries", get(floor::time_entries));
+        .route("/api-time-entries", get(floor::time_entries))
+        .route(
+            "/api-operation-quantities",
+            post(quantities::report).get(quantities::list),
+        );
     for (machine, lifecycle, plural) in [
         (Machine::Operation, "/api-operation-lifecycle", "operations"),
         (Machine::Job, "/api-job-lifecycle", "jobs"),

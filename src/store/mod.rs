@@ -6,6 +6,7 @@ pub mod events;
 pub mod floor;
 pub mod listing;
 pub mod postgres;
+pub mod quantities;
 mod read;
 pub mod sqlite;
 mod sync;
@@ -37,6 +38,7 @@ pub use sync::{free_later, Found, Retired, UpsertRow};
 use crate::domain::event::Event;
 use crate::domain::floor::{Action, Machine, Report};
 use crate::domain::progress::TimeEntry;
+use crate::domain::quantity::{NewReport, QuantityReport, Reported};
 use tx::Tx;
 
 /// What a transaction opened by [`Store::begin`] may do.
@@ -415,6 +417,34 @@ pub trait Store: Send + Sync {
         let entries = floor::time_entries(&mut *tx, scope, operation).await?;
         tx.rollback().await?;
         Ok(entries)
+    }
+
+    /// Records a produced quantity on an operation, with its event; a retried
+    /// `client_event_id` is answered with its first report and counted once.
+    async fn report_quantity(
+        &self,
+        scope: Scope,
+        report: &NewReport,
+    ) -> Result<Reported, StoreError> {
+        let mut tx = self.begin(Access::Write).await?;
+        let reported = quantities::report(&mut *tx, scope, report).await?;
+        match reported {
+            Reported::Created(_) => tx.commit().await?,
+            _ => tx.rollback().await?,
+        }
+        Ok(reported)
+    }
+
+    /// An operation's quantity reports, oldest first; `None` for no such live operation.
+    async fn quantity_reports(
+        &self,
+        scope: Scope,
+        operation: Uuid,
+    ) -> Result<Option<Vec<QuantityReport>>, StoreError> {
+        let mut tx = self.begin(Access::Read).await?;
+        let reports = quantities::list(&mut *tx, scope, operation).await?;
+        tx.rollback().await?;
+        Ok(reports)
     }
 
     /// A page of the tenant's event log.

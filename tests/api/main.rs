@@ -22,6 +22,7 @@ mod openapi;
 mod ownership;
 mod push;
 mod push_exports;
+mod quantities;
 mod reads;
 mod scopes;
 mod security;

@@ -38,6 +38,7 @@ pub const ERRORS: &[ErrorInfo] = &[
     error("REFERENCE_NOT_FOUND", 422, "A parent or cell that does not resolve (deleted records do not count)."),
     error("AMBIGUOUS_REFERENCE", 422, "A cell name that two active cells share."),
     error("IDEMPOTENCY_KEY_REUSED", 422, "This Idempotency-Key came with a different request."),
+    error("IDEMPOTENCY_MISMATCH", 422, "This client_event_id came with a different quantity report; the message names the fields that differ."),
     error("RATE_LIMITED", 429, "Over the key's per-minute limit; Retry-After says when to retry."),
     error("INTERNAL_ERROR", 500, "A fault on the server's side, without internals; quote the X-Request-Id."),
     error("SERVICE_UNAVAILABLE", 503, "The database is unreachable; retry later."),

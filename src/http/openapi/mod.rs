@@ -2,7 +2,8 @@
 //! utoipa, and a page that renders it.
 //!
 //! The handlers that serve one route each carry `#[utoipa::path]` (`health` in `http/mod.rs`,
-//! the sync history in `http/history.rs`, the two below) and `ApiDoc` collects them; the
+//! the sync history in `http/history.rs`, the produced quantities in `http/quantities.rs`, whose
+//! schemas are in `quantities.rs`, the two below) and `ApiDoc` collects them; the
 //! entity routes, whose handlers are generic over the payload, are built per entity in
 //! `entities.rs`. Request and record schemas come from each field's declaration
 //! (`records.rs`); answers and error codes from `answers.rs` and `errors.rs`. The unit tests
@@ -14,6 +15,7 @@ mod errors;
 mod examples;
 mod page;
 mod parameters;
+mod quantities;
 mod records;
 mod schemas;
 #[cfg(test)]
@@ -64,6 +66,8 @@ with a default go back to it). Required fields cannot be `null`. Unknown fields 
     crate::http::history::list,
     crate::http::history::get_one,
     crate::http::health,
+    crate::http::quantities::report,
+    crate::http::quantities::list,
     openapi_json,
     docs,
 ))]
@@ -77,6 +81,7 @@ struct Completion {
     successes: Vec<(u16, utoipa::openapi::Response)>,
     codes: Option<&'static [&'static str]>,
     parameters: Vec<Parameter>,
+    body: Option<utoipa::openapi::request_body::RequestBody>,
 }
 
 fn completion(operation_id: &str) -> Completion {
@@ -87,6 +92,7 @@ fn completion(operation_id: &str) -> Completion {
         successes,
         codes,
         parameters: Vec::new(),
+        body: None,
     };
     match operation_id {
         "listImports" => {
@@ -123,6 +129,27 @@ fn completion(operation_id: &str) -> Completion {
             let ok = plain_response("The page.", public, 200, "text/html", page);
             of(public, vec![(200, ok)], None)
         }
+        "reportQuantity" => {
+            let (body, answers) = quantities::report_answers();
+            let codes = &[
+                "VALIDATION_ERROR",
+                "NOT_FOUND",
+                "PAYLOAD_TOO_LARGE",
+                "UNSUPPORTED_MEDIA_TYPE",
+                "IDEMPOTENCY_MISMATCH",
+            ];
+            Completion {
+                body: Some(body),
+                ..of(key, answers, Some(codes))
+            }
+        }
+        "listQuantityReports" => {
+            let (parameters, answers) = quantities::list_answers();
+            Completion {
+                parameters,
+                ..of(key, answers, Some(&["VALIDATION_ERROR", "NOT_FOUND"]))
+            }
+        }
         other => panic!("no answers for the operation {other}"),
     }
 }
@@ -149,6 +176,9 @@ fn complete(operation: &mut Operation, routes: &mut Routes) {
             .parameters
             .get_or_insert_with(Vec::new)
             .extend(completion.parameters);
+    }
+    if completion.body.is_some() {
+        operation.request_body = completion.body;
     }
     if completion.access == Access::Public {
         operation.security = Some(Vec::new());
@@ -185,7 +215,11 @@ fn build() -> Document {
             .build(),
     );
     let mut tags: Vec<String> = Entity::ALL.iter().map(|e| titles(*e)).collect();
-    tags.extend([HISTORY_TAG.to_owned(), SERVICE_TAG.to_owned()]);
+    tags.extend([
+        crate::http::quantities::TAG.to_owned(),
+        HISTORY_TAG.to_owned(),
+        SERVICE_TAG.to_owned(),
+    ]);
     doc.tags = Some(
         tags.into_iter()
             .map(|name| TagBuilder::new().name(name).build())
@@ -210,6 +244,7 @@ fn build() -> Document {
         .security_scheme("bearerAuth", SecurityScheme::Http(bearer))
         .build();
     components.schemas = answers::components_schemas();
+    quantities::schemas(&mut components.schemas);
     components.responses = routes.errors;
     doc.components = Some(components);
     doc

@@ -8,8 +8,8 @@ use utoipa::openapi::schema::{ObjectBuilder, OneOfBuilder, SchemaType};
 use utoipa::PartialSchema;
 
 use super::schemas::{
-    array_of, described, nullable, one_of, schema_ref, string, timestamp, uuid, with_default,
-    Object, S,
+    array_of, count, described, nullable, one_of, schema_ref, string, timestamp, uuid,
+    with_default, Object, S,
 };
 use crate::domain::batch::MAX_BULK_RECORDS;
 use crate::domain::fields::Field;
@@ -255,6 +255,33 @@ pub fn record_name(entity: Entity, with_children: bool) -> String {
     }
 }
 
+/// What a column the floor writes and no sync does means (`Entity::read_only_columns`).
+fn read_only_about(entity: Entity, column: &str) -> &'static str {
+    match (entity, column) {
+        (Entity::Operations, "quantity_good") => {
+            "Good units the floor reported on this operation (POST /api-operation-quantities). \
+             Read-only: no sync changes it."
+        }
+        (Entity::Operations, "quantity_scrap") => {
+            "Scrapped units the floor reported on this operation. Read-only."
+        }
+        (Entity::Operations, "quantity_rework") => {
+            "Units sent to rework the floor reported on this operation. Read-only."
+        }
+        (Entity::Parts, "quantity_good") => {
+            "Good units of the part: those reported on its last live operation (by sequence, \
+             unsequenced last). Read-only: no sync changes it."
+        }
+        (Entity::Parts, "quantity_scrap") => {
+            "Scrapped units reported on all of the part's live operations. Read-only."
+        }
+        (Entity::Parts, "quantity_rework") => {
+            "Rework units reported on all of the part's live operations. Read-only."
+        }
+        (entity, column) => unreachable!("{column} of {} is undocumented", entity.plural()),
+    }
+}
+
 /// A record as reads show it: every column, always present, `null` when not set.
 pub fn record_schema(entity: Entity, with_children: bool) -> S {
     let mut object = Object::default();
@@ -278,6 +305,13 @@ pub fn record_schema(entity: Entity, with_children: bool) -> S {
                 object.field(column.name, schema, true);
             }
         }
+    }
+    for column in entity.read_only_columns() {
+        object.field(
+            column.name,
+            described(count(), read_only_about(entity, column.name)),
+            true,
+        );
     }
     object.field(
         "synced_at",

@@ -257,6 +257,7 @@ fn every_api_error() -> Vec<ApiError> {
         ApiError::CursorExpired { days: 30 },
         ApiError::IdempotencyKeyReused,
         ApiError::IdempotencyInProgress,
+        ApiError::IdempotencyMismatch("m".into()),
         ApiError::MethodNotAllowed,
         ApiError::PayloadTooLarge { limit: 1 },
         ApiError::UnsupportedMediaType("m".into()),
@@ -278,6 +279,7 @@ fn every_api_error() -> Vec<ApiError> {
             | ApiError::CursorExpired { .. }
             | ApiError::IdempotencyKeyReused
             | ApiError::IdempotencyInProgress
+            | ApiError::IdempotencyMismatch(_)
             | ApiError::MethodNotAllowed
             | ApiError::PayloadTooLarge { .. }
             | ApiError::UnsupportedMediaType(_)

@@ -14,7 +14,7 @@ use crate::common::{Reply, TestServer};
 
 const ENTITIES: [&str; 5] = ["jobs", "parts", "operations", "cells", "resources"];
 
-async fn fetch_document(server: &TestServer) -> Value {
+pub(crate) async fn fetch_document(server: &TestServer) -> Value {
     let reply = server
         .send(reqwest::Method::GET, "/openapi.json", None, None, None)
         .await
@@ -142,7 +142,7 @@ fn assert_valid_at(doc: &Value, pointer: &str, value: &Value, context: &str) {
 }
 
 /// Checks a reply against what the document says `method path` answers with its status.
-fn assert_documented(doc: &Value, path: &str, method: &str, reply: &Reply) {
+pub(crate) fn assert_documented(doc: &Value, path: &str, method: &str, reply: &Reply) {
     let context = format!("{} {path} answered {}", method.to_uppercase(), reply.status);
     let at = format!(
         "/paths/{}/{method}/responses/{}",

@@ -138,6 +138,11 @@ async fn documented_query_parameters_are_the_accepted_ones(engine: Engine) {
         .as_str()
         .expect("a full page has a cursor")
         .to_owned();
+    // A parameter naming a record takes a real one's id.
+    let operation_id = server.all("operations", &key).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     // Every query parameter any operation documents, with a value valid where it is documented.
     let mut everywhere = BTreeMap::new();
@@ -189,7 +194,10 @@ async fn documented_query_parameters_are_the_accepted_ones(engine: Engine) {
         let documented: Vec<&str> = params.iter().map(|p| p["name"].as_str().unwrap()).collect();
         for param in &params {
             let name = param["name"].as_str().unwrap();
-            let value = query_sample(&doc, param, &cursor);
+            let value = match name {
+                "operation_id" => operation_id.clone(),
+                _ => query_sample(&doc, param, &cursor),
+            };
             let reply = send(format!("{name}={value}")).await;
             assert!(
                 reply.status.is_success(),

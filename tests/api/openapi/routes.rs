@@ -22,6 +22,7 @@ const ENTITY_ROUTES: &[(&str, &[&str])] = &[
     ),
 ];
 const OTHER_ROUTES: &[(&str, &[&str])] = &[
+    ("/api-operation-quantities", &["get", "post"]),
     ("/api-sync/imports", &["get"]),
     ("/api-sync/imports/{id}", &["get"]),
     ("/healthz", &["get"]),
