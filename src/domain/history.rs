@@ -173,13 +173,7 @@ mod tests {
         RecordResult {
             index,
             external_id: Some(format!("C-{index}")),
-            outcome: Ok(Synced {
-                id: Uuid::nil(),
-                external_id: format!("C-{index}"),
-                change,
-                parts: Vec::new(),
-                operations: Vec::new(),
-            }),
+            outcome: Ok(Synced::leaf(Uuid::nil(), format!("C-{index}"), change)),
         }
     }
 

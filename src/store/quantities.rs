@@ -171,7 +171,7 @@ fn quantity_event(recorded: &Recorded) -> NewEvent {
         record_id: Some(operation.id),
         external_source: Some(operation.external_source.clone()),
         external_id: Some(operation.external_id.clone()),
-        data,
+        data: data.to_string(),
     }
 }
 
