@@ -146,6 +146,7 @@ impl ErrorCode {
         match self {
             ErrorCode::ValidationError => 400,
             ErrorCode::ReferenceNotFound | ErrorCode::AmbiguousReference => 422,
+            ErrorCode::Conflict => 409,
         }
     }
 }

@@ -12,6 +12,8 @@ pub enum ErrorCode {
     ValidationError,
     ReferenceNotFound,
     AmbiguousReference,
+    /// The record would undo what the shop floor did (a replace leaving out worked children).
+    Conflict,
 }
 
 /// A rejected record: the code, the field at fault and a sentence for a human.

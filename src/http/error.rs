@@ -78,6 +78,7 @@ impl ApiError {
             ErrorCode::ReferenceNotFound | ErrorCode::AmbiguousReference => {
                 ApiError::Reference(error)
             }
+            ErrorCode::Conflict => ApiError::Conflict(error.message),
         }
     }
 

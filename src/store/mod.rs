@@ -8,6 +8,7 @@ pub mod listing;
 pub mod postgres;
 pub mod quantities;
 mod read;
+mod replace;
 pub mod sqlite;
 mod sync;
 pub(crate) mod sync_events;

@@ -420,6 +420,14 @@ async fn jobs<W: SyncWriter>(
         }
     }
 
+    let refused = replace_refusals(writer, &ready).await?;
+    ready.retain(|(item, _)| match refused.get(&item.index) {
+        Some(error) => {
+            results.push(rejected(item.index, &item.item.record.key, error.clone()));
+            false
+        }
+        None => true,
+    });
     let job_rows: Vec<_> = ready
         .iter()
         .map(|(i, _)| row(&i.item.record, Vec::new()))
@@ -460,6 +468,41 @@ async fn jobs<W: SyncWriter>(
             .map(|(index, _, job)| accepted(index, job)),
     );
     Ok(results)
+}
+
+/// The refusals, by batch index, of the replacing jobs that would delete what the floor worked
+/// on (`store/replace.rs`).
+async fn replace_refusals<W: SyncWriter>(
+    writer: &mut W,
+    ready: &[(&Indexed<JobRecord>, Vec<Vec<Uuid>>)],
+) -> Result<HashMap<usize, RecordError>, StoreError> {
+    let replacing: Vec<&Indexed<JobRecord>> = ready
+        .iter()
+        .map(|(item, _)| *item)
+        .filter(|item| item.item.children == Some(Children::Replace))
+        .collect();
+    if replacing.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let keys: Vec<(&str, &str)> = replacing
+        .iter()
+        .map(|i| {
+            let key = &i.item.record.key;
+            (key.source.as_str(), key.external_id.as_str())
+        })
+        .collect();
+    let ids = writer.resolve(Entity::Jobs, &keys).await?;
+    let stored: Vec<(Uuid, &JobRecord)> = replacing
+        .iter()
+        .zip(&ids)
+        .filter_map(|(item, id)| id.map(|id| (id, &item.item)))
+        .collect();
+    let mut by_id = super::replace::refusals(&mut writer.statements(), &stored).await?;
+    Ok(replacing
+        .iter()
+        .zip(ids)
+        .filter_map(|(item, id)| Some((item.index, by_id.remove(&id?)?)))
+        .collect())
 }
 
 /// Deletes the stored parts and operations of these jobs that their payloads left out, and

@@ -109,6 +109,9 @@ pub trait Dialect {
     /// A stored time column (or expression) read as the store's fixed-width UTC text.
     fn time(&self, column: &str) -> String;
 
+    /// A subquery of the ids in the JSON array of texts bound to `$n`, typed as the id columns.
+    fn id_list(&self, n: usize) -> String;
+
     /// What a `SELECT` of rows the transaction will change ends with, so a concurrent writer
     /// waits for it: ` FOR UPDATE` where rows lock, nothing where the file does (SQLite).
     fn lock_rows(&self) -> &'static str {

@@ -178,7 +178,66 @@ async fn a_deleted_job_writes_a_tombstone_per_record(engine: Engine) {
     );
 }
 
+/// A job that keeps O2 only, under a replace: O1 (worked on) would go.
+fn without_o1(external_id: &str) -> serde_json::Value {
+    json!({"external_id": external_id, "external_source": "SAP", "job_number": "SO-1",
+        "children": "replace",
+        "parts": [{"external_id": "P", "part_number": "PN-1", "operations": [
+            {"external_id": "O2", "operation_name": "Deburr", "sequence": 2, "cell_name": "Saw"}]}]})
+}
+
+async fn a_replace_never_drops_what_the_floor_worked_on(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    server
+        .post(
+            &format!("/api-operation-lifecycle/start?id={o1}"),
+            &key,
+            &json!({}),
+        )
+        .await
+        .expect(200);
+    let mut changed = without_o1("J");
+    changed["job_number"] = json!("SO-1b");
+    for path in ["/api-jobs/sync?dry_run=true", "/api-jobs/sync"] {
+        let reply = server.put(path, &key, &changed).await.expect(409);
+        assert_eq!(reply.error_code(), "CONFLICT");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(message.contains("operation O1"), "{path}: {message}");
+    }
+    // Nothing of the job was written, not even its own new number.
+    let job = server
+        .get("/api-jobs/by-external/SAP/J", &key)
+        .await
+        .expect(200);
+    assert_eq!(job.data()["job_number"], "SO-1");
+    assert_eq!(server.all("operations", &key).await.len(), 2);
+    // In a bulk call that job gets the error; the others go on.
+    let bulk = json!({"jobs": [changed, {"external_id": "J2", "external_source": "SAP",
+        "job_number": "SO-2"}]});
+    let reply = server
+        .post("/api-jobs/bulk-sync", &key, &bulk)
+        .await
+        .expect(200);
+    let results = &reply.data()["results"];
+    assert_eq!(results[0]["code"], "CONFLICT", "{}", reply.body);
+    assert_eq!(results[1]["action"], "created", "{}", reply.body);
+    assert_eq!(server.all("operations", &key).await.len(), 2);
+    // Once O1 is sent again, the replace goes through.
+    let mut with_o1 = without_o1("J");
+    with_o1["parts"][0]["operations"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"external_id": "O1", "operation_name": "Cut", "cell_name": "Saw"}));
+    server
+        .put("/api-jobs/sync", &key, &with_o1)
+        .await
+        .expect(200);
+}
+
 on_every_engine!(
+    a_replace_never_drops_what_the_floor_worked_on,
     a_sync_keeps_the_floors_status,
     deleting_what_the_floor_worked_on_is_refused,
     a_deleted_job_writes_a_tombstone_per_record,

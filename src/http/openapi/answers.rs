@@ -45,6 +45,7 @@ fn record_error_code() -> S {
         "VALIDATION_ERROR",
         "REFERENCE_NOT_FOUND",
         "AMBIGUOUS_REFERENCE",
+        "CONFLICT",
     ])
     .into()
 }

@@ -70,13 +70,13 @@ impl Routes {
     }
 }
 
-/// Codes a single-record sync may answer 422 with besides a reused key: only entities whose
-/// payloads name other records can miss one.
+/// Codes a single-record sync may answer besides validation and a reused key: only entities
+/// whose payloads name other records can miss one, and only a job's replace can conflict with
+/// the floor.
 fn reference_codes(entity: Entity) -> &'static [&'static str] {
     match entity {
-        Entity::Jobs | Entity::Parts | Entity::Operations => {
-            &["REFERENCE_NOT_FOUND", "AMBIGUOUS_REFERENCE"]
-        }
+        Entity::Jobs => &["CONFLICT", "REFERENCE_NOT_FOUND", "AMBIGUOUS_REFERENCE"],
+        Entity::Parts | Entity::Operations => &["REFERENCE_NOT_FOUND", "AMBIGUOUS_REFERENCE"],
         Entity::Cells | Entity::Resources => &[],
     }
 }

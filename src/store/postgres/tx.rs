@@ -18,6 +18,10 @@ impl Dialect for PgDialect {
         " FOR UPDATE"
     }
 
+    fn id_list(&self, n: usize) -> String {
+        format!("(SELECT CAST(value AS uuid) FROM jsonb_array_elements_text(${n}::jsonb))")
+    }
+
     fn time(&self, column: &str) -> String {
         format!("to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
     }

@@ -12,6 +12,10 @@ pub(crate) struct SqliteTx(pub(crate) sqlx::Transaction<'static, Sqlite>);
 struct SqliteDialect;
 
 impl Dialect for SqliteDialect {
+    fn id_list(&self, n: usize) -> String {
+        format!("(SELECT value FROM json_each(${n}::text))")
+    }
+
     fn time(&self, column: &str) -> String {
         column.to_owned()
     }
