@@ -3,6 +3,7 @@
 //! a single writer.
 
 mod read;
+mod sql;
 mod sync;
 mod tx;
 

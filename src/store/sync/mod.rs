@@ -2,20 +2,26 @@
 //! not resolve, then upsert each entity level with one set-based call. Engines supply only the
 //! set-based primitives, inside one transaction.
 
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 use xxhash_rust::xxh3::xxh3_64;
+
+mod children;
+mod refs;
+
+use children::{replace_refusals, retire_left_out_children};
+use refs::{missing_parent, resolve_parents, CellDirectory};
 
 use super::listing::Dialect;
 use super::read::Reader;
 use super::tx::Statements;
 use super::StoreError;
-use crate::domain::outcome::{Change, ErrorCode, RecordError, RecordResult, Synced};
+use crate::domain::outcome::{Change, RecordError, RecordResult, Synced};
 use crate::domain::patch::Patch;
 use crate::domain::record::{
-    CellRef, Children, Indexed, JobRecord, OperationRecord, ParentRef, Parented, PartRecord,
-    Record, RecordKey, SyncBatch,
+    Children, Indexed, JobRecord, OperationRecord, Parented, PartRecord, Record, RecordKey,
+    SyncBatch,
 };
 use crate::domain::schema::{Entity, Scalar};
 
@@ -262,86 +268,6 @@ async fn flat<W: SyncWriter>(
         .collect())
 }
 
-/// The batch's cells, so every operation resolves its `cell_name` (active cells by exact name)
-/// or `cell_id` (a live, active cell of this tenant) from two queries for the whole batch.
-struct CellDirectory {
-    by_name: HashMap<String, Vec<Uuid>>,
-    ids: HashSet<Uuid>,
-}
-
-impl CellDirectory {
-    async fn load<'a, W: SyncWriter>(
-        writer: &mut W,
-        operations: impl Iterator<Item = &'a OperationRecord>,
-    ) -> Result<Self, StoreError> {
-        let mut names = BTreeSet::new();
-        let mut ids = BTreeSet::new();
-        for operation in operations {
-            match &operation.cell {
-                CellRef::Name(name) => names.insert(name.as_str()),
-                CellRef::Id(id) => ids.insert(*id),
-            };
-        }
-        let names: Vec<&str> = names.into_iter().collect();
-        let ids: Vec<Uuid> = ids.into_iter().collect();
-        Ok(CellDirectory {
-            by_name: if names.is_empty() {
-                HashMap::new()
-            } else {
-                writer.active_cells_named(&names).await?
-            },
-            ids: writer.live_ids(Entity::Cells, &ids).await?,
-        })
-    }
-
-    fn cell_of(&self, operation: &OperationRecord) -> Result<Uuid, RecordError> {
-        let name = match &operation.cell {
-            CellRef::Id(id) if self.ids.contains(id) => return Ok(*id),
-            CellRef::Id(id) => {
-                return Err(RecordError::reference(
-                    ErrorCode::ReferenceNotFound,
-                    "cell_id",
-                    format!("no active cell has id {id}"),
-                ))
-            }
-            CellRef::Name(name) => name,
-        };
-        match self
-            .by_name
-            .get(name)
-            .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
-            [id] => Ok(*id),
-            [] => Err(RecordError::reference(
-                ErrorCode::ReferenceNotFound,
-                "cell_name",
-                format!("no active cell is named {name:?}; sync the cell first"),
-            )),
-            many => Err(RecordError::reference(
-                ErrorCode::AmbiguousReference,
-                "cell_name",
-                format!(
-                    "{} active cells are named {name:?}; rename or deactivate all but one",
-                    many.len()
-                ),
-            )),
-        }
-    }
-
-    /// The cell of every operation of a part, or the first operation's error.
-    fn cells_of(&self, part: &PartRecord) -> Result<Vec<Uuid>, RecordError> {
-        part.operations
-            .iter()
-            .enumerate()
-            .map(|(i, op)| {
-                self.cell_of(op)
-                    .map_err(|e| e.within(&format!("operations[{i}]")))
-            })
-            .collect()
-    }
-}
-
 /// A part ready to write: its parent job and the cell of each of its operations.
 struct PlacedPart<'a> {
     part: &'a PartRecord,
@@ -468,145 +394,6 @@ async fn jobs<W: SyncWriter>(
             .map(|(index, _, job)| accepted(index, job)),
     );
     Ok(results)
-}
-
-/// The refusals, by batch index, of the replacing jobs that would delete what the floor worked
-/// on (`store/replace.rs`).
-async fn replace_refusals<W: SyncWriter>(
-    writer: &mut W,
-    ready: &[(&Indexed<JobRecord>, Vec<Vec<Uuid>>)],
-) -> Result<HashMap<usize, RecordError>, StoreError> {
-    let replacing: Vec<&Indexed<JobRecord>> = ready
-        .iter()
-        .map(|(item, _)| *item)
-        .filter(|item| item.item.children == Some(Children::Replace))
-        .collect();
-    if replacing.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let keys: Vec<(&str, &str)> = replacing
-        .iter()
-        .map(|i| {
-            let key = &i.item.record.key;
-            (key.source.as_str(), key.external_id.as_str())
-        })
-        .collect();
-    let ids = writer.resolve(Entity::Jobs, &keys).await?;
-    let stored: Vec<(Uuid, &JobRecord)> = replacing
-        .iter()
-        .zip(&ids)
-        .filter_map(|(item, id)| id.map(|id| (id, &item.item)))
-        .collect();
-    let mut by_id = super::replace::refusals(&mut writer.statements(), &stored).await?;
-    Ok(replacing
-        .iter()
-        .zip(ids)
-        .filter_map(|(item, id)| Some((item.index, by_id.remove(&id?)?)))
-        .collect())
-}
-
-/// Deletes the stored parts and operations of these jobs that their payloads left out, and
-/// lists them in each job's answer as deleted.
-async fn retire_left_out_children<W: SyncWriter>(
-    writer: &mut W,
-    jobs: &mut [&mut Synced],
-) -> Result<(), StoreError> {
-    if jobs.is_empty() {
-        return Ok(());
-    }
-    let job_ids: Vec<Uuid> = jobs.iter().map(|j| j.id).collect();
-    let kept_parts: Vec<Uuid> = jobs.iter().flat_map(|j| &j.parts).map(|p| p.id).collect();
-    let retired_parts = writer.retire(Entity::Parts, &job_ids, &kept_parts).await?;
-    let kept_operations: Vec<Uuid> = jobs
-        .iter()
-        .flat_map(|j| &j.parts)
-        .flat_map(|p| &p.operations)
-        .map(|o| o.id)
-        .collect();
-    let parts_of_operations: Vec<Uuid> = kept_parts
-        .iter()
-        .copied()
-        .chain(retired_parts.iter().map(|r| r.id))
-        .collect();
-    let retired_operations = writer
-        .retire(Entity::Operations, &parts_of_operations, &kept_operations)
-        .await?;
-    let deleted = |r: &Retired| Synced::leaf(r.id, r.external_id.clone(), Change::Deleted);
-    for job in jobs.iter_mut() {
-        for part in job.parts.iter_mut() {
-            part.operations.extend(
-                retired_operations
-                    .iter()
-                    .filter(|o| o.parent == part.id)
-                    .map(deleted),
-            );
-        }
-        for retired in retired_parts.iter().filter(|p| p.parent == job.id) {
-            let mut part = deleted(retired);
-            part.operations = retired_operations
-                .iter()
-                .filter(|o| o.parent == retired.id)
-                .map(deleted)
-                .collect();
-            job.parts.push(part);
-        }
-    }
-    Ok(())
-}
-
-fn missing_parent(parent: Entity, key: &RecordKey, reference: &ParentRef) -> RecordError {
-    let named = match reference {
-        ParentRef::ExternalId(external_id) => {
-            format!(
-                "with external_id {external_id:?} in source {:?}",
-                key.source
-            )
-        }
-        ParentRef::Id(id) => format!("with id {id}"),
-    };
-    RecordError::reference(
-        ErrorCode::ReferenceNotFound,
-        reference.field(parent),
-        format!(
-            "no {} {named}; sync the {} first",
-            parent.singular(),
-            parent.singular()
-        ),
-    )
-}
-
-/// The id of each item's parent, from one query per kind of reference for the whole batch.
-async fn resolve_parents<W: SyncWriter, T>(
-    writer: &mut W,
-    parent: Entity,
-    items: &[Indexed<Parented<T>>],
-    key_of: impl Fn(&T) -> &RecordKey,
-) -> Result<Vec<Option<Uuid>>, StoreError> {
-    let keys: Vec<(&str, &str)> = items
-        .iter()
-        .filter_map(|i| match &i.item.parent {
-            ParentRef::ExternalId(external_id) => {
-                Some((key_of(&i.item.item).source.as_str(), external_id.as_str()))
-            }
-            ParentRef::Id(_) => None,
-        })
-        .collect();
-    let ids: Vec<Uuid> = items
-        .iter()
-        .filter_map(|i| match &i.item.parent {
-            ParentRef::Id(id) => Some(*id),
-            ParentRef::ExternalId(_) => None,
-        })
-        .collect();
-    let mut by_key = writer.resolve(parent, &keys).await?.into_iter();
-    let live = writer.live_ids(parent, &ids).await?;
-    Ok(items
-        .iter()
-        .map(|i| match &i.item.parent {
-            ParentRef::ExternalId(_) => by_key.next().flatten(),
-            ParentRef::Id(id) => live.contains(id).then_some(*id),
-        })
-        .collect())
 }
 
 async fn parts<W: SyncWriter>(

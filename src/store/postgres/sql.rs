@@ -1,0 +1,229 @@
+//! The statements of PostgreSQL's set-based upserts (`sync.rs` runs them), written once per
+//! entity from its declared columns: the batch as one typed array per column, unnested side by
+//! side, and every match of a batch row to a stored row a lateral probe of the identity index.
+
+use std::sync::OnceLock;
+
+use crate::domain::floor::{sync_may_write, synced_fingerprint};
+use crate::domain::schema::{Column, Default, Entity, Kind};
+
+pub(super) struct UpsertSql {
+    /// Inserts the new rows and updates the changed ones; answers, per row written, its id,
+    /// key, whether it was inserted and whether it was deleted before.
+    pub upsert: String,
+    /// The same for a batch of one.
+    pub upsert_one: String,
+    /// Per batch row of `[source, external_id, fingerprint]` that has a stored row: its index,
+    /// id, whether it is deleted, and whether its last sync sent another fingerprint.
+    pub key_look: String,
+    /// Per batch row of `[source, external_id]` that has a stored row: its index and id.
+    pub select: String,
+}
+
+pub(super) fn upsert_sql(entity: Entity) -> &'static UpsertSql {
+    static CACHE: [OnceLock<UpsertSql>; 5] = [const { OnceLock::new() }; 5];
+    let slot = Entity::ALL
+        .iter()
+        .position(|e| *e == entity)
+        .expect("every entity is listed");
+    CACHE[slot].get_or_init(|| build_upsert_sql(entity))
+}
+
+/// The array type column values travel in; the cast makes every expression native-typed.
+fn array_type(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Reference(_) => "uuid[]",
+        Kind::Text => "text[]",
+        Kind::Int => "integer[]",
+        Kind::Real => "double precision[]",
+        Kind::Bool => "boolean[]",
+        Kind::Date => "date[]",
+        Kind::Json => "jsonb[]",
+    }
+}
+
+fn default_literal(default: Default) -> String {
+    match default {
+        Default::Text(text) => format!("'{text}'"),
+        Default::Int(value) => value.to_string(),
+        Default::Bool(value) => value.to_string(),
+    }
+}
+
+/// The value to write for column `k`: what was sent, or the column's default when nothing (or
+/// `null`) was sent.
+fn value_expr(column: &Column, k: usize) -> String {
+    let sent = format!("r.v{k}");
+    match column.default {
+        Some(default) => format!("COALESCE({sent}, {})", default_literal(default)),
+        None => sent,
+    }
+}
+
+/// The batch as rows `r(id, src, ext, mask, fp, v0, v1, …)` from parameters `$4…`; `$1..$3`
+/// are the tenant, the mode and the time of the write.
+fn batch_rows(columns: &[Column]) -> String {
+    format!(
+        "unnest({}) AS {}",
+        batch_arrays(columns).join(", "),
+        row_alias(columns)
+    )
+}
+
+/// `batch_rows` for a batch of one, as the first element of each array. A statement over
+/// `unnest` is planned for an unknown number of rows, so PostgreSQL never settles on the plan
+/// it keeps for a prepared statement and plans the single-record sync at every call (0.1 ms of
+/// a 1 ms PUT); a row of subscripts is one row to the planner.
+fn single_row(columns: &[Column]) -> String {
+    let firsts: Vec<String> = batch_arrays(columns)
+        .iter()
+        .map(|array| format!("({array})[1]"))
+        .collect();
+    format!("(SELECT {}) AS {}", firsts.join(", "), row_alias(columns))
+}
+
+fn batch_arrays(columns: &[Column]) -> Vec<String> {
+    let keys = [
+        "$4::uuid[]",
+        "$5::text[]",
+        "$6::text[]",
+        "$7::bigint[]",
+        "$8::bigint[]",
+    ];
+    let mut arrays: Vec<String> = keys.into_iter().map(String::from).collect();
+    arrays.extend(
+        columns
+            .iter()
+            .enumerate()
+            .map(|(k, c)| format!("${}::{}", 9 + k, array_type(c.kind))),
+    );
+    arrays
+}
+
+fn row_alias(columns: &[Column]) -> String {
+    let names: Vec<String> = (0..columns.len()).map(|k| format!("v{k}")).collect();
+    format!("r(id, src, ext, mask, fp, {})", names.join(", "))
+}
+
+/// `CROSS JOIN LATERAL` the row of `table` whose key is the batch row `r`'s, as `t(columns)`.
+/// `OFFSET 0` keeps the subquery from being flattened into a join the planner may reorder.
+pub(super) fn row_by_key(table: &str, columns: &str, condition: &str) -> String {
+    format!(
+        "CROSS JOIN LATERAL (SELECT {columns} FROM {table} AS t \
+         WHERE t.tenant_id = $1::uuid AND t.mode = $2::text \
+           AND t.external_source = r.src AND t.external_id = r.ext{condition} \
+         OFFSET 0) AS t"
+    )
+}
+
+/// Whether a statement over a batch of `rows` may keep its plan (a prepared statement).
+/// A batch joins its rows to tables whose size changes by orders of magnitude during a load, and
+/// a plan cached while a table was small scans it per batch row later (816 ms instead of ~2 ms
+/// for 1000 keys): batches are planned at each execution (unnamed statements). A single record,
+/// the common real-time sync, keeps its plan: a one-row look-up stays an index probe, and
+/// parsing the statement again would cost a third of its time. (A session-wide
+/// `plan_cache_mode = force_custom_plan` would also re-plan the foreign-key checks PostgreSQL
+/// runs per inserted row: 3× their cost, 94 ms of a 9000-record nested insert; see
+/// docs/decisions/0011-postgres-plan-batches-per-execution.md.)
+pub(super) fn plan_once(rows: usize) -> bool {
+    rows == 1
+}
+
+fn build_upsert_sql(entity: Entity) -> UpsertSql {
+    let table = entity.plural();
+    let columns = entity.columns();
+    let names: Vec<String> = columns.iter().map(|c| format!("\"{}\"", c.name)).collect();
+    let sent_values: Vec<String> = columns
+        .iter()
+        .enumerate()
+        .map(|(k, c)| format!("{} AS v{k}", value_expr(c, k)))
+        .collect();
+    let assigned: Vec<String> = (0..columns.len()).map(|k| format!("r.v{k}")).collect();
+    let was_sent = |k: usize| format!("(excluded.sync_mask & {}) <> 0", 1u64 << k);
+    let assignments: Vec<String> = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            format!(
+                "{name} = CASE WHEN {} THEN excluded.{name} ELSE t.{name} END",
+                sync_may_write(entity, columns[k].name, was_sent(k))
+            )
+        })
+        .collect();
+    // Whether a sent value differs from the stored one (a deleted row is written whatever its
+    // values: the sync brings it back).
+    let differs = names
+        .iter()
+        .enumerate()
+        .map(|(k, name)| {
+            format!(
+                "({} AND t.{name} IS DISTINCT FROM excluded.{name})",
+                sync_may_write(entity, columns[k].name, was_sent(k))
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" OR ");
+    let deleted = row_by_key(table, "1 AS found", " AND t.deleted_at IS NOT NULL");
+    // One statement, one pass over the batch in key order, so concurrent batches take their
+    // row locks (of the rows they insert and of the rows they update) in one global order and
+    // wait for each other instead of deadlocking. A row is written only if it was deleted or
+    // a sent value differs; RETURNING answers the rows written, `xmax = 0` the inserted ones.
+    // The rows it brings back are read beforehand (a statement's parts share one snapshot);
+    // the uncorrelated EXISTS runs once and skips the probes when nothing is deleted.
+    let upsert_over = |rows: &str, keys: &str| {
+        format!(
+            "WITH sent AS (SELECT r.id, r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows}), \
+         restored AS MATERIALIZED ( \
+             SELECT r.src, r.ext FROM {keys} {deleted} \
+             WHERE EXISTS (SELECT FROM {table} WHERE tenant_id = $1::uuid AND mode = $2::text \
+                           AND deleted_at IS NOT NULL)), \
+         written AS ( \
+             INSERT INTO {table} AS t (id, tenant_id, mode, external_source, external_id, {names}, \
+                 created_at, updated_at, synced_at, sync_fingerprint, sync_mask) \
+             SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {assigned}, \
+                 $3::timestamptz, $3::timestamptz, $3::timestamptz, r.fp, r.mask \
+             FROM sent AS r ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
+             ON CONFLICT (tenant_id, mode, external_source, external_id) DO UPDATE \
+             SET {assignments}, updated_at = excluded.updated_at, synced_at = excluded.synced_at, \
+                 deleted_at = NULL, sync_fingerprint = {fingerprinted}, \
+                 sync_mask = excluded.sync_mask \
+             WHERE t.deleted_at IS NOT NULL OR {differs} \
+             RETURNING t.id, t.external_source, t.external_id, t.xmax = 0 AS inserted) \
+         SELECT w.id, w.external_source, w.external_id, w.inserted, \
+                (w.external_source, w.external_id) IN (SELECT src, ext FROM restored) \
+         FROM written AS w",
+            sent_values = sent_values.join(", "),
+            names = names.join(", "),
+            assigned = assigned.join(", "),
+            assignments = assignments.join(", "),
+            fingerprinted = synced_fingerprint(entity),
+        )
+    };
+    let upsert = upsert_over(
+        &batch_rows(columns),
+        "unnest($5::text[], $6::text[]) AS r(src, ext)",
+    );
+    let upsert_one = upsert_over(
+        &single_row(columns),
+        "(SELECT ($5::text[])[1], ($6::text[])[1]) AS r(src, ext)",
+    );
+
+    let select = format!(
+        "SELECT r.idx - 1, t.id \
+         FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) {stored}",
+        stored = row_by_key(table, "t.id", "")
+    );
+    let key_look = format!(
+        "SELECT r.idx - 1, t.id, t.deleted_at IS NOT NULL, \
+                t.sync_fingerprint IS DISTINCT FROM r.fp \
+         FROM unnest($3::text[], $4::text[], $5::bigint[]) WITH ORDINALITY AS r(src, ext, fp, idx) \
+         {stored}",
+        stored = row_by_key(table, "t.id, t.deleted_at, t.sync_fingerprint", "")
+    );
+    UpsertSql {
+        upsert,
+        upsert_one,
+        key_look,
+        select,
+    }
+}
