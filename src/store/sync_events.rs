@@ -400,7 +400,9 @@ fn stale_rows(
         Bind::Text(scope.tenant_id.hyphenated().to_string()),
         Bind::Text(scope.mode.as_str().to_owned()),
     ];
-    let (input, source, external_id, differs) = match dialect {
+    // SQLite must probe the identity index once per batch row: `CROSS JOIN` keeps the batch
+    // outside, where a plain join let its planner scan the whole table per batch row.
+    let (input, join, source, external_id, differs) = match dialect {
         Dialect::Sqlite => {
             let keys: Vec<(&str, &str, i64)> = rows
                 .iter()
@@ -412,6 +414,7 @@ fn stale_rows(
             ));
             (
                 "json_each(?3) AS r",
+                "CROSS JOIN",
                 "r.value ->> 0",
                 "r.value ->> 1",
                 "t.sync_fingerprint IS NOT (r.value ->> 2)",
@@ -429,6 +432,7 @@ fn stale_rows(
             ));
             (
                 "unnest($3::text[], $4::text[], $5::text[]) AS r(src, ext, fp)",
+                "JOIN",
                 "r.src",
                 "r.ext",
                 "t.sync_fingerprint IS DISTINCT FROM r.fp::bigint",
@@ -437,7 +441,7 @@ fn stale_rows(
     };
     let (tenant, mode) = (dialect.param(1, "uuid"), dialect.param(2, "text"));
     let sql = format!(
-        "SELECT {columns} FROM {input} JOIN {table} AS t \
+        "SELECT {columns} FROM {input} {join} {table} AS t \
          ON t.tenant_id = {tenant} AND t.mode = {mode} \
          AND t.external_source = {source} AND t.external_id = {external_id} \
          WHERE t.deleted_at IS NULL AND {differs}",
