@@ -448,14 +448,13 @@ async fn time_entry(tx: &mut dyn Statements, id: Uuid) -> Result<Option<TimeEntr
         .transpose()
 }
 
-/// The time entries of an operation of the tenant, oldest first; `None` when the tenant has no
-/// live operation with that id.
-pub(crate) async fn time_entries(
+/// Whether the tenant has a live operation with this id.
+pub(crate) async fn live_operation(
     tx: &mut dyn Statements,
     scope: Scope,
     operation: Uuid,
-) -> Result<Option<Vec<TimeEntry>>, StoreError> {
-    let exists = tx
+) -> Result<bool, StoreError> {
+    let found = tx
         .row(
             "SELECT 1 FROM operations WHERE id = $3::uuid AND tenant_id = $1::uuid \
              AND mode = $2::text AND deleted_at IS NULL",
@@ -466,7 +465,17 @@ pub(crate) async fn time_entries(
             ],
         )
         .await?;
-    if exists.is_none() {
+    Ok(found.is_some())
+}
+
+/// The time entries of an operation of the tenant, oldest first; `None` when the tenant has no
+/// live operation with that id.
+pub(crate) async fn time_entries(
+    tx: &mut dyn Statements,
+    scope: Scope,
+    operation: Uuid,
+) -> Result<Option<Vec<TimeEntry>>, StoreError> {
+    if !live_operation(tx, scope, operation).await? {
         return Ok(None);
     }
     let sql = time_entry_sql(tx, "operation_id = $1::uuid");

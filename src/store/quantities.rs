@@ -228,18 +228,7 @@ pub(crate) async fn list(
     scope: Scope,
     operation: Uuid,
 ) -> Result<Option<Vec<QuantityReport>>, StoreError> {
-    let exists = tx
-        .row(
-            "SELECT 1 FROM operations WHERE id = $3::uuid AND tenant_id = $1::uuid \
-             AND mode = $2::text AND deleted_at IS NULL",
-            vec![
-                scope.tenant_id.into(),
-                scope.mode.as_str().into(),
-                operation.into(),
-            ],
-        )
-        .await?;
-    if exists.is_none() {
+    if !super::floor::live_operation(tx, scope, operation).await? {
         return Ok(None);
     }
     reports(tx, "q.operation_id = $1::uuid", vec![operation.into()])
