@@ -5,7 +5,7 @@
 use super::events::append;
 use super::floor::key_condition;
 use super::tx::{Arg, Statements};
-use super::{timestamp, Cascade, Deletion, RecordRef, StoreError};
+use super::{timestamp, Deletion, RecordRef, StoreError};
 use crate::domain::event::NewEvent;
 use crate::domain::{Entity, Scope};
 
@@ -116,4 +116,50 @@ pub(crate) async fn delete(
         parts: affected[1],
         operations: affected[2],
     })
+}
+
+/// The statements that soft-delete a record, then its parts, then its operations, written with
+/// the engine's placeholders for the record's id and the time of deletion.
+struct Cascade {
+    own: String,
+    parts: Option<String>,
+    operations: Option<String>,
+}
+
+impl Cascade {
+    fn of(entity: Entity, id: &str, now: &str) -> Cascade {
+        let set = format!("SET deleted_at = {now}, updated_at = {now}");
+        let live = "deleted_at IS NULL";
+        let own = format!("UPDATE {} {set} WHERE id = {id}", entity.plural());
+        let (parts, operations) = match entity {
+            Entity::Jobs => (
+                Some(format!("UPDATE parts {set} WHERE job_id = {id} AND {live}")),
+                Some(format!(
+                    "UPDATE operations {set} \
+                     WHERE part_id IN (SELECT id FROM parts WHERE job_id = {id}) AND {live}"
+                )),
+            ),
+            Entity::Parts => (
+                None,
+                Some(format!(
+                    "UPDATE operations {set} WHERE part_id = {id} AND {live}"
+                )),
+            ),
+            Entity::Operations | Entity::Cells | Entity::Resources => (None, None),
+        };
+        Cascade {
+            own,
+            parts,
+            operations,
+        }
+    }
+
+    /// The statements to run in order, each with the slot (record, parts, operations) its
+    /// affected-row count belongs to.
+    fn statements(self) -> impl Iterator<Item = (usize, String)> {
+        [Some(self.own), self.parts, self.operations]
+            .into_iter()
+            .enumerate()
+            .filter_map(|(slot, sql)| sql.map(|sql| (slot, sql)))
+    }
 }

@@ -1,9 +1,13 @@
 //! Persistence: one trait of domain operations, one implementation per database engine.
 
+mod clock;
 mod delete;
 mod error;
 pub mod events;
 pub mod floor;
+mod history;
+mod idempotency;
+mod keys;
 pub mod listing;
 pub mod postgres;
 pub mod quantities;
@@ -18,21 +22,25 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use serde::Serialize;
 use uuid::Uuid;
 
 use crate::domain::api_key::{IssuedKey, KeyScopes, TenantSlug};
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::view::RecordView;
-use crate::domain::{Entity, Mode, Scope};
+use crate::domain::{Entity, Scope};
 
 pub use crate::domain::history::{HistoryDraft, ImportEntry, ImportRecord};
+pub use clock::{minutes_ago, timestamp, timestamp_of};
 pub(crate) use error::migration_error;
 pub use error::StoreError;
 pub use events::{Feed, FeedQuery};
 pub use floor::Acted;
+pub use history::ImportQuery;
+pub use idempotency::{Claim, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES};
+pub use keys::{ApiKeyInfo, StoredKey};
 pub use listing::Sort;
+pub(crate) use read::parent_column;
 pub(crate) use sync::SyncWriter;
 pub use sync::{free_later, Found, Retired, UpsertRow};
 
@@ -40,13 +48,16 @@ use crate::domain::event::Event;
 use crate::domain::floor::{Action, Machine, Report};
 use crate::domain::progress::TimeEntry;
 use crate::domain::quantity::{NewReport, QuantityReport, Reported};
-use tx::Tx;
+use tx::{Statements, Tx};
 
 /// What a transaction opened by [`Store::begin`] may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     Read,
     Write,
+    /// Writes the server's own tables only (keys, idempotency, sync history), never records:
+    /// what SQLite knows of the rows syncs wrote stays valid.
+    Bookkeeping,
 }
 
 /// How a sync transaction ends.
@@ -55,31 +66,6 @@ pub enum Finish {
     Commit,
     /// Roll back: report what the sync would do, write nothing.
     DryRun,
-}
-
-/// An API key as listed to an operator; never the secret.
-#[derive(Debug, Clone, Serialize)]
-pub struct ApiKeyInfo {
-    pub id: Uuid,
-    pub tenant: String,
-    pub name: Option<String>,
-    pub mode: Mode,
-    pub prefix: String,
-    pub scopes: KeyScopes,
-    pub created_at: String,
-    pub last_used_at: Option<String>,
-    pub revoked_at: Option<String>,
-}
-
-/// What the server needs to check a presented key.
-#[derive(Debug, Clone)]
-pub struct StoredKey {
-    pub id: Uuid,
-    pub tenant_id: Uuid,
-    pub mode: Mode,
-    pub hash: String,
-    pub revoked: bool,
-    pub scopes: KeyScopes,
 }
 
 /// Filters of a list request, already checked by the caller.
@@ -114,88 +100,6 @@ pub enum RecordRef {
     Id(Uuid),
     External { source: String, external_id: String },
 }
-
-/// A sync-history entry as engines read it: ids, JSON and times already as text.
-#[derive(Debug, sqlx::FromRow)]
-pub(crate) struct ImportRow {
-    id: String,
-    endpoint: String,
-    entity: String,
-    key_id: String,
-    sources: String,
-    dry_run: bool,
-    status: i64,
-    total: i64,
-    created: i64,
-    updated: i64,
-    unchanged: i64,
-    errors: i64,
-    duration_ms: i64,
-    request_id: Option<String>,
-    created_at: String,
-    error_details: Option<String>,
-}
-
-fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
-    StoreError::Database(sqlx::Error::Decode(Box::new(error)))
-}
-
-impl TryFrom<ImportRow> for ImportRecord {
-    type Error = StoreError;
-
-    fn try_from(row: ImportRow) -> Result<Self, StoreError> {
-        let count = |n: i64| n.max(0) as u64;
-        Ok(ImportRecord {
-            id: Uuid::parse_str(&row.id).map_err(decode_error)?,
-            endpoint: row.endpoint,
-            entity: row.entity,
-            key_id: Uuid::parse_str(&row.key_id).map_err(decode_error)?,
-            sources: serde_json::from_str(&row.sources).map_err(decode_error)?,
-            dry_run: row.dry_run,
-            status: row.status.clamp(0, 999) as u16,
-            total: count(row.total),
-            created: count(row.created),
-            updated: count(row.updated),
-            unchanged: count(row.unchanged),
-            errors: count(row.errors),
-            duration_ms: count(row.duration_ms),
-            request_id: row.request_id,
-            created_at: row.created_at,
-            error_details: row
-                .error_details
-                .map(|text| serde_json::from_str(&text))
-                .transpose()
-                .map_err(decode_error)?,
-        })
-    }
-}
-
-/// Filters of the sync history.
-#[derive(Debug, Clone, Default)]
-pub struct ImportQuery {
-    pub entity: Option<Entity>,
-    pub limit: u32,
-    pub offset: u32,
-}
-
-/// What an `Idempotency-Key` says about a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    /// First use (or the last use expired): run the request, then store its answer.
-    Fresh,
-    /// Answered before: send that answer again.
-    Replay { status: u16, body: Vec<u8> },
-    /// Used before for a different request.
-    Mismatch,
-    /// The first request with this key is still running.
-    InProgress,
-}
-
-/// How long an `Idempotency-Key` is remembered.
-pub const IDEMPOTENCY_HOURS: i64 = 24;
-/// After how long a request that never finished (its client went away mid-flight) no longer
-/// holds its key.
-pub const IDEMPOTENCY_STALE_MINUTES: i64 = 5;
 
 /// What a delete did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,6 +232,10 @@ pub trait Store: Send + Sync {
         Ok(deletion)
     }
 
+    /// Statements each committed on its own, on a connection fit for `access`: the server's
+    /// own bookkeeping that needs no transaction.
+    fn autocommit(&self, access: Access) -> Box<dyn Statements + '_>;
+
     /// Stores a new key for a tenant, creating the tenant on first use.
     async fn create_api_key(
         &self,
@@ -335,22 +243,34 @@ pub trait Store: Send + Sync {
         name: Option<&str>,
         key: &IssuedKey,
         scopes: KeyScopes,
-    ) -> Result<ApiKeyInfo, StoreError>;
+    ) -> Result<ApiKeyInfo, StoreError> {
+        keys::create(self, tenant, name, key, scopes).await
+    }
 
     async fn list_api_keys(
         &self,
         tenant: Option<&TenantSlug>,
-    ) -> Result<Vec<ApiKeyInfo>, StoreError>;
+    ) -> Result<Vec<ApiKeyInfo>, StoreError> {
+        keys::list(&mut *self.autocommit(Access::Read), tenant).await
+    }
 
     /// Revokes a key named by its id or its display prefix (`ery_live_AbC…`).
-    async fn revoke_api_key(&self, id_or_prefix: &str) -> Result<ApiKeyInfo, StoreError>;
+    async fn revoke_api_key(&self, id_or_prefix: &str) -> Result<ApiKeyInfo, StoreError> {
+        keys::revoke(self, id_or_prefix).await
+    }
 
-    async fn find_api_key(&self, lookup: &str) -> Result<Option<StoredKey>, StoreError>;
+    async fn find_api_key(&self, lookup: &str) -> Result<Option<StoredKey>, StoreError> {
+        keys::find(&mut *self.autocommit(Access::Read), lookup).await
+    }
 
-    async fn touch_api_key(&self, id: Uuid) -> Result<(), StoreError>;
+    async fn touch_api_key(&self, id: Uuid) -> Result<(), StoreError> {
+        keys::touch(&mut *self.autocommit(Access::Bookkeeping), id).await
+    }
 
     /// Appends an entry to the tenant's sync history.
-    async fn record_import(&self, scope: Scope, entry: &ImportEntry) -> Result<(), StoreError>;
+    async fn record_import(&self, scope: Scope, entry: &ImportEntry) -> Result<(), StoreError> {
+        history::insert(&mut *self.autocommit(Access::Bookkeeping), scope, entry).await
+    }
 
     /// The sync history, newest first (entries without their per-record errors), and how
     /// many entries match in all.
@@ -358,10 +278,14 @@ pub trait Store: Send + Sync {
         &self,
         scope: Scope,
         query: &ImportQuery,
-    ) -> Result<(Vec<ImportRecord>, u64), StoreError>;
+    ) -> Result<(Vec<ImportRecord>, u64), StoreError> {
+        history::list(&mut *self.autocommit(Access::Read), scope, query).await
+    }
 
     /// One history entry with its per-record errors.
-    async fn get_import(&self, scope: Scope, id: Uuid) -> Result<Option<ImportRecord>, StoreError>;
+    async fn get_import(&self, scope: Scope, id: Uuid) -> Result<Option<ImportRecord>, StoreError> {
+        history::get(&mut *self.autocommit(Access::Read), scope, id).await
+    }
 
     /// Takes an `Idempotency-Key` of an API key for a request with this hash, or says why not.
     async fn claim_idempotency_key(
@@ -369,7 +293,12 @@ pub trait Store: Send + Sync {
         key_id: Uuid,
         idempotency_key: &str,
         request_hash: &str,
-    ) -> Result<Claim, StoreError>;
+    ) -> Result<Claim, StoreError> {
+        let mut tx = self.begin(Access::Bookkeeping).await?;
+        let claim = idempotency::claim(&mut *tx, key_id, idempotency_key, request_hash).await?;
+        tx.commit().await?;
+        Ok(claim)
+    }
 
     /// Stores the answer of a claimed request, for replays.
     async fn complete_idempotency_key(
@@ -378,14 +307,24 @@ pub trait Store: Send + Sync {
         idempotency_key: &str,
         status: u16,
         body: &[u8],
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        let mut tx = self.autocommit(Access::Bookkeeping);
+        idempotency::complete(&mut *tx, key_id, idempotency_key, status, body).await
+    }
 
     /// Frees a claimed key whose request failed on our side, so a retry runs it again.
     async fn release_idempotency_key(
         &self,
         key_id: Uuid,
         idempotency_key: &str,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        idempotency::release(
+            &mut *self.autocommit(Access::Bookkeeping),
+            key_id,
+            idempotency_key,
+        )
+        .await
+    }
 
     /// Opens a transaction for the engine-neutral flows (`floor`, `events`).
     async fn begin(&self, access: Access) -> Result<Box<dyn Tx>, StoreError>;
@@ -478,126 +417,6 @@ pub trait Store: Send + Sync {
     async fn count_request(&self, key_id: Uuid, window: u64) -> Result<u32, StoreError>;
 }
 
-/// Rate-limit windows kept in this process, for an engine that only one process serves.
-#[derive(Default)]
-pub(crate) struct WindowCounter(std::sync::Mutex<std::collections::HashMap<Uuid, (u64, u32)>>);
-
-impl WindowCounter {
-    pub(crate) fn count(&self, key_id: Uuid, window: u64) -> u32 {
-        let mut windows = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let (seen_in, requests) = windows.entry(key_id).or_insert((window, 0));
-        if *seen_in != window {
-            *seen_in = window;
-            *requests = 0;
-        }
-        *requests = requests.saturating_add(1);
-        *requests
-    }
-}
-
-/// The statements that soft-delete a record, then its parts, then its operations, written with
-/// the engine's placeholders for the record's id and the time of deletion.
-pub(crate) struct Cascade {
-    own: String,
-    parts: Option<String>,
-    operations: Option<String>,
-}
-
-impl Cascade {
-    pub(crate) fn of(entity: Entity, id: &str, now: &str) -> Cascade {
-        let set = format!("SET deleted_at = {now}, updated_at = {now}");
-        let live = "deleted_at IS NULL";
-        let own = format!("UPDATE {} {set} WHERE id = {id}", entity.plural());
-        let (parts, operations) = match entity {
-            Entity::Jobs => (
-                Some(format!("UPDATE parts {set} WHERE job_id = {id} AND {live}")),
-                Some(format!(
-                    "UPDATE operations {set} \
-                     WHERE part_id IN (SELECT id FROM parts WHERE job_id = {id}) AND {live}"
-                )),
-            ),
-            Entity::Parts => (
-                None,
-                Some(format!(
-                    "UPDATE operations {set} WHERE part_id = {id} AND {live}"
-                )),
-            ),
-            Entity::Operations | Entity::Cells | Entity::Resources => (None, None),
-        };
-        Cascade {
-            own,
-            parts,
-            operations,
-        }
-    }
-
-    /// The statements to run in order, each with the slot (record, parts, operations) its
-    /// affected-row count belongs to.
-    pub(crate) fn statements(self) -> impl Iterator<Item = (usize, String)> {
-        [Some(self.own), self.parts, self.operations]
-            .into_iter()
-            .enumerate()
-            .filter_map(|(slot, sql)| sql.map(|sql| (slot, sql)))
-    }
-}
-
-/// The bind values that name a record: its id, or its source and external id.
-pub(crate) fn key_params(target: &RecordRef) -> (bool, Vec<String>) {
-    match target {
-        RecordRef::Id(id) => (false, vec![id.hyphenated().to_string()]),
-        RecordRef::External {
-            source,
-            external_id,
-        } => (true, vec![source.clone(), external_id.clone()]),
-    }
-}
-
-pub(crate) fn decode_scopes(text: &str) -> Result<KeyScopes, StoreError> {
-    KeyScopes::parse(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(e.into())))
-}
-
-pub(crate) fn decode_mode(text: &str) -> Result<Mode, StoreError> {
-    Mode::parse(text).ok_or_else(|| {
-        StoreError::Database(sqlx::Error::Decode(
-            format!("unknown key mode {text:?}").into(),
-        ))
-    })
-}
-
-/// The lookup characters named by a key prefix an operator typed (`ery_live_AbCd1234…`).
-pub(crate) fn lookup_of(prefix: &str) -> Option<&str> {
-    let random = prefix
-        .strip_prefix("ery_live_")
-        .or_else(|| prefix.strip_prefix("ery_test_"))
-        .unwrap_or(prefix);
-    let random = &random[..random.len().min(crate::domain::api_key::LOOKUP_CHARS)];
-    (random.len() >= 8 && random.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(random)
-}
-
-/// The condition that hides deleted rows of `alias`, unless they were asked for.
-pub(crate) fn visible(alias: &str, include_deleted: bool) -> String {
-    if include_deleted {
-        String::new()
-    } else {
-        format!(" AND {alias}.deleted_at IS NULL")
-    }
-}
-
-/// The column tying a child row to its parent.
-pub(crate) fn parent_column(entity: Entity) -> &'static str {
-    entity
-        .columns()
-        .iter()
-        .find(|c| {
-            matches!(
-                c.kind,
-                crate::domain::schema::Kind::Reference(Entity::Jobs | Entity::Parts)
-            )
-        })
-        .map(|c| c.name)
-        .expect("only parts and operations are retired")
-}
-
 /// Opens (creating and migrating when needed) the store a database URL names.
 pub async fn open(url: &str) -> Result<Arc<dyn Store>, StoreError> {
     open_with(url, &StoreOptions::default()).await
@@ -642,94 +461,5 @@ pub async fn open_with(url: &str, pool: &StoreOptions) -> Result<Arc<dyn Store>,
         ))
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
-    }
-}
-
-/// Now, as stored: UTC with microseconds and a fixed width, so text order is time order.
-/// Binds a sync-history row to an engine's `INSERT INTO sync_imports (id, tenant_id, mode,
-/// key_id, endpoint, entity, sources, dry_run, status, total, created, updated, unchanged,
-/// errors, error_details, duration_ms, request_id, created_at)`, in that column order.
-fn bind_import<'q, DB: sqlx::Database>(
-    query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
-    scope: Scope,
-    entry: &'q ImportEntry,
-) -> sqlx::query::Query<'q, DB, DB::Arguments<'q>>
-where
-    String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-{
-    query
-        .bind(entry.id.hyphenated().to_string())
-        .bind(scope.tenant_id.hyphenated().to_string())
-        .bind(scope.mode.as_str())
-        .bind(entry.key_id.hyphenated().to_string())
-        .bind(entry.endpoint.as_str())
-        .bind(entry.entity.plural())
-        .bind(serde_json::to_string(&entry.sources).expect("strings serialize"))
-        .bind(entry.dry_run)
-        .bind(i64::from(entry.status))
-        .bind(entry.counts.total as i64)
-        .bind(entry.counts.created as i64)
-        .bind(entry.counts.updated as i64)
-        .bind(entry.counts.unchanged as i64)
-        .bind(entry.counts.errors as i64)
-        .bind(entry.error_details.to_string())
-        .bind(entry.duration_ms as i64)
-        .bind(entry.request_id.as_deref())
-        .bind(timestamp())
-}
-
-pub fn timestamp() -> String {
-    timestamp_of(time::OffsetDateTime::now_utc())
-}
-
-/// A stored timestamp `minutes` before now.
-pub fn minutes_ago(minutes: i64) -> String {
-    timestamp_of(time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes))
-}
-
-/// Classifies a row found under an `Idempotency-Key` that could not be claimed.
-pub(crate) fn existing_claim(
-    request_hash: &str,
-    stored_hash: &str,
-    response: Option<(u16, Vec<u8>)>,
-) -> Claim {
-    match response {
-        _ if stored_hash != request_hash => Claim::Mismatch,
-        Some((status, body)) => Claim::Replay { status, body },
-        None => Claim::InProgress,
-    }
-}
-
-/// A time as stored.
-pub fn timestamp_of(at: time::OffsetDateTime) -> String {
-    const FORMAT: &[time::format_description::FormatItem<'static>] = time::macros::format_description!(
-        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z"
-    );
-    at.format(FORMAT).expect("a UTC timestamp always formats")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn windows_count_per_key_and_restart_each_minute() {
-        let counter = WindowCounter::default();
-        let (a, b) = (Uuid::now_v7(), Uuid::now_v7());
-        assert_eq!(counter.count(a, 100), 1);
-        assert_eq!(counter.count(a, 100), 2);
-        assert_eq!(counter.count(b, 100), 1);
-        assert_eq!(counter.count(a, 101), 1);
-    }
-
-    #[test]
-    fn timestamps_have_a_fixed_width() {
-        let at = time::macros::datetime!(2024-01-02 03:04:05 UTC);
-        assert_eq!(timestamp_of(at), "2024-01-02T03:04:05.000000Z");
-        assert_eq!(timestamp().len(), 27);
     }
 }

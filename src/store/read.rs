@@ -11,7 +11,7 @@ use sqlx::{ColumnIndex, Decode, Row, Type};
 use uuid::Uuid;
 
 use super::listing::{listing, Bind, Dialect};
-use super::{key_params, parent_column, visible, ListQuery, Page, RecordRef, StoreError};
+use super::{ListQuery, Page, RecordRef, StoreError};
 use crate::domain::schema::{Entity, Kind};
 use crate::domain::view::{children_of, reference_label, FieldValue, RecordView};
 use crate::domain::Scope;
@@ -122,7 +122,12 @@ pub(crate) fn columns(entity: Entity, dialect: Dialect) -> String {
     for time in ["synced_at", "created_at", "updated_at", "deleted_at"] {
         list.push(dialect.timestamp(&format!("t.{time}")));
     }
-    list.join(", ")
+    // Named `c0`, `c1`, … so that a statement can be read as a subquery ([`packed`]).
+    list.iter()
+        .enumerate()
+        .map(|(k, column)| format!("{column} AS c{k}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> sqlx::Error {
@@ -371,4 +376,39 @@ fn nest(children: &mut [RecordView], grandchildren: Vec<RecordView>) {
     for child in children {
         child.children = Some(by_parent.remove(&child.id).unwrap_or_default());
     }
+}
+
+/// The bind values that name a record: its id, or its source and external id.
+pub(crate) fn key_params(target: &RecordRef) -> (bool, Vec<String>) {
+    match target {
+        RecordRef::Id(id) => (false, vec![id.hyphenated().to_string()]),
+        RecordRef::External {
+            source,
+            external_id,
+        } => (true, vec![source.clone(), external_id.clone()]),
+    }
+}
+
+/// The condition that hides deleted rows of `alias`, unless they were asked for.
+pub(crate) fn visible(alias: &str, include_deleted: bool) -> String {
+    if include_deleted {
+        String::new()
+    } else {
+        format!(" AND {alias}.deleted_at IS NULL")
+    }
+}
+
+/// The column tying a child row to its parent.
+pub(crate) fn parent_column(entity: Entity) -> &'static str {
+    entity
+        .columns()
+        .iter()
+        .find(|c| {
+            matches!(
+                c.kind,
+                crate::domain::schema::Kind::Reference(Entity::Jobs | Entity::Parts)
+            )
+        })
+        .map(|c| c.name)
+        .expect("only parts and operations are retired")
 }

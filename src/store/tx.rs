@@ -14,6 +14,8 @@ use super::StoreError;
 pub enum Arg {
     Text(Option<String>),
     Int(Option<i64>),
+    Bool(bool),
+    Bytes(Vec<u8>),
 }
 
 impl From<&str> for Arg {
@@ -53,6 +55,7 @@ pub enum Cell {
     Int(i64),
     Real(f64),
     Text(String),
+    Bytes(Vec<u8>),
 }
 
 /// A row read back, its cells in the statement's column order.
@@ -96,6 +99,14 @@ impl Row {
     pub fn int(&self, index: usize) -> Result<i64, StoreError> {
         self.opt_int(index)?
             .ok_or_else(|| unexpected(index, "an integer", &Cell::Null))
+    }
+
+    pub fn opt_bytes(&self, index: usize) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.cell(index) {
+            Cell::Null => Ok(None),
+            Cell::Bytes(bytes) => Ok(Some(bytes.clone())),
+            other => Err(unexpected(index, "bytes", other)),
+        }
     }
 
     pub fn id(&self, index: usize) -> Result<Uuid, StoreError> {

@@ -14,22 +14,20 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgRow};
-use sqlx::{ConnectOptions, Connection, PgPool, Row};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, Connection, PgPool};
 use uuid::Uuid;
 
 use self::read::PostgresReader;
 use self::sync::PostgresWriter;
+use super::history;
 use super::listing::Dialect;
-use super::read::{get as read_record, list as read_page, reads_a_tree, timestamp_text};
-use super::tx::Tx;
+use super::read::{get as read_record, list as read_page, reads_a_tree};
+use super::tx::{Statements, Tx};
 use super::{
-    decode_mode, decode_scopes, existing_claim, free_later, lookup_of, minutes_ago, timestamp,
-    Access, ApiKeyInfo, Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord,
-    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, Written,
-    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    free_later, timestamp, Access, Finish, HistoryDraft, ListQuery, Page, RecordRef, Store,
+    StoreError, StoreOptions, Written,
 };
-use crate::domain::api_key::{display_prefix, IssuedKey, KeyScopes, TenantSlug};
 use crate::domain::record::SyncBatch;
 use crate::domain::schema::Kind;
 use crate::domain::view::RecordView;
@@ -87,10 +85,6 @@ impl PostgresStore {
     }
 }
 
-pub(super) fn parse_id(text: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
-}
-
 impl PostgresStore {
     fn dialect(&self) -> Dialect {
         Dialect::Postgres { icu: self.icu }
@@ -102,37 +96,6 @@ impl PostgresStore {
             dialect: self.dialect(),
         }
     }
-}
-
-fn key_columns() -> String {
-    format!(
-        "SELECT k.id::text AS id, t.slug, k.name, k.mode, k.lookup, k.scopes, {} AS created_at, \
-         {} AS last_used_at, {} AS revoked_at \
-         FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id",
-        timestamp_text("k.created_at"),
-        timestamp_text("k.last_used_at"),
-        timestamp_text("k.revoked_at"),
-    )
-}
-
-fn key_info(row: &PgRow) -> Result<ApiKeyInfo, StoreError> {
-    let text = |column: &str| row.try_get::<String, _>(column).map_err(StoreError::from);
-    let optional = |column: &str| {
-        row.try_get::<Option<String>, _>(column)
-            .map_err(StoreError::from)
-    };
-    let mode = decode_mode(&text("mode")?)?;
-    Ok(ApiKeyInfo {
-        id: parse_id(&text("id")?)?,
-        tenant: text("slug")?,
-        name: optional("name")?,
-        mode,
-        prefix: display_prefix(mode, &text("lookup")?),
-        scopes: decode_scopes(&text("scopes")?)?,
-        created_at: text("created_at")?,
-        last_used_at: optional("last_used_at")?,
-        revoked_at: optional("revoked_at")?,
-    })
 }
 
 impl PostgresStore {
@@ -169,16 +132,6 @@ impl PostgresStore {
                 table.refreshing.store(false, Ordering::Release);
             });
         }
-    }
-
-    async fn key_by_id(&self, id: &str) -> Result<Option<ApiKeyInfo>, StoreError> {
-        sqlx::query(&format!("{} WHERE k.id = $1::uuid", key_columns()))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(key_info)
-            .transpose()
     }
 }
 
@@ -243,33 +196,14 @@ async fn analyze_if_grown(pool: &PgPool, entity: Entity, rows: usize) -> Result<
     Ok(estimate().await?.max(0.0) as u64)
 }
 
-/// Appends an entry to the tenant's sync history, on its own or inside a sync's transaction.
-async fn insert_import<'e>(
-    executor: impl sqlx::Executor<'e, Database = sqlx::Postgres>,
-    scope: Scope,
-    entry: &ImportEntry,
-) -> Result<(), StoreError> {
-    super::bind_import(
-        sqlx::query(
-            "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
-             dry_run, status, total, created, updated, unchanged, errors, error_details, \
-             duration_ms, request_id, created_at) \
-             VALUES ($1::uuid, $2::uuid, $3, $4::uuid, $5, $6, $7::json, $8, $9::integer, \
-             $10::integer, $11::integer, $12::integer, $13::integer, $14::integer, $15::json, \
-             $16, $17, $18::timestamptz)",
-        ),
-        scope,
-        entry,
-    )
-    .execute(executor)
-    .await?;
-    Ok(())
-}
-
 #[async_trait]
 impl Store for PostgresStore {
     async fn begin(&self, _access: Access) -> Result<Box<dyn Tx>, StoreError> {
         Ok(Box::new(tx::PgTx(self.pool.begin().await?)))
+    }
+
+    fn autocommit(&self, _access: Access) -> Box<dyn Statements + '_> {
+        Box::new(tx::PgAutocommit(&self.pool))
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -309,7 +243,7 @@ impl Store for PostgresStore {
         match finish {
             Finish::Commit => {
                 if let Some(entry) = entry {
-                    insert_import(&mut *tx, scope, &entry).await?;
+                    history::insert(&mut tx::PgConn(&mut tx), scope, &entry).await?;
                 }
                 tx.commit().await?
             }
@@ -364,126 +298,6 @@ impl Store for PostgresStore {
         }
     }
 
-    async fn create_api_key(
-        &self,
-        tenant: &TenantSlug,
-        name: Option<&str>,
-        key: &IssuedKey,
-        scopes: KeyScopes,
-    ) -> Result<ApiKeyInfo, StoreError> {
-        let now = timestamp();
-        let mut tx = self.pool.begin().await?;
-        // A tenant created concurrently makes this wait, then skip; the next statement of
-        // this READ COMMITTED transaction sees it.
-        sqlx::query(
-            "INSERT INTO tenants (id, slug, created_at) VALUES ($1::uuid, $2, $3::timestamptz) \
-             ON CONFLICT (slug) DO NOTHING",
-        )
-        .bind(Uuid::now_v7().hyphenated().to_string())
-        .bind(tenant.as_str())
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-        let key_id = Uuid::now_v7().hyphenated().to_string();
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, name, mode, lookup, hash, created_at, scopes) \
-             SELECT $1::uuid, id, $3, $4, $5, $6, $7::timestamptz, $8 FROM tenants WHERE slug = $2",
-        )
-        .bind(&key_id)
-        .bind(tenant.as_str())
-        .bind(name)
-        .bind(key.mode.as_str())
-        .bind(&key.lookup)
-        .bind(&key.hash)
-        .bind(&now)
-        .bind(scopes.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.key_by_id(&key_id)
-            .await?
-            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
-    }
-
-    async fn list_api_keys(
-        &self,
-        tenant: Option<&TenantSlug>,
-    ) -> Result<Vec<ApiKeyInfo>, StoreError> {
-        sqlx::query(&format!(
-            "{} WHERE $1::text IS NULL OR t.slug = $1::text ORDER BY k.id",
-            key_columns()
-        ))
-        .bind(tenant.map(TenantSlug::as_str))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(key_info)
-        .collect()
-    }
-
-    async fn revoke_api_key(&self, id_or_prefix: &str) -> Result<ApiKeyInfo, StoreError> {
-        let not_found = || StoreError::KeyNotFound(id_or_prefix.to_owned());
-        let id = match Uuid::parse_str(id_or_prefix) {
-            Ok(id) => id.hyphenated().to_string(),
-            Err(_) => {
-                let lookup = lookup_of(id_or_prefix).ok_or_else(not_found)?;
-                let ids: Vec<String> = sqlx::query_scalar(
-                    "SELECT id::text FROM api_keys WHERE substr(lookup, 1, $2) = $1",
-                )
-                .bind(lookup)
-                .bind(lookup.len() as i32)
-                .fetch_all(&self.pool)
-                .await?;
-                match ids.as_slice() {
-                    [id] => id.clone(),
-                    [] => return Err(not_found()),
-                    _ => return Err(StoreError::KeyAmbiguous(id_or_prefix.to_owned())),
-                }
-            }
-        };
-        let revoked = sqlx::query(
-            "UPDATE api_keys SET revoked_at = COALESCE(revoked_at, $2::timestamptz) \
-             WHERE id = $1::uuid",
-        )
-        .bind(&id)
-        .bind(timestamp())
-        .execute(&self.pool)
-        .await?;
-        if revoked.rows_affected() == 0 {
-            return Err(not_found());
-        }
-        self.key_by_id(&id).await?.ok_or_else(not_found)
-    }
-
-    async fn find_api_key(&self, lookup: &str) -> Result<Option<StoredKey>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id::text AS id, tenant_id::text AS tenant_id, mode, hash, \
-             revoked_at IS NOT NULL AS revoked, scopes FROM api_keys WHERE lookup = $1",
-        )
-        .bind(lookup)
-        .fetch_optional(&self.pool)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        let get = |column: &str| row.try_get::<String, _>(column).map_err(StoreError::from);
-        Ok(Some(StoredKey {
-            id: parse_id(&get("id")?)?,
-            tenant_id: parse_id(&get("tenant_id")?)?,
-            mode: decode_mode(&get("mode")?)?,
-            hash: get("hash")?,
-            revoked: row.try_get("revoked")?,
-            scopes: decode_scopes(&get("scopes")?)?,
-        }))
-    }
-
-    async fn touch_api_key(&self, id: Uuid) -> Result<(), StoreError> {
-        sqlx::query("UPDATE api_keys SET last_used_at = $2::timestamptz WHERE id = $1::uuid")
-            .bind(id.hyphenated().to_string())
-            .bind(timestamp())
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
     async fn count_request(&self, key_id: Uuid, window: u64) -> Result<u32, StoreError> {
         // One row per key and minute, incremented atomically: every instance on this
         // database shares the same budget.
@@ -509,163 +323,4 @@ impl Store for PostgresStore {
         }
         Ok(requests.max(0) as u32)
     }
-
-    async fn record_import(&self, scope: Scope, entry: &ImportEntry) -> Result<(), StoreError> {
-        insert_import(&self.pool, scope, entry).await
-    }
-
-    async fn list_imports(
-        &self,
-        scope: Scope,
-        query: &ImportQuery,
-    ) -> Result<(Vec<ImportRecord>, u64), StoreError> {
-        let tenant = scope.tenant_id.hyphenated().to_string();
-        let entity = query.entity.map(Entity::plural);
-        let rows: Vec<ImportRow> = sqlx::query_as(&format!(
-            "SELECT {columns}, NULL::text AS error_details FROM sync_imports AS i \
-             WHERE {IMPORT_FILTERS} ORDER BY i.id DESC LIMIT $4 OFFSET $5",
-            columns = import_columns()
-        ))
-        .bind(&tenant)
-        .bind(scope.mode.as_str())
-        .bind(entity)
-        .bind(i64::from(query.limit))
-        .bind(i64::from(query.offset))
-        .fetch_all(&self.pool)
-        .await?;
-        let total: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM sync_imports AS i WHERE {IMPORT_FILTERS}"
-        ))
-        .bind(&tenant)
-        .bind(scope.mode.as_str())
-        .bind(entity)
-        .fetch_one(&self.pool)
-        .await?;
-        let records = rows
-            .into_iter()
-            .map(ImportRecord::try_from)
-            .collect::<Result<_, _>>()?;
-        Ok((records, total as u64))
-    }
-
-    async fn get_import(&self, scope: Scope, id: Uuid) -> Result<Option<ImportRecord>, StoreError> {
-        let row: Option<ImportRow> = sqlx::query_as(&format!(
-            "SELECT {columns}, i.error_details::text AS error_details FROM sync_imports AS i \
-             WHERE i.tenant_id = $1::uuid AND i.mode = $2 AND i.id = $3::uuid",
-            columns = import_columns()
-        ))
-        .bind(scope.tenant_id.hyphenated().to_string())
-        .bind(scope.mode.as_str())
-        .bind(id.hyphenated().to_string())
-        .fetch_optional(&self.pool)
-        .await?;
-        row.map(ImportRecord::try_from).transpose()
-    }
-
-    async fn claim_idempotency_key(
-        &self,
-        key_id: Uuid,
-        idempotency_key: &str,
-        request_hash: &str,
-    ) -> Result<Claim, StoreError> {
-        let key_id = key_id.hyphenated().to_string();
-        let now = timestamp();
-        let mut tx = self.pool.begin().await?;
-        // Taking over an expired or abandoned key is one conditional UPDATE, so of two
-        // instances racing for it exactly one wins.
-        let taken_over = sqlx::query(
-            "UPDATE idempotency_keys SET request_hash = $3, response_status = NULL, \
-             response_body = NULL, created_at = $4::timestamptz \
-             WHERE key_id = $1::uuid AND idempotency_key = $2 \
-               AND (created_at < $5::timestamptz \
-                    OR (response_status IS NULL AND created_at < $6::timestamptz))",
-        )
-        .bind(&key_id)
-        .bind(idempotency_key)
-        .bind(request_hash)
-        .bind(&now)
-        .bind(minutes_ago(IDEMPOTENCY_HOURS * 60))
-        .bind(minutes_ago(IDEMPOTENCY_STALE_MINUTES))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (key_id, idempotency_key, request_hash, created_at) \
-             VALUES ($1::uuid, $2, $3, $4::timestamptz) ON CONFLICT DO NOTHING",
-        )
-        .bind(&key_id)
-        .bind(idempotency_key)
-        .bind(request_hash)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let claim = if taken_over + inserted > 0 {
-            Claim::Fresh
-        } else {
-            let (stored_hash, status, body): (String, Option<i32>, Option<Vec<u8>>) =
-                sqlx::query_as(
-                    "SELECT request_hash, response_status, response_body FROM idempotency_keys \
-                     WHERE key_id = $1::uuid AND idempotency_key = $2",
-                )
-                .bind(&key_id)
-                .bind(idempotency_key)
-                .fetch_one(&mut *tx)
-                .await?;
-            let response = status.map(|s| (s as u16, body.unwrap_or_default()));
-            existing_claim(request_hash, &stored_hash, response)
-        };
-        tx.commit().await?;
-        Ok(claim)
-    }
-
-    async fn complete_idempotency_key(
-        &self,
-        key_id: Uuid,
-        idempotency_key: &str,
-        status: u16,
-        body: &[u8],
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET response_status = $3::integer, response_body = $4 \
-             WHERE key_id = $1::uuid AND idempotency_key = $2",
-        )
-        .bind(key_id.hyphenated().to_string())
-        .bind(idempotency_key)
-        .bind(i64::from(status))
-        .bind(body)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-
-    async fn release_idempotency_key(
-        &self,
-        key_id: Uuid,
-        idempotency_key: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "DELETE FROM idempotency_keys WHERE key_id = $1::uuid AND idempotency_key = $2",
-        )
-        .bind(key_id.hyphenated().to_string())
-        .bind(idempotency_key)
-        .execute(&self.pool)
-        .await?;
-        Ok(())
-    }
-}
-
-const IMPORT_FILTERS: &str =
-    "i.tenant_id = $1::uuid AND i.mode = $2 AND ($3::text IS NULL OR i.entity = $3::text)";
-
-/// The history columns as text and 64-bit integers, the types `ImportRow` reads.
-fn import_columns() -> String {
-    format!(
-        "i.id::text AS id, i.endpoint, i.entity, i.key_id::text AS key_id, i.sources::text AS sources, \
-         i.dry_run, i.status::bigint AS status, i.total::bigint AS total, \
-         i.created::bigint AS created, i.updated::bigint AS updated, \
-         i.unchanged::bigint AS unchanged, i.errors::bigint AS errors, i.duration_ms, \
-         i.request_id, {} AS created_at",
-        timestamp_text("i.created_at")
-    )
 }

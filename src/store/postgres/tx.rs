@@ -34,6 +34,8 @@ fn query<'q>(
     args.into_iter().fold(sqlx::query(sql), |q, arg| match arg {
         Arg::Text(text) => q.bind(text),
         Arg::Int(n) => q.bind(n),
+        Arg::Bool(b) => q.bind(b),
+        Arg::Bytes(bytes) => q.bind(bytes),
     })
 }
 
@@ -51,6 +53,7 @@ fn row_of(row: &PgRow) -> Result<Row, StoreError> {
                 "BOOL" => Cell::Int(row.try_get::<bool, _>(i)?.into()),
                 "FLOAT8" => Cell::Real(row.try_get(i)?),
                 "FLOAT4" => Cell::Real(row.try_get::<f32, _>(i)?.into()),
+                "BYTEA" => Cell::Bytes(row.try_get(i)?),
                 "UUID" => Cell::Text(row.try_get::<Uuid, _>(i)?.hyphenated().to_string()),
                 _ => Cell::Text(row.try_get(i)?),
             })
@@ -78,6 +81,25 @@ impl Statements for PgConn<'_> {
             .execute(&mut *self.0)
             .await?
             .rows_affected())
+    }
+}
+
+/// [`Statements`] each committed on its own, on a connection of the pool.
+pub(crate) struct PgAutocommit<'p>(pub(crate) &'p sqlx::PgPool);
+
+#[async_trait]
+impl Statements for PgAutocommit<'_> {
+    fn dialect(&self) -> &dyn Dialect {
+        &PgDialect
+    }
+
+    async fn rows(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        let rows = query(sql, args).fetch_all(self.0).await?;
+        rows.iter().map(row_of).collect()
+    }
+
+    async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        Ok(query(sql, args).execute(self.0).await?.rows_affected())
     }
 }
 

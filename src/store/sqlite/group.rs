@@ -12,12 +12,13 @@ use std::sync::Arc;
 use sqlx::{Sqlite, SqlitePool, Transaction};
 use tokio::sync::{mpsc, oneshot};
 
-use super::insert_import;
 use super::known::KnownRows;
 use super::sync::SqliteWriter;
+use super::tx::SqliteConn;
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::Scope;
+use crate::store::history;
 use crate::store::sync_events::record;
 use crate::store::{free_later, timestamp, Commit, Finish, HistoryDraft, StoreError, Written};
 
@@ -256,7 +257,7 @@ pub(super) async fn write(
     };
     let (results, entry) = record(&mut writer, scope, batch, history, finish, &now).await?;
     if let Some(entry) = entry.filter(|_| finish == Finish::Commit) {
-        insert_import(&mut *conn, scope, &entry).await?;
+        history::insert(&mut SqliteConn(&mut *conn), scope, &entry).await?;
     }
     Ok(results)
 }

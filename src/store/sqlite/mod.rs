@@ -7,6 +7,7 @@ mod group;
 mod known;
 mod look;
 mod overlap;
+mod packed;
 mod plan;
 mod read;
 mod recall;
@@ -15,6 +16,7 @@ mod startup;
 mod sync;
 mod tx;
 mod upsert;
+mod windows;
 mod write;
 
 use std::str::FromStr;
@@ -23,23 +25,21 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{Row, SqlitePool};
+use sqlx::SqlitePool;
 use uuid::Uuid;
 
 use self::checkpoint::Checkpointer;
 use self::group::Committer;
 use self::known::KnownRows;
 use self::read::SqliteReader;
+use self::windows::WindowCounter;
 use super::listing::Dialect;
 use super::read::{get as read_record, list as read_page, reads_a_tree};
-use super::tx::Tx;
+use super::tx::{Statements, Tx};
 use super::{
-    decode_mode, decode_scopes, existing_claim, lookup_of, minutes_ago, timestamp, Access,
-    ApiKeyInfo, Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord, ImportRow,
-    ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, WindowCounter, Written,
-    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    Access, Finish, HistoryDraft, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions,
+    Written,
 };
-use crate::domain::api_key::{display_prefix, IssuedKey, KeyScopes, TenantSlug};
 use crate::domain::record::SyncBatch;
 use crate::domain::view::RecordView;
 use crate::domain::{Entity, Scope};
@@ -140,58 +140,6 @@ impl SqliteStore {
     }
 }
 
-fn parse_id(text: &str) -> Result<Uuid, StoreError> {
-    Uuid::parse_str(text).map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
-}
-
-const KEY_COLUMNS: &str = "SELECT k.id, t.slug, k.name, k.mode, k.lookup, k.scopes, \
-    k.created_at, k.last_used_at, k.revoked_at FROM api_keys AS k JOIN tenants AS t ON t.id = k.tenant_id";
-
-fn key_info(row: &sqlx::sqlite::SqliteRow) -> Result<ApiKeyInfo, StoreError> {
-    let mode = decode_mode(row.try_get("mode")?)?;
-    let lookup: String = row.try_get("lookup")?;
-    Ok(ApiKeyInfo {
-        id: parse_id(row.try_get("id")?)?,
-        tenant: row.try_get("slug")?,
-        name: row.try_get("name")?,
-        mode,
-        prefix: display_prefix(mode, &lookup),
-        scopes: decode_scopes(row.try_get("scopes")?)?,
-        created_at: row.try_get("created_at")?,
-        last_used_at: row.try_get("last_used_at")?,
-        revoked_at: row.try_get("revoked_at")?,
-    })
-}
-
-impl SqliteStore {
-    async fn key_by_id(&self, id: &str) -> Result<Option<ApiKeyInfo>, StoreError> {
-        sqlx::query(&format!("{KEY_COLUMNS} WHERE k.id = ?1"))
-            .bind(id)
-            .fetch_optional(&self.reader)
-            .await?
-            .as_ref()
-            .map(key_info)
-            .transpose()
-    }
-}
-
-/// Appends an entry to the tenant's sync history, on its own or inside a sync's transaction.
-async fn insert_import<'e>(
-    executor: impl sqlx::Executor<'e, Database = sqlx::Sqlite>,
-    scope: Scope,
-    entry: &ImportEntry,
-) -> Result<(), StoreError> {
-    super::bind_import(sqlx::query(
-            "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
-             dry_run, status, total, created, updated, unchanged, errors, error_details, \
-             duration_ms, request_id, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
-        ), scope, entry)
-.execute(executor)
-        .await?;
-    Ok(())
-}
-
 #[async_trait]
 impl Store for SqliteStore {
     async fn begin(&self, access: Access) -> Result<Box<dyn Tx>, StoreError> {
@@ -203,8 +151,21 @@ impl Store for SqliteStore {
                 self.known.clear();
                 tx
             }
+            Access::Bookkeeping => begin_write(&self.writer).await?,
         };
         Ok(Box::new(tx::SqliteTx(tx)))
+    }
+
+    fn autocommit(&self, access: Access) -> Box<dyn Statements + '_> {
+        let pool = match access {
+            Access::Read => &self.reader,
+            Access::Write => {
+                self.known.clear();
+                &self.writer
+            }
+            Access::Bookkeeping => &self.writer,
+        };
+        Box::new(tx::SqliteAutocommit(pool))
     }
 
     async fn health(&self) -> Result<(), StoreError> {
@@ -286,260 +247,7 @@ impl Store for SqliteStore {
         }
     }
 
-    async fn create_api_key(
-        &self,
-        tenant: &TenantSlug,
-        name: Option<&str>,
-        key: &IssuedKey,
-        scopes: KeyScopes,
-    ) -> Result<ApiKeyInfo, StoreError> {
-        let now = timestamp();
-        let mut tx = begin_write(&self.writer).await?;
-        sqlx::query(
-            "INSERT INTO tenants (id, slug, created_at) VALUES (?1, ?2, ?3) ON CONFLICT (slug) DO NOTHING",
-        )
-        .bind(Uuid::now_v7().hyphenated().to_string())
-        .bind(tenant.as_str())
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?;
-        let key_id = Uuid::now_v7().hyphenated().to_string();
-        sqlx::query(
-            "INSERT INTO api_keys (id, tenant_id, name, mode, lookup, hash, created_at, scopes) \
-             SELECT ?1, id, ?3, ?4, ?5, ?6, ?7, ?8 FROM tenants WHERE slug = ?2",
-        )
-        .bind(&key_id)
-        .bind(tenant.as_str())
-        .bind(name)
-        .bind(key.mode.as_str())
-        .bind(&key.lookup)
-        .bind(&key.hash)
-        .bind(&now)
-        .bind(scopes.to_string())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        self.key_by_id(&key_id)
-            .await?
-            .ok_or(StoreError::Database(sqlx::Error::RowNotFound))
-    }
-
-    async fn list_api_keys(
-        &self,
-        tenant: Option<&TenantSlug>,
-    ) -> Result<Vec<ApiKeyInfo>, StoreError> {
-        sqlx::query(&format!(
-            "{KEY_COLUMNS} WHERE ?1 IS NULL OR t.slug = ?1 ORDER BY k.id"
-        ))
-        .bind(tenant.map(TenantSlug::as_str))
-        .fetch_all(&self.reader)
-        .await?
-        .iter()
-        .map(key_info)
-        .collect()
-    }
-
-    async fn revoke_api_key(&self, id_or_prefix: &str) -> Result<ApiKeyInfo, StoreError> {
-        let not_found = || StoreError::KeyNotFound(id_or_prefix.to_owned());
-        let id = match Uuid::parse_str(id_or_prefix) {
-            Ok(id) => id.hyphenated().to_string(),
-            Err(_) => {
-                let lookup = lookup_of(id_or_prefix).ok_or_else(not_found)?;
-                let ids: Vec<String> =
-                    sqlx::query_scalar("SELECT id FROM api_keys WHERE substr(lookup, 1, ?2) = ?1")
-                        .bind(lookup)
-                        .bind(lookup.len() as i64)
-                        .fetch_all(&self.reader)
-                        .await?;
-                match ids.as_slice() {
-                    [id] => id.clone(),
-                    [] => return Err(not_found()),
-                    _ => return Err(StoreError::KeyAmbiguous(id_or_prefix.to_owned())),
-                }
-            }
-        };
-        let revoked =
-            sqlx::query("UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1")
-                .bind(&id)
-                .bind(timestamp())
-                .execute(&self.writer)
-                .await?;
-        if revoked.rows_affected() == 0 {
-            return Err(not_found());
-        }
-        self.key_by_id(&id).await?.ok_or_else(not_found)
-    }
-
-    async fn find_api_key(&self, lookup: &str) -> Result<Option<StoredKey>, StoreError> {
-        let row = sqlx::query(
-            "SELECT id, tenant_id, mode, hash, revoked_at IS NOT NULL AS revoked, scopes \
-             FROM api_keys WHERE lookup = ?1",
-        )
-        .bind(lookup)
-        .fetch_optional(&self.reader)
-        .await?;
-        let Some(row) = row else { return Ok(None) };
-        Ok(Some(StoredKey {
-            id: parse_id(row.try_get("id")?)?,
-            tenant_id: parse_id(row.try_get("tenant_id")?)?,
-            mode: decode_mode(row.try_get("mode")?)?,
-            hash: row.try_get("hash")?,
-            revoked: row.try_get("revoked")?,
-            scopes: decode_scopes(row.try_get("scopes")?)?,
-        }))
-    }
-
-    async fn touch_api_key(&self, id: Uuid) -> Result<(), StoreError> {
-        sqlx::query("UPDATE api_keys SET last_used_at = ?2 WHERE id = ?1")
-            .bind(id.hyphenated().to_string())
-            .bind(timestamp())
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
-
     async fn count_request(&self, key_id: Uuid, window: u64) -> Result<u32, StoreError> {
         Ok(self.rate_windows.count(key_id, window))
     }
-
-    async fn record_import(&self, scope: Scope, entry: &ImportEntry) -> Result<(), StoreError> {
-        insert_import(&self.writer, scope, entry).await
-    }
-
-    async fn list_imports(
-        &self,
-        scope: Scope,
-        query: &ImportQuery,
-    ) -> Result<(Vec<ImportRecord>, u64), StoreError> {
-        let tenant = scope.tenant_id.hyphenated().to_string();
-        let entity = query.entity.map(Entity::plural);
-        let rows: Vec<ImportRow> = sqlx::query_as(&format!(
-            "SELECT {IMPORT_COLUMNS}, NULL AS error_details FROM sync_imports AS i \
-             WHERE {IMPORT_FILTERS} ORDER BY i.id DESC LIMIT ?4 OFFSET ?5"
-        ))
-        .bind(&tenant)
-        .bind(scope.mode.as_str())
-        .bind(entity)
-        .bind(query.limit)
-        .bind(query.offset)
-        .fetch_all(&self.reader)
-        .await?;
-        let total: i64 = sqlx::query_scalar(&format!(
-            "SELECT count(*) FROM sync_imports AS i WHERE {IMPORT_FILTERS}"
-        ))
-        .bind(&tenant)
-        .bind(scope.mode.as_str())
-        .bind(entity)
-        .fetch_one(&self.reader)
-        .await?;
-        let records = rows
-            .into_iter()
-            .map(ImportRecord::try_from)
-            .collect::<Result<_, _>>()?;
-        Ok((records, total as u64))
-    }
-
-    async fn get_import(&self, scope: Scope, id: Uuid) -> Result<Option<ImportRecord>, StoreError> {
-        let row: Option<ImportRow> = sqlx::query_as(&format!(
-            "SELECT {IMPORT_COLUMNS}, i.error_details FROM sync_imports AS i \
-             WHERE i.tenant_id = ?1 AND i.mode = ?2 AND i.id = ?3"
-        ))
-        .bind(scope.tenant_id.hyphenated().to_string())
-        .bind(scope.mode.as_str())
-        .bind(id.hyphenated().to_string())
-        .fetch_optional(&self.reader)
-        .await?;
-        row.map(ImportRecord::try_from).transpose()
-    }
-
-    async fn claim_idempotency_key(
-        &self,
-        key_id: Uuid,
-        idempotency_key: &str,
-        request_hash: &str,
-    ) -> Result<Claim, StoreError> {
-        let key_id = key_id.hyphenated().to_string();
-        let now = timestamp();
-        let mut tx = begin_write(&self.writer).await?;
-        let taken_over = sqlx::query(
-            "UPDATE idempotency_keys SET request_hash = ?3, response_status = NULL, \
-             response_body = NULL, created_at = ?4 \
-             WHERE key_id = ?1 AND idempotency_key = ?2 \
-               AND (created_at < ?5 OR (response_status IS NULL AND created_at < ?6))",
-        )
-        .bind(&key_id)
-        .bind(idempotency_key)
-        .bind(request_hash)
-        .bind(&now)
-        .bind(minutes_ago(IDEMPOTENCY_HOURS * 60))
-        .bind(minutes_ago(IDEMPOTENCY_STALE_MINUTES))
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let inserted = sqlx::query(
-            "INSERT INTO idempotency_keys (key_id, idempotency_key, request_hash, created_at) \
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING",
-        )
-        .bind(&key_id)
-        .bind(idempotency_key)
-        .bind(request_hash)
-        .bind(&now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let claim = if taken_over + inserted > 0 {
-            Claim::Fresh
-        } else {
-            let (stored_hash, status, body): (String, Option<i64>, Option<Vec<u8>>) =
-                sqlx::query_as(
-                    "SELECT request_hash, response_status, response_body FROM idempotency_keys \
-                     WHERE key_id = ?1 AND idempotency_key = ?2",
-                )
-                .bind(&key_id)
-                .bind(idempotency_key)
-                .fetch_one(&mut *tx)
-                .await?;
-            let response = status.map(|s| (s as u16, body.unwrap_or_default()));
-            existing_claim(request_hash, &stored_hash, response)
-        };
-        tx.commit().await?;
-        Ok(claim)
-    }
-
-    async fn complete_idempotency_key(
-        &self,
-        key_id: Uuid,
-        idempotency_key: &str,
-        status: u16,
-        body: &[u8],
-    ) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE idempotency_keys SET response_status = ?3, response_body = ?4 \
-             WHERE key_id = ?1 AND idempotency_key = ?2",
-        )
-        .bind(key_id.hyphenated().to_string())
-        .bind(idempotency_key)
-        .bind(i64::from(status))
-        .bind(body)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    async fn release_idempotency_key(
-        &self,
-        key_id: Uuid,
-        idempotency_key: &str,
-    ) -> Result<(), StoreError> {
-        sqlx::query("DELETE FROM idempotency_keys WHERE key_id = ?1 AND idempotency_key = ?2")
-            .bind(key_id.hyphenated().to_string())
-            .bind(idempotency_key)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
-    }
 }
-
-const IMPORT_FILTERS: &str = "i.tenant_id = ?1 AND i.mode = ?2 AND (?3 IS NULL OR i.entity = ?3)";
-const IMPORT_COLUMNS: &str = "i.id, i.endpoint, i.entity, i.key_id, i.sources, i.dry_run, i.status, \
-    i.total, i.created, i.updated, i.unchanged, i.errors, i.duration_ms, i.request_id, i.created_at";

@@ -1,14 +1,16 @@
-//! The reads of `store/read.rs` run on SQLite: what differs is only how values are bound (a
-//! list as a JSON array, which `json_each` takes apart).
+//! The reads of `store/read.rs` run on SQLite: a list is bound as a JSON array, which
+//! `json_each` takes apart, and the records come back as one row of JSON text
+//! ([`packed`]), since sqlx's fetching row by row costs more than the query.
 
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteArguments;
 use sqlx::{Row, Sqlite, SqliteConnection};
 
+use super::packed::{decode_packed, packed};
 use crate::domain::view::RecordView;
 use crate::domain::Entity;
-use crate::store::listing::{Bind, Dialect};
-use crate::store::read::{decode, Reader};
+use crate::store::listing::Bind;
+use crate::store::read::Reader;
 use crate::store::StoreError;
 
 /// The reads of one request, on one connection of the reader pool.
@@ -37,14 +39,11 @@ impl Reader for SqliteReader<'_> {
         sql: &str,
         binds: &[Bind],
     ) -> Result<Vec<RecordView>, StoreError> {
-        let rows = bound(sqlx::query(sql), binds)
-            .fetch_all(&mut *self.0)
+        let sql = packed(entity, sql);
+        let row = bound(sqlx::query(&sql), binds)
+            .fetch_one(&mut *self.0)
             .await?;
-        let records = rows
-            .iter()
-            .map(|row| decode(entity, row, Dialect::Sqlite))
-            .collect::<Result<_, _>>()?;
-        Ok(records)
+        decode_packed(entity, row.try_get::<&str, _>(0)?)
     }
 
     async fn count(&mut self, sql: &str, binds: &[Bind]) -> Result<u64, StoreError> {

@@ -28,6 +28,8 @@ fn query<'q>(
     args.into_iter().fold(sqlx::query(sql), |q, arg| match arg {
         Arg::Text(text) => q.bind(text),
         Arg::Int(n) => q.bind(n),
+        Arg::Bool(b) => q.bind(b),
+        Arg::Bytes(bytes) => q.bind(bytes),
     })
 }
 
@@ -41,6 +43,7 @@ fn row_of(row: &SqliteRow) -> Result<Row, StoreError> {
             Ok(match raw.type_info().name() {
                 "INTEGER" | "BOOLEAN" => Cell::Int(row.try_get(i)?),
                 "REAL" => Cell::Real(row.try_get(i)?),
+                "BLOB" => Cell::Bytes(row.try_get(i)?),
                 _ => Cell::Text(row.try_get(i)?),
             })
         })
@@ -69,6 +72,27 @@ impl Statements for SqliteConn<'_> {
             .execute(&mut *self.0)
             .await?
             .rows_affected())
+    }
+}
+
+/// [`Statements`] each committed on its own, on a connection of a pool.
+pub(crate) struct SqliteAutocommit<'p>(pub(crate) &'p sqlx::SqlitePool);
+
+#[async_trait]
+impl Statements for SqliteAutocommit<'_> {
+    fn dialect(&self) -> &dyn Dialect {
+        &SqliteDialect
+    }
+
+    async fn rows(&mut self, sql: &str, args: Vec<Arg>) -> Result<Vec<Row>, StoreError> {
+        let sql = sqlite_placeholders(sql);
+        let rows = query(&sql, args).fetch_all(self.0).await?;
+        rows.iter().map(row_of).collect()
+    }
+
+    async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
+        let sql = sqlite_placeholders(sql);
+        Ok(query(&sql, args).execute(self.0).await?.rows_affected())
     }
 }
 

@@ -1,0 +1,163 @@
+//! The sync history, written once for both engines over [`Statements`]: one entry per sync
+//! call, appended on its own or inside the sync's transaction, listed newest first.
+
+use uuid::Uuid;
+
+use super::tx::{Arg, Row, Statements};
+use super::{timestamp, StoreError};
+use crate::domain::history::{ImportEntry, ImportRecord};
+use crate::domain::{Entity, Scope};
+
+/// Filters of the sync history.
+#[derive(Debug, Clone, Default)]
+pub struct ImportQuery {
+    pub entity: Option<Entity>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> StoreError {
+    StoreError::Database(sqlx::Error::Decode(Box::new(error)))
+}
+
+/// Appends an entry to the tenant's sync history, on its own or inside a sync's transaction.
+pub(crate) async fn insert(
+    tx: &mut dyn Statements,
+    scope: Scope,
+    entry: &ImportEntry,
+) -> Result<(), StoreError> {
+    let count = |n: usize| Arg::Int(Some(n as i64));
+    tx.run(
+        "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
+         dry_run, status, total, created, updated, unchanged, errors, error_details, \
+         duration_ms, request_id, created_at) \
+         VALUES ($1::uuid, $2::uuid, $3, $4::uuid, $5, $6, $7::json, $8, $9::integer, \
+         $10::integer, $11::integer, $12::integer, $13::integer, $14::integer, $15::json, \
+         $16, $17, $18::timestamptz)",
+        vec![
+            entry.id.into(),
+            scope.tenant_id.into(),
+            scope.mode.as_str().into(),
+            entry.key_id.into(),
+            entry.endpoint.as_str().into(),
+            entry.entity.plural().into(),
+            serde_json::to_string(&entry.sources)
+                .expect("strings serialize")
+                .into(),
+            Arg::Bool(entry.dry_run),
+            i64::from(entry.status).into(),
+            count(entry.counts.total),
+            count(entry.counts.created),
+            count(entry.counts.updated),
+            count(entry.counts.unchanged),
+            count(entry.counts.errors),
+            entry.error_details.to_string().into(),
+            (entry.duration_ms as i64).into(),
+            entry.request_id.clone().into(),
+            timestamp().into(),
+        ],
+    )
+    .await?;
+    Ok(())
+}
+
+const FILTERS: &str =
+    "i.tenant_id = $1::uuid AND i.mode = $2 AND ($3::text IS NULL OR i.entity = $3::text)";
+
+/// The history columns, in the order [`record`] reads them, then `error_details` (or NULL).
+fn columns(tx: &dyn Statements, error_details: bool) -> String {
+    format!(
+        "SELECT CAST(i.id AS TEXT), i.endpoint, i.entity, CAST(i.key_id AS TEXT), \
+         CAST(i.sources AS TEXT), i.dry_run, i.status, i.total, i.created, i.updated, \
+         i.unchanged, i.errors, i.duration_ms, i.request_id, {}, {} FROM sync_imports AS i",
+        tx.dialect().time("i.created_at"),
+        if error_details {
+            "CAST(i.error_details AS TEXT)"
+        } else {
+            "NULL"
+        },
+    )
+}
+
+fn record(row: &Row) -> Result<ImportRecord, StoreError> {
+    let count = |k: usize| row.int(k).map(|n| n.max(0) as u64);
+    Ok(ImportRecord {
+        id: row.id(0)?,
+        endpoint: row.text(1)?,
+        entity: row.text(2)?,
+        key_id: row.id(3)?,
+        sources: serde_json::from_str(&row.text(4)?).map_err(decode_error)?,
+        dry_run: row.int(5)? != 0,
+        status: row.int(6)?.clamp(0, 999) as u16,
+        total: count(7)?,
+        created: count(8)?,
+        updated: count(9)?,
+        unchanged: count(10)?,
+        errors: count(11)?,
+        duration_ms: count(12)?,
+        request_id: row.opt_text(13)?,
+        created_at: row.text(14)?,
+        error_details: row
+            .opt_text(15)?
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(decode_error)?,
+    })
+}
+
+/// The sync history, newest first (entries without their per-record errors), and how many
+/// entries match in all.
+pub(crate) async fn list(
+    tx: &mut dyn Statements,
+    scope: Scope,
+    query: &ImportQuery,
+) -> Result<(Vec<ImportRecord>, u64), StoreError> {
+    let filters = || -> Vec<Arg> {
+        vec![
+            scope.tenant_id.into(),
+            scope.mode.as_str().into(),
+            query.entity.map(|e| e.plural().to_owned()).into(),
+        ]
+    };
+    let mut args = filters();
+    args.extend([
+        i64::from(query.limit).into(),
+        i64::from(query.offset).into(),
+    ]);
+    let sql = format!(
+        "{} WHERE {FILTERS} ORDER BY i.id DESC LIMIT $4 OFFSET $5",
+        columns(tx, false)
+    );
+    let records = tx
+        .rows(&sql, args)
+        .await?
+        .iter()
+        .map(record)
+        .collect::<Result<_, _>>()?;
+    let total = tx
+        .row(
+            &format!("SELECT count(*) FROM sync_imports AS i WHERE {FILTERS}"),
+            filters(),
+        )
+        .await?
+        .map_or(Ok(0), |row| row.int(0))?;
+    Ok((records, total.max(0) as u64))
+}
+
+/// One history entry with its per-record errors.
+pub(crate) async fn get(
+    tx: &mut dyn Statements,
+    scope: Scope,
+    id: Uuid,
+) -> Result<Option<ImportRecord>, StoreError> {
+    let sql = format!(
+        "{} WHERE i.tenant_id = $1::uuid AND i.mode = $2 AND i.id = $3::uuid",
+        columns(tx, true)
+    );
+    let args = vec![
+        scope.tenant_id.into(),
+        scope.mode.as_str().into(),
+        id.into(),
+    ];
+    tx.row(&sql, args).await?.as_ref().map(record).transpose()
+}
