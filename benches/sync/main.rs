@@ -5,6 +5,7 @@
 
 mod baseline;
 mod ceiling;
+mod floor;
 mod http;
 mod knobs;
 mod load;
@@ -21,6 +22,7 @@ use eryxon::domain::Entity;
 use eryxon::store;
 
 use crate::baseline::{baseline_flat_runs, baseline_nested_runs};
+use crate::floor::{fill_floor, lifecycle_pairs, read_feed, LIFECYCLE_OPERATIONS, MIN_FILL_CALLS};
 use crate::http::{expect, Api};
 use crate::knobs::{Engine, Knobs};
 use crate::load::{fill, load_once, load_plan, Load};
@@ -171,6 +173,10 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
     drop_db(&db).await?;
     drop_db(&ceiling_db).await?;
 
+    if knobs.runs("feed") || knobs.runs("lifecycle") {
+        floor_figures(engine, dir.path(), knobs, &mut figures).await?;
+    }
+
     let mut loads = Vec::new();
     let mut peaks = Vec::new();
     let load_reps = if knobs.runs("load") {
@@ -274,6 +280,91 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
     report.link_ratios();
     report.judge(engine, load_s, peak_mb);
     report.print(engine);
+    Ok(())
+}
+
+/// The event feed and the floor's lifecycle actions, on a database of their own filled by
+/// nested syncs (which write one event per record): reading the whole feed in pages of 1000,
+/// then start + complete pairs on distinct operations, 8 in flight.
+async fn floor_figures(
+    engine: Engine,
+    dir: &std::path::Path,
+    knobs: &Knobs,
+    figures: &mut Vec<Figure>,
+) -> Result<()> {
+    let db = fresh_db(engine, dir, "floor").await?;
+    let store = store::open(&db.url).await?;
+    let mut raw = Raw::open(engine, &db.url).await?;
+    let (key, _) = key_and_tenant(&*store, &mut raw, engine).await?;
+    let server = Server::start(store.clone()).await?;
+    let api = Api::new(&server.base, &key);
+    let cells: Vec<Row> = (0..MAIN_CELLS).map(cell).collect();
+    expect(
+        &api.bulk("cells", flat_body(Entity::Cells, &cells)).await?,
+        MAIN_CELLS as u64,
+        0,
+        0,
+    )?;
+    let lifecycle_reps = knobs.warmup + knobs.reps;
+    let calls = MIN_FILL_CALLS.max((lifecycle_reps * LIFECYCLE_OPERATIONS).div_ceil(6 * BATCH));
+    progress(
+        engine,
+        &format!("floor: filling {calls} nested calls of 9000 records"),
+    );
+    let operations = fill_floor(&api, calls).await?;
+
+    if knobs.runs("feed") {
+        progress(engine, "event feed, pages of 1000 over HTTP");
+        let mut samples = Vec::new();
+        let mut events = 0;
+        for (_, measured) in reps_of(knobs, knobs.reps) {
+            let (took, read) = read_feed(&api).await?;
+            ensure!(
+                read >= 20_000 && (events == 0 || read == events),
+                "the feed read {read} events"
+            );
+            events = read;
+            if measured {
+                samples.push(took);
+            }
+        }
+        figures.push(per_call(engine, "feed_read", events, &samples));
+    }
+
+    if knobs.runs("lifecycle") {
+        progress(engine, "lifecycle: start + complete, 8 in flight");
+        let mut rates = Vec::new();
+        let mut latencies = Vec::new();
+        for ((rep, measured), ids) in
+            reps_of(knobs, knobs.reps).zip(operations.chunks_exact(LIFECYCLE_OPERATIONS))
+        {
+            let (took, each) = lifecycle_pairs(&api, ids, 8).await?;
+            ensure!(
+                each.len() == 2 * ids.len(),
+                "rep {rep}: {} actions",
+                each.len()
+            );
+            if measured {
+                rates.push(each.len() as f64 / took.as_secs_f64());
+                latencies.extend(each);
+            }
+        }
+        rates.sort_by(f64::total_cmp);
+        figures.push(Figure {
+            engine,
+            bench: "lifecycle".into(),
+            records: 1,
+            p50_ms: ms(median(&latencies)),
+            records_per_s: rates[rates.len() / 2],
+            ratio_to_ceiling: None,
+            ratio_to_baseline: None,
+        });
+    }
+    drop(api);
+    server.stop().await?;
+    drop(raw);
+    drop(store);
+    drop_db(&db).await?;
     Ok(())
 }
 

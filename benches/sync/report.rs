@@ -115,12 +115,18 @@ impl Report {
             Engine::Sqlite => 5.0,
             Engine::Postgres => 20.0,
         };
-        for variant in ["flat_insert", "flat_update", "flat_unchanged"] {
+        // Issue 19: with the event log written in a sync's transaction, a changing sync is held
+        // to 0.5 × the ceiling (which writes no events); an unchanged re-send writes none.
+        for (variant, floor) in [
+            ("flat_insert", 0.5),
+            ("flat_update", 0.5),
+            ("flat_unchanged", 0.6),
+        ] {
             let figure = self.figure(engine, variant);
             add(
-                format!("{variant} records/s ≥ 0.6 × ceiling"),
+                format!("{variant} records/s ≥ {floor} × ceiling"),
                 figure.and_then(|f| f.ratio_to_ceiling),
-                0.6,
+                floor,
                 true,
                 "×",
             );
@@ -163,9 +169,9 @@ impl Report {
                 "×",
             );
         }
-        let (load_limit, put_floor) = match engine {
-            Engine::Sqlite => (2.0, 5000.0),
-            Engine::Postgres => (4.0, 2000.0),
+        let (load_limit, put_floor, feed_floor, lifecycle_floor) = match engine {
+            Engine::Sqlite => (2.0, 5000.0, 100_000.0, 2000.0),
+            Engine::Postgres => (4.0, 2000.0, 50_000.0, 1000.0),
         };
         add("100k initial load".into(), load_s, load_limit, false, "s");
         add(
@@ -174,6 +180,20 @@ impl Report {
             put_floor,
             true,
             "req/s",
+        );
+        add(
+            "event feed read, pages of 1000".into(),
+            self.figure(engine, "feed_read").map(|f| f.records_per_s),
+            feed_floor,
+            true,
+            "events/s",
+        );
+        add(
+            "lifecycle actions at concurrency 8".into(),
+            self.figure(engine, "lifecycle").map(|f| f.records_per_s),
+            lifecycle_floor,
+            true,
+            "actions/s",
         );
         add(
             "server peak RSS in the 100k load".into(),

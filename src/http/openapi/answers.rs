@@ -37,6 +37,15 @@ fn synced_fields(object: &mut Object, actions: &[&str]) {
                 ))
                 .into(),
             false,
+        )
+        .field(
+            "kept",
+            described(
+                array_of(schema_ref("Kept")),
+                "Fields the sync sent that the record kept as they were: the floor owns them \
+                 since it acted on the record. Absent when none was kept.",
+            ),
+            false,
         );
 }
 
@@ -55,6 +64,14 @@ fn nullable_string() -> S {
 }
 
 fn sync_schemas(schemas: &mut BTreeMap<String, S>) {
+    let mut kept = Object::default();
+    kept.field(
+        "field",
+        super::schemas::string_with_examples(&["status"]),
+        true,
+    )
+    .field("reason", string(), true);
+    schemas.insert("Kept".into(), kept.build(false));
     let mut child = Object::default();
     synced_fields(&mut child, &["created", "updated", "deleted"]);
     child.field("operations", array_of(schema_ref("SyncedChild")), false);

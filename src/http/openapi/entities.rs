@@ -28,18 +28,18 @@ pub struct Routes {
 }
 
 /// What an operation says besides its answers.
-struct Op<'a> {
-    id: String,
-    tag: &'a str,
-    summary: String,
-    description: &'a str,
-    parameters: Vec<Parameter>,
-    body: Option<RequestBody>,
+pub struct Op<'a> {
+    pub id: String,
+    pub tag: &'a str,
+    pub summary: String,
+    pub description: &'a str,
+    pub parameters: Vec<Parameter>,
+    pub body: Option<RequestBody>,
 }
 
 impl Routes {
     /// Adds `op` with its success answers and the error answers of its access and `codes`.
-    fn add(
+    pub fn add(
         &mut self,
         path: &str,
         method: HttpMethod,

@@ -13,6 +13,7 @@ mod answers;
 mod entities;
 mod errors;
 mod examples;
+mod floor;
 mod page;
 mod parameters;
 mod quantities;
@@ -54,6 +55,8 @@ them answers 403 `FORBIDDEN`, naming the scope it needs.
 - Absent keeps, null clears: a field left out keeps its stored value; `null` clears it (fields \
 with a default go back to it). Required fields cannot be `null`. Unknown fields are refused.
 - Texts never contain NUL characters.
+- Every `/api-*` route is also served under `/functions/v1` (`/functions/v1/api-jobs/sync`), the \
+prefix of Eryxon's hosted API: connectors written for it only change the host.
 - Sync order for an initial load: cells, resources, jobs, parts, operations.
 - Every error has the envelope `{\"success\": false, \"error\": {\"code\", \"message\", \
 \"details\"?}}`. An unknown path answers 404 `NOT_FOUND`; a known path with the wrong method \
@@ -202,6 +205,7 @@ fn build() -> Document {
         }
     }
     entities::entity_routes(&mut routes);
+    floor::floor_routes(&mut routes);
     doc.paths.merge(routes.paths);
 
     doc.info.title = "Eryxon Sync API".to_owned();
@@ -217,6 +221,7 @@ fn build() -> Document {
     let mut tags: Vec<String> = Entity::ALL.iter().map(|e| titles(*e)).collect();
     tags.extend([
         crate::http::quantities::TAG.to_owned(),
+        floor::EVENTS_TAG.to_owned(),
         HISTORY_TAG.to_owned(),
         SERVICE_TAG.to_owned(),
     ]);
@@ -245,6 +250,7 @@ fn build() -> Document {
         .build();
     components.schemas = answers::components_schemas();
     quantities::schemas(&mut components.schemas);
+    floor::schemas(&mut components.schemas);
     components.responses = routes.errors;
     doc.components = Some(components);
     doc

@@ -32,6 +32,10 @@ pub fn query(name: &str, schema: S, description: &str) -> Parameter {
     parameter(name, ParameterIn::Query, schema, description)
 }
 
+pub fn path(name: &str, schema: S, description: &str) -> Parameter {
+    parameter(name, ParameterIn::Path, schema, description)
+}
+
 pub fn path_id(description: &str) -> Parameter {
     parameter("id", ParameterIn::Path, uuid(), description)
 }

@@ -5,6 +5,7 @@
 
 mod answers;
 mod document;
+mod floor;
 mod requests;
 mod routes;
 

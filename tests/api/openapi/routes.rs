@@ -23,6 +23,19 @@ const ENTITY_ROUTES: &[(&str, &[&str])] = &[
 ];
 const OTHER_ROUTES: &[(&str, &[&str])] = &[
     ("/api-operation-quantities", &["get", "post"]),
+    ("/api-operation-lifecycle/{action}", &["post"]),
+    ("/api-job-lifecycle/{action}", &["post"]),
+    (
+        "/api-operations/by-external/{external_source}/{external_id}/{action}",
+        &["post"],
+    ),
+    (
+        "/api-jobs/by-external/{external_source}/{external_id}/{action}",
+        &["post"],
+    ),
+    ("/api-time-entries", &["get"]),
+    ("/api-events", &["get"]),
+    ("/api-events/{id}", &["get"]),
     ("/api-sync/imports", &["get"]),
     ("/api-sync/imports/{id}", &["get"]),
     ("/healthz", &["get"]),
@@ -53,6 +66,7 @@ fn filled(path: &str) -> String {
     path.replace("{id}", &uuid::Uuid::now_v7().to_string())
         .replace("{external_source}", "SAP")
         .replace("{external_id}", "X")
+        .replace("{action}", "start")
 }
 
 async fn every_route_is_documented_and_served(engine: Engine) {
