@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod batch;
 pub mod canonical;
 pub mod decode;
+pub mod delivery;
 pub mod event;
 pub mod expect;
 pub mod fields;
@@ -20,6 +21,7 @@ pub mod schema;
 pub mod value;
 mod value_schema;
 pub mod view;
+pub mod webhook;
 
 pub use api_key::Mode;
 pub use schema::Entity;

@@ -14,6 +14,7 @@ mod quantities;
 mod rate_limit;
 mod read;
 mod sync;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -139,7 +140,32 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route(
             "/api-operation-quantities",
             post(quantities::report).get(quantities::list),
-        );
+        )
+        .route(
+            "/api-webhooks",
+            post(webhooks::create)
+                .get(webhooks::list)
+                .patch(webhooks::patch_by_query)
+                .delete(webhooks::delete_by_query),
+        )
+        .route(
+            "/api-webhooks/{id}",
+            get(webhooks::get_one)
+                .patch(webhooks::patch_one)
+                .delete(webhooks::delete_one),
+        )
+        .route("/api-webhooks/{id}/rotate-secret", post(webhooks::rotate))
+        .route("/api-webhooks/{id}/test", post(webhooks::test))
+        .route("/api-webhooks/{id}/replay", post(webhooks::replay))
+        .route(
+            "/api-webhooks/{id}/deliveries",
+            get(webhooks::deliveries_of),
+        )
+        .route(
+            "/api-webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
+        )
+        .route("/api-webhook-logs", get(webhooks::logs));
     for (machine, lifecycle, plural) in [
         (Machine::Operation, "/api-operation-lifecycle", "operations"),
         (Machine::Job, "/api-job-lifecycle", "jobs"),
@@ -248,8 +274,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let pruner = tokio::spawn(prune_events(store.clone(), config.event_retention_days));
+    let worker = crate::webhooks::Worker::new(store.clone(), config.webhook_retry_schedule.clone());
+    let deliverer = tokio::spawn(worker.run());
     let app = router(AppState::new(store, config), config);
     let _stop_pruning = AbortOnDrop(pruner);
+    let _stop_delivering = AbortOnDrop(deliverer);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

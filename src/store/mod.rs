@@ -1,6 +1,8 @@
 //! Persistence: one trait of domain operations, one implementation per database engine.
 
 mod delete;
+pub mod deliveries;
+pub mod delivery_log;
 mod error;
 pub mod events;
 pub mod floor;
@@ -12,6 +14,7 @@ pub mod sqlite;
 mod sync;
 pub(crate) mod sync_events;
 pub mod tx;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

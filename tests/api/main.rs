@@ -32,3 +32,5 @@ mod soak;
 mod startup;
 mod sync_events;
 mod values;
+mod webhook_receiver;
+mod webhooks;
