@@ -177,6 +177,19 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
         .await?;
         created += 1;
     }
+    if rows.is_empty() {
+        // The events behind the cursor were pruned (the endpoint was off for longer than the
+        // log keeps them): move past them, or the endpoint would look behind forever.
+        through = tx
+            .row(
+                "SELECT last FROM event_positions WHERE tenant_id = $1::uuid AND mode = $2::text",
+                vec![row.text(0)?.into(), row.text(1)?.into()],
+            )
+            .await?
+            .map(|r| r.int(0))
+            .transpose()?
+            .unwrap_or(after);
+    }
     tx.run(
         "UPDATE webhook_endpoints SET fanned_out_through = $2 WHERE id = $1",
         vec![endpoint.into(), through.into()],
@@ -200,28 +213,30 @@ pub async fn claim(
 ) -> Result<Vec<Claimed>, StoreError> {
     let now = time::OffsetDateTime::now_utc();
     let now_text = timestamp_of(now);
-    let due = "d.status = 'pending' AND d.next_attempt_at <= $1::timestamptz \
-               AND (d.locked_until IS NULL OR d.locked_until <= $1::timestamptz)";
-    // A cheap look first, so an idle server does not take the write lock every tick.
+    let sendable = "FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1::timestamptz \
+           AND (d.locked_until IS NULL OR d.locked_until <= $1::timestamptz) AND w.active = 1 \
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.endpoint_id = d.endpoint_id \
+             AND e.record_id = d.record_id AND e.status = 'pending' AND e.position < d.position)";
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    // A cheap look first, so an idle server (or one whose due deliveries all wait on an
+    // endpoint that is off) does not take SQLite's write lock every tick.
     let mut tx = store.begin(Access::Read).await?;
     let any = tx
         .row(
-            &format!("SELECT d.id FROM webhook_deliveries AS d WHERE {due} LIMIT 1"),
+            &format!("SELECT d.id {sendable} LIMIT 1"),
             vec![now_text.as_str().into()],
         )
         .await?;
     tx.rollback().await?;
-    if any.is_none() || limit == 0 {
+    if any.is_none() {
         return Ok(Vec::new());
     }
     let mut tx = store.begin(Access::Write).await?;
     let sql = format!(
-        "SELECT d.id, d.endpoint_id FROM webhook_deliveries AS d \
-           JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
-         WHERE {due} AND w.active = 1 \
-           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.endpoint_id = d.endpoint_id \
-             AND e.record_id = d.record_id AND e.status = 'pending' AND e.position < d.position) \
-         ORDER BY d.next_attempt_at, d.position LIMIT $2{}",
+        "SELECT d.id, d.endpoint_id {sendable} ORDER BY d.next_attempt_at, d.position LIMIT $2{}",
         skip_locked(&*tx, "d")
     );
     let candidates = tx
