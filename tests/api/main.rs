@@ -32,5 +32,6 @@ mod soak;
 mod startup;
 mod sync_events;
 mod values;
+mod webhook_crash;
 mod webhook_receiver;
 mod webhooks;
