@@ -71,7 +71,7 @@ pub enum Verdict {
 /// The verdict on an attempt that answered `status` (none: a timeout, a refused connection, a
 /// redirect), the `attempts` made so far this one included, `jitter` scaling the wait.
 /// `Retry-After` replaces the schedule's wait on 429 and 503 but not its length
-/// (`webhooks::retries_follow_the_schedule`).
+/// (`webhooks::retries_run_out_and_honour_retry_after`).
 pub fn verdict(
     status: Option<u16>,
     retry_after: Option<Duration>,

@@ -57,7 +57,7 @@ pub(crate) fn id_list(ids: &[Uuid], args: &mut Vec<Arg>) -> String {
 }
 
 /// On PostgreSQL, what makes a claim skip rows another instance is claiming, so instances
-/// share the work (`webhooks::postgres::…`); SQLite has one writer and needs nothing.
+/// share the work (`webhook_crash::two_instances_deliver_each_event_once`); SQLite has one writer and needs nothing.
 fn skip_locked(tx: &dyn Statements, of: &str) -> String {
     if tx.dialect().lock_rows().is_empty() {
         String::new()
@@ -100,7 +100,7 @@ pub(crate) async fn insert(
 
 /// Creates the deliveries of events committed since each active endpoint's cursor, and moves
 /// the cursor in the same transaction, so an event gets one delivery per endpoint even across
-/// crashes (`webhooks::a_killed_server_delivers_after_restart`). Answers how many.
+/// crashes (`webhook_crash::a_killed_server_delivers_after_restart`). Answers how many.
 pub async fn fan_out(store: &dyn Store) -> Result<usize, StoreError> {
     let mut tx = store.begin(Access::Read).await?;
     let behind = tx

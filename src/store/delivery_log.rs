@@ -118,7 +118,7 @@ pub enum Retried {
     InFlight,
 }
 
-/// Makes a delivery due now, whatever its status (`webhooks::a_delivery_is_retried_by_hand`).
+/// Makes a delivery due now, whatever its status (`webhooks::retries_run_out_and_honour_retry_after`).
 pub async fn retry(
     store: &dyn Store,
     scope: Scope,
