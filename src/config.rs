@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::domain::network::AllowedNetworks;
 use crate::domain::webhook::{RetrySchedule, DEFAULT_RETRY_SCHEDULE};
 use crate::store::{self, Store, StoreError, StoreOptions, DEFAULT_BUSY_TIMEOUT_SECS};
 
@@ -55,6 +56,13 @@ pub struct ServerConfig {
     #[arg(long, env = "ERYXON_WEBHOOK_RETRY_SCHEDULE", default_value = DEFAULT_RETRY_SCHEDULE,
           value_parser = RetrySchedule::parse)]
     pub webhook_retry_schedule: RetrySchedule,
+
+    /// Networks webhooks may reach beside public `https` addresses, comma-separated CIDRs
+    /// (`10.0.0.0/8,127.0.0.1/32`): an ERP on the plant LAN. Plain `http` goes only to these.
+    /// None by default: loopback, private, link-local, CGNAT and multicast are refused.
+    #[arg(long, env = "ERYXON_WEBHOOK_ALLOWED_NETWORKS", default_value = "",
+          value_parser = AllowedNetworks::parse)]
+    pub webhook_allowed_networks: AllowedNetworks,
 }
 
 /// Days an event is kept unless configured otherwise.

@@ -13,6 +13,7 @@ use sha2::Sha256;
 
 use super::decode::FieldError;
 use super::event::{Event, TypeFilter};
+use super::network::{check_target, AllowedNetworks};
 
 /// The secret prefix Standard Webhooks uses; what follows is the key, in base64.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -162,11 +163,11 @@ pub struct Change {
 }
 
 impl CreateBody {
-    pub fn check(self) -> Result<Settings, FieldError> {
+    pub fn check(self, allowed: &AllowedNetworks) -> Result<Settings, FieldError> {
         let events = subscription(self.events, self.event_type)?
             .ok_or_else(|| FieldError::new("events", "is required: the event types to send"))?;
         Ok(Settings {
-            url: check_url(&self.url)?,
+            url: check_url(&self.url, allowed)?,
             events,
             active: self.active.unwrap_or(true),
             description: check_description(self.description)?,
@@ -175,9 +176,13 @@ impl CreateBody {
 }
 
 impl PatchBody {
-    pub fn check(self) -> Result<Change, FieldError> {
+    pub fn check(self, allowed: &AllowedNetworks) -> Result<Change, FieldError> {
         Ok(Change {
-            url: self.url.as_deref().map(check_url).transpose()?,
+            url: self
+                .url
+                .as_deref()
+                .map(|url| check_url(url, allowed))
+                .transpose()?,
             events: subscription(self.events, self.event_type)?,
             active: self.active,
             description: check_description(self.description)?,
@@ -232,8 +237,9 @@ pub fn filter_of(events: &str) -> Option<TypeFilter> {
     TypeFilter::parse("events", events).ok()
 }
 
-/// An endpoint URL: `http` or `https`, with a host, no credentials.
-pub fn check_url(text: &str) -> Result<String, FieldError> {
+/// An endpoint URL: `http` or `https`, with a host, no credentials, and a target the network
+/// rules of [`crate::domain::network`] allow without resolving its name.
+pub fn check_url(text: &str, allowed: &AllowedNetworks) -> Result<String, FieldError> {
     let bad = |why: &str| FieldError::new("url", format!("{why} (got {text:?})"));
     let text = text.trim();
     if text.len() > MAX_URL {
@@ -248,6 +254,9 @@ pub fn check_url(text: &str) -> Result<String, FieldError> {
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(bad("must not carry credentials"));
+    }
+    if let Some(host) = url.host() {
+        check_target(&host, url.scheme() == "https", allowed).map_err(|why| bad(&why))?;
     }
     Ok(url.to_string())
 }
@@ -344,7 +353,7 @@ mod tests {
                 serde_json::json!({"url": "https://erp.example/hook", "events": events}),
             )
             .unwrap()
-            .check()
+            .check(&AllowedNetworks::default())
         };
         assert_eq!(
             body(serde_json::json!(["job.*", "operation.completed"]))
@@ -366,16 +375,19 @@ mod tests {
 
     #[test]
     fn urls_must_be_http_with_a_host() {
-        assert!(check_url("https://erp.example/hook").is_ok());
-        assert!(check_url("http://127.0.0.1:9000/x").is_ok());
+        let loopback = AllowedNetworks::parse("127.0.0.1/32").unwrap();
+        assert!(check_url("https://erp.example/hook", &loopback).is_ok());
+        assert!(check_url("http://127.0.0.1:9000/x", &loopback).is_ok());
         for bad in [
             "ftp://erp.example/",
             "not a url",
             "https://user:pw@erp.example/",
             "file:///etc",
+            "http://127.0.0.2:9000/x",
+            "https://[::1]/x",
         ] {
             assert_eq!(
-                check_url(bad).unwrap_err().field.as_deref(),
+                check_url(bad, &loopback).unwrap_err().field.as_deref(),
                 Some("url"),
                 "{bad}"
             );

@@ -39,6 +39,7 @@ use self::json::BodyLimit;
 use self::rate_limit::RateLimiter;
 use crate::config::ServerConfig;
 use crate::domain::floor::Machine;
+use crate::domain::network::AllowedNetworks;
 use crate::domain::record::{
     CellPayload, JobPayload, OperationPayload, PartPayload, Payload, ResourcePayload,
 };
@@ -52,6 +53,8 @@ pub struct AppState {
     key_touches: Arc<auth::KeyTouches>,
     /// Days the event log keeps events, for the expired cursor's message.
     retention_days: u32,
+    /// Networks webhooks may reach beside public addresses, for the check when one is saved.
+    allowed_networks: Arc<AllowedNetworks>,
 }
 
 impl AppState {
@@ -61,6 +64,7 @@ impl AppState {
             limiter: Arc::new(RateLimiter::per_minute(config.rate_limit_per_minute)),
             key_touches: Arc::default(),
             retention_days: config.event_retention_days,
+            allowed_networks: Arc::new(config.webhook_allowed_networks.clone()),
         }
     }
 }
@@ -274,7 +278,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let pruner = tokio::spawn(prune_events(store.clone(), config.event_retention_days));
-    let worker = crate::webhooks::Worker::new(store.clone(), config.webhook_retry_schedule.clone());
+    let worker = crate::webhooks::Worker::new(
+        store.clone(),
+        config.webhook_retry_schedule.clone(),
+        config.webhook_allowed_networks.clone(),
+    );
     let deliverer = tokio::spawn(worker.run());
     let app = router(AppState::new(store, config), config);
     let _stop_pruning = AbortOnDrop(pruner);

@@ -36,7 +36,9 @@ pub async fn create(
     principal: Principal,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Success<Endpoint>>), ApiError> {
-    let settings = body.check().map_err(ApiError::invalid)?;
+    let settings = body
+        .check(&state.allowed_networks)
+        .map_err(ApiError::invalid)?;
     let endpoint = webhooks::create(&*state.store, principal.scope, &settings).await?;
     Ok((StatusCode::CREATED, Json(success(endpoint))))
 }
@@ -124,7 +126,9 @@ async fn patch(
     id: Uuid,
     body: PatchBody,
 ) -> Answer<Endpoint> {
-    let change = body.check().map_err(ApiError::invalid)?;
+    let change = body
+        .check(&state.allowed_networks)
+        .map_err(ApiError::invalid)?;
     let endpoint = webhooks::update(&*state.store, principal.scope, id, &change).await?;
     Ok(Json(success(endpoint.ok_or_else(|| no_webhook(id))?)))
 }

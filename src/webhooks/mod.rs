@@ -4,12 +4,14 @@
 //! endpoint only ever holds its own slots (`webhooks::a_slow_endpoint_does_not_delay_another`).
 
 mod send;
+mod ssrf;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
+use crate::domain::network::AllowedNetworks;
 use crate::domain::webhook::RetrySchedule;
 use crate::store::deliveries::{self, Claimed};
 use crate::store::Store;
@@ -27,16 +29,16 @@ const PER_ENDPOINT: usize = 8;
 #[derive(Clone)]
 pub struct Worker {
     store: Arc<dyn Store>,
-    client: reqwest::Client,
+    clients: Arc<ssrf::Clients>,
     schedule: Arc<RetrySchedule>,
     slots: Arc<Semaphore>,
 }
 
 impl Worker {
-    pub fn new(store: Arc<dyn Store>, schedule: RetrySchedule) -> Worker {
+    pub fn new(store: Arc<dyn Store>, schedule: RetrySchedule, allowed: AllowedNetworks) -> Worker {
         Worker {
             store,
-            client: send::client(),
+            clients: Arc::new(ssrf::Clients::new(allowed, send::builder)),
             schedule: Arc::new(schedule),
             slots: Arc::new(Semaphore::new(IN_FLIGHT)),
         }
@@ -77,7 +79,7 @@ impl Worker {
     }
 
     async fn deliver(&self, delivery: Claimed) {
-        let outcome = send::attempt(&self.client, &delivery, &self.schedule).await;
+        let outcome = send::attempt(&self.clients, &delivery, &self.schedule).await;
         if let Err(error) = deliveries::record(&*self.store, &delivery, &outcome).await {
             // The lease runs out and the delivery goes again: at least once.
             tracing::warn!(%error, delivery = %delivery.id, "could not record a webhook attempt");

@@ -9,31 +9,63 @@ use crate::domain::delivery::{verdict, Verdict};
 use crate::domain::webhook::{eryxon_signature, retry_after, signature_header, RetrySchedule};
 use crate::store::deliveries::{Claimed, Outcome};
 
+use super::ssrf::{refusal_in, Clients};
+
 const TIMEOUT: Duration = Duration::from_secs(15);
 /// The most of an answer read; the rest is dropped with the connection.
 const MAX_ANSWER: usize = 64 * 1024;
 /// The most of an answer kept in the attempt log.
 const KEPT_ANSWER: usize = 1024;
 
-pub(super) fn client() -> reqwest::Client {
+/// The clients' settings; `ssrf::Clients` adds the address rules.
+pub(super) fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .timeout(TIMEOUT)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("Eryxon-Sync-Webhooks/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .expect("the webhook client builds")
 }
 
 /// Sends `delivery` once and judges the answer.
+/// A refused address is a failed attempt like a refused connection, retried on the schedule:
+/// the operator may open its network meanwhile (`webhooks::ssrf_refuses_a_name_resolving_to_a_private_address`).
 pub(super) async fn attempt(
-    client: &reqwest::Client,
+    clients: &Clients,
     delivery: &Claimed,
     schedule: &RetrySchedule,
 ) -> Outcome {
     let at = time::OffsetDateTime::now_utc();
-    let timestamp = at.unix_timestamp();
-    let body = delivery.body.as_bytes();
     let started = Instant::now();
+    let (http_status, error, head, wait) = match clients.for_url(&delivery.url) {
+        Ok(client) => send(client, delivery, at.unix_timestamp()).await,
+        Err(refused) => (None, Some(refused.0), None, None),
+    };
+    let latency_ms = started.elapsed().as_millis() as u64;
+    let jitter = rand::thread_rng().gen_range(0.9..=1.1);
+    let verdict = verdict(http_status, wait, delivery.attempts + 1, schedule, jitter);
+    if verdict != Verdict::Delivered {
+        // The URL, status and error only: never the headers, which carry the signatures.
+        tracing::info!(delivery = %delivery.id, event = %delivery.event_id, ?http_status, ?error, "webhook attempt failed");
+    }
+    Outcome {
+        at,
+        http_status,
+        error,
+        latency_ms,
+        response_head: head,
+        verdict,
+    }
+}
+
+type Sent = (
+    Option<u16>,
+    Option<String>,
+    Option<String>,
+    Option<std::time::Duration>,
+);
+
+/// The HTTP exchange: status, error, the kept head of the answer, and `Retry-After`.
+async fn send(client: &reqwest::Client, delivery: &Claimed, timestamp: i64) -> Sent {
+    let body = delivery.body.as_bytes();
     let request = client
         .post(&delivery.url)
         .header("content-type", "application/json")
@@ -55,7 +87,7 @@ pub(super) async fn attempt(
             eryxon_signature(&delivery.secret, body),
         )
         .body(delivery.body.clone());
-    let (http_status, error, head, wait) = match request.send().await {
+    match request.send().await {
         Ok(mut response) => {
             let status = response.status().as_u16();
             let wait = response
@@ -92,26 +124,15 @@ pub(super) async fn attempt(
             None,
             None,
         ),
-        Err(e) => (
-            None,
-            Some(format!("could not send: {}", describe(&e))),
-            None,
-            None,
-        ),
-    };
-    let latency_ms = started.elapsed().as_millis() as u64;
-    let jitter = rand::thread_rng().gen_range(0.9..=1.1);
-    let verdict = verdict(http_status, wait, delivery.attempts + 1, schedule, jitter);
-    if verdict != Verdict::Delivered {
-        tracing::info!(delivery = %delivery.id, event = %delivery.event_id, ?http_status, ?error, "webhook attempt failed");
-    }
-    Outcome {
-        at,
-        http_status,
-        error,
-        latency_ms,
-        response_head: head,
-        verdict,
+        Err(e) => match refusal_in(&e) {
+            Some(refused) => (None, Some(refused), None, None),
+            None => (
+                None,
+                Some(format!("could not send: {}", describe(&e))),
+                None,
+                None,
+            ),
+        },
     }
 }
 

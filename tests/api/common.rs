@@ -27,6 +27,9 @@ pub struct Options {
     pub busy_timeout: std::time::Duration,
     /// Waits between webhook attempts (`ERYXON_WEBHOOK_RETRY_SCHEDULE`).
     pub webhook_retry_schedule: eryxon::domain::webhook::RetrySchedule,
+    /// Networks webhooks may reach (`ERYXON_WEBHOOK_ALLOWED_NETWORKS`): the test receivers'
+    /// loopback address by default, since they listen on 127.0.0.1.
+    pub webhook_allowed_networks: eryxon::domain::network::AllowedNetworks,
 }
 
 impl Default for Options {
@@ -38,6 +41,10 @@ impl Default for Options {
             cors_origins: Vec::new(),
             busy_timeout: store::StoreOptions::default().busy_timeout,
             webhook_retry_schedule: Default::default(),
+            webhook_allowed_networks: eryxon::domain::network::AllowedNetworks::parse(
+                "127.0.0.1/32",
+            )
+            .unwrap(),
         }
     }
 }
@@ -120,6 +127,7 @@ impl TestServer {
             cors_origins: options.cors_origins.clone(),
             event_retention_days: eryxon::config::DEFAULT_EVENT_RETENTION_DAYS,
             webhook_retry_schedule: options.webhook_retry_schedule.clone(),
+            webhook_allowed_networks: options.webhook_allowed_networks.clone(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server_store = store.clone();

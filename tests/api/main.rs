@@ -34,4 +34,5 @@ mod sync_events;
 mod values;
 mod webhook_crash;
 mod webhook_receiver;
+mod webhook_ssrf;
 mod webhooks;
