@@ -18,9 +18,9 @@ use super::network::{check_target, AllowedNetworks};
 /// The secret prefix Standard Webhooks uses; what follows is the key, in base64.
 pub const SECRET_PREFIX: &str = "whsec_";
 /// The longest description kept.
-const MAX_DESCRIPTION: usize = 500;
+pub const MAX_DESCRIPTION: usize = 500;
 /// The longest URL accepted.
-const MAX_URL: usize = 2000;
+pub const MAX_URL: usize = 2000;
 
 /// A new signing secret: `whsec_` and base64 of 32 random bytes.
 pub fn new_secret() -> String {

@@ -20,6 +20,9 @@ use crate::domain::webhook::{filter_of, CreateBody, PatchBody};
 use crate::store::delivery_log::{self, DeliveryQuery, Retried};
 use crate::store::{timestamp_of, webhooks};
 
+/// The document's tag of these routes.
+pub(super) const TAG: &str = "Webhooks";
+
 type Answer<T> = Result<Json<Success<T>>, ApiError>;
 
 fn no_webhook(id: Uuid) -> ApiError {
@@ -30,7 +33,15 @@ fn webhook_id(text: &str) -> Result<Uuid, ApiError> {
     required_id("id", Some(text))
 }
 
-/// Register an endpoint: `201` with its `secret`, shown only here.
+/// Register a webhook endpoint
+///
+/// Answers the endpoint with its `secret` (`whsec_` + base64 of 32 bytes), shown only here. The URL must be `https` to a public address; private, loopback, link-local, CGNAT and multicast addresses, and plain `http`, only go to networks the operator opened with `ERYXON_WEBHOOK_ALLOWED_NETWORKS`.
+#[utoipa::path(
+    post,
+    path = "/api-webhooks",
+    operation_id = "createWebhook",
+    tag = TAG
+)]
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
@@ -63,7 +74,15 @@ pub enum Listed {
     },
 }
 
-/// The tenant's endpoints (filters `active`, `event_type`), or one with `?id=`.
+/// The tenant's webhook endpoints, or one with `?id=`
+///
+/// Never with their secrets.
+#[utoipa::path(
+    get,
+    path = "/api-webhooks",
+    operation_id = "listWebhooks",
+    tag = TAG
+)]
 pub async fn list(
     State(state): State<AppState>,
     principal: Principal,
@@ -99,7 +118,16 @@ pub async fn list(
     Ok(Json(success(Listed::Many { webhooks, total })))
 }
 
-/// `GET /api-webhooks/{id}`.
+/// One webhook endpoint
+///
+/// Never with its secret.
+#[utoipa::path(
+    get,
+    path = "/api-webhooks/{id}",
+    operation_id = "getWebhook",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The endpoint's id."))
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     principal: Principal,
@@ -133,7 +161,16 @@ async fn patch(
     Ok(Json(success(endpoint.ok_or_else(|| no_webhook(id))?)))
 }
 
-/// `PATCH /api-webhooks/{id}`: `url`, `events`, `active`, `description`.
+/// Change a webhook endpoint
+///
+/// `url`, `events` (or `event_type`), `active`, `description`; fields left out stay. A new URL is checked as when registering.
+#[utoipa::path(
+    patch,
+    path = "/api-webhooks/{id}",
+    operation_id = "updateWebhook",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The endpoint's id."))
+)]
 pub async fn patch_one(
     State(state): State<AppState>,
     principal: Principal,
@@ -143,7 +180,15 @@ pub async fn patch_one(
     patch(&state, &principal, webhook_id(&id)?, body).await
 }
 
-/// `PATCH /api-webhooks?id=`.
+/// Change a webhook endpoint named by `?id=`
+///
+/// As `PATCH /api-webhooks/{id}`, the way Eryxon's clients call it.
+#[utoipa::path(
+    patch,
+    path = "/api-webhooks",
+    operation_id = "updateWebhookById",
+    tag = TAG
+)]
 pub async fn patch_by_query(
     State(state): State<AppState>,
     principal: Principal,
@@ -166,7 +211,16 @@ async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> Answer<Del
     Ok(Json(success(Deleted { id, deleted: true })))
 }
 
-/// `DELETE /api-webhooks/{id}`, with its deliveries.
+/// Delete a webhook endpoint
+///
+/// With its deliveries.
+#[utoipa::path(
+    delete,
+    path = "/api-webhooks/{id}",
+    operation_id = "deleteWebhook",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The endpoint's id."))
+)]
 pub async fn delete_one(
     State(state): State<AppState>,
     principal: Principal,
@@ -175,7 +229,15 @@ pub async fn delete_one(
     delete(&state, &principal, webhook_id(&id)?).await
 }
 
-/// `DELETE /api-webhooks?id=`.
+/// Delete a webhook endpoint named by `?id=`
+///
+/// As `DELETE /api-webhooks/{id}`, the way Eryxon's clients call it.
+#[utoipa::path(
+    delete,
+    path = "/api-webhooks",
+    operation_id = "deleteWebhookById",
+    tag = TAG
+)]
 pub async fn delete_by_query(
     State(state): State<AppState>,
     principal: Principal,
@@ -184,8 +246,16 @@ pub async fn delete_by_query(
     delete(&state, &principal, id_param(&params)?).await
 }
 
-/// `POST /api-webhooks/{id}/rotate-secret`: a new secret, shown once; the old one signs beside
-/// it for 24 hours.
+/// A new signing secret
+///
+/// Shown once in the answer. The old secret keeps signing beside it for 24 hours (two signatures in `webhook-signature`), so the receiver can switch without downtime.
+#[utoipa::path(
+    post,
+    path = "/api-webhooks/{id}/rotate-secret",
+    operation_id = "rotateWebhookSecret",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The endpoint's id."))
+)]
 pub async fn rotate(
     State(state): State<AppState>,
     principal: Principal,
@@ -202,8 +272,16 @@ pub struct Queued {
     event_id: String,
 }
 
-/// `POST /api-webhooks/{id}/test`: queues a `webhook.test` event to this endpoint; `202`, its
-/// outcome in the deliveries.
+/// Send a `webhook.test` event
+///
+/// Queued at once; its outcome shows in the endpoint's deliveries.
+#[utoipa::path(
+    post,
+    path = "/api-webhooks/{id}/test",
+    operation_id = "testWebhook",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The endpoint's id."))
+)]
 pub async fn test(
     State(state): State<AppState>,
     principal: Principal,
@@ -265,7 +343,16 @@ async fn deliveries(
     Ok(Json(success(DeliveriesView { deliveries })))
 }
 
-/// `GET /api-webhooks/{id}/deliveries?status=`: newest first, each with its attempts.
+/// What was delivered to an endpoint
+///
+/// Newest first, each delivery with its event as sent and every attempt (time, HTTP status or error, latency, first KiB of the answer).
+#[utoipa::path(
+    get,
+    path = "/api-webhooks/{id}/deliveries",
+    operation_id = "listWebhookDeliveries",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The endpoint's id."))
+)]
 pub async fn deliveries_of(
     State(state): State<AppState>,
     principal: Principal,
@@ -282,7 +369,15 @@ pub async fn deliveries_of(
     deliveries(&state, &principal, Some(id), params).await
 }
 
-/// `GET /api-webhook-logs?webhook_id=`: Eryxon's name for the same.
+/// Webhook delivery log
+///
+/// Eryxon's name for the deliveries: every endpoint's of the tenant, or one endpoint's with `?webhook_id=`.
+#[utoipa::path(
+    get,
+    path = "/api-webhook-logs",
+    operation_id = "listWebhookLogs",
+    tag = TAG
+)]
 pub async fn logs(
     State(state): State<AppState>,
     principal: Principal,
@@ -296,7 +391,16 @@ pub async fn logs(
     deliveries(&state, &principal, id, params).await
 }
 
-/// `POST /api-webhooks/{id}/deliveries/{delivery_id}/retry`: due now, whatever its status.
+/// Try a delivery again now
+///
+/// Due at once, whatever its status; a delivery being sent right now answers 409.
+#[utoipa::path(
+    post,
+    path = "/api-webhooks/{id}/deliveries/{delivery_id}/retry",
+    operation_id = "retryWebhookDelivery",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The endpoint's id."), ("delivery_id" = Uuid, Path, description = "The delivery's id."))
+)]
 pub async fn retry(
     State(state): State<AppState>,
     principal: Principal,
@@ -345,8 +449,16 @@ fn instant(field: &str, text: &str) -> Result<String, ApiError> {
         })
 }
 
-/// `POST /api-webhooks/{id}/replay` `{since, until?, types?}`: the log's matching events again,
-/// same ids.
+/// Send logged events again
+///
+/// The endpoint's subscribed events of the log between `since` and `until` (optionally only `types`), with their original ids, e.g. after the receiver was down for a weekend.
+#[utoipa::path(
+    post,
+    path = "/api-webhooks/{id}/replay",
+    operation_id = "replayWebhookEvents",
+    tag = TAG,
+    params(("id" = Uuid, Path, description = "The endpoint's id."))
+)]
 pub async fn replay(
     State(state): State<AppState>,
     principal: Principal,

@@ -3,7 +3,8 @@
 //!
 //! The handlers that serve one route each carry `#[utoipa::path]` (`health` in `http/mod.rs`,
 //! the sync history in `http/history.rs`, the produced quantities in `http/quantities.rs`, whose
-//! schemas are in `quantities.rs`, the two below) and `ApiDoc` collects them; the
+//! schemas are in `quantities.rs`, the webhook routes in `http/webhooks.rs`, whose schemas and
+//! answers are in `webhooks.rs`, the two below) and `ApiDoc` collects them; the
 //! entity routes, whose handlers are generic over the payload, are built per entity in
 //! `entities.rs`. Request and record schemas come from each field's declaration
 //! (`records.rs`); answers and error codes from `answers.rs` and `errors.rs`. The unit tests
@@ -20,6 +21,7 @@ mod records;
 mod schemas;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::sync::OnceLock;
 
@@ -68,6 +70,19 @@ with a default go back to it). Required fields cannot be `null`. Unknown fields 
     crate::http::health,
     crate::http::quantities::report,
     crate::http::quantities::list,
+    crate::http::webhooks::create,
+    crate::http::webhooks::list,
+    crate::http::webhooks::get_one,
+    crate::http::webhooks::patch_one,
+    crate::http::webhooks::patch_by_query,
+    crate::http::webhooks::delete_one,
+    crate::http::webhooks::delete_by_query,
+    crate::http::webhooks::rotate,
+    crate::http::webhooks::test,
+    crate::http::webhooks::deliveries_of,
+    crate::http::webhooks::logs,
+    crate::http::webhooks::retry,
+    crate::http::webhooks::replay,
     openapi_json,
     docs,
 ))]
@@ -150,7 +165,8 @@ fn completion(operation_id: &str) -> Completion {
                 ..of(key, answers, Some(&["VALIDATION_ERROR", "NOT_FOUND"]))
             }
         }
-        other => panic!("no answers for the operation {other}"),
+        other => webhooks::completion(other)
+            .unwrap_or_else(|| panic!("no answers for the operation {other}")),
     }
 }
 
@@ -193,6 +209,7 @@ fn build() -> Document {
             &mut item.get,
             &mut item.put,
             &mut item.post,
+            &mut item.patch,
             &mut item.delete,
         ]
         .into_iter()
@@ -217,6 +234,7 @@ fn build() -> Document {
     let mut tags: Vec<String> = Entity::ALL.iter().map(|e| titles(*e)).collect();
     tags.extend([
         crate::http::quantities::TAG.to_owned(),
+        crate::http::webhooks::TAG.to_owned(),
         HISTORY_TAG.to_owned(),
         SERVICE_TAG.to_owned(),
     ]);
@@ -245,6 +263,7 @@ fn build() -> Document {
         .build();
     components.schemas = answers::components_schemas();
     quantities::schemas(&mut components.schemas);
+    webhooks::schemas(&mut components.schemas);
     components.responses = routes.errors;
     doc.components = Some(components);
     doc

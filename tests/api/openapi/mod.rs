@@ -7,6 +7,7 @@ mod answers;
 mod document;
 mod requests;
 mod routes;
+mod webhooks;
 
 use serde_json::{json, Map, Value};
 

@@ -162,7 +162,26 @@ async fn documented_query_parameters_are_the_accepted_ones(engine: Engine) {
             .strip_prefix("/api-")
             .and_then(|rest| rest.split('/').next())
             .filter(|e| ENTITIES.contains(e));
+        // The webhook routes name an endpoint; each call gets a new one, since one deletes it.
+        let webhook = match path.starts_with("/api-webhook") {
+            true => Some(
+                server
+                    .post(
+                        "/api-webhooks",
+                        &key,
+                        &json!({"url": "https://erp.example/hook", "events": ["job.*"]}),
+                    )
+                    .await
+                    .expect(201)
+                    .data()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            false => None,
+        };
         let body = match (method.as_str(), entity) {
+            ("patch", None) => Some(json!({})),
             ("put", Some(_)) => Some(minimal(&doc, request_schema(&doc, &path, "put"))),
             ("post", Some(entity)) => Some(json!({
                 entity: [minimal(&doc, request_schema(&doc, &path.replace("bulk-sync", "sync"), "put"))]
@@ -172,6 +191,9 @@ async fn documented_query_parameters_are_the_accepted_ones(engine: Engine) {
         let mut concrete = path
             .replace("{external_source}", "X")
             .replace("{external_id}", "X");
+        if let Some(webhook) = &webhook {
+            concrete = concrete.replace("{id}", webhook);
+        }
         if let Some(entity) = entity.filter(|_| path.contains("{id}")) {
             let id = server.all(entity, &key).await[0]["id"]
                 .as_str()
@@ -196,6 +218,7 @@ async fn documented_query_parameters_are_the_accepted_ones(engine: Engine) {
             let name = param["name"].as_str().unwrap();
             let value = match name {
                 "operation_id" => operation_id.clone(),
+                "id" | "webhook_id" if webhook.is_some() => webhook.clone().unwrap(),
                 _ => query_sample(&doc, param, &cursor),
             };
             let reply = send(format!("{name}={value}")).await;
