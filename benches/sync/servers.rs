@@ -109,11 +109,7 @@ impl Server {
             cors_origins: Vec::new(),
             event_retention_days: eryxon::config::DEFAULT_EVENT_RETENTION_DAYS,
             webhook_retry_schedule: Default::default(),
-            // The webhook bench's receiver listens on loopback.
-            webhook_allowed_networks: eryxon::domain::network::AllowedNetworks::parse(
-                "127.0.0.1/32",
-            )
-            .unwrap(),
+            webhook_allowed_networks: Default::default(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
