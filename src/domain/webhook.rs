@@ -385,6 +385,9 @@ mod tests {
             "file:///etc",
             "http://127.0.0.2:9000/x",
             "https://[::1]/x",
+            // Other spellings of addresses, which URL parsing turns into 127.0.0.2 and 10.0.0.1.
+            "https://2130706434/x",
+            "https://0xa.1/x",
         ] {
             assert_eq!(
                 check_url(bad, &loopback).unwrap_err().field.as_deref(),
