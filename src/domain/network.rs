@@ -154,7 +154,7 @@ pub fn check_address(ip: IpAddr, https: bool, allowed: &AllowedNetworks) -> Resu
 /// The check when an endpoint is saved, without resolving names (a server with no DNS for the
 /// name can still save it): a literal address must pass [`check_address`]; a name over plain
 /// http is only accepted when some network is opened, and each attempt then requires it to
-/// resolve into one (`webhooks::ssrf_refuses_literal_addresses_and_plain_http_when_saved`).
+/// resolve into one (`webhook_ssrf::ssrf_refuses_literal_addresses_and_plain_http_when_saved`).
 pub fn check_target<S>(
     host: &url::Host<S>,
     https: bool,

@@ -25,9 +25,9 @@ pub(super) fn builder() -> reqwest::ClientBuilder {
         .user_agent(concat!("Eryxon-Sync-Webhooks/", env!("CARGO_PKG_VERSION")))
 }
 
-/// Sends `delivery` once and judges the answer.
-/// A refused address is a failed attempt like a refused connection, retried on the schedule:
-/// the operator may open its network meanwhile (`webhooks::ssrf_refuses_a_name_resolving_to_a_private_address`).
+/// Sends `delivery` once and judges the answer. An address the network rules refuse is a
+/// failed attempt like a refused connection, retried on the schedule, since the operator may
+/// open its network meanwhile (`webhook_ssrf::ssrf_refuses_a_name_resolving_to_a_private_address`).
 pub(super) async fn attempt(
     clients: &Clients,
     delivery: &Claimed,
@@ -43,7 +43,7 @@ pub(super) async fn attempt(
     let jitter = rand::thread_rng().gen_range(0.9..=1.1);
     let verdict = verdict(http_status, wait, delivery.attempts + 1, schedule, jitter);
     if verdict != Verdict::Delivered {
-        // The URL, status and error only: never the headers, which carry the signatures.
+        // Ids, status and error only: never the headers, which carry the signatures.
         tracing::info!(delivery = %delivery.id, event = %delivery.event_id, ?http_status, ?error, "webhook attempt failed");
     }
     Outcome {
@@ -60,7 +60,7 @@ type Sent = (
     Option<u16>,
     Option<String>,
     Option<String>,
-    Option<std::time::Duration>,
+    Option<Duration>,
 );
 
 /// The HTTP exchange: status, error, the kept head of the answer, and `Retry-After`.

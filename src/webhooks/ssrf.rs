@@ -2,7 +2,7 @@
 //! webhook client's own resolver, which drops the addresses the rules refuse before the client
 //! connects, so the connection goes to exactly a checked address: a name that resolved to a
 //! public address when saved and to 10.0.0.5 now (DNS rebinding) gets nothing
-//! (`webhooks::ssrf_refuses_a_name_resolving_to_a_private_address`). Literal addresses never
+//! (`webhook_ssrf::ssrf_refuses_a_name_resolving_to_a_private_address`). Literal addresses never
 //! reach a resolver, so they are checked before sending.
 
 use std::net::{IpAddr, SocketAddr};
