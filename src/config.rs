@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
+use crate::domain::network::AllowedNetworks;
+use crate::domain::webhook::{RetrySchedule, DEFAULT_RETRY_SCHEDULE};
 use crate::store::{self, Store, StoreError, StoreOptions, DEFAULT_BUSY_TIMEOUT_SECS};
 
 pub const DEFAULT_DATABASE_URL: &str = "sqlite://./eryxon.db";
@@ -48,6 +50,19 @@ pub struct ServerConfig {
     #[arg(long, env = "ERYXON_EVENT_RETENTION_DAYS", default_value_t = DEFAULT_EVENT_RETENTION_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub event_retention_days: u32,
+
+    /// Waits between a webhook delivery's attempts, comma-separated (`5s,5m,30m`); after the
+    /// last the delivery has failed. Each wait varies by ±10 %.
+    #[arg(long, env = "ERYXON_WEBHOOK_RETRY_SCHEDULE", default_value = DEFAULT_RETRY_SCHEDULE,
+          value_parser = RetrySchedule::parse)]
+    pub webhook_retry_schedule: RetrySchedule,
+
+    /// Networks webhooks may reach beside public `https` addresses, comma-separated CIDRs
+    /// (`10.0.0.0/8,127.0.0.1/32`): an ERP on the plant LAN. Plain `http` goes only to these.
+    /// None by default: loopback, private, link-local, CGNAT and multicast are refused.
+    #[arg(long, env = "ERYXON_WEBHOOK_ALLOWED_NETWORKS", default_value = "",
+          value_parser = AllowedNetworks::parse)]
+    pub webhook_allowed_networks: AllowedNetworks,
 }
 
 /// Days an event is kept unless configured otherwise.

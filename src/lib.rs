@@ -6,6 +6,7 @@ pub mod config;
 pub mod domain;
 pub mod http;
 pub mod store;
+pub mod webhooks;
 
 // A sync allocates many small strings, decoding on every core at once and freeing batches on
 // another thread, where glibc's allocator is slowest (docs/decisions/0016-mimalloc-allocator.md:

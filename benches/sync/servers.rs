@@ -108,6 +108,8 @@ impl Server {
             request_timeout_secs: 600,
             cors_origins: Vec::new(),
             event_retention_days: eryxon::config::DEFAULT_EVENT_RETENTION_DAYS,
+            webhook_retry_schedule: Default::default(),
+            webhook_allowed_networks: Default::default(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

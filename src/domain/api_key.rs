@@ -285,7 +285,7 @@ pub fn needed_scope(method: &str, route: &str) -> Option<KeyScope> {
         || under("/api-job-lifecycle")
         || under("/api-operation-quantities")
         || (route.contains("/by-external/") && route.ends_with("/{action}"));
-    if under("/api-webhooks") {
+    if under("/api-webhooks") || under("/api-webhook-logs") {
         Some(KeyScope::Webhooks)
     } else if matches!(method, "GET" | "HEAD") {
         Some(KeyScope::Read)
@@ -394,6 +394,7 @@ mod tests {
             ("GET", "/api-webhooks", Some(Webhooks)),
             ("POST", "/api-webhooks", Some(Webhooks)),
             ("DELETE", "/api-webhooks/{id}", Some(Webhooks)),
+            ("GET", "/api-webhook-logs", Some(Webhooks)),
             ("POST", "/api-jobs/sync", None),
             ("PATCH", "/api-jobs/{id}", None),
             ("PUT", "/api-job-lifecycle/{action}", None),

@@ -25,7 +25,9 @@ const FLOOR_TYPES: [&str; 10] = [
     "part.completed",
     "production.quantity_reported",
 ];
-const OTHER_TYPES: [&str; 1] = ["sync.completed"];
+/// `webhook.endpoint_disabled`: the server stopped sending to an endpoint (it answered 410, or
+/// only failed for days), so another endpoint or a feed reader can alert.
+const OTHER_TYPES: [&str; 2] = ["sync.completed", "webhook.endpoint_disabled"];
 
 /// Every event type the log writes, for validation and documentation.
 pub fn all_types() -> Vec<String> {

@@ -14,6 +14,7 @@ mod quantities;
 mod rate_limit;
 mod read;
 mod sync;
+mod webhooks;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ use self::json::BodyLimit;
 use self::rate_limit::RateLimiter;
 use crate::config::ServerConfig;
 use crate::domain::floor::Machine;
+use crate::domain::network::AllowedNetworks;
 use crate::domain::record::{
     CellPayload, JobPayload, OperationPayload, PartPayload, Payload, ResourcePayload,
 };
@@ -51,6 +53,8 @@ pub struct AppState {
     key_touches: Arc<auth::KeyTouches>,
     /// Days the event log keeps events, for the expired cursor's message.
     retention_days: u32,
+    /// Networks webhooks may reach beside public addresses, for the check when one is saved.
+    allowed_networks: Arc<AllowedNetworks>,
 }
 
 impl AppState {
@@ -60,6 +64,7 @@ impl AppState {
             limiter: Arc::new(RateLimiter::per_minute(config.rate_limit_per_minute)),
             key_touches: Arc::default(),
             retention_days: config.event_retention_days,
+            allowed_networks: Arc::new(config.webhook_allowed_networks.clone()),
         }
     }
 }
@@ -139,7 +144,32 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route(
             "/api-operation-quantities",
             post(quantities::report).get(quantities::list),
-        );
+        )
+        .route(
+            "/api-webhooks",
+            post(webhooks::create)
+                .get(webhooks::list)
+                .patch(webhooks::patch_by_query)
+                .delete(webhooks::delete_by_query),
+        )
+        .route(
+            "/api-webhooks/{id}",
+            get(webhooks::get_one)
+                .patch(webhooks::patch_one)
+                .delete(webhooks::delete_one),
+        )
+        .route("/api-webhooks/{id}/rotate-secret", post(webhooks::rotate))
+        .route("/api-webhooks/{id}/test", post(webhooks::test))
+        .route("/api-webhooks/{id}/replay", post(webhooks::replay))
+        .route(
+            "/api-webhooks/{id}/deliveries",
+            get(webhooks::deliveries_of),
+        )
+        .route(
+            "/api-webhooks/{id}/deliveries/{delivery_id}/retry",
+            post(webhooks::retry),
+        )
+        .route("/api-webhook-logs", get(webhooks::logs));
     for (machine, lifecycle, plural) in [
         (Machine::Operation, "/api-operation-lifecycle", "operations"),
         (Machine::Job, "/api-job-lifecycle", "jobs"),
@@ -248,8 +278,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let pruner = tokio::spawn(prune_events(store.clone(), config.event_retention_days));
+    let worker = crate::webhooks::Worker::new(
+        store.clone(),
+        config.webhook_retry_schedule.clone(),
+        config.webhook_allowed_networks.clone(),
+    );
+    let deliverer = tokio::spawn(worker.run());
     let app = router(AppState::new(store, config), config);
     let _stop_pruning = AbortOnDrop(pruner);
+    let _stop_delivering = AbortOnDrop(deliverer);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

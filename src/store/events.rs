@@ -110,7 +110,7 @@ pub enum Feed {
     Expired,
 }
 
-fn columns(tx: &dyn Statements) -> String {
+pub(crate) fn columns(tx: &dyn Statements) -> String {
     format!(
         "id, type, {}, entity, CAST(record_id AS TEXT), external_source, external_id, data, \
          position",
@@ -118,7 +118,7 @@ fn columns(tx: &dyn Statements) -> String {
     )
 }
 
-fn event_of(row: &Row) -> Result<Event, StoreError> {
+pub(crate) fn event_of(row: &Row) -> Result<Event, StoreError> {
     Ok(Event {
         id: row.text(0)?,
         event_type: row.text(1)?,

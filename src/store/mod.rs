@@ -2,6 +2,8 @@
 
 mod clock;
 mod delete;
+pub mod deliveries;
+pub mod delivery_log;
 mod error;
 pub mod events;
 pub mod floor;
@@ -17,6 +19,7 @@ pub mod sqlite;
 mod sync;
 pub(crate) mod sync_events;
 pub mod tx;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -25,6 +25,11 @@ pub struct Options {
     pub cors_origins: Vec<String>,
     /// SQLite: how long a write waits for another process's write lock.
     pub busy_timeout: std::time::Duration,
+    /// Waits between webhook attempts (`ERYXON_WEBHOOK_RETRY_SCHEDULE`).
+    pub webhook_retry_schedule: eryxon::domain::webhook::RetrySchedule,
+    /// Networks webhooks may reach (`ERYXON_WEBHOOK_ALLOWED_NETWORKS`): the test receivers'
+    /// loopback address by default, since they listen on 127.0.0.1.
+    pub webhook_allowed_networks: eryxon::domain::network::AllowedNetworks,
 }
 
 impl Default for Options {
@@ -35,6 +40,11 @@ impl Default for Options {
             request_timeout_secs: 30,
             cors_origins: Vec::new(),
             busy_timeout: store::StoreOptions::default().busy_timeout,
+            webhook_retry_schedule: Default::default(),
+            webhook_allowed_networks: eryxon::domain::network::AllowedNetworks::parse(
+                "127.0.0.1/32",
+            )
+            .unwrap(),
         }
     }
 }
@@ -116,6 +126,8 @@ impl TestServer {
             request_timeout_secs: options.request_timeout_secs,
             cors_origins: options.cors_origins.clone(),
             event_retention_days: eryxon::config::DEFAULT_EVENT_RETENTION_DAYS,
+            webhook_retry_schedule: options.webhook_retry_schedule.clone(),
+            webhook_allowed_networks: options.webhook_allowed_networks.clone(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server_store = store.clone();

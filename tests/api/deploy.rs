@@ -31,6 +31,8 @@ impl Instance {
             ])
             .args(["--rate-limit-per-minute", &rate_limit.to_string()])
             .env("ERYXON_LOG", "info")
+            // The webhook tests' receivers listen on loopback.
+            .env("ERYXON_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32")
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

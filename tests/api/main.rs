@@ -32,3 +32,7 @@ mod soak;
 mod startup;
 mod sync_events;
 mod values;
+mod webhook_crash;
+mod webhook_receiver;
+mod webhook_ssrf;
+mod webhooks;

@@ -227,6 +227,8 @@ impl InProcessServer {
             request_timeout_secs: config::DEFAULT_REQUEST_TIMEOUT_SECS,
             cors_origins: Vec::new(),
             event_retention_days: config::DEFAULT_EVENT_RETENTION_DAYS,
+            webhook_retry_schedule: Default::default(),
+            webhook_allowed_networks: Default::default(),
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

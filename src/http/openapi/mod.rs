@@ -3,7 +3,8 @@
 //!
 //! The handlers that serve one route each carry `#[utoipa::path]` (`health` in `http/mod.rs`,
 //! the sync history in `http/history.rs`, the produced quantities in `http/quantities.rs`, whose
-//! schemas are in `quantities.rs`, the two below) and `ApiDoc` collects them; the
+//! schemas are in `quantities.rs`, the webhook routes in `http/webhooks.rs`, whose schemas and
+//! answers are in `webhooks.rs`, the two below) and `ApiDoc` collects them; the
 //! entity routes, whose handlers are generic over the payload, are built per entity in
 //! `entities.rs`. Request and record schemas come from each field's declaration
 //! (`records.rs`); answers and error codes from `answers.rs` and `errors.rs`. The unit tests
@@ -21,6 +22,7 @@ mod records;
 mod schemas;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 
 use std::sync::OnceLock;
 
@@ -71,6 +73,19 @@ prefix of Eryxon's hosted API: connectors written for it only change the host.
     crate::http::health,
     crate::http::quantities::report,
     crate::http::quantities::list,
+    crate::http::webhooks::create,
+    crate::http::webhooks::list,
+    crate::http::webhooks::get_one,
+    crate::http::webhooks::patch_one,
+    crate::http::webhooks::patch_by_query,
+    crate::http::webhooks::delete_one,
+    crate::http::webhooks::delete_by_query,
+    crate::http::webhooks::rotate,
+    crate::http::webhooks::test,
+    crate::http::webhooks::deliveries_of,
+    crate::http::webhooks::logs,
+    crate::http::webhooks::retry,
+    crate::http::webhooks::replay,
     openapi_json,
     docs,
 ))]
@@ -153,7 +168,8 @@ fn completion(operation_id: &str) -> Completion {
                 ..of(key, answers, Some(&["VALIDATION_ERROR", "NOT_FOUND"]))
             }
         }
-        other => panic!("no answers for the operation {other}"),
+        other => webhooks::completion(other)
+            .unwrap_or_else(|| panic!("no answers for the operation {other}")),
     }
 }
 
@@ -196,6 +212,7 @@ fn build() -> Document {
             &mut item.get,
             &mut item.put,
             &mut item.post,
+            &mut item.patch,
             &mut item.delete,
         ]
         .into_iter()
@@ -222,6 +239,7 @@ fn build() -> Document {
     tags.extend([
         crate::http::quantities::TAG.to_owned(),
         floor::EVENTS_TAG.to_owned(),
+        crate::http::webhooks::TAG.to_owned(),
         HISTORY_TAG.to_owned(),
         SERVICE_TAG.to_owned(),
     ]);
@@ -251,6 +269,7 @@ fn build() -> Document {
     components.schemas = answers::components_schemas();
     quantities::schemas(&mut components.schemas);
     floor::schemas(&mut components.schemas);
+    webhooks::schemas(&mut components.schemas);
     components.responses = routes.errors;
     doc.components = Some(components);
     doc

@@ -320,7 +320,7 @@ fn every_documented_call_needs_a_scope_and_may_be_forbidden() {
         if !path.starts_with("/api-") {
             continue;
         }
-        for method in ["get", "put", "post", "delete"] {
+        for method in ["get", "put", "post", "patch", "delete"] {
             let Some(operation) = item.get(method) else {
                 continue;
             };

@@ -8,6 +8,7 @@ mod document;
 mod floor;
 mod requests;
 mod routes;
+mod webhooks;
 
 use serde_json::{json, Map, Value};
 

@@ -170,7 +170,26 @@ async fn documented_query_parameters_are_the_accepted_ones(engine: Engine) {
             .strip_prefix("/api-")
             .and_then(|rest| rest.split('/').next())
             .filter(|e| ENTITIES.contains(e));
+        // The webhook routes name an endpoint; each call gets a new one, since one deletes it.
+        let webhook = match path.starts_with("/api-webhook") {
+            true => Some(
+                server
+                    .post(
+                        "/api-webhooks",
+                        &key,
+                        &json!({"url": "https://erp.example/hook", "events": ["job.*"]}),
+                    )
+                    .await
+                    .expect(201)
+                    .data()["id"]
+                    .as_str()
+                    .unwrap()
+                    .to_owned(),
+            ),
+            false => None,
+        };
         let body = match (method.as_str(), entity) {
+            ("patch", None) => Some(json!({})),
             ("put", Some(_)) => Some(minimal(&doc, request_schema(&doc, &path, "put"))),
             ("post", Some(entity)) => Some(json!({
                 entity: [minimal(&doc, request_schema(&doc, &path.replace("bulk-sync", "sync"), "put"))]
@@ -181,6 +200,9 @@ async fn documented_query_parameters_are_the_accepted_ones(engine: Engine) {
             .replace("{external_source}", "X")
             .replace("{external_id}", "X")
             .replace("{action}", "start");
+        if let Some(webhook) = &webhook {
+            concrete = concrete.replace("{id}", webhook);
+        }
         // A lifecycle action needs a record in the right state, and `user_id` an `id` beside
         // it: `floor::floor_and_feed_answers_match_the_schemas` sends them their documented
         // parameters. Here they only refuse the undocumented ones.
@@ -209,6 +231,7 @@ async fn documented_query_parameters_are_the_accepted_ones(engine: Engine) {
             let name = param["name"].as_str().unwrap();
             let value = match name {
                 "operation_id" => operation_id.clone(),
+                "id" | "webhook_id" if webhook.is_some() => webhook.clone().unwrap(),
                 _ => query_sample(&doc, param, &cursor),
             };
             let reply = send(format!("{name}={value}")).await;

@@ -37,6 +37,17 @@ const OTHER_ROUTES: &[(&str, &[&str])] = &[
     ("/api-events", &["get"]),
     ("/api-events/{id}", &["get"]),
     ("/api-sync/imports", &["get"]),
+    ("/api-webhooks", &["delete", "get", "patch", "post"]),
+    ("/api-webhooks/{id}", &["delete", "get", "patch"]),
+    ("/api-webhooks/{id}/rotate-secret", &["post"]),
+    ("/api-webhooks/{id}/test", &["post"]),
+    ("/api-webhooks/{id}/replay", &["post"]),
+    ("/api-webhooks/{id}/deliveries", &["get"]),
+    (
+        "/api-webhooks/{id}/deliveries/{delivery_id}/retry",
+        &["post"],
+    ),
+    ("/api-webhook-logs", &["get"]),
     ("/api-sync/imports/{id}", &["get"]),
     ("/healthz", &["get"]),
     ("/openapi.json", &["get"]),
@@ -64,6 +75,7 @@ fn expanded_routes() -> BTreeMap<String, Vec<String>> {
 
 fn filled(path: &str) -> String {
     path.replace("{id}", &uuid::Uuid::now_v7().to_string())
+        .replace("{delivery_id}", &uuid::Uuid::now_v7().to_string())
         .replace("{external_source}", "SAP")
         .replace("{external_id}", "X")
         .replace("{action}", "start")
@@ -96,7 +108,7 @@ async fn every_route_is_documented_and_served(engine: Engine) {
                 format!("{}{}", server.base, filled(&path)),
             )
             .bearer_auth(&key);
-        if method == "put" || method == "post" {
+        if ["put", "post", "patch"].contains(&method.as_str()) {
             request = request
                 .header("content-type", "application/json")
                 .body("{}");

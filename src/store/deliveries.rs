@@ -1,0 +1,432 @@
+//! Webhook deliveries derived from the event log, written once for both engines: fanning new
+//! events out to the endpoints subscribed to them, claiming due deliveries under a lease, and
+//! recording how an attempt went. The HTTP call happens between a claim and its record, with
+//! no transaction open (see docs/decisions/webhook-delivery.md).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::events::{columns, event_of};
+use super::tx::{Arg, Statements};
+use super::webhooks::disable;
+use super::{timestamp, timestamp_of, Access, Store, StoreError};
+use crate::domain::delivery::{Verdict, FAILING_DAYS};
+use crate::domain::webhook::{filter_of, Body};
+
+/// Events one fan-out transaction reads for an endpoint.
+const FAN_OUT_BATCH: i64 = 500;
+
+/// A delivery this instance holds the lease of, with what sending it takes. Its `Debug` leaves
+/// the secrets out, so no log line can carry them (`tests::claimed_debug_hides_the_secrets`).
+#[derive(Clone)]
+pub struct Claimed {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+    pub url: String,
+    pub secret: String,
+    /// The secret before a rotation, while it still signs.
+    pub previous_secret: Option<String>,
+    pub event_id: String,
+    pub event_type: String,
+    pub body: String,
+    /// Attempts made before this one.
+    pub attempts: u32,
+}
+
+impl std::fmt::Debug for Claimed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Claimed")
+            .field("id", &self.id)
+            .field("endpoint_id", &self.endpoint_id)
+            .field("url", &self.url)
+            .field("secret", &"<hidden>")
+            .field("event_id", &self.event_id)
+            .field("event_type", &self.event_type)
+            .field("attempts", &self.attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How one attempt went.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub at: time::OffsetDateTime,
+    pub http_status: Option<u16>,
+    pub error: Option<String>,
+    pub latency_ms: u64,
+    pub response_head: Option<String>,
+    pub verdict: Verdict,
+}
+
+/// `ids` as `$first, $first+1, …` for an `IN (…)`, their arguments appended to `args`.
+pub(crate) fn id_list(ids: &[Uuid], args: &mut Vec<Arg>) -> String {
+    ids.iter()
+        .map(|id| {
+            args.push((*id).into());
+            format!("${}", args.len())
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// On PostgreSQL, what makes a claim skip rows another instance is claiming, so instances
+/// share the work (`webhook_crash::two_instances_deliver_each_event_once`); SQLite has one writer and needs nothing.
+fn skip_locked(tx: &dyn Statements, of: &str) -> String {
+    if tx.dialect().lock_rows().is_empty() {
+        String::new()
+    } else {
+        format!(" FOR UPDATE OF {of} SKIP LOCKED")
+    }
+}
+
+/// Inserts a pending delivery of `body`, due now.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn insert(
+    tx: &mut dyn Statements,
+    endpoint: Uuid,
+    event_id: &str,
+    event_type: &str,
+    position: i64,
+    record_id: Option<String>,
+    body: String,
+    now: &str,
+) -> Result<Uuid, StoreError> {
+    let id = Uuid::now_v7();
+    tx.run(
+        "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, position, record_id, \
+           body, status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8::timestamptz, $8::timestamptz)",
+        vec![
+            id.into(),
+            endpoint.into(),
+            event_id.into(),
+            event_type.into(),
+            position.into(),
+            record_id.into(),
+            body.into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Creates the deliveries of events committed since each active endpoint's cursor, and moves
+/// the cursor in the same transaction, so an event gets one delivery per endpoint even across
+/// crashes (`webhook_crash::a_killed_server_delivers_after_restart`). Answers how many.
+pub async fn fan_out(store: &dyn Store) -> Result<usize, StoreError> {
+    let mut tx = store.begin(Access::Read).await?;
+    let behind = tx
+        .rows(
+            "SELECT w.id FROM webhook_endpoints AS w JOIN event_positions AS p \
+               ON p.tenant_id = w.tenant_id AND p.mode = w.mode \
+             WHERE w.active = 1 AND w.fanned_out_through < p.last",
+            Vec::new(),
+        )
+        .await?;
+    tx.rollback().await?;
+    let mut created = 0;
+    for row in behind {
+        created += fan_out_endpoint(store, row.id(0)?).await?;
+    }
+    Ok(created)
+}
+
+async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, StoreError> {
+    let mut tx = store.begin(Access::Write).await?;
+    // Locked so two instances do not fan the same events out twice; one that finds it locked
+    // leaves it to the other.
+    let sql = format!(
+        "SELECT CAST(tenant_id AS TEXT), mode, events, fanned_out_through FROM webhook_endpoints AS w \
+         WHERE id = $1 AND active = 1{}",
+        skip_locked(&*tx, "w")
+    );
+    let Some(row) = tx.row(&sql, vec![endpoint.into()]).await? else {
+        tx.rollback().await?;
+        return Ok(0);
+    };
+    let filter = filter_of(&row.text(2)?);
+    let after = row.int(3)?;
+    let sql = format!(
+        "SELECT {} FROM events WHERE tenant_id = $1::uuid AND mode = $2::text AND position > $3 \
+         ORDER BY position LIMIT $4",
+        columns(&*tx)
+    );
+    let rows = tx
+        .rows(
+            &sql,
+            vec![
+                row.text(0)?.into(),
+                row.text(1)?.into(),
+                after.into(),
+                FAN_OUT_BATCH.into(),
+            ],
+        )
+        .await?;
+    let now = timestamp();
+    let mut created = 0;
+    let mut through = after;
+    for event in rows.iter().map(event_of) {
+        let event = event?;
+        through = event.position;
+        if !filter
+            .as_ref()
+            .is_some_and(|f| f.matches(&event.event_type))
+        {
+            continue;
+        }
+        let body = Body::of(&event).to_text();
+        let record = event.record_id.map(|id| id.hyphenated().to_string());
+        insert(
+            &mut *tx,
+            endpoint,
+            &event.id,
+            &event.event_type,
+            event.position,
+            record,
+            body,
+            &now,
+        )
+        .await?;
+        created += 1;
+    }
+    if rows.is_empty() {
+        // The events behind the cursor were pruned (the endpoint was off for longer than the
+        // log keeps them): move past them, or the endpoint would look behind forever.
+        through = tx
+            .row(
+                "SELECT last FROM event_positions WHERE tenant_id = $1::uuid AND mode = $2::text",
+                vec![row.text(0)?.into(), row.text(1)?.into()],
+            )
+            .await?
+            .map(|r| r.int(0))
+            .transpose()?
+            .unwrap_or(after);
+    }
+    tx.run(
+        "UPDATE webhook_endpoints SET fanned_out_through = $2 WHERE id = $1",
+        vec![endpoint.into(), through.into()],
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(created)
+}
+
+/// Takes up to `limit` due deliveries, at most `per_endpoint` in flight for any endpoint, and
+/// leases them for `lease`: until then no instance takes them again; a crash lets the lease
+/// run out and the delivery is sent again, with the same `webhook-id`.
+///
+/// A delivery waits while an earlier one of the same record to the same endpoint is pending,
+/// so a record's events arrive in order (`webhooks::a_records_events_arrive_in_order`).
+pub async fn claim(
+    store: &dyn Store,
+    limit: usize,
+    per_endpoint: usize,
+    lease: Duration,
+) -> Result<Vec<Claimed>, StoreError> {
+    let now = time::OffsetDateTime::now_utc();
+    let now_text = timestamp_of(now);
+    let sendable = "FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
+         WHERE d.status = 'pending' AND d.next_attempt_at <= $1::timestamptz \
+           AND (d.locked_until IS NULL OR d.locked_until <= $1::timestamptz) AND w.active = 1 \
+           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.endpoint_id = d.endpoint_id \
+             AND e.record_id = d.record_id AND e.status = 'pending' AND e.position < d.position)";
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    // A cheap look first, so an idle server (or one whose due deliveries all wait on an
+    // endpoint that is off) does not take SQLite's write lock every tick.
+    let mut tx = store.begin(Access::Read).await?;
+    let any = tx
+        .row(
+            &format!("SELECT d.id {sendable} LIMIT 1"),
+            vec![now_text.as_str().into()],
+        )
+        .await?;
+    tx.rollback().await?;
+    if any.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut tx = store.begin(Access::Write).await?;
+    let sql = format!(
+        "SELECT d.id, d.endpoint_id {sendable} ORDER BY d.next_attempt_at, d.position LIMIT $2{}",
+        skip_locked(&*tx, "d")
+    );
+    let candidates = tx
+        .rows(
+            &sql,
+            vec![now_text.as_str().into(), ((limit * 4) as i64).into()],
+        )
+        .await?;
+    let leased = tx
+        .rows(
+            "SELECT endpoint_id, count(*) FROM webhook_deliveries \
+             WHERE status = 'pending' AND locked_until > $1::timestamptz GROUP BY endpoint_id",
+            vec![now_text.as_str().into()],
+        )
+        .await?;
+    let mut in_flight: HashMap<Uuid, usize> = HashMap::new();
+    for row in &leased {
+        in_flight.insert(row.id(0)?, row.int(1)?.max(0) as usize);
+    }
+    let mut chosen = Vec::new();
+    for row in &candidates {
+        let endpoint = row.id(1)?;
+        let busy = in_flight.entry(endpoint).or_default();
+        if *busy < per_endpoint && chosen.len() < limit {
+            *busy += 1;
+            chosen.push(row.id(0)?);
+        }
+    }
+    if chosen.is_empty() {
+        tx.rollback().await?;
+        return Ok(Vec::new());
+    }
+    let until = timestamp_of(now + lease);
+    let mut args: Vec<Arg> = vec![until.into(), now_text.as_str().into()];
+    let list = id_list(&chosen, &mut args);
+    tx.run(
+        &format!(
+            "UPDATE webhook_deliveries SET locked_until = $1::timestamptz WHERE id IN ({list})"
+        ),
+        args,
+    )
+    .await?;
+    let mut args: Vec<Arg> = vec![now_text.as_str().into()];
+    let list = id_list(&chosen, &mut args);
+    let rows = tx
+        .rows(
+            &format!(
+                "SELECT d.id, d.endpoint_id, w.url, w.secret, \
+                   CASE WHEN w.previous_until > $1::timestamptz THEN w.previous_secret END, \
+                   d.event_id, d.event_type, d.body, d.attempts \
+                 FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
+                 WHERE d.id IN ({list}) ORDER BY d.position"
+            ),
+            args,
+        )
+        .await?;
+    tx.commit().await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Claimed {
+                id: row.id(0)?,
+                endpoint_id: row.id(1)?,
+                url: row.text(2)?,
+                secret: row.text(3)?,
+                previous_secret: row.opt_text(4)?,
+                event_id: row.text(5)?,
+                event_type: row.text(6)?,
+                body: row.text(7)?,
+                attempts: row.int(8)?.max(0) as u32,
+            })
+        })
+        .collect()
+}
+
+/// Records an attempt and what follows from it: delivered, due again later, failed, or the
+/// endpoint disabled. An endpoint with nothing but failures for [`FAILING_DAYS`] is disabled.
+pub async fn record(
+    store: &dyn Store,
+    claimed: &Claimed,
+    outcome: &Outcome,
+) -> Result<(), StoreError> {
+    let mut tx = store.begin(Access::Write).await?;
+    let at = timestamp_of(outcome.at);
+    let error = outcome.error.clone();
+    let (status, next, delivered_at) = match &outcome.verdict {
+        Verdict::Delivered => ("delivered", at.clone(), Some(at.clone())),
+        Verdict::Retry(wait) => ("pending", timestamp_of(outcome.at + *wait), None),
+        Verdict::Failed | Verdict::Disable => ("failed", at.clone(), None),
+    };
+    let changed = tx
+        .run(
+            "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, \
+               next_attempt_at = $3::timestamptz, locked_until = NULL, last_error = $4, \
+               delivered_at = $5::timestamptz \
+             WHERE id = $1 AND status = 'pending'",
+            vec![
+                claimed.id.into(),
+                status.into(),
+                next.into(),
+                error.clone().into(),
+                delivered_at.into(),
+            ],
+        )
+        .await?;
+    if changed == 0 {
+        // Deleted with its endpoint meanwhile, or retried by hand and sent by another lease.
+        tx.rollback().await?;
+        return Ok(());
+    }
+    tx.run(
+        "INSERT INTO webhook_attempts (delivery_id, at, http_status, error, latency_ms, response_head) \
+         VALUES ($1, $2::timestamptz, $3, $4, $5, $6)",
+        vec![
+            claimed.id.into(),
+            at.as_str().into(),
+            Arg::Int(outcome.http_status.map(i64::from)),
+            error.into(),
+            (outcome.latency_ms as i64).into(),
+            outcome.response_head.clone().into(),
+        ],
+    )
+    .await?;
+    let endpoint: Arg = claimed.endpoint_id.into();
+    match &outcome.verdict {
+        Verdict::Delivered => {
+            tx.run(
+                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1",
+                vec![endpoint],
+            )
+            .await?;
+        }
+        Verdict::Disable => {
+            disable(
+                &mut *tx,
+                claimed.endpoint_id,
+                "the receiver answered 410 Gone",
+            )
+            .await?;
+        }
+        Verdict::Retry(_) | Verdict::Failed => {
+            let since = timestamp_of(outcome.at - time::Duration::days(FAILING_DAYS));
+            let stale = tx
+                .row(
+                    "UPDATE webhook_endpoints SET failing_since = COALESCE(failing_since, $2::timestamptz) \
+                     WHERE id = $1 RETURNING CASE WHEN failing_since <= $3::timestamptz THEN 1 ELSE 0 END",
+                    vec![endpoint, at.as_str().into(), since.into()],
+                )
+                .await?;
+            if stale.is_some_and(|row| row.int(0).unwrap_or(0) == 1) {
+                let reason = format!("every attempt failed for {FAILING_DAYS} days");
+                disable(&mut *tx, claimed.endpoint_id, &reason).await?;
+            }
+        }
+    }
+    tx.commit().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claimed_debug_hides_the_secrets() {
+        let claimed = Claimed {
+            id: Uuid::nil(),
+            endpoint_id: Uuid::nil(),
+            url: "https://erp.example/hook".into(),
+            secret: "whsec_current".into(),
+            previous_secret: Some("whsec_previous".into()),
+            event_id: "evt".into(),
+            event_type: "job.created".into(),
+            body: "{}".into(),
+            attempts: 0,
+        };
+        let shown = format!("{claimed:?}");
+        assert!(!shown.contains("whsec_"), "{shown}");
+    }
+}

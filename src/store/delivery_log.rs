@@ -1,0 +1,278 @@
+//! What was sent to a tenant's endpoints and how it went, and sending again: a delivery by
+//! hand, a test event, a replay of the log. Written once for both engines.
+
+use std::collections::HashMap;
+
+use serde_json::value::RawValue;
+use uuid::Uuid;
+
+use super::deliveries::{id_list, insert};
+use super::events::{columns, event_of};
+use super::tx::{Arg, Row};
+use super::{timestamp, Access, Store, StoreError};
+use crate::domain::delivery::{Attempt, Delivery};
+use crate::domain::event::{new_id, TypeFilter};
+use crate::domain::webhook::{filter_of, Body};
+use crate::domain::Scope;
+
+/// Events one replay sends at most.
+pub const REPLAY_LIMIT: i64 = 10_000;
+
+/// Which deliveries a reader asks for.
+#[derive(Debug, Clone, Default)]
+pub struct DeliveryQuery {
+    pub webhook_id: Option<Uuid>,
+    pub status: Option<String>,
+    pub limit: u32,
+    pub offset: u32,
+}
+
+fn delivery_of(row: &Row) -> Result<Delivery, StoreError> {
+    Ok(Delivery {
+        id: row.id(0)?,
+        webhook_id: row.id(1)?,
+        event_id: row.text(2)?,
+        event_type: row.text(3)?,
+        status: row.text(4)?,
+        attempts: row.int(5)?.max(0) as u32,
+        next_attempt_at: row.opt_text(6)?,
+        last_error: row.opt_text(7)?,
+        created_at: row.text(8)?,
+        delivered_at: row.opt_text(9)?,
+        payload: RawValue::from_string(row.text(10)?)
+            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))?,
+        attempt_log: Vec::new(),
+    })
+}
+
+/// The tenant's deliveries, newest first, each with its attempts, oldest first.
+pub async fn list(
+    store: &dyn Store,
+    scope: Scope,
+    query: &DeliveryQuery,
+) -> Result<Vec<Delivery>, StoreError> {
+    let mut tx = store.begin(Access::Read).await?;
+    let d = tx.dialect();
+    let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
+    let mut conditions = String::new();
+    if let Some(id) = query.webhook_id {
+        args.push(id.into());
+        conditions.push_str(&format!(" AND d.endpoint_id = ${}", args.len()));
+    }
+    if let Some(status) = &query.status {
+        args.push(status.as_str().into());
+        conditions.push_str(&format!(" AND d.status = ${}", args.len()));
+    }
+    args.push(i64::from(query.limit).into());
+    args.push(i64::from(query.offset).into());
+    let sql = format!(
+        "SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts, \
+           CASE WHEN d.status = 'pending' THEN {} END, d.last_error, {}, {}, d.body \
+         FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
+         WHERE w.tenant_id = $1::uuid AND w.mode = $2::text{conditions} \
+         ORDER BY d.id DESC LIMIT ${} OFFSET ${}",
+        d.time("d.next_attempt_at"),
+        d.time("d.created_at"),
+        d.time("d.delivered_at"),
+        args.len() - 1,
+        args.len()
+    );
+    let rows = tx.rows(&sql, args).await?;
+    let mut deliveries = rows
+        .iter()
+        .map(delivery_of)
+        .collect::<Result<Vec<_>, _>>()?;
+    if !deliveries.is_empty() {
+        let ids: Vec<Uuid> = deliveries.iter().map(|d| d.id).collect();
+        let mut args = Vec::new();
+        let list = id_list(&ids, &mut args);
+        let sql = format!(
+            "SELECT delivery_id, {}, http_status, error, latency_ms, response_head \
+             FROM webhook_attempts WHERE delivery_id IN ({list}) ORDER BY at",
+            tx.dialect().time("at")
+        );
+        let mut attempts: HashMap<Uuid, Vec<Attempt>> = HashMap::new();
+        for row in tx.rows(&sql, args).await? {
+            attempts.entry(row.id(0)?).or_default().push(Attempt {
+                at: row.text(1)?,
+                http_status: row.opt_int(2)?.map(|s| s.clamp(0, 999) as u16),
+                error: row.opt_text(3)?,
+                latency_ms: row.int(4)?.max(0) as u64,
+                response: row.opt_text(5)?,
+            });
+        }
+        for delivery in &mut deliveries {
+            delivery.attempt_log = attempts.remove(&delivery.id).unwrap_or_default();
+        }
+    }
+    tx.rollback().await?;
+    Ok(deliveries)
+}
+
+/// What asking to send a delivery again found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Retried {
+    Queued,
+    NotFound,
+    /// It is being sent right now.
+    InFlight,
+}
+
+/// Makes a delivery due now, whatever its status (`webhooks::retries_run_out_and_honour_retry_after`).
+pub async fn retry(
+    store: &dyn Store,
+    scope: Scope,
+    webhook: Uuid,
+    delivery: Uuid,
+) -> Result<Retried, StoreError> {
+    let mut tx = store.begin(Access::Write).await?;
+    let now = timestamp();
+    let found = tx
+        .row(
+            "SELECT CASE WHEN d.status = 'pending' AND d.locked_until > $4::timestamptz THEN 1 ELSE 0 END \
+             FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
+             WHERE w.tenant_id = $1::uuid AND w.mode = $2::text AND w.id = $3 AND d.id = $5",
+            vec![
+                scope.tenant_id.into(),
+                scope.mode.as_str().into(),
+                webhook.into(),
+                now.as_str().into(),
+                delivery.into(),
+            ],
+        )
+        .await?;
+    let outcome = match found {
+        None => Retried::NotFound,
+        Some(row) if row.int(0)? == 1 => Retried::InFlight,
+        Some(_) => {
+            tx.run(
+                "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $2::timestamptz, \
+                   locked_until = NULL, delivered_at = NULL WHERE id = $1",
+                vec![delivery.into(), now.into()],
+            )
+            .await?;
+            Retried::Queued
+        }
+    };
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+/// Queues a `webhook.test` event to one endpoint (not written to the log, so no other endpoint
+/// gets it). `None` for no such endpoint.
+pub async fn send_test(
+    store: &dyn Store,
+    scope: Scope,
+    webhook: Uuid,
+) -> Result<Option<(Uuid, String)>, StoreError> {
+    let mut tx = store.begin(Access::Write).await?;
+    let owned = tx
+        .row(
+            "SELECT id FROM webhook_endpoints WHERE tenant_id = $1::uuid AND mode = $2::text AND id = $3",
+            vec![scope.tenant_id.into(), scope.mode.as_str().into(), webhook.into()],
+        )
+        .await?;
+    if owned.is_none() {
+        tx.rollback().await?;
+        return Ok(None);
+    }
+    let now = timestamp();
+    let event_id = new_id();
+    let data =
+        serde_json::json!({"webhook_id": webhook, "message": "a test event from Eryxon Sync"});
+    let data = RawValue::from_string(data.to_string()).expect("JSON text");
+    let body = Body {
+        id: &event_id,
+        event_type: "webhook.test",
+        eryxon_type: "webhook.test",
+        timestamp: &now,
+        entity: None,
+        record_id: None,
+        external_source: None,
+        external_id: None,
+        data: &data,
+    }
+    .to_text();
+    let id = insert(
+        &mut *tx,
+        webhook,
+        &event_id,
+        "webhook.test",
+        0,
+        None,
+        body,
+        &now,
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(Some((id, event_id)))
+}
+
+/// Sends an endpoint again the events of the log that occurred from `since` until `until`
+/// matching its subscription and `types` (same event ids). Answers how many, `None` for no such
+/// endpoint.
+pub async fn replay(
+    store: &dyn Store,
+    scope: Scope,
+    webhook: Uuid,
+    since: &str,
+    until: Option<&str>,
+    types: &TypeFilter,
+) -> Result<Option<usize>, StoreError> {
+    let mut tx = store.begin(Access::Write).await?;
+    let Some(endpoint) = tx
+        .row(
+            "SELECT events FROM webhook_endpoints WHERE tenant_id = $1::uuid AND mode = $2::text AND id = $3",
+            vec![scope.tenant_id.into(), scope.mode.as_str().into(), webhook.into()],
+        )
+        .await?
+    else {
+        tx.rollback().await?;
+        return Ok(None);
+    };
+    let subscription = filter_of(&endpoint.text(0)?);
+    let mut args: Vec<Arg> = vec![
+        scope.tenant_id.into(),
+        scope.mode.as_str().into(),
+        since.into(),
+        REPLAY_LIMIT.into(),
+    ];
+    let mut until_condition = String::new();
+    if let Some(until) = until {
+        args.push(until.into());
+        until_condition = " AND occurred_at < $5::timestamptz".to_owned();
+    }
+    let sql = format!(
+        "SELECT {} FROM events WHERE tenant_id = $1::uuid AND mode = $2::text \
+           AND occurred_at >= $3::timestamptz{until_condition} ORDER BY position LIMIT $4",
+        columns(&*tx)
+    );
+    let rows = tx.rows(&sql, args).await?;
+    let now = timestamp();
+    let mut count = 0;
+    for event in rows.iter().map(event_of) {
+        let event = event?;
+        let subscribed = subscription
+            .as_ref()
+            .is_some_and(|f| f.matches(&event.event_type));
+        if !subscribed || !types.matches(&event.event_type) {
+            continue;
+        }
+        let body = Body::of(&event).to_text();
+        let record = event.record_id.map(|id| id.hyphenated().to_string());
+        insert(
+            &mut *tx,
+            webhook,
+            &event.id,
+            &event.event_type,
+            event.position,
+            record,
+            body,
+            &now,
+        )
+        .await?;
+        count += 1;
+    }
+    tx.commit().await?;
+    Ok(Some(count))
+}

@@ -1,0 +1,88 @@
+//! The webhook worker: a background task of `eryxon serve` that turns the event log into
+//! signed HTTP deliveries. Each tick it fans new events out to the endpoints subscribed to
+//! them, claims due deliveries under a lease, and sends each on a task of its own, so a slow
+//! endpoint only ever holds its own slots (`webhooks::a_slow_endpoint_does_not_delay_another`).
+
+mod send;
+mod ssrf;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+
+use crate::domain::network::AllowedNetworks;
+use crate::domain::webhook::RetrySchedule;
+use crate::store::deliveries::{self, Claimed};
+use crate::store::Store;
+
+/// How often the worker looks for new events and due deliveries.
+const TICK: Duration = Duration::from_millis(100);
+/// How long a claimed delivery is this instance's: longer than a send can take (15 s timeout).
+const LEASE: Duration = Duration::from_secs(30);
+/// Sends in flight in this instance.
+const IN_FLIGHT: usize = 64;
+/// Sends in flight to one endpoint, across instances.
+const PER_ENDPOINT: usize = 8;
+
+/// What the worker needs.
+#[derive(Clone)]
+pub struct Worker {
+    store: Arc<dyn Store>,
+    clients: Arc<ssrf::Clients>,
+    schedule: Arc<RetrySchedule>,
+    slots: Arc<Semaphore>,
+}
+
+impl Worker {
+    pub fn new(store: Arc<dyn Store>, schedule: RetrySchedule, allowed: AllowedNetworks) -> Worker {
+        Worker {
+            store,
+            clients: Arc::new(ssrf::Clients::new(allowed, send::builder)),
+            schedule: Arc::new(schedule),
+            slots: Arc::new(Semaphore::new(IN_FLIGHT)),
+        }
+    }
+
+    /// Runs until aborted. A database failure is logged and the next tick tries again: what is
+    /// committed stays to be sent.
+    pub async fn run(self) {
+        let mut ticks = tokio::time::interval(TICK);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(error) = self.round().await {
+                tracing::warn!(%error, "webhook worker: will try again");
+            }
+        }
+    }
+
+    async fn round(&self) -> Result<(), crate::store::StoreError> {
+        deliveries::fan_out(&*self.store).await?;
+        let free = self.slots.available_permits();
+        if free == 0 {
+            return Ok(());
+        }
+        let claimed = deliveries::claim(&*self.store, free, PER_ENDPOINT, LEASE).await?;
+        for delivery in claimed {
+            let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                // More claimed than slots: its lease runs out and it is taken again.
+                break;
+            };
+            let worker = self.clone();
+            tokio::spawn(async move {
+                worker.deliver(delivery).await;
+                drop(permit);
+            });
+        }
+        Ok(())
+    }
+
+    async fn deliver(&self, delivery: Claimed) {
+        let outcome = send::attempt(&self.clients, &delivery, &self.schedule).await;
+        if let Err(error) = deliveries::record(&*self.store, &delivery, &outcome).await {
+            // The lease runs out and the delivery goes again: at least once.
+            tracing::warn!(%error, delivery = %delivery.id, "could not record a webhook attempt");
+        }
+    }
+}

@@ -1,0 +1,499 @@
+//! Webhooks end to end: endpoints managed over the API, events delivered by the server's worker
+//! to real receivers, signed, retried, disabled on 410, in order per record, and a slow
+//! receiver not delaying another.
+
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::common::{Engine, Options, TestServer};
+use crate::floor::routing;
+use crate::on_every_engine;
+use crate::webhook_receiver::{verify_eryxon, verify_standard, Receiver};
+
+const PATIENCE: Duration = Duration::from_secs(10);
+
+/// A server retrying after about a second, so retries fit in a test.
+async fn quick_server(engine: Engine) -> TestServer {
+    let options = Options {
+        webhook_retry_schedule: eryxon::domain::webhook::RetrySchedule::parse("1s,1s,1s").unwrap(),
+        ..Options::default()
+    };
+    TestServer::start_with(engine, options).await
+}
+
+/// Registers `url` for `events`; answers the endpoint with its secret.
+async fn register(server: &TestServer, key: &str, url: &str, events: Value) -> Value {
+    server
+        .post("/api-webhooks", key, &json!({"url": url, "events": events}))
+        .await
+        .expect(201)
+        .data()
+        .clone()
+}
+
+async fn start(server: &TestServer, key: &str, action: &str, operation: &str) {
+    server
+        .send(
+            reqwest::Method::POST,
+            &format!("/api-operation-lifecycle/{action}?id={operation}"),
+            Some(key),
+            None,
+            None,
+        )
+        .await
+        .expect(200);
+}
+
+async fn deliveries(server: &TestServer, key: &str, webhook: &str) -> Vec<Value> {
+    server
+        .get(&format!("/api-webhooks/{webhook}/deliveries"), key)
+        .await
+        .expect(200)
+        .data()["deliveries"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+async fn endpoints_are_managed(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let created = register(
+        &server,
+        &key,
+        "https://erp.example/hooks",
+        json!(["job.*", "operation.completed"]),
+    )
+    .await;
+    let id = created["id"].as_str().unwrap().to_owned();
+    let secret = created["secret"].as_str().unwrap();
+    assert!(
+        secret.starts_with("whsec_") && secret.len() > 40,
+        "{secret}"
+    );
+    assert_eq!(created["active"], true);
+    assert_eq!(created["events"], json!(["job.*", "operation.completed"]));
+
+    // The secret is never shown again.
+    let listed = server.get("/api-webhooks", &key).await.expect(200);
+    assert_eq!(listed.data()["total"], 1);
+    assert!(listed.data()["webhooks"][0].get("secret").is_none());
+    let by_path = server
+        .get(&format!("/api-webhooks/{id}"), &key)
+        .await
+        .expect(200);
+    assert!(by_path.data().get("secret").is_none());
+    let by_query = server
+        .get(&format!("/api-webhooks?id={id}"), &key)
+        .await
+        .expect(200);
+    assert_eq!(by_query.data()["id"], id.as_str());
+
+    // Eryxon's single `event_type`, and the list's filters.
+    server
+        .post("/api-webhooks", &key, &json!({"url": "http://erp.example/b", "event_type": "operation.started", "active": false}))
+        .await
+        .expect(201);
+    let filtered = server
+        .get("/api-webhooks?event_type=job.completed", &key)
+        .await
+        .expect(200);
+    assert_eq!(filtered.data()["total"], 1);
+    let inactive = server
+        .get("/api-webhooks?active=false", &key)
+        .await
+        .expect(200);
+    assert_eq!(
+        inactive.data()["webhooks"][0]["events"],
+        json!(["operation.started"])
+    );
+
+    let patched = server
+        .json(
+            reqwest::Method::PATCH,
+            &format!("/api-webhooks?id={id}"),
+            &key,
+            &json!({"active": false, "events": ["part.*"], "description": "ERP"}),
+        )
+        .await
+        .expect(200);
+    assert_eq!(patched.data()["active"], false);
+    assert_eq!(patched.data()["events"], json!(["part.*"]));
+    assert_eq!(patched.data()["description"], "ERP");
+
+    // Precise refusals.
+    let unknown = server
+        .post(
+            "/api-webhooks",
+            &key,
+            &json!({"url": "https://erp.example/", "events": ["job.finished"]}),
+        )
+        .await
+        .expect(400);
+    assert_eq!(unknown.error_code(), "VALIDATION_ERROR");
+    assert!(
+        unknown.body.to_string().contains("events"),
+        "{:#}",
+        unknown.body
+    );
+    for url in ["ftp://erp.example/", "erp.example/hook", "http://"] {
+        let bad = server
+            .post(
+                "/api-webhooks",
+                &key,
+                &json!({"url": url, "events": ["job.*"]}),
+            )
+            .await
+            .expect(400);
+        assert!(bad.body.to_string().contains("url"), "{:#}", bad.body);
+    }
+    server
+        .get("/api-webhooks/not-a-uuid", &key)
+        .await
+        .expect(400);
+    let other = server.key("other").await;
+    server
+        .get(&format!("/api-webhooks/{id}"), &other)
+        .await
+        .expect(404);
+    let reads_only = server.key_with_scopes("acme", "read").await;
+    server.get("/api-webhooks", &reads_only).await.expect(403);
+    server
+        .get("/api-webhook-logs", &reads_only)
+        .await
+        .expect(403);
+
+    server
+        .send(
+            reqwest::Method::DELETE,
+            &format!("/api-webhooks/{id}"),
+            Some(&key),
+            None,
+            None,
+        )
+        .await
+        .expect(200);
+    server
+        .get(&format!("/api-webhooks/{id}"), &key)
+        .await
+        .expect(404);
+}
+
+async fn an_operation_start_is_delivered_signed(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let endpoint = register(&server, &key, &receiver.url, json!(["operation.started"])).await;
+    let secret = endpoint["secret"].as_str().unwrap();
+    let (o1, _) = routing(&server, &key).await;
+    start(&server, &key, "start", &o1).await;
+
+    let seen = receiver.wait_for(1, PATIENCE).await;
+    let request = &seen[0];
+    assert!(verify_standard(secret, request), "{:?}", request.headers);
+    assert!(verify_eryxon(secret, request), "{:?}", request.headers);
+    assert_eq!(request.header("x-eryxon-event"), "operation.started");
+    let body = request.json();
+    assert_eq!(body["type"], "operation.started");
+    assert_eq!(body["event_type"], "operation.started");
+    assert_eq!(body["id"], request.webhook_id());
+    assert_eq!(body["record_id"], o1.as_str());
+    assert_eq!(body["external_id"], "O1");
+    assert_eq!(body["data"]["status"], "in_progress");
+    // The id is the event's, as the feed shows it.
+    let feed = server
+        .get("/api-events?types=operation.started", &key)
+        .await
+        .expect(200);
+    assert_eq!(feed.data()["events"][0]["id"], body["id"]);
+
+    // Only what the endpoint subscribed to; nothing twice.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.seen().len(), 1);
+    let logged = deliveries(&server, &key, endpoint["id"].as_str().unwrap()).await;
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0]["status"], "delivered");
+    assert_eq!(logged[0]["attempt_log"][0]["http_status"], 200);
+}
+
+async fn failures_are_retried_with_the_same_id(engine: Engine) {
+    let server = quick_server(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    receiver.answer_next(2, 500, None);
+    let endpoint = register(&server, &key, &receiver.url, json!(["operation.started"])).await;
+    let id = endpoint["id"].as_str().unwrap();
+    let (o1, _) = routing(&server, &key).await;
+    start(&server, &key, "start", &o1).await;
+
+    let seen = receiver.wait_for(3, PATIENCE).await;
+    assert!(seen.iter().all(|s| s.webhook_id() == seen[0].webhook_id()));
+    assert!(
+        seen[1].at - seen[0].at >= Duration::from_millis(850),
+        "waited before retrying"
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let logged = deliveries(&server, &key, id).await;
+    let started: Vec<&Value> = logged
+        .iter()
+        .filter(|d| d["event_type"] == "operation.started")
+        .collect();
+    assert_eq!(started.len(), 1);
+    assert_eq!(started[0]["status"], "delivered");
+    assert_eq!(started[0]["attempts"], 3);
+    let statuses: Vec<&Value> = started[0]["attempt_log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| &a["http_status"])
+        .collect();
+    assert_eq!(statuses, [&json!(500), &json!(500), &json!(200)]);
+    // Eryxon's log route answers the same.
+    let logs = server
+        .get(
+            &format!("/api-webhook-logs?webhook_id={id}&status=delivered"),
+            &key,
+        )
+        .await
+        .expect(200);
+    assert_eq!(
+        logs.data()["deliveries"].as_array().unwrap().len(),
+        logged.len()
+    );
+    server
+        .get("/api-webhook-logs?status=lost", &key)
+        .await
+        .expect(400);
+}
+
+async fn retries_run_out_and_honour_retry_after(engine: Engine) {
+    let server = quick_server(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    // 429 asking for 2 s, then failures past the schedule's three retries.
+    receiver.answer_next(1, 429, Some(2));
+    receiver.answer_next(3, 503, None);
+    let endpoint = register(&server, &key, &receiver.url, json!(["operation.started"])).await;
+    let id = endpoint["id"].as_str().unwrap();
+    let (o1, _) = routing(&server, &key).await;
+    start(&server, &key, "start", &o1).await;
+    let seen = receiver.wait_for(4, PATIENCE).await;
+    assert!(
+        seen[1].at - seen[0].at >= Duration::from_millis(1900),
+        "Retry-After honoured"
+    );
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.seen().len(), 4, "1 attempt and 3 retries");
+    let logged = deliveries(&server, &key, id).await;
+    assert_eq!(logged[0]["status"], "failed");
+    assert_eq!(logged[0]["attempts"], 4);
+
+    // By hand: one more attempt now, which the receiver takes.
+    let delivery = logged[0]["id"].as_str().unwrap();
+    server
+        .send(
+            reqwest::Method::POST,
+            &format!("/api-webhooks/{id}/deliveries/{delivery}/retry"),
+            Some(&key),
+            None,
+            None,
+        )
+        .await
+        .expect(202);
+    let seen = receiver.wait_for(5, PATIENCE).await;
+    assert_eq!(seen[4].webhook_id(), seen[0].webhook_id());
+}
+
+async fn gone_disables_the_endpoint(engine: Engine) {
+    let server = quick_server(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    receiver.answer_next(1, 410, None);
+    let endpoint = register(&server, &key, &receiver.url, json!(["operation.started"])).await;
+    let id = endpoint["id"].as_str().unwrap();
+    let (o1, o2) = routing(&server, &key).await;
+    start(&server, &key, "start", &o1).await;
+    receiver.wait_for(1, PATIENCE).await;
+    let deadline = std::time::Instant::now() + PATIENCE;
+    loop {
+        let now = server
+            .get(&format!("/api-webhooks/{id}"), &key)
+            .await
+            .expect(200);
+        if now.data()["active"] == false {
+            assert!(now.data()["disabled_reason"]
+                .as_str()
+                .unwrap()
+                .contains("410"));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "not disabled");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let feed = server
+        .get("/api-events?types=webhook.endpoint_disabled", &key)
+        .await
+        .expect(200);
+    let event = &feed.data()["events"][0];
+    assert_eq!(event["data"]["webhook_id"], id);
+    // Nothing more is sent to it.
+    start(&server, &key, "start", &o2).await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(receiver.seen().len(), 1);
+}
+
+async fn rotation_signs_with_both_secrets(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let endpoint = register(&server, &key, &receiver.url, json!(["operation.started"])).await;
+    let id = endpoint["id"].as_str().unwrap();
+    let old = endpoint["secret"].as_str().unwrap();
+    let rotated = server
+        .send(
+            reqwest::Method::POST,
+            &format!("/api-webhooks/{id}/rotate-secret"),
+            Some(&key),
+            None,
+            None,
+        )
+        .await
+        .expect(200);
+    let new = rotated.data()["secret"].as_str().unwrap();
+    assert_ne!(old, new);
+    let (o1, _) = routing(&server, &key).await;
+    start(&server, &key, "start", &o1).await;
+    let seen = receiver.wait_for(1, PATIENCE).await;
+    assert_eq!(seen[0].header("webhook-signature").split(' ').count(), 2);
+    assert!(verify_standard(new, &seen[0]) && verify_standard(old, &seen[0]));
+    assert!(
+        verify_eryxon(new, &seen[0]),
+        "Eryxon's signature uses the current secret"
+    );
+}
+
+async fn a_slow_endpoint_does_not_delay_another(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let slow = Receiver::start().await;
+    slow.slow(Duration::from_secs(3));
+    let fast = Receiver::start().await;
+    register(&server, &key, &slow.url, json!(["job.created"])).await;
+    register(&server, &key, &fast.url, json!(["job.created"])).await;
+    let jobs: Vec<Value> = (0..12)
+        .map(|n| json!({"external_id": format!("J{n}"), "external_source": "SAP", "job_number": format!("SO-{n}")}))
+        .collect();
+    let sent = std::time::Instant::now();
+    server
+        .post("/api-jobs/bulk-sync", &key, &json!({"jobs": jobs}))
+        .await
+        .expect(200);
+    fast.wait_for(12, Duration::from_secs(2)).await;
+    assert!(
+        sent.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        sent.elapsed()
+    );
+    assert!(
+        slow.seen().len() <= 8,
+        "the slow one is sent a few at a time"
+    );
+    slow.wait_for(12, PATIENCE).await;
+}
+
+async fn a_records_events_arrive_in_order(engine: Engine) {
+    let server = quick_server(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    receiver.answer_next(1, 500, None);
+    register(
+        &server,
+        &key,
+        &receiver.url,
+        json!(["operation.started", "operation.paused", "operation.resumed"]),
+    )
+    .await;
+    let (o1, _) = routing(&server, &key).await;
+    for action in ["start", "pause", "resume"] {
+        start(&server, &key, action, &o1).await;
+    }
+    let seen = receiver.wait_for(4, PATIENCE).await;
+    let types: Vec<String> = seen
+        .iter()
+        .map(|s| s.json()["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        types,
+        [
+            "operation.started",
+            "operation.started",
+            "operation.paused",
+            "operation.resumed"
+        ]
+    );
+}
+
+async fn tests_and_replays_are_sent(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let endpoint = register(&server, &key, &receiver.url, json!(["operation.started"])).await;
+    let id = endpoint["id"].as_str().unwrap();
+    let secret = endpoint["secret"].as_str().unwrap();
+    server
+        .send(
+            reqwest::Method::POST,
+            &format!("/api-webhooks/{id}/test"),
+            Some(&key),
+            None,
+            None,
+        )
+        .await
+        .expect(202);
+    let seen = receiver.wait_for(1, PATIENCE).await;
+    assert_eq!(seen[0].json()["type"], "webhook.test");
+    assert!(verify_standard(secret, &seen[0]));
+
+    let (o1, _) = routing(&server, &key).await;
+    start(&server, &key, "start", &o1).await;
+    let seen = receiver.wait_for(2, PATIENCE).await;
+    let since = (time::OffsetDateTime::now_utc() - time::Duration::hours(1))
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    let replayed = server
+        .post(
+            &format!("/api-webhooks/{id}/replay"),
+            &key,
+            &json!({"since": since}),
+        )
+        .await
+        .expect(202);
+    assert_eq!(replayed.data()["queued"], 1);
+    let again = receiver.wait_for(3, PATIENCE).await;
+    assert_eq!(
+        again[2].webhook_id(),
+        seen[1].webhook_id(),
+        "a replay keeps the event's id"
+    );
+    server
+        .post(
+            &format!("/api-webhooks/{id}/replay"),
+            &key,
+            &json!({"since": "yesterday"}),
+        )
+        .await
+        .expect(400);
+}
+
+on_every_engine!(
+    endpoints_are_managed,
+    an_operation_start_is_delivered_signed,
+    failures_are_retried_with_the_same_id,
+    retries_run_out_and_honour_retry_after,
+    gone_disables_the_endpoint,
+    rotation_signs_with_both_secrets,
+    a_slow_endpoint_does_not_delay_another,
+    a_records_events_arrive_in_order,
+    tests_and_replays_are_sent,
+);
