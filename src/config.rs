@@ -48,6 +48,10 @@ pub struct ServerConfig {
     #[arg(long, env = "ERYXON_EVENT_RETENTION_DAYS", default_value_t = DEFAULT_EVENT_RETENTION_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub event_retention_days: u32,
+
+    /// Serve Prometheus metrics at `/metrics` (`--metrics false` turns it off).
+    #[arg(long, env = "ERYXON_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics: bool,
 }
 
 /// Days an event is kept unless configured otherwise.

@@ -9,6 +9,7 @@ pub mod fuzz;
 mod history;
 mod idempotency;
 mod json;
+mod metrics;
 mod openapi;
 mod quantities;
 mod rate_limit;
@@ -192,11 +193,18 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .layer(Extension(BodyLimit(config.max_body_bytes)))
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
 
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(health))
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))
-        .merge(api)
+        .merge(api);
+    if config.metrics {
+        metrics::handle();
+        router = router
+            .route("/metrics", get(metrics::scrape))
+            .route_layer(middleware::from_fn(metrics::track));
+    }
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

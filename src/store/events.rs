@@ -83,6 +83,9 @@ pub(crate) async fn append(
         );
         tx.run(&sql, args).await?;
     }
+    for event in events {
+        metrics::counter!("eryxon_events_total", "type" => event.event_type.clone()).increment(1);
+    }
     Ok(())
 }
 

@@ -262,10 +262,20 @@ impl Commit {
     }
 }
 
+/// The database connections of this process, for monitoring.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolState {
+    pub idle: u32,
+    pub in_use: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Succeeds when the database answers a query.
     async fn health(&self) -> Result<(), StoreError>;
+
+    /// How many of this process's connections are idle and in use.
+    fn pool_state(&self) -> PoolState;
 
     /// Writes a batch of valid records in one transaction and reports each one's fate, in
     /// the batch's order. Records whose references do not resolve are rejected, not written.

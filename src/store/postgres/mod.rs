@@ -7,6 +7,7 @@ mod sql;
 mod sync;
 mod tx;
 
+use crate::store::PoolState;
 use super::sync_events::record;
 
 use std::str::FromStr;
@@ -270,6 +271,14 @@ async fn insert_import<'e>(
 impl Store for PostgresStore {
     async fn begin(&self, _access: Access) -> Result<Box<dyn Tx>, StoreError> {
         Ok(Box::new(tx::PgTx(self.pool.begin().await?)))
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let idle = self.pool.num_idle() as u32;
+        PoolState {
+            idle,
+            in_use: self.pool.size().saturating_sub(idle),
+        }
     }
 
     async fn health(&self) -> Result<(), StoreError> {

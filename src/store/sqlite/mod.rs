@@ -17,6 +17,7 @@ mod tx;
 mod upsert;
 mod write;
 
+use crate::store::PoolState;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -205,6 +206,18 @@ impl Store for SqliteStore {
             }
         };
         Ok(Box::new(tx::SqliteTx(tx)))
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let (size, idle) = [&self.reader, &self.writer]
+            .iter()
+            .fold((0, 0), |(size, idle), pool| {
+                (size + pool.size(), idle + pool.num_idle() as u32)
+            });
+        PoolState {
+            idle,
+            in_use: size.saturating_sub(idle),
+        }
     }
 
     async fn health(&self) -> Result<(), StoreError> {

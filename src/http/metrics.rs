@@ -1,0 +1,127 @@
+//! `GET /metrics`: the server's numbers in the Prometheus text format, through the `metrics`
+//! facade and its Prometheus exporter. Counters are counted where things happen (requests here,
+//! sync results in `sync.rs`, rate limits in `auth.rs`, events in `store/events.rs`); gauges
+//! that describe the database are read when the page is scraped.
+//!
+//! The exporter is one recorder per process, so every server a process runs (the test suite
+//! runs many) adds to the same counters; tests compare a counter before and after their own
+//! traffic (`metrics::counters_move_with_the_traffic`).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::AppState;
+
+/// Seconds a request may take, as the duration histogram's buckets.
+const DURATION_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// The process's exporter, installed on first use.
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let handle = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("eryxon_http_request_duration_seconds".to_owned()),
+                &DURATION_BUCKETS,
+            )
+            .expect("the buckets are not empty")
+            .install_recorder()
+            .expect("no other metrics recorder is installed");
+        describe();
+        metrics::gauge!("eryxon_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "eryxon_http_requests_total",
+        "HTTP requests answered, by method, route template and status."
+    );
+    describe_histogram!(
+        "eryxon_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a request, by method and route template."
+    );
+    describe_counter!(
+        "eryxon_sync_records_total",
+        "Records of sync and bulk-sync calls, by entity and outcome (created, updated, unchanged, error)."
+    );
+    describe_counter!(
+        "eryxon_rate_limited_total",
+        "Requests refused with 429 because their key was over its per-minute limit."
+    );
+    describe_counter!(
+        "eryxon_events_total",
+        "Events written to the event log, by type."
+    );
+    describe_gauge!(
+        "eryxon_db_pool_connections",
+        "Database connections of this process, by state (idle, in_use)."
+    );
+    describe_gauge!(
+        "eryxon_build_info",
+        "Always 1; the version label names the running build."
+    );
+}
+
+/// Counts and times every request under its route's template (`/api-jobs/{id}`), never the
+/// raw path, so that ids do not make a series each.
+pub async fn track(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("eryxon_http_requests_total",
+        "method" => method.clone(), "route" => route.clone(), "status" => status)
+    .increment(1);
+    metrics::histogram!("eryxon_http_request_duration_seconds",
+        "method" => method, "route" => route)
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The scrape: the database gauges as they are now, then everything in the text format.
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    let pool = state.store.pool_state();
+    for (name, count) in [("idle", pool.idle), ("in_use", pool.in_use)] {
+        metrics::gauge!("eryxon_db_pool_connections", "state" => name).set(count as f64);
+    }
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle().render(),
+    )
+        .into_response()
+}
+
+/// Counts the records of a sync call that wrote (dry runs count nothing: they wrote nothing).
+pub fn count_records(entity: crate::domain::Entity, counts: &crate::domain::outcome::Counts) {
+    for (action, n) in [
+        ("created", counts.created),
+        ("updated", counts.updated),
+        ("unchanged", counts.unchanged),
+        ("error", counts.errors),
+    ] {
+        if n > 0 {
+            metrics::counter!("eryxon_sync_records_total",
+                "entity" => entity.plural(), "action" => action)
+            .increment(n as u64);
+        }
+    }
+}
