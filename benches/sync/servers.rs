@@ -108,6 +108,8 @@ impl Server {
             request_timeout_secs: 600,
             cors_origins: Vec::new(),
             event_retention_days: eryxon::config::DEFAULT_EVENT_RETENTION_DAYS,
+            // As `eryxon serve` runs by default, so the counting is in the measured time.
+            metrics: true,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -25,6 +25,8 @@ pub struct Options {
     pub cors_origins: Vec<String>,
     /// SQLite: how long a write waits for another process's write lock.
     pub busy_timeout: std::time::Duration,
+    /// Serve `/metrics` (on, as `eryxon serve` is by default).
+    pub metrics: bool,
 }
 
 impl Default for Options {
@@ -35,6 +37,7 @@ impl Default for Options {
             request_timeout_secs: 30,
             cors_origins: Vec::new(),
             busy_timeout: store::StoreOptions::default().busy_timeout,
+            metrics: true,
         }
     }
 }
@@ -116,6 +119,7 @@ impl TestServer {
             request_timeout_secs: options.request_timeout_secs,
             cors_origins: options.cors_origins.clone(),
             event_retention_days: eryxon::config::DEFAULT_EVENT_RETENTION_DAYS,
+            metrics: options.metrics,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server_store = store.clone();

@@ -227,6 +227,8 @@ impl InProcessServer {
             request_timeout_secs: config::DEFAULT_REQUEST_TIMEOUT_SECS,
             cors_origins: Vec::new(),
             event_retention_days: config::DEFAULT_EVENT_RETENTION_DAYS,
+            // Nobody scrapes a server that lives for one push; answers do not depend on it.
+            metrics: false,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
