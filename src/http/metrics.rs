@@ -23,18 +23,26 @@ const DURATION_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
 ];
 
-/// The process's exporter, installed on first use.
+/// The process's exporter, installed on first use. One recorder serves the whole process: the
+/// test suite starts many servers in one process, and each renders from this same handle
+/// (installing a second recorder would fail), so their counters add up; tests compare deltas
+/// (`metrics::counters_move_with_the_traffic`).
 pub fn handle() -> &'static PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE.get_or_init(|| {
-        let handle = PrometheusBuilder::new()
+        let builder = PrometheusBuilder::new()
             .set_buckets_for_metric(
                 Matcher::Full("eryxon_http_request_duration_seconds".to_owned()),
                 &DURATION_BUCKETS,
             )
-            .expect("the buckets are not empty")
-            .install_recorder()
-            .expect("no other metrics recorder is installed");
+            .expect("the buckets are not empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // A program embedding the server may have installed a recorder of its own; then the
+        // page stays empty rather than the server failing to start.
+        if let Err(error) = metrics::set_global_recorder(recorder) {
+            tracing::warn!(%error, "another metrics recorder is installed; /metrics stays empty");
+        }
         describe();
         metrics::gauge!("eryxon_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         handle
@@ -66,7 +74,7 @@ fn describe() {
     );
     describe_gauge!(
         "eryxon_db_pool_connections",
-        "Database connections of this process, by state (idle, in_use)."
+        "Database connections of this process, by state (idle, active)."
     );
     describe_gauge!(
         "eryxon_build_info",
@@ -75,7 +83,9 @@ fn describe() {
 }
 
 /// Counts and times every request under its route's template (`/api-jobs/{id}`), never the
-/// raw path, so that ids do not make a series each.
+/// raw path, so that ids do not make a series each; a path no route matches counts as
+/// `unmatched` (`metrics::routes_are_templates`). Requests cut off by the time limit are
+/// not counted here: the limit wraps the router.
 pub async fn track(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
@@ -94,12 +104,10 @@ pub async fn track(request: Request, next: Next) -> Response {
     response
 }
 
-/// The scrape: the database gauges as they are now, then everything in the text format.
+/// The scrape: the gauges that describe state are sampled now, then everything is rendered
+/// in the text format.
 pub async fn scrape(State(state): State<AppState>) -> Response {
-    let pool = state.store.pool_state();
-    for (name, count) in [("idle", pool.idle), ("in_use", pool.in_use)] {
-        metrics::gauge!("eryxon_db_pool_connections", "state" => name).set(count as f64);
-    }
+    sample(&state).await;
     (
         [(
             header::CONTENT_TYPE,
@@ -110,17 +118,31 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Counts the records of a sync call that wrote (dry runs count nothing: they wrote nothing).
+/// Gauges read from the store when Prometheus scrapes, not kept up to date on every change.
+/// The webhook gauge (`eryxon_webhook_oldest_pending_seconds`, age of the oldest undelivered
+/// event) belongs here, beside the pool's, once webhooks are merged; their delivery counter
+/// (`eryxon_webhook_deliveries_total{result}`) is counted where a delivery ends, like
+/// `count_records`.
+async fn sample(state: &AppState) {
+    let pool = state.store.pool_state();
+    for (name, count) in [("idle", pool.idle), ("active", pool.active)] {
+        metrics::gauge!("eryxon_db_pool_connections", "state" => name).set(f64::from(count));
+    }
+}
+
+/// Counts the records of a sync call that wrote (dry runs count nothing: they wrote nothing),
+/// each record under one action: the answer's `updated` includes `unchanged`, the metric's
+/// does not, so the actions add up to the records (`metrics::counters_move_with_the_traffic`).
 pub fn count_records(entity: crate::domain::Entity, counts: &crate::domain::outcome::Counts) {
     for (action, n) in [
         ("created", counts.created),
-        ("updated", counts.updated),
+        ("updated", counts.updated - counts.unchanged),
         ("unchanged", counts.unchanged),
         ("error", counts.errors),
     ] {
         if n > 0 {
             metrics::counter!("eryxon_sync_records_total",
-                "entity" => entity.plural(), "action" => action)
+                "entity" => entity.singular(), "action" => action)
             .increment(n as u64);
         }
     }

@@ -200,15 +200,19 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .merge(api);
     if config.metrics {
         metrics::handle();
-        router = router
-            .route("/metrics", get(metrics::scrape))
-            .route_layer(middleware::from_fn(metrics::track));
+        // Unauthenticated, as Prometheus scrapes; the README tells operators who expose the
+        // port beyond their network to turn it off or firewall it.
+        router = router.route("/metrics", get(metrics::scrape));
     }
-    let router = router
+    let mut router = router
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
-        .with_state(state)
-        .layer(layers);
+        .method_not_allowed_fallback(method_not_allowed);
+    if config.metrics {
+        // After the fallbacks, so unmatched paths are counted too; `Router::layer` wraps each
+        // route, where the matched template is known.
+        router = router.layer(middleware::from_fn(metrics::track));
+    }
+    let router = router.with_state(state).layer(layers);
     match cors(&config.cors_origins) {
         Some(cors) => router.layer(cors),
         None => router,

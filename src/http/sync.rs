@@ -10,9 +10,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::auth::Principal;
-use super::metrics;
 use super::error::ApiError;
 use super::json::{ApiJson, ApiQuery};
+use super::metrics;
 use super::{success, AppState};
 use crate::domain::batch::{prepare_bulk, prepare_one, BulkBody};
 use crate::domain::decode::FieldError;
@@ -265,9 +265,6 @@ pub async fn sync_bulk<P: Payload>(
         .await?;
     let results = merged(results, prepared.rejected);
     let counts = Counts::of(&results);
-    if finish == Finish::Commit {
-        metrics::count_records(P::ENTITY, &counts);
-    }
     let view = BulkView {
         counts,
         dry_run: finish == Finish::DryRun,
@@ -276,5 +273,9 @@ pub async fn sync_bulk<P: Payload>(
     // The answer is made while the commit may still run; it leaves only once durable.
     let answer = Json(success(view)).into_response();
     commit.durable().await?;
+    // Counted once durable, as `sync_one` does: a failed commit wrote nothing.
+    if finish == Finish::Commit {
+        metrics::count_records(P::ENTITY, &counts);
+    }
     Ok(answer)
 }

@@ -266,7 +266,7 @@ impl Commit {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PoolState {
     pub idle: u32,
-    pub in_use: u32,
+    pub active: u32,
 }
 
 #[async_trait]

@@ -21,6 +21,11 @@ pub struct Instance {
 
 impl Instance {
     pub async fn spawn(database_url: &str, rate_limit: u32) -> Instance {
+        Instance::spawn_with(database_url, rate_limit, &[]).await
+    }
+
+    /// `spawn`, with more environment variables.
+    pub async fn spawn_with(database_url: &str, rate_limit: u32, env: &[(&str, &str)]) -> Instance {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eryxon"))
             .args([
                 "serve",
@@ -31,6 +36,7 @@ impl Instance {
             ])
             .args(["--rate-limit-per-minute", &rate_limit.to_string()])
             .env("ERYXON_LOG", "info")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

@@ -7,8 +7,8 @@ mod sql;
 mod sync;
 mod tx;
 
-use crate::store::PoolState;
 use super::sync_events::record;
+use crate::store::PoolState;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -277,7 +277,7 @@ impl Store for PostgresStore {
         let idle = self.pool.num_idle() as u32;
         PoolState {
             idle,
-            in_use: self.pool.size().saturating_sub(idle),
+            active: self.pool.size().saturating_sub(idle),
         }
     }
 

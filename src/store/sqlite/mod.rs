@@ -216,7 +216,7 @@ impl Store for SqliteStore {
             });
         PoolState {
             idle,
-            in_use: size.saturating_sub(idle),
+            active: size.saturating_sub(idle),
         }
     }
 
