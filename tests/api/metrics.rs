@@ -125,6 +125,19 @@ async fn counters_move_with_the_traffic() {
         200
     );
     assert_eq!(server.get("/no/such/path", &key).await.status(), 404);
+    // A dry run writes nothing, so counts nothing.
+    let dry = server
+        .put("/api-cells/sync?dry_run=true", &key, &cell("C3"))
+        .await;
+    assert_eq!(dry.status(), 201);
+    // A delete's event is written in a transaction of the store's own (`Tx`).
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/api-cells/{id}", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
 
     let after = scrape(&server.base).await;
     let grew =
@@ -153,7 +166,7 @@ async fn counters_move_with_the_traffic() {
         ("route", "/api-cells/sync"),
         ("status", "201"),
     ];
-    assert_eq!(grew(requests, &put), 1.0);
+    assert_eq!(grew(requests, &put), 2.0, "the sync and the dry run");
     let by_id = [
         ("method", "GET"),
         ("route", "/api-cells/{id}"),
@@ -176,10 +189,13 @@ async fn counters_move_with_the_traffic() {
     let duration = [("method", "PUT"), ("route", "/api-cells/sync")];
     assert_eq!(
         grew("eryxon_http_request_duration_seconds_count", &duration),
-        1.0
+        2.0
     );
 
-    // The cell's creation and each call's `sync.completed` (the bulk one rejected a record).
+    // The cell's creation, its deletion and each call's `sync.completed` (the bulk one
+    // rejected a record); the dry run's none.
+    let deletions = [("type", "cell.deleted")];
+    assert_eq!(grew("eryxon_events_total", &deletions), 1.0);
     assert_eq!(
         grew("eryxon_events_total", &[("type", "cell.created")]),
         1.0
@@ -194,7 +210,7 @@ async fn counters_move_with_the_traffic() {
     let version = [("version", env!("CARGO_PKG_VERSION"))];
     assert_eq!(after.get("eryxon_build_info", &version), 1.0);
 
-    // The key's 8 requests a minute: 4 above, then until refused.
+    // The key's 8 requests a minute: 5 above, then until refused.
     let mut refused = 0;
     for _ in 0..6 {
         if server.get("/api-cells", &key).await.status() == 429 {

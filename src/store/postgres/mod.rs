@@ -270,7 +270,10 @@ async fn insert_import<'e>(
 #[async_trait]
 impl Store for PostgresStore {
     async fn begin(&self, _access: Access) -> Result<Box<dyn Tx>, StoreError> {
-        Ok(Box::new(tx::PgTx(self.pool.begin().await?)))
+        Ok(Box::new(tx::PgTx(
+            self.pool.begin().await?,
+            Default::default(),
+        )))
     }
 
     fn pool_state(&self) -> PoolState {
@@ -312,7 +315,7 @@ impl Store for PostgresStore {
             now: now.clone(),
             created: Vec::new(),
         };
-        let (results, entry) =
+        let (results, entry, appended) =
             record(&mut writer, scope, &batch, history.as_ref(), finish, &now).await?;
         let created = std::mem::take(&mut writer.created);
         match finish {
@@ -320,7 +323,8 @@ impl Store for PostgresStore {
                 if let Some(entry) = entry {
                     insert_import(&mut *tx, scope, &entry).await?;
                 }
-                tx.commit().await?
+                tx.commit().await?;
+                appended.committed();
             }
             Finish::DryRun => {
                 tx.rollback().await?;

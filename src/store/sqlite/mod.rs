@@ -205,7 +205,7 @@ impl Store for SqliteStore {
                 tx
             }
         };
-        Ok(Box::new(tx::SqliteTx(tx)))
+        Ok(Box::new(tx::SqliteTx(tx, Default::default())))
     }
 
     fn pool_state(&self) -> PoolState {
@@ -243,7 +243,8 @@ impl Store for SqliteStore {
         }
         // A dry run's entry is written after the rollback, so it is kept.
         let mut tx = begin_write(&self.writer).await?;
-        let results = group::write(&mut tx, scope, &batch, None, None, Finish::DryRun).await?;
+        // A dry run writes no events.
+        let (results, _) = group::write(&mut tx, scope, &batch, None, None, Finish::DryRun).await?;
         tx.rollback().await?;
         if let Some(history) = history {
             self.record_import(scope, &history.entry(&results)).await?;
