@@ -82,18 +82,27 @@ fn describe() {
     );
 }
 
-/// Counts and times every request under its route's template (`/api-jobs/{id}`), never the
-/// raw path, so that ids do not make a series each; a path no route matches counts as
-/// `unmatched` (`metrics::routes_are_templates`). Requests cut off by the time limit are
-/// not counted here: the limit wraps the router.
-pub async fn track(request: Request, next: Next) -> Response {
+/// Whether `/metrics` is served, and so whether requests are counted.
+#[derive(Clone, Copy)]
+pub struct Counting(pub bool);
+
+/// Names the request's route template in its `request` span (the trace layer wraps the
+/// router, so it cannot know it), and when counting, counts and times the request under that
+/// template (`/api-jobs/{id}`), never the raw path, so that ids do not make a series each; a
+/// path no route matches counts as `unmatched` (`metrics::counters_move_with_the_traffic`).
+/// Requests cut off by the time limit are not counted: the limit wraps the router.
+pub async fn track(State(counting): State<Counting>, request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().as_str().to_owned();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    tracing::Span::current().record("route", route.as_str());
     let response = next.run(request).await;
+    if !counting.0 {
+        return response;
+    }
     let status = response.status().as_u16().to_string();
     metrics::counter!("eryxon_http_requests_total",
         "method" => method.clone(), "route" => route.clone(), "status" => status)

@@ -182,7 +182,9 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id, key_id = tracing::field::Empty)
+                // One request's lines, down to the store's (debug) spans, share this span:
+                // its request id, the route template (named by `metrics::track`) and the key.
+                tracing::info_span!("request", request_id = %id, method = %request.method(), route = tracing::field::Empty, path = %request.uri().path(), key_id = tracing::field::Empty)
             })
             // One line per answered request, with the span's request and key ids.
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
@@ -204,15 +206,15 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         // port beyond their network to turn it off or firewall it.
         router = router.route("/metrics", get(metrics::scrape));
     }
-    let mut router = router
+    // After the fallbacks, so unmatched paths are counted too; `Router::layer` wraps each
+    // route, where the matched template is known.
+    let counting = metrics::Counting(config.metrics);
+    let router = router
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed);
-    if config.metrics {
-        // After the fallbacks, so unmatched paths are counted too; `Router::layer` wraps each
-        // route, where the matched template is known.
-        router = router.layer(middleware::from_fn(metrics::track));
-    }
-    let router = router.with_state(state).layer(layers);
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(counting, metrics::track))
+        .with_state(state)
+        .layer(layers);
     match cors(&config.cors_origins) {
         Some(cors) => router.layer(cors),
         None => router,

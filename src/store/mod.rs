@@ -323,6 +323,7 @@ pub trait Store: Send + Sync {
     /// Soft-deletes a live record: a job takes its parts and operations along, a part its
     /// operations; a cell live operations still use is refused, and so is a record the floor
     /// has worked on. A later sync restores it.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), entity = entity.plural()))]
     async fn delete(
         &self,
         scope: Scope,
@@ -401,6 +402,7 @@ pub trait Store: Send + Sync {
     async fn begin(&self, access: Access) -> Result<Box<dyn Tx>, StoreError>;
 
     /// Runs a lifecycle action on a job or an operation, writing its events with it.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), ?machine, ?action))]
     async fn transition(
         &self,
         scope: Scope,
@@ -432,6 +434,7 @@ pub trait Store: Send + Sync {
 
     /// Records a produced quantity on an operation, with its event; a retried
     /// `client_event_id` is answered with its first report and counted once.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str()))]
     async fn report_quantity(
         &self,
         scope: Scope,
@@ -459,6 +462,7 @@ pub trait Store: Send + Sync {
     }
 
     /// A page of the tenant's event log.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str()))]
     async fn events(&self, scope: Scope, query: &FeedQuery) -> Result<Feed, StoreError> {
         let mut tx = self.begin(Access::Read).await?;
         let feed = events::feed(&mut *tx, scope, query).await?;

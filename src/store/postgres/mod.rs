@@ -289,6 +289,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), ?finish, records = batch.len()))]
     async fn sync_recorded(
         &self,
         scope: Scope,
@@ -340,6 +341,7 @@ impl Store for PostgresStore {
         Ok(Written::done(results))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), entity = entity.plural()))]
     async fn list(
         &self,
         scope: Scope,
@@ -351,6 +353,7 @@ impl Store for PostgresStore {
         read_page(&mut reader, self.dialect(), scope, entity, query).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), entity = entity.plural()))]
     async fn get(
         &self,
         scope: Scope,

@@ -21,6 +21,7 @@ use crate::domain::Scope;
 use crate::store::events::Appended;
 use crate::store::sync_events::record;
 use crate::store::{free_later, timestamp, Commit, Finish, HistoryDraft, StoreError, Written};
+use tracing::Instrument;
 
 /// Most syncs one transaction carries.
 const MAX_GROUP: usize = 32;
@@ -36,6 +37,8 @@ struct Job {
     batch: SyncBatch,
     history: Option<HistoryDraft>,
     reply: oneshot::Sender<Result<Written, StoreError>>,
+    /// The caller's span (its request's), so a sync committed alone logs under it.
+    span: tracing::Span,
 }
 
 impl Job {
@@ -80,6 +83,7 @@ impl Committer {
             batch,
             history,
             reply,
+            span: tracing::Span::current(),
         };
         let gone = || StoreError::Unavailable(sqlx::Error::PoolClosed);
         self.jobs.send(job).map_err(|_| gone())?;
@@ -164,8 +168,11 @@ async fn commit(writer: &Writer, group: Vec<Job>) {
             batch,
             history,
             reply,
+            span,
         } = job;
-        commit_alone(writer, scope, &batch, history.as_ref(), reply).await;
+        commit_alone(writer, scope, &batch, history.as_ref(), reply)
+            .instrument(span)
+            .await;
         free_later(batch);
     }
 }

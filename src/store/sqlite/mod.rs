@@ -225,6 +225,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), ?finish, records = batch.len()))]
     async fn sync_recorded(
         &self,
         scope: Scope,
@@ -252,6 +253,7 @@ impl Store for SqliteStore {
         Ok(Written::done(results))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), entity = entity.plural()))]
     async fn list(
         &self,
         scope: Scope,
@@ -263,6 +265,7 @@ impl Store for SqliteStore {
         read_page(&mut reader, Dialect::Sqlite, scope, entity, query).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), entity = entity.plural()))]
     async fn get(
         &self,
         scope: Scope,
