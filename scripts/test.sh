@@ -26,3 +26,6 @@ cargo test --locked --features fuzzing --test fuzz_regressions
 
 # The served OpenAPI document against the full OpenAPI 3.1 and JSON Schema rules.
 ./scripts/check-openapi.sh
+
+# The served /metrics page through Prometheus's own checker.
+./scripts/check-metrics.sh

@@ -63,6 +63,10 @@ pub struct ServerConfig {
     #[arg(long, env = "ERYXON_WEBHOOK_ALLOWED_NETWORKS", default_value = "",
           value_parser = AllowedNetworks::parse)]
     pub webhook_allowed_networks: AllowedNetworks,
+
+    /// Serve Prometheus metrics at `/metrics` (`--metrics false` turns it off).
+    #[arg(long, env = "ERYXON_METRICS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub metrics: bool,
 }
 
 /// Days an event is kept unless configured otherwise.

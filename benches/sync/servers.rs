@@ -110,6 +110,8 @@ impl Server {
             event_retention_days: eryxon::config::DEFAULT_EVENT_RETENTION_DAYS,
             webhook_retry_schedule: Default::default(),
             webhook_allowed_networks: Default::default(),
+            // As `eryxon serve` runs by default, so the counting is in the measured time.
+            metrics: true,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -138,6 +138,7 @@ pub async fn authenticate(
         Err(error) => return ApiError::from(error).into_response(),
     };
     if !decision.allowed {
+        metrics::counter!("eryxon_rate_limited_total").increment(1);
         let mut response = ApiError::RateLimited {
             retry_after: decision.retry_after(),
         }

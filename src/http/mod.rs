@@ -9,6 +9,7 @@ pub mod fuzz;
 mod history;
 mod idempotency;
 mod json;
+mod metrics;
 mod openapi;
 mod quantities;
 mod rate_limit;
@@ -211,7 +212,9 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
                     .get("x-request-id")
                     .and_then(|v| v.to_str().ok())
                     .unwrap_or_default();
-                tracing::info_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id, key_id = tracing::field::Empty)
+                // One request's lines, down to the store's (debug) spans, share this span:
+                // its request id, the route template (named by `metrics::track`) and the key.
+                tracing::info_span!("request", request_id = %id, method = %request.method(), route = tracing::field::Empty, path = %request.uri().path(), key_id = tracing::field::Empty)
             })
             // One line per answered request, with the span's request and key ids.
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
@@ -222,13 +225,24 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .layer(Extension(BodyLimit(config.max_body_bytes)))
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
 
-    let router = Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(health))
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))
-        .merge(api)
+        .merge(api);
+    if config.metrics {
+        metrics::handle();
+        // Unauthenticated, as Prometheus scrapes; the README tells operators who expose the
+        // port beyond their network to turn it off or firewall it.
+        router = router.route("/metrics", get(metrics::scrape));
+    }
+    // After the fallbacks, so unmatched paths are counted too; `Router::layer` wraps each
+    // route, where the matched template is known.
+    let counting = metrics::Counting(config.metrics);
+    let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(counting, metrics::track))
         .with_state(state)
         .layer(layers);
     match cors(&config.cors_origins) {

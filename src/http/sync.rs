@@ -12,6 +12,7 @@ use uuid::Uuid;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::json::{ApiJson, ApiQuery};
+use super::metrics;
 use super::{success, AppState};
 use crate::domain::batch::{prepare_bulk, prepare_one, BulkBody};
 use crate::domain::decode::FieldError;
@@ -206,6 +207,9 @@ pub async fn sync_one<P: Payload>(
         .sync_recorded(principal.scope, batch, finish, Some(draft))
         .await?;
     written.commit.durable().await?;
+    if finish == Finish::Commit {
+        metrics::count_records(P::ENTITY, &Counts::of(&written.results));
+    }
     let result = written.results.into_iter().next();
     let synced = result.expect("one record in, one result out").outcome;
     let synced = synced.map_err(ApiError::rejected)?;
@@ -234,6 +238,9 @@ async fn refused(
         outcome: Err(error.clone()),
     });
     let entry = draft.entry(&[]);
+    if !entry.dry_run {
+        metrics::count_records(entry.entity, &entry.counts);
+    }
     if let Err(error) = state.store.record_import(principal.scope, &entry).await {
         tracing::error!(%error, "could not record the sync in the history");
     }
@@ -257,13 +264,18 @@ pub async fn sync_bulk<P: Payload>(
         .sync_recorded(principal.scope, batch, finish, Some(draft))
         .await?;
     let results = merged(results, prepared.rejected);
+    let counts = Counts::of(&results);
     let view = BulkView {
-        counts: Counts::of(&results),
+        counts,
         dry_run: finish == Finish::DryRun,
         results: results.iter().map(|r| ResultView::of(r, finish)).collect(),
     };
     // The answer is made while the commit may still run; it leaves only once durable.
     let answer = Json(success(view)).into_response();
     commit.durable().await?;
+    // Counted once durable, as `sync_one` does: a failed commit wrote nothing.
+    if finish == Finish::Commit {
+        metrics::count_records(P::ENTITY, &counts);
+    }
     Ok(answer)
 }

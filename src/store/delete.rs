@@ -109,7 +109,8 @@ pub(crate) async fn delete(
             ));
         }
     }
-    append(tx, scope, &events, &now).await?;
+    let appended = append(tx, scope, &events, &now).await?;
+    tx.after_commit(appended);
     Ok(Deletion::Deleted {
         id,
         external_id: found.text(1)?,

@@ -17,16 +17,37 @@ use crate::domain::Scope;
 /// Rows per `INSERT` of events: 11 values each, far below either engine's limit of parameters.
 const INSERT_CHUNK: usize = 200;
 
+/// Events written in a transaction that has yet to commit: `eryxon_events_total` counts them
+/// only once it has, so a rolled-back or retried transaction counts nothing twice
+/// (`metrics::counters_move_with_the_traffic`).
+#[derive(Debug, Default)]
+#[must_use = "events are counted only once their transaction commits"]
+pub struct Appended(Vec<String>);
+
+impl Appended {
+    pub(crate) fn extend(&mut self, other: Appended) {
+        self.0.extend(other.0);
+    }
+
+    /// Counts the events: their transaction has committed.
+    pub(crate) fn committed(self) {
+        for event_type in self.0 {
+            metrics::counter!("eryxon_events_total", "type" => event_type).increment(1);
+        }
+    }
+}
+
 /// Writes `events` in order, as of `now`, in the caller's transaction. Positions are taken
 /// last, right before the caller commits, so the position row is locked as briefly as can be.
+/// The caller counts the answer once it has committed.
 pub(crate) async fn append(
     tx: &mut dyn Statements,
     scope: Scope,
     events: &[NewEvent],
     now: &str,
-) -> Result<(), StoreError> {
+) -> Result<Appended, StoreError> {
     if events.is_empty() {
-        return Ok(());
+        return Ok(Appended::default());
     }
     let taken = tx
         .row(
@@ -83,7 +104,9 @@ pub(crate) async fn append(
         );
         tx.run(&sql, args).await?;
     }
-    Ok(())
+    Ok(Appended(
+        events.iter().map(|e| e.event_type.clone()).collect(),
+    ))
 }
 
 /// What a feed reader asks for.

@@ -142,7 +142,8 @@ pub(crate) async fn act(
             data: data.to_string(),
         },
     );
-    append(tx, scope, &events, &now).await?;
+    let appended = append(tx, scope, &events, &now).await?;
+    tx.after_commit(appended);
     Ok(Acted::Done(Box::new(Transition {
         previous_status: previous.as_str().to_owned(),
         new_status: next.as_str().to_owned(),

@@ -169,10 +169,20 @@ impl Commit {
     }
 }
 
+/// The database connections of this process, for monitoring.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolState {
+    pub idle: u32,
+    pub active: u32,
+}
+
 #[async_trait]
 pub trait Store: Send + Sync {
     /// Succeeds when the database answers a query.
     async fn health(&self) -> Result<(), StoreError>;
+
+    /// How many of this process's connections are idle and in use.
+    fn pool_state(&self) -> PoolState;
 
     /// Writes a batch of valid records in one transaction and reports each one's fate, in
     /// the batch's order. Records whose references do not resolve are rejected, not written.
@@ -220,6 +230,7 @@ pub trait Store: Send + Sync {
     /// Soft-deletes a live record: a job takes its parts and operations along, a part its
     /// operations; a cell live operations still use is refused, and so is a record the floor
     /// has worked on. A later sync restores it.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), entity = entity.plural()))]
     async fn delete(
         &self,
         scope: Scope,
@@ -333,6 +344,7 @@ pub trait Store: Send + Sync {
     async fn begin(&self, access: Access) -> Result<Box<dyn Tx>, StoreError>;
 
     /// Runs a lifecycle action on a job or an operation, writing its events with it.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), ?machine, ?action))]
     async fn transition(
         &self,
         scope: Scope,
@@ -364,6 +376,7 @@ pub trait Store: Send + Sync {
 
     /// Records a produced quantity on an operation, with its event; a retried
     /// `client_event_id` is answered with its first report and counted once.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str()))]
     async fn report_quantity(
         &self,
         scope: Scope,
@@ -391,6 +404,7 @@ pub trait Store: Send + Sync {
     }
 
     /// A page of the tenant's event log.
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str()))]
     async fn events(&self, scope: Scope, query: &FeedQuery) -> Result<Feed, StoreError> {
         let mut tx = self.begin(Access::Read).await?;
         let feed = events::feed(&mut *tx, scope, query).await?;

@@ -76,7 +76,8 @@ pub(crate) async fn report(
         operation: operation_progress(tx, operation).await?,
     };
     let event = quantity_event(&recorded);
-    append(tx, scope, &[event], &now).await?;
+    let appended = append(tx, scope, &[event], &now).await?;
+    tx.after_commit(appended);
     Ok(Reported::Created(Box::new(recorded)))
 }
 

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use uuid::Uuid;
 
-use super::events::append;
+use super::events::{append, Appended};
 use super::listing::{Bind, Dialect};
 use super::read::{columns, Reader};
 use super::sync::{Retired, SyncWriter, UpsertRow};
@@ -30,7 +30,8 @@ use crate::domain::Scope;
 
 /// Writes a batch with its events and `kept` notes (`sync::run` inside a [`Recorder`]):
 /// answers its results and, given the call's draft, its history entry, which the engine
-/// inserts in the same transaction.
+/// inserts in the same transaction, and the events written, which the engine counts once it
+/// has committed.
 pub(crate) async fn record<W: SyncWriter>(
     writer: &mut W,
     scope: Scope,
@@ -38,14 +39,14 @@ pub(crate) async fn record<W: SyncWriter>(
     history: Option<&HistoryDraft>,
     finish: Finish,
     now: &str,
-) -> Result<(Vec<RecordResult>, Option<ImportEntry>), StoreError> {
+) -> Result<(Vec<RecordResult>, Option<ImportEntry>, Appended), StoreError> {
     let mut recorder = Recorder::new(writer, scope);
     let mut results = super::sync::run(&mut recorder, batch).await?;
     let entry = history.map(|h| h.entry(&results));
-    recorder
+    let appended = recorder
         .finish(&mut results, entry.as_ref(), finish, now)
         .await?;
-    Ok((results, entry))
+    Ok((results, entry, appended))
 }
 
 /// One row an upsert answered.
@@ -88,7 +89,7 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         entry: Option<&ImportEntry>,
         finish: Finish,
         now: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Appended, StoreError> {
         let after = self.written_rows().await?;
         let kept = self.kept(&after);
         if !kept.is_empty() {
@@ -103,7 +104,7 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
             }
         }
         if finish == Finish::DryRun {
-            return Ok(());
+            return Ok(Appended::default());
         }
         let mut events = self.record_events(&after);
         for (entity, retired) in &self.retired {

@@ -7,6 +7,7 @@
 use async_trait::async_trait;
 use uuid::Uuid;
 
+use super::events::Appended;
 use super::StoreError;
 
 /// A value bound to a statement.
@@ -142,6 +143,11 @@ pub trait Statements: Send {
 
     /// Runs a statement and answers how many rows it changed.
     async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError>;
+
+    /// Keeps events written here to be counted once the transaction commits. A [`Tx`] keeps
+    /// them until its `commit`; statements in a transaction their owner ends (a sync's) are
+    /// not given any: the sync hands its [`Appended`] to its engine, which commits.
+    fn after_commit(&mut self, appended: Appended);
 
     /// The one row a statement returns, or none.
     async fn row(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>, StoreError> {

@@ -276,5 +276,7 @@ pub(crate) async fn disable(
         data: serde_json::json!({"webhook_id": id, "url": row.text(2)?, "reason": reason})
             .to_string(),
     };
-    append(tx, scope, &[event], &now).await
+    let appended = append(tx, scope, &[event], &now).await?;
+    tx.after_commit(appended);
+    Ok(())
 }

@@ -30,6 +30,8 @@ pub struct Options {
     /// Networks webhooks may reach (`ERYXON_WEBHOOK_ALLOWED_NETWORKS`): the test receivers'
     /// loopback address by default, since they listen on 127.0.0.1.
     pub webhook_allowed_networks: eryxon::domain::network::AllowedNetworks,
+    /// Serve `/metrics` (on, as `eryxon serve` is by default).
+    pub metrics: bool,
 }
 
 impl Default for Options {
@@ -45,6 +47,7 @@ impl Default for Options {
                 "127.0.0.1/32",
             )
             .unwrap(),
+            metrics: true,
         }
     }
 }
@@ -128,6 +131,7 @@ impl TestServer {
             event_retention_days: eryxon::config::DEFAULT_EVENT_RETENTION_DAYS,
             webhook_retry_schedule: options.webhook_retry_schedule.clone(),
             webhook_allowed_networks: options.webhook_allowed_networks.clone(),
+            metrics: options.metrics,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let server_store = store.clone();

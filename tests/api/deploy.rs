@@ -21,6 +21,11 @@ pub struct Instance {
 
 impl Instance {
     pub async fn spawn(database_url: &str, rate_limit: u32) -> Instance {
+        Instance::spawn_with(database_url, rate_limit, &[]).await
+    }
+
+    /// `spawn`, with more environment variables.
+    pub async fn spawn_with(database_url: &str, rate_limit: u32, env: &[(&str, &str)]) -> Instance {
         let mut child = Command::new(env!("CARGO_BIN_EXE_eryxon"))
             .args([
                 "serve",
@@ -33,6 +38,7 @@ impl Instance {
             .env("ERYXON_LOG", "info")
             // The webhook tests' receivers listen on loopback.
             .env("ERYXON_WEBHOOK_ALLOWED_NETWORKS", "127.0.0.1/32")
+            .envs(env.iter().copied())
             .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()

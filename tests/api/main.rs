@@ -18,6 +18,7 @@ mod history;
 mod hostile;
 mod listing;
 mod locks;
+mod metrics;
 mod openapi;
 mod ownership;
 mod push;

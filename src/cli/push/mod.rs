@@ -229,6 +229,8 @@ impl InProcessServer {
             event_retention_days: config::DEFAULT_EVENT_RETENTION_DAYS,
             webhook_retry_schedule: Default::default(),
             webhook_allowed_networks: Default::default(),
+            // Nobody scrapes a server that lives for one push; answers do not depend on it.
+            metrics: false,
         };
         let (shutdown, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {

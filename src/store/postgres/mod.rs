@@ -8,6 +8,7 @@ mod sync;
 mod tx;
 
 use super::sync_events::record;
+use crate::store::PoolState;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -199,7 +200,18 @@ async fn analyze_if_grown(pool: &PgPool, entity: Entity, rows: usize) -> Result<
 #[async_trait]
 impl Store for PostgresStore {
     async fn begin(&self, _access: Access) -> Result<Box<dyn Tx>, StoreError> {
-        Ok(Box::new(tx::PgTx(self.pool.begin().await?)))
+        Ok(Box::new(tx::PgTx(
+            self.pool.begin().await?,
+            Default::default(),
+        )))
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let idle = self.pool.num_idle() as u32;
+        PoolState {
+            idle,
+            active: self.pool.size().saturating_sub(idle),
+        }
     }
 
     fn autocommit(&self, _access: Access) -> Box<dyn Statements + '_> {
@@ -211,6 +223,7 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), ?finish, records = batch.len()))]
     async fn sync_recorded(
         &self,
         scope: Scope,
@@ -237,7 +250,7 @@ impl Store for PostgresStore {
             now: now.clone(),
             created: Vec::new(),
         };
-        let (results, entry) =
+        let (results, entry, appended) =
             record(&mut writer, scope, &batch, history.as_ref(), finish, &now).await?;
         let created = std::mem::take(&mut writer.created);
         match finish {
@@ -245,7 +258,8 @@ impl Store for PostgresStore {
                 if let Some(entry) = entry {
                     history::insert(&mut tx::PgConn(&mut tx), scope, &entry).await?;
                 }
-                tx.commit().await?
+                tx.commit().await?;
+                appended.committed();
             }
             Finish::DryRun => {
                 tx.rollback().await?;
@@ -261,6 +275,7 @@ impl Store for PostgresStore {
         Ok(Written::done(results))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), entity = entity.plural()))]
     async fn list(
         &self,
         scope: Scope,
@@ -272,6 +287,7 @@ impl Store for PostgresStore {
         read_page(&mut reader, self.dialect(), scope, entity, query).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), entity = entity.plural()))]
     async fn get(
         &self,
         scope: Scope,

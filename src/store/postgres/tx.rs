@@ -6,10 +6,15 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row as _, TypeInfo, ValueRef};
 use uuid::Uuid;
 
+use crate::store::events::Appended;
 use crate::store::tx::{Arg, Cell, Dialect, Row, Statements, Tx};
 use crate::store::StoreError;
 
-pub(crate) struct PgTx(pub(crate) sqlx::Transaction<'static, Postgres>);
+/// An open transaction, with the events it wrote, counted once it commits.
+pub(crate) struct PgTx(
+    pub(crate) sqlx::Transaction<'static, Postgres>,
+    pub(crate) Appended,
+);
 
 struct PgDialect;
 
@@ -67,6 +72,12 @@ pub(crate) struct PgConn<'c>(pub(crate) &'c mut sqlx::PgConnection);
 
 #[async_trait]
 impl Statements for PgConn<'_> {
+    /// Not reached: a sync returns its events to the engine, which counts them after its
+    /// commit (`sync_events::record`). Counting now is the nearest to right if it ever is.
+    fn after_commit(&mut self, appended: Appended) {
+        appended.committed();
+    }
+
     fn dialect(&self) -> &dyn Dialect {
         &PgDialect
     }
@@ -89,6 +100,11 @@ pub(crate) struct PgAutocommit<'p>(pub(crate) &'p sqlx::PgPool);
 
 #[async_trait]
 impl Statements for PgAutocommit<'_> {
+    /// Each statement commits on its own: the events are in the log already.
+    fn after_commit(&mut self, appended: Appended) {
+        appended.committed();
+    }
+
     fn dialect(&self) -> &dyn Dialect {
         &PgDialect
     }
@@ -105,6 +121,10 @@ impl Statements for PgAutocommit<'_> {
 
 #[async_trait]
 impl Statements for PgTx {
+    fn after_commit(&mut self, appended: Appended) {
+        self.1.extend(appended);
+    }
+
     fn dialect(&self) -> &dyn Dialect {
         &PgDialect
     }
@@ -121,7 +141,10 @@ impl Statements for PgTx {
 #[async_trait]
 impl Tx for PgTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        Ok(self.0.commit().await?)
+        let Self(tx, appended) = *self;
+        tx.commit().await?;
+        appended.committed();
+        Ok(())
     }
 
     async fn rollback(self: Box<Self>) -> Result<(), StoreError> {

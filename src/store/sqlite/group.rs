@@ -18,9 +18,11 @@ use super::tx::SqliteConn;
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::Scope;
+use crate::store::events::Appended;
 use crate::store::history;
 use crate::store::sync_events::record;
 use crate::store::{free_later, timestamp, Commit, Finish, HistoryDraft, StoreError, Written};
+use tracing::Instrument;
 
 /// Most syncs one transaction carries.
 const MAX_GROUP: usize = 32;
@@ -36,6 +38,8 @@ struct Job {
     batch: SyncBatch,
     history: Option<HistoryDraft>,
     reply: oneshot::Sender<Result<Written, StoreError>>,
+    /// The caller's span (its request's), so a sync committed alone logs under it.
+    span: tracing::Span,
 }
 
 impl Job {
@@ -80,6 +84,7 @@ impl Committer {
             batch,
             history,
             reply,
+            span: tracing::Span::current(),
         };
         let gone = || StoreError::Unavailable(sqlx::Error::PoolClosed);
         self.jobs.send(job).map_err(|_| gone())?;
@@ -164,8 +169,11 @@ async fn commit(writer: &Writer, group: Vec<Job>) {
             batch,
             history,
             reply,
+            span,
         } = job;
-        commit_alone(writer, scope, &batch, history.as_ref(), reply).await;
+        commit_alone(writer, scope, &batch, history.as_ref(), reply)
+            .instrument(span)
+            .await;
         free_later(batch);
     }
 }
@@ -176,21 +184,24 @@ async fn commit_together(
 ) -> Result<Vec<Vec<RecordResult>>, StoreError> {
     let mut tx = writer.begin().await?;
     let mut answers = Vec::with_capacity(group.len());
+    let mut appended = Appended::default();
     for job in group {
         let (scope, batch, history) = (job.scope, &job.batch, job.history.as_ref());
-        answers.push(
-            write(
-                &mut tx,
-                scope,
-                batch,
-                history,
-                Some(&writer.known),
-                Finish::Commit,
-            )
-            .await?,
-        );
+        let (results, events) = write(
+            &mut tx,
+            scope,
+            batch,
+            history,
+            Some(&writer.known),
+            Finish::Commit,
+        )
+        .await?;
+        answers.push(results);
+        appended.extend(events);
     }
     writer.commit(tx).await?;
+    // Only now: a group that fails here is written again job by job, and counts then.
+    appended.committed();
     Ok(answers)
 }
 
@@ -205,7 +216,7 @@ async fn commit_alone(
 ) {
     let attempt = || async {
         let mut tx = writer.begin().await?;
-        let results = write(
+        let (results, appended) = write(
             &mut tx,
             scope,
             batch,
@@ -214,7 +225,7 @@ async fn commit_alone(
             Finish::Commit,
         )
         .await?;
-        Ok::<_, StoreError>((tx, results))
+        Ok::<_, StoreError>((tx, results, appended))
     };
     let mut written = attempt().await;
     if matches!(written, Err(StoreError::Misremembered)) {
@@ -223,7 +234,7 @@ async fn commit_alone(
         writer.known.clear();
         written = attempt().await;
     }
-    let (tx, results) = match written {
+    let (tx, results, appended) = match written {
         Ok(written) => written,
         Err(error) => {
             let _ = reply.send(Err(error));
@@ -235,7 +246,11 @@ async fn commit_alone(
         results,
         commit: Commit::pending(commit),
     }));
-    let _ = durable.send(writer.commit(tx).await);
+    let committed = writer.commit(tx).await;
+    if committed.is_ok() {
+        appended.committed();
+    }
+    let _ = durable.send(committed);
 }
 
 /// One sync and its history entry (if given), inside the transaction it is given, keeping
@@ -247,7 +262,7 @@ pub(super) async fn write(
     history: Option<&HistoryDraft>,
     known: Option<&KnownRows>,
     finish: Finish,
-) -> Answer {
+) -> Result<(Vec<RecordResult>, Appended), StoreError> {
     let now = timestamp();
     let mut writer = SqliteWriter {
         conn: &mut *conn,
@@ -255,11 +270,12 @@ pub(super) async fn write(
         now: now.clone(),
         known,
     };
-    let (results, entry) = record(&mut writer, scope, batch, history, finish, &now).await?;
+    let (results, entry, appended) =
+        record(&mut writer, scope, batch, history, finish, &now).await?;
     if let Some(entry) = entry.filter(|_| finish == Finish::Commit) {
         history::insert(&mut SqliteConn(&mut *conn), scope, &entry).await?;
     }
-    Ok(results)
+    Ok((results, appended))
 }
 
 #[cfg(test)]

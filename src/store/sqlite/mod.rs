@@ -19,6 +19,7 @@ mod upsert;
 mod windows;
 mod write;
 
+use crate::store::PoolState;
 use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,7 +154,19 @@ impl Store for SqliteStore {
             }
             Access::Bookkeeping => begin_write(&self.writer).await?,
         };
-        Ok(Box::new(tx::SqliteTx(tx)))
+        Ok(Box::new(tx::SqliteTx(tx, Default::default())))
+    }
+
+    fn pool_state(&self) -> PoolState {
+        let (size, idle) = [&self.reader, &self.writer]
+            .iter()
+            .fold((0, 0), |(size, idle), pool| {
+                (size + pool.size(), idle + pool.num_idle() as u32)
+            });
+        PoolState {
+            idle,
+            active: size.saturating_sub(idle),
+        }
     }
 
     fn autocommit(&self, access: Access) -> Box<dyn Statements + '_> {
@@ -173,6 +186,7 @@ impl Store for SqliteStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), ?finish, records = batch.len()))]
     async fn sync_recorded(
         &self,
         scope: Scope,
@@ -191,7 +205,8 @@ impl Store for SqliteStore {
         }
         // A dry run's entry is written after the rollback, so it is kept.
         let mut tx = begin_write(&self.writer).await?;
-        let results = group::write(&mut tx, scope, &batch, None, None, Finish::DryRun).await?;
+        // A dry run writes no events.
+        let (results, _) = group::write(&mut tx, scope, &batch, None, None, Finish::DryRun).await?;
         tx.rollback().await?;
         if let Some(history) = history {
             self.record_import(scope, &history.entry(&results)).await?;
@@ -199,6 +214,7 @@ impl Store for SqliteStore {
         Ok(Written::done(results))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), entity = entity.plural()))]
     async fn list(
         &self,
         scope: Scope,
@@ -210,6 +226,7 @@ impl Store for SqliteStore {
         read_page(&mut reader, Dialect::Sqlite, scope, entity, query).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), entity = entity.plural()))]
     async fn get(
         &self,
         scope: Scope,

@@ -4,10 +4,15 @@ use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row as _, Sqlite, TypeInfo, ValueRef};
 
+use crate::store::events::Appended;
 use crate::store::tx::{sqlite_placeholders, Arg, Cell, Dialect, Row, Statements, Tx};
 use crate::store::StoreError;
 
-pub(crate) struct SqliteTx(pub(crate) sqlx::Transaction<'static, Sqlite>);
+/// An open transaction, with the events it wrote, counted once it commits.
+pub(crate) struct SqliteTx(
+    pub(crate) sqlx::Transaction<'static, Sqlite>,
+    pub(crate) Appended,
+);
 
 struct SqliteDialect;
 
@@ -56,6 +61,12 @@ pub(crate) struct SqliteConn<'c>(pub(crate) &'c mut sqlx::SqliteConnection);
 
 #[async_trait]
 impl Statements for SqliteConn<'_> {
+    /// Not reached: a sync returns its events to the engine, which counts them after its
+    /// commit (`sync_events::record`). Counting now is the nearest to right if it ever is.
+    fn after_commit(&mut self, appended: Appended) {
+        appended.committed();
+    }
+
     fn dialect(&self) -> &dyn Dialect {
         &SqliteDialect
     }
@@ -80,6 +91,11 @@ pub(crate) struct SqliteAutocommit<'p>(pub(crate) &'p sqlx::SqlitePool);
 
 #[async_trait]
 impl Statements for SqliteAutocommit<'_> {
+    /// Each statement commits on its own: the events are in the log already.
+    fn after_commit(&mut self, appended: Appended) {
+        appended.committed();
+    }
+
     fn dialect(&self) -> &dyn Dialect {
         &SqliteDialect
     }
@@ -98,6 +114,10 @@ impl Statements for SqliteAutocommit<'_> {
 
 #[async_trait]
 impl Statements for SqliteTx {
+    fn after_commit(&mut self, appended: Appended) {
+        self.1.extend(appended);
+    }
+
     fn dialect(&self) -> &dyn Dialect {
         &SqliteDialect
     }
@@ -114,7 +134,10 @@ impl Statements for SqliteTx {
 #[async_trait]
 impl Tx for SqliteTx {
     async fn commit(self: Box<Self>) -> Result<(), StoreError> {
-        Ok(self.0.commit().await?)
+        let Self(tx, appended) = *self;
+        tx.commit().await?;
+        appended.committed();
+        Ok(())
     }
 
     async fn rollback(self: Box<Self>) -> Result<(), StoreError> {

@@ -1,0 +1,158 @@
+//! `GET /metrics`: the server's numbers in the Prometheus text format, through the `metrics`
+//! facade and its Prometheus exporter. Counters are counted where things happen (requests here,
+//! sync results in `sync.rs`, rate limits in `auth.rs`, events in `store/events.rs`); gauges
+//! that describe the database are read when the page is scraped.
+//!
+//! The exporter is one recorder per process, so every server a process runs (the test suite
+//! runs many) adds to the same counters; tests compare a counter before and after their own
+//! traffic (`metrics::counters_move_with_the_traffic`).
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+use super::AppState;
+
+/// Seconds a request may take, as the duration histogram's buckets.
+const DURATION_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// The process's exporter, installed on first use. One recorder serves the whole process: the
+/// test suite starts many servers in one process, and each renders from this same handle
+/// (installing a second recorder would fail), so their counters add up; tests compare deltas
+/// (`metrics::counters_move_with_the_traffic`).
+pub fn handle() -> &'static PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full("eryxon_http_request_duration_seconds".to_owned()),
+                &DURATION_BUCKETS,
+            )
+            .expect("the buckets are not empty");
+        let recorder = builder.build_recorder();
+        let handle = recorder.handle();
+        // A program embedding the server may have installed a recorder of its own; then the
+        // page stays empty rather than the server failing to start.
+        if let Err(error) = metrics::set_global_recorder(recorder) {
+            tracing::warn!(%error, "another metrics recorder is installed; /metrics stays empty");
+        }
+        describe();
+        metrics::gauge!("eryxon_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+        handle
+    })
+}
+
+fn describe() {
+    use metrics::{describe_counter, describe_gauge, describe_histogram, Unit};
+    describe_counter!(
+        "eryxon_http_requests_total",
+        "HTTP requests answered, by method, route template and status."
+    );
+    describe_histogram!(
+        "eryxon_http_request_duration_seconds",
+        Unit::Seconds,
+        "Time to answer a request, by method and route template."
+    );
+    describe_counter!(
+        "eryxon_sync_records_total",
+        "Records of sync and bulk-sync calls, by entity and outcome (created, updated, unchanged, error)."
+    );
+    describe_counter!(
+        "eryxon_rate_limited_total",
+        "Requests refused with 429 because their key was over its per-minute limit."
+    );
+    describe_counter!(
+        "eryxon_events_total",
+        "Events written to the event log, by type."
+    );
+    describe_gauge!(
+        "eryxon_db_pool_connections",
+        "Database connections of this process, by state (idle, active)."
+    );
+    describe_gauge!(
+        "eryxon_build_info",
+        "Always 1; the version label names the running build."
+    );
+}
+
+/// Whether `/metrics` is served, and so whether requests are counted.
+#[derive(Clone, Copy)]
+pub struct Counting(pub bool);
+
+/// Names the request's route template in its `request` span (the trace layer wraps the
+/// router, so it cannot know it), and when counting, counts and times the request under that
+/// template (`/api-jobs/{id}`), never the raw path, so that ids do not make a series each; a
+/// path no route matches counts as `unmatched` (`metrics::counters_move_with_the_traffic`).
+/// Requests cut off by the time limit are not counted: the limit wraps the router.
+pub async fn track(State(counting): State<Counting>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    tracing::Span::current().record("route", route.as_str());
+    let response = next.run(request).await;
+    if !counting.0 {
+        return response;
+    }
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("eryxon_http_requests_total",
+        "method" => method.clone(), "route" => route.clone(), "status" => status)
+    .increment(1);
+    metrics::histogram!("eryxon_http_request_duration_seconds",
+        "method" => method, "route" => route)
+    .record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The scrape: the gauges that describe state are sampled now, then everything is rendered
+/// in the text format.
+pub async fn scrape(State(state): State<AppState>) -> Response {
+    sample(&state).await;
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        handle().render(),
+    )
+        .into_response()
+}
+
+/// Gauges read from the store when Prometheus scrapes, not kept up to date on every change.
+/// The webhook gauge (`eryxon_webhook_oldest_pending_seconds`, age of the oldest undelivered
+/// event) belongs here, beside the pool's, once webhooks are merged; their delivery counter
+/// (`eryxon_webhook_deliveries_total{result}`) is counted where a delivery ends, like
+/// `count_records`.
+async fn sample(state: &AppState) {
+    let pool = state.store.pool_state();
+    for (name, count) in [("idle", pool.idle), ("active", pool.active)] {
+        metrics::gauge!("eryxon_db_pool_connections", "state" => name).set(f64::from(count));
+    }
+}
+
+/// Counts the records of a sync call that wrote (dry runs count nothing: they wrote nothing),
+/// each record under one action: the answer's `updated` includes `unchanged`, the metric's
+/// does not, so the actions add up to the records (`metrics::counters_move_with_the_traffic`).
+pub fn count_records(entity: crate::domain::Entity, counts: &crate::domain::outcome::Counts) {
+    for (action, n) in [
+        ("created", counts.created),
+        ("updated", counts.updated - counts.unchanged),
+        ("unchanged", counts.unchanged),
+        ("error", counts.errors),
+    ] {
+        if n > 0 {
+            metrics::counter!("eryxon_sync_records_total",
+                "entity" => entity.singular(), "action" => action)
+            .increment(n as u64);
+        }
+    }
+}

@@ -1,0 +1,280 @@
+//! `GET /metrics`: the counters move with the traffic a test sends, routes are labelled by
+//! their template, and the page can be turned off.
+//!
+//! The recorder is one per process and the suite runs many servers in one process, so the
+//! exact counts are read from an `eryxon serve` process of the test's own; the in-process
+//! servers are checked for sharing that one recorder without trouble, by deltas only.
+
+use std::collections::HashMap;
+
+use reqwest::StatusCode;
+use serde_json::json;
+use uuid::Uuid;
+
+use crate::common::{Engine, Options, TestServer};
+use crate::deploy::{create_key, Instance};
+
+/// One scrape: each series (name and its sorted labels) with its value.
+struct Scrape(HashMap<(String, Vec<(String, String)>), f64>);
+
+impl Scrape {
+    /// Parses the text format just enough for the tests: `name{a="b",…} value` lines, comments
+    /// skipped. Label values here never hold commas, quotes or braces.
+    fn parse(text: &str) -> Scrape {
+        let mut series = HashMap::new();
+        for line in text
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
+            let (head, value) = line.rsplit_once(' ').expect("a value after the series");
+            let (name, labels) = match head.split_once('{') {
+                Some((name, rest)) => (name, rest.trim_end_matches('}')),
+                None => (head, ""),
+            };
+            let mut labels: Vec<(String, String)> = labels
+                .split(',')
+                .filter(|l| !l.is_empty())
+                .map(|l| {
+                    let (k, v) = l.split_once('=').expect("label=value");
+                    (k.to_owned(), v.trim_matches('"').to_owned())
+                })
+                .collect();
+            labels.sort();
+            let value = value.parse().unwrap_or_else(|_| panic!("a number: {line}"));
+            series.insert((name.to_owned(), labels), value);
+        }
+        Scrape(series)
+    }
+
+    /// The series with exactly these labels, 0 when it is not there yet.
+    fn get(&self, name: &str, labels: &[(&str, &str)]) -> f64 {
+        let mut labels: Vec<(String, String)> = labels
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        labels.sort();
+        self.0
+            .get(&(name.to_owned(), labels))
+            .copied()
+            .unwrap_or(0.0)
+    }
+
+    /// The label values that a name's series carry under `label`.
+    fn values_of(&self, name: &str, label: &str) -> Vec<String> {
+        self.0
+            .keys()
+            .filter(|(n, _)| n == name)
+            .flat_map(|(_, labels)| labels.iter().filter(|(k, _)| k == label))
+            .map(|(_, v)| v.clone())
+            .collect()
+    }
+
+    fn total(&self, name: &str) -> f64 {
+        self.0
+            .iter()
+            .filter(|((n, _), _)| n == name)
+            .map(|(_, v)| v)
+            .sum()
+    }
+}
+
+async fn scrape(base: &str) -> Scrape {
+    let response = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("the server answers");
+    assert_eq!(response.status(), StatusCode::OK);
+    let content_type = response.headers()["content-type"].to_str().unwrap();
+    assert!(content_type.starts_with("text/plain"), "{content_type}");
+    Scrape::parse(&response.text().await.expect("a body"))
+}
+
+fn cell(external_id: &str) -> serde_json::Value {
+    json!({"external_id": external_id, "external_source": "SAP", "name": external_id})
+}
+
+/// A server process of this test's own, so nothing else moves its counters.
+async fn own_server(dir: &tempfile::TempDir, rate_limit: u32) -> (Instance, String) {
+    let url = format!("sqlite://{}", dir.path().join("eryxon.db").display());
+    let key = create_key(&url);
+    (Instance::spawn(&url, rate_limit).await, key)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_move_with_the_traffic() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (server, key) = own_server(&dir, 8).await;
+    let before = scrape(&server.base).await;
+
+    let created = server.put("/api-cells/sync", &key, &cell("C1")).await;
+    assert_eq!(created.status(), 201);
+    let id = created.json::<serde_json::Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .expect("the created cell's id")
+        .to_owned();
+    // One unchanged re-send and one invalid record (no name) in a bulk call.
+    let bulk = reqwest::Client::new()
+        .post(format!("{}/api-cells/bulk-sync", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"cells": [cell("C1"), {"external_id": "C2", "external_source": "SAP"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bulk.status(), 200, "{:?}", bulk.text().await);
+    assert_eq!(
+        server.get(&format!("/api-cells/{id}"), &key).await.status(),
+        200
+    );
+    assert_eq!(server.get("/no/such/path", &key).await.status(), 404);
+    // A dry run writes nothing, so counts nothing.
+    let dry = server
+        .put("/api-cells/sync?dry_run=true", &key, &cell("C3"))
+        .await;
+    assert_eq!(dry.status(), 201);
+    // A delete's event is written in a transaction of the store's own (`Tx`).
+    let deleted = reqwest::Client::new()
+        .delete(format!("{}/api-cells/{id}", server.base))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status(), 200);
+
+    let after = scrape(&server.base).await;
+    let grew =
+        |name: &str, labels: &[(&str, &str)]| after.get(name, labels) - before.get(name, labels);
+    let records = "eryxon_sync_records_total";
+    assert_eq!(
+        grew(records, &[("entity", "cell"), ("action", "created")]),
+        1.0
+    );
+    assert_eq!(
+        grew(records, &[("entity", "cell"), ("action", "unchanged")]),
+        1.0
+    );
+    assert_eq!(
+        grew(records, &[("entity", "cell"), ("action", "error")]),
+        1.0
+    );
+    assert_eq!(
+        grew(records, &[("entity", "cell"), ("action", "updated")]),
+        0.0
+    );
+
+    let requests = "eryxon_http_requests_total";
+    let put = [
+        ("method", "PUT"),
+        ("route", "/api-cells/sync"),
+        ("status", "201"),
+    ];
+    assert_eq!(grew(requests, &put), 2.0, "the sync and the dry run");
+    let by_id = [
+        ("method", "GET"),
+        ("route", "/api-cells/{id}"),
+        ("status", "200"),
+    ];
+    assert_eq!(
+        grew(requests, &by_id),
+        1.0,
+        "the route's template, not its path"
+    );
+    let unmatched = [("method", "GET"), ("route", "unmatched"), ("status", "404")];
+    assert_eq!(grew(requests, &unmatched), 1.0);
+    let routes = after.values_of(requests, "route");
+    assert!(
+        routes
+            .iter()
+            .all(|r| !r.contains(&id) && !r.contains("/no/such")),
+        "no raw path is a label: {routes:?}"
+    );
+    let duration = [("method", "PUT"), ("route", "/api-cells/sync")];
+    assert_eq!(
+        grew("eryxon_http_request_duration_seconds_count", &duration),
+        2.0
+    );
+
+    // The cell's creation, its deletion and each call's `sync.completed` (the bulk one
+    // rejected a record); the dry run's none.
+    let deletions = [("type", "cell.deleted")];
+    assert_eq!(grew("eryxon_events_total", &deletions), 1.0);
+    assert_eq!(
+        grew("eryxon_events_total", &[("type", "cell.created")]),
+        1.0
+    );
+    assert_eq!(
+        grew("eryxon_events_total", &[("type", "sync.completed")]),
+        2.0
+    );
+
+    let pools = after.values_of("eryxon_db_pool_connections", "state");
+    assert!(pools.contains(&"idle".to_owned()) && pools.contains(&"active".to_owned()));
+    let version = [("version", env!("CARGO_PKG_VERSION"))];
+    assert_eq!(after.get("eryxon_build_info", &version), 1.0);
+
+    // The key's 8 requests a minute: 5 above, then until refused.
+    let mut refused = 0;
+    for _ in 0..6 {
+        if server.get("/api-cells", &key).await.status() == 429 {
+            refused += 1;
+        }
+    }
+    assert!(refused >= 1, "the limit was reached");
+    let limited = scrape(&server.base).await;
+    assert_eq!(
+        limited.total("eryxon_rate_limited_total") - after.total("eryxon_rate_limited_total"),
+        f64::from(refused)
+    );
+    let status_429 = [
+        ("method", "GET"),
+        ("route", "/api-cells"),
+        ("status", "429"),
+    ];
+    assert_eq!(limited.get(requests, &status_429), f64::from(refused));
+    server.stop().await;
+}
+
+/// The test suite's servers share one recorder: a second server does not fail to install
+/// it, and each serves the counts of all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn servers_in_one_process_share_the_recorder() {
+    let one = TestServer::start(Engine::Sqlite).await;
+    let two = TestServer::start(Engine::Sqlite).await;
+    let key = one.key("acme").await;
+    let route = [
+        ("method", "GET"),
+        ("route", "/api-jobs/{id}"),
+        ("status", "404"),
+    ];
+    let before = scrape(&two.base)
+        .await
+        .get("eryxon_http_requests_total", &route);
+    one.get(&format!("/api-jobs/{}", Uuid::now_v7()), &key)
+        .await
+        .expect(404);
+    let after = scrape(&two.base)
+        .await
+        .get("eryxon_http_requests_total", &route);
+    assert!(after > before, "{before} -> {after}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_be_turned_off() {
+    let options = Options {
+        metrics: false,
+        ..Options::default()
+    };
+    let server = TestServer::start_with(Engine::Sqlite, options).await;
+    let response = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+
+    // The environment variable, as operators set it, on the real binary.
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("eryxon.db").display());
+    let server = Instance::spawn_with(&url, 100, &[("ERYXON_METRICS", "false")]).await;
+    let response = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+    server.stop().await;
+}
