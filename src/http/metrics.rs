@@ -127,15 +127,26 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// Gauges read from the store when Prometheus scrapes, not kept up to date on every change.
-/// The webhook gauge (`eryxon_webhook_oldest_pending_seconds`, age of the oldest undelivered
-/// event) belongs here, beside the pool's, once webhooks are merged; their delivery counter
-/// (`eryxon_webhook_deliveries_total{result}`) is counted where a delivery ends, like
-/// `count_records`.
+/// Gauges read from the store when Prometheus scrapes, not kept up to date on every change:
+/// the pool's connections and the age of the oldest undelivered webhook delivery (0 when none
+/// waits). A failed read leaves the gauge as it was rather than failing the scrape.
 async fn sample(state: &AppState) {
     let pool = state.store.pool_state();
     for (name, count) in [("idle", pool.idle), ("active", pool.active)] {
         metrics::gauge!("eryxon_db_pool_connections", "state" => name).set(f64::from(count));
+    }
+    if let Ok(oldest) = crate::store::deliveries::oldest_pending(&*state.store).await {
+        let age = oldest.and_then(|text| {
+            let at =
+                time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+                    .ok()?;
+            Some(
+                (time::OffsetDateTime::now_utc() - at)
+                    .as_seconds_f64()
+                    .max(0.0),
+            )
+        });
+        metrics::gauge!("eryxon_webhook_oldest_pending_seconds").set(age.unwrap_or(0.0));
     }
 }
 

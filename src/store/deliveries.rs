@@ -406,7 +406,30 @@ pub async fn record(
             }
         }
     }
-    tx.commit().await
+    tx.commit().await?;
+    // Counted once the attempt is on record (`metrics::webhook_metrics_follow_deliveries`).
+    let result = match &outcome.verdict {
+        Verdict::Delivered => "delivered",
+        Verdict::Retry(_) => "retry",
+        Verdict::Failed => "failed",
+        Verdict::Disable => "disabled",
+    };
+    metrics::counter!("eryxon_webhook_deliveries_total", "result" => result).increment(1);
+    Ok(())
+}
+
+/// When the oldest delivery still to be sent was made (as stored), across tenants: the
+/// `eryxon_webhook_oldest_pending_seconds` gauge, sampled when Prometheus scrapes.
+pub async fn oldest_pending(store: &dyn Store) -> Result<Option<String>, StoreError> {
+    let mut statements = store.autocommit(Access::Read);
+    let sql = format!(
+        "SELECT {} FROM webhook_deliveries WHERE status = 'pending' ORDER BY created_at LIMIT 1",
+        statements.dialect().time("created_at")
+    );
+    match statements.row(&sql, Vec::new()).await? {
+        Some(row) => row.opt_text(0),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]

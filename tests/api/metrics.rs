@@ -6,6 +6,7 @@
 //! servers are checked for sharing that one recorder without trouble, by deltas only.
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -13,6 +14,7 @@ use uuid::Uuid;
 
 use crate::common::{Engine, Options, TestServer};
 use crate::deploy::{create_key, Instance};
+use crate::webhook_receiver::Receiver;
 
 /// One scrape: each series (name and its sorted labels) with its value.
 struct Scrape(HashMap<(String, Vec<(String, String)>), f64>);
@@ -276,5 +278,72 @@ async fn metrics_can_be_turned_off() {
         .await
         .unwrap();
     assert_eq!(response.status(), 404);
+    server.stop().await;
+}
+
+/// `eryxon_webhook_deliveries_total{result}` counts each attempt once it is on record, and
+/// `eryxon_webhook_oldest_pending_seconds` shows how long the oldest undelivered event has
+/// waited, back to 0 once it is delivered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_metrics_follow_deliveries() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("eryxon.db").display());
+    let key = create_key(&url);
+    let server = Instance::spawn_with(&url, 1000, &[("ERYXON_WEBHOOK_RETRY_SCHEDULE", "1s")]).await;
+    let receiver = Receiver::start().await;
+    // The first attempt fails, the second waits 3 s before answering 200.
+    receiver.answer_next(1, 500, None);
+    let created = reqwest::Client::new()
+        .post(format!("{}/api-webhooks", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"url": receiver.url, "events": ["cell.created"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    assert_eq!(
+        server
+            .put("/api-cells/sync", &key, &cell("C1"))
+            .await
+            .status(),
+        201
+    );
+    receiver.wait_for(1, Duration::from_secs(10)).await;
+    receiver.slow(Duration::from_secs(3));
+    receiver.wait_for(2, Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let waiting = scrape(&server.base).await;
+    assert_eq!(
+        waiting.get("eryxon_webhook_deliveries_total", &[("result", "retry")]),
+        1.0
+    );
+    let age = waiting.get("eryxon_webhook_oldest_pending_seconds", &[]);
+    assert!(age >= 1.0, "the event has waited over a second: {age}");
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let delivered = loop {
+        let now = scrape(&server.base).await;
+        if now.get(
+            "eryxon_webhook_deliveries_total",
+            &[("result", "delivered")],
+        ) > 0.0
+        {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "no delivery counted within 10 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(
+        delivered.get(
+            "eryxon_webhook_deliveries_total",
+            &[("result", "delivered")]
+        ),
+        1.0
+    );
+    assert_eq!(
+        delivered.get("eryxon_webhook_oldest_pending_seconds", &[]),
+        0.0
+    );
+    assert_eq!(receiver.seen().len(), 2, "one failure, one delivery");
     server.stop().await;
 }
