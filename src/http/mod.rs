@@ -1,6 +1,7 @@
 //! The HTTP API: routes, extractors, authentication, rate limits and error mapping.
 
 mod auth;
+mod console;
 mod error;
 mod events;
 mod floor;
@@ -49,6 +50,8 @@ pub struct AppState {
     store: Arc<dyn Store>,
     limiter: Arc<RateLimiter>,
     key_touches: Arc<auth::KeyTouches>,
+    /// The console's signed-in sessions (in memory: a restart signs everyone out).
+    console: Arc<console::session::Sessions>,
     /// Days the event log keeps events, for the expired cursor's message.
     retention_days: u32,
 }
@@ -59,6 +62,7 @@ impl AppState {
             store,
             limiter: Arc::new(RateLimiter::per_minute(config.rate_limit_per_minute)),
             key_touches: Arc::default(),
+            console: Arc::default(),
             retention_days: config.event_retention_days,
         }
     }
@@ -196,7 +200,9 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/healthz", get(health))
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))
+        .route(openapi::DOCS_SCRIPT_PATH, get(openapi::docs_script))
         .merge(api)
+        .merge(console::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -174,8 +174,43 @@ impl TryFrom<ImportRow> for ImportRecord {
 #[derive(Debug, Clone, Default)]
 pub struct ImportQuery {
     pub entity: Option<Entity>,
+    /// Only calls with this outcome.
+    pub outcome: Option<ImportOutcome>,
+    /// Only calls made at or after this stored timestamp.
+    pub since: Option<String>,
     pub limit: u32,
     pub offset: u32,
+}
+
+/// How a sync call ended, as the history filters it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Answered below 400 with no record rejected.
+    Clean,
+    /// At least one record rejected.
+    Rejected,
+    /// Answered 400 or above.
+    Failed,
+}
+
+impl ImportOutcome {
+    pub const ALL: [ImportOutcome; 3] = [
+        ImportOutcome::Clean,
+        ImportOutcome::Rejected,
+        ImportOutcome::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportOutcome::Clean => "clean",
+            ImportOutcome::Rejected => "rejected",
+            ImportOutcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ImportOutcome> {
+        ImportOutcome::ALL.into_iter().find(|o| o.as_str() == text)
+    }
 }
 
 /// What an `Idempotency-Key` says about a request.

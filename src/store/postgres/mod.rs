@@ -25,9 +25,9 @@ use super::read::{get as read_record, list as read_page, reads_a_tree, timestamp
 use super::tx::Tx;
 use super::{
     decode_mode, decode_scopes, existing_claim, free_later, lookup_of, minutes_ago, timestamp,
-    Access, ApiKeyInfo, Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord,
-    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, Written,
-    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    Access, ApiKeyInfo, Claim, Finish, HistoryDraft, ImportEntry, ImportOutcome, ImportQuery,
+    ImportRecord, ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions,
+    StoredKey, Written, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, KeyScopes, TenantSlug};
 use crate::domain::record::SyncBatch;
@@ -521,14 +521,17 @@ impl Store for PostgresStore {
     ) -> Result<(Vec<ImportRecord>, u64), StoreError> {
         let tenant = scope.tenant_id.hyphenated().to_string();
         let entity = query.entity.map(Entity::plural);
+        let outcome = query.outcome.map(ImportOutcome::as_str);
         let rows: Vec<ImportRow> = sqlx::query_as(&format!(
             "SELECT {columns}, NULL::text AS error_details FROM sync_imports AS i \
-             WHERE {IMPORT_FILTERS} ORDER BY i.id DESC LIMIT $4 OFFSET $5",
+             WHERE {IMPORT_FILTERS} ORDER BY i.id DESC LIMIT $6 OFFSET $7",
             columns = import_columns()
         ))
         .bind(&tenant)
         .bind(scope.mode.as_str())
         .bind(entity)
+        .bind(query.since.as_deref())
+        .bind(outcome)
         .bind(i64::from(query.limit))
         .bind(i64::from(query.offset))
         .fetch_all(&self.pool)
@@ -539,6 +542,8 @@ impl Store for PostgresStore {
         .bind(&tenant)
         .bind(scope.mode.as_str())
         .bind(entity)
+        .bind(query.since.as_deref())
+        .bind(outcome)
         .fetch_one(&self.pool)
         .await?;
         let records = rows
@@ -655,8 +660,12 @@ impl Store for PostgresStore {
     }
 }
 
+/// Binds tenant, mode, entity, since and outcome (`ImportOutcome::as_str`), in that order.
 const IMPORT_FILTERS: &str =
-    "i.tenant_id = $1::uuid AND i.mode = $2 AND ($3::text IS NULL OR i.entity = $3::text)";
+    "i.tenant_id = $1::uuid AND i.mode = $2 AND ($3::text IS NULL OR i.entity = $3::text) \
+     AND ($4::text IS NULL OR i.created_at >= $4::timestamptz) \
+     AND ($5::text IS NULL OR ($5::text = 'clean' AND i.errors = 0 AND i.status < 400) \
+       OR ($5::text = 'rejected' AND i.errors > 0) OR ($5::text = 'failed' AND i.status >= 400))";
 
 /// The history columns as text and 64-bit integers, the types `ImportRow` reads.
 fn import_columns() -> String {

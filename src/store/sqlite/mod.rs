@@ -35,9 +35,9 @@ use super::read::{get as read_record, list as read_page, reads_a_tree};
 use super::tx::Tx;
 use super::{
     decode_mode, decode_scopes, existing_claim, lookup_of, minutes_ago, timestamp, Access,
-    ApiKeyInfo, Claim, Finish, HistoryDraft, ImportEntry, ImportQuery, ImportRecord, ImportRow,
-    ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey, WindowCounter, Written,
-    IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
+    ApiKeyInfo, Claim, Finish, HistoryDraft, ImportEntry, ImportOutcome, ImportQuery, ImportRecord,
+    ImportRow, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions, StoredKey,
+    WindowCounter, Written, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES,
 };
 use crate::domain::api_key::{display_prefix, IssuedKey, KeyScopes, TenantSlug};
 use crate::domain::record::SyncBatch;
@@ -413,13 +413,16 @@ impl Store for SqliteStore {
     ) -> Result<(Vec<ImportRecord>, u64), StoreError> {
         let tenant = scope.tenant_id.hyphenated().to_string();
         let entity = query.entity.map(Entity::plural);
+        let outcome = query.outcome.map(ImportOutcome::as_str);
         let rows: Vec<ImportRow> = sqlx::query_as(&format!(
             "SELECT {IMPORT_COLUMNS}, NULL AS error_details FROM sync_imports AS i \
-             WHERE {IMPORT_FILTERS} ORDER BY i.id DESC LIMIT ?4 OFFSET ?5"
+             WHERE {IMPORT_FILTERS} ORDER BY i.id DESC LIMIT ?6 OFFSET ?7"
         ))
         .bind(&tenant)
         .bind(scope.mode.as_str())
         .bind(entity)
+        .bind(query.since.as_deref())
+        .bind(outcome)
         .bind(query.limit)
         .bind(query.offset)
         .fetch_all(&self.reader)
@@ -430,6 +433,8 @@ impl Store for SqliteStore {
         .bind(&tenant)
         .bind(scope.mode.as_str())
         .bind(entity)
+        .bind(query.since.as_deref())
+        .bind(outcome)
         .fetch_one(&self.reader)
         .await?;
         let records = rows
@@ -540,6 +545,10 @@ impl Store for SqliteStore {
     }
 }
 
-const IMPORT_FILTERS: &str = "i.tenant_id = ?1 AND i.mode = ?2 AND (?3 IS NULL OR i.entity = ?3)";
+/// Binds tenant, mode, entity, since and outcome (`ImportOutcome::as_str`), in that order.
+const IMPORT_FILTERS: &str = "i.tenant_id = ?1 AND i.mode = ?2 AND (?3 IS NULL OR i.entity = ?3) \
+    AND (?4 IS NULL OR i.created_at >= ?4) \
+    AND (?5 IS NULL OR (?5 = 'clean' AND i.errors = 0 AND i.status < 400) \
+      OR (?5 = 'rejected' AND i.errors > 0) OR (?5 = 'failed' AND i.status >= 400))";
 const IMPORT_COLUMNS: &str = "i.id, i.endpoint, i.entity, i.key_id, i.sources, i.dry_run, i.status, \
     i.total, i.created, i.updated, i.unchanged, i.errors, i.duration_ms, i.request_id, i.created_at";

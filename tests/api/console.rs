@@ -1,0 +1,299 @@
+//! The console in a real browser: headless Chromium, driven over WebDriver by `chromedriver`
+//! (Debian's `chromium` and `chromium-driver`; `scripts/test.sh` installs them). It signs in,
+//! reads a rejected record's error, opens a job's tree, watches an event arrive, and signs out;
+//! on the way it saves a screenshot of each page to `docs/screenshots/` (the README shows them).
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+
+use crate::common::{Engine, TestServer};
+use crate::floor::routing;
+
+/// `chromedriver`, stopped when dropped.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+const MISSING: &str = "the console's browser test needs Chromium and its WebDriver: \
+    `apt-get install -y chromium chromium-driver` (scripts/test.sh installs them when missing)";
+
+fn start_driver() -> (Driver, u16) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let child = Command::new("chromedriver")
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("could not run chromedriver ({e}): {MISSING}"));
+    (Driver(child), port)
+}
+
+async fn browser(port: u16) -> Client {
+    let mut chrome = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+        "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=en-US"]});
+    if std::path::Path::new("/usr/bin/chromium").exists() {
+        chrome["binary"] = json!("/usr/bin/chromium");
+    }
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert("goog:chromeOptions".to_owned(), chrome);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(capabilities.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return client,
+            Err(e) if Instant::now() > deadline => {
+                panic!("chromedriver did not start a browser ({e}): {MISSING}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let png = client.screenshot().await.expect("a screenshot");
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text_of(client: &Client, css: &str) -> String {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
+/// Waits until the browser shows `address` (path and query), after a click that navigates.
+async fn arrive(client: &Client, address: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let url = client.current_url().await.unwrap();
+        let shown = match url.query() {
+            Some(query) => format!("{}?{query}", url.path()),
+            None => url.path().to_owned(),
+        };
+        if shown == address {
+            return;
+        }
+        assert!(Instant::now() < deadline, "still at {shown}, not {address}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn minutes_ago(minutes: i64) -> String {
+    let at = time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes);
+    at.format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+}
+
+/// A tenant with a rejected cell, a routed job with a paused operation and 1,000 more jobs.
+async fn seed(server: &TestServer, key: &str) -> String {
+    let cells = json!({"cells": [
+        {"external_id": "WC-9", "external_source": "SAP", "name": "Paint", "color": "red"}]});
+    server
+        .post("/api-cells/bulk-sync", key, &cells)
+        .await
+        .expect(200);
+    let many: Vec<Value> = (0..1000)
+        .map(|i| {
+            json!({"external_id": format!("B-{i:04}"), "external_source": "SAP",
+            "job_number": format!("B-{i:04}"), "customer": "Bulk Ltd"})
+        })
+        .collect();
+    server
+        .post("/api-jobs/bulk-sync", key, &json!({ "jobs": many }))
+        .await
+        .expect(200);
+    let (o1, _) = routing(server, key).await;
+    let act = |action: &str| format!("/api-operation-lifecycle/{action}?id={o1}");
+    let start = json!({"operator": "ana", "at": minutes_ago(90)});
+    server.post(&act("start"), key, &start).await.expect(200);
+    let pause = json!({"at": minutes_ago(60), "note": "lunch"});
+    server.post(&act("pause"), key, &pause).await.expect(200);
+    o1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_engineer_follows_the_integration_in_the_browser() {
+    let (_driver, port) = start_driver();
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let o1 = seed(&server, &key).await;
+    let client = browser(port).await;
+    let base = &server.base;
+
+    // Signing in: the console sends the browser to the form; the key goes in a POST body.
+    client.goto(&format!("{base}/console")).await.unwrap();
+    assert!(client.current_url().await.unwrap().path() == "/console/sign-in");
+    screenshot(&client, "sign-in").await;
+    let form = client.form(Locator::Css("form")).await.unwrap();
+    form.set_by_name("key", "ery_live_wrong").await.unwrap();
+    form.submit().await.unwrap();
+    assert!(text_of(&client, "[role=alert]").await.contains("malformed"));
+    let field = client.find(Locator::Id("key")).await.unwrap();
+    field.send_keys(&key).await.unwrap();
+    client
+        .find(Locator::Css("form button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let url = client.current_url().await.unwrap();
+    assert_eq!(url.path(), "/console");
+    assert!(!url.as_str().contains(&key), "the key is in no address");
+    assert_eq!(text_of(&client, "#rejected-24h").await, "1");
+    assert_eq!(text_of(&client, ".mode").await, "Live data");
+    screenshot(&client, "overview").await;
+
+    // A sync with a rejected record, and its error.
+    client
+        .find(Locator::Css("#rejecting-24h a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let rows = client
+        .find_all(Locator::Css("#syncs tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1, "only the call with a rejection");
+    screenshot(&client, "sync-history").await;
+    rows[0]
+        .find(Locator::Css("a"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let rejected = text_of(&client, "#rejected tbody tr").await;
+    assert!(rejected.contains("WC-9"), "{rejected}");
+    assert!(rejected.contains("color"), "names the field: {rejected}");
+    screenshot(&client, "sync-call").await;
+
+    // A job's tree, found by searching.
+    client.goto(&format!("{base}/console/jobs")).await.unwrap();
+    let search = client
+        .form(Locator::Css("form[role=search]"))
+        .await
+        .unwrap();
+    search.set_by_name("q", "SO-1").await.unwrap();
+    client
+        .find(Locator::Css("form[role=search] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    arrive(&client, "/console/jobs?q=SO-1").await;
+    let found = client
+        .find_all(Locator::Css("#jobs tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    screenshot(&client, "records").await;
+    client
+        .find(Locator::LinkText("SO-1"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let tree = text_of(&client, "#tree").await;
+    for expected in ["PN-1", "Cut", "Deburr", "on hold", "ana", "lunch", "30"] {
+        assert!(tree.contains(expected), "the tree shows {expected}: {tree}");
+    }
+    screenshot(&client, "job").await;
+
+    // 1,000 rows in one table, rendered well within a second.
+    let started = Instant::now();
+    client
+        .goto(&format!("{base}/console/jobs?limit=1000"))
+        .await
+        .unwrap();
+    let wall = started.elapsed();
+    let rows = client
+        .find_all(Locator::Css("#jobs tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 1000);
+    let loaded = client
+        .execute(
+            "const n = performance.getEntriesByType('navigation')[0]; return n.loadEventEnd - n.startTime;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .as_f64()
+        .unwrap();
+    eprintln!("1000 job rows: loaded in {loaded:.0} ms (browser), {wall:?} (driver round trip)");
+    assert!(loaded < 1000.0, "1000 rows took {loaded} ms");
+
+    // An event arrives while the events page is open.
+    client
+        .goto(&format!("{base}/console/events"))
+        .await
+        .unwrap();
+    assert!(text_of(&client, "#events tbody tr")
+        .await
+        .contains("operation.paused"));
+    server
+        .post(
+            &format!("/api-operation-lifecycle/resume?id={o1}"),
+            &key,
+            &json!({"operator": "ben"}),
+        )
+        .await
+        .expect(200);
+    let arrived = text_of(&client, "#events tbody tr.new").await;
+    assert!(arrived.contains("operation.resumed"), "{arrived}");
+    screenshot(&client, "events").await;
+
+    // Nothing kept in the browser's storage; signing out ends the session.
+    let stored = client
+        .execute("return localStorage.length + sessionStorage.length", vec![])
+        .await
+        .unwrap();
+    assert_eq!(stored, json!(0));
+    client
+        .find(Locator::Id("sign-out"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        client.current_url().await.unwrap().path(),
+        "/console/sign-in"
+    );
+    client.goto(&format!("{base}/console/syncs")).await.unwrap();
+    assert_eq!(
+        client.current_url().await.unwrap().path(),
+        "/console/sign-in",
+        "signed out"
+    );
+    client.close().await.unwrap();
+}
