@@ -161,8 +161,8 @@ async fn an_engineer_follows_the_integration_in_the_browser() {
         .click()
         .await
         .unwrap();
+    arrive(&client, "/console").await;
     let url = client.current_url().await.unwrap();
-    assert_eq!(url.path(), "/console");
     assert!(!url.as_str().contains(&key), "the key is in no address");
     assert_eq!(text_of(&client, "#rejected-24h").await, "1");
     assert_eq!(text_of(&client, ".mode").await, "Live data");
@@ -176,6 +176,7 @@ async fn an_engineer_follows_the_integration_in_the_browser() {
         .click()
         .await
         .unwrap();
+    arrive(&client, "/console/syncs?outcome=rejected").await;
     let rows = client
         .find_all(Locator::Css("#syncs tbody tr"))
         .await
@@ -285,10 +286,7 @@ async fn an_engineer_follows_the_integration_in_the_browser() {
         .click()
         .await
         .unwrap();
-    assert_eq!(
-        client.current_url().await.unwrap().path(),
-        "/console/sign-in"
-    );
+    arrive(&client, "/console/sign-in").await;
     client.goto(&format!("{base}/console/syncs")).await.unwrap();
     assert_eq!(
         client.current_url().await.unwrap().path(),
@@ -296,4 +294,104 @@ async fn an_engineer_follows_the_integration_in_the_browser() {
         "signed out"
     );
     client.close().await.unwrap();
+}
+
+/// The session cookie's attributes, the forms' origin check, and a test key's view.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_is_a_guarded_cookie_and_a_test_key_sees_test_data() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let live = server.key("acme").await;
+    let test = server.key_in("acme", eryxon::domain::Mode::Test).await;
+    let job = json!({"external_id": "J", "external_source": "SAP", "job_number": "LIVE-1"});
+    server.put("/api-jobs/sync", &live, &job).await.expect(201);
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let url = |path: &str| format!("{}{path}", server.base);
+
+    let anonymous = client.get(url("/console/jobs")).send().await.unwrap();
+    assert_eq!(anonymous.status(), 303);
+    assert_eq!(anonymous.headers()["location"], "/console/sign-in");
+
+    let forged = client
+        .post(url("/console/sign-in"))
+        .header("origin", "https://elsewhere.example")
+        .form(&[("key", test.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 403, "a sign-in from another site");
+
+    let signed = client
+        .post(url("/console/sign-in"))
+        .header("origin", &server.base)
+        .form(&[("key", test.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status(), 303);
+    let cookie = signed.headers()["set-cookie"].to_str().unwrap().to_owned();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(attribute), "{cookie}");
+    }
+    assert!(!cookie.contains(&test), "the cookie is not the key");
+    let session = cookie.split(';').next().unwrap().to_owned();
+
+    let jobs = client
+        .get(url("/console/jobs"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(jobs.status(), 200);
+    let policy = jobs.headers()["content-security-policy"].to_str().unwrap();
+    assert!(policy.contains("default-src 'self'"), "{policy}");
+    let page = jobs.text().await.unwrap();
+    assert!(page.contains("Test data"));
+    assert!(!page.contains("LIVE-1"), "a test key sees no live records");
+    assert!(!page.contains("https://"), "nothing loaded from elsewhere");
+
+    let forged_out = client
+        .post(url("/console/sign-out"))
+        .header("cookie", &session)
+        .header("origin", "https://elsewhere.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged_out.status(), 403);
+    let out = client
+        .post(url("/console/sign-out"))
+        .header("cookie", &session)
+        .header("origin", &server.base)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), 303);
+    let after = client
+        .get(url("/console/jobs"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), 303, "the session is gone");
+
+    // Revoking the key ends its sessions.
+    let again = client
+        .post(url("/console/sign-in"))
+        .form(&[("key", live.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let session = again.headers()["set-cookie"].to_str().unwrap();
+    let session = session.split(';').next().unwrap().to_owned();
+    let prefix = &live[..21];
+    server.store.revoke_api_key(prefix).await.unwrap();
+    let revoked = client
+        .get(url("/console"))
+        .header("cookie", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), 303, "a revoked key's session ends");
 }
