@@ -395,3 +395,83 @@ async fn the_session_is_a_guarded_cookie_and_a_test_key_sees_test_data() {
         .unwrap();
     assert_eq!(revoked.status(), 303, "a revoked key's session ends");
 }
+
+/// Signs in over plain HTTP; answers the session cookie to send back.
+async fn sign_in(server: &TestServer, key: &str) -> String {
+    let reply = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(format!("{}/console/sign-in", server.base))
+        .form(&[("key", key)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 303);
+    let cookie = reply.headers()["set-cookie"].to_str().unwrap();
+    cookie.split(';').next().unwrap().to_owned()
+}
+
+async fn page(server: &TestServer, session: &str, path: &str) -> String {
+    let reply = reqwest::Client::new()
+        .get(format!("{}{path}", server.base))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 200, "{path}");
+    reply.text().await.unwrap()
+}
+
+/// Every page's reads (the history's outcome and time filters, the feed newest first) on each
+/// engine.
+async fn the_pages_read_each_engine(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cells = json!({"cells": [
+        {"external_id": "WC-9", "external_source": "SAP", "name": "Paint", "color": "red"}]});
+    server
+        .post("/api-cells/bulk-sync", &key, &cells)
+        .await
+        .expect(200);
+    routing(&server, &key).await;
+    let session = sign_in(&server, &key).await;
+
+    let overview = page(&server, &session, "/console").await;
+    assert!(
+        overview.contains(r#"class="bad" id="rejected-24h">1<"#),
+        "{overview}"
+    );
+    assert!(
+        overview.contains(r#"<a href="/console/syncs">3</a>"#),
+        "{overview}"
+    );
+    let rejected = page(&server, &session, "/console/syncs?outcome=rejected").await;
+    assert!(rejected.contains("POST /api-cells/bulk-sync"));
+    assert!(!rejected.contains("PUT /api-jobs/sync"));
+    let clean = page(
+        &server,
+        &session,
+        "/console/syncs?outcome=clean&entity=jobs",
+    )
+    .await;
+    assert!(clean.contains("PUT /api-jobs/sync"));
+    assert!(!clean.contains("/api-cells/"));
+    let events = page(&server, &session, "/console/events?types=job.*").await;
+    assert!(events.contains("job.created"));
+    assert!(!events.contains("cell.created"));
+    let first = events.find("job.created").unwrap();
+    let oldest = page(&server, &session, "/console/events").await;
+    assert!(
+        oldest.find("operation.created").unwrap() < oldest.find("cell.created").unwrap(),
+        "newest first"
+    );
+    let rows = page(&server, &session, "/console/events/rows?after=c0&types=").await;
+    assert!(rows.contains("cell.created") && first > 0);
+    let jobs = server.all("jobs", &key).await;
+    let job = jobs[0]["id"].as_str().unwrap();
+    let tree = page(&server, &session, &format!("/console/jobs/{job}")).await;
+    assert!(tree.contains("Deburr"));
+}
+
+crate::on_every_engine!(the_pages_read_each_engine);
