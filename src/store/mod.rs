@@ -27,7 +27,7 @@ use crate::domain::record::SyncBatch;
 use crate::domain::view::RecordView;
 use crate::domain::{Entity, Mode, Scope};
 
-pub use crate::domain::history::{HistoryDraft, ImportEntry, ImportRecord};
+pub use crate::domain::history::{HistoryDraft, ImportEntry, ImportOutcome, ImportRecord};
 pub(crate) use error::migration_error;
 pub use error::StoreError;
 pub use events::{Feed, FeedQuery};
@@ -180,37 +180,6 @@ pub struct ImportQuery {
     pub since: Option<String>,
     pub limit: u32,
     pub offset: u32,
-}
-
-/// How a sync call ended, as the history filters it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImportOutcome {
-    /// Answered below 400 with no record rejected.
-    Clean,
-    /// At least one record rejected.
-    Rejected,
-    /// Answered 400 or above.
-    Failed,
-}
-
-impl ImportOutcome {
-    pub const ALL: [ImportOutcome; 3] = [
-        ImportOutcome::Clean,
-        ImportOutcome::Rejected,
-        ImportOutcome::Failed,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImportOutcome::Clean => "clean",
-            ImportOutcome::Rejected => "rejected",
-            ImportOutcome::Failed => "failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<ImportOutcome> {
-        ImportOutcome::ALL.into_iter().find(|o| o.as_str() == text)
-    }
 }
 
 /// What an `Idempotency-Key` says about a request.

@@ -293,6 +293,15 @@ async fn an_engineer_follows_the_integration_in_the_browser() {
         "/console/sign-in",
         "signed out"
     );
+
+    // `/docs` renders with no internet: its renderer comes from this server too.
+    client.goto(&format!("{base}/docs")).await.unwrap();
+    client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css(".api-content"))
+        .await
+        .expect("Redoc renders /docs from the server's own copy");
     client.close().await.unwrap();
 }
 

@@ -169,7 +169,7 @@ async fn one(
                 (entry.total) " sent: " (entry.created) " created, " (entry.updated) " updated, "
                 (entry.unchanged) " unchanged, " (entry.errors) " rejected"
             }
-            dt { "Sources" } dd { (entry.sources.join(", ")) }
+            dt { "Sources" } dd { @if entry.sources.is_empty() { "—" } @else { (entry.sources.join(", ")) } }
             dt { "Duration" } dd { (entry.duration_ms) " ms" }
             dt { "Request id" } dd { code { (entry.request_id.as_deref().unwrap_or("—")) } }
             dt { "Key" } dd { code { (entry.key_id) } }
