@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit tests, the property tests and the HTTP
 # integration suite on both store engines (SQLite, and a throwaway PostgreSQL this script starts
-# and removes), a short soak, the PostgreSQL outage tests, and the replay of the fuzz inputs.
+# and removes) with the console in headless Chromium, a short soak, the PostgreSQL outage tests,
+# and the replay of the fuzz inputs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# The console's browser test drives headless Chromium through chromedriver (Debian's packages).
+if ! command -v chromedriver > /dev/null || ! command -v chromium > /dev/null; then
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium chromium-driver
+fi
 
 cargo fmt --check
 cargo clippy --all-targets --locked -- -D warnings

@@ -151,6 +151,37 @@ impl ErrorCode {
     }
 }
 
+/// How a sync call ended, as the history filters it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    /// Answered below 400 with no record rejected.
+    Clean,
+    /// At least one record rejected.
+    Rejected,
+    /// Answered 400 or above.
+    Failed,
+}
+
+impl ImportOutcome {
+    pub const ALL: [ImportOutcome; 3] = [
+        ImportOutcome::Clean,
+        ImportOutcome::Rejected,
+        ImportOutcome::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportOutcome::Clean => "clean",
+            ImportOutcome::Rejected => "rejected",
+            ImportOutcome::Failed => "failed",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ImportOutcome> {
+        ImportOutcome::ALL.into_iter().find(|o| o.as_str() == text)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

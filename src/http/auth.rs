@@ -78,7 +78,15 @@ pub(super) fn presented_key(headers: &HeaderMap) -> Result<PresentedKey, ApiErro
 }
 
 async fn principal_of(state: &AppState, headers: &HeaderMap) -> Result<Principal, ApiError> {
-    let presented = presented_key(headers)?;
+    principal_for(state, presented_key(headers)?).await
+}
+
+/// Looks a presented key up: the caller it names, or why it names none. The API's middleware
+/// and the console's sign-in both check keys here.
+pub(super) async fn principal_for(
+    state: &AppState,
+    presented: PresentedKey,
+) -> Result<Principal, ApiError> {
     let stored = state
         .store
         .find_api_key(&presented.lookup)

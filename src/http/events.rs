@@ -58,6 +58,7 @@ fn feed_query(params: FeedParams) -> Result<FeedQuery, ApiError> {
         entity: params.entity,
         external_source: params.external_source,
         limit: page_limit(params.limit)?,
+        ..FeedQuery::default()
     })
 }
 

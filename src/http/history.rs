@@ -69,6 +69,7 @@ pub async fn list(
         entity: params.entity.as_deref().map(entity_named).transpose()?,
         limit: page_limit(params.limit)?,
         offset: params.offset.unwrap_or(0),
+        ..ImportQuery::default()
     };
     let (imports, total) = state.store.list_imports(principal.scope, &query).await?;
     Ok(Json(success(ImportsView {

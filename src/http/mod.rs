@@ -1,6 +1,7 @@
 //! The HTTP API: routes, extractors, authentication, rate limits and error mapping.
 
 mod auth;
+mod console;
 mod error;
 mod events;
 mod floor;
@@ -52,6 +53,8 @@ pub struct AppState {
     store: Arc<dyn Store>,
     limiter: Arc<RateLimiter>,
     key_touches: Arc<auth::KeyTouches>,
+    /// The console's signed-in sessions (in memory: a restart signs everyone out).
+    console: Arc<console::session::Sessions>,
     /// Days the event log keeps events, for the expired cursor's message.
     retention_days: u32,
     /// Networks webhooks may reach beside public addresses, for the check when one is saved.
@@ -64,6 +67,7 @@ impl AppState {
             store,
             limiter: Arc::new(RateLimiter::per_minute(config.rate_limit_per_minute)),
             key_touches: Arc::default(),
+            console: Arc::default(),
             retention_days: config.event_retention_days,
             allowed_networks: Arc::new(config.webhook_allowed_networks.clone()),
         }
@@ -229,7 +233,9 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route("/healthz", get(health))
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/docs", get(openapi::docs))
-        .merge(api);
+        .route(openapi::DOCS_SCRIPT_PATH, get(openapi::docs_script))
+        .merge(api)
+        .merge(console::router());
     if config.metrics {
         metrics::handle();
         // Unauthenticated, as Prometheus scrapes; the README tells operators who expose the

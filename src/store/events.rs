@@ -118,6 +118,11 @@ pub struct FeedQuery {
     pub entity: Option<String>,
     pub external_source: Option<String>,
     pub limit: u32,
+    /// Newest first, from the newest kept event (`after` then only bounds the page from
+    /// below); the console reads the log this way.
+    pub newest_first: bool,
+    /// Only events before this position (with `newest_first`, to page back).
+    pub before: Option<i64>,
 }
 
 /// One page of the feed.
@@ -179,6 +184,10 @@ pub(crate) async fn feed(
     let after = query.after.unwrap_or(pruned);
     args.push(after.into());
     let mut conditions = Vec::new();
+    if let Some(before) = query.before {
+        args.push(before.into());
+        conditions.push(format!("position < ${}", args.len()));
+    }
     let (exact, prefixes) = query.types.parts();
     let mut any = Vec::new();
     for name in exact {
@@ -204,12 +213,13 @@ pub(crate) async fn feed(
     args.push((i64::from(query.limit) + 1).into());
     let sql = format!(
         "SELECT {} FROM events WHERE tenant_id = $1::uuid AND mode = $2::text AND position > $3{} \
-         ORDER BY position LIMIT ${}",
+         ORDER BY position{} LIMIT ${}",
         columns(tx),
         conditions
             .iter()
             .map(|c| format!(" AND {c}"))
             .collect::<String>(),
+        if query.newest_first { " DESC" } else { "" },
         args.len()
     );
     let rows = tx.rows(&sql, args).await?;

@@ -5,13 +5,17 @@ use uuid::Uuid;
 
 use super::tx::{Arg, Row, Statements};
 use super::{timestamp, StoreError};
-use crate::domain::history::{ImportEntry, ImportRecord};
+use crate::domain::history::{ImportEntry, ImportOutcome, ImportRecord};
 use crate::domain::{Entity, Scope};
 
 /// Filters of the sync history.
 #[derive(Debug, Clone, Default)]
 pub struct ImportQuery {
     pub entity: Option<Entity>,
+    /// Only calls with this outcome.
+    pub outcome: Option<ImportOutcome>,
+    /// Only calls made at or after this stored timestamp.
+    pub since: Option<String>,
     pub limit: u32,
     pub offset: u32,
 }
@@ -61,8 +65,12 @@ pub(crate) async fn insert(
     Ok(())
 }
 
+/// Binds tenant, mode, entity, since and outcome (`ImportOutcome::as_str`), in that order.
 const FILTERS: &str =
-    "i.tenant_id = $1::uuid AND i.mode = $2 AND ($3::text IS NULL OR i.entity = $3::text)";
+    "i.tenant_id = $1::uuid AND i.mode = $2 AND ($3::text IS NULL OR i.entity = $3::text) \
+     AND ($4::text IS NULL OR i.created_at >= $4::timestamptz) \
+     AND ($5::text IS NULL OR ($5::text = 'clean' AND i.errors = 0 AND i.status < 400) \
+       OR ($5::text = 'rejected' AND i.errors > 0) OR ($5::text = 'failed' AND i.status >= 400))";
 
 /// The history columns, in the order [`record`] reads them, then `error_details` (or NULL).
 fn columns(tx: &dyn Statements, error_details: bool) -> String {
@@ -117,6 +125,8 @@ pub(crate) async fn list(
             scope.tenant_id.into(),
             scope.mode.as_str().into(),
             query.entity.map(|e| e.plural().to_owned()).into(),
+            query.since.clone().into(),
+            query.outcome.map(|o| o.as_str().to_owned()).into(),
         ]
     };
     let mut args = filters();
@@ -125,7 +135,7 @@ pub(crate) async fn list(
         i64::from(query.offset).into(),
     ]);
     let sql = format!(
-        "{} WHERE {FILTERS} ORDER BY i.id DESC LIMIT $4 OFFSET $5",
+        "{} WHERE {FILTERS} ORDER BY i.id DESC LIMIT $6 OFFSET $7",
         columns(tx, false)
     );
     let records = tx

@@ -33,7 +33,7 @@ use crate::domain::record::SyncBatch;
 use crate::domain::view::RecordView;
 use crate::domain::{Entity, Scope};
 
-pub use crate::domain::history::{HistoryDraft, ImportEntry, ImportRecord};
+pub use crate::domain::history::{HistoryDraft, ImportEntry, ImportOutcome, ImportRecord};
 pub use clock::{minutes_ago, timestamp, timestamp_of};
 pub(crate) use error::migration_error;
 pub use error::StoreError;

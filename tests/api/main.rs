@@ -8,6 +8,7 @@ mod common;
 mod cli;
 mod compat;
 mod concurrency;
+mod console;
 mod control;
 mod crash;
 mod deploy;

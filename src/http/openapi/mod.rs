@@ -306,3 +306,18 @@ pub async fn docs() -> Html<&'static str> {
     static PAGE: OnceLock<String> = OnceLock::new();
     Html(PAGE.get_or_init(page::page).as_str())
 }
+
+/// The renderer `/docs` loads, from the binary (not in the document: an asset, not the API).
+pub async fn docs_script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=86400"),
+        ],
+        page::REDOC_JS,
+    )
+        .into_response()
+}
+
+/// Where `/docs` loads its renderer from.
+pub const DOCS_SCRIPT_PATH: &str = page::REDOC_PATH;

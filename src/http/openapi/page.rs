@@ -10,8 +10,12 @@ fn escape(text: &str) -> String {
         .replace('"', "&quot;")
 }
 
-/// Pinned so the page renders the same on every visit.
-const REDOC: &str = "https://cdn.jsdelivr.net/npm/redoc@2.5.4/bundles/redoc.standalone.js";
+/// Redoc 2.5.4's standalone bundle (MIT; `assets/redoc.LICENSE` and the bundled libraries'
+/// notices in `assets/redoc.standalone.js.LICENSE.txt`), from the npm package `redoc`, served
+/// by the binary itself: a factory network often has no internet, so no CDN.
+pub const REDOC_JS: &[u8] = include_bytes!("assets/redoc.standalone.js");
+/// Where the page loads it from.
+pub const REDOC_PATH: &str = "/docs/redoc.standalone.js";
 
 pub fn page() -> String {
     let mut rows = String::new();
@@ -45,12 +49,12 @@ body {{ margin: 0; font-family: system-ui, sans-serif; }}
 <section id="endpoints">
 <h1>Eryxon Sync API</h1>
 <p>The full description is the OpenAPI 3.1 document at <a href="/openapi.json">/openapi.json</a>.
-This plain list shows while the interactive reference (a script from a CDN) has not loaded.
+This plain list shows while the interactive reference (a script this server serves) has not loaded.
 Every <code>/api-*</code> call needs <code>Authorization: Bearer ery_live_…</code> (or <code>ery_test_…</code>).</p>
 <table>
 {rows}</table>
 </section>
-<script src="{REDOC}" onload="document.getElementById('endpoints').hidden = true; Redoc.init('/openapi.json', {{}}, document.getElementById('redoc'))"></script>
+<script src="{REDOC_PATH}" onload="document.getElementById('endpoints').hidden = true; Redoc.init('/openapi.json', {{}}, document.getElementById('redoc'))"></script>
 </body>
 </html>
 "#

@@ -141,8 +141,23 @@ async fn every_route_is_documented_and_served(engine: Engine) {
     );
     let page = page.text().await.unwrap();
     assert!(
-        page.contains("<script src=\"https://"),
-        "renders with a script"
+        page.contains("<script src=\"/docs/redoc.standalone.js\""),
+        "renders with a script the server serves itself"
+    );
+    assert!(!page.contains("https://"), "loads nothing from elsewhere");
+    let script = client
+        .get(format!("{}/docs/redoc.standalone.js", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(script.status(), 200);
+    assert_eq!(
+        script.headers()["content-type"].to_str().unwrap(),
+        "text/javascript; charset=utf-8"
+    );
+    assert!(
+        script.bytes().await.unwrap().len() > 500_000,
+        "the whole bundle"
     );
     assert!(page.contains("'/openapi.json'"), "renders the document");
     for path in documented.keys() {
