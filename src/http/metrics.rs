@@ -72,6 +72,15 @@ fn describe() {
         "eryxon_events_total",
         "Events written to the event log, by type."
     );
+    describe_counter!(
+        "eryxon_webhook_deliveries_total",
+        "Webhook delivery attempts on record, by result (delivered, retry, failed, disabled)."
+    );
+    describe_gauge!(
+        "eryxon_webhook_oldest_pending_seconds",
+        Unit::Seconds,
+        "Age of the oldest webhook delivery still waiting to be sent; 0 when none waits."
+    );
     describe_gauge!(
         "eryxon_db_pool_connections",
         "Database connections of this process, by state (idle, active)."
