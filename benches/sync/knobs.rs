@@ -14,7 +14,7 @@ pub struct Knobs {
     pub baseline_reps: usize,
     pub load_reps: usize,
     pub engines: Vec<Engine>,
-    /// Scenario groups to run: flat, nested, put, feed, lifecycle, load, big.
+    /// Scenario groups to run: flat, nested, put, feed, lifecycle, webhooks, load, big.
     pub only: Option<Vec<String>>,
 }
 

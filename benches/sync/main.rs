@@ -14,6 +14,7 @@ mod records;
 mod report;
 mod scenarios;
 mod servers;
+mod webhooks;
 
 use std::time::{Duration, Instant};
 
@@ -164,6 +165,7 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
             records_per_s: rates[rates.len() / 2],
             ratio_to_ceiling: None,
             ratio_to_baseline: None,
+            p99_ms: None,
         });
     }
     drop(api);
@@ -175,6 +177,11 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
 
     if knobs.runs("feed") || knobs.runs("lifecycle") {
         floor_figures(engine, dir.path(), knobs, &mut figures).await?;
+    }
+
+    if knobs.runs("webhooks") {
+        progress(engine, "webhooks: deliveries to one receiver on 127.0.0.1");
+        webhooks::webhook_figures(engine, dir.path(), knobs, &mut figures).await?;
     }
 
     let mut loads = Vec::new();
@@ -358,6 +365,7 @@ async fn floor_figures(
             records_per_s: rates[rates.len() / 2],
             ratio_to_ceiling: None,
             ratio_to_baseline: None,
+            p99_ms: None,
         });
     }
     drop(api);

@@ -14,6 +14,8 @@ pub struct Figure {
     pub records_per_s: f64,
     pub ratio_to_ceiling: Option<f64>,
     pub ratio_to_baseline: Option<f64>,
+    /// The 99th percentile, for figures that have one (webhook latency).
+    pub p99_ms: Option<f64>,
 }
 
 pub fn median(samples: &[Duration]) -> Duration {
@@ -37,6 +39,7 @@ pub fn per_call(engine: Engine, bench: &str, records: usize, samples: &[Duration
         records_per_s: records as f64 / p50.as_secs_f64(),
         ratio_to_ceiling: None,
         ratio_to_baseline: None,
+        p99_ms: None,
     }
 }
 
@@ -195,6 +198,31 @@ impl Report {
             true,
             "actions/s",
         );
+        // Issue 20: one fast receiver gets ≥ 500 deliveries/s; an event arrives within 200 ms
+        // of its PUT's answer at the median, within 1 s at the 99th percentile.
+        let webhook = self.figure(engine, "webhook_latency");
+        add(
+            "webhook deliveries to one receiver".into(),
+            self.figure(engine, "webhook_throughput")
+                .map(|f| f.records_per_s),
+            500.0,
+            true,
+            "deliveries/s",
+        );
+        add(
+            "webhook latency p50, PUT answered to delivered".into(),
+            webhook.map(|f| f.p50_ms),
+            200.0,
+            false,
+            "ms",
+        );
+        add(
+            "webhook latency p99, PUT answered to delivered".into(),
+            webhook.and_then(|f| f.p99_ms),
+            1000.0,
+            false,
+            "ms",
+        );
         add(
             "server peak RSS in the 100k load".into(),
             peak_mb,
@@ -208,19 +236,20 @@ impl Report {
     pub fn print(&self, engine: Engine) {
         println!();
         println!(
-            "{:<24} {:>8} {:>10} {:>12} {:>10} {:>10}",
-            "bench", "records", "p50 ms", "records/s", "×ceiling", "×baseline"
+            "{:<24} {:>8} {:>10} {:>12} {:>10} {:>10} {:>10}",
+            "bench", "records", "p50 ms", "records/s", "×ceiling", "×baseline", "p99 ms"
         );
         let ratio = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.2}"));
         for f in self.figures.iter().filter(|f| f.engine == engine) {
             println!(
-                "{:<24} {:>8} {:>10.2} {:>12.0} {:>10} {:>10}",
+                "{:<24} {:>8} {:>10.2} {:>12.0} {:>10} {:>10} {:>10}",
                 f.bench,
                 f.records,
                 f.p50_ms,
                 f.records_per_s,
                 ratio(f.ratio_to_ceiling),
                 ratio(f.ratio_to_baseline),
+                ratio(f.p99_ms),
             );
         }
         println!();
@@ -249,7 +278,7 @@ impl Report {
             println!("{{{}}}", body.join(","));
         };
         for f in &self.figures {
-            line(&[
+            let mut fields = vec![
                 ("bench", json!(f.bench)),
                 ("engine", json!(f.engine.name())),
                 ("records_per_s", json!(round(f.records_per_s, 1))),
@@ -262,7 +291,11 @@ impl Report {
                     "ratio_to_baseline",
                     json!(f.ratio_to_baseline.map(|r| round(r, 3))),
                 ),
-            ]);
+            ];
+            if let Some(p99) = f.p99_ms {
+                fields.push(("p99_ms", json!(round(p99, 3))));
+            }
+            line(&fields);
         }
         for t in &self.targets {
             line(&[

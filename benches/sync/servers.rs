@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use eryxon::config::{ServerConfig, DEFAULT_MAX_BODY_BYTES};
 use eryxon::domain::api_key::{IssuedKey, KeyScopes, TenantSlug};
+use eryxon::domain::network::AllowedNetworks;
 use eryxon::domain::Mode;
 use eryxon::store::Store;
 use sqlx::postgres::PgConnection;
@@ -99,6 +100,11 @@ pub struct Server {
 
 impl Server {
     pub async fn start(store: Arc<dyn Store>) -> Result<Server> {
+        Server::start_with(store, AllowedNetworks::default()).await
+    }
+
+    /// A server whose webhooks may reach `allowed` (`--webhook-allowed-networks`).
+    pub async fn start_with(store: Arc<dyn Store>, allowed: AllowedNetworks) -> Result<Server> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let address = listener.local_addr()?;
         let config = ServerConfig {
@@ -109,7 +115,7 @@ impl Server {
             cors_origins: Vec::new(),
             event_retention_days: eryxon::config::DEFAULT_EVENT_RETENTION_DAYS,
             webhook_retry_schedule: Default::default(),
-            webhook_allowed_networks: Default::default(),
+            webhook_allowed_networks: allowed,
             // As `eryxon serve` runs by default, so the counting is in the measured time.
             metrics: true,
         };

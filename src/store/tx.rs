@@ -164,7 +164,14 @@ pub trait Tx: Statements {
 }
 
 /// PostgreSQL's `$1::uuid` placeholders as SQLite's `?1` (the casts are PostgreSQL's types).
+///
+/// When the placeholders run `$1, $2, …, $n` in order, each once, they become plain `?`, which
+/// SQLite numbers the same way. sqlx binds a statement's parameters by asking SQLite each one's
+/// name, which walks a list of every numbered name: with `?NNN` that costs the square of the
+/// parameter count (11 000 per 1000 events: about 40 µs per event), with `?` nothing
+/// (decision 0025).
 pub fn sqlite_placeholders(sql: &str) -> String {
+    let anonymous = in_order(sql);
     let mut out = String::with_capacity(sql.len());
     let bytes = sql.as_bytes();
     let mut i = 0;
@@ -173,7 +180,9 @@ pub fn sqlite_placeholders(sql: &str) -> String {
             out.push('?');
             i += 1;
             while i < bytes.len() && bytes[i].is_ascii_digit() {
-                out.push(bytes[i] as char);
+                if !anonymous {
+                    out.push(bytes[i] as char);
+                }
                 i += 1;
             }
             if sql[i..].starts_with("::") {
@@ -193,6 +202,29 @@ pub fn sqlite_placeholders(sql: &str) -> String {
     out
 }
 
+/// Whether the placeholders of `sql` are `$1, $2, …` in order, each once (and there is one).
+fn in_order(sql: &str) -> bool {
+    let bytes = sql.as_bytes();
+    let mut expected = 1u64;
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'$' && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            i += 1;
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_digit() {
+                i += 1;
+            }
+            if sql[start..i].parse::<u64>().ok() != Some(expected) {
+                return false;
+            }
+            expected += 1;
+        } else {
+            i += 1;
+        }
+    }
+    expected > 1
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,5 +239,18 @@ mod tests {
             sqlite_placeholders("x = ANY($3::text[]), $2::timestamptz"),
             "x = ANY(?3), ?2"
         );
+    }
+
+    #[test]
+    fn placeholders_in_order_become_plain() {
+        assert_eq!(
+            sqlite_placeholders("VALUES ($1, $2::uuid), ($3, $4::timestamptz) -- 'é$'"),
+            "VALUES (?, ?), (?, ?) -- 'é$'"
+        );
+        // Repeated, skipped or out of order: numbered, as written.
+        assert_eq!(sqlite_placeholders("$1, $1"), "?1, ?1");
+        assert_eq!(sqlite_placeholders("$1, $3"), "?1, ?3");
+        assert_eq!(sqlite_placeholders("$2, $1"), "?2, ?1");
+        assert_eq!(sqlite_placeholders("SELECT 1"), "SELECT 1");
     }
 }

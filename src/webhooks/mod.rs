@@ -9,7 +9,7 @@ mod ssrf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
 use crate::domain::network::AllowedNetworks;
 use crate::domain::webhook::RetrySchedule;
@@ -32,6 +32,8 @@ pub struct Worker {
     clients: Arc<ssrf::Clients>,
     schedule: Arc<RetrySchedule>,
     slots: Arc<Semaphore>,
+    /// Signalled when a send ends: its slot is free, and more may be due at once.
+    freed: Arc<Notify>,
 }
 
 impl Worker {
@@ -41,16 +43,24 @@ impl Worker {
             clients: Arc::new(ssrf::Clients::new(allowed, send::builder)),
             schedule: Arc::new(schedule),
             slots: Arc::new(Semaphore::new(IN_FLIGHT)),
+            freed: Arc::new(Notify::new()),
         }
     }
 
     /// Runs until aborted. A database failure is logged and the next tick tries again: what is
     /// committed stays to be sent.
+    ///
+    /// A round also starts as soon as a send ends, not only on the tick: an endpoint has at most
+    /// [`PER_ENDPOINT`] sends in flight, so waiting for the tick would cap one receiver at
+    /// 8 deliveries per 100 ms (decision 0024).
     pub async fn run(self) {
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticks.tick().await;
+            tokio::select! {
+                _ = ticks.tick() => {}
+                () = self.freed.notified() => {}
+            }
             if let Err(error) = self.round().await {
                 tracing::warn!(%error, "webhook worker: will try again");
             }
@@ -73,6 +83,8 @@ impl Worker {
             tokio::spawn(async move {
                 worker.deliver(delivery).await;
                 drop(permit);
+                // Several sends ending together wake one round (`Notify` keeps one permit).
+                worker.freed.notify_one();
             });
         }
         Ok(())
