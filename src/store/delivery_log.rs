@@ -292,7 +292,7 @@ pub struct Health {
 
 /// Every endpoint of the tenant's [`Health`], by endpoint id; an endpoint that was never sent
 /// anything has none. Counts read the undelivered rows only (the endpoint index's prefix),
-/// so a long delivered history costs nothing (`console_webhooks::the_overview_and_webhooks_page_show_health`).
+/// so a long delivered history costs nothing (`console_webhooks::the_webhooks_page_is_scoped_and_guarded`, on each engine).
 pub async fn health(store: &dyn Store, scope: Scope) -> Result<HashMap<Uuid, Health>, StoreError> {
     let mut tx = store.begin(Access::Read).await?;
     let d = tx.dialect();

@@ -1,8 +1,8 @@
 //! The console's webhooks. In the browser: a delivery the receiver refused until its retries
 //! ran out is listed first, sent again from the keyboard once the receiver is back, and turns
 //! `delivered` (the screenshot `docs/screenshots/webhooks.png` is taken on the way). Over HTTP:
-//! the page shows the signed-in key's tenant and mode only, needs the `webhooks` scope, and its
-//! forms are refused from another origin.
+//! the page shows the signed-in key's tenant and mode only, needs the `webhooks` scope, its
+//! forms are refused from another origin, and each form does what its API route does.
 
 use std::time::{Duration, Instant};
 
@@ -16,13 +16,13 @@ use crate::webhook_receiver::Receiver;
 const PATIENCE: Duration = Duration::from_secs(15);
 
 /// Three attempts 200 ms apart: a refused delivery is `failed` within a second.
-async fn quick_server() -> TestServer {
+async fn quick_server(engine: Engine) -> TestServer {
     let options = Options {
         webhook_retry_schedule: eryxon::domain::webhook::RetrySchedule::parse("200ms,200ms")
             .unwrap(),
         ..Options::default()
     };
-    TestServer::start_with(Engine::Sqlite, options).await
+    TestServer::start_with(engine, options).await
 }
 
 async fn register(server: &TestServer, key: &str, url: &str) -> String {
@@ -93,7 +93,7 @@ async fn until_reads(client: &Client, css: &str, wanted: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_engineer_retries_a_failed_delivery_in_the_browser() {
     let (_driver, port) = start_driver();
-    let server = quick_server().await;
+    let server = quick_server(Engine::Sqlite).await;
     let key = server.key("acme").await;
     let receiver = Receiver::start().await;
     let (webhook, failed) = one_failed_one_delivered(&server, &key, &receiver).await;
@@ -171,25 +171,35 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
+async fn post_fields(
+    server: &TestServer,
+    session: &str,
+    path: &str,
+    origin: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    no_redirects()
+        .post(format!("{}{path}", server.base))
+        .header("cookie", session)
+        .header("origin", origin)
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn post_form(
     server: &TestServer,
     session: &str,
     path: &str,
     origin: &str,
 ) -> reqwest::Response {
-    no_redirects()
-        .post(format!("{}{path}", server.base))
-        .header("cookie", session)
-        .header("origin", origin)
-        .form(&[("unused", "")])
-        .send()
-        .await
-        .unwrap()
+    post_fields(server, session, path, origin, &[]).await
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_webhooks_page_is_scoped_and_guarded() {
-    let server = quick_server().await;
+/// Every read and form of the page on each engine (its health is one aggregate query).
+async fn the_webhooks_page_is_scoped_and_guarded(engine: Engine) {
+    let server = quick_server(engine).await;
     let live = server.key("acme").await;
     let test = server.key_in("acme", eryxon::domain::Mode::Test).await;
     let other = server.key("globex").await;
@@ -259,4 +269,48 @@ async fn the_webhooks_page_is_scoped_and_guarded() {
         format!("/console/webhooks?done=retry#endpoint-{webhook}").as_str()
     );
     deliveries_once(&server, &live, &webhook, "delivered", 2).await;
+
+    // The other forms, as their API routes: a test event, a replay, a new secret shown once.
+    let base = format!("/console/webhooks/{webhook}");
+    let test = post_form(&server, &session, &format!("{base}/test"), own).await;
+    assert_eq!(test.status(), 303);
+    deliveries_once(&server, &live, &webhook, "delivered", 3).await;
+    let hour_ago = time::OffsetDateTime::now_utc() - time::Duration::hours(1);
+    let since = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}",
+        hour_ago.year(),
+        u8::from(hour_ago.month()),
+        hour_ago.day(),
+        hour_ago.hour(),
+        hour_ago.minute()
+    );
+    let replay = format!("{base}/replay");
+    let fields = [
+        ("since", since.as_str()),
+        ("until", ""),
+        ("types", "job.created"),
+    ];
+    let replayed = post_fields(&server, &session, &replay, own, &fields).await;
+    assert_eq!(replayed.status(), 303);
+    let to = replayed.headers()["location"].to_str().unwrap().to_owned();
+    assert!(to.contains("done=replay&queued=2"), "{to}");
+    deliveries_once(&server, &live, &webhook, "delivered", 5).await;
+    let bad = [("since", "yesterday")];
+    let refused = post_fields(&server, &session, &replay, own, &bad).await;
+    assert_eq!(refused.status(), 400);
+    assert!(refused.text().await.unwrap().contains("RFC 3339"));
+    let rotated = post_form(&server, &session, &format!("{base}/rotate-secret"), own).await;
+    assert_eq!(rotated.status(), 200);
+    let answer = rotated.text().await.unwrap();
+    let start = answer.find("whsec_").expect("the new secret");
+    let secret: String = answer[start..].chars().take_while(|c| *c != '<').collect();
+    let shown = page(&server, &session, "/console/webhooks").await;
+    assert!(
+        !shown.contains(&secret) && !shown.contains("whsec_"),
+        "shown once"
+    );
+    let forged = post_form(&server, &session, &format!("{base}/rotate-secret"), "null").await;
+    assert_eq!(forged.status(), 403);
 }
+
+crate::on_every_engine!(the_webhooks_page_is_scoped_and_guarded);
