@@ -284,8 +284,9 @@ pub struct Health {
     pub pending: u64,
     /// Deliveries whose retries ran out, waiting for someone to send them again.
     pub failed: u64,
-    /// When the oldest pending delivery was made (as stored).
-    pub oldest_pending: Option<String>,
+    /// When the oldest delivery not delivered (pending or failed) was made, as stored: how
+    /// long the receiver has been missing an event.
+    pub oldest_undelivered: Option<String>,
     /// The endpoint's newest attempt, with its delivery's status now.
     pub last_attempt: Option<(String, Attempt)>,
 }
@@ -302,7 +303,7 @@ pub async fn health(store: &dyn Store, scope: Scope) -> Result<HashMap<Uuid, Hea
            SELECT d.endpoint_id AS endpoint_id, \
              SUM(CASE WHEN d.status = 'pending' THEN 1 ELSE 0 END) AS pending, \
              SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) AS failed, \
-             MIN(CASE WHEN d.status = 'pending' THEN d.created_at END) AS oldest \
+             MIN(d.created_at) AS oldest \
            FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
            WHERE w.tenant_id = $1::uuid AND w.mode = $2::text AND d.status IN ('pending', 'failed') \
            GROUP BY d.endpoint_id) AS s",
@@ -321,7 +322,7 @@ pub async fn health(store: &dyn Store, scope: Scope) -> Result<HashMap<Uuid, Hea
             Health {
                 pending: row.int(1)?.max(0) as u64,
                 failed: row.int(2)?.max(0) as u64,
-                oldest_pending: row.opt_text(3)?,
+                oldest_undelivered: row.opt_text(3)?,
                 last_attempt: None,
             },
         );

@@ -1,8 +1,9 @@
 //! The console's webhooks. In the browser: a delivery the receiver refused until its retries
 //! ran out is listed first, sent again from the keyboard once the receiver is back, and turns
-//! `delivered` (the screenshot `docs/screenshots/webhooks.png` is taken on the way). Over HTTP:
-//! the page shows the signed-in key's tenant and mode only, needs the `webhooks` scope, its
-//! forms are refused from another origin, and each form does what its API route does.
+//! `delivered` (the screenshots `webhooks.png` and `overview-webhooks.png` in `docs/screenshots/`
+//! are taken on the way). Over HTTP: the page shows the signed-in key's tenant and mode only,
+//! needs the `webhooks` scope, its forms are refused from another origin, and each form does
+//! what its API route does.
 
 use std::time::{Duration, Instant};
 
@@ -111,6 +112,11 @@ async fn an_engineer_retries_a_failed_delivery_in_the_browser() {
     let health = text_of(&client, "#webhook-health tbody tr").await;
     assert!(health.contains(&receiver.url), "{health}");
     assert!(health.contains("delivered HTTP 200"), "{health}");
+    assert!(
+        health.contains("waiting"),
+        "the failed event is undelivered: {health}"
+    );
+    screenshot(&client, "overview-webhooks").await;
 
     // The failed delivery comes first, though the delivered one is newer.
     client
@@ -160,6 +166,8 @@ async fn an_engineer_retries_a_failed_delivery_in_the_browser() {
     client.goto(&format!("{base}/console")).await.unwrap();
     let failed_count = text_of(&client, "#webhook-health tbody td.num + td.num").await;
     assert_eq!(failed_count, "0");
+    let health = text_of(&client, "#webhook-health tbody tr").await;
+    assert!(!health.contains("waiting"), "nothing undelivered: {health}");
     client.close().await.unwrap();
 }
 

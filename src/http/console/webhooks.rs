@@ -126,7 +126,7 @@ pub(super) fn health_table(endpoints: &[Endpoint], health: &HashMap<Uuid, Health
                         td { (state_badge(endpoint)) }
                         td.num { (h.pending) }
                         td.num .bad[h.failed > 0] { (h.failed) }
-                        td { @match &h.oldest_pending {
+                        td { @match &h.oldest_undelivered {
                             Some(at) => { "waiting " (age(at)) }
                             None => span.hint { "none" },
                         } }
@@ -200,9 +200,11 @@ fn endpoint_section(endpoint: &Endpoint, health: &Health, deliveries: &[Delivery
                 dt { "Events" } dd { @for (i, e) in endpoint.events.iter().enumerate() { @if i > 0 { ", " } code { (e) } } }
                 @if let Some(description) = &endpoint.description { dt { "Description" } dd { (description) } }
                 @if let Some(reason) = &endpoint.disabled_reason { dt { "Disabled because" } dd.bad { (reason) } }
-                dt { "Pending" } dd { (health.pending)
-                    @if let Some(at) = &health.oldest_pending { ", the oldest waiting " (age(at)) } }
+                dt { "Pending" } dd { (health.pending) }
                 dt { "Failed" } dd .bad[health.failed > 0] { (health.failed) }
+                @if let Some(at) = &health.oldest_undelivered {
+                    dt { "Oldest undelivered" } dd { "waiting " (age(at)) }
+                }
             }
             (actions(endpoint))
             @if deliveries.is_empty() {
