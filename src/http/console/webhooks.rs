@@ -23,11 +23,12 @@ use super::{age, cut, page, when, ConsoleError};
 use crate::domain::api_key::KeyScope;
 use crate::domain::delivery::{Attempt, Delivery, Endpoint};
 use crate::domain::event::TypeFilter;
+use crate::domain::Scope;
 use crate::http::auth::Principal;
 use crate::http::webhooks::instant;
 use crate::http::{ApiError, AppState};
 use crate::store::delivery_log::{self, DeliveryQuery, Health, Retried};
-use crate::store::webhooks;
+use crate::store::{webhooks, Store};
 
 const HERE: &str = "/console/webhooks";
 
@@ -231,7 +232,7 @@ fn endpoint_section(endpoint: &Endpoint, health: &Health, deliveries: &[Delivery
 #[derive(Debug, Default, Deserialize)]
 pub struct Done {
     done: Option<String>,
-    queued: Option<usize>,
+    queued: Option<String>,
 }
 
 fn notice(done: &Done) -> Option<String> {
@@ -244,10 +245,32 @@ fn notice(done: &Done) -> Option<String> {
         "test" => "A webhook.test event is queued.".to_owned(),
         "replay" => format!(
             "{} events queued to be sent again.",
-            done.queued.unwrap_or(0)
+            done.queued
+                .as_deref()
+                .and_then(|n| n.parse::<usize>().ok())
+                .unwrap_or(0)
         ),
         _ => return None,
     })
+}
+
+/// An endpoint's deliveries as [`SHOWN`]: failed, then pending, then the newest delivered.
+async fn failures_first(
+    store: &dyn Store,
+    scope: Scope,
+    webhook: Uuid,
+) -> Result<Vec<Delivery>, ConsoleError> {
+    let mut deliveries = Vec::new();
+    for (status, limit) in SHOWN {
+        let query = DeliveryQuery {
+            webhook_id: Some(webhook),
+            status: Some(status.to_owned()),
+            limit,
+            offset: 0,
+        };
+        deliveries.extend(delivery_log::list(store, scope, &query).await?);
+    }
+    Ok(deliveries)
 }
 
 async fn show(
@@ -267,16 +290,7 @@ async fn show(
     let none = Health::default();
     let mut sections = Vec::new();
     for endpoint in &endpoints {
-        let mut deliveries = Vec::new();
-        for (status, limit) in SHOWN {
-            let query = DeliveryQuery {
-                webhook_id: Some(endpoint.id),
-                status: Some(status.to_owned()),
-                limit,
-                offset: 0,
-            };
-            deliveries.extend(delivery_log::list(store, scope, &query).await?);
-        }
+        let deliveries = failures_first(store, scope, endpoint.id).await?;
         let h = health.get(&endpoint.id).unwrap_or(&none);
         sections.push(endpoint_section(endpoint, h, &deliveries));
     }
