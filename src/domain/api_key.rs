@@ -165,7 +165,7 @@ pub enum KeyScope {
     Floor,
     /// Every `GET`.
     Read,
-    /// Managing webhooks (`/api-webhooks*`).
+    /// Managing webhooks (`/api-webhooks*`, and the console's webhooks page).
     Webhooks,
 }
 

@@ -438,7 +438,7 @@ pub struct Replayed {
     queued: usize,
 }
 
-fn instant(field: &str, text: &str) -> Result<String, ApiError> {
+pub(super) fn instant(field: &str, text: &str) -> Result<String, ApiError> {
     time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
         .map(timestamp_of)
         .map_err(|_| {

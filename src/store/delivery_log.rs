@@ -276,3 +276,77 @@ pub async fn replay(
     tx.commit().await?;
     Ok(Some(count))
 }
+
+/// How one endpoint's deliveries stand: the console's overview and webhooks page.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    /// Deliveries still to be sent.
+    pub pending: u64,
+    /// Deliveries whose retries ran out, waiting for someone to send them again.
+    pub failed: u64,
+    /// When the oldest delivery not delivered (pending or failed) was made, as stored: how
+    /// long the receiver has been missing an event.
+    pub oldest_undelivered: Option<String>,
+    /// The endpoint's newest attempt, with its delivery's status now.
+    pub last_attempt: Option<(String, Attempt)>,
+}
+
+/// Every endpoint of the tenant's [`Health`], by endpoint id; an endpoint that was never sent
+/// anything has none. Counts read the undelivered rows only (the endpoint index's prefix),
+/// so a long delivered history costs nothing (`console_webhooks::the_webhooks_page_is_scoped_and_guarded`, on each engine).
+pub async fn health(store: &dyn Store, scope: Scope) -> Result<HashMap<Uuid, Health>, StoreError> {
+    let mut tx = store.begin(Access::Read).await?;
+    let d = tx.dialect();
+    let tenant = || -> Vec<Arg> { vec![scope.tenant_id.into(), scope.mode.as_str().into()] };
+    let counts = format!(
+        "SELECT s.endpoint_id, s.pending, s.failed, {} FROM (\
+           SELECT d.endpoint_id AS endpoint_id, \
+             SUM(CASE WHEN d.status = 'pending' THEN 1 ELSE 0 END) AS pending, \
+             SUM(CASE WHEN d.status = 'failed' THEN 1 ELSE 0 END) AS failed, \
+             MIN(d.created_at) AS oldest \
+           FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
+           WHERE w.tenant_id = $1::uuid AND w.mode = $2::text AND d.status IN ('pending', 'failed') \
+           GROUP BY d.endpoint_id) AS s",
+        d.time("s.oldest")
+    );
+    let last = format!(
+        "SELECT d.status, {}, a.http_status, a.error, a.latency_ms, a.response_head \
+         FROM webhook_attempts AS a JOIN webhook_deliveries AS d ON d.id = a.delivery_id \
+         WHERE d.endpoint_id = $1 ORDER BY a.at DESC LIMIT 1",
+        d.time("a.at")
+    );
+    let mut found: HashMap<Uuid, Health> = HashMap::new();
+    for row in tx.rows(&counts, tenant()).await? {
+        found.insert(
+            row.id(0)?,
+            Health {
+                pending: row.int(1)?.max(0) as u64,
+                failed: row.int(2)?.max(0) as u64,
+                oldest_undelivered: row.opt_text(3)?,
+                last_attempt: None,
+            },
+        );
+    }
+    let endpoints = tx
+        .rows(
+            "SELECT id FROM webhook_endpoints WHERE tenant_id = $1::uuid AND mode = $2::text",
+            tenant(),
+        )
+        .await?;
+    for endpoint in endpoints {
+        // The id came from the tenant's own rows, so the attempt is the tenant's.
+        let id = endpoint.id(0)?;
+        if let Some(row) = tx.row(&last, vec![id.into()]).await? {
+            let attempt = Attempt {
+                at: row.text(1)?,
+                http_status: row.opt_int(2)?.map(|s| s.clamp(0, 999) as u16),
+                error: row.opt_text(3)?,
+                latency_ms: row.int(4)?.max(0) as u64,
+                response: row.opt_text(5)?,
+            };
+            found.entry(id).or_default().last_attempt = Some((row.text(0)?, attempt));
+        }
+    }
+    tx.rollback().await?;
+    Ok(found)
+}

@@ -15,7 +15,7 @@ use crate::common::{Engine, TestServer};
 use crate::floor::routing;
 
 /// `chromedriver`, stopped when dropped.
-struct Driver(Child);
+pub(crate) struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -27,7 +27,7 @@ impl Drop for Driver {
 const MISSING: &str = "the console's browser test needs Chromium and its WebDriver: \
     `apt-get install -y chromium chromium-driver` (scripts/test.sh installs them when missing)";
 
-fn start_driver() -> (Driver, u16) {
+pub(crate) fn start_driver() -> (Driver, u16) {
     let port = TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("a free port")
@@ -41,7 +41,7 @@ fn start_driver() -> (Driver, u16) {
     (Driver(child), port)
 }
 
-async fn browser(port: u16) -> Client {
+pub(crate) async fn browser(port: u16) -> Client {
     let mut chrome = json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
         "--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=en-US"]});
     if std::path::Path::new("/usr/bin/chromium").exists() {
@@ -66,14 +66,14 @@ async fn browser(port: u16) -> Client {
     }
 }
 
-async fn screenshot(client: &Client, name: &str) {
+pub(crate) async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("a screenshot");
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
-async fn text_of(client: &Client, css: &str) -> String {
+pub(crate) async fn text_of(client: &Client, css: &str) -> String {
     client
         .wait()
         .at_most(Duration::from_secs(10))
@@ -86,7 +86,7 @@ async fn text_of(client: &Client, css: &str) -> String {
 }
 
 /// Waits until the browser shows `address` (path and query), after a click that navigates.
-async fn arrive(client: &Client, address: &str) {
+pub(crate) async fn arrive(client: &Client, address: &str) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let url = client.current_url().await.unwrap();
@@ -410,7 +410,7 @@ async fn the_session_is_a_guarded_cookie_and_a_test_key_sees_test_data() {
 }
 
 /// Signs in over plain HTTP; answers the session cookie to send back.
-async fn sign_in(server: &TestServer, key: &str) -> String {
+pub(crate) async fn sign_in(server: &TestServer, key: &str) -> String {
     let reply = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -425,7 +425,7 @@ async fn sign_in(server: &TestServer, key: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn page(server: &TestServer, session: &str, path: &str) -> String {
+pub(crate) async fn page(server: &TestServer, session: &str, path: &str) -> String {
     let reply = reqwest::Client::new()
         .get(format!("{}{path}", server.base))
         .header("cookie", session)

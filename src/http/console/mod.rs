@@ -3,7 +3,7 @@
 //! style sheet and the one small script (following new events live) come from `assets/`.
 //!
 //! Each page is one file that adds its routes in [`router`] and its entry in [`PAGES`]; a new
-//! page (webhooks, once they land) is one more file and two lines here. Pages read through the
+//! page is one more file and two lines here. Pages read through the
 //! store's typed reads, with the signed-in key's tenant and mode ([`session::Signed`]).
 
 mod events;
@@ -11,6 +11,7 @@ mod history;
 mod overview;
 mod records;
 pub mod session;
+mod webhooks;
 
 use axum::extract::Request;
 use axum::http::{header, HeaderValue, StatusCode};
@@ -32,6 +33,7 @@ const PAGES: &[(&str, &str)] = &[
     ("/console/syncs", "Sync history"),
     ("/console/jobs", "Records"),
     ("/console/events", "Events"),
+    ("/console/webhooks", "Webhooks"),
 ];
 
 const CSS: &str = include_str!("assets/console.css");
@@ -50,6 +52,7 @@ pub fn router() -> Router<AppState> {
         .merge(history::routes())
         .merge(records::routes())
         .merge(events::routes())
+        .merge(webhooks::routes())
         .layer(middleware::from_fn(protect))
 }
 
@@ -203,6 +206,23 @@ impl IntoResponse for ConsoleError {
 pub(super) fn when(stored: &str) -> Markup {
     let shown = stored.get(..19).unwrap_or(stored).replace('T', " ");
     html! { time datetime=(stored) { (shown) " UTC" } }
+}
+
+/// How long ago a stored timestamp was, in words: `42 s`, `7 min`, `3 h 5 min`, `2 d 4 h`.
+pub(super) fn age(stored: &str) -> String {
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    let Ok(at) = time::OffsetDateTime::parse(stored, rfc3339) else {
+        return String::new();
+    };
+    let s = (time::OffsetDateTime::now_utc() - at)
+        .whole_seconds()
+        .max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..86_400 => format!("{} h {} min", s / 3600, s % 3600 / 60),
+        _ => format!("{} d {} h", s / 86_400, s % 86_400 / 3600),
+    }
 }
 
 /// A value as text, as a table cell shows it.

@@ -1,5 +1,6 @@
 //! `GET /console`: the tenant at a glance — records per entity, the last 24 hours of syncs and
-//! their rejected records, the event log's oldest and newest kept events.
+//! their rejected records, the event log's oldest and newest kept events, and the webhook
+//! endpoints' health (to keys with the `webhooks` scope, as the API shows them).
 
 use axum::extract::State;
 use axum::response::Response;
@@ -8,10 +9,12 @@ use axum::Router;
 use maud::html;
 
 use super::session::Signed;
+use super::webhooks::{health_table, may_manage};
 use super::{page, when, ConsoleError};
 use crate::domain::event::Event;
 use crate::domain::{Entity, Scope};
 use crate::http::AppState;
+use crate::store::{delivery_log, webhooks};
 use crate::store::{Feed, FeedQuery, ImportOutcome, ImportQuery, ListQuery, Store};
 
 pub fn routes() -> Router<AppState> {
@@ -84,6 +87,12 @@ async fn show(
     let (syncs, with_rejections, rejected, partial) = last_day(store, scope).await?;
     let oldest = end_of_log(store, scope, false).await?;
     let newest = end_of_log(store, scope, true).await?;
+    let hooks = if may_manage(&principal) {
+        let endpoints = webhooks::list(store, scope).await?;
+        Some((endpoints, delivery_log::health(store, scope).await?))
+    } else {
+        None
+    };
     let body = html! {
         section aria-labelledby="records-heading" {
             h2 #records-heading { "Records" }
@@ -132,7 +141,17 @@ async fn show(
                 }
                 _ => p { "No events yet." }
             }
-            p.hint { "Webhook endpoints and their undelivered events will show here once webhooks are enabled on this server." }
+        }
+        section aria-labelledby="webhooks-heading" {
+            h2 #webhooks-heading { "Webhooks" }
+            @match &hooks {
+                None => p.hint { "Webhook endpoints show here to keys with the " code { "webhooks" } " scope." },
+                Some((endpoints, _)) if endpoints.is_empty() => p { "No webhook endpoints yet." },
+                Some((endpoints, health)) => {
+                    (health_table(endpoints, health))
+                    p { a href="/console/webhooks" { "Deliveries, retries and replays" } }
+                }
+            }
         }
     };
     Ok(page("Overview", "/console", &principal, body))

@@ -11,7 +11,8 @@
 //!
 //! Cross-site request forgery: the cookie is `SameSite=Strict`, so a browser does not send it
 //! with a request another site starts; on top of that every form that changes something (sign
-//! in, sign out) is refused when its `Origin` names another origin than the server's own.
+//! in, sign out, the webhooks page's) is refused when its `Origin` names another origin than
+//! the server's own (`console_webhooks::the_webhooks_page_is_scoped_and_guarded`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -172,7 +173,7 @@ impl FromRequestParts<AppState> for Signed {
 fn sign_in_page(status: StatusCode, problem: Option<&str>) -> Response {
     let body = html! {
         h1 { "Eryxon Sync console" }
-        p { "Sign in with one of your tenant's API keys. A live key shows live data, a test key test data. The key needs the " code { "read" } " scope." }
+        p { "Sign in with one of your tenant's API keys. A live key shows live data, a test key test data. The key needs the " code { "read" } " scope, and the " code { "webhooks" } " scope for the webhooks page." }
         @if let Some(problem) = problem {
             p.problem role="alert" id="sign-in-problem" { (problem) }
         }
