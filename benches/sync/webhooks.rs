@@ -19,7 +19,7 @@ use crate::http::{expect, Api};
 use crate::knobs::{Engine, Knobs};
 use crate::raw::Raw;
 use crate::records::{flat_body, job, record_json, Row};
-use crate::report::{ms, Figure};
+use crate::report::{ms, per_call, Figure};
 use crate::scenarios::reps_of;
 use crate::servers::{drop_db, fresh_db, key_and_tenant, Server};
 use crate::BATCH;
@@ -161,19 +161,12 @@ pub async fn webhook_figures(
 
     let measured = measure(engine, &api, &receiver, knobs).await?;
     let records = THROUGHPUT_CALLS * BATCH;
-    let mut throughput = measured.throughput.clone();
-    throughput.sort();
-    let p50 = throughput[throughput.len() / 2];
-    figures.push(Figure {
+    figures.push(per_call(
         engine,
-        bench: "webhook_throughput".into(),
+        "webhook_throughput",
         records,
-        p50_ms: ms(p50),
-        records_per_s: records as f64 / p50.as_secs_f64(),
-        ratio_to_ceiling: None,
-        ratio_to_baseline: None,
-        p99_ms: None,
-    });
+        &measured.throughput,
+    ));
     let mut latencies = measured.latencies;
     latencies.sort();
     let at = |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
