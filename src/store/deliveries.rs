@@ -3,9 +3,6 @@
 //! recording how an attempt went. The HTTP call happens between a claim and its record, with
 //! no transaction open (see docs/decisions/webhook-delivery.md).
 
-use std::collections::HashMap;
-use std::time::Duration;
-
 use uuid::Uuid;
 
 use super::events::{columns, event_of};
@@ -14,6 +11,8 @@ use super::webhooks::disable;
 use super::{timestamp, timestamp_of, Access, Store, StoreError};
 use crate::domain::delivery::{Verdict, FAILING_DAYS};
 use crate::domain::webhook::{filter_of, Body};
+
+pub use super::claim::claim;
 
 /// Events one fan-out transaction reads for an endpoint.
 const FAN_OUT_BATCH: i64 = 500;
@@ -73,7 +72,7 @@ pub(crate) fn id_list(ids: &[Uuid], args: &mut Vec<Arg>) -> String {
 
 /// On PostgreSQL, what makes a claim skip rows another instance is claiming, so instances
 /// share the work (`webhook_crash::two_instances_deliver_each_event_once`); SQLite has one writer and needs nothing.
-fn skip_locked(tx: &dyn Statements, of: &str) -> String {
+pub(crate) fn skip_locked(tx: &dyn Statements, of: &str) -> String {
     if tx.dialect().lock_rows().is_empty() {
         String::new()
     } else {
@@ -214,118 +213,6 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
     Ok(created)
 }
 
-/// Takes up to `limit` due deliveries, at most `per_endpoint` in flight for any endpoint, and
-/// leases them for `lease`: until then no instance takes them again; a crash lets the lease
-/// run out and the delivery is sent again, with the same `webhook-id`.
-///
-/// A delivery waits while an earlier one of the same record to the same endpoint is pending,
-/// so a record's events arrive in order (`webhooks::a_records_events_arrive_in_order`).
-pub async fn claim(
-    store: &dyn Store,
-    limit: usize,
-    per_endpoint: usize,
-    lease: Duration,
-) -> Result<Vec<Claimed>, StoreError> {
-    let now = time::OffsetDateTime::now_utc();
-    let now_text = timestamp_of(now);
-    let sendable = "FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
-         WHERE d.status = 'pending' AND d.next_attempt_at <= $1::timestamptz \
-           AND (d.locked_until IS NULL OR d.locked_until <= $1::timestamptz) AND w.active = 1 \
-           AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.endpoint_id = d.endpoint_id \
-             AND e.record_id = d.record_id AND e.status = 'pending' AND e.position < d.position)";
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
-    // A cheap look first, so an idle server (or one whose due deliveries all wait on an
-    // endpoint that is off) does not take SQLite's write lock every tick.
-    let mut tx = store.begin(Access::Read).await?;
-    let any = tx
-        .row(
-            &format!("SELECT d.id {sendable} LIMIT 1"),
-            vec![now_text.as_str().into()],
-        )
-        .await?;
-    tx.rollback().await?;
-    if any.is_none() {
-        return Ok(Vec::new());
-    }
-    let mut tx = store.begin(Access::Write).await?;
-    let sql = format!(
-        "SELECT d.id, d.endpoint_id {sendable} ORDER BY d.next_attempt_at, d.position LIMIT $2{}",
-        skip_locked(&*tx, "d")
-    );
-    let candidates = tx
-        .rows(
-            &sql,
-            vec![now_text.as_str().into(), ((limit * 4) as i64).into()],
-        )
-        .await?;
-    let leased = tx
-        .rows(
-            "SELECT endpoint_id, count(*) FROM webhook_deliveries \
-             WHERE status = 'pending' AND locked_until > $1::timestamptz GROUP BY endpoint_id",
-            vec![now_text.as_str().into()],
-        )
-        .await?;
-    let mut in_flight: HashMap<Uuid, usize> = HashMap::new();
-    for row in &leased {
-        in_flight.insert(row.id(0)?, row.int(1)?.max(0) as usize);
-    }
-    let mut chosen = Vec::new();
-    for row in &candidates {
-        let endpoint = row.id(1)?;
-        let busy = in_flight.entry(endpoint).or_default();
-        if *busy < per_endpoint && chosen.len() < limit {
-            *busy += 1;
-            chosen.push(row.id(0)?);
-        }
-    }
-    if chosen.is_empty() {
-        tx.rollback().await?;
-        return Ok(Vec::new());
-    }
-    let until = timestamp_of(now + lease);
-    let mut args: Vec<Arg> = vec![until.into(), now_text.as_str().into()];
-    let list = id_list(&chosen, &mut args);
-    tx.run(
-        &format!(
-            "UPDATE webhook_deliveries SET locked_until = $1::timestamptz WHERE id IN ({list})"
-        ),
-        args,
-    )
-    .await?;
-    let mut args: Vec<Arg> = vec![now_text.as_str().into()];
-    let list = id_list(&chosen, &mut args);
-    let rows = tx
-        .rows(
-            &format!(
-                "SELECT d.id, d.endpoint_id, w.url, w.secret, \
-                   CASE WHEN w.previous_until > $1::timestamptz THEN w.previous_secret END, \
-                   d.event_id, d.event_type, d.body, d.attempts \
-                 FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
-                 WHERE d.id IN ({list}) ORDER BY d.position"
-            ),
-            args,
-        )
-        .await?;
-    tx.commit().await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Claimed {
-                id: row.id(0)?,
-                endpoint_id: row.id(1)?,
-                url: row.text(2)?,
-                secret: row.text(3)?,
-                previous_secret: row.opt_text(4)?,
-                event_id: row.text(5)?,
-                event_type: row.text(6)?,
-                body: row.text(7)?,
-                attempts: row.int(8)?.max(0) as u32,
-            })
-        })
-        .collect()
-}
-
 /// Records an attempt and what follows from it: delivered, due again later, failed, or the
 /// endpoint disabled. An endpoint with nothing but failures for [`FAILING_DAYS`] is disabled.
 pub async fn record(
@@ -345,7 +232,7 @@ pub async fn record(
         .run(
             "UPDATE webhook_deliveries SET status = $2, attempts = attempts + 1, \
                next_attempt_at = $3::timestamptz, locked_until = NULL, last_error = $4, \
-               delivered_at = $5::timestamptz \
+               delivered_at = $5::timestamptz, last_attempt_at = $6::timestamptz \
              WHERE id = $1 AND status = 'pending'",
             vec![
                 claimed.id.into(),
@@ -353,6 +240,7 @@ pub async fn record(
                 next.into(),
                 error.clone().into(),
                 delivered_at.into(),
+                at.as_str().into(),
             ],
         )
         .await?;
@@ -377,8 +265,11 @@ pub async fn record(
     let endpoint: Arg = claimed.endpoint_id.into();
     match &outcome.verdict {
         Verdict::Delivered => {
+            // Only when set: every delivery otherwise rewrote (and locked) the endpoint's row,
+            // which concurrent records then queued on (decision 0026).
             tx.run(
-                "UPDATE webhook_endpoints SET failing_since = NULL WHERE id = $1",
+                "UPDATE webhook_endpoints SET failing_since = NULL \
+                 WHERE id = $1 AND failing_since IS NOT NULL",
                 vec![endpoint],
             )
             .await?;

@@ -112,7 +112,10 @@ pub async fn list(
 /// What asking to send a delivery again found.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Retried {
-    Queued,
+    /// Due now; the event it carries.
+    Queued {
+        event_id: String,
+    },
     NotFound,
     /// It is being sent right now.
     InFlight,
@@ -129,8 +132,8 @@ pub async fn retry(
     let now = timestamp();
     let found = tx
         .row(
-            "SELECT CASE WHEN d.status = 'pending' AND d.locked_until > $4::timestamptz THEN 1 ELSE 0 END \
-             FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
+            "SELECT CASE WHEN d.status = 'pending' AND d.locked_until > $4::timestamptz THEN 1 ELSE 0 END, \
+               d.event_id FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
              WHERE w.tenant_id = $1::uuid AND w.mode = $2::text AND w.id = $3 AND d.id = $5",
             vec![
                 scope.tenant_id.into(),
@@ -144,14 +147,16 @@ pub async fn retry(
     let outcome = match found {
         None => Retried::NotFound,
         Some(row) if row.int(0)? == 1 => Retried::InFlight,
-        Some(_) => {
+        Some(row) => {
             tx.run(
                 "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $2::timestamptz, \
                    locked_until = NULL, delivered_at = NULL WHERE id = $1",
                 vec![delivery.into(), now.into()],
             )
             .await?;
-            Retried::Queued
+            Retried::Queued {
+                event_id: row.text(1)?,
+            }
         }
     };
     tx.commit().await?;
@@ -312,7 +317,9 @@ pub async fn health(store: &dyn Store, scope: Scope) -> Result<HashMap<Uuid, Hea
     let last = format!(
         "SELECT d.status, {}, a.http_status, a.error, a.latency_ms, a.response_head \
          FROM webhook_attempts AS a JOIN webhook_deliveries AS d ON d.id = a.delivery_id \
-         WHERE d.endpoint_id = $1 ORDER BY a.at DESC LIMIT 1",
+         WHERE d.id = (SELECT id FROM webhook_deliveries WHERE endpoint_id = $1 \
+             AND last_attempt_at IS NOT NULL ORDER BY last_attempt_at DESC LIMIT 1) \
+         ORDER BY a.at DESC LIMIT 1",
         d.time("a.at")
     );
     let mut found: HashMap<Uuid, Health> = HashMap::new();

@@ -1,5 +1,6 @@
 //! Persistence: one trait of domain operations, one implementation per database engine.
 
+mod claim;
 mod clock;
 mod delete;
 pub mod deliveries;

@@ -1,0 +1,192 @@
+//! Claiming due webhook deliveries under a lease, written once for both engines.
+//!
+//! The queries are shaped so that one plan is the sensible one whatever the planner believes
+//! about the table: right after a burst, PostgreSQL's statistics still describe an empty table,
+//! and a join from the endpoints let it sort every pending delivery on each claim (decision
+//! 0026, bench group `webhooks`).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use uuid::Uuid;
+
+use super::deliveries::{id_list, skip_locked, Claimed};
+use super::tx::{Arg, Statements};
+use super::{timestamp_of, Access, Store, StoreError};
+
+/// What a delivery must be to be sent now: pending, due, not leased, and not behind an earlier
+/// pending delivery of the same record to the same endpoint. `$1` is now.
+const SENDABLE: &str = "d.status = 'pending' AND d.next_attempt_at <= $1::timestamptz \
+    AND (d.locked_until IS NULL OR d.locked_until <= $1::timestamptz) \
+    AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.endpoint_id = d.endpoint_id \
+      AND e.record_id = d.record_id AND e.status = 'pending' AND e.position < d.position)";
+
+/// Takes up to `limit` due deliveries, at most `per_endpoint` in flight for any endpoint, and
+/// leases them for `lease`: until then no instance takes them again; a crash lets the lease
+/// run out and the delivery is sent again, with the same `webhook-id`.
+///
+/// A delivery waits while an earlier one of the same record to the same endpoint is pending,
+/// so a record's events arrive in order (`webhooks::a_records_events_arrive_in_order`).
+pub async fn claim(
+    store: &dyn Store,
+    limit: usize,
+    per_endpoint: usize,
+    lease: Duration,
+) -> Result<Vec<Claimed>, StoreError> {
+    let now = time::OffsetDateTime::now_utc();
+    let now_text = timestamp_of(now);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    // A cheap look first, so an idle server (or one whose due deliveries all wait on an
+    // endpoint that is off) does not take SQLite's write lock every tick.
+    let mut tx = store.begin(Access::Read).await?;
+    let any = tx
+        .row(
+            &format!(
+                "SELECT d.id FROM webhook_deliveries AS d JOIN webhook_endpoints AS w \
+                   ON w.id = d.endpoint_id WHERE w.active = 1 AND {SENDABLE} LIMIT 1"
+            ),
+            vec![now_text.as_str().into()],
+        )
+        .await?;
+    tx.rollback().await?;
+    if any.is_none() {
+        return Ok(Vec::new());
+    }
+    let mut tx = store.begin(Access::Write).await?;
+    let room = room(&mut *tx, &now_text, per_endpoint).await?;
+    let wanted = limit.min(room.free);
+    if wanted == 0 {
+        tx.rollback().await?;
+        return Ok(Vec::new());
+    }
+    // No more candidates than can be taken, none of an endpoint that can take none: on
+    // PostgreSQL every candidate is locked, and locking four times the free slots cost more
+    // than the sends did (decision 0026).
+    let mut args: Vec<Arg> = vec![now_text.as_str().into(), (wanted as i64).into()];
+    let skip = if room.closed.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " AND d.endpoint_id NOT IN ({})",
+            id_list(&room.closed, &mut args)
+        )
+    };
+    let sql = format!(
+        "SELECT d.id, d.endpoint_id FROM webhook_deliveries AS d WHERE {SENDABLE}{skip} \
+         ORDER BY d.next_attempt_at, d.position LIMIT $2{}",
+        skip_locked(&*tx, "d")
+    );
+    let mut in_flight = room.in_flight;
+    let mut chosen = Vec::new();
+    for row in &tx.rows(&sql, args).await? {
+        let busy = in_flight.entry(row.id(1)?).or_default();
+        if *busy < per_endpoint && chosen.len() < limit {
+            *busy += 1;
+            chosen.push(row.id(0)?);
+        }
+    }
+    if chosen.is_empty() {
+        tx.rollback().await?;
+        return Ok(Vec::new());
+    }
+    let claimed = lease_and_read(&mut *tx, &chosen, now, lease).await?;
+    tx.commit().await?;
+    Ok(claimed)
+}
+
+/// What the endpoints can take now.
+struct Room {
+    /// Sends in flight per active endpoint.
+    in_flight: HashMap<Uuid, usize>,
+    /// Endpoints that take nothing now: off, or at their limit.
+    closed: Vec<Uuid>,
+    /// Free slots over all active endpoints.
+    free: usize,
+}
+
+/// Two plain reads instead of one join, so neither can be planned as a walk over every pending
+/// delivery: the endpoints (few), and the leased deliveries (at most the sends in flight, found
+/// by the `webhook_deliveries_leased` index).
+async fn room(tx: &mut dyn Statements, now: &str, per_endpoint: usize) -> Result<Room, StoreError> {
+    let mut in_flight = HashMap::new();
+    for row in tx
+        .rows(
+            "SELECT endpoint_id, count(*) FROM webhook_deliveries \
+             WHERE locked_until > $1::timestamptz AND status = 'pending' GROUP BY endpoint_id",
+            vec![now.into()],
+        )
+        .await?
+    {
+        in_flight.insert(row.id(0)?, row.int(1)?.max(0) as usize);
+    }
+    let mut room = Room {
+        in_flight: HashMap::new(),
+        closed: Vec::new(),
+        free: 0,
+    };
+    for row in tx
+        .rows("SELECT id, active FROM webhook_endpoints", Vec::new())
+        .await?
+    {
+        let id = row.id(0)?;
+        let busy = in_flight.get(&id).copied().unwrap_or(0);
+        if row.int(1)? != 1 || busy >= per_endpoint {
+            room.closed.push(id);
+            continue;
+        }
+        room.free += per_endpoint - busy;
+        room.in_flight.insert(id, busy);
+    }
+    Ok(room)
+}
+
+/// Leases `chosen` until `now + lease` and reads what sending them takes.
+async fn lease_and_read(
+    tx: &mut dyn Statements,
+    chosen: &[Uuid],
+    now: time::OffsetDateTime,
+    lease: Duration,
+) -> Result<Vec<Claimed>, StoreError> {
+    let now_text = timestamp_of(now);
+    let until = timestamp_of(now + lease);
+    let mut args: Vec<Arg> = vec![until.into()];
+    let list = id_list(chosen, &mut args);
+    tx.run(
+        &format!(
+            "UPDATE webhook_deliveries SET locked_until = $1::timestamptz WHERE id IN ({list})"
+        ),
+        args,
+    )
+    .await?;
+    let mut args: Vec<Arg> = vec![now_text.as_str().into()];
+    let list = id_list(chosen, &mut args);
+    let rows = tx
+        .rows(
+            &format!(
+                "SELECT d.id, d.endpoint_id, w.url, w.secret, \
+                   CASE WHEN w.previous_until > $1::timestamptz THEN w.previous_secret END, \
+                   d.event_id, d.event_type, d.body, d.attempts \
+                 FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
+                 WHERE d.id IN ({list}) ORDER BY d.position"
+            ),
+            args,
+        )
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok(Claimed {
+                id: row.id(0)?,
+                endpoint_id: row.id(1)?,
+                url: row.text(2)?,
+                secret: row.text(3)?,
+                previous_secret: row.opt_text(4)?,
+                event_id: row.text(5)?,
+                event_type: row.text(6)?,
+                body: row.text(7)?,
+                attempts: row.int(8)?.max(0) as u32,
+            })
+        })
+        .collect()
+}
