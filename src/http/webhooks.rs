@@ -409,11 +409,11 @@ pub async fn retry(
     let id = webhook_id(&id)?;
     let delivery = required_id("delivery_id", Some(&delivery))?;
     match delivery_log::retry(&*state.store, principal.scope, id, delivery).await? {
-        Retried::Queued => Ok((
+        Retried::Queued { event_id } => Ok((
             StatusCode::ACCEPTED,
             Json(success(Queued {
                 delivery_id: delivery,
-                event_id: String::new(),
+                event_id,
             })),
         )),
         Retried::NotFound => Err(ApiError::NotFound(format!(

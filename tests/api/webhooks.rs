@@ -291,7 +291,7 @@ async fn retries_run_out_and_honour_retry_after(engine: Engine) {
 
     // By hand: one more attempt now, which the receiver takes.
     let delivery = logged[0]["id"].as_str().unwrap();
-    server
+    let queued = server
         .send(
             reqwest::Method::POST,
             &format!("/api-webhooks/{id}/deliveries/{delivery}/retry"),
@@ -301,8 +301,14 @@ async fn retries_run_out_and_honour_retry_after(engine: Engine) {
         )
         .await
         .expect(202);
+    assert_eq!(queued.body["data"]["delivery_id"], delivery);
+    assert_eq!(queued.body["data"]["event_id"], logged[0]["event_id"]);
     let seen = receiver.wait_for(5, PATIENCE).await;
     assert_eq!(seen[4].webhook_id(), seen[0].webhook_id());
+    assert_eq!(
+        seen[4].webhook_id(),
+        logged[0]["event_id"].as_str().unwrap()
+    );
 }
 
 async fn gone_disables_the_endpoint(engine: Engine) {

@@ -315,7 +315,7 @@ async fn retry(
     let id = id_of(&id, "webhook")?;
     let delivery = id_of(&delivery, "delivery")?;
     match delivery_log::retry(&*state.store, principal.scope, id, delivery).await? {
-        Retried::Queued => Ok(back("retry", id)),
+        Retried::Queued { .. } => Ok(back("retry", id)),
         Retried::InFlight => Ok(back("busy", id)),
         Retried::NotFound => Err(ConsoleError::NotFound(format!(
             "no delivery {delivery} of webhook {id}"
