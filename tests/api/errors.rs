@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::common::{Engine, Options, TestServer};
 use crate::on_every_engine;
 
-fn job(id: &str) -> serde_json::Value {
+pub(crate) fn job(id: &str) -> serde_json::Value {
     json!({"external_id": id, "external_source": "SAP", "job_number": id})
 }
 
@@ -314,24 +314,6 @@ async fn oversized_body_is_payload_too_large() {
     assert!(server.all("jobs", &key).await.is_empty());
 }
 
-async fn more_than_1000_records_writes_nothing(engine: Engine) {
-    let server = TestServer::start(engine).await;
-    let key = server.key("acme").await;
-    let jobs: Vec<_> = (0..1001).map(|i| job(&format!("SO-{i}"))).collect();
-    let reply = server
-        .post("/api-jobs/bulk-sync", &key, &json!({"jobs": jobs}))
-        .await
-        .expect(400);
-    assert_eq!(reply.error_code(), "VALIDATION_ERROR");
-    assert_eq!(reply.body["error"]["details"][0]["field"], "jobs");
-    assert!(server.all("jobs", &key).await.is_empty());
-    let reply = server
-        .post("/api-jobs/bulk-sync", &key, &json!({"jobs": jobs[..1000]}))
-        .await
-        .expect(200);
-    assert_eq!(reply.data()["created"], 1000);
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn misnamed_bulk_array_is_a_validation_error() {
     let server = TestServer::start(Engine::Sqlite).await;
@@ -346,153 +328,6 @@ async fn misnamed_bulk_array_is_a_validation_error() {
         .await
         .expect(400);
     assert_eq!(reply.error_code(), "VALIDATION_ERROR");
-}
-
-async fn unknown_references_are_unprocessable(engine: Engine) {
-    let server = TestServer::start(engine).await;
-    let key = server.key("acme").await;
-    let part = json!({"external_id": "P", "external_source": "SAP", "job_external_id": "NOPE", "part_number": "p"});
-    let reply = server.put("/api-parts/sync", &key, &part).await.expect(422);
-    assert_eq!(reply.error_code(), "REFERENCE_NOT_FOUND");
-    assert_eq!(
-        reply.body["error"]["details"][0]["field"],
-        "job_external_id"
-    );
-    assert!(reply.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("NOPE"));
-
-    server
-        .put("/api-jobs/sync", &key, &job("J"))
-        .await
-        .expect(201);
-    let in_other_source = json!({"external_id": "P", "external_source": "NetSuite", "job_external_id": "J", "part_number": "p"});
-    let reply = server
-        .put("/api-parts/sync", &key, &in_other_source)
-        .await
-        .expect(422);
-    assert_eq!(
-        reply.error_code(),
-        "REFERENCE_NOT_FOUND",
-        "references stay inside the source"
-    );
-
-    let operation = json!({"external_id": "O", "external_source": "SAP", "part_external_id": "NOPE",
-        "operation_name": "o", "cell_name": "Cutting"});
-    let reply = server
-        .put("/api-operations/sync", &key, &operation)
-        .await
-        .expect(422);
-    assert_eq!(
-        reply.body["error"]["details"][0]["field"],
-        "part_external_id"
-    );
-
-    let part = json!({"external_id": "P", "external_source": "SAP", "job_external_id": "J", "part_number": "p"});
-    server.put("/api-parts/sync", &key, &part).await.expect(201);
-    let operation = json!({"external_id": "O", "external_source": "SAP", "part_external_id": "P",
-        "operation_name": "o", "cell_name": "Nowhere"});
-    let reply = server
-        .put("/api-operations/sync", &key, &operation)
-        .await
-        .expect(422);
-    assert_eq!(reply.body["error"]["details"][0]["field"], "cell_name");
-    assert!(reply.body["error"]["message"]
-        .as_str()
-        .unwrap()
-        .contains("Nowhere"));
-    assert!(server.all("operations", &key).await.is_empty());
-}
-
-async fn a_name_shared_by_two_cells_is_ambiguous(engine: Engine) {
-    let server = TestServer::start(engine).await;
-    let key = server.key("acme").await;
-    for source in ["SAP", "NetSuite"] {
-        let cell = json!({"external_id": "WC-1", "external_source": source, "name": "Cutting"});
-        server.put("/api-cells/sync", &key, &cell).await.expect(201);
-    }
-    let retired = json!({"external_id": "WC-2", "external_source": "SAP", "name": "Welding", "active": false});
-    server
-        .put("/api-cells/sync", &key, &retired)
-        .await
-        .expect(201);
-    server
-        .put("/api-jobs/sync", &key, &job("J"))
-        .await
-        .expect(201);
-    let part = json!({"external_id": "P", "external_source": "SAP", "job_external_id": "J", "part_number": "p"});
-    server.put("/api-parts/sync", &key, &part).await.expect(201);
-
-    let operation = json!({"external_id": "O", "external_source": "SAP", "part_external_id": "P",
-        "operation_name": "o", "cell_name": "Cutting"});
-    let reply = server
-        .put("/api-operations/sync", &key, &operation)
-        .await
-        .expect(422);
-    assert_eq!(reply.error_code(), "AMBIGUOUS_REFERENCE");
-    assert_eq!(reply.body["error"]["details"][0]["field"], "cell_name");
-
-    let inactive = json!({"external_id": "O", "external_source": "SAP", "part_external_id": "P",
-        "operation_name": "o", "cell_name": "Welding"});
-    let reply = server
-        .put("/api-operations/sync", &key, &inactive)
-        .await
-        .expect(422);
-    assert_eq!(
-        reply.error_code(),
-        "REFERENCE_NOT_FOUND",
-        "inactive cells take no work"
-    );
-}
-
-async fn rate_limit_answers_429_with_headers(engine: Engine) {
-    let options = Options {
-        rate_limit_per_minute: 3,
-        ..Options::default()
-    };
-    let server = TestServer::start_with(engine, options).await;
-    let key = server.key("acme").await;
-    let other = server.key("acme").await;
-    let first = server
-        .put("/api-jobs/sync", &key, &job("J"))
-        .await
-        .expect(201);
-    assert_eq!(first.header("x-ratelimit-limit"), Some("3"));
-    assert_eq!(first.header("x-ratelimit-remaining"), Some("2"));
-    let reset: u64 = first.header("x-ratelimit-reset").unwrap().parse().unwrap();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    assert!(
-        reset > now && reset <= now + 60,
-        "reset {reset} is an epoch second within a minute"
-    );
-
-    let invalid = server
-        .put("/api-jobs/sync", &key, &json!({}))
-        .await
-        .expect(400);
-    assert_eq!(
-        invalid.header("x-ratelimit-remaining"),
-        Some("1"),
-        "errors carry the headers too"
-    );
-    server.get("/api-jobs", &key).await.expect(200);
-    let limited = server
-        .put("/api-jobs/sync", &key, &job("K"))
-        .await
-        .expect(429);
-    assert_eq!(limited.error_code(), "RATE_LIMITED");
-    assert_eq!(limited.header("x-ratelimit-remaining"), Some("0"));
-    let retry: u64 = limited.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=60).contains(&retry));
-    assert_eq!(
-        server.all("jobs", &other).await.len(),
-        1,
-        "K was not written; other keys go on"
-    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -518,8 +353,4 @@ async fn every_response_has_a_request_id() {
 on_every_engine!(
     unauthorized_without_a_valid_key,
     unknown_paths_and_ids_are_not_found,
-    more_than_1000_records_writes_nothing,
-    unknown_references_are_unprocessable,
-    a_name_shared_by_two_cells_is_ambiguous,
-    rate_limit_answers_429_with_headers,
 );
