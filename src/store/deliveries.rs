@@ -12,7 +12,7 @@ use super::{timestamp, timestamp_of, Access, Store, StoreError};
 use crate::domain::delivery::{Verdict, FAILING_DAYS};
 use crate::domain::webhook::{filter_of, Body};
 
-pub use super::claim::claim;
+pub use super::claim::{claim, refresh_statistics};
 
 /// Events one fan-out transaction reads for an endpoint.
 const FAN_OUT_BATCH: i64 = 500;

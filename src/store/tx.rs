@@ -129,6 +129,12 @@ pub trait Dialect {
     fn lock_rows(&self) -> &'static str {
         ""
     }
+
+    /// The statement that refreshes the planner's statistics of `table`, where plans depend on
+    /// them between the engine's own refreshes (PostgreSQL); `None` where they do not.
+    fn analyze(&self, _table: &str) -> Option<String> {
+        None
+    }
 }
 
 /// Statements on one connection inside a transaction someone else ends: the engine-neutral

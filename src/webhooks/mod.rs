@@ -24,6 +24,10 @@ const LEASE: Duration = Duration::from_secs(30);
 const IN_FLIGHT: usize = 64;
 /// Sends in flight to one endpoint, across instances.
 const PER_ENDPOINT: usize = 8;
+/// Deliveries fanned out after which the planner's statistics of the deliveries are refreshed,
+/// and the least time between two refreshes (`deliveries::refresh_statistics`).
+const REFRESH_AFTER: usize = 500;
+const REFRESH_EVERY: Duration = Duration::from_secs(2);
 
 /// What the worker needs.
 #[derive(Clone)]
@@ -34,6 +38,8 @@ pub struct Worker {
     slots: Arc<Semaphore>,
     /// Signalled when a send ends: its slot is free, and more may be due at once.
     freed: Arc<Notify>,
+    /// Deliveries fanned out since the statistics were last refreshed, and when that was.
+    fanned: Arc<std::sync::Mutex<(usize, Option<std::time::Instant>)>>,
 }
 
 impl Worker {
@@ -44,6 +50,7 @@ impl Worker {
             schedule: Arc::new(schedule),
             slots: Arc::new(Semaphore::new(IN_FLIGHT)),
             freed: Arc::new(Notify::new()),
+            fanned: Arc::default(),
         }
     }
 
@@ -68,7 +75,10 @@ impl Worker {
     }
 
     async fn round(&self) -> Result<(), crate::store::StoreError> {
-        deliveries::fan_out(&*self.store).await?;
+        let created = deliveries::fan_out(&*self.store).await?;
+        if self.burst(created) {
+            deliveries::refresh_statistics(&*self.store).await?;
+        }
         let free = self.slots.available_permits();
         if free == 0 {
             return Ok(());
@@ -88,6 +98,19 @@ impl Worker {
             });
         }
         Ok(())
+    }
+
+    /// Whether the deliveries fanned out since the last refresh of the statistics make a burst
+    /// worth refreshing them for.
+    fn burst(&self, created: usize) -> bool {
+        let mut fanned = self.fanned.lock().unwrap_or_else(|e| e.into_inner());
+        fanned.0 += created;
+        let due = fanned.1.is_none_or(|at| at.elapsed() >= REFRESH_EVERY);
+        if fanned.0 >= REFRESH_AFTER && due {
+            *fanned = (0, Some(std::time::Instant::now()));
+            return true;
+        }
+        false
     }
 
     async fn deliver(&self, delivery: Claimed) {

@@ -23,6 +23,10 @@ impl Dialect for PgDialect {
         " FOR UPDATE"
     }
 
+    fn analyze(&self, table: &str) -> Option<String> {
+        Some(format!("ANALYZE {table}"))
+    }
+
     fn id_list(&self, n: usize) -> String {
         format!("(SELECT CAST(value AS uuid) FROM jsonb_array_elements_text(${n}::jsonb))")
     }
