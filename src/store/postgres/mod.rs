@@ -21,7 +21,6 @@ use uuid::Uuid;
 
 use self::read::PostgresReader;
 use self::sync::PostgresWriter;
-use super::history;
 use super::listing::Dialect;
 use super::read::{get as read_record, list as read_page, reads_a_tree};
 use super::tx::{Statements, Tx};
@@ -255,9 +254,6 @@ impl Store for PostgresStore {
         let created = std::mem::take(&mut writer.created);
         match finish {
             Finish::Commit => {
-                if let Some(entry) = entry {
-                    history::insert(&mut tx::PgConn(&mut tx), scope, &entry).await?;
-                }
                 tx.commit().await?;
                 appended.committed();
             }

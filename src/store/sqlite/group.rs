@@ -14,12 +14,10 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::known::KnownRows;
 use super::sync::SqliteWriter;
-use super::tx::SqliteConn;
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::Scope;
 use crate::store::events::Appended;
-use crate::store::history;
 use crate::store::sync_events::record;
 use crate::store::{free_later, timestamp, Commit, Finish, HistoryDraft, StoreError, Written};
 use tracing::Instrument;
@@ -270,11 +268,7 @@ pub(super) async fn write(
         now: now.clone(),
         known,
     };
-    let (results, entry, appended) =
-        record(&mut writer, scope, batch, history, finish, &now).await?;
-    if let Some(entry) = entry.filter(|_| finish == Finish::Commit) {
-        history::insert(&mut SqliteConn(&mut *conn), scope, &entry).await?;
-    }
+    let (results, _, appended) = record(&mut writer, scope, batch, history, finish, &now).await?;
     Ok((results, appended))
 }
 
