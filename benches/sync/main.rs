@@ -5,6 +5,7 @@
 
 mod baseline;
 mod ceiling;
+mod ceiling_events;
 mod floor;
 mod http;
 mod knobs;
@@ -33,7 +34,7 @@ use crate::report::{median, ms, per_call, Figure, Report};
 use crate::scenarios::{
     alternating, flat_and_ceiling, http_flat_rep, http_puts, nested_and_ceiling, reps_of,
 };
-use crate::servers::{drop_db, fresh_db, key_and_tenant, Server};
+use crate::servers::{drop_db, fresh_db, key_and_tenant, CeilingDb, Server};
 
 const SOURCE: &str = "SAP";
 const TENANT: &str = "bench";
@@ -86,30 +87,14 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
         0,
         0,
     )?;
-    // The ceiling writes a database of its own, with its own background checkpoints: two
-    // connections writing one SQLite file in turn would each find the other's commits and
-    // reload their page caches at every repetition, which neither does on its own.
-    let ceiling_db = fresh_db(engine, dir.path(), "ceiling").await?;
-    let ceiling_store = store::open(&ceiling_db.url).await?;
-    let mut ceiling_raw = Raw::open(engine, &ceiling_db.url).await?;
-    let (ceiling_key, ceiling_tenant) =
-        key_and_tenant(&*ceiling_store, &mut ceiling_raw, engine).await?;
-    // The nested ceiling finds its operations' cells by name, as the server does.
-    let cell_server = Server::start(ceiling_store.clone()).await?;
-    expect(
-        &Api::new(&cell_server.base, &ceiling_key)
-            .bulk("cells", flat_body(Entity::Cells, &cells))
-            .await?,
-        MAIN_CELLS as u64,
-        0,
-        0,
-    )?;
-    cell_server.stop().await?;
+    // The ceiling, and the ceiling with the event log, write databases of their own.
+    let mut ceiling = CeilingDb::new(engine, dir.path(), "ceiling", &cells).await?;
+    let mut ceiling_events = CeilingDb::new(engine, dir.path(), "ceiling_events", &cells).await?;
 
     if knobs.runs("flat") {
         progress(engine, "flat 1000 over HTTP and at the ceiling");
-        let (http, ceiling) =
-            flat_and_ceiling(&api, &mut ceiling_raw, engine, &ceiling_tenant, knobs).await?;
+        let ((http, ceiling), [insert_events, update_events]) =
+            flat_and_ceiling(&api, &mut ceiling, &mut ceiling_events, engine, knobs).await?;
         let [insert, update, resend] = http;
         figures.push(figure("flat_insert", BATCH, &insert));
         figures.push(figure("flat_update", BATCH, &update));
@@ -118,6 +103,8 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
         figures.push(figure("ceiling/flat_insert", BATCH, &insert));
         figures.push(figure("ceiling/flat_update", BATCH, &update));
         figures.push(figure("ceiling/flat_unchanged", BATCH, &resend));
+        figures.push(figure("ceiling_events/flat_insert", BATCH, &insert_events));
+        figures.push(figure("ceiling_events/flat_update", BATCH, &update_events));
 
         progress(engine, "flat 1000 baseline");
         let [insert, update, resend] = baseline_flat_runs(&mut raw, engine, &tenant, knobs).await?;
@@ -128,14 +115,24 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
 
     if knobs.runs("nested") {
         progress(engine, "nested 9000 over HTTP and at the ceiling");
-        let (http, ceiling) =
-            nested_and_ceiling(&api, &mut ceiling_raw, engine, &ceiling_tenant, knobs).await?;
+        let ((http, ceiling), [insert_events, update_events]) =
+            nested_and_ceiling(&api, &mut ceiling, &mut ceiling_events, engine, knobs).await?;
         let [insert, update] = http;
         figures.push(figure("nested_insert", 9 * BATCH, &insert));
         figures.push(figure("nested_update", 9 * BATCH, &update));
         let [insert, update] = ceiling;
         figures.push(figure("ceiling/nested_insert", 9 * BATCH, &insert));
         figures.push(figure("ceiling/nested_update", 9 * BATCH, &update));
+        figures.push(figure(
+            "ceiling_events/nested_insert",
+            9 * BATCH,
+            &insert_events,
+        ));
+        figures.push(figure(
+            "ceiling_events/nested_update",
+            9 * BATCH,
+            &update_events,
+        ));
 
         progress(engine, "nested 9000 baseline");
         let [insert, update] = baseline_nested_runs(&mut raw, engine, &tenant, knobs).await?;
@@ -165,15 +162,16 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
             records_per_s: rates[rates.len() / 2],
             ratio_to_ceiling: None,
             ratio_to_baseline: None,
+            ratio_to_ceiling_events: None,
             p99_ms: None,
         });
     }
     drop(api);
     server.stop().await?;
-    drop((raw, ceiling_raw));
-    drop((store, ceiling_store));
+    drop((raw, store));
     drop_db(&db).await?;
-    drop_db(&ceiling_db).await?;
+    ceiling.drop().await?;
+    ceiling_events.drop().await?;
 
     if knobs.runs("feed") || knobs.runs("lifecycle") {
         floor_figures(engine, dir.path(), knobs, &mut figures).await?;
@@ -365,6 +363,7 @@ async fn floor_figures(
             records_per_s: rates[rates.len() / 2],
             ratio_to_ceiling: None,
             ratio_to_baseline: None,
+            ratio_to_ceiling_events: None,
             p99_ms: None,
         });
     }

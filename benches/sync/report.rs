@@ -14,6 +14,8 @@ pub struct Figure {
     pub records_per_s: f64,
     pub ratio_to_ceiling: Option<f64>,
     pub ratio_to_baseline: Option<f64>,
+    /// Against the ceiling that also writes the event log (`ceiling_events.rs`).
+    pub ratio_to_ceiling_events: Option<f64>,
     /// The 99th percentile, for figures that have one (webhook latency).
     pub p99_ms: Option<f64>,
 }
@@ -39,6 +41,7 @@ pub fn per_call(engine: Engine, bench: &str, records: usize, samples: &[Duration
         records_per_s: records as f64 / p50.as_secs_f64(),
         ratio_to_ceiling: None,
         ratio_to_baseline: None,
+        ratio_to_ceiling_events: None,
         p99_ms: None,
     }
 }
@@ -82,21 +85,20 @@ impl Report {
                 .find(|f| f.engine == engine && f.bench == bench)
                 .map(|f| f.records_per_s)
         };
-        let ratios: Vec<(Option<f64>, Option<f64>)> = self
+        let ratios: Vec<[Option<f64>; 3]> = self
             .figures
             .iter()
             .map(|f| {
                 let rate =
                     |kind: &str| rate(&self.figures, f.engine, format!("{kind}/{}", f.bench));
-                (
-                    rate("ceiling").map(|c| f.records_per_s / c),
-                    rate("baseline").map(|b| f.records_per_s / b),
-                )
+                ["ceiling", "baseline", "ceiling_events"]
+                    .map(|kind| rate(kind).map(|r| f.records_per_s / r))
             })
             .collect();
-        for (figure, (ceiling, baseline)) in self.figures.iter_mut().zip(ratios) {
+        for (figure, [ceiling, baseline, events]) in self.figures.iter_mut().zip(ratios) {
             figure.ratio_to_ceiling = ceiling;
             figure.ratio_to_baseline = baseline;
+            figure.ratio_to_ceiling_events = events;
         }
     }
 
@@ -236,19 +238,27 @@ impl Report {
     pub fn print(&self, engine: Engine) {
         println!();
         println!(
-            "{:<24} {:>8} {:>10} {:>12} {:>10} {:>10} {:>10}",
-            "bench", "records", "p50 ms", "records/s", "×ceiling", "×baseline", "p99 ms"
+            "{:<28} {:>8} {:>10} {:>12} {:>10} {:>10} {:>10} {:>10}",
+            "bench",
+            "records",
+            "p50 ms",
+            "records/s",
+            "×ceiling",
+            "×baseline",
+            "×c+events",
+            "p99 ms"
         );
         let ratio = |r: Option<f64>| r.map_or("-".to_owned(), |r| format!("{r:.2}"));
         for f in self.figures.iter().filter(|f| f.engine == engine) {
             println!(
-                "{:<24} {:>8} {:>10.2} {:>12.0} {:>10} {:>10} {:>10}",
+                "{:<28} {:>8} {:>10.2} {:>12.0} {:>10} {:>10} {:>10} {:>10}",
                 f.bench,
                 f.records,
                 f.p50_ms,
                 f.records_per_s,
                 ratio(f.ratio_to_ceiling),
                 ratio(f.ratio_to_baseline),
+                ratio(f.ratio_to_ceiling_events),
                 ratio(f.p99_ms),
             );
         }
@@ -292,6 +302,9 @@ impl Report {
                     json!(f.ratio_to_baseline.map(|r| round(r, 3))),
                 ),
             ];
+            if let Some(events) = f.ratio_to_ceiling_events {
+                fields.push(("ratio_to_ceiling_events", json!(round(events, 3))));
+            }
             if let Some(p99) = f.p99_ms {
                 fields.push(("p99_ms", json!(round(p99, 3))));
             }

@@ -5,13 +5,16 @@ use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Result};
 use eryxon::domain::Entity;
+use eryxon::store;
 use serde_json::Value;
 
 use crate::ceiling::{ceiling_write, Ceiling};
+use crate::ceiling_events::events_write;
 use crate::http::{expect, Api};
 use crate::knobs::{Engine, Knobs};
 use crate::raw::Raw;
 use crate::records::{flat_body, flat_jobs, job, levels, nested_body, nested_jobs, record_json};
+use crate::servers::CeilingDb;
 
 pub fn reps_of(knobs: &Knobs, reps: usize) -> impl Iterator<Item = (usize, bool)> + use<> {
     let warmup = knobs.warmup;
@@ -41,22 +44,35 @@ pub fn push_each<const N: usize>(slots: &mut [Vec<Duration>; N], took: [Duration
     }
 }
 
-/// The same rows written by the ceiling statement: fresh, changed, then unchanged.
+/// The same rows written by the ceiling statement: fresh, changed, then unchanged; with
+/// `events`, each call in a transaction that also appends an event per written row.
 pub async fn ceiling_flat_rep(
     raw: &mut Raw,
     engine: Engine,
     sql: &Ceiling,
     tenant: &str,
     prefix: &str,
+    events: bool,
 ) -> Result<[Duration; 3]> {
     let (fresh, changed) = (flat_jobs(prefix, 0), flat_jobs(prefix, 1));
     let mut took = [Duration::ZERO; 3];
-    for (slot, (rows, writes)) in
-        took.iter_mut()
-            .zip([(&fresh, 1000), (&changed, 1000), (&changed, 0)])
+    for (k, (slot, (rows, writes))) in took
+        .iter_mut()
+        .zip([(&fresh, 1000), (&changed, 1000), (&changed, 0)])
+        .enumerate()
     {
         let start = Instant::now();
+        if events {
+            raw.execute("BEGIN", &[]).await?;
+        }
         let written = ceiling_write(raw, engine, Entity::Jobs, &sql.jobs, tenant, rows).await?;
+        if events {
+            if written > 0 {
+                let now = store::timestamp();
+                events_write(raw, engine, Entity::Jobs, tenant, rows, k == 1, &now).await?;
+            }
+            raw.execute("COMMIT", &[]).await?;
+        }
         *slot = start.elapsed();
         ensure!(
             written == writes,
@@ -90,21 +106,35 @@ pub async fn alternating<const N: usize>(
     Ok(out)
 }
 
-/// The flat figures over HTTP and at the ceiling, alternating.
+/// The flat figures over HTTP, at the ceiling and at the ceiling with events (insert and
+/// update; an unchanged re-send writes no event), alternating.
 pub async fn flat_and_ceiling(
     api: &Api,
-    raw: &mut Raw,
+    ceiling: &mut CeilingDb,
+    with_log: &mut CeilingDb,
     engine: Engine,
-    tenant: &str,
     knobs: &Knobs,
-) -> Result<Pair<3>> {
+) -> Result<(Pair<3>, [Vec<Duration>; 2])> {
     let sql = Ceiling::new(engine);
-    alternating(
+    let mut with_events: [Vec<Duration>; 2] = Default::default();
+    let pair = alternating(
         knobs,
         async |rep| http_flat_rep(api, &format!("F{rep}")).await,
-        async |rep| ceiling_flat_rep(raw, engine, &sql, tenant, &format!("C{rep}")).await,
+        async |rep| {
+            let prefix = format!("C{rep}");
+            let (raw, tenant) = (&mut ceiling.raw, &ceiling.tenant);
+            let plain = ceiling_flat_rep(raw, engine, &sql, tenant, &prefix, false).await?;
+            let (raw, tenant) = (&mut with_log.raw, &with_log.tenant);
+            let [insert, update, _] =
+                ceiling_flat_rep(raw, engine, &sql, tenant, &prefix, true).await?;
+            if rep >= knobs.warmup {
+                push_each(&mut with_events, [insert, update]);
+            }
+            Ok(plain)
+        },
     )
-    .await
+    .await?;
+    Ok((pair, with_events))
 }
 
 /// 1000 nested jobs over HTTP, inserted then changed: one repetition.
@@ -126,6 +156,7 @@ pub async fn ceiling_nested_rep(
     sql: &Ceiling,
     tenant: &str,
     prefix: &str,
+    events: bool,
 ) -> Result<[Duration; 2]> {
     let mut took = [Duration::ZERO; 2];
     for (slot, rev) in took.iter_mut().zip([0, 1]) {
@@ -139,6 +170,10 @@ pub async fn ceiling_nested_rep(
             (Entity::Operations, &sql.operations, &operations),
         ] {
             written += ceiling_write(raw, engine, entity, sql, tenant, rows).await?;
+            if events {
+                let now = store::timestamp();
+                events_write(raw, engine, entity, tenant, rows, rev == 1, &now).await?;
+            }
         }
         raw.execute("COMMIT", &[]).await?;
         *slot = start.elapsed();
@@ -150,21 +185,34 @@ pub async fn ceiling_nested_rep(
     Ok(took)
 }
 
-/// The nested figures over HTTP and at the ceiling, alternating like the flat ones.
+/// The nested figures over HTTP, at the ceiling and at the ceiling with events, alternating
+/// like the flat ones.
 pub async fn nested_and_ceiling(
     api: &Api,
-    raw: &mut Raw,
+    ceiling: &mut CeilingDb,
+    with_log: &mut CeilingDb,
     engine: Engine,
-    tenant: &str,
     knobs: &Knobs,
-) -> Result<Pair<2>> {
+) -> Result<(Pair<2>, [Vec<Duration>; 2])> {
     let sql = Ceiling::new(engine);
-    alternating(
+    let mut with_events: [Vec<Duration>; 2] = Default::default();
+    let pair = alternating(
         knobs,
         async |rep| http_nested_rep(api, &format!("N{rep}")).await,
-        async |rep| ceiling_nested_rep(raw, engine, &sql, tenant, &format!("NC{rep}")).await,
+        async |rep| {
+            let prefix = format!("NC{rep}");
+            let (raw, tenant) = (&mut ceiling.raw, &ceiling.tenant);
+            let plain = ceiling_nested_rep(raw, engine, &sql, tenant, &prefix, false).await?;
+            let (raw, tenant) = (&mut with_log.raw, &with_log.tenant);
+            let events = ceiling_nested_rep(raw, engine, &sql, tenant, &prefix, true).await?;
+            if rep >= knobs.warmup {
+                push_each(&mut with_events, events);
+            }
+            Ok(plain)
+        },
     )
-    .await
+    .await?;
+    Ok((pair, with_events))
 }
 
 /// `n` single-job PUTs (each a new job) from `concurrency` clients: total time and latencies.

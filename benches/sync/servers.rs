@@ -222,3 +222,46 @@ impl ChildServer {
         Ok(())
     }
 }
+
+/// A database the ceiling writes directly: of its own, with its own background checkpoints
+/// (two connections writing one SQLite file in turn would each find the other's commits and
+/// reload their page caches at every repetition, which neither does on its own), holding the
+/// main database's cells, since the nested ceiling finds its operations' cells by name.
+pub struct CeilingDb {
+    pub db: Db,
+    pub store: Arc<dyn Store>,
+    pub raw: Raw,
+    pub tenant: String,
+}
+
+impl CeilingDb {
+    pub async fn new(
+        engine: Engine,
+        dir: &std::path::Path,
+        label: &str,
+        cells: &[crate::records::Row],
+    ) -> Result<CeilingDb> {
+        let db = fresh_db(engine, dir, label).await?;
+        let store = eryxon::store::open(&db.url).await?;
+        let mut raw = Raw::open(engine, &db.url).await?;
+        let (key, tenant) = key_and_tenant(&*store, &mut raw, engine).await?;
+        let server = Server::start(store.clone()).await?;
+        let cells_body = crate::records::flat_body(eryxon::domain::Entity::Cells, cells);
+        let answer = crate::http::Api::new(&server.base, &key)
+            .bulk("cells", cells_body)
+            .await?;
+        crate::http::expect(&answer, cells.len() as u64, 0, 0)?;
+        server.stop().await?;
+        Ok(CeilingDb {
+            db,
+            store,
+            raw,
+            tenant,
+        })
+    }
+
+    pub async fn drop(self) -> Result<()> {
+        drop((self.raw, self.store));
+        drop_db(&self.db).await
+    }
+}

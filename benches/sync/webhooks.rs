@@ -178,6 +178,7 @@ pub async fn webhook_figures(
         records_per_s: 1.0 / LATENCY_PACE.as_secs_f64(),
         ratio_to_ceiling: None,
         ratio_to_baseline: None,
+        ratio_to_ceiling_events: None,
         p99_ms: Some(ms(at(0.99))),
     });
 
