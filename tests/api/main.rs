@@ -39,5 +39,6 @@ mod sync_events;
 mod values;
 mod webhook_crash;
 mod webhook_receiver;
+mod webhook_retries;
 mod webhook_ssrf;
 mod webhooks;
