@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{Engine, TestServer};
+use crate::common::Engine;
 use crate::floor::routing;
 use crate::on_every_engine;
-use crate::webhook_receiver::{verify_eryxon, verify_standard, Receiver};
+use crate::webhook_receiver::Receiver;
 use crate::webhooks::{deliveries, quick_server, register, start, PATIENCE};
 
 async fn failures_are_retried_with_the_same_id(engine: Engine) {
