@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use super::events::{columns, event_of};
+use super::events::{columns, read_events};
 use super::tx::{Arg, Statements};
 use super::webhooks::disable;
 use super::{timestamp, timestamp_of, Access, Store, StoreError};
@@ -153,22 +153,22 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
          ORDER BY position LIMIT $4",
         columns(&*tx)
     );
-    let rows = tx
-        .rows(
-            &sql,
-            vec![
-                row.text(0)?.into(),
-                row.text(1)?.into(),
-                after.into(),
-                FAN_OUT_BATCH.into(),
-            ],
-        )
-        .await?;
+    let events = read_events(
+        &mut *tx,
+        &sql,
+        vec![
+            row.text(0)?.into(),
+            row.text(1)?.into(),
+            after.into(),
+            FAN_OUT_BATCH.into(),
+        ],
+    )
+    .await?;
     let now = timestamp();
     let mut created = 0;
     let mut through = after;
-    for event in rows.iter().map(event_of) {
-        let event = event?;
+    let none = events.is_empty();
+    for event in events {
         through = event.position;
         if !filter
             .as_ref()
@@ -191,7 +191,7 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
         .await?;
         created += 1;
     }
-    if rows.is_empty() {
+    if none {
         // The events behind the cursor were pruned (the endpoint was off for longer than the
         // log keeps them): move past them, or the endpoint would look behind forever.
         through = tx

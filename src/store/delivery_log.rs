@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::deliveries::{id_list, insert};
-use super::events::{columns, event_of};
+use super::events::{columns, read_events};
 use super::tx::{Arg, Row};
 use super::{timestamp, Access, Store, StoreError};
 use crate::domain::delivery::{Attempt, Delivery};
@@ -252,11 +252,10 @@ pub async fn replay(
            AND occurred_at >= $3::timestamptz{until_condition} ORDER BY position LIMIT $4",
         columns(&*tx)
     );
-    let rows = tx.rows(&sql, args).await?;
+    let events = read_events(&mut *tx, &sql, args).await?;
     let now = timestamp();
     let mut count = 0;
-    for event in rows.iter().map(event_of) {
-        let event = event?;
+    for event in events {
         let subscribed = subscription
             .as_ref()
             .is_some_and(|f| f.matches(&event.event_type));

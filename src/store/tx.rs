@@ -135,6 +135,14 @@ pub trait Dialect {
     fn analyze(&self, _table: &str) -> Option<String> {
         None
     }
+
+    /// A statement answering the rows of `sql` (whose `columns` columns are named `c0`, `c1`,
+    /// …) as one row holding one JSON text, the array of the rows as arrays, where fetching one
+    /// row is much faster than fetching many (SQLite: `store::sqlite::packed`); `None` where
+    /// it is not.
+    fn packed(&self, _sql: &str, _columns: usize) -> Option<String> {
+        None
+    }
 }
 
 /// Statements on one connection inside a transaction someone else ends: the engine-neutral

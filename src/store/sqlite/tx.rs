@@ -24,6 +24,14 @@ impl Dialect for SqliteDialect {
     fn time(&self, column: &str) -> String {
         column.to_owned()
     }
+
+    fn packed(&self, sql: &str, columns: usize) -> Option<String> {
+        let values: Vec<String> = (0..columns).map(|k| format!("c{k}")).collect();
+        Some(format!(
+            "SELECT json_group_array(json_array({})) FROM ({sql})",
+            values.join(", ")
+        ))
+    }
 }
 
 fn query<'q>(
