@@ -45,7 +45,7 @@ pub(crate) async fn record<W: SyncWriter>(
     let entry = history.map(|h| h.entry(&results));
     // The entry is written before the events: taking their positions locks the tenant's
     // position row until commit on PostgreSQL, so nothing that can go earlier runs under that
-    // lock (bench figures `put_c8` and `lifecycle`).
+    // lock (bench figure `put_c8`).
     if let Some(entry) = entry.as_ref().filter(|_| finish == Finish::Commit) {
         super::history::insert(&mut recorder.writer.statements(), scope, entry).await?;
     }
