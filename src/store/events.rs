@@ -47,6 +47,21 @@ pub(crate) async fn append(
     events: &[NewEvent],
     now: &str,
 ) -> Result<Appended, StoreError> {
+    append_all(tx, scope, &[(events, now)]).await
+}
+
+/// Writes the events of several changes of one tenant and mode, in order, each change's as of
+/// its time: one position update and one `INSERT` per 200 events for them all (SQLite's group
+/// commit appends its group's events at once).
+pub(crate) async fn append_all(
+    tx: &mut dyn Statements,
+    scope: Scope,
+    changes: &[(&[NewEvent], &str)],
+) -> Result<Appended, StoreError> {
+    let events: Vec<(&NewEvent, &str)> = changes
+        .iter()
+        .flat_map(|(events, now)| events.iter().map(move |e| (e, *now)))
+        .collect();
     if events.is_empty() {
         return Ok(Appended::default());
     }
@@ -67,7 +82,7 @@ pub(crate) async fn append(
     for (chunk_index, chunk) in events.chunks(INSERT_CHUNK).enumerate() {
         let mut values = Vec::with_capacity(chunk.len());
         let mut args = Vec::with_capacity(chunk.len() * 11);
-        for (k, event) in chunk.iter().enumerate() {
+        for (k, (event, now)) in chunk.iter().enumerate() {
             let n = args.len();
             values.push(format!(
                 "(${}, ${}::uuid, ${}, ${}, ${}, ${}::timestamptz, ${}, ${}::uuid, ${}, ${}, ${})",
@@ -90,7 +105,7 @@ pub(crate) async fn append(
                 scope.mode.as_str().into(),
                 position.into(),
                 event.event_type.as_str().into(),
-                now.into(),
+                (*now).into(),
                 Arg::Text(event.entity.map(str::to_owned)),
                 Arg::Text(event.record_id.map(|id| id.hyphenated().to_string())),
                 event.external_source.clone().into(),
@@ -106,7 +121,7 @@ pub(crate) async fn append(
         tx.run(&sql, args).await?;
     }
     Ok(Appended(
-        events.iter().map(|e| e.event_type.clone()).collect(),
+        events.iter().map(|(e, _)| e.event_type.clone()).collect(),
     ))
 }
 

@@ -70,6 +70,24 @@ pub(crate) async fn act(
     action: Action,
     report: &Report,
 ) -> Result<Acted, StoreError> {
+    let (acted, events, now) = act_unlogged(tx, scope, machine, target, action, report).await?;
+    let appended = append(tx, scope, &events, &now).await?;
+    tx.after_commit(appended);
+    Ok(acted)
+}
+
+/// [`act`] short of appending its events: answers them, and their time, for the caller to
+/// append in the same transaction (SQLite's group commit appends its group's at once). An
+/// action refused, or of no record, writes nothing and has no events.
+pub(crate) async fn act_unlogged(
+    tx: &mut dyn Statements,
+    scope: Scope,
+    machine: Machine,
+    target: &RecordRef,
+    action: Action,
+    report: &Report,
+) -> Result<(Acted, Vec<NewEvent>, String), StoreError> {
+    let refused = |acted| Ok((acted, Vec::new(), String::new()));
     let table = match machine {
         Machine::Job => "jobs",
         Machine::Operation => "operations",
@@ -87,17 +105,17 @@ pub(crate) async fn act(
         },
     );
     let Some(found) = tx.row(&sql, args).await? else {
-        return Ok(Acted::NotFound);
+        return refused(Acted::NotFound);
     };
     let id = found.id(0)?;
     let previous = status_of(&found.text(1)?)?;
     let next = match machine.next(previous, action) {
         Ok(next) => next,
-        Err(refusal) => return Ok(Acted::Refused(refusal.message)),
+        Err(refusal) => return refused(Acted::Refused(refusal.message)),
     };
     let last = found.opt_text(2)?.map(|t| parse_stored(&t)).transpose()?;
     if let Err(error) = report.check_after(last) {
-        return Ok(Acted::TooEarly(error));
+        return refused(Acted::TooEarly(error));
     }
     let at = timestamp_of(report.at);
     let now = timestamp();
@@ -142,14 +160,13 @@ pub(crate) async fn act(
             data: data.to_string(),
         },
     );
-    let appended = append(tx, scope, &events, &now).await?;
-    tx.after_commit(appended);
-    Ok(Acted::Done(Box::new(Transition {
+    let done = Acted::Done(Box::new(Transition {
         previous_status: previous.as_str().to_owned(),
         new_status: next.as_str().to_owned(),
         record,
         time_entry_ended: ended,
-    })))
+    }));
+    Ok((done, events, now))
 }
 
 /// Opens a time entry (start, resume) or closes the open ones (pause, complete), answering the

@@ -24,21 +24,49 @@ fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> StoreE
     StoreError::Database(sqlx::Error::Decode(Box::new(error)))
 }
 
-/// Appends an entry to the tenant's sync history, on its own or inside a sync's transaction.
+/// Appends entries to their tenants' sync history, on their own or inside a sync's
+/// transaction: one statement for every entry (SQLite's group commit writes its group's at
+/// once).
 pub(crate) async fn insert(
     tx: &mut dyn Statements,
-    scope: Scope,
-    entry: &ImportEntry,
+    entries: &[(Scope, &ImportEntry)],
 ) -> Result<(), StoreError> {
+    const TYPES: [&str; 18] = [
+        "::uuid",
+        "::uuid",
+        "",
+        "::uuid",
+        "",
+        "",
+        "::json",
+        "",
+        "::integer",
+        "::integer",
+        "::integer",
+        "::integer",
+        "::integer",
+        "::integer",
+        "::json",
+        "",
+        "",
+        "::timestamptz",
+    ];
+    if entries.is_empty() {
+        return Ok(());
+    }
     let count = |n: usize| Arg::Int(Some(n as i64));
-    tx.run(
-        "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
-         dry_run, status, total, created, updated, unchanged, errors, error_details, \
-         duration_ms, request_id, created_at) \
-         VALUES ($1::uuid, $2::uuid, $3, $4::uuid, $5, $6, $7::json, $8, $9::integer, \
-         $10::integer, $11::integer, $12::integer, $13::integer, $14::integer, $15::json, \
-         $16, $17, $18::timestamptz)",
-        vec![
+    let created_at = timestamp();
+    let mut values = Vec::with_capacity(entries.len());
+    let mut args = Vec::with_capacity(entries.len() * TYPES.len());
+    for (scope, entry) in entries {
+        let n = args.len();
+        let row: Vec<String> = TYPES
+            .iter()
+            .enumerate()
+            .map(|(k, cast)| format!("${}{cast}", n + k + 1))
+            .collect();
+        values.push(format!("({})", row.join(", ")));
+        args.extend([
             entry.id.into(),
             scope.tenant_id.into(),
             scope.mode.as_str().into(),
@@ -58,10 +86,16 @@ pub(crate) async fn insert(
             entry.error_details.to_string().into(),
             (entry.duration_ms as i64).into(),
             entry.request_id.clone().into(),
-            timestamp().into(),
-        ],
-    )
-    .await?;
+            created_at.as_str().into(),
+        ]);
+    }
+    let sql = format!(
+        "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
+         dry_run, status, total, created, updated, unchanged, errors, error_details, \
+         duration_ms, request_id, created_at) VALUES {}",
+        values.join(", ")
+    );
+    tx.run(&sql, args).await?;
     Ok(())
 }
 

@@ -284,7 +284,11 @@ pub trait Store: Send + Sync {
 
     /// Appends an entry to the tenant's sync history.
     async fn record_import(&self, scope: Scope, entry: &ImportEntry) -> Result<(), StoreError> {
-        history::insert(&mut *self.autocommit(Access::Bookkeeping), scope, entry).await
+        history::insert(
+            &mut *self.autocommit(Access::Bookkeeping),
+            &[(scope, entry)],
+        )
+        .await
     }
 
     /// The sync history, newest first (entries without their per-record errors), and how

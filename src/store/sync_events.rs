@@ -28,6 +28,15 @@ use crate::domain::schema::{Entity, Scalar};
 use crate::domain::view::{same_value, FieldValue, RecordView};
 use crate::domain::Scope;
 
+/// A sync run but not yet written down: its results, its history entry (given the call's
+/// draft) and the events it caused, as of `now`.
+pub(crate) struct Recorded {
+    pub results: Vec<RecordResult>,
+    pub entry: Option<ImportEntry>,
+    pub events: Vec<NewEvent>,
+    pub now: String,
+}
+
 /// Writes a batch with its events and `kept` notes (`sync::run` inside a [`Recorder`]):
 /// answers its results and, given the call's draft, its history entry (written here too,
 /// unless a dry run; the engine records a dry run's after rolling back), and the events
@@ -40,19 +49,41 @@ pub(crate) async fn record<W: SyncWriter>(
     finish: Finish,
     now: &str,
 ) -> Result<(Vec<RecordResult>, Option<ImportEntry>, Appended), StoreError> {
-    let mut recorder = Recorder::new(writer, scope);
-    let mut results = super::sync::run(&mut recorder, batch).await?;
-    let entry = history.map(|h| h.entry(&results));
+    let recorded = prepare(writer, scope, batch, history, finish, now).await?;
+    let mut statements = writer.statements();
     // The entry is written before the events: taking their positions locks the tenant's
     // position row until commit on PostgreSQL, so nothing that can go earlier runs under that
     // lock (bench figure `put_c8`).
-    if let Some(entry) = entry.as_ref().filter(|_| finish == Finish::Commit) {
-        super::history::insert(&mut recorder.writer.statements(), scope, entry).await?;
+    if let Some(entry) = recorded.entry.as_ref().filter(|_| finish == Finish::Commit) {
+        super::history::insert(&mut statements, &[(scope, entry)]).await?;
     }
-    let appended = recorder
+    let appended = append(&mut statements, scope, &recorded.events, now).await?;
+    Ok((recorded.results, recorded.entry, appended))
+}
+
+/// Runs a batch with its `kept` notes, and derives (unless a dry run) its events and history
+/// entry without writing them: [`record`] writes them next, SQLite's group commit once for
+/// every sync of its group.
+pub(crate) async fn prepare<W: SyncWriter>(
+    writer: &mut W,
+    scope: Scope,
+    batch: &SyncBatch,
+    history: Option<&HistoryDraft>,
+    finish: Finish,
+    now: &str,
+) -> Result<Recorded, StoreError> {
+    let mut recorder = Recorder::new(writer, scope);
+    let mut results = super::sync::run(&mut recorder, batch).await?;
+    let entry = history.map(|h| h.entry(&results));
+    let events = recorder
         .finish(&mut results, entry.as_ref(), finish, now)
         .await?;
-    Ok((results, entry, appended))
+    Ok(Recorded {
+        results,
+        entry,
+        events,
+        now: now.to_owned(),
+    })
 }
 
 /// One row an upsert answered.
@@ -87,15 +118,15 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         }
     }
 
-    /// Notes the `kept` values in `results`, and (unless a dry run) appends the sync's events
-    /// and the call's `sync.completed` to the log, as of `now`.
+    /// Notes the `kept` values in `results`, and (unless a dry run) answers the sync's events
+    /// and the call's `sync.completed`, as of `now`.
     async fn finish(
         mut self,
         results: &mut [RecordResult],
         entry: Option<&ImportEntry>,
         finish: Finish,
         now: &str,
-    ) -> Result<Appended, StoreError> {
+    ) -> Result<Vec<NewEvent>, StoreError> {
         let after = self.written_rows().await?;
         let kept = self.kept(&after);
         if !kept.is_empty() {
@@ -110,7 +141,7 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
             }
         }
         if finish == Finish::DryRun {
-            return Ok(Appended::default());
+            return Ok(Vec::new());
         }
         let mut events = self.record_events(&after);
         for (entity, retired) in &self.retired {
@@ -129,8 +160,7 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         if let Some(entry) = entry.filter(|e| !events.is_empty() || e.counts.errors > 0) {
             events.push(completed(entry));
         }
-        let mut statements = self.writer.statements();
-        append(&mut statements, self.scope, &events, now).await
+        Ok(events)
     }
 
     /// The rows the sync created or changed, as they are now.

@@ -338,9 +338,65 @@ async fn a_first_load_gives_every_table_planner_statistics() {
     }
 }
 
+/// Concurrent single syncs of two tenants (SQLite commits them in shared transactions, writing
+/// the group's history entries and each tenant's events together): each tenant's feed holds
+/// exactly its own events, each sync's record event right before its `sync.completed`, which
+/// names that sync's own history entry.
+async fn concurrent_syncs_of_two_tenants_log_each_its_own_events(engine: Engine) {
+    let server = std::sync::Arc::new(TestServer::start(engine).await);
+    let tenants = [server.key("acme").await, server.key("globex").await];
+    let requests = (0..120).map(|i| {
+        let server = server.clone();
+        let key = tenants[i % 2].clone();
+        tokio::spawn(async move {
+            let body = json!({"external_id": format!("T{}-{i}", i % 2),
+                "external_source": "SAP", "job_number": format!("{i}")});
+            server
+                .put("/api-jobs/sync", &key, &body)
+                .await
+                .status
+                .as_u16()
+        })
+    });
+    for status in futures::future::join_all(requests).await {
+        assert_eq!(status.unwrap(), 201);
+    }
+    for (t, key) in tenants.iter().enumerate() {
+        let feed = server.get("/api-events?limit=1000", key).await.expect(200);
+        let events = feed.data()["events"].as_array().unwrap().clone();
+        assert_eq!(events.len(), 120, "tenant {t}: 60 syncs, two events each");
+        let history = server
+            .get("/api-sync/imports?limit=1000", key)
+            .await
+            .expect(200);
+        let mut entries: Vec<String> = history.data()["imports"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect();
+        let mut named = Vec::new();
+        for pair in events.chunks(2) {
+            assert_eq!(pair[0]["type"], "job.created", "{pair:#?}");
+            let external_id = pair[0]["external_id"].as_str().unwrap();
+            assert!(external_id.starts_with(&format!("T{t}-")), "{pair:#?}");
+            assert_eq!(pair[1]["type"], "sync.completed", "{pair:#?}");
+            assert_eq!(pair[1]["data"]["created"], 1, "{pair:#?}");
+            named.push(pair[1]["data"]["import_id"].as_str().unwrap().to_owned());
+        }
+        entries.sort();
+        named.sort();
+        assert_eq!(
+            named, entries,
+            "tenant {t}: one sync.completed per history entry"
+        );
+    }
+}
+
 on_every_engine!(
     shutdown_lets_in_flight_requests_finish,
     concurrent_upserts_of_one_new_record_create_it_once,
     overlapping_batches_in_opposite_orders_all_go_through,
     data_survives_a_restart,
+    concurrent_syncs_of_two_tenants_log_each_its_own_events,
 );

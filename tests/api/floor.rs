@@ -290,8 +290,57 @@ async fn jobs_have_their_own_lifecycle(engine: Engine) {
     server.post(&by_id, &key, &json!({})).await.expect(400);
 }
 
+/// Eight terminals start one operation at once (SQLite runs concurrent actions in one shared
+/// transaction): one start is taken, the others are refused, and the refused ones leave nothing
+/// behind: one time entry, one `operation.started`.
+async fn concurrent_starts_of_one_operation_take_one(engine: Engine) {
+    let server = std::sync::Arc::new(TestServer::start(engine).await);
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    let starts = (0..8).map(|i| {
+        let (server, key, o1) = (server.clone(), key.clone(), o1.clone());
+        tokio::spawn(async move {
+            let path = format!("/api-operation-lifecycle/start?id={o1}");
+            let reply = server
+                .post(&path, &key, &json!({"operator": format!("t{i}")}))
+                .await;
+            (reply.status.as_u16(), reply.body.to_string())
+        })
+    });
+    let mut answers: Vec<(u16, String)> = futures::future::join_all(starts)
+        .await
+        .into_iter()
+        .map(Result::unwrap)
+        .collect();
+    answers.sort();
+    assert_eq!(answers[0].0, 200, "{answers:#?}");
+    for (status, body) in &answers[1..] {
+        // Refused by the status it found, or (PostgreSQL, read before the winner committed)
+        // by the status having moved under it.
+        match status {
+            400 => assert!(
+                body.contains("INVALID_STATE_TRANSITION") && body.contains("in_progress"),
+                "{body}"
+            ),
+            409 => assert!(body.contains("\"CONFLICT\""), "{body}"),
+            _ => panic!("{answers:#?}"),
+        }
+    }
+    let entries = server
+        .get(&format!("/api-time-entries?operation_id={o1}"), &key)
+        .await
+        .expect(200);
+    assert_eq!(entries.data()["time_entries"].as_array().unwrap().len(), 1);
+    let started = server
+        .get("/api-events?types=operation.started", &key)
+        .await
+        .expect(200);
+    assert_eq!(started.data()["events"].as_array().unwrap().len(), 1);
+}
+
 on_every_engine!(
     an_operation_goes_through_its_lifecycle,
     refusals_are_precise,
     jobs_have_their_own_lifecycle,
+    concurrent_starts_of_one_operation_take_one,
 );

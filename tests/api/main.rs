@@ -25,6 +25,7 @@ mod metrics;
 mod openapi;
 mod ownership;
 mod push;
+mod push_bodies;
 mod push_exports;
 mod push_retries;
 mod quantities;

@@ -1,11 +1,15 @@
-//! Group commit. SQLite has one writer, so concurrent syncs queue for it; rather than one
-//! transaction each (BEGIN, the sync, its history entry, COMMIT: a hand-off to sqlx's worker
-//! thread apiece), small syncs that are waiting together share one transaction. Every caller
-//! is answered only after the shared COMMIT, so an answered sync is as durable as one committed
-//! alone. If the shared transaction fails, nothing of it is kept and each sync runs again in a
-//! transaction of its own, so one sync's failure never becomes another's
-//! (`concurrency::a_failing_sync_does_not_take_concurrent_ones_with_it`). Why and what it
-//! gains: docs/decisions/0005-sqlite-group-commit.md.
+//! Group commit. SQLite has one writer, so concurrent writes queue for it; rather than one
+//! transaction each (BEGIN, the write, its history entry and events, COMMIT: a hand-off to
+//! sqlx's worker thread apiece), small syncs and lifecycle actions waiting together share one
+//! transaction, and its history entries and events are written once for the group, in the order
+//! the jobs ran (`concurrency::concurrent_syncs_of_two_tenants_log_each_its_own_events`). Every
+//! caller is answered only after the shared COMMIT, so an answered write is as durable as one
+//! committed alone. If the shared transaction fails, nothing of it is kept and each job runs
+//! again in a transaction of its own, so one job's failure never becomes another's
+//! (`concurrency::a_failing_sync_does_not_take_concurrent_ones_with_it`); an action refused
+//! by the record's status writes nothing, in a group or alone
+//! (`floor::concurrent_starts_of_one_operation_take_one`). Why and what it gains:
+//! docs/decisions/0005-sqlite-group-commit.md.
 
 use std::sync::Arc;
 
@@ -14,12 +18,19 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::known::KnownRows;
 use super::sync::SqliteWriter;
+use super::tx::SqliteConn;
+use crate::domain::event::NewEvent;
+use crate::domain::floor::{Action, Machine, Report};
+use crate::domain::history::ImportEntry;
 use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::Scope;
-use crate::store::events::Appended;
-use crate::store::sync_events::record;
-use crate::store::{free_later, timestamp, Commit, Finish, HistoryDraft, StoreError, Written};
+use crate::store::events::{append_all, Appended};
+use crate::store::floor::{act_unlogged, Acted};
+use crate::store::sync_events::{prepare, record, Recorded};
+use crate::store::{
+    free_later, timestamp, Commit, Finish, HistoryDraft, RecordRef, StoreError, Written,
+};
 use tracing::Instrument;
 
 /// Most syncs one transaction carries.
@@ -29,29 +40,86 @@ const MAX_GROUP: usize = 32;
 /// commit, and a failed group runs every sync of it again.
 const MAX_GROUPED_RECORDS: usize = 8;
 
-type Answer = Result<Vec<RecordResult>, StoreError>;
+/// What a caller gave the committer to write.
+enum Work {
+    /// A sync and, given the call's draft, its history entry.
+    Sync {
+        batch: SyncBatch,
+        history: Option<HistoryDraft>,
+        reply: oneshot::Sender<Result<Written, StoreError>>,
+    },
+    /// A lifecycle action (`Store::transition`).
+    Act {
+        act: Box<Acting>,
+        reply: oneshot::Sender<Result<Acted, StoreError>>,
+    },
+}
+
+/// A lifecycle action, as `Store::transition` is given it.
+struct Acting {
+    machine: Machine,
+    target: RecordRef,
+    action: Action,
+    report: Report,
+}
 
 struct Job {
     scope: Scope,
-    batch: SyncBatch,
-    history: Option<HistoryDraft>,
-    reply: oneshot::Sender<Result<Written, StoreError>>,
-    /// The caller's span (its request's), so a sync committed alone logs under it.
+    work: Work,
+    /// The caller's span (its request's), so a job committed alone logs under it.
     span: tracing::Span,
+}
+
+/// What a job did in a shared transaction, short of its events, which the group appends.
+enum Done {
+    Synced(Recorded),
+    Acted {
+        acted: Acted,
+        events: Vec<NewEvent>,
+        now: String,
+    },
+}
+
+impl Done {
+    fn events(&self) -> (&[NewEvent], &str) {
+        match self {
+            Done::Synced(r) => (&r.events, &r.now),
+            Done::Acted { events, now, .. } => (events, now),
+        }
+    }
 }
 
 impl Job {
     fn groupable(&self) -> bool {
-        self.batch.len() <= MAX_GROUPED_RECORDS
+        match &self.work {
+            Work::Sync { batch, .. } => batch.len() <= MAX_GROUPED_RECORDS,
+            Work::Act { .. } => true,
+        }
     }
 
-    fn answer(self, answer: Answer) {
-        // The caller may have gone (its client hung up); the sync stands all the same.
-        let _ = self.reply.send(answer.map(Written::done));
+    /// Answers what the job did in a committed group.
+    fn answer(self, done: Done) {
+        // The caller may have gone (its client hung up); what it asked for stands all the same.
+        match (self.work, done) {
+            (Work::Sync { reply, .. }, Done::Synced(recorded)) => {
+                let _ = reply.send(Ok(Written::done(recorded.results)));
+            }
+            (Work::Act { reply, .. }, Done::Acted { acted, .. }) => {
+                let _ = reply.send(Ok(acted));
+            }
+            _ => unreachable!("a job is answered with what it did"),
+        }
+    }
+
+    fn refuse(self, error: StoreError) {
+        let _ = match self.work {
+            Work::Sync { reply, .. } => reply.send(Err(error)).is_ok(),
+            Work::Act { reply, .. } => reply.send(Err(error)).is_ok(),
+        };
     }
 }
 
-/// The queue of syncs to commit, served by one task that owns the turn at the writer.
+/// The queue of writes to commit, served by one task that owns the turn at the writer.
 pub(super) struct Committer {
     jobs: mpsc::UnboundedSender<Job>,
 }
@@ -77,17 +145,44 @@ impl Committer {
         history: Option<HistoryDraft>,
     ) -> Result<Written, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let job = Job {
-            scope,
+        let work = Work::Sync {
             batch,
             history,
             reply,
-            span: tracing::Span::current(),
         };
-        let gone = || StoreError::Unavailable(sqlx::Error::PoolClosed);
-        self.jobs.send(job).map_err(|_| gone())?;
+        self.send(scope, work)?;
         answer.await.map_err(|_| gone())?
     }
+
+    /// Runs a lifecycle action with its events; answers it once committed.
+    pub async fn act(
+        &self,
+        scope: Scope,
+        machine: Machine,
+        target: RecordRef,
+        action: Action,
+        report: Report,
+    ) -> Result<Acted, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let act = Box::new(Acting {
+            machine,
+            target,
+            action,
+            report,
+        });
+        self.send(scope, Work::Act { act, reply })?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    fn send(&self, scope: Scope, work: Work) -> Result<(), StoreError> {
+        let span = tracing::Span::current();
+        let job = Job { scope, work, span };
+        self.jobs.send(job).map_err(|_| gone())
+    }
+}
+
+fn gone() -> StoreError {
+    StoreError::Unavailable(sqlx::Error::PoolClosed)
 }
 
 /// The writer connection's pool, and what is known of the rows written through it.
@@ -143,18 +238,18 @@ async fn serve(writer: Writer, mut queue: mpsc::UnboundedReceiver<Job>) {
 async fn commit(writer: &Writer, group: Vec<Job>) {
     if group.len() > 1 {
         match commit_together(writer, &group).await {
-            Ok(answers) => {
-                for (job, answer) in group.into_iter().zip(answers) {
-                    job.answer(Ok(answer));
+            Ok(done) => {
+                for (job, done) in group.into_iter().zip(done) {
+                    job.answer(done);
                 }
                 return;
             }
-            // Another process held the write lock for the whole busy timeout: running each sync
-            // alone would wait that long again, once per sync. Each is answered 503 instead
+            // Another process held the write lock for the whole busy timeout: running each job
+            // alone would wait that long again, once per job. Each is answered 503 instead
             // (`locks::a_write_lock_held_too_long_is_503`).
             Err(StoreError::Locked(cause)) => {
                 for job in group {
-                    job.answer(Err(StoreError::Locked(cause.clone())));
+                    job.refuse(StoreError::Locked(cause.clone()));
                 }
                 return;
             }
@@ -162,45 +257,121 @@ async fn commit(writer: &Writer, group: Vec<Job>) {
         }
     }
     for job in group {
-        let Job {
-            scope,
-            batch,
-            history,
-            reply,
-            span,
-        } = job;
-        commit_alone(writer, scope, &batch, history.as_ref(), reply)
-            .instrument(span)
-            .await;
-        free_later(batch);
+        let Job { scope, work, span } = job;
+        match work {
+            Work::Sync {
+                batch,
+                history,
+                reply,
+            } => {
+                commit_alone(writer, scope, &batch, history.as_ref(), reply)
+                    .instrument(span)
+                    .await;
+                free_later(batch);
+            }
+            Work::Act { act, reply } => {
+                let acted = act_alone(writer, scope, &act).instrument(span).await;
+                let _ = reply.send(acted);
+            }
+        }
     }
 }
 
-async fn commit_together(
-    writer: &Writer,
-    group: &[Job],
-) -> Result<Vec<Vec<RecordResult>>, StoreError> {
+/// Runs every job of the group in one transaction, then writes the syncs' history entries in
+/// one statement and each tenant's events in one append, in the order the jobs ran: of a
+/// single PUT's seven statements, those two (and the position update) are shared by the group.
+async fn commit_together(writer: &Writer, group: &[Job]) -> Result<Vec<Done>, StoreError> {
     let mut tx = writer.begin().await?;
-    let mut answers = Vec::with_capacity(group.len());
-    let mut appended = Appended::default();
+    let mut done = Vec::with_capacity(group.len());
     for job in group {
-        let (scope, batch, history) = (job.scope, &job.batch, job.history.as_ref());
-        let (results, events) = write(
-            &mut tx,
-            scope,
-            batch,
-            history,
-            Some(&writer.known),
-            Finish::Commit,
-        )
-        .await?;
-        answers.push(results);
-        appended.extend(events);
+        done.push(run(writer, &mut tx, job).await?);
+    }
+    let entries: Vec<(Scope, &ImportEntry)> = group
+        .iter()
+        .zip(&done)
+        .filter_map(|(job, done)| match done {
+            Done::Synced(r) => Some((job.scope, r.entry.as_ref()?)),
+            Done::Acted { .. } => None,
+        })
+        .collect();
+    let mut statements = SqliteConn(&mut tx);
+    crate::store::history::insert(&mut statements, &entries).await?;
+    let mut appended = Appended::default();
+    let mut scopes: Vec<Scope> = Vec::new();
+    for job in group {
+        if !scopes.contains(&job.scope) {
+            scopes.push(job.scope);
+        }
+    }
+    for scope in scopes {
+        let changes: Vec<(&[NewEvent], &str)> = group
+            .iter()
+            .zip(&done)
+            .filter(|(job, _)| job.scope == scope)
+            .map(|(_, done)| done.events())
+            .collect();
+        appended.extend(append_all(&mut statements, scope, &changes).await?);
     }
     writer.commit(tx).await?;
     // Only now: a group that fails here is written again job by job, and counts then.
     appended.committed();
-    Ok(answers)
+    Ok(done)
+}
+
+/// One job of a group, inside its transaction, short of its history entry and events.
+async fn run(
+    writer: &Writer,
+    tx: &mut sqlx::SqliteConnection,
+    job: &Job,
+) -> Result<Done, StoreError> {
+    match &job.work {
+        Work::Sync { batch, history, .. } => {
+            let now = timestamp();
+            let mut sync = SqliteWriter {
+                conn: tx,
+                scope: job.scope,
+                now: now.clone(),
+                known: Some(&writer.known),
+            };
+            let history = history.as_ref();
+            let recorded = prepare(&mut sync, job.scope, batch, history, Finish::Commit, &now);
+            Ok(Done::Synced(recorded.await?))
+        }
+        Work::Act { act, .. } => {
+            // The floor's writes change rows the syncs remember (status, times).
+            writer.known.clear();
+            let (acted, events, now) = act_unlogged(
+                &mut SqliteConn(tx),
+                job.scope,
+                act.machine,
+                &act.target,
+                act.action,
+                &act.report,
+            )
+            .await?;
+            Ok(Done::Acted { acted, events, now })
+        }
+    }
+}
+
+/// Runs one lifecycle action in a transaction of its own.
+async fn act_alone(writer: &Writer, scope: Scope, act: &Acting) -> Result<Acted, StoreError> {
+    let mut tx = writer.begin().await?;
+    writer.known.clear();
+    let mut statements = SqliteConn(&mut tx);
+    let (acted, events, now) = act_unlogged(
+        &mut statements,
+        scope,
+        act.machine,
+        &act.target,
+        act.action,
+        &act.report,
+    )
+    .await?;
+    let appended = append_all(&mut statements, scope, &[(&events, &now)]).await?;
+    writer.commit(tx).await?;
+    appended.committed();
+    Ok(acted)
 }
 
 /// Runs one sync in a transaction of its own. Its results are handed over before the COMMIT,
@@ -273,91 +444,5 @@ pub(super) async fn write(
 }
 
 #[cfg(test)]
-mod tests {
-    use sqlx::sqlite::SqlitePoolOptions;
-    use uuid::Uuid;
-
-    use super::*;
-    use crate::domain::batch::prepare_one;
-    use crate::domain::outcome::Change;
-    use crate::domain::record::{JobPayload, RecordKey};
-    use crate::domain::schema::Entity;
-    use crate::domain::Mode;
-
-    async fn writer_with_tenant() -> (Writer, Scope) {
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect("sqlite::memory:")
-            .await
-            .expect("in-memory SQLite");
-        sqlx::migrate!("migrations/sqlite")
-            .run(&pool)
-            .await
-            .expect("migrations");
-        let tenant = Uuid::now_v7();
-        sqlx::query("INSERT INTO tenants (id, slug, created_at) VALUES (?1, 'acme', '')")
-            .bind(tenant.hyphenated().to_string())
-            .execute(&pool)
-            .await
-            .expect("tenant");
-        let writer = Writer {
-            pool,
-            known: Arc::new(KnownRows::default()),
-        };
-        let scope = Scope {
-            tenant_id: tenant,
-            mode: Mode::Live,
-        };
-        (writer, scope)
-    }
-
-    /// Syncs one job alone, as the committer does, and answers its change once committed.
-    async fn sync_job(writer: &Writer, scope: Scope, external_id: &str, number: &str) -> Change {
-        let payload: JobPayload = serde_json::from_value(serde_json::json!({
-            "external_id": external_id, "external_source": "SAP", "job_number": number}))
-        .expect("a job");
-        let batch = prepare_one(payload).expect("a valid job");
-        let (reply, answer) = oneshot::channel();
-        commit_alone(writer, scope, &batch, None, reply).await;
-        let written = answer.await.expect("answered").expect("synced");
-        let change = written.results[0]
-            .outcome
-            .as_ref()
-            .expect("accepted")
-            .change;
-        written.commit.durable().await.expect("committed");
-        change
-    }
-
-    /// A sync that finds a row where the memory of synced rows did not put it runs again from
-    /// the database, and its client sees only the right answer.
-    #[tokio::test]
-    async fn a_misremembered_row_is_synced_again_from_the_database() {
-        let (writer, scope) = writer_with_tenant().await;
-        for (external_id, number) in [("J-1", "1"), ("J-2", "2")] {
-            assert_eq!(
-                sync_job(&writer, scope, external_id, number).await,
-                Change::Created
-            );
-        }
-        let key = |external_id: &str| {
-            writer.known.key(&RecordKey {
-                source: "SAP".into(),
-                external_id: external_id.into(),
-            })
-        };
-        writer
-            .known
-            .swap_rowids(scope, Entity::Jobs, key("J-1"), key("J-2"));
-
-        assert_eq!(sync_job(&writer, scope, "J-1", "1b").await, Change::Updated);
-        let numbers: Vec<(String, String)> =
-            sqlx::query_as("SELECT external_id, job_number FROM jobs ORDER BY external_id")
-                .fetch_all(&writer.pool)
-                .await
-                .expect("jobs");
-        let expected = [("J-1", "1b"), ("J-2", "2")].map(|(e, n)| (e.to_owned(), n.to_owned()));
-        assert_eq!(numbers, expected);
-        assert_eq!(sync_job(&writer, scope, "J-2", "2b").await, Change::Updated);
-    }
-}
+#[path = "group_tests.rs"]
+mod tests;

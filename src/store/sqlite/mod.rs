@@ -41,9 +41,11 @@ use super::{
     Access, Finish, HistoryDraft, ListQuery, Page, RecordRef, Store, StoreError, StoreOptions,
     Written,
 };
+use crate::domain::floor::{Action, Machine, Report};
 use crate::domain::record::SyncBatch;
 use crate::domain::view::RecordView;
 use crate::domain::{Entity, Scope};
+use crate::store::floor::Acted;
 
 pub struct SqliteStore {
     writer: SqlitePool,
@@ -155,6 +157,23 @@ impl Store for SqliteStore {
             Access::Bookkeeping => begin_write(&self.writer).await?,
         };
         Ok(Box::new(tx::SqliteTx(tx, Default::default())))
+    }
+
+    /// Through the committer, which commits concurrent actions (and small syncs) together
+    /// (decision 0005).
+    #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str(), ?machine, ?action))]
+    async fn transition(
+        &self,
+        scope: Scope,
+        machine: Machine,
+        record: &RecordRef,
+        action: Action,
+        report: &Report,
+    ) -> Result<Acted, StoreError> {
+        let (target, report) = (record.clone(), report.clone());
+        self.committer
+            .act(scope, machine, target, action, report)
+            .await
     }
 
     fn pool_state(&self) -> PoolState {
