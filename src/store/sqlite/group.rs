@@ -33,7 +33,7 @@ use crate::store::{
 };
 use tracing::Instrument;
 
-/// Most syncs one transaction carries.
+/// Most jobs (syncs and lifecycle actions) one transaction carries.
 const MAX_GROUP: usize = 32;
 
 /// Most records a sync may carry to be grouped: a big batch gains nothing from sharing a
@@ -111,11 +111,16 @@ impl Job {
         }
     }
 
+    /// Answers the group's failure, which running the job alone would only repeat.
     fn refuse(self, error: StoreError) {
-        let _ = match self.work {
-            Work::Sync { reply, .. } => reply.send(Err(error)).is_ok(),
-            Work::Act { reply, .. } => reply.send(Err(error)).is_ok(),
-        };
+        match self.work {
+            Work::Sync { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Work::Act { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+        }
     }
 }
 
