@@ -13,6 +13,7 @@ mod idempotency;
 mod keys;
 pub mod listing;
 pub mod postgres;
+mod progress;
 pub mod quantities;
 mod read;
 mod replace;
@@ -374,7 +375,7 @@ pub trait Store: Send + Sync {
         operation: Uuid,
     ) -> Result<Option<Vec<TimeEntry>>, StoreError> {
         let mut tx = self.begin(Access::Read).await?;
-        let entries = floor::time_entries(&mut *tx, scope, operation).await?;
+        let entries = progress::time_entries(&mut *tx, scope, operation).await?;
         tx.rollback().await?;
         Ok(entries)
     }

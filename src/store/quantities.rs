@@ -6,7 +6,8 @@
 use uuid::Uuid;
 
 use super::events::append;
-use super::floor::{key_condition, operation_progress};
+use super::floor::key_condition;
+use super::progress::operation_progress;
 use super::tx::{Arg, Row, Tx};
 use super::{timestamp, timestamp_of, StoreError};
 use crate::domain::event::NewEvent;
@@ -229,7 +230,7 @@ pub(crate) async fn list(
     scope: Scope,
     operation: Uuid,
 ) -> Result<Option<Vec<QuantityReport>>, StoreError> {
-    if !super::floor::live_operation(tx, scope, operation).await? {
+    if !super::progress::live_operation(tx, scope, operation).await? {
         return Ok(None);
     }
     reports(tx, "q.operation_id = $1::uuid", vec![operation.into()])
