@@ -185,7 +185,7 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
                 continue;
             }
             let dialect = self.writer.dialect();
-            let sql = by_ids_sql(entity, dialect);
+            let sql = by_ids_sql(entity, dialect, ids.len());
             let rows = self
                 .writer
                 .reader()
@@ -408,10 +408,25 @@ fn completed(entry: &ImportEntry) -> NewEvent {
 }
 
 /// The statement reading rows by id, bound to one list of ids.
-fn by_ids_sql(entity: Entity, dialect: Dialect) -> String {
+/// `ids` ids. One id (a single PUT's record) is read as the array's first element: see
+/// [`one_row`].
+/// PostgreSQL: a batch of one row as a one-row subquery of the arrays' first elements, where a
+/// batch would `unnest` them. A read of one record (each single PUT runs two) keeps a prepared
+/// statement, and PostgreSQL keeps re-planning one whose cached plan it costs above the plan
+/// for the row at hand: an array of unknown length against a known one-element array. Planning
+/// was 180 µs of each PUT's reads against 35 µs of running them (`pg_stat_statements`, bench
+/// `put`); a row whose every plan reads one row settles on the cached plan
+/// (docs/decisions/0011-postgres-plan-batches-per-execution.md).
+fn one_row(arrays: &[&str]) -> String {
+    let firsts: Vec<String> = arrays.iter().map(|a| format!("({a})[1]")).collect();
+    format!("(SELECT {})", firsts.join(", "))
+}
+
+fn by_ids_sql(entity: Entity, dialect: Dialect, ids: usize) -> String {
     let list = match dialect {
-        Dialect::Sqlite => "t.id IN (SELECT value FROM json_each(?1))".to_owned(),
-        Dialect::Postgres { .. } => "t.id = ANY($1::text[]::uuid[])".to_owned(),
+        Dialect::Sqlite => "t.id IN (SELECT value FROM json_each(?1))",
+        Dialect::Postgres { .. } if ids == 1 => "t.id = ($1::text[])[1]::uuid",
+        Dialect::Postgres { .. } => "t.id = ANY($1::text[]::uuid[])",
     };
     format!(
         "SELECT {} FROM {} AS t WHERE {list}",
@@ -473,9 +488,14 @@ fn stale_rows(
             binds.push(Bind::Texts(
                 fingerprints.iter().map(i64::to_string).collect(),
             ));
+            let batch = if rows.len() == 1 {
+                one_row(&["$3::text[]", "$4::text[]", "$5::text[]"])
+            } else {
+                "unnest($3::text[], $4::text[], $5::text[])".to_owned()
+            };
             (
                 format!(
-                    "unnest($3::text[], $4::text[], $5::text[]) AS r(src, ext, fp) \
+                    "{batch} AS r(src, ext, fp) \
                      CROSS JOIN LATERAL (SELECT * FROM {table} AS t WHERE t.tenant_id = $1::uuid \
                      AND t.mode = $2::text AND t.external_source = r.src \
                      AND t.external_id = r.ext OFFSET 0) AS t"
