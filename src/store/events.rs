@@ -65,6 +65,9 @@ pub(crate) async fn append_all(
     if events.is_empty() {
         return Ok(Appended::default());
     }
+    if tx.dialect().data_modifying_with() && events.len() <= INSERT_CHUNK {
+        return append_in_one_statement(tx, scope, events).await;
+    }
     let taken = tx
         .row(
             "INSERT INTO event_positions (tenant_id, mode, last) VALUES ($1::uuid, $2::text, $3) \
@@ -120,6 +123,62 @@ pub(crate) async fn append_all(
         );
         tx.run(&sql, args).await?;
     }
+    Ok(Appended(
+        events.iter().map(|(e, _)| e.event_type.clone()).collect(),
+    ))
+}
+
+/// PostgreSQL: takes the positions and inserts up to [`INSERT_CHUNK`] events in one statement,
+/// one round trip fewer while the tenant's position row is locked (a single PUT and a lifecycle
+/// action are CPU-bound on round trips: docs/performance.md).
+async fn append_in_one_statement(
+    tx: &mut dyn Statements,
+    scope: Scope,
+    events: Vec<(&NewEvent, &str)>,
+) -> Result<Appended, StoreError> {
+    let mut args: Vec<Arg> = vec![
+        scope.tenant_id.into(),
+        scope.mode.as_str().into(),
+        (events.len() as i64).into(),
+    ];
+    let mut values = Vec::with_capacity(events.len());
+    for (k, (event, now)) in events.iter().enumerate() {
+        let n = args.len();
+        values.push(format!(
+            "(${}, {}, ${}, ${}::timestamptz, ${}, ${}::uuid, ${}, ${}, ${})",
+            n + 1,
+            k + 1,
+            n + 2,
+            n + 3,
+            n + 4,
+            n + 5,
+            n + 6,
+            n + 7,
+            n + 8
+        ));
+        args.extend([
+            Arg::from(new_id()),
+            event.event_type.as_str().into(),
+            (*now).into(),
+            Arg::Text(event.entity.map(str::to_owned)),
+            Arg::Text(event.record_id.map(|id| id.hyphenated().to_string())),
+            event.external_source.clone().into(),
+            event.external_id.clone().into(),
+            event.data.as_str().into(),
+        ]);
+    }
+    let sql = format!(
+        "WITH taken AS (INSERT INTO event_positions (tenant_id, mode, last) \
+         VALUES ($1::uuid, $2::text, $3) ON CONFLICT (tenant_id, mode) \
+         DO UPDATE SET last = event_positions.last + excluded.last RETURNING last) \
+         INSERT INTO events (id, tenant_id, mode, position, type, occurred_at, entity, \
+         record_id, external_source, external_id, data) \
+         SELECT v.id, $1::uuid, $2::text, taken.last - $3 + v.ord, v.type, v.at, v.entity, \
+         v.rid, v.src, v.ext, v.data FROM taken, (VALUES {}) \
+         AS v(id, ord, type, at, entity, rid, src, ext, data)",
+        values.join(", ")
+    );
+    tx.run(&sql, args).await?;
     Ok(Appended(
         events.iter().map(|(e, _)| e.event_type.clone()).collect(),
     ))

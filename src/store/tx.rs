@@ -136,6 +136,12 @@ pub trait Dialect {
         None
     }
 
+    /// Whether a `WITH` may hold an `INSERT … RETURNING` whose rows the main statement reads
+    /// (PostgreSQL; not SQLite).
+    fn data_modifying_with(&self) -> bool {
+        false
+    }
+
     /// A statement answering the rows of `sql` (whose `columns` columns are named `c0`, `c1`,
     /// …) as one row holding one JSON text, the array of the rows as arrays, where fetching one
     /// row is much faster than fetching many (SQLite: `store::sqlite::packed`); `None` where

@@ -27,6 +27,10 @@ impl Dialect for PgDialect {
         Some(format!("ANALYZE {table}"))
     }
 
+    fn data_modifying_with(&self) -> bool {
+        true
+    }
+
     fn id_list(&self, n: usize) -> String {
         format!("(SELECT CAST(value AS uuid) FROM jsonb_array_elements_text(${n}::jsonb))")
     }
