@@ -50,6 +50,29 @@ pub(crate) async fn append(
     append_all(tx, scope, &[(events, now)]).await
 }
 
+/// A statement to run in the same transaction before the events are appended, its values
+/// bound after those already in the given arguments: the SQL it answers must be an `INSERT`.
+pub(crate) type Lead<'a> = &'a (dyn Fn(&mut Vec<Arg>) -> String + Sync);
+
+/// [`append`] after running `lead`: in the same statement as the events where the engine can
+/// (PostgreSQL, up to [`INSERT_CHUNK`] events), saving a round trip; first and alone elsewhere.
+pub(crate) async fn append_after(
+    tx: &mut dyn Statements,
+    scope: Scope,
+    events: &[NewEvent],
+    now: &str,
+    lead: Lead<'_>,
+) -> Result<Appended, StoreError> {
+    let events: Vec<(&NewEvent, &str)> = events.iter().map(|e| (e, now)).collect();
+    if tx.dialect().data_modifying_with() && !events.is_empty() && events.len() <= INSERT_CHUNK {
+        return append_in_one_statement(tx, scope, events, Some(lead)).await;
+    }
+    let mut args = Vec::new();
+    let sql = lead(&mut args);
+    tx.run(&sql, args).await?;
+    append_events(tx, scope, events).await
+}
+
 /// Writes the events of several changes of one tenant and mode, in order, each change's as of
 /// its time: one position update and one `INSERT` per 200 events for them all (SQLite's group
 /// commit appends its group's events at once).
@@ -62,11 +85,19 @@ pub(crate) async fn append_all(
         .iter()
         .flat_map(|(events, now)| events.iter().map(move |e| (e, *now)))
         .collect();
+    append_events(tx, scope, events).await
+}
+
+async fn append_events(
+    tx: &mut dyn Statements,
+    scope: Scope,
+    events: Vec<(&NewEvent, &str)>,
+) -> Result<Appended, StoreError> {
     if events.is_empty() {
         return Ok(Appended::default());
     }
     if tx.dialect().data_modifying_with() && events.len() <= INSERT_CHUNK {
-        return append_in_one_statement(tx, scope, events).await;
+        return append_in_one_statement(tx, scope, events, None).await;
     }
     let taken = tx
         .row(
@@ -128,13 +159,14 @@ pub(crate) async fn append_all(
     ))
 }
 
-/// PostgreSQL: takes the positions and inserts up to [`INSERT_CHUNK`] events in one statement,
-/// one round trip fewer while the tenant's position row is locked (a single PUT and a lifecycle
-/// action are CPU-bound on round trips: docs/performance.md).
+/// PostgreSQL: runs `lead`, takes the positions and inserts up to [`INSERT_CHUNK`] events in
+/// one statement, where they would take three round trips (a single PUT and a lifecycle action
+/// are bound by round trips: docs/performance.md).
 async fn append_in_one_statement(
     tx: &mut dyn Statements,
     scope: Scope,
     events: Vec<(&NewEvent, &str)>,
+    lead: Option<Lead<'_>>,
 ) -> Result<Appended, StoreError> {
     let mut args: Vec<Arg> = vec![
         scope.tenant_id.into(),
@@ -167,8 +199,11 @@ async fn append_in_one_statement(
             event.data.as_str().into(),
         ]);
     }
+    let lead = lead.map_or(String::new(), |lead| {
+        format!("lead AS ({}), ", lead(&mut args))
+    });
     let sql = format!(
-        "WITH taken AS (INSERT INTO event_positions (tenant_id, mode, last) \
+        "WITH {lead}taken AS (INSERT INTO event_positions (tenant_id, mode, last) \
          VALUES ($1::uuid, $2::text, $3) ON CONFLICT (tenant_id, mode) \
          DO UPDATE SET last = event_positions.last + excluded.last RETURNING last) \
          INSERT INTO events (id, tenant_id, mode, position, type, occurred_at, entity, \

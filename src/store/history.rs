@@ -31,6 +31,18 @@ pub(crate) async fn insert(
     tx: &mut dyn Statements,
     entries: &[(Scope, &ImportEntry)],
 ) -> Result<(), StoreError> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    let mut args = Vec::new();
+    let sql = insert_statement(entries, &mut args);
+    tx.run(&sql, args).await?;
+    Ok(())
+}
+
+/// The `INSERT` of `entries` (at least one), its values bound after those already in `args`:
+/// [`insert`] runs it alone, `events::append_after` ahead of a change's events on PostgreSQL.
+pub(crate) fn insert_statement(entries: &[(Scope, &ImportEntry)], args: &mut Vec<Arg>) -> String {
     const TYPES: [&str; 18] = [
         "::uuid",
         "::uuid",
@@ -51,13 +63,9 @@ pub(crate) async fn insert(
         "",
         "::timestamptz",
     ];
-    if entries.is_empty() {
-        return Ok(());
-    }
     let count = |n: usize| Arg::Int(Some(n as i64));
     let created_at = timestamp();
     let mut values = Vec::with_capacity(entries.len());
-    let mut args = Vec::with_capacity(entries.len() * TYPES.len());
     for (scope, entry) in entries {
         let n = args.len();
         let row: Vec<String> = TYPES
@@ -89,14 +97,12 @@ pub(crate) async fn insert(
             created_at.as_str().into(),
         ]);
     }
-    let sql = format!(
+    format!(
         "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
          dry_run, status, total, created, updated, unchanged, errors, error_details, \
          duration_ms, request_id, created_at) VALUES {}",
         values.join(", ")
-    );
-    tx.run(&sql, args).await?;
-    Ok(())
+    )
 }
 
 /// Binds tenant, mode, entity, since and outcome (`ImportOutcome::as_str`), in that order.
