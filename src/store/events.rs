@@ -117,35 +117,22 @@ async fn append_events(
         let mut values = Vec::with_capacity(chunk.len());
         let mut args = Vec::with_capacity(chunk.len() * 11);
         for (k, (event, now)) in chunk.iter().enumerate() {
-            let n = args.len();
-            values.push(format!(
-                "(${}, ${}::uuid, ${}, ${}, ${}, ${}::timestamptz, ${}, ${}::uuid, ${}, ${}, ${})",
-                n + 1,
-                n + 2,
-                n + 3,
-                n + 4,
-                n + 5,
-                n + 6,
-                n + 7,
-                n + 8,
-                n + 9,
-                n + 10,
-                n + 11
-            ));
             let position = first + (chunk_index * INSERT_CHUNK + k) as i64;
             args.extend([
                 Arg::from(new_id()),
                 scope.tenant_id.into(),
                 scope.mode.as_str().into(),
                 position.into(),
-                event.event_type.as_str().into(),
-                (*now).into(),
-                Arg::Text(event.entity.map(str::to_owned)),
-                Arg::Text(event.record_id.map(|id| id.hyphenated().to_string())),
-                event.external_source.clone().into(),
-                event.external_id.clone().into(),
-                event.data.as_str().into(),
             ]);
+            let n = args.len();
+            let own = own_values(event, now, &mut args);
+            values.push(format!(
+                "(${}, ${}::uuid, ${}, ${}, {own})",
+                n - 3,
+                n - 2,
+                n - 1,
+                n
+            ));
         }
         let sql = format!(
             "INSERT INTO events (id, tenant_id, mode, position, type, occurred_at, entity, \
@@ -175,29 +162,10 @@ async fn append_in_one_statement(
     ];
     let mut values = Vec::with_capacity(events.len());
     for (k, (event, now)) in events.iter().enumerate() {
-        let n = args.len();
-        values.push(format!(
-            "(${}, {}, ${}, ${}::timestamptz, ${}, ${}::uuid, ${}, ${}, ${})",
-            n + 1,
-            k + 1,
-            n + 2,
-            n + 3,
-            n + 4,
-            n + 5,
-            n + 6,
-            n + 7,
-            n + 8
-        ));
-        args.extend([
-            Arg::from(new_id()),
-            event.event_type.as_str().into(),
-            (*now).into(),
-            Arg::Text(event.entity.map(str::to_owned)),
-            Arg::Text(event.record_id.map(|id| id.hyphenated().to_string())),
-            event.external_source.clone().into(),
-            event.external_id.clone().into(),
-            event.data.as_str().into(),
-        ]);
+        args.push(new_id().into());
+        let id = args.len();
+        let own = own_values(event, now, &mut args);
+        values.push(format!("(${id}, {}, {own})", k + 1));
     }
     let lead = lead.map_or(String::new(), |lead| {
         format!("lead AS ({}), ", lead(&mut args))
@@ -217,6 +185,31 @@ async fn append_in_one_statement(
     Ok(Appended(
         events.iter().map(|(e, _)| e.event_type.clone()).collect(),
     ))
+}
+
+/// Binds an event's own values after `args` (type, time, entity, record id, external source and
+/// id, data) and answers their placeholders, in that order, for both ways of appending.
+fn own_values(event: &NewEvent, now: &str, args: &mut Vec<Arg>) -> String {
+    let n = args.len();
+    args.extend([
+        event.event_type.as_str().into(),
+        now.into(),
+        Arg::Text(event.entity.map(str::to_owned)),
+        Arg::Text(event.record_id.map(|id| id.hyphenated().to_string())),
+        event.external_source.clone().into(),
+        event.external_id.clone().into(),
+        event.data.as_str().into(),
+    ]);
+    format!(
+        "${}, ${}::timestamptz, ${}, ${}::uuid, ${}, ${}, ${}",
+        n + 1,
+        n + 2,
+        n + 3,
+        n + 4,
+        n + 5,
+        n + 6,
+        n + 7
+    )
 }
 
 /// What a feed reader asks for.
