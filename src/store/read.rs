@@ -149,7 +149,27 @@ where
     f64: Decode<'r, R::Database> + Type<R::Database>,
     bool: Decode<'r, R::Database> + Type<R::Database>,
 {
-    let mut at = 0;
+    decode_from(entity, row, 0, dialect)
+}
+
+/// A record of `entity` from a row whose columns from `start` on are those [`columns`]
+/// selects (PostgreSQL's upsert returns them after its own).
+pub(crate) fn decode_from<'r, R>(
+    entity: Entity,
+    row: &'r R,
+    start: usize,
+    dialect: Dialect,
+) -> Result<RecordView, sqlx::Error>
+where
+    R: Row,
+    usize: ColumnIndex<R>,
+    &'r str: Decode<'r, R::Database> + Type<R::Database>,
+    String: Decode<'r, R::Database> + Type<R::Database>,
+    i64: Decode<'r, R::Database> + Type<R::Database>,
+    f64: Decode<'r, R::Database> + Type<R::Database>,
+    bool: Decode<'r, R::Database> + Type<R::Database>,
+{
+    let mut at = start;
     let mut next = || {
         at += 1;
         at - 1

@@ -170,9 +170,14 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         Ok(events)
     }
 
-    /// The rows the sync created or changed, as they are now.
+    /// The rows the sync created or changed, as they are now: as the upserts answered them,
+    /// or read back by id.
     async fn written_rows(&mut self) -> Result<HashMap<Uuid, RecordView>, StoreError> {
         let mut after = HashMap::new();
+        if let Some(written) = self.writer.written() {
+            after.extend(written.into_iter().map(|row| (row.id, row)));
+            return Ok(after);
+        }
         for entity in [
             Entity::Jobs,
             Entity::Parts,

@@ -258,6 +258,7 @@ impl Store for PostgresStore {
             scope,
             now: now.clone(),
             created: Vec::new(),
+            written: Vec::new(),
         };
         let (results, entry, appended) =
             record(&mut writer, scope, &batch, history.as_ref(), finish, &now).await?;

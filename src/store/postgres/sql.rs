@@ -6,10 +6,13 @@ use std::sync::OnceLock;
 
 use crate::domain::floor::{sync_may_write, synced_fingerprint};
 use crate::domain::schema::{Column, Default, Entity, Kind};
+use crate::store::listing::Dialect;
+use crate::store::read::columns as view_columns;
 
 pub(super) struct UpsertSql {
-    /// Inserts the new rows and updates the changed ones; answers, per row written, its id,
-    /// key, whether it was inserted and whether it was deleted before.
+    /// Inserts the new rows and updates the changed ones; answers, per row written, whether
+    /// it was deleted before, whether it was inserted, its key, and the record as a read
+    /// shows it ([`WRITTEN_VIEW_AT`] on, `store/read.rs::columns`).
     pub upsert: String,
     /// The same for a batch of one.
     pub upsert_one: String,
@@ -19,6 +22,9 @@ pub(super) struct UpsertSql {
     /// Per batch row of `[source, external_id]` that has a stored row: its index and id.
     pub select: String,
 }
+
+/// The column of an upsert's answer where the written record's columns begin.
+pub(super) const WRITTEN_VIEW_AT: usize = 4;
 
 pub(super) fn upsert_sql(entity: Entity) -> &'static UpsertSql {
     static CACHE: [OnceLock<UpsertSql>; 5] = [const { OnceLock::new() }; 5];
@@ -169,7 +175,9 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     // wait for each other instead of deadlocking. A row is written only if it was deleted or
     // a sent value differs; RETURNING answers the rows written, `xmax = 0` the inserted ones.
     // The rows it brings back are read beforehand (a statement's parts share one snapshot);
-    // the uncorrelated EXISTS runs once and skips the probes when nothing is deleted.
+    // the uncorrelated EXISTS runs once and skips the probes when nothing is deleted. The
+    // written rows come back as a read shows them, through the read's own select list, so the
+    // sync's events need no read of their own (docs/decisions/0028-postgres-upsert-returns-records.md).
     let upsert_over = |rows: &str, keys: &str| {
         format!(
             "WITH sent AS (SELECT r.id, r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows}), \
@@ -188,15 +196,16 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
                  deleted_at = NULL, sync_fingerprint = {fingerprinted}, \
                  sync_mask = excluded.sync_mask \
              WHERE t.deleted_at IS NOT NULL OR {differs} \
-             RETURNING t.id, t.external_source, t.external_id, t.xmax = 0 AS inserted) \
-         SELECT w.id, w.external_source, w.external_id, w.inserted, \
-                (w.external_source, w.external_id) IN (SELECT src, ext FROM restored) \
+             RETURNING t.xmax = 0 AS inserted, t.external_source AS w_src, \
+                 t.external_id AS w_ext, {view}) \
+         SELECT (w.w_src, w.w_ext) IN (SELECT src, ext FROM restored), w.* \
          FROM written AS w",
             sent_values = sent_values.join(", "),
             names = names.join(", "),
             assigned = assigned.join(", "),
             assignments = assignments.join(", "),
             fingerprinted = synced_fingerprint(entity),
+            view = view_columns(entity, Dialect::Postgres { icu: false }),
         )
     };
     let upsert = upsert_over(

@@ -17,18 +17,19 @@
 use std::collections::{HashMap, HashSet};
 
 use sqlx::postgres::PgArguments;
-use sqlx::{Arguments, PgConnection};
+use sqlx::{Arguments, PgConnection, Row};
 use uuid::Uuid;
 
 use super::read::PostgresReader;
-use super::sql::{plan_once, row_by_key, upsert_sql};
+use super::sql::{plan_once, row_by_key, upsert_sql, WRITTEN_VIEW_AT};
 use super::tx::PgConn;
 use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
 use crate::domain::schema::{Column, Entity, Kind, Scalar};
+use crate::domain::view::RecordView;
 use crate::domain::Scope;
 use crate::store::listing::Dialect;
-use crate::store::read::Reader;
+use crate::store::read::{decode_from, Reader};
 use crate::store::tx::Statements;
 use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
 
@@ -38,6 +39,8 @@ pub(super) struct PostgresWriter<'c> {
     pub now: String,
     /// Rows created per entity, so the store can keep the planner's statistics fresh.
     pub created: Vec<(Entity, usize)>,
+    /// The rows the upserts wrote, as their statements answered them.
+    pub written: Vec<RecordView>,
 }
 
 /// One column of a batch, in the Rust type its array parameter is bound with; texts are
@@ -204,11 +207,10 @@ impl PostgresWriter<'_> {
         } else {
             &sql.upsert
         };
-        let written: Vec<(Uuid, String, String, bool, bool)> =
-            sqlx::query_as_with(statement, batch.arguments(&tenant, mode, &self.now)?)
-                .persistent(plan_once(rows.len()))
-                .fetch_all(&mut *self.conn)
-                .await?;
+        let written = sqlx::query_with(statement, batch.arguments(&tenant, mode, &self.now)?)
+            .persistent(plan_once(rows.len()))
+            .fetch_all(&mut *self.conn)
+            .await?;
         let mut changes: Vec<Option<(Uuid, Change)>> = (0..rows.len()).map(|_| None).collect();
         // Matching keys here costs less than a join in the statement, which sorts both sides.
         let position: HashMap<(&str, &str), usize> = rows
@@ -217,15 +219,19 @@ impl PostgresWriter<'_> {
             .map(|(i, row)| ((row.key.source.as_str(), row.key.external_id.as_str()), i))
             .collect();
         let mut created = 0;
-        for (id, source, external_id, inserted, restored) in written {
+        for row in &written {
+            let (restored, inserted): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
+            let key: (&str, &str) = (row.try_get(2)?, row.try_get(3)?);
             let index = *position
-                .get(&(source.as_str(), external_id.as_str()))
+                .get(&key)
                 .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
+            let view = decode_from(entity, row, WRITTEN_VIEW_AT, self.dialect())?;
             let found = Found {
-                id,
+                id: view.id,
                 deleted: restored,
                 differs: true,
             };
+            self.written.push(view);
             changes[index] = Some(if inserted {
                 created += 1;
                 (found.id, Change::Created)
@@ -468,6 +474,10 @@ impl SyncWriter for PostgresWriter<'_> {
     fn dialect(&self) -> Dialect {
         // The sync's reads search no text, so the collation does not matter.
         Dialect::Postgres { icu: false }
+    }
+
+    fn written(&mut self) -> Option<Vec<RecordView>> {
+        Some(std::mem::take(&mut self.written))
     }
 
     fn reader(&mut self) -> impl Reader + '_ {

@@ -24,6 +24,7 @@ use crate::domain::record::{
     SyncBatch,
 };
 use crate::domain::schema::{Entity, Scalar};
+use crate::domain::view::RecordView;
 
 /// One row to create or update: a fresh id (used only if the row is new), its key, the ids of
 /// its parents and its own values.
@@ -158,6 +159,13 @@ pub(crate) trait SyncWriter: Send {
 
     /// How the engine's read statements are written.
     fn dialect(&self) -> Dialect;
+
+    /// The rows the upserts so far created or changed, as a read shows them, where the
+    /// engine's upsert answers them (PostgreSQL's `RETURNING`); `None` where they are to be
+    /// read back.
+    fn written(&mut self) -> Option<Vec<RecordView>> {
+        None
+    }
 
     /// The engine-neutral reads (`store/read.rs`), on the sync's connection.
     fn reader(&mut self) -> impl Reader + '_;
