@@ -20,7 +20,6 @@ mod replace;
 pub mod sqlite;
 mod sync;
 pub(crate) mod sync_events;
-mod sync_reads;
 pub mod tx;
 pub mod webhooks;
 

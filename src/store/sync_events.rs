@@ -2,12 +2,13 @@
 //! records it changed (in its own transaction, so they exist exactly when the change does) and
 //! the floor-owned values it sent but could not write (`kept`).
 //!
-//! [`Recorder`] wraps an engine's [`SyncWriter`] while the engine-neutral sync runs: before each
-//! level's upsert it reads the stored rows the upsert may change (those whose last sync sent
-//! another fingerprint: an unchanged re-send reads nothing but its keys), and it notes what the
-//! upsert answered. [`Recorder::finish`] then reads the written rows back once per entity and
-//! derives everything from the two reads. Guarded by `events::a_sync_writes_an_event_per_change`
-//! and `ownership::a_sync_keeps_the_floors_status`.
+//! [`Recorder`] wraps an engine's [`SyncWriter`] while the engine-neutral sync runs: it notes
+//! what each level's upsert answered, and the stored rows the engine read before changing them
+//! (`SyncWriter::take_before`: live rows whose last sync sent another fingerprint, so an
+//! unchanged re-send and a batch of new records read none). [`Recorder::finish`] then takes the
+//! written rows (as the engine's upsert answered them, or read back once per entity) and
+//! derives everything from the two. Guarded by `events::a_sync_writes_an_event_per_change` and
+//! `ownership::a_sync_keeps_the_floors_status`.
 
 use std::collections::{HashMap, HashSet};
 
@@ -15,10 +16,8 @@ use uuid::Uuid;
 
 use super::events::{append, append_after, Appended};
 use super::history::insert_statement;
-use super::listing::{Bind, Dialect};
-use super::read::Reader;
+use super::listing::Dialect;
 use super::sync::{Retired, SyncWriter, UpsertRow};
-use super::sync_reads::{by_ids_sql, stale_rows};
 use super::tx::Arg;
 use super::{Finish, StoreError};
 use crate::domain::event::{kind_of, NewEvent};
@@ -52,7 +51,7 @@ pub(crate) async fn record<W: SyncWriter>(
     finish: Finish,
     now: &str,
 ) -> Result<(Vec<RecordResult>, Option<ImportEntry>, Appended), StoreError> {
-    let recorded = prepare(writer, scope, batch, history, finish, now).await?;
+    let recorded = prepare(writer, batch, history, finish, now).await?;
     let mut statements = writer.statements();
     // The entry is written before the events (in the same statement where the engine can):
     // taking their positions locks the tenant's position row until commit on PostgreSQL, so
@@ -73,13 +72,12 @@ pub(crate) async fn record<W: SyncWriter>(
 /// every sync of its group.
 pub(crate) async fn prepare<W: SyncWriter>(
     writer: &mut W,
-    scope: Scope,
     batch: &SyncBatch,
     history: Option<&HistoryDraft>,
     finish: Finish,
     now: &str,
 ) -> Result<Recorded, StoreError> {
-    let mut recorder = Recorder::new(writer, scope);
+    let mut recorder = Recorder::new(writer);
     let mut results = super::sync::run(&mut recorder, batch).await?;
     let entry = history.map(|h| h.entry(&results));
     let events = recorder
@@ -108,17 +106,15 @@ struct Noted {
 /// A [`SyncWriter`] that notes what a sync does, for its events and its `kept` notes.
 struct Recorder<'w, W> {
     writer: &'w mut W,
-    scope: Scope,
     levels: Vec<(Entity, Vec<Noted>)>,
     retired: Vec<(Entity, Vec<Retired>)>,
     before: HashMap<Uuid, RecordView>,
 }
 
 impl<'w, W: SyncWriter> Recorder<'w, W> {
-    fn new(writer: &'w mut W, scope: Scope) -> Self {
+    fn new(writer: &'w mut W) -> Self {
         Recorder {
             writer,
-            scope,
             levels: Vec::new(),
             retired: Vec::new(),
             before: HashMap::new(),
@@ -128,13 +124,15 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
     /// Notes the `kept` values in `results`, and (unless a dry run) answers the sync's events
     /// and the call's `sync.completed`, as of `now`.
     async fn finish(
-        mut self,
+        self,
         results: &mut [RecordResult],
         entry: Option<&ImportEntry>,
         finish: Finish,
         now: &str,
     ) -> Result<Vec<NewEvent>, StoreError> {
-        let after = self.written_rows().await?;
+        let written = self.writer.take_written().await?;
+        let after: HashMap<Uuid, RecordView> =
+            written.into_iter().map(|row| (row.id, row)).collect();
         let kept = self.kept(&after);
         if !kept.is_empty() {
             for result in results.iter_mut() {
@@ -168,44 +166,6 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
             events.push(completed(entry));
         }
         Ok(events)
-    }
-
-    /// The rows the sync created or changed, as they are now: as the upserts answered them,
-    /// or read back by id.
-    async fn written_rows(&mut self) -> Result<HashMap<Uuid, RecordView>, StoreError> {
-        let mut after = HashMap::new();
-        if let Some(written) = self.writer.written() {
-            after.extend(written.into_iter().map(|row| (row.id, row)));
-            return Ok(after);
-        }
-        for entity in [
-            Entity::Jobs,
-            Entity::Parts,
-            Entity::Operations,
-            Entity::Cells,
-            Entity::Resources,
-        ] {
-            let ids: Vec<String> = self
-                .levels
-                .iter()
-                .filter(|(e, _)| *e == entity)
-                .flat_map(|(_, rows)| rows)
-                .filter(|row| row.change != Change::Unchanged)
-                .map(|row| row.id.hyphenated().to_string())
-                .collect();
-            if ids.is_empty() {
-                continue;
-            }
-            let dialect = self.writer.dialect();
-            let sql = by_ids_sql(entity, dialect, ids.len());
-            let rows = self
-                .writer
-                .reader()
-                .records(entity, &sql, &[Bind::Texts(ids)])
-                .await?;
-            after.extend(rows.into_iter().map(|row| (row.id, row)));
-        }
-        Ok(after)
     }
 
     /// Per record, the floor-owned values it sent that differ from what it holds.
@@ -296,12 +256,10 @@ impl<W: SyncWriter> SyncWriter for Recorder<'_, W> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
-        let dialect = self.writer.dialect();
-        let (sql, binds) = stale_rows(self.scope, entity, rows, dialect);
-        let stale = self.writer.reader().records(entity, &sql, &binds).await?;
-        self.before
-            .extend(stale.into_iter().map(|row| (row.id, row)));
         let done = self.writer.upsert(entity, rows).await?;
+        let before = self.writer.take_before();
+        self.before
+            .extend(before.into_iter().map(|row| (row.id, row)));
         let floor_columns: Vec<usize> = (0..entity.columns().len())
             .filter(|&k| is_floor_owned(entity, entity.columns()[k].name))
             .collect();
@@ -356,8 +314,12 @@ impl<W: SyncWriter> SyncWriter for Recorder<'_, W> {
         self.writer.dialect()
     }
 
-    fn reader(&mut self) -> impl Reader + '_ {
-        self.writer.reader()
+    async fn take_written(&mut self) -> Result<Vec<RecordView>, StoreError> {
+        self.writer.take_written().await
+    }
+
+    fn take_before(&mut self) -> Vec<RecordView> {
+        self.writer.take_before()
     }
 
     fn statements(&mut self) -> impl super::tx::Statements + '_ {

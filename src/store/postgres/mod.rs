@@ -259,6 +259,7 @@ impl Store for PostgresStore {
             now: now.clone(),
             created: Vec::new(),
             written: Vec::new(),
+            before: Vec::new(),
         };
         let (results, entry, appended) =
             record(&mut writer, scope, &batch, history.as_ref(), finish, &now).await?;

@@ -12,7 +12,9 @@ use crate::store::read::columns as view_columns;
 pub(super) struct UpsertSql {
     /// Inserts the new rows and updates the changed ones; answers, per row written, whether
     /// it was deleted before, whether it was inserted, its key, and the record as a read
-    /// shows it ([`WRITTEN_VIEW_AT`] on, `store/read.rs::columns`).
+    /// shows it ([`WRITTEN_VIEW_AT`] on, `store/read.rs::columns`); then, with `NULL` in
+    /// the first four columns, each live stored row of the batch whose last sync sent another
+    /// fingerprint, as it was before the statement.
     pub upsert: String,
     /// The same for a batch of one.
     pub upsert_one: String,
@@ -176,8 +178,9 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
     // a sent value differs; RETURNING answers the rows written, `xmax = 0` the inserted ones.
     // The rows it brings back are read beforehand (a statement's parts share one snapshot);
     // the uncorrelated EXISTS runs once and skips the probes when nothing is deleted. The
-    // written rows come back as a read shows them, through the read's own select list, so the
-    // sync's events need no read of their own (docs/decisions/0028-postgres-upsert-returns-records.md).
+    // written rows come back as a read shows them, through the read's own select list, and so
+    // do the rows it may change as they were (`before`, same snapshot): the sync's events need
+    // no read of their own (docs/decisions/0028-engines-answer-the-rows-around-the-upsert.md).
     let upsert_over = |rows: &str, keys: &str| {
         format!(
             "WITH sent AS (SELECT r.id, r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows}), \
@@ -199,13 +202,20 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
              RETURNING t.xmax = 0 AS inserted, t.external_source AS w_src, \
                  t.external_id AS w_ext, {view}) \
          SELECT (w.w_src, w.w_ext) IN (SELECT src, ext FROM restored), w.* \
-         FROM written AS w",
+         FROM written AS w \
+         UNION ALL SELECT NULL, NULL, NULL, NULL, b.* FROM ( \
+             SELECT {view} FROM sent AS r {stale}) AS b",
             sent_values = sent_values.join(", "),
             names = names.join(", "),
             assigned = assigned.join(", "),
             assignments = assignments.join(", "),
             fingerprinted = synced_fingerprint(entity),
             view = view_columns(entity, Dialect::Postgres { icu: false }),
+            stale = row_by_key(
+                table,
+                "*",
+                " AND t.deleted_at IS NULL AND t.sync_fingerprint IS DISTINCT FROM r.fp"
+            ),
         )
     };
     let upsert = upsert_over(

@@ -20,7 +20,6 @@ use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgConnection, Row};
 use uuid::Uuid;
 
-use super::read::PostgresReader;
 use super::sql::{plan_once, row_by_key, upsert_sql, WRITTEN_VIEW_AT};
 use super::tx::PgConn;
 use crate::domain::outcome::Change;
@@ -29,7 +28,7 @@ use crate::domain::schema::{Column, Entity, Kind, Scalar};
 use crate::domain::view::RecordView;
 use crate::domain::Scope;
 use crate::store::listing::Dialect;
-use crate::store::read::{decode_from, Reader};
+use crate::store::read::decode_from;
 use crate::store::tx::Statements;
 use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
 
@@ -41,6 +40,8 @@ pub(super) struct PostgresWriter<'c> {
     pub created: Vec<(Entity, usize)>,
     /// The rows the upserts wrote, as their statements answered them.
     pub written: Vec<RecordView>,
+    /// The rows the upserts may have changed, as they were before.
+    pub before: Vec<RecordView>,
 }
 
 /// One column of a batch, in the Rust type its array parameter is bound with; texts are
@@ -220,12 +221,16 @@ impl PostgresWriter<'_> {
             .collect();
         let mut created = 0;
         for row in &written {
-            let (restored, inserted): (bool, bool) = (row.try_get(0)?, row.try_get(1)?);
+            let view = decode_from(entity, row, WRITTEN_VIEW_AT, self.dialect())?;
+            let Some(inserted) = row.try_get::<Option<bool>, _>(1)? else {
+                self.before.push(view);
+                continue;
+            };
+            let restored: bool = row.try_get(0)?;
             let key: (&str, &str) = (row.try_get(2)?, row.try_get(3)?);
             let index = *position
                 .get(&key)
                 .ok_or(StoreError::Database(sqlx::Error::RowNotFound))?;
-            let view = decode_from(entity, row, WRITTEN_VIEW_AT, self.dialect())?;
             let found = Found {
                 id: view.id,
                 deleted: restored,
@@ -476,15 +481,12 @@ impl SyncWriter for PostgresWriter<'_> {
         Dialect::Postgres { icu: false }
     }
 
-    fn written(&mut self) -> Option<Vec<RecordView>> {
-        Some(std::mem::take(&mut self.written))
+    async fn take_written(&mut self) -> Result<Vec<RecordView>, StoreError> {
+        Ok(std::mem::take(&mut self.written))
     }
 
-    fn reader(&mut self) -> impl Reader + '_ {
-        PostgresReader {
-            connection: &mut *self.conn,
-            dialect: Dialect::Postgres { icu: false },
-        }
+    fn take_before(&mut self) -> Vec<RecordView> {
+        std::mem::take(&mut self.before)
     }
 
     fn statements(&mut self) -> impl Statements + '_ {

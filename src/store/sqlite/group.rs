@@ -337,9 +337,10 @@ async fn run(
                 scope: job.scope,
                 now: now.clone(),
                 known: Some(&writer.known),
+                recorded: Default::default(),
             };
             let history = history.as_ref();
-            let recorded = prepare(&mut sync, job.scope, batch, history, Finish::Commit, &now);
+            let recorded = prepare(&mut sync, batch, history, Finish::Commit, &now);
             Ok(Done::Synced(recorded.await?))
         }
         Work::Act { act, .. } => {
@@ -443,6 +444,7 @@ pub(super) async fn write(
         scope,
         now: now.clone(),
         known,
+        recorded: Default::default(),
     };
     let (results, _, appended) = record(&mut writer, scope, batch, history, finish, &now).await?;
     Ok((results, appended))

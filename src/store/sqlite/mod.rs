@@ -11,6 +11,7 @@ mod packed;
 mod plan;
 mod read;
 mod recall;
+mod recorded;
 mod sql;
 mod startup;
 mod sync;

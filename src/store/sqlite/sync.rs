@@ -17,16 +17,16 @@ use uuid::Uuid;
 
 use crate::domain::outcome::Change;
 use crate::domain::schema::Entity;
+use crate::domain::view::RecordView;
 use crate::domain::Scope;
 use crate::store::{Retired, StoreError, SyncWriter, UpsertRow};
 
 use super::encode::encode;
 use super::known::KnownRows;
-use super::read::SqliteReader;
+use super::recorded::Recorded;
 use super::sql;
 use super::tx::SqliteConn;
 use crate::store::listing::Dialect;
-use crate::store::read::Reader;
 use crate::store::tx::Statements;
 
 pub(super) struct SqliteWriter<'c> {
@@ -36,6 +36,8 @@ pub(super) struct SqliteWriter<'c> {
     /// What is known of the stored rows, kept up to date as the sync writes; none for a dry
     /// run, which keeps nothing.
     pub known: Option<&'c KnownRows>,
+    /// The rows read before the upserts changed them, and the rows they wrote.
+    pub recorded: Recorded,
 }
 
 impl SqliteWriter<'_> {
@@ -123,8 +125,12 @@ impl SyncWriter for SqliteWriter<'_> {
         Dialect::Sqlite
     }
 
-    fn reader(&mut self) -> impl Reader + '_ {
-        SqliteReader(&mut *self.conn)
+    async fn take_written(&mut self) -> Result<Vec<RecordView>, StoreError> {
+        self.read_written().await
+    }
+
+    fn take_before(&mut self) -> Vec<RecordView> {
+        std::mem::take(&mut self.recorded.before)
     }
 
     fn statements(&mut self) -> impl Statements + '_ {
@@ -222,6 +228,7 @@ mod tests {
             scope,
             now: crate::store::timestamp(),
             known: None,
+            recorded: Recorded::default(),
         };
         let synced = writer
             .upsert(Entity::Jobs, std::slice::from_ref(&row))
@@ -258,6 +265,7 @@ mod tests {
             scope,
             now: crate::store::timestamp(),
             known: Some(&known),
+            recorded: Recorded::default(),
         };
         writer.upsert(Entity::Jobs, &rows).await.expect("inserted");
         let hashes = keys.each_ref().map(|key| known.key(key));

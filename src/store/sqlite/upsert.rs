@@ -63,6 +63,7 @@ impl SqliteWriter<'_> {
         let resent = first.is_some_and(|first| !first.found.needs_write());
         let (stored, fields) = self.look_up(sql, recall, entity, &fresh, resent).await?;
         let mut plan = Plan::of(&fresh, &stored, &fields);
+        self.read_before(entity, &stored).await?;
         self.insert_new(sql, &mut plan).await?;
         let written = self.update(sql, true, &plan.updates).await?
             + self.update(sql, false, &plan.value_updates).await?;
@@ -75,6 +76,13 @@ impl SqliteWriter<'_> {
             unwritten,
         };
         recall.keep(entity, &fresh, &stored, &written);
+        let changed = written.changes.iter().zip(&written.rowids);
+        self.note_written(
+            entity,
+            changed
+                .filter(|((_, change), _)| *change != Change::Unchanged)
+                .map(|(&(id, _), &rowid)| (rowid, id)),
+        );
         Ok(written.changes)
     }
 
@@ -130,8 +138,11 @@ impl SqliteWriter<'_> {
         let rows_at = fresh.iter().zip(rowids);
         recall.record(
             entity,
-            rows_at.map(|(row, rowid)| (*row, rowid, row.row.id)),
+            rows_at
+                .clone()
+                .map(|(row, rowid)| (*row, rowid, row.row.id)),
         );
+        self.note_written(entity, rows_at.map(|(row, rowid)| (rowid, row.row.id)));
         Ok(Some(
             fresh
                 .iter()

@@ -14,7 +14,6 @@ use children::{replace_refusals, retire_left_out_children};
 use refs::{missing_parent, resolve_parents, CellDirectory};
 
 use super::listing::Dialect;
-use super::read::Reader;
 use super::tx::Statements;
 use super::StoreError;
 use crate::domain::outcome::{Change, RecordError, RecordResult, Synced};
@@ -160,15 +159,16 @@ pub(crate) trait SyncWriter: Send {
     /// How the engine's read statements are written.
     fn dialect(&self) -> Dialect;
 
-    /// The rows the upserts so far created or changed, as a read shows them, where the
-    /// engine's upsert answers them (PostgreSQL's `RETURNING`); `None` where they are to be
-    /// read back.
-    fn written(&mut self) -> Option<Vec<RecordView>> {
-        None
-    }
+    /// The rows the upserts so far created or changed, as a read shows them now (as
+    /// PostgreSQL's upsert answered them; read back by rowid on SQLite), taken once.
+    fn take_written(
+        &mut self,
+    ) -> impl std::future::Future<Output = Result<Vec<RecordView>, StoreError>> + Send;
 
-    /// The engine-neutral reads (`store/read.rs`), on the sync's connection.
-    fn reader(&mut self) -> impl Reader + '_;
+    /// The live stored rows the upserts so far may have changed (those whose last sync sent
+    /// another fingerprint), as they were before, read by the engine where it knows they exist
+    /// (`store/sync_events.rs` derives `updated`'s changed fields and `kept` from them).
+    fn take_before(&mut self) -> Vec<RecordView>;
 
     /// The engine-neutral statements (the event log), on the sync's connection.
     fn statements(&mut self) -> impl Statements + '_;
