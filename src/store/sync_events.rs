@@ -21,10 +21,8 @@ use super::sync::{Retired, SyncWriter, UpsertRow};
 use super::tx::Arg;
 use super::{Finish, StoreError};
 use crate::domain::event::{kind_of, NewEvent};
-use crate::domain::floor::is_floor_owned;
 use crate::domain::history::{HistoryDraft, ImportEntry};
 use crate::domain::outcome::{Change, Kept, RecordResult};
-use crate::domain::patch::Patch;
 use crate::domain::record::SyncBatch;
 use crate::domain::schema::{Entity, Scalar};
 use crate::domain::view::{same_value, FieldValue, RecordView};
@@ -260,27 +258,18 @@ impl<W: SyncWriter> SyncWriter for Recorder<'_, W> {
         let before = self.writer.take_before();
         self.before
             .extend(before.into_iter().map(|row| (row.id, row)));
-        let floor_columns: Vec<usize> = (0..entity.columns().len())
-            .filter(|&k| is_floor_owned(entity, entity.columns()[k].name))
-            .collect();
         let noted = rows
             .iter()
             .zip(&done)
-            .map(|(row, &(id, change))| {
-                let refs = row.refs.len();
-                Noted {
-                    fresh: row.id,
-                    id,
-                    change,
-                    mask: row.mask(),
-                    floor_sent: floor_columns
-                        .iter()
-                        .filter_map(|&k| match row.values.get(k.checked_sub(refs)?)? {
-                            Patch::Value(value) => Some((k, value.clone())),
-                            _ => None,
-                        })
-                        .collect(),
-                }
+            .map(|(row, &(id, change))| Noted {
+                fresh: row.id,
+                id,
+                change,
+                mask: row.mask(),
+                floor_sent: row
+                    .floor_values(entity)
+                    .map(|(k, value)| (k, value.clone()))
+                    .collect(),
             })
             .collect();
         self.levels.push((entity, noted));

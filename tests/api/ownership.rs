@@ -56,11 +56,16 @@ async fn a_sync_keeps_the_floors_status(engine: Engine) {
         assert_eq!(op["unchanged"], true, "{}", again.body);
         assert_eq!(op["kept"][0]["field"], "status", "{}", again.body);
     }
-    // Changing what the ERP owns still works; the status stays the floor's.
-    server
-        .put("/api-jobs/sync", &key, &job("Cut to length", "not_started"))
-        .await
-        .expect(200);
+    // Changing what the ERP owns still works; the status stays the floor's, and a re-send of
+    // that change is unchanged and still says so (the SQLite writer remembers what it wrote).
+    for _ in 0..2 {
+        let reply = server
+            .put("/api-jobs/sync", &key, &job("Cut to length", "not_started"))
+            .await
+            .expect(200);
+        let op = &reply.data()["parts"][0]["operations"][0];
+        assert_eq!(op["kept"][0]["field"], "status", "{}", reply.body);
+    }
     let bulk = json!({"operations": [{"external_id": "O1", "external_source": "SAP",
         "part_external_id": "P", "operation_name": "Cut to length", "cell_name": "Saw",
         "status": "on_hold"}]});

@@ -16,6 +16,7 @@ use refs::{missing_parent, resolve_parents, CellDirectory};
 use super::listing::Dialect;
 use super::tx::Statements;
 use super::StoreError;
+use crate::domain::floor::is_floor_owned;
 use crate::domain::outcome::{Change, RecordError, RecordResult, Synced};
 use crate::domain::patch::Patch;
 use crate::domain::record::{
@@ -36,6 +37,19 @@ pub struct UpsertRow<'a> {
 }
 
 impl UpsertRow<'_> {
+    /// The floor-owned values the row sends (column index, references first, and value): a
+    /// sync never writes them once the floor has acted on the record, and reports them `kept`.
+    pub fn floor_values(&self, entity: Entity) -> impl Iterator<Item = (usize, &Scalar)> + '_ {
+        let refs = self.refs.len();
+        let columns = entity.columns().iter().enumerate();
+        columns
+            .filter(move |(_, column)| is_floor_owned(entity, column.name))
+            .filter_map(move |(k, _)| match self.values.get(k.checked_sub(refs)?)? {
+                Patch::Value(value) => Some((k, value)),
+                _ => None,
+            })
+    }
+
     /// Which columns the row sends: bit k for column k (references, which come first, are
     /// always sent).
     pub fn mask(&self) -> u64 {
