@@ -13,8 +13,13 @@ use super::value::{LongText, ShortText, WorkStatus};
 /// Whether a column is the floor's once the floor has acted on the record (`floor_at` set):
 /// a sync then leaves it as the floor made it (`ownership::a_sync_keeps_the_floors_status`).
 pub fn is_floor_owned(entity: super::Entity, column: &str) -> bool {
+    floor_acts_on(entity) && column == "status"
+}
+
+/// Whether the floor can act on records of `entity`, which then carry `floor_at`.
+pub fn floor_acts_on(entity: super::Entity) -> bool {
     use super::Entity::*;
-    matches!(entity, Jobs | Parts | Operations) && column == "status"
+    matches!(entity, Jobs | Parts | Operations)
 }
 
 /// A sync's condition on a sent value of `column`: it is written (and counts as a change)

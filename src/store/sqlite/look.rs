@@ -26,6 +26,8 @@ pub(super) struct Stored {
     /// Whether a reference the record sent differs from the stored one (its values may
     /// differ too, as `found.differs` says).
     pub references_differ: bool,
+    /// Whether the floor has acted on the row, which then stores no fingerprint.
+    pub floor: bool,
 }
 
 impl SqliteWriter<'_> {
@@ -64,9 +66,10 @@ impl SqliteWriter<'_> {
                 found: Found {
                     id,
                     deleted: deleted != 0,
-                    differs: differs != 0,
+                    differs: differs & 3 != 0,
                 },
                 references_differ: differs & 2 != 0,
+                floor: differs & 4 != 0,
             });
         }
         Ok(stored)

@@ -67,6 +67,7 @@ impl Recall<'_> {
                         differs: known.fingerprint != row.sent.fingerprint,
                     },
                     references_differ: *known.refs != *row.row.refs,
+                    floor: false,
                 })
             },
         )
@@ -99,7 +100,11 @@ impl Recall<'_> {
     }
 
     /// Records what an upsert left stored: every row it wrote or found unchanged now holds
-    /// what it sent, except the rows an update left alone, which are forgotten.
+    /// what it sent, except the rows an update left alone and the rows the floor has acted
+    /// on, which are forgotten. A floor row stores no fingerprint (`synced_fingerprint`), so
+    /// every sync compares its values and reports the floor-owned ones it could not write
+    /// (`ownership::a_sync_keeps_the_floors_status`); remembered, a re-send would pass as
+    /// unchanged unread.
     pub fn keep(
         self,
         entity: Entity,
@@ -114,12 +119,13 @@ impl Recall<'_> {
                 .as_ref()
                 .is_some_and(|s| s.remembered && !s.found.needs_write())
         };
+        let floor = |i: &usize| stored[*i].as_ref().is_some_and(|s| s.floor);
         let kept = (0..rows.len())
-            .filter(|&i| !written.unwritten[i])
+            .filter(|&i| !written.unwritten[i] && !floor(&i))
             .filter(|i| !known_already(i))
             .map(|i| (rows[i], written.rowids[i], written.changes[i].0));
         self.record(entity, kept);
-        let left_alone = (0..rows.len()).filter(|&i| written.unwritten[i]);
-        self.forget(entity, left_alone.map(|i| rows[i]));
+        let forgotten = (0..rows.len()).filter(|i| written.unwritten[*i] || floor(i));
+        self.forget(entity, forgotten.map(|i| rows[i]));
     }
 }

@@ -10,7 +10,6 @@ use crate::store::listing::{Bind, Dialect};
 use crate::store::read::{columns, Reader};
 use crate::store::StoreError;
 
-use super::encode::EncodedRow;
 use super::look::Stored;
 use super::read::SqliteReader;
 use super::sync::SqliteWriter;
@@ -27,27 +26,19 @@ fn by_rowid_sql(entity: Entity) -> String {
 }
 
 impl SqliteWriter<'_> {
-    /// Reads the live stored rows the updates may change, before they run, and those sent a
-    /// floor-owned value: the memory of synced rows holds what a sync sent, while the floor's
-    /// row stores no fingerprint, so a re-send it calls unchanged may still have a value to
-    /// report `kept` (`ownership::a_sync_keeps_the_floors_status`). A row whose rowid the
-    /// memory got wrong holds another id and is not read; the update then writes nothing and
-    /// the sync runs again from the database (`StoreError::Misremembered`).
+    /// Reads the live stored rows the updates may change, before they run. A row whose
+    /// rowid the memory of synced rows got wrong holds another id and is not read; the update
+    /// then writes nothing and the sync runs again from the database (`StoreError::Misremembered`).
     pub(super) async fn read_before(
         &mut self,
         entity: Entity,
-        fresh: &[EncodedRow<'_, '_>],
         stored: &[Option<Stored>],
     ) -> Result<(), StoreError> {
-        let rows: Vec<(i64, Uuid)> = fresh
+        let rows: Vec<(i64, Uuid)> = stored
             .iter()
-            .zip(stored)
-            .filter_map(|(row, s)| {
-                let s = s.as_ref().filter(|s| !s.found.deleted)?;
-                let may_change = s.found.needs_write();
-                (may_change || row.row.floor_values(entity).next().is_some())
-                    .then_some((s.rowid, s.found.id))
-            })
+            .flatten()
+            .filter(|s| s.found.needs_write() && !s.found.deleted)
+            .map(|s| (s.rowid, s.found.id))
             .collect();
         let before = self.by_rowid(entity, &rows).await?;
         self.recorded.before.extend(before);

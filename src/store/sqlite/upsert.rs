@@ -63,7 +63,7 @@ impl SqliteWriter<'_> {
         let resent = first.is_some_and(|first| !first.found.needs_write());
         let (stored, fields) = self.look_up(sql, recall, entity, &fresh, resent).await?;
         let mut plan = Plan::of(&fresh, &stored, &fields);
-        self.read_before(entity, &fresh, &stored).await?;
+        self.read_before(entity, &stored).await?;
         self.insert_new(sql, &mut plan).await?;
         let written = self.update(sql, true, &plan.updates).await?
             + self.update(sql, false, &plan.value_updates).await?;
