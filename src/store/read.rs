@@ -134,27 +134,9 @@ fn decode_error(error: impl std::error::Error + Send + Sync + 'static) -> sqlx::
     sqlx::Error::Decode(Box::new(error))
 }
 
-/// A record of `entity` from a row of a statement selecting [`columns`].
-pub(crate) fn decode<'r, R>(
-    entity: Entity,
-    row: &'r R,
-    dialect: Dialect,
-) -> Result<RecordView, sqlx::Error>
-where
-    R: Row,
-    usize: ColumnIndex<R>,
-    &'r str: Decode<'r, R::Database> + Type<R::Database>,
-    String: Decode<'r, R::Database> + Type<R::Database>,
-    i64: Decode<'r, R::Database> + Type<R::Database>,
-    f64: Decode<'r, R::Database> + Type<R::Database>,
-    bool: Decode<'r, R::Database> + Type<R::Database>,
-{
-    decode_from(entity, row, 0, dialect)
-}
-
 /// A record of `entity` from a row whose columns from `start` on are those [`columns`]
-/// selects (PostgreSQL's upsert returns them after its own).
-pub(crate) fn decode_from<'r, R>(
+/// selects (0 for a read; PostgreSQL's upsert returns them after its own).
+pub(crate) fn decode<'r, R>(
     entity: Entity,
     row: &'r R,
     start: usize,

@@ -43,7 +43,7 @@ impl Reader for PostgresReader<'_> {
             .await?;
         let records = rows
             .iter()
-            .map(|row| decode(entity, row, self.dialect))
+            .map(|row| decode(entity, row, 0, self.dialect))
             .collect::<Result<_, _>>()?;
         Ok(records)
     }

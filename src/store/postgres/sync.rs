@@ -28,7 +28,7 @@ use crate::domain::schema::{Column, Entity, Kind, Scalar};
 use crate::domain::view::RecordView;
 use crate::domain::Scope;
 use crate::store::listing::Dialect;
-use crate::store::read::decode_from;
+use crate::store::read::decode;
 use crate::store::tx::Statements;
 use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
 
@@ -221,7 +221,7 @@ impl PostgresWriter<'_> {
             .collect();
         let mut created = 0;
         for row in &written {
-            let view = decode_from(entity, row, WRITTEN_VIEW_AT, self.dialect())?;
+            let view = decode(entity, row, WRITTEN_VIEW_AT, self.dialect())?;
             let Some(inserted) = row.try_get::<Option<bool>, _>(1)? else {
                 self.before.push(view);
                 continue;
