@@ -179,9 +179,10 @@ pub(crate) trait SyncWriter: Send {
         &mut self,
     ) -> impl std::future::Future<Output = Result<Vec<RecordView>, StoreError>> + Send;
 
-    /// The live stored rows the upserts so far may have changed (those whose last sync sent
-    /// another fingerprint), as they were before, read by the engine where it knows they exist
-    /// (`store/sync_events.rs` derives `updated`'s changed fields and `kept` from them).
+    /// The live stored rows the upserts so far may have changed (whose last sync sent another
+    /// fingerprint, by the database or by SQLite's memory of synced rows), as they were before,
+    /// read by the engine where it knows they exist (`store/sync_events.rs` derives `updated`'s
+    /// changed fields and `kept` from them).
     fn take_before(&mut self) -> Vec<RecordView>;
 
     /// The engine-neutral statements (the event log), on the sync's connection.
