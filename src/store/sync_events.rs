@@ -16,7 +16,6 @@ use uuid::Uuid;
 
 use super::events::{append, append_after, Appended};
 use super::history::insert_statement;
-use super::listing::Dialect;
 use super::sync::{Retired, SyncWriter, UpsertRow};
 use super::tx::Arg;
 use super::{Finish, StoreError};
@@ -297,10 +296,6 @@ impl<W: SyncWriter> SyncWriter for Recorder<'_, W> {
         names: &[&str],
     ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
         self.writer.active_cells_named(names).await
-    }
-
-    fn dialect(&self) -> Dialect {
-        self.writer.dialect()
     }
 
     async fn take_written(&mut self) -> Result<Vec<RecordView>, StoreError> {

@@ -32,6 +32,9 @@ use crate::store::read::decode;
 use crate::store::tx::Statements;
 use crate::store::{parent_column, Found, Retired, StoreError, SyncWriter, UpsertRow};
 
+/// How the upsert's records are read: they search no text, so the collation does not matter.
+const SYNC_DIALECT: Dialect = Dialect::Postgres { icu: false };
+
 pub(super) struct PostgresWriter<'c> {
     pub conn: &'c mut PgConnection,
     pub scope: Scope,
@@ -221,7 +224,7 @@ impl PostgresWriter<'_> {
             .collect();
         let mut created = 0;
         for row in &written {
-            let view = decode(entity, row, WRITTEN_VIEW_AT, self.dialect())?;
+            let view = decode(entity, row, WRITTEN_VIEW_AT, SYNC_DIALECT)?;
             let Some(inserted) = row.try_get::<Option<bool>, _>(1)? else {
                 self.before.push(view);
                 continue;
@@ -474,11 +477,6 @@ impl SyncWriter for PostgresWriter<'_> {
             cells.entry(name).or_default().push(id);
         }
         Ok(cells)
-    }
-
-    fn dialect(&self) -> Dialect {
-        // The sync's reads search no text, so the collation does not matter.
-        Dialect::Postgres { icu: false }
     }
 
     async fn take_written(&mut self) -> Result<Vec<RecordView>, StoreError> {

@@ -26,7 +26,6 @@ use super::known::KnownRows;
 use super::recorded::Recorded;
 use super::sql;
 use super::tx::SqliteConn;
-use crate::store::listing::Dialect;
 use crate::store::tx::Statements;
 
 pub(super) struct SqliteWriter<'c> {
@@ -119,10 +118,6 @@ impl SyncWriter for SqliteWriter<'_> {
             cells.entry(name).or_default().push(id);
         }
         Ok(cells)
-    }
-
-    fn dialect(&self) -> Dialect {
-        Dialect::Sqlite
     }
 
     async fn take_written(&mut self) -> Result<Vec<RecordView>, StoreError> {

@@ -13,7 +13,6 @@ mod refs;
 use children::{replace_refusals, retire_left_out_children};
 use refs::{missing_parent, resolve_parents, CellDirectory};
 
-use super::listing::Dialect;
 use super::tx::Statements;
 use super::StoreError;
 use crate::domain::floor::is_floor_owned;
@@ -169,9 +168,6 @@ pub(crate) trait SyncWriter: Send {
         &mut self,
         names: &[&str],
     ) -> impl std::future::Future<Output = Result<HashMap<String, Vec<Uuid>>, StoreError>> + Send;
-
-    /// How the engine's read statements are written.
-    fn dialect(&self) -> Dialect;
 
     /// The rows the upserts so far created or changed, as a read shows them now (as
     /// PostgreSQL's upsert answered them; read back by rowid on SQLite), taken once.
