@@ -192,6 +192,9 @@ impl IntoResponse for ApiError {
         let retry_after = match &self {
             ApiError::RateLimited { retry_after } => Some(*retry_after),
             ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => Some(1),
+            // The first request runs to its end whatever its client does, so a retry soon
+            // finds its answer (`concurrency::a_client_that_goes_away_loses_nothing`).
+            ApiError::IdempotencyInProgress => Some(1),
             _ => None,
         };
         if let Some(seconds) = retry_after {

@@ -35,6 +35,7 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Instrument;
 
 pub use self::error::ApiError;
 use self::json::BodyLimit;
@@ -135,6 +136,24 @@ async fn time_limit(State(limit): State<Duration>, request: Request, next: Next)
     }
 }
 
+/// Runs a request that may write to its end in a task of its own: a client that goes away, or
+/// the request timeout, drops the future that waits for the answer, never the work. Dropped
+/// mid-way, a SQLite write transaction was left open on the one writer connection (every later
+/// write failed until a restart), and an idempotent sync lost the answer it was to store, so
+/// its key was "in progress" for minutes (`concurrency::a_client_that_goes_away_loses_nothing`).
+async fn run_to_end(request: Request, next: Next) -> Response {
+    if matches!(
+        *request.method(),
+        Method::GET | Method::HEAD | Method::OPTIONS
+    ) {
+        return next.run(request).await;
+    }
+    let work = next.run(request).instrument(tracing::Span::current());
+    tokio::spawn(work)
+        .await
+        .unwrap_or_else(|_| ApiError::Panic.into_response())
+}
+
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     ApiError::Panic.into_response()
 }
@@ -226,6 +245,7 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(timeout, time_limit))
+        .layer(middleware::from_fn(run_to_end))
         .layer(Extension(BodyLimit(config.max_body_bytes)))
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
 

@@ -1,6 +1,6 @@
 //! Concurrent writers and restarts: nothing duplicated, nothing lost.
 
-use serde_json::json;
+use serde_json::{json, Value};
 
 use crate::common::{Engine, TestServer};
 use crate::on_every_engine;
@@ -393,10 +393,75 @@ async fn concurrent_syncs_of_two_tenants_log_each_its_own_events(engine: Engine)
     }
 }
 
+/// A client that gives up on a big idempotent bulk call (its connection closed mid-way, at
+/// several points) costs nothing: the server keeps taking writes at once, and the same call
+/// retried with its key is answered whole — replayed once the first run has stored its answer,
+/// never refused as in progress for minutes nor failing every later write (SQLite once left
+/// its one writer connection inside a transaction when such a request was dropped).
+async fn a_client_that_goes_away_loses_nothing(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let notes = "n".repeat(8000);
+    let bulk = |round: u64| {
+        let cells: Vec<Value> = (0..1000)
+            .map(|i| {
+                json!({"external_id": format!("C-{round}-{i}"), "external_source": "SAP",
+                "name": format!("cell {round} {i}"), "notes": notes})
+            })
+            .collect();
+        serde_json::to_vec(&json!({"cells": cells})).unwrap()
+    };
+    let impatient = reqwest::Client::new();
+    let delays = [2, 5, 10, 20, 30, 40, 60, 80, 120, 160];
+    for (round, delay) in delays.iter().enumerate() {
+        let sent = impatient
+            .post(format!("{}/api-cells/bulk-sync", server.base))
+            .bearer_auth(&key)
+            .header("content-type", "application/json")
+            .header("idempotency-key", format!("K-{round}"))
+            .timeout(std::time::Duration::from_millis(*delay))
+            .body(bulk(round as u64))
+            .send()
+            .await;
+        drop(sent);
+        let single =
+            json!({"external_id": format!("S-{round}"), "external_source": "SAP", "name": "s"});
+        server
+            .put("/api-cells/sync", &key, &single)
+            .await
+            .expect(201);
+    }
+    for round in 0..delays.len() {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let answer = loop {
+            let answer = server
+                .send(
+                    reqwest::Method::POST,
+                    "/api-cells/bulk-sync",
+                    Some(&key),
+                    Some(bulk(round as u64)),
+                    Some("application/json"),
+                )
+                .await;
+            // The first run may still be going: its retry waits for it, as a client would.
+            if answer.status != 409 || std::time::Instant::now() > deadline {
+                break answer;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        };
+        let answer = answer.expect(200);
+        assert_eq!(answer.data()["total"], 1000, "round {round}");
+        assert_eq!(answer.data()["errors"], 0, "round {round}");
+    }
+    let cells = server.get("/api-cells?limit=1", &key).await.expect(200);
+    assert_eq!(cells.data()["pagination"]["total"], delays.len() * 1001);
+}
+
 on_every_engine!(
     shutdown_lets_in_flight_requests_finish,
     concurrent_upserts_of_one_new_record_create_it_once,
     overlapping_batches_in_opposite_orders_all_go_through,
     data_survives_a_restart,
     concurrent_syncs_of_two_tenants_log_each_its_own_events,
+    a_client_that_goes_away_loses_nothing,
 );

@@ -344,6 +344,13 @@ impl Client {
                 retry_after,
                 rate_limited: false,
             },
+            // An earlier attempt of this very request still runs on the server (its answer
+            // was lost on the way back): its answer is replayed once it is done.
+            StatusCode::CONFLICT if code == "IDEMPOTENCY_IN_PROGRESS" => Attempt::Retry {
+                why: format!("{} {code}: {message}", status.as_u16()),
+                retry_after,
+                rate_limited: false,
+            },
             StatusCode::PAYLOAD_TOO_LARGE => Attempt::Answered(Answer::TooLarge(message)),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Fatal(format!(
                 "the server refused the API key ({} {code}: {message})",
