@@ -102,6 +102,42 @@ pub fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, FieldError> {
     Ok(value)
 }
 
+/// Decodes a request body, which is a JSON object on every route: serde's derive would also
+/// read a struct from an array of its field values in declaration order (`["ana", …]` as a
+/// lifecycle body), and name the Rust type in its refusal of a scalar. Anything but an object
+/// is refused as `must be a JSON object (got …)`, with no field
+/// (`floor::a_body_that_is_not_an_object_is_refused`).
+pub fn decode_object<T: DeserializeOwned>(json: &[u8]) -> Result<T, FieldError> {
+    let first = json.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|&b| b != b'{') {
+        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) {
+            return Err(FieldError {
+                field: None,
+                message: format!("must be a JSON object (got {})", kind_of(&value)),
+            });
+        }
+    }
+    decode(json)
+}
+
+/// A JSON value as a refusal names what was sent instead of an object.
+fn kind_of(value: &serde_json::Value) -> String {
+    use super::expect::{Got, Sent};
+    let got = match value {
+        serde_json::Value::Null => Got::Scalar(Sent::Null),
+        serde_json::Value::Bool(b) => Got::Scalar(Sent::Bool(*b)),
+        serde_json::Value::Number(n) => match (n.as_u64(), n.as_i64()) {
+            (Some(u), _) => Got::Scalar(Sent::Unsigned(u)),
+            (None, Some(i)) => Got::Scalar(Sent::Signed(i)),
+            _ => Got::Scalar(Sent::Float(n.as_f64().unwrap_or_default())),
+        },
+        serde_json::Value::String(text) => Got::Scalar(Sent::Text(text)),
+        serde_json::Value::Array(_) => Got::List,
+        serde_json::Value::Object(_) => Got::Object,
+    };
+    got.to_string()
+}
+
 /// Errors serde_json counts as syntax although the text is valid JSON: a number or a string
 /// escape no value can hold. They belong to the field that holds them, like any bad value.
 const VALUE_ERRORS: [&str; 3] = [

@@ -8,7 +8,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
-use crate::domain::decode::{decode, FieldError};
+use crate::domain::decode::{decode_object, FieldError};
 
 /// A request body decoded into `T`.
 pub struct ApiJson<T>(pub T);
@@ -62,7 +62,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
 /// Decodes a request body as the extractor does, failures as the client sees them.
 pub(super) fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    decode(bytes).map_err(ApiError::invalid)
+    decode_object(bytes).map_err(ApiError::invalid)
 }
 
 /// Query-string parameters decoded into `T`, with failures in the envelope naming the

@@ -87,32 +87,37 @@ pub(crate) async fn act_unlogged(
     report: &Report,
 ) -> Result<(Acted, Vec<NewEvent>, String), StoreError> {
     let refused = |acted| Ok((acted, Vec::new(), String::new()));
-    let table = match machine {
-        Machine::Job => "jobs",
-        Machine::Operation => "operations",
+    let found = match machine {
+        Machine::Operation => {
+            let time = tx.dialect().time("t.transitioned_at");
+            find_operation(tx, scope, target, &format!("t.status, {time}, NULL")).await?
+        }
+        Machine::Job => {
+            let (key, key_args) = key_condition("t", target);
+            let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
+            args.extend(key_args);
+            let d = tx.dialect();
+            let sql = format!(
+                "SELECT CAST(t.id AS TEXT), NULL, NULL, 0, 0, t.status, {}, {} FROM jobs AS t \
+                 WHERE t.tenant_id = $1::uuid AND t.mode = $2::text AND {key} \
+                 AND t.deleted_at IS NULL{}",
+                d.time("t.transitioned_at"),
+                d.time("t.active_since"),
+                d.lock_rows(),
+            );
+            tx.row(&sql, args).await?
+        }
     };
-    let (key, key_args) = key_condition("t", target);
-    let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
-    args.extend(key_args);
-    let sql = format!(
-        "SELECT CAST(t.id AS TEXT), t.status, {}, {} FROM {table} AS t \
-         WHERE t.tenant_id = $1::uuid AND t.mode = $2::text AND {key} AND t.deleted_at IS NULL",
-        tx.dialect().time("t.transitioned_at"),
-        match machine {
-            Machine::Job => tx.dialect().time("t.active_since"),
-            Machine::Operation => "NULL".to_owned(),
-        },
-    );
-    let Some(found) = tx.row(&sql, args).await? else {
+    let Some(found) = found else {
         return refused(Acted::NotFound);
     };
     let id = found.id(0)?;
-    let previous = status_of(&found.text(1)?)?;
+    let previous = status_of(&found.text(5)?)?;
     let next = match machine.next(previous, action) {
         Ok(next) => next,
         Err(refusal) => return refused(Acted::Refused(refusal.message)),
     };
-    let last = found.opt_text(2)?.map(|t| parse_stored(&t)).transpose()?;
+    let last = found.opt_text(6)?.map(|t| parse_stored(&t)).transpose()?;
     if let Err(error) = report.check_after(last) {
         return refused(Acted::TooEarly(error));
     }
@@ -123,6 +128,7 @@ pub(crate) async fn act_unlogged(
             let ended = operation_time(tx, scope, id, action, report).await?;
             let worked = ended.as_ref().map_or(0, |(_, seconds)| *seconds);
             move_record(tx, machine, id, previous, next, action, &at, &now, worked).await?;
+            claim_parents(tx, &found, &at).await?;
             let mut events = Vec::new();
             if next == WorkStatus::Completed {
                 events.extend(complete_part_when_done(tx, id, &at, &now).await?);
@@ -131,7 +137,7 @@ pub(crate) async fn act_unlogged(
             (record, ended.map(|(entry, _)| entry), events)
         }
         Machine::Job => {
-            let since = found.opt_text(3)?.map(|t| parse_stored(&t)).transpose()?;
+            let since = found.opt_text(7)?.map(|t| parse_stored(&t)).transpose()?;
             let active = since.map_or(0, |since| (report.at - since).whole_seconds().max(0));
             move_record(tx, machine, id, previous, next, action, &at, &now, active).await?;
             (Progress::Job(job_progress(tx, id).await?), None, Vec::new())
@@ -166,6 +172,56 @@ pub(crate) async fn act_unlogged(
         time_entry_ended: ended,
     }));
     Ok((done, events, now))
+}
+
+/// The live operation `target` names, with its part and job: columns 0–2 their ids, 3 and 4
+/// whether part and job are yet to become the floor's (1) or are already (0), then `columns`
+/// (of `operations AS t`). Where the engine locks rows (PostgreSQL), the job, the part and the
+/// operation are locked, in that order — the order a sync writes them, so a sync and a floor
+/// write never wait for each other in a circle. Every floor write on a part's operations so
+/// takes its turn, and the last one's later statements see what the others committed when it
+/// completes the part or sums its totals: without the part's lock, two last operations
+/// completed at once each saw the other still open and the part stayed unfinished
+/// (`floor::concurrent_completions_complete_the_part`,
+/// `quantities::concurrent_reports_add_up_on_the_part`).
+pub(crate) async fn find_operation(
+    tx: &mut dyn Statements,
+    scope: Scope,
+    target: &RecordRef,
+    columns: &str,
+) -> Result<Option<super::tx::Row>, StoreError> {
+    let (key, key_args) = key_condition("t", target);
+    let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
+    args.extend(key_args);
+    // FOR UPDATE locks the rows of each table in the order the FROM clause names them.
+    let sql = format!(
+        "SELECT CAST(t.id AS TEXT), CAST(p.id AS TEXT), CAST(j.id AS TEXT), \
+                CASE WHEN p.floor_at IS NULL THEN 1 ELSE 0 END, \
+                CASE WHEN j.floor_at IS NULL THEN 1 ELSE 0 END, {columns} \
+         FROM jobs AS j JOIN parts AS p ON p.job_id = j.id JOIN operations AS t ON t.part_id = p.id \
+         WHERE t.tenant_id = $1::uuid AND t.mode = $2::text AND {key} AND t.deleted_at IS NULL{}",
+        tx.dialect().lock_rows()
+    );
+    tx.row(&sql, args).await
+}
+
+/// Makes the part and job of an operation the floor acted on the floor's too (`found` as
+/// [`find_operation`] answers it): from then on a sync keeps their status, as it keeps the
+/// operation's (`ownership::an_action_makes_part_and_job_the_floors`).
+pub(crate) async fn claim_parents(
+    tx: &mut dyn Statements,
+    found: &super::tx::Row,
+    at: &str,
+) -> Result<(), StoreError> {
+    for (table, id, unclaimed) in [("parts", 1, 3), ("jobs", 2, 4)] {
+        if found.int(unclaimed)? == 1 {
+            let sql = format!(
+                "UPDATE {table} SET floor_at = $2::timestamptz WHERE id = $1::uuid AND floor_at IS NULL"
+            );
+            tx.run(&sql, vec![found.id(id)?.into(), at.into()]).await?;
+        }
+    }
+    Ok(())
 }
 
 /// Opens a time entry (start, resume) or closes the open ones (pause, complete), answering the

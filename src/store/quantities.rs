@@ -6,7 +6,7 @@
 use uuid::Uuid;
 
 use super::events::append;
-use super::floor::key_condition;
+use super::floor::{claim_parents, find_operation};
 use super::progress::operation_progress;
 use super::tx::{Arg, Row, Tx};
 use super::{timestamp, timestamp_of, StoreError};
@@ -20,17 +20,10 @@ pub(crate) async fn report(
     scope: Scope,
     report: &NewReport,
 ) -> Result<Reported, StoreError> {
-    let (key, key_args) = key_condition("t", &report.operation);
-    let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
-    args.extend(key_args);
-    // Locked: two reports on one operation add up one after the other, and a retry waits for
-    // the first call's commit and then finds its report.
-    let sql = format!(
-        "SELECT CAST(t.id AS TEXT), CAST(t.part_id AS TEXT) FROM operations AS t \
-         WHERE t.tenant_id = $1::uuid AND t.mode = $2::text AND {key} AND t.deleted_at IS NULL{}",
-        tx.dialect().lock_rows()
-    );
-    let Some(found) = tx.row(&sql, args).await? else {
+    // Locked with its part and job: two reports on one operation add up one after the other,
+    // reports on one part sum its totals in turn, and a retry waits for the first call's
+    // commit and then finds its report.
+    let Some(found) = find_operation(tx, scope, &report.operation, "NULL").await? else {
         return Ok(Reported::NotFound);
     };
     let (operation, part) = (found.id(0)?, found.id(1)?);
@@ -70,6 +63,7 @@ pub(crate) async fn report(
         });
     }
     add_totals(tx, operation, part, report, &at, &now).await?;
+    claim_parents(tx, &found, &at).await?;
     let recorded = Recorded {
         report: stored(tx, "q.id = $1::uuid", vec![id.into()])
             .await?
@@ -115,7 +109,8 @@ async fn earlier(
 /// Adds the report to the operation's totals and recomputes its part's: the part's good units
 /// are those of its last live operation (by sequence, unsequenced last, as the part lists them),
 /// since what a routing produced is what its last step passed; its scrap and rework are the sum
-/// over its live operations. Operation, part and job become the floor's (`floor_at`).
+/// over its live operations. The operation becomes the floor's (`floor_at`); its part and job
+/// do in [`claim_parents`].
 async fn add_totals(
     tx: &mut dyn Tx,
     operation: Uuid,
@@ -144,20 +139,12 @@ async fn add_totals(
     let sql = format!(
         "UPDATE parts SET quantity_good = COALESCE((SELECT o.quantity_good {live} \
          ORDER BY o.sequence IS NULL DESC, o.sequence DESC, o.id DESC LIMIT 1), 0), \
-         quantity_scrap = {}, quantity_rework = {}, \
-         floor_at = COALESCE(floor_at, $2::timestamptz), updated_at = $3::timestamptz \
+         quantity_scrap = {}, quantity_rework = {}, updated_at = $2::timestamptz \
          WHERE id = $1::uuid",
         sum("quantity_scrap"),
         sum("quantity_rework"),
     );
-    tx.run(&sql, vec![part.into(), at.into(), now.into()])
-        .await?;
-    tx.run(
-        "UPDATE jobs SET floor_at = COALESCE(floor_at, $2::timestamptz) \
-         WHERE id = (SELECT job_id FROM parts WHERE id = $1::uuid)",
-        vec![part.into(), at.into()],
-    )
-    .await?;
+    tx.run(&sql, vec![part.into(), now.into()]).await?;
     Ok(())
 }
 

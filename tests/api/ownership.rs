@@ -241,9 +241,67 @@ async fn a_replace_never_drops_what_the_floor_worked_on(engine: Engine) {
         .expect(200);
 }
 
+/// Starting one operation makes its part and job the floor's too, as a quantity report does:
+/// the nightly re-sync that calls the job and part `completed` keeps their status (and says
+/// so), and the part still completes, with its event, when its operations do.
+async fn an_action_makes_part_and_job_the_floors(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, o2) = routing(&server, &key).await;
+    let act = |action: &str, id: &str| format!("/api-operation-lifecycle/{action}?id={id}");
+    server
+        .post(&act("start", &o1), &key, &json!({}))
+        .await
+        .expect(200);
+    let mut body = job("Cut", "not_started");
+    body["status"] = json!("completed");
+    body["parts"][0]["status"] = json!("completed");
+    let reply = server.put("/api-jobs/sync", &key, &body).await.expect(200);
+    assert_eq!(reply.data()["kept"][0]["field"], "status", "{}", reply.body);
+    assert_eq!(
+        reply.data()["parts"][0]["kept"][0]["field"],
+        "status",
+        "{}",
+        reply.body
+    );
+    for path in [
+        "/api-jobs/by-external/SAP/J",
+        "/api-parts/by-external/SAP/P",
+    ] {
+        let record = server.get(path, &key).await.expect(200);
+        assert_eq!(record.data()["status"], "not_started", "{path}");
+    }
+    for (action, id) in [("complete", &o1), ("start", &o2), ("complete", &o2)] {
+        server
+            .post(&act(action, id), &key, &json!({}))
+            .await
+            .expect(200);
+    }
+    let part = server
+        .get("/api-parts/by-external/SAP/P", &key)
+        .await
+        .expect(200);
+    assert_eq!(part.data()["status"], "completed");
+    let events = server
+        .get(
+            "/api-events?types=part.completed,job.updated,part.updated",
+            &key,
+        )
+        .await
+        .expect(200);
+    let types: Vec<&str> = events.data()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(types, ["part.completed"], "{}", events.body);
+}
+
 on_every_engine!(
     a_replace_never_drops_what_the_floor_worked_on,
     a_sync_keeps_the_floors_status,
     deleting_what_the_floor_worked_on_is_refused,
     a_deleted_job_writes_a_tombstone_per_record,
+    an_action_makes_part_and_job_the_floors,
 );

@@ -349,9 +349,45 @@ async fn syncs_leave_the_floors_quantities(engine: Engine) {
     );
 }
 
+/// Ninety reports at once, spread over the three operations of one part: the part's totals
+/// are the sums of what every report added (on PostgreSQL each once summed the operations as
+/// they stood before the others committed).
+async fn concurrent_reports_add_up_on_the_part(engine: Engine) {
+    let server = std::sync::Arc::new(TestServer::start(engine).await);
+    let key = server.key("acme").await;
+    crate::floor::routing(&server, &key).await;
+    let ops: Vec<Value> = (1..=3)
+        .map(|o| {
+            json!({"external_id": format!("Q{o}"), "operation_name": "Cut",
+            "sequence": o, "cell_name": "Saw"})
+        })
+        .collect();
+    let job = json!({"external_id": "QJ", "external_source": "SAP", "job_number": "SO",
+        "parts": [{"external_id": "QP", "part_number": "PN", "operations": ops}]});
+    server.put("/api-jobs/sync", &key, &job).await.expect(201);
+    let reports = (0..90).map(|i| {
+        let (server, key) = (server.clone(), key.clone());
+        tokio::spawn(async move {
+            let body = json!({"external_source": "SAP", "external_id": format!("Q{}", i % 3 + 1),
+                "good": 1, "scrap": 1});
+            server.post(PATH, &key, &body).await.status.as_u16()
+        })
+    });
+    for status in futures::future::join_all(reports).await {
+        assert_eq!(status.unwrap(), 201);
+    }
+    let part = server
+        .get("/api-parts/by-external/SAP/QP", &key)
+        .await
+        .expect(200);
+    // Good units are the last operation's (30 reports of 1); scrap adds up over all three.
+    assert_eq!(totals(part.data()), (30, 90, 0), "{}", part.body);
+}
+
 on_every_engine!(
     quantities_add_up_on_operations_and_parts,
     a_retried_report_counts_once,
     bad_reports_are_refused,
     syncs_leave_the_floors_quantities,
+    concurrent_reports_add_up_on_the_part,
 );
