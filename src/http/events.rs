@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Principal;
 use super::error::ApiError;
+use crate::domain::decode::FieldError;
 use super::json::ApiQuery;
 use super::read::page_limit;
 use super::{success, AppState, Success};
@@ -46,7 +47,7 @@ fn feed_query(params: FeedParams) -> Result<FeedQuery, ApiError> {
         .unwrap_or_default();
     if let Some(entity) = params.entity.as_deref() {
         if !ENTITIES.contains(&entity) {
-            return Err(ApiError::invalid(crate::domain::decode::FieldError::new(
+            return Err(ApiError::invalid(FieldError::new(
                 "entity",
                 format!("must be one of {} (got {entity:?})", ENTITIES.join(", ")),
             )));
@@ -82,6 +83,15 @@ pub async fn list(
         Feed::Expired => Err(ApiError::CursorExpired {
             days: state.retention_days,
         }),
+        Feed::Ahead { newest } => Err(ApiError::invalid(FieldError::new(
+            "after",
+            format!(
+                "is past the newest event of this feed ({}): not a cursor this feed gave \
+                 out (another server's, tenant's or mode's, or one from before the database \
+                 was restored); read from the start without `after`",
+                encode_cursor(newest)
+            ),
+        ))),
     }
 }
 

@@ -239,6 +239,11 @@ pub enum Feed {
     },
     /// The cursor names events already pruned: the reader missed some.
     Expired,
+    /// The cursor is past the newest position this log gave out (`newest`): not one of its
+    /// cursors — another server's, tenant's or mode's, or one from before the database was
+    /// restored. Followed, it would skip every event up to it
+    /// (`events::a_cursor_this_feed_never_gave_out_is_refused`).
+    Ahead { newest: i64 },
 }
 
 pub(crate) fn columns(tx: &dyn Statements) -> String {
@@ -339,17 +344,21 @@ pub(crate) async fn feed(
     query: &FeedQuery,
 ) -> Result<Feed, StoreError> {
     let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
-    let pruned = tx
+    let (pruned, newest) = match tx
         .row(
-            "SELECT pruned_through FROM event_positions WHERE tenant_id = $1::uuid AND mode = $2::text",
+            "SELECT pruned_through, last FROM event_positions \
+             WHERE tenant_id = $1::uuid AND mode = $2::text",
             args.clone(),
         )
         .await?
-        .map(|row| row.int(0))
-        .transpose()?
-        .unwrap_or(0);
-    if query.after.is_some_and(|after| after < pruned) {
-        return Ok(Feed::Expired);
+    {
+        Some(row) => (row.int(0)?, row.int(1)?),
+        None => (0, 0),
+    };
+    match query.after {
+        Some(after) if after < pruned => return Ok(Feed::Expired),
+        Some(after) if after > newest => return Ok(Feed::Ahead { newest }),
+        _ => {}
     }
     // Without a cursor, from the oldest kept event.
     let after = query.after.unwrap_or(pruned);

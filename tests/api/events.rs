@@ -277,8 +277,41 @@ async fn an_expired_cursor_is_gone(engine: Engine) {
     assert_eq!(events_of(next.data())[0]["type"], "operation.resumed");
 }
 
+/// A cursor past the newest event is not one this feed gave out (another tenant's, or from
+/// before a restore): refused, naming the newest cursor, instead of answering an empty page
+/// whose follower would skip every event up to it. The newest cursor itself reads on.
+async fn a_cursor_this_feed_never_gave_out_is_refused(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let fresh = server.get("/api-events?after=c1", &key).await.expect(400);
+    assert_eq!(fresh.body["error"]["details"][0]["field"], "after");
+    routing(&server, &key).await;
+    let (events, newest) = read_all(&server, &key, "", None).await;
+    let newest = newest.unwrap();
+    assert_eq!(newest, format!("c{}", events.len()));
+    let ahead = format!("c{}", events.len() + 5);
+    let refused = server
+        .get(&format!("/api-events?after={ahead}"), &key)
+        .await
+        .expect(400);
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains(&format!("({newest})")), "{message}");
+    let page = server
+        .get(&format!("/api-events?after={newest}"), &key)
+        .await
+        .expect(200);
+    assert!(events_of(page.data()).is_empty());
+    // Another tenant's feed is its own: this tenant's newest cursor is past its end.
+    let other = server.key("globex").await;
+    server
+        .get(&format!("/api-events?after={newest}"), &other)
+        .await
+        .expect(400);
+}
+
 on_every_engine!(
     the_feed_pages_and_filters,
     a_tailing_reader_sees_every_event_once,
     an_expired_cursor_is_gone,
+    a_cursor_this_feed_never_gave_out_is_refused,
 );

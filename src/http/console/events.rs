@@ -80,7 +80,7 @@ async fn list(
             next,
             has_more,
         } => (events, next, has_more),
-        Feed::Expired => (Vec::new(), 0, false),
+        Feed::Expired | Feed::Ahead { .. } => (Vec::new(), 0, false),
     };
     // Following starts after the newest event shown, or, on an older page, is off.
     let newest = match (events.first(), query.before) {
@@ -155,6 +155,8 @@ async fn newer(
         Feed::Page { events, next, .. } => (events, next),
         // Missed events already pruned: follow from the newest from now on.
         Feed::Expired => (Vec::new(), after.unwrap_or(0)),
+        // Not a cursor of this log: follow from its newest event on.
+        Feed::Ahead { newest } => (Vec::new(), newest),
     };
     let rows = html! { @for event in events.iter().rev() { (row(event)) } };
     Ok((

@@ -66,7 +66,7 @@ async fn end_of_log(
     };
     Ok(match store.events(scope, &query).await? {
         Feed::Page { mut events, .. } => events.pop(),
-        Feed::Expired => None,
+        Feed::Expired | Feed::Ahead { .. } => None,
     })
 }
 
