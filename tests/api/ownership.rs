@@ -298,10 +298,46 @@ async fn an_action_makes_part_and_job_the_floors(engine: Engine) {
     assert_eq!(types, ["part.completed"], "{}", events.body);
 }
 
+/// A bulk call that moves a part the floor worked on to another job, and replaces the old
+/// job's routing with one that leaves it out: the part moves with its started operation, the
+/// untouched part is deleted, and nothing is refused (the replace deletes none of the floor's).
+async fn a_replace_lets_what_the_floor_worked_on_move_to_another_job(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    routing(&server, &key).await;
+    let nx = json!({"external_id": "NX", "external_source": "SAP", "job_number": "NX",
+        "parts": [{"external_id": "NX-P", "part_number": "p", "operations": [
+            {"external_id": "NX-P-1", "operation_name": "Cut", "cell_name": "Saw"}]},
+            {"external_id": "NX-Q", "part_number": "q"}]});
+    server.put("/api-jobs/sync", &key, &nx).await.expect(201);
+    server
+        .post("/api-operations/by-external/SAP/NX-P-1/start", &key, &json!({}))
+        .await
+        .expect(200);
+    let bulk = json!({"jobs": [
+        {"external_id": "NY", "external_source": "SAP", "job_number": "NY",
+         "parts": [{"external_id": "NX-P", "part_number": "p"}]},
+        {"external_id": "NX", "external_source": "SAP", "job_number": "NX",
+         "children": "replace", "parts": []}]});
+    for path in ["/api-jobs/bulk-sync?dry_run=true", "/api-jobs/bulk-sync"] {
+        let reply = server.post(path, &key, &bulk).await.expect(200);
+        assert_eq!(reply.data()["errors"], 0, "{path}: {}", reply.body);
+    }
+    let ny = server.get("/api-jobs/by-external/SAP/NY", &key).await.expect(200);
+    let parts = ny.data()["parts"].as_array().unwrap();
+    assert_eq!(parts.len(), 1, "{}", ny.body);
+    assert_eq!(parts[0]["operations"][0]["status"], "in_progress");
+    server
+        .get("/api-parts/by-external/SAP/NX-Q", &key)
+        .await
+        .expect(404);
+}
+
 on_every_engine!(
     a_replace_never_drops_what_the_floor_worked_on,
     a_sync_keeps_the_floors_status,
     deleting_what_the_floor_worked_on_is_refused,
     a_deleted_job_writes_a_tombstone_per_record,
     an_action_makes_part_and_job_the_floors,
+    a_replace_lets_what_the_floor_worked_on_move_to_another_job,
 );

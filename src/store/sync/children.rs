@@ -39,7 +39,9 @@ pub(super) async fn replace_refusals<W: SyncWriter>(
         .zip(&ids)
         .filter_map(|(item, id)| id.map(|id| (id, &item.item)))
         .collect();
-    let mut by_id = crate::store::replace::refusals(&mut writer.statements(), &stored).await?;
+    let call: Vec<&JobRecord> = ready.iter().map(|(item, _)| &item.item).collect();
+    let mut by_id =
+        crate::store::replace::refusals(&mut writer.statements(), &stored, &call).await?;
     Ok(replacing
         .iter()
         .zip(ids)
