@@ -6,10 +6,10 @@ use serde::{Deserialize, Serialize};
 
 use super::auth::Principal;
 use super::error::ApiError;
-use crate::domain::decode::FieldError;
 use super::json::ApiQuery;
 use super::read::page_limit;
 use super::{success, AppState, Success};
+use crate::domain::decode::FieldError;
 use crate::domain::event::{decode_cursor, encode_cursor, Event, TypeFilter};
 use crate::store::{Feed, FeedQuery};
 

@@ -241,7 +241,11 @@ async fn refused(
     if !entry.dry_run {
         metrics::count_records(entry.entity, &entry.counts);
     }
-    if let Err(error) = state.store.record_import(principal.scope, &entry).await {
+    if let Err(error) = state
+        .store
+        .record_refused_call(principal.scope, &entry)
+        .await
+    {
         tracing::error!(%error, "could not record the sync in the history");
     }
     ApiError::rejected(error)

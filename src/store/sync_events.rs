@@ -342,7 +342,7 @@ fn with_field(object: &str, name: &str, value: &impl serde::Serialize) -> String
 }
 
 /// `sync.completed`: the call, its counts and its history entry.
-fn completed(entry: &ImportEntry) -> NewEvent {
+pub(crate) fn completed(entry: &ImportEntry) -> NewEvent {
     NewEvent {
         event_type: "sync.completed".to_owned(),
         entity: None,

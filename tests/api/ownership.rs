@@ -311,7 +311,11 @@ async fn a_replace_lets_what_the_floor_worked_on_move_to_another_job(engine: Eng
             {"external_id": "NX-Q", "part_number": "q"}]});
     server.put("/api-jobs/sync", &key, &nx).await.expect(201);
     server
-        .post("/api-operations/by-external/SAP/NX-P-1/start", &key, &json!({}))
+        .post(
+            "/api-operations/by-external/SAP/NX-P-1/start",
+            &key,
+            &json!({}),
+        )
         .await
         .expect(200);
     let bulk = json!({"jobs": [
@@ -323,7 +327,10 @@ async fn a_replace_lets_what_the_floor_worked_on_move_to_another_job(engine: Eng
         let reply = server.post(path, &key, &bulk).await.expect(200);
         assert_eq!(reply.data()["errors"], 0, "{path}: {}", reply.body);
     }
-    let ny = server.get("/api-jobs/by-external/SAP/NY", &key).await.expect(200);
+    let ny = server
+        .get("/api-jobs/by-external/SAP/NY", &key)
+        .await
+        .expect(200);
     let parts = ny.data()["parts"].as_array().unwrap();
     assert_eq!(parts.len(), 1, "{}", ny.body);
     assert_eq!(parts[0]["operations"][0]["status"], "in_progress");

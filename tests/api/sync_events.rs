@@ -154,4 +154,35 @@ async fn a_sync_writes_an_event_per_change(engine: Engine) {
     assert_eq!(events[1]["data"]["errors"], 1);
 }
 
-on_every_engine!(a_sync_writes_an_event_per_change);
+/// A bulk call whose every record is refused before the store sees it still says so once in
+/// the feed, naming its history entry; its dry run does not.
+async fn a_call_refused_record_by_record_says_so_in_the_feed(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let invalid = json!({"external_id": "Z", "external_source": "SAP"});
+    let bulk = json!({"cells": [invalid]});
+    server
+        .post("/api-cells/bulk-sync?dry_run=true", &key, &bulk)
+        .await
+        .expect(200);
+    let (events, cursor) = events_after(&server, &key, "").await;
+    assert!(events.is_empty(), "{events:?}");
+    let reply = server
+        .post("/api-cells/bulk-sync", &key, &bulk)
+        .await
+        .expect(200);
+    assert_eq!(reply.data()["errors"], 1);
+    let (events, _) = events_after(&server, &key, &cursor).await;
+    assert_eq!(types(&events), ["sync.completed null"], "{events:?}");
+    assert_eq!(events[0]["data"]["errors"], 1);
+    let import = events[0]["data"]["import_id"].as_str().unwrap();
+    server
+        .get(&format!("/api-sync/imports/{import}"), &key)
+        .await
+        .expect(200);
+}
+
+on_every_engine!(
+    a_sync_writes_an_event_per_change,
+    a_call_refused_record_by_record_says_so_in_the_feed,
+);

@@ -242,7 +242,7 @@ impl Store for PostgresStore {
     ) -> Result<Written, StoreError> {
         if batch.is_empty() {
             if let Some(history) = history {
-                self.record_import(scope, &history.entry(&[])).await?;
+                self.record_refused_call(scope, &history.entry(&[])).await?;
             }
             return Ok(Written::done(Vec::new()));
         }
