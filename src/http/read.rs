@@ -254,7 +254,11 @@ pub async fn list<P: Payload>(
     let query = list_query(P::ENTITY, params)?;
     let page = state.store.list(principal.scope, P::ENTITY, &query).await?;
     let full = page.records.len() == query.limit as usize;
-    let next_cursor = page.last_id.filter(|_| full).map(encode_cursor);
+    // A cursor walks in creation order only: a page in another order gives none, as a client
+    // that followed it would get a refusal or skip records
+    // (`listing::a_sorted_page_gives_no_cursor`).
+    let walks = full && query.sort.follows_ids();
+    let next_cursor = page.last_id.filter(|_| walks).map(encode_cursor);
     Ok(Json(success(ListView {
         key: P::ENTITY.plural(),
         records: page.records,

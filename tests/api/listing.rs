@@ -113,6 +113,35 @@ async fn updated_since_finds_recent_changes(engine: Engine) {
     assert_eq!(external_ids(&reply, "jobs"), ["SO-2"]);
 }
 
+/// A page sorted by anything but creation order gives no `next_cursor` (the cursor walks in
+/// creation order); the same page in creation order does (decided before the store: once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sorted_page_gives_no_cursor() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    for i in 0..3 {
+        let cell = json!({"external_id": format!("C-{i}"), "external_source": "SAP",
+            "name": format!("cell {}", 3 - i)});
+        server.put("/api-cells/sync", &key, &cell).await.expect(201);
+    }
+    let sorted = server
+        .get("/api-cells?limit=2&sort=name", &key)
+        .await
+        .expect(200);
+    assert!(
+        sorted.data()["pagination"].get("next_cursor").is_none(),
+        "{}",
+        sorted.body
+    );
+    let plain = server.get("/api-cells?limit=2", &key).await.expect(200);
+    let cursor = plain.data()["pagination"]["next_cursor"].as_str().unwrap();
+    let next = server
+        .get(&format!("/api-cells?limit=2&cursor={cursor}"), &key)
+        .await
+        .expect(200);
+    assert_eq!(next.data()["cells"][0]["external_id"], "C-2");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_filters_are_refused() {
     let server = TestServer::start(Engine::Sqlite).await;
