@@ -43,3 +43,4 @@ mod webhook_receiver;
 mod webhook_retries;
 mod webhook_ssrf;
 mod webhooks;
+mod webhooks_shared;
