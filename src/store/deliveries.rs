@@ -51,7 +51,10 @@ impl std::fmt::Debug for Claimed {
 /// How one attempt went.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// When the attempt started (its `webhook-timestamp`, and the time in its log).
     pub at: time::OffsetDateTime,
+    /// When it ended: the wait before the next attempt counts from here.
+    pub ended: time::OffsetDateTime,
     pub http_status: Option<u16>,
     pub error: Option<String>,
     pub latency_ms: u64,
@@ -225,7 +228,10 @@ pub async fn record(
     let error = outcome.error.clone();
     let (status, next, delivered_at) = match &outcome.verdict {
         Verdict::Delivered => ("delivered", at.clone(), Some(at.clone())),
-        Verdict::Retry(wait) => ("pending", timestamp_of(outcome.at + *wait), None),
+        // From the end, not the start: after a 15 s timeout a 5 s wait counted from the start
+        // was long over, and a hung receiver was called again at once
+        // (`webhooks_backoff::the_retry_wait_counts_from_the_end_of_a_slow_attempt`).
+        Verdict::Retry(wait) => ("pending", timestamp_of(outcome.ended + *wait), None),
         Verdict::Failed | Verdict::Disable => ("failed", at.clone(), None),
     };
     let changed = tx

@@ -48,6 +48,7 @@ pub(super) async fn attempt(
     }
     Outcome {
         at,
+        ended: time::OffsetDateTime::now_utc(),
         http_status,
         error,
         latency_ms,

@@ -43,4 +43,5 @@ mod webhook_receiver;
 mod webhook_retries;
 mod webhook_ssrf;
 mod webhooks;
+mod webhooks_backoff;
 mod webhooks_shared;
