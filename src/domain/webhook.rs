@@ -196,6 +196,12 @@ fn check_description(text: Option<String>) -> Result<Option<String>, FieldError>
             "description",
             format!("must be at most {MAX_DESCRIPTION} characters"),
         )),
+        // As in every text of the API; PostgreSQL cannot store it, and answered a 500
+        // (`webhooks_rules::nul_texts_and_year_zero_are_refused`).
+        Some(text) if text.contains('\0') => Err(FieldError::new(
+            "description",
+            "must not contain NUL characters",
+        )),
         other => Ok(other),
     }
 }

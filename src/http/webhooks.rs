@@ -438,15 +438,11 @@ pub struct Replayed {
     queued: usize,
 }
 
+/// A time of a replay's range, as stored (in UTC: the offset a client wrote it with counts).
 pub(super) fn instant(field: &str, text: &str) -> Result<String, ApiError> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+    crate::domain::instant::parse(field, text)
         .map(timestamp_of)
-        .map_err(|_| {
-            ApiError::invalid(FieldError::new(
-                field,
-                format!("must be an RFC 3339 time such as 2026-01-15T10:00:00Z (got {text:?})"),
-            ))
-        })
+        .map_err(ApiError::invalid)
 }
 
 /// Send logged events again

@@ -44,4 +44,5 @@ mod webhook_retries;
 mod webhook_ssrf;
 mod webhooks;
 mod webhooks_backoff;
+mod webhooks_rules;
 mod webhooks_shared;

