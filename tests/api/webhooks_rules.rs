@@ -68,4 +68,45 @@ async fn nul_texts_and_year_zero_are_refused(engine: Engine) {
         .expect(200);
 }
 
-on_every_engine!(nul_texts_and_year_zero_are_refused,);
+/// `null` clears the description, as everywhere in the API, and is refused for the URL, which
+/// an endpoint cannot be without.
+async fn null_clears_the_description_and_is_refused_for_the_url(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let created = server
+        .post(
+            "/api-webhooks",
+            &key,
+            &json!({"url": receiver.url, "events": ["job.*"], "description": "ERP"}),
+        )
+        .await
+        .expect(201);
+    let id = created.data()["id"].as_str().unwrap().to_owned();
+    let cleared = patch(&server, &key, &id, json!({"description": null}))
+        .await
+        .expect(200);
+    assert_eq!(cleared.data()["description"], Value::Null);
+    let read = server
+        .get(&format!("/api-webhooks/{id}"), &key)
+        .await
+        .expect(200);
+    assert_eq!(read.data()["description"], Value::Null);
+    assert_eq!(read.data()["url"], receiver.url.as_str());
+
+    refused(patch(&server, &key, &id, json!({"url": null})).await, "url");
+    refused(
+        patch(&server, &key, &id, json!({"events": null})).await,
+        "events",
+    );
+    let read = server
+        .get(&format!("/api-webhooks/{id}"), &key)
+        .await
+        .expect(200);
+    assert_eq!(read.data()["url"], receiver.url.as_str(), "nothing changed");
+}
+
+on_every_engine!(
+    nul_texts_and_year_zero_are_refused,
+    null_clears_the_description_and_is_refused_for_the_url,
+);

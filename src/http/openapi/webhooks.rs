@@ -67,9 +67,18 @@ fn input(patch: bool) -> S {
             described(boolean(), "Default when registering: true."),
             false,
         )
-        .field("description", description, false);
+        .field(
+            "description",
+            if patch {
+                described(nullable(description), "`null` clears it.")
+            } else {
+                description
+            },
+            false,
+        );
     let about = if patch {
-        "Fields left out stay as they are."
+        "Fields left out stay as they are; `null` clears `description` and is refused (400) \
+         for the others."
     } else {
         "`events` or `event_type` is required, not both."
     };
