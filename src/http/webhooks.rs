@@ -16,6 +16,7 @@ use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
 use crate::domain::delivery::{Delivery, Endpoint, STATUSES};
 use crate::domain::event::TypeFilter;
+use crate::domain::instant;
 use crate::domain::webhook::{filter_of, CreateBody, PatchBody};
 use crate::store::delivery_log::{self, DeliveryQuery, Retried};
 use crate::store::{timestamp_of, webhooks};
@@ -438,11 +439,25 @@ pub struct Replayed {
     queued: usize,
 }
 
-/// A time of a replay's range, as stored (in UTC: the offset a client wrote it with counts).
-pub(super) fn instant(field: &str, text: &str) -> Result<String, ApiError> {
-    crate::domain::instant::parse(field, text)
-        .map(timestamp_of)
-        .map_err(ApiError::invalid)
+/// A replay's range as stored, in UTC. `until` must come after `since`: a range running
+/// backwards selects nothing, and was answered "queued 0"
+/// (`webhooks_rules::a_backward_replay_range_is_refused`).
+pub(super) fn replay_range(
+    since: &str,
+    until: Option<&str>,
+) -> Result<(String, Option<String>), ApiError> {
+    let from = instant::parse("since", since).map_err(ApiError::invalid)?;
+    let Some(until) = until else {
+        return Ok((timestamp_of(from), None));
+    };
+    let to = instant::parse("until", until).map_err(ApiError::invalid)?;
+    if to <= from {
+        return Err(ApiError::invalid(FieldError::new(
+            "until",
+            format!("must be after since ({since}); got {until}"),
+        )));
+    }
+    Ok((timestamp_of(from), Some(timestamp_of(to))))
 }
 
 /// Send logged events again
@@ -462,12 +477,7 @@ pub async fn replay(
     ApiJson(body): ApiJson<ReplayBody>,
 ) -> Result<(StatusCode, Json<Success<Replayed>>), ApiError> {
     let id = webhook_id(&id)?;
-    let since = instant("since", &body.since)?;
-    let until = body
-        .until
-        .as_deref()
-        .map(|u| instant("until", u))
-        .transpose()?;
+    let (since, until) = replay_range(&body.since, body.until.as_deref())?;
     let types = match body.types {
         Some(types) if !types.is_empty() => {
             TypeFilter::parse("types", &types.join(",")).map_err(ApiError::invalid)?

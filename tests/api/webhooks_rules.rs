@@ -106,7 +106,23 @@ async fn null_clears_the_description_and_is_refused_for_the_url(engine: Engine) 
     assert_eq!(read.data()["url"], receiver.url.as_str(), "nothing changed");
 }
 
+/// A replay's `until` before its `since` selects nothing: a mistake, refused rather than
+/// answered "queued 0".
+async fn a_backward_replay_range_is_refused(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let endpoint = register(&server, &key, &receiver.url, json!(["job.*"])).await;
+    let replay = format!("/api-webhooks/{}/replay", endpoint["id"].as_str().unwrap());
+    let backwards = json!({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"});
+    refused(server.post(&replay, &key, &backwards).await, "until");
+    // The same instant written with another offset is not earlier.
+    let forwards = json!({"since": "2026-01-01T12:00:00+02:00", "until": "2026-01-01T11:00:00Z"});
+    server.post(&replay, &key, &forwards).await.expect(202);
+}
+
 on_every_engine!(
     nul_texts_and_year_zero_are_refused,
     null_clears_the_description_and_is_refused_for_the_url,
+    a_backward_replay_range_is_refused,
 );

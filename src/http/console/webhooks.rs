@@ -25,7 +25,7 @@ use crate::domain::delivery::{Attempt, Delivery, Endpoint};
 use crate::domain::event::TypeFilter;
 use crate::domain::Scope;
 use crate::http::auth::Principal;
-use crate::http::webhooks::instant;
+use crate::http::webhooks::replay_range;
 use crate::http::{ApiError, AppState};
 use crate::store::delivery_log::{self, DeliveryQuery, Health, Retried};
 use crate::store::{webhooks, Store};
@@ -353,11 +353,12 @@ async fn replay(
 ) -> Result<Response, ConsoleError> {
     guard(&principal, &headers)?;
     let id = id_of(&id, "webhook")?;
-    let since = instant("since", &utc(&form.since)).map_err(ConsoleError::Api)?;
     let until = match form.until.trim() {
         "" => None,
-        text => Some(instant("until", &utc(text)).map_err(ConsoleError::Api)?),
+        text => Some(utc(text)),
     };
+    let (since, until) =
+        replay_range(&utc(&form.since), until.as_deref()).map_err(ConsoleError::Api)?;
     let types = match form.types.trim() {
         "" => TypeFilter::default(),
         text => {

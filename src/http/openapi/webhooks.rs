@@ -163,7 +163,11 @@ fn replay_input() -> S {
     let mut object = Object::default();
     object
         .field("since", timestamp(), true)
-        .field("until", timestamp(), false)
+        .field(
+            "until",
+            described(timestamp(), "After `since`; default: now."),
+            false,
+        )
         .field(
             "types",
             described(
