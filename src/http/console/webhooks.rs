@@ -25,7 +25,7 @@ use crate::domain::delivery::{Attempt, Delivery, Endpoint};
 use crate::domain::event::TypeFilter;
 use crate::domain::Scope;
 use crate::http::auth::Principal;
-use crate::http::webhooks::replay_range;
+use crate::http::webhook_sends::replay_range;
 use crate::http::{ApiError, AppState};
 use crate::store::delivery_log::{self, DeliveryQuery, Health, Retried};
 use crate::store::{webhooks, Store};
