@@ -16,8 +16,24 @@ use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
 use crate::domain::event::TypeFilter;
 use crate::domain::instant;
-use crate::store::delivery_log::{self, Retried};
+use crate::store::delivery_log::{self, NotQueued};
 use crate::store::timestamp_of;
+
+/// Queuing for an endpoint that is switched off: nothing would be sent until it is on.
+fn disabled(id: Uuid) -> ApiError {
+    ApiError::Conflict(format!(
+        "webhook {id} is disabled, so nothing would be sent; switch it on with \
+         PATCH /api-webhooks/{id} {{\"active\": true}} (it is then sent what it missed)"
+    ))
+}
+
+/// A test or replay that queued nothing.
+fn not_queued(id: Uuid, why: NotQueued) -> ApiError {
+    match why {
+        NotQueued::Disabled => disabled(id),
+        NotQueued::NotFound | NotQueued::InFlight => no_webhook(id),
+    }
+}
 
 #[derive(Serialize)]
 pub struct Queued {
@@ -43,7 +59,7 @@ pub async fn test(
     let id = webhook_id(&id)?;
     let (delivery_id, event_id) = delivery_log::send_test(&*state.store, principal.scope, id)
         .await?
-        .ok_or_else(|| no_webhook(id))?;
+        .map_err(|why| not_queued(id, why))?;
     Ok((
         StatusCode::ACCEPTED,
         Json(success(Queued {
@@ -55,7 +71,7 @@ pub async fn test(
 
 /// Try a delivery again now
 ///
-/// Due at once, whatever its status; a delivery being sent right now answers 409.
+/// Due at once, whatever its status; a delivery being sent right now, or of a disabled endpoint, answers 409.
 #[utoipa::path(
     post,
     path = "/api-webhooks/{id}/deliveries/{delivery_id}/retry",
@@ -70,21 +86,24 @@ pub async fn retry(
 ) -> Result<(StatusCode, Json<Success<Queued>>), ApiError> {
     let id = webhook_id(&id)?;
     let delivery = required_id("delivery_id", Some(&delivery))?;
-    match delivery_log::retry(&*state.store, principal.scope, id, delivery).await? {
-        Retried::Queued { event_id } => Ok((
-            StatusCode::ACCEPTED,
-            Json(success(Queued {
-                delivery_id: delivery,
-                event_id,
-            })),
-        )),
-        Retried::NotFound => Err(ApiError::NotFound(format!(
-            "no delivery {delivery} of webhook {id}"
-        ))),
-        Retried::InFlight => Err(ApiError::Conflict(format!(
-            "delivery {delivery} is being sent right now; see its attempts"
-        ))),
-    }
+    let event_id = delivery_log::retry(&*state.store, principal.scope, id, delivery)
+        .await?
+        .map_err(|why| match why {
+            NotQueued::NotFound => {
+                ApiError::NotFound(format!("no delivery {delivery} of webhook {id}"))
+            }
+            NotQueued::InFlight => ApiError::Conflict(format!(
+                "delivery {delivery} is being sent right now; see its attempts"
+            )),
+            NotQueued::Disabled => disabled(id),
+        })?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(success(Queued {
+            delivery_id: delivery,
+            event_id,
+        })),
+    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -154,6 +173,6 @@ pub async fn replay(
         &types,
     )
     .await?
-    .ok_or_else(|| no_webhook(id))?;
+    .map_err(|why| not_queued(id, why))?;
     Ok((StatusCode::ACCEPTED, Json(success(Replayed { queued }))))
 }

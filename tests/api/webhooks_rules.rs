@@ -6,7 +6,7 @@ use serde_json::{json, Value};
 use crate::common::{Engine, Reply, TestServer};
 use crate::on_every_engine;
 use crate::webhook_receiver::Receiver;
-use crate::webhooks::register;
+use crate::webhooks::{deliveries, register, PATIENCE};
 
 fn refused(reply: Reply, field: &str) {
     let reply = reply.expect(400);
@@ -26,6 +26,12 @@ async fn patch(server: &TestServer, key: &str, id: &str, body: Value) -> Reply {
             key,
             &body,
         )
+        .await
+}
+
+async fn post_empty(server: &TestServer, key: &str, path: &str) -> Reply {
+    server
+        .send(reqwest::Method::POST, path, Some(key), None, None)
         .await
 }
 
@@ -121,8 +127,59 @@ async fn a_backward_replay_range_is_refused(engine: Engine) {
     server.post(&replay, &key, &forwards).await.expect(202);
 }
 
+/// Test, retry and replay on a switched-off endpoint would queue what is never sent: 409, with
+/// how to switch it on; once on, they are taken again.
+async fn sending_to_a_disabled_endpoint_is_a_conflict(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let endpoint = register(&server, &key, &receiver.url, json!(["job.*"])).await;
+    let id = endpoint["id"].as_str().unwrap();
+    post_empty(&server, &key, &format!("/api-webhooks/{id}/test"))
+        .await
+        .expect(202);
+    receiver.wait_for(1, PATIENCE).await;
+    let delivery = deliveries(&server, &key, id).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    patch(&server, &key, id, json!({"active": false}))
+        .await
+        .expect(200);
+
+    let retry = format!("/api-webhooks/{id}/deliveries/{delivery}/retry");
+    let replay = json!({"since": "2026-01-01T00:00:00Z"});
+    for reply in [
+        post_empty(&server, &key, &format!("/api-webhooks/{id}/test")).await,
+        post_empty(&server, &key, &retry).await,
+        server
+            .post(&format!("/api-webhooks/{id}/replay"), &key, &replay)
+            .await,
+    ] {
+        let reply = reply.expect(409);
+        assert_eq!(reply.error_code(), "CONFLICT");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("disabled") && message.contains(r#"{"active": true}"#),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        deliveries(&server, &key, id).await.len(),
+        1,
+        "nothing queued"
+    );
+
+    patch(&server, &key, id, json!({"active": true}))
+        .await
+        .expect(200);
+    post_empty(&server, &key, &retry).await.expect(202);
+    receiver.wait_for(2, PATIENCE).await;
+}
+
 on_every_engine!(
     nul_texts_and_year_zero_are_refused,
     null_clears_the_description_and_is_refused_for_the_url,
     a_backward_replay_range_is_refused,
+    sending_to_a_disabled_endpoint_is_a_conflict,
 );

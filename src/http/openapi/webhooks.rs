@@ -351,7 +351,7 @@ pub(super) fn completion(id: &str) -> Option<Completion> {
                 "Queued; its outcome shows in the deliveries.",
                 queued.build(false),
             ),
-            BY_ID,
+            &["VALIDATION_ERROR", "NOT_FOUND", "CONFLICT"],
         ),
         "listWebhookDeliveries" => Completion {
             parameters: vec![status_query(), limit(), offset()],
@@ -385,7 +385,13 @@ pub(super) fn completion(id: &str) -> Option<Completion> {
             )),
             ..of(
                 accepted("The events queued again.", replayed.build(false)),
-                WITH_BODY,
+                &[
+                    "VALIDATION_ERROR",
+                    "NOT_FOUND",
+                    "CONFLICT",
+                    "PAYLOAD_TOO_LARGE",
+                    "UNSUPPORTED_MEDIA_TYPE",
+                ],
             )
         },
         _ => return None,
