@@ -77,6 +77,7 @@ pub fn signature_header(
 
 /// `X-Eryxon-Signature`: `sha256=` and the hex HMAC-SHA256 of the body keyed with the secret
 /// as the receiver was given it (the whole `whsec_…` text), as Eryxon's own receivers check it.
+/// One signature: during a rotation's overlap the sender passes the previous secret.
 pub fn eryxon_signature(secret: &str, body: &[u8]) -> String {
     format!(
         "sha256={}",

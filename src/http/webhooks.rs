@@ -249,7 +249,7 @@ pub async fn delete_by_query(
 
 /// A new signing secret
 ///
-/// Shown once in the answer. The old secret keeps signing beside it for 24 hours (two signatures in `webhook-signature`), so the receiver can switch without downtime.
+/// Shown once in the answer. For 24 hours the old secret keeps signing: beside the new one in `webhook-signature`, and alone in `X-Eryxon-Signature`, which switches to the new secret when the 24 hours end. A second rotation within them drops the first secret at once.
 #[utoipa::path(
     post,
     path = "/api-webhooks/{id}/rotate-secret",

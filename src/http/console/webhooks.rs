@@ -416,8 +416,10 @@ async fn rotate(
         p { "The new signing secret of " code.data { (endpoint.url) } ":" }
         p { code #new-secret .data { (secret) } }
         p role="alert" { "Copy it now: it is shown only this once." }
-        p { "The old secret keeps signing beside it for " (hours) " hours (two signatures in "
-            code { "webhook-signature" } "), so the receiver can switch without missing an event." }
+        p { "The old secret keeps signing for " (hours) " hours: beside the new one in "
+            code { "webhook-signature" } ", and alone in " code { "X-Eryxon-Signature" }
+            ", which switches to the new secret when the " (hours) " hours end. Rotating again \
+            within them drops the old secret at once." }
         p { a href={ (HERE) "#endpoint-" (id) } { "Back to the webhooks" } }
     };
     Ok(page("New signing secret", HERE, &principal, body))
