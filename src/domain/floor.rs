@@ -234,14 +234,7 @@ pub fn parse_instant(
     text: &str,
     now: OffsetDateTime,
 ) -> Result<OffsetDateTime, FieldError> {
-    let at = OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map_err(|_| {
-            FieldError::new(
-                field,
-                format!("must be an RFC 3339 time such as 2026-01-15T10:00:00Z (got {text:?})"),
-            )
-        })?
-        .to_offset(time::UtcOffset::UTC);
+    let at = super::instant::parse(field, text)?;
     if at > now + CLOCK_SKEW {
         return Err(FieldError::new(
             field,

@@ -10,6 +10,7 @@ pub mod expect;
 pub mod fields;
 pub mod floor;
 pub mod history;
+pub mod instant;
 pub mod network;
 pub mod number;
 pub mod outcome;

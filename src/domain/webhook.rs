@@ -14,6 +14,7 @@ use sha2::Sha256;
 use super::decode::FieldError;
 use super::event::{Event, TypeFilter};
 use super::network::{check_target, AllowedNetworks};
+use super::patch::Patch;
 
 /// The secret prefix Standard Webhooks uses; what follows is the key, in base64.
 pub const SECRET_PREFIX: &str = "whsec_";
@@ -76,6 +77,7 @@ pub fn signature_header(
 
 /// `X-Eryxon-Signature`: `sha256=` and the hex HMAC-SHA256 of the body keyed with the secret
 /// as the receiver was given it (the whole `whsec_…` text), as Eryxon's own receivers check it.
+/// One signature: during a rotation's overlap the sender passes the previous secret.
 pub fn eryxon_signature(secret: &str, body: &[u8]) -> String {
     format!(
         "sha256={}",
@@ -132,15 +134,21 @@ pub struct CreateBody {
     pub description: Option<String>,
 }
 
-/// What `PATCH /api-webhooks/{id}` takes; absent fields stay as they are.
+/// What `PATCH /api-webhooks/{id}` takes; absent fields stay as they are, `null` clears the
+/// description and is refused for what an endpoint cannot be without.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
-    pub url: Option<String>,
-    pub events: Option<Vec<String>>,
-    pub event_type: Option<String>,
-    pub active: Option<bool>,
-    pub description: Option<String>,
+    #[serde(default)]
+    pub url: Patch<String>,
+    #[serde(default)]
+    pub events: Patch<Vec<String>>,
+    #[serde(default)]
+    pub event_type: Patch<String>,
+    #[serde(default)]
+    pub active: Patch<bool>,
+    #[serde(default)]
+    pub description: Patch<String>,
 }
 
 /// An endpoint's checked settings.
@@ -153,13 +161,13 @@ pub struct Settings {
     pub description: Option<String>,
 }
 
-/// A checked change to an endpoint.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// A checked change to an endpoint: `None` keeps a value; the description may be cleared.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Change {
     pub url: Option<String>,
     pub events: Option<String>,
     pub active: Option<bool>,
-    pub description: Option<String>,
+    pub description: Patch<String>,
 }
 
 impl CreateBody {
@@ -170,34 +178,62 @@ impl CreateBody {
             url: check_url(&self.url, allowed)?,
             events,
             active: self.active.unwrap_or(true),
-            description: check_description(self.description)?,
+            description: self.description.map(check_description).transpose()?,
         })
     }
 }
 
 impl PatchBody {
+    /// `null` was silently taken as "keep" everywhere (`webhooks_rules::null_clears_the_description_and_is_refused_for_the_url`).
     pub fn check(self, allowed: &AllowedNetworks) -> Result<Change, FieldError> {
+        let description = match self.description {
+            Patch::Value(text) => Patch::Value(check_description(text)?),
+            Patch::Null => Patch::Null,
+            Patch::Absent => Patch::Absent,
+        };
         Ok(Change {
-            url: self
-                .url
+            url: required(self.url, "url", "the address to send to")?
                 .as_deref()
                 .map(|url| check_url(url, allowed))
                 .transpose()?,
-            events: subscription(self.events, self.event_type)?,
-            active: self.active,
-            description: check_description(self.description)?,
+            events: subscription(
+                required(self.events, "events", "the event types to send")?,
+                required(self.event_type, "event_type", "the event type to send")?,
+            )?,
+            active: required(self.active, "active", "true or false")?,
+            description,
         })
     }
 }
 
-fn check_description(text: Option<String>) -> Result<Option<String>, FieldError> {
-    match text {
-        Some(text) if text.chars().count() > MAX_DESCRIPTION => Err(FieldError::new(
+/// A changed value an endpoint cannot be without: `null` is refused, naming what it takes.
+fn required<T>(value: Patch<T>, field: &str, what: &str) -> Result<Option<T>, FieldError> {
+    match value {
+        Patch::Absent => Ok(None),
+        Patch::Null => Err(FieldError::new(
+            field,
+            format!("is required and cannot be null: {what}"),
+        )),
+        Patch::Value(value) => Ok(Some(value)),
+    }
+}
+
+fn check_description(text: String) -> Result<String, FieldError> {
+    if text.chars().count() > MAX_DESCRIPTION {
+        return Err(FieldError::new(
             "description",
             format!("must be at most {MAX_DESCRIPTION} characters"),
-        )),
-        other => Ok(other),
+        ));
     }
+    // As in every text of the API; PostgreSQL cannot store it, and answered a 500
+    // (`webhooks_rules::nul_texts_and_year_zero_are_refused`).
+    if text.contains('\0') {
+        return Err(FieldError::new(
+            "description",
+            "must not contain NUL characters",
+        ));
+    }
+    Ok(text)
 }
 
 /// The stored subscription of `events` (or Eryxon's single `event_type`), every type checked

@@ -16,6 +16,7 @@ mod quantities;
 mod rate_limit;
 mod read;
 mod sync;
+mod webhook_sends;
 mod webhooks;
 
 use std::future::Future;
@@ -183,15 +184,15 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
                 .delete(webhooks::delete_one),
         )
         .route("/api-webhooks/{id}/rotate-secret", post(webhooks::rotate))
-        .route("/api-webhooks/{id}/test", post(webhooks::test))
-        .route("/api-webhooks/{id}/replay", post(webhooks::replay))
+        .route("/api-webhooks/{id}/test", post(webhook_sends::test))
+        .route("/api-webhooks/{id}/replay", post(webhook_sends::replay))
         .route(
             "/api-webhooks/{id}/deliveries",
             get(webhooks::deliveries_of),
         )
         .route(
             "/api-webhooks/{id}/deliveries/{delivery_id}/retry",
-            post(webhooks::retry),
+            post(webhook_sends::retry),
         )
         .route("/api-webhook-logs", get(webhooks::logs));
     for (machine, lifecycle, plural) in [

@@ -132,16 +132,9 @@ fn status_filter(entity: Entity, status: Option<String>) -> Result<Option<String
 fn since_filter(since: Option<String>) -> Result<Option<String>, ApiError> {
     since
         .map(|text| {
-            time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-                .map(|at| timestamp_of(at.to_offset(time::UtcOffset::UTC)))
-                .map_err(|_| {
-                    invalid(
-                        "updated_since",
-                        format!(
-                            "must be an RFC 3339 time such as 2024-05-01T00:00:00Z (got {text:?})"
-                        ),
-                    )
-                })
+            crate::domain::instant::parse("updated_since", &text)
+                .map(timestamp_of)
+                .map_err(ApiError::invalid)
         })
         .transpose()
 }

@@ -1,5 +1,6 @@
-//! `/api-webhooks`: the tenant's webhook endpoints, what was delivered to them, and sending
-//! again. Routes by path (`/api-webhooks/{id}`) and, as Eryxon's clients call them, by `?id=`.
+//! `/api-webhooks`: the tenant's webhook endpoints and what was delivered to them (sending
+//! again is in `webhook_sends.rs`). Routes by path (`/api-webhooks/{id}`) and, as Eryxon's
+//! clients call them, by `?id=`.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -17,19 +18,19 @@ use crate::domain::decode::FieldError;
 use crate::domain::delivery::{Delivery, Endpoint, STATUSES};
 use crate::domain::event::TypeFilter;
 use crate::domain::webhook::{filter_of, CreateBody, PatchBody};
-use crate::store::delivery_log::{self, DeliveryQuery, Retried};
-use crate::store::{timestamp_of, webhooks};
+use crate::store::delivery_log::{self, DeliveryQuery};
+use crate::store::webhooks;
 
 /// The document's tag of these routes.
 pub(super) const TAG: &str = "Webhooks";
 
 type Answer<T> = Result<Json<Success<T>>, ApiError>;
 
-fn no_webhook(id: Uuid) -> ApiError {
+pub(super) fn no_webhook(id: Uuid) -> ApiError {
     ApiError::NotFound(format!("no webhook with id {id}"))
 }
 
-fn webhook_id(text: &str) -> Result<Uuid, ApiError> {
+pub(super) fn webhook_id(text: &str) -> Result<Uuid, ApiError> {
     required_id("id", Some(text))
 }
 
@@ -248,7 +249,7 @@ pub async fn delete_by_query(
 
 /// A new signing secret
 ///
-/// Shown once in the answer. The old secret keeps signing beside it for 24 hours (two signatures in `webhook-signature`), so the receiver can switch without downtime.
+/// Shown once in the answer. For 24 hours the old secret keeps signing: beside the new one in `webhook-signature`, and alone in `X-Eryxon-Signature`, which switches to the new secret when the 24 hours end. A second rotation within them drops the first secret at once.
 #[utoipa::path(
     post,
     path = "/api-webhooks/{id}/rotate-secret",
@@ -264,40 +265,6 @@ pub async fn rotate(
     let id = webhook_id(&id)?;
     let endpoint = webhooks::rotate(&*state.store, principal.scope, id).await?;
     Ok(Json(success(endpoint.ok_or_else(|| no_webhook(id))?)))
-}
-
-#[derive(Serialize)]
-pub struct Queued {
-    delivery_id: Uuid,
-    event_id: String,
-}
-
-/// Send a `webhook.test` event
-///
-/// Queued at once; its outcome shows in the endpoint's deliveries.
-#[utoipa::path(
-    post,
-    path = "/api-webhooks/{id}/test",
-    operation_id = "testWebhook",
-    tag = TAG,
-    params(("id" = Uuid, Path, description = "The endpoint's id."))
-)]
-pub async fn test(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-) -> Result<(StatusCode, Json<Success<Queued>>), ApiError> {
-    let id = webhook_id(&id)?;
-    let (delivery_id, event_id) = delivery_log::send_test(&*state.store, principal.scope, id)
-        .await?
-        .ok_or_else(|| no_webhook(id))?;
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(success(Queued {
-            delivery_id,
-            event_id,
-        })),
-    ))
 }
 
 #[derive(Debug, Deserialize)]
@@ -389,104 +356,4 @@ pub async fn logs(
         .map(|id| required_id("webhook_id", Some(id)))
         .transpose()?;
     deliveries(&state, &principal, id, params).await
-}
-
-/// Try a delivery again now
-///
-/// Due at once, whatever its status; a delivery being sent right now answers 409.
-#[utoipa::path(
-    post,
-    path = "/api-webhooks/{id}/deliveries/{delivery_id}/retry",
-    operation_id = "retryWebhookDelivery",
-    tag = TAG,
-    params(("id" = Uuid, Path, description = "The endpoint's id."), ("delivery_id" = Uuid, Path, description = "The delivery's id."))
-)]
-pub async fn retry(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path((id, delivery)): Path<(String, String)>,
-) -> Result<(StatusCode, Json<Success<Queued>>), ApiError> {
-    let id = webhook_id(&id)?;
-    let delivery = required_id("delivery_id", Some(&delivery))?;
-    match delivery_log::retry(&*state.store, principal.scope, id, delivery).await? {
-        Retried::Queued { event_id } => Ok((
-            StatusCode::ACCEPTED,
-            Json(success(Queued {
-                delivery_id: delivery,
-                event_id,
-            })),
-        )),
-        Retried::NotFound => Err(ApiError::NotFound(format!(
-            "no delivery {delivery} of webhook {id}"
-        ))),
-        Retried::InFlight => Err(ApiError::Conflict(format!(
-            "delivery {delivery} is being sent right now; see its attempts"
-        ))),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayBody {
-    since: String,
-    until: Option<String>,
-    types: Option<Vec<String>>,
-}
-
-#[derive(Serialize)]
-pub struct Replayed {
-    queued: usize,
-}
-
-pub(super) fn instant(field: &str, text: &str) -> Result<String, ApiError> {
-    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
-        .map(timestamp_of)
-        .map_err(|_| {
-            ApiError::invalid(FieldError::new(
-                field,
-                format!("must be an RFC 3339 time such as 2026-01-15T10:00:00Z (got {text:?})"),
-            ))
-        })
-}
-
-/// Send logged events again
-///
-/// The endpoint's subscribed events of the log between `since` and `until` (optionally only `types`), with their original ids, e.g. after the receiver was down for a weekend.
-#[utoipa::path(
-    post,
-    path = "/api-webhooks/{id}/replay",
-    operation_id = "replayWebhookEvents",
-    tag = TAG,
-    params(("id" = Uuid, Path, description = "The endpoint's id."))
-)]
-pub async fn replay(
-    State(state): State<AppState>,
-    principal: Principal,
-    Path(id): Path<String>,
-    ApiJson(body): ApiJson<ReplayBody>,
-) -> Result<(StatusCode, Json<Success<Replayed>>), ApiError> {
-    let id = webhook_id(&id)?;
-    let since = instant("since", &body.since)?;
-    let until = body
-        .until
-        .as_deref()
-        .map(|u| instant("until", u))
-        .transpose()?;
-    let types = match body.types {
-        Some(types) if !types.is_empty() => {
-            TypeFilter::parse("types", &types.join(",")).map_err(ApiError::invalid)?
-        }
-        _ => TypeFilter::default(),
-    };
-    let queued = delivery_log::replay(
-        &*state.store,
-        principal.scope,
-        id,
-        &since,
-        until.as_deref(),
-        &types,
-    )
-    .await?
-    .ok_or_else(|| no_webhook(id))?;
-    Ok((StatusCode::ACCEPTED, Json(success(Replayed { queued }))))
 }

@@ -51,7 +51,10 @@ impl std::fmt::Debug for Claimed {
 /// How one attempt went.
 #[derive(Debug, Clone)]
 pub struct Outcome {
+    /// When the attempt started (its `webhook-timestamp`, and the time in its log).
     pub at: time::OffsetDateTime,
+    /// When it ended: the wait before the next attempt counts from here.
+    pub ended: time::OffsetDateTime,
     pub http_status: Option<u16>,
     pub error: Option<String>,
     pub latency_ms: u64,
@@ -136,10 +139,13 @@ pub async fn fan_out(store: &dyn Store) -> Result<usize, StoreError> {
 async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, StoreError> {
     let mut tx = store.begin(Access::Write).await?;
     // Locked so two instances do not fan the same events out twice; one that finds it locked
-    // leaves it to the other.
+    // leaves it to the other. How far the log was pruned is read here, before the events: see
+    // below why it must not be read after them.
     let sql = format!(
-        "SELECT CAST(tenant_id AS TEXT), mode, events, fanned_out_through FROM webhook_endpoints AS w \
-         WHERE id = $1 AND active = 1{}",
+        "SELECT CAST(w.tenant_id AS TEXT), w.mode, w.events, w.fanned_out_through, \
+           COALESCE((SELECT p.pruned_through FROM event_positions AS p \
+             WHERE p.tenant_id = w.tenant_id AND p.mode = w.mode), 0) \
+         FROM webhook_endpoints AS w WHERE w.id = $1 AND w.active = 1{}",
         skip_locked(&*tx, "w")
     );
     let Some(row) = tx.row(&sql, vec![endpoint.into()]).await? else {
@@ -192,17 +198,14 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
         created += 1;
     }
     if none {
-        // The events behind the cursor were pruned (the endpoint was off for longer than the
-        // log keeps them): move past them, or the endpoint would look behind forever.
-        through = tx
-            .row(
-                "SELECT last FROM event_positions WHERE tenant_id = $1::uuid AND mode = $2::text",
-                vec![row.text(0)?.into(), row.text(1)?.into()],
-            )
-            .await?
-            .map(|r| r.int(0))
-            .transpose()?
-            .unwrap_or(after);
+        // Nothing after the cursor: either the events behind it were pruned (the endpoint was
+        // off for longer than the log keeps them), so move past the pruned ones or it would
+        // look behind forever; or another instance fanned them out after `fan_out` looked.
+        // Never move to `event_positions.last`: on PostgreSQL (READ COMMITTED) it was read by a
+        // later statement than the events, and counted events committed in between, which were
+        // then never delivered. `pruned_through`, read before the events, only passes events
+        // that are gone (`webhooks_shared::instances_sharing_a_database_fan_out_every_event_once`).
+        through = after.max(row.int(4)?);
     }
     tx.run(
         "UPDATE webhook_endpoints SET fanned_out_through = $2 WHERE id = $1",
@@ -225,7 +228,10 @@ pub async fn record(
     let error = outcome.error.clone();
     let (status, next, delivered_at) = match &outcome.verdict {
         Verdict::Delivered => ("delivered", at.clone(), Some(at.clone())),
-        Verdict::Retry(wait) => ("pending", timestamp_of(outcome.at + *wait), None),
+        // From the end, not the start: after a 15 s timeout a 5 s wait counted from the start
+        // was long over, and a hung receiver was called again at once
+        // (`webhooks_backoff::the_retry_wait_counts_from_the_end_of_a_slow_attempt`).
+        Verdict::Retry(wait) => ("pending", timestamp_of(outcome.ended + *wait), None),
         Verdict::Failed | Verdict::Disable => ("failed", at.clone(), None),
     };
     let changed = tx

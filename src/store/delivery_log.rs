@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::deliveries::{id_list, insert};
 use super::events::{columns, read_events};
-use super::tx::{Arg, Row};
+use super::tx::{Arg, Row, Statements};
 use super::{timestamp, Access, Store, StoreError};
 use crate::domain::delivery::{Attempt, Delivery};
 use crate::domain::event::{new_id, TypeFilter};
@@ -109,26 +109,55 @@ pub async fn list(
     Ok(deliveries)
 }
 
-/// What asking to send a delivery again found.
+/// Why a test, a retry or a replay queued nothing.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Retried {
-    /// Due now; the event it carries.
-    Queued {
-        event_id: String,
-    },
+pub enum NotQueued {
+    /// No such endpoint of the tenant, or no such delivery of it.
     NotFound,
-    /// It is being sent right now.
+    /// The endpoint is switched off: what was queued would not be sent until it is switched on,
+    /// yet was answered "queued" (`webhooks_rules::sending_to_a_disabled_endpoint_is_a_conflict`).
+    Disabled,
+    /// The delivery is being sent right now.
     InFlight,
 }
 
-/// Makes a delivery due now, whatever its status (`webhooks::retries_run_out_and_honour_retry_after`).
+/// The endpoint `webhook` of the tenant, if it is switched on: its subscription.
+async fn enabled(
+    tx: &mut dyn Statements,
+    scope: Scope,
+    webhook: Uuid,
+) -> Result<Result<String, NotQueued>, StoreError> {
+    let row = tx
+        .row(
+            "SELECT events, active FROM webhook_endpoints \
+             WHERE tenant_id = $1::uuid AND mode = $2::text AND id = $3",
+            vec![
+                scope.tenant_id.into(),
+                scope.mode.as_str().into(),
+                webhook.into(),
+            ],
+        )
+        .await?;
+    Ok(match row {
+        None => Err(NotQueued::NotFound),
+        Some(row) if row.int(1)? == 0 => Err(NotQueued::Disabled),
+        Some(row) => Ok(row.text(0)?),
+    })
+}
+
+/// Makes a delivery due now, whatever its status (`webhooks::retries_run_out_and_honour_retry_after`);
+/// answers the event it carries.
 pub async fn retry(
     store: &dyn Store,
     scope: Scope,
     webhook: Uuid,
     delivery: Uuid,
-) -> Result<Retried, StoreError> {
+) -> Result<Result<String, NotQueued>, StoreError> {
     let mut tx = store.begin(Access::Write).await?;
+    if let Err(why) = enabled(&mut *tx, scope, webhook).await? {
+        tx.rollback().await?;
+        return Ok(Err(why));
+    }
     let now = timestamp();
     let found = tx
         .row(
@@ -145,8 +174,8 @@ pub async fn retry(
         )
         .await?;
     let outcome = match found {
-        None => Retried::NotFound,
-        Some(row) if row.int(0)? == 1 => Retried::InFlight,
+        None => Err(NotQueued::NotFound),
+        Some(row) if row.int(0)? == 1 => Err(NotQueued::InFlight),
         Some(row) => {
             tx.run(
                 "UPDATE webhook_deliveries SET status = 'pending', next_attempt_at = $2::timestamptz, \
@@ -154,9 +183,7 @@ pub async fn retry(
                 vec![delivery.into(), now.into()],
             )
             .await?;
-            Retried::Queued {
-                event_id: row.text(1)?,
-            }
+            Ok(row.text(1)?)
         }
     };
     tx.commit().await?;
@@ -164,22 +191,16 @@ pub async fn retry(
 }
 
 /// Queues a `webhook.test` event to one endpoint (not written to the log, so no other endpoint
-/// gets it). `None` for no such endpoint.
+/// gets it); answers the delivery and the event.
 pub async fn send_test(
     store: &dyn Store,
     scope: Scope,
     webhook: Uuid,
-) -> Result<Option<(Uuid, String)>, StoreError> {
+) -> Result<Result<(Uuid, String), NotQueued>, StoreError> {
     let mut tx = store.begin(Access::Write).await?;
-    let owned = tx
-        .row(
-            "SELECT id FROM webhook_endpoints WHERE tenant_id = $1::uuid AND mode = $2::text AND id = $3",
-            vec![scope.tenant_id.into(), scope.mode.as_str().into(), webhook.into()],
-        )
-        .await?;
-    if owned.is_none() {
+    if let Err(why) = enabled(&mut *tx, scope, webhook).await? {
         tx.rollback().await?;
-        return Ok(None);
+        return Ok(Err(why));
     }
     let now = timestamp();
     let event_id = new_id();
@@ -210,12 +231,11 @@ pub async fn send_test(
     )
     .await?;
     tx.commit().await?;
-    Ok(Some((id, event_id)))
+    Ok(Ok((id, event_id)))
 }
 
 /// Sends an endpoint again the events of the log that occurred from `since` until `until`
-/// matching its subscription and `types` (same event ids). Answers how many, `None` for no such
-/// endpoint.
+/// matching its subscription and `types` (same event ids). Answers how many.
 pub async fn replay(
     store: &dyn Store,
     scope: Scope,
@@ -223,19 +243,15 @@ pub async fn replay(
     since: &str,
     until: Option<&str>,
     types: &TypeFilter,
-) -> Result<Option<usize>, StoreError> {
+) -> Result<Result<usize, NotQueued>, StoreError> {
     let mut tx = store.begin(Access::Write).await?;
-    let Some(endpoint) = tx
-        .row(
-            "SELECT events FROM webhook_endpoints WHERE tenant_id = $1::uuid AND mode = $2::text AND id = $3",
-            vec![scope.tenant_id.into(), scope.mode.as_str().into(), webhook.into()],
-        )
-        .await?
-    else {
-        tx.rollback().await?;
-        return Ok(None);
+    let subscription = match enabled(&mut *tx, scope, webhook).await? {
+        Ok(events) => filter_of(&events),
+        Err(why) => {
+            tx.rollback().await?;
+            return Ok(Err(why));
+        }
     };
-    let subscription = filter_of(&endpoint.text(0)?);
     let mut args: Vec<Arg> = vec![
         scope.tenant_id.into(),
         scope.mode.as_str().into(),
@@ -278,7 +294,7 @@ pub async fn replay(
         count += 1;
     }
     tx.commit().await?;
-    Ok(Some(count))
+    Ok(Ok(count))
 }
 
 /// How one endpoint's deliveries stand: the console's overview and webhooks page.

@@ -8,6 +8,7 @@ use super::tx::{Arg, Row, Statements};
 use super::{timestamp, timestamp_of, Access, Store, StoreError};
 use crate::domain::delivery::Endpoint;
 use crate::domain::event::NewEvent;
+use crate::domain::patch::Patch;
 use crate::domain::webhook::{new_secret, Change, Settings};
 use crate::domain::{Mode, Scope};
 
@@ -151,8 +152,10 @@ pub async fn update(
     if let Some(events) = &change.events {
         set("events", events.as_str().into(), &mut args);
     }
-    if let Some(description) = &change.description {
-        set("description", description.as_str().into(), &mut args);
+    match &change.description {
+        Patch::Absent => {}
+        Patch::Null => set("description", Arg::Text(None), &mut args),
+        Patch::Value(text) => set("description", text.as_str().into(), &mut args),
     }
     if let Some(active) = change.active {
         set("active", i64::from(active).into(), &mut args);

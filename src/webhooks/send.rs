@@ -48,6 +48,7 @@ pub(super) async fn attempt(
     }
     Outcome {
         at,
+        ended: time::OffsetDateTime::now_utc(),
         http_status,
         error,
         latency_ms,
@@ -82,9 +83,19 @@ async fn send(client: &reqwest::Client, delivery: &Claimed, timestamp: i64) -> S
             ),
         )
         .header("x-eryxon-event", &delivery.event_type)
+        // One signature only, so the previous secret's while a rotation's overlap lasts: a
+        // receiver checking only this header keeps working until the overlap ends, as one
+        // checking `webhook-signature` with the old secret does
+        // (`webhooks::rotation_signs_with_both_secrets`).
         .header(
             "x-eryxon-signature",
-            eryxon_signature(&delivery.secret, body),
+            eryxon_signature(
+                delivery
+                    .previous_secret
+                    .as_deref()
+                    .unwrap_or(&delivery.secret),
+                body,
+            ),
         )
         .body(delivery.body.clone());
     match request.send().await {

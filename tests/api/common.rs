@@ -153,6 +153,16 @@ impl TestServer {
         }
     }
 
+    /// Another server on this one's database, as a second `eryxon serve` would be.
+    pub async fn beside(&self) -> TestServer {
+        let (url, options, dir) = (
+            self.database_url.clone(),
+            self.options.clone(),
+            self.dir.clone(),
+        );
+        TestServer::launch(url, options, dir).await
+    }
+
     /// Stops the server gracefully and starts a new one on the same database.
     pub async fn restart(mut self) -> TestServer {
         self.stop().await;

@@ -43,3 +43,6 @@ mod webhook_receiver;
 mod webhook_retries;
 mod webhook_ssrf;
 mod webhooks;
+mod webhooks_backoff;
+mod webhooks_rules;
+mod webhooks_shared;

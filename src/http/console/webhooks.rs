@@ -25,9 +25,9 @@ use crate::domain::delivery::{Attempt, Delivery, Endpoint};
 use crate::domain::event::TypeFilter;
 use crate::domain::Scope;
 use crate::http::auth::Principal;
-use crate::http::webhooks::instant;
+use crate::http::webhook_sends::replay_range;
 use crate::http::{ApiError, AppState};
-use crate::store::delivery_log::{self, DeliveryQuery, Health, Retried};
+use crate::store::delivery_log::{self, DeliveryQuery, Health, NotQueued};
 use crate::store::{webhooks, Store};
 
 const HERE: &str = "/console/webhooks";
@@ -242,6 +242,9 @@ fn notice(done: &Done) -> Option<String> {
                 .to_owned()
         }
         "busy" => "That delivery is being sent right now; reload to see how it went.".to_owned(),
+        "off" => "Nothing was queued: the endpoint is disabled. Switch it on with PATCH \
+                  /api-webhooks/{id} {\"active\": true}; it is then sent what it missed."
+            .to_owned(),
         "test" => "A webhook.test event is queued.".to_owned(),
         "replay" => format!(
             "{} events queued to be sent again.",
@@ -315,9 +318,10 @@ async fn retry(
     let id = id_of(&id, "webhook")?;
     let delivery = id_of(&delivery, "delivery")?;
     match delivery_log::retry(&*state.store, principal.scope, id, delivery).await? {
-        Retried::Queued { .. } => Ok(back("retry", id)),
-        Retried::InFlight => Ok(back("busy", id)),
-        Retried::NotFound => Err(ConsoleError::NotFound(format!(
+        Ok(_) => Ok(back("retry", id)),
+        Err(NotQueued::InFlight) => Ok(back("busy", id)),
+        Err(NotQueued::Disabled) => Ok(back("off", id)),
+        Err(NotQueued::NotFound) => Err(ConsoleError::NotFound(format!(
             "no delivery {delivery} of webhook {id}"
         ))),
     }
@@ -353,11 +357,12 @@ async fn replay(
 ) -> Result<Response, ConsoleError> {
     guard(&principal, &headers)?;
     let id = id_of(&id, "webhook")?;
-    let since = instant("since", &utc(&form.since)).map_err(ConsoleError::Api)?;
     let until = match form.until.trim() {
         "" => None,
-        text => Some(instant("until", &utc(text)).map_err(ConsoleError::Api)?),
+        text => Some(utc(text)),
     };
+    let (since, until) =
+        replay_range(&utc(&form.since), until.as_deref()).map_err(ConsoleError::Api)?;
     let types = match form.types.trim() {
         "" => TypeFilter::default(),
         text => {
@@ -365,9 +370,14 @@ async fn replay(
         }
     };
     let store = &*state.store;
-    let queued = delivery_log::replay(store, principal.scope, id, &since, until.as_deref(), &types)
-        .await?
-        .ok_or_else(|| no_webhook(id))?;
+    let queued =
+        match delivery_log::replay(store, principal.scope, id, &since, until.as_deref(), &types)
+            .await?
+        {
+            Ok(queued) => queued,
+            Err(NotQueued::Disabled) => return Ok(back("off", id)),
+            Err(_) => return Err(no_webhook(id)),
+        };
     Ok(Redirect::to(&format!("{HERE}?done=replay&queued={queued}#endpoint-{id}")).into_response())
 }
 
@@ -380,10 +390,11 @@ async fn test(
 ) -> Result<Response, ConsoleError> {
     guard(&principal, &headers)?;
     let id = id_of(&id, "webhook")?;
-    delivery_log::send_test(&*state.store, principal.scope, id)
-        .await?
-        .ok_or_else(|| no_webhook(id))?;
-    Ok(back("test", id))
+    match delivery_log::send_test(&*state.store, principal.scope, id).await? {
+        Ok(_) => Ok(back("test", id)),
+        Err(NotQueued::Disabled) => Ok(back("off", id)),
+        Err(_) => Err(no_webhook(id)),
+    }
 }
 
 /// `POST …/rotate-secret`: as `POST /api-webhooks/{id}/rotate-secret`. The new secret is in
@@ -405,8 +416,10 @@ async fn rotate(
         p { "The new signing secret of " code.data { (endpoint.url) } ":" }
         p { code #new-secret .data { (secret) } }
         p role="alert" { "Copy it now: it is shown only this once." }
-        p { "The old secret keeps signing beside it for " (hours) " hours (two signatures in "
-            code { "webhook-signature" } "), so the receiver can switch without missing an event." }
+        p { "The old secret keeps signing for " (hours) " hours: beside the new one in "
+            code { "webhook-signature" } ", and alone in " code { "X-Eryxon-Signature" }
+            ", which switches to the new secret when the " (hours) " hours end. Rotating again \
+            within them drops the old secret at once." }
         p { a href={ (HERE) "#endpoint-" (id) } { "Back to the webhooks" } }
     };
     Ok(page("New signing secret", HERE, &principal, body))

@@ -30,7 +30,7 @@ pub const ERRORS: &[ErrorInfo] = &[
     error("METHOD_NOT_ALLOWED", 405, "Known path, wrong method."),
     error("REQUEST_TIMEOUT", 408, "The request took longer than the server's time limit (ERYXON_REQUEST_TIMEOUT_SECS)."),
     error("INVALID_STATE_TRANSITION", 400, "A lifecycle action the record's status does not allow; the message names the status and the actions it allows."),
-    error("CONFLICT", 409, "Deleting a cell that live operations still run in, or a record (or a replace leaving out one) that the shop floor has worked on (the message names them); retrying a webhook delivery that is being sent."),
+    error("CONFLICT", 409, "Deleting a cell that live operations still run in, or a record (or a replace leaving out one) that the shop floor has worked on (the message names them); retrying a webhook delivery that is being sent; a test, retry or replay to a disabled webhook endpoint."),
     error("CURSOR_EXPIRED", 410, "An event feed cursor older than the kept events."),
     error("IDEMPOTENCY_IN_PROGRESS", 409, "The first request with this Idempotency-Key still runs."),
     error("PAYLOAD_TOO_LARGE", 413, "Body over the server's limit (32 MiB by default)."),

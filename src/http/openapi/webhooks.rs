@@ -67,9 +67,18 @@ fn input(patch: bool) -> S {
             described(boolean(), "Default when registering: true."),
             false,
         )
-        .field("description", description, false);
+        .field(
+            "description",
+            if patch {
+                described(nullable(description), "`null` clears it.")
+            } else {
+                description
+            },
+            false,
+        );
     let about = if patch {
-        "Fields left out stay as they are."
+        "Fields left out stay as they are; `null` clears `description` and is refused (400) \
+         for the others."
     } else {
         "`events` or `event_type` is required, not both."
     };
@@ -154,7 +163,11 @@ fn replay_input() -> S {
     let mut object = Object::default();
     object
         .field("since", timestamp(), true)
-        .field("until", timestamp(), false)
+        .field(
+            "until",
+            described(timestamp(), "After `since`; default: now."),
+            false,
+        )
         .field(
             "types",
             described(
@@ -338,7 +351,7 @@ pub(super) fn completion(id: &str) -> Option<Completion> {
                 "Queued; its outcome shows in the deliveries.",
                 queued.build(false),
             ),
-            BY_ID,
+            &["VALIDATION_ERROR", "NOT_FOUND", "CONFLICT"],
         ),
         "listWebhookDeliveries" => Completion {
             parameters: vec![status_query(), limit(), offset()],
@@ -372,7 +385,13 @@ pub(super) fn completion(id: &str) -> Option<Completion> {
             )),
             ..of(
                 accepted("The events queued again.", replayed.build(false)),
-                WITH_BODY,
+                &[
+                    "VALIDATION_ERROR",
+                    "NOT_FOUND",
+                    "CONFLICT",
+                    "PAYLOAD_TOO_LARGE",
+                    "UNSUPPORTED_MEDIA_TYPE",
+                ],
             )
         },
         _ => return None,

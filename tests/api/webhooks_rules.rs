@@ -1,0 +1,185 @@
+//! What the webhook routes refuse, and how: texts and times neither engine can store, `null`
+//! in a change, a replay's range that runs backwards, and sending to a switched-off endpoint.
+
+use serde_json::{json, Value};
+
+use crate::common::{Engine, Reply, TestServer};
+use crate::on_every_engine;
+use crate::webhook_receiver::Receiver;
+use crate::webhooks::{deliveries, register, PATIENCE};
+
+fn refused(reply: Reply, field: &str) {
+    let reply = reply.expect(400);
+    assert_eq!(reply.error_code(), "VALIDATION_ERROR");
+    assert_eq!(
+        reply.body["error"]["details"][0]["field"], field,
+        "{:#}",
+        reply.body
+    );
+}
+
+async fn patch(server: &TestServer, key: &str, id: &str, body: Value) -> Reply {
+    server
+        .json(
+            reqwest::Method::PATCH,
+            &format!("/api-webhooks/{id}"),
+            key,
+            &body,
+        )
+        .await
+}
+
+async fn post_empty(server: &TestServer, key: &str, path: &str) -> Reply {
+    server
+        .send(reqwest::Method::POST, path, Some(key), None, None)
+        .await
+}
+
+/// A NUL character and the year 0 are refused as the client's mistake on both engines; on
+/// PostgreSQL they were 500s (it stores neither).
+async fn nul_texts_and_year_zero_are_refused(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let nul = json!({"url": receiver.url, "events": ["job.*"], "description": "ERP\u{0}hook"});
+    refused(
+        server.post("/api-webhooks", &key, &nul).await,
+        "description",
+    );
+    let endpoint = register(&server, &key, &receiver.url, json!(["job.*"])).await;
+    let id = endpoint["id"].as_str().unwrap();
+    let reply = patch(&server, &key, id, json!({"description": "a\u{0}"})).await;
+    refused(reply, "description");
+
+    let year_zero = "0000-01-01T00:00:00Z";
+    let replay = format!("/api-webhooks/{id}/replay");
+    refused(
+        server
+            .post(&replay, &key, &json!({"since": year_zero}))
+            .await,
+        "since",
+    );
+    let until = json!({"since": "2026-01-01T00:00:00Z", "until": year_zero});
+    refused(server.post(&replay, &key, &until).await, "until");
+    // The first instant of year 1 written with an offset east of UTC is still year 0 in UTC.
+    let east = json!({"since": "0001-01-01T00:00:00+01:00"});
+    refused(server.post(&replay, &key, &east).await, "since");
+    let jobs = server
+        .get(&format!("/api-jobs?updated_since={year_zero}"), &key)
+        .await;
+    refused(jobs, "updated_since");
+    server
+        .get("/api-jobs?updated_since=0001-01-01T00:00:00Z", &key)
+        .await
+        .expect(200);
+}
+
+/// `null` clears the description, as everywhere in the API, and is refused for the URL, which
+/// an endpoint cannot be without.
+async fn null_clears_the_description_and_is_refused_for_the_url(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let created = server
+        .post(
+            "/api-webhooks",
+            &key,
+            &json!({"url": receiver.url, "events": ["job.*"], "description": "ERP"}),
+        )
+        .await
+        .expect(201);
+    let id = created.data()["id"].as_str().unwrap().to_owned();
+    let cleared = patch(&server, &key, &id, json!({"description": null}))
+        .await
+        .expect(200);
+    assert_eq!(cleared.data()["description"], Value::Null);
+    let read = server
+        .get(&format!("/api-webhooks/{id}"), &key)
+        .await
+        .expect(200);
+    assert_eq!(read.data()["description"], Value::Null);
+    assert_eq!(read.data()["url"], receiver.url.as_str());
+
+    refused(patch(&server, &key, &id, json!({"url": null})).await, "url");
+    refused(
+        patch(&server, &key, &id, json!({"events": null})).await,
+        "events",
+    );
+    let read = server
+        .get(&format!("/api-webhooks/{id}"), &key)
+        .await
+        .expect(200);
+    assert_eq!(read.data()["url"], receiver.url.as_str(), "nothing changed");
+}
+
+/// A replay's `until` before its `since` selects nothing: a mistake, refused rather than
+/// answered "queued 0".
+async fn a_backward_replay_range_is_refused(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let endpoint = register(&server, &key, &receiver.url, json!(["job.*"])).await;
+    let replay = format!("/api-webhooks/{}/replay", endpoint["id"].as_str().unwrap());
+    let backwards = json!({"since": "2026-02-01T00:00:00Z", "until": "2026-01-01T00:00:00Z"});
+    refused(server.post(&replay, &key, &backwards).await, "until");
+    // The same instant written with another offset is not earlier.
+    let forwards = json!({"since": "2026-01-01T12:00:00+02:00", "until": "2026-01-01T11:00:00Z"});
+    server.post(&replay, &key, &forwards).await.expect(202);
+}
+
+/// Test, retry and replay on a switched-off endpoint would queue what is never sent: 409, with
+/// how to switch it on; once on, they are taken again.
+async fn sending_to_a_disabled_endpoint_is_a_conflict(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let endpoint = register(&server, &key, &receiver.url, json!(["job.*"])).await;
+    let id = endpoint["id"].as_str().unwrap();
+    post_empty(&server, &key, &format!("/api-webhooks/{id}/test"))
+        .await
+        .expect(202);
+    receiver.wait_for(1, PATIENCE).await;
+    let delivery = deliveries(&server, &key, id).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    patch(&server, &key, id, json!({"active": false}))
+        .await
+        .expect(200);
+
+    let retry = format!("/api-webhooks/{id}/deliveries/{delivery}/retry");
+    let replay = json!({"since": "2026-01-01T00:00:00Z"});
+    for reply in [
+        post_empty(&server, &key, &format!("/api-webhooks/{id}/test")).await,
+        post_empty(&server, &key, &retry).await,
+        server
+            .post(&format!("/api-webhooks/{id}/replay"), &key, &replay)
+            .await,
+    ] {
+        let reply = reply.expect(409);
+        assert_eq!(reply.error_code(), "CONFLICT");
+        let message = reply.body["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains("disabled") && message.contains(r#"{"active": true}"#),
+            "{message}"
+        );
+    }
+    assert_eq!(
+        deliveries(&server, &key, id).await.len(),
+        1,
+        "nothing queued"
+    );
+
+    patch(&server, &key, id, json!({"active": true}))
+        .await
+        .expect(200);
+    post_empty(&server, &key, &retry).await.expect(202);
+    receiver.wait_for(2, PATIENCE).await;
+}
+
+on_every_engine!(
+    nul_texts_and_year_zero_are_refused,
+    null_clears_the_description_and_is_refused_for_the_url,
+    a_backward_replay_range_is_refused,
+    sending_to_a_disabled_endpoint_is_a_conflict,
+);
