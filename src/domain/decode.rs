@@ -108,16 +108,25 @@ pub fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, FieldError> {
 /// is refused as `must be a JSON object (got …)`, with no field
 /// (`floor::a_body_that_is_not_an_object_is_refused`).
 pub fn decode_object<T: DeserializeOwned>(json: &[u8]) -> Result<T, FieldError> {
+    let decoded = decode(json);
     let first = json.iter().find(|b| !b.is_ascii_whitespace());
-    if first.is_some_and(|&b| b != b'{') {
-        if let Ok(value) = serde_json::from_slice::<serde_json::Value>(json) {
-            return Err(FieldError {
-                field: None,
-                message: format!("must be a JSON object (got {})", kind_of(&value)),
-            });
+    if first.is_none_or(|&b| b == b'{') {
+        return decoded;
+    }
+    // A body that says in its own words what it must be (a bulk body names its list) keeps
+    // them.
+    if let Err(error) = &decoded {
+        if error.field.is_none() && error.message.starts_with("must be") {
+            return decoded;
         }
     }
-    decode(json)
+    match serde_json::from_slice::<serde_json::Value>(json) {
+        Ok(value) => Err(FieldError {
+            field: None,
+            message: format!("must be a JSON object (got {})", kind_of(&value)),
+        }),
+        Err(_) => decoded,
+    }
 }
 
 /// A JSON value as a refusal names what was sent instead of an object.
