@@ -125,6 +125,17 @@ pub enum Default {
     Bool(bool),
 }
 
+impl Default {
+    /// The default as the value a store writes.
+    pub fn scalar(self) -> Scalar {
+        match self {
+            Default::Text(text) => Scalar::Text(text.to_owned()),
+            Default::Int(n) => Scalar::Int(n),
+            Default::Bool(b) => Scalar::Bool(b),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Column {
     pub name: &'static str,

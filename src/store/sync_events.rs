@@ -265,10 +265,7 @@ impl<W: SyncWriter> SyncWriter for Recorder<'_, W> {
                 id,
                 change,
                 mask: row.mask(),
-                floor_sent: row
-                    .floor_values(entity)
-                    .map(|(k, value)| (k, value.clone()))
-                    .collect(),
+                floor_sent: row.floor_values(entity).collect(),
             })
             .collect();
         self.levels.push((entity, noted));

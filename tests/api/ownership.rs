@@ -66,6 +66,14 @@ async fn a_sync_keeps_the_floors_status(engine: Engine) {
         let op = &reply.data()["parts"][0]["operations"][0];
         assert_eq!(op["kept"][0]["field"], "status", "{}", reply.body);
     }
+    // `null` asks for the default (not_started): kept, and said, the same way.
+    let null = json!({"external_id": "O1", "external_source": "SAP", "part_external_id": "P",
+        "operation_name": "Cut to length", "cell_name": "Saw", "status": null});
+    let reply = server
+        .put("/api-operations/sync", &key, &null)
+        .await
+        .expect(200);
+    assert_eq!(reply.data()["kept"][0]["field"], "status", "{}", reply.body);
     let bulk = json!({"operations": [{"external_id": "O1", "external_source": "SAP",
         "part_external_id": "P", "operation_name": "Cut to length", "cell_name": "Saw",
         "status": "on_hold"}]});

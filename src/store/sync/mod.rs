@@ -38,13 +38,16 @@ pub struct UpsertRow<'a> {
 impl UpsertRow<'_> {
     /// The floor-owned values the row sends (column index, references first, and value): a
     /// sync never writes them once the floor has acted on the record, and reports them `kept`.
-    pub fn floor_values(&self, entity: Entity) -> impl Iterator<Item = (usize, &Scalar)> + '_ {
+    /// A `null` sends the column's default (`"status": null` is `not_started`), and is kept
+    /// and reported alike (`ownership::a_sync_keeps_the_floors_status`).
+    pub fn floor_values(&self, entity: Entity) -> impl Iterator<Item = (usize, Scalar)> + '_ {
         let refs = self.refs.len();
         let columns = entity.columns().iter().enumerate();
         columns
             .filter(move |(_, column)| is_floor_owned(entity, column.name))
-            .filter_map(move |(k, _)| match self.values.get(k.checked_sub(refs)?)? {
-                Patch::Value(value) => Some((k, value)),
+            .filter_map(move |(k, column)| match self.values.get(k.checked_sub(refs)?)? {
+                Patch::Value(value) => Some((k, value.clone())),
+                Patch::Null => Some((k, column.default?.scalar())),
                 _ => None,
             })
     }
