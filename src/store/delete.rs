@@ -3,7 +3,7 @@
 //! floor has worked on. Each deleted record writes its `{kind}.deleted` event with it.
 
 use super::events::append;
-use super::floor::key_condition;
+use super::floor::{complete_part_when_done, find_operation, key_condition};
 use super::tx::{Arg, Statements};
 use super::{timestamp, Deletion, RecordRef, StoreError};
 use crate::domain::event::NewEvent;
@@ -51,6 +51,10 @@ pub(crate) async fn delete(
     entity: Entity,
     target: &RecordRef,
 ) -> Result<Deletion, StoreError> {
+    if entity == Entity::Operations {
+        // Its part may complete with it: locked as the floor's writes lock it, in their order.
+        find_operation(tx, scope, target, "NULL").await?;
+    }
     let (key, key_args) = key_condition("t", target);
     let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
     args.extend(key_args);
@@ -108,6 +112,9 @@ pub(crate) async fn delete(
                 &now,
             ));
         }
+    }
+    if entity == Entity::Operations {
+        events.extend(complete_part_when_done(tx, id, &now, &now).await?);
     }
     let appended = append(tx, scope, &events, &now).await?;
     tx.after_commit(appended);

@@ -353,9 +353,11 @@ async fn move_record(
     }
 }
 
-/// Completes the operation's part when none of its live operations is left to do, answering
-/// the `part.completed` event.
-async fn complete_part_when_done(
+/// Completes the operation's part when none of its live operations is left to do and one at
+/// least is completed, answering the `part.completed` event: after the operation completed, or
+/// after it was deleted and its completed siblings are all the part has left
+/// (`ownership::deleting_the_last_open_operation_completes_the_part`).
+pub(crate) async fn complete_part_when_done(
     tx: &mut dyn Statements,
     operation: Uuid,
     at: &str,
@@ -365,13 +367,15 @@ async fn complete_part_when_done(
         .row(
             "SELECT CAST(p.id AS TEXT), p.external_source, p.external_id, p.part_number, \
                     p.status, CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
-                      AND o.deleted_at IS NULL AND o.status <> 'completed') AS BIGINT) \
+                      AND o.deleted_at IS NULL AND o.status <> 'completed') AS BIGINT), \
+                    CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
+                      AND o.deleted_at IS NULL AND o.status = 'completed') AS BIGINT) \
              FROM parts AS p WHERE p.id = (SELECT part_id FROM operations WHERE id = $1::uuid)",
             vec![operation.into()],
         )
         .await?
         .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
-    if row.int(5)? > 0 || row.text(4)? == WorkStatus::Completed.as_str() {
+    if row.int(5)? > 0 || row.int(6)? == 0 || row.text(4)? == WorkStatus::Completed.as_str() {
         return Ok(None);
     }
     let part = row.id(0)?;

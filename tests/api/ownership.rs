@@ -348,6 +348,43 @@ async fn a_replace_lets_what_the_floor_worked_on_move_to_another_job(engine: Eng
         .expect(404);
 }
 
+/// Deleting a part's last open operation, once the others are completed, completes the part
+/// (with its `part.completed`), as completing that operation would have.
+async fn deleting_the_last_open_operation_completes_the_part(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, o2) = routing(&server, &key).await;
+    for action in ["start", "complete"] {
+        let path = format!("/api-operation-lifecycle/{action}?id={o1}");
+        server.post(&path, &key, &json!({})).await.expect(200);
+    }
+    let part = server
+        .get("/api-parts/by-external/SAP/P", &key)
+        .await
+        .expect(200);
+    assert_eq!(part.data()["status"], "not_started");
+    server
+        .send(
+            Method::DELETE,
+            &format!("/api-operations/{o2}"),
+            Some(&key),
+            None,
+            None,
+        )
+        .await
+        .expect(200);
+    let part = server
+        .get("/api-parts/by-external/SAP/P", &key)
+        .await
+        .expect(200);
+    assert_eq!(part.data()["status"], "completed", "{}", part.body);
+    let events = server
+        .get("/api-events?types=part.completed", &key)
+        .await
+        .expect(200);
+    assert_eq!(events.data()["events"].as_array().unwrap().len(), 1);
+}
+
 on_every_engine!(
     a_replace_never_drops_what_the_floor_worked_on,
     a_sync_keeps_the_floors_status,
@@ -355,4 +392,5 @@ on_every_engine!(
     a_deleted_job_writes_a_tombstone_per_record,
     an_action_makes_part_and_job_the_floors,
     a_replace_lets_what_the_floor_worked_on_move_to_another_job,
+    deleting_the_last_open_operation_completes_the_part,
 );

@@ -45,11 +45,13 @@ impl UpsertRow<'_> {
         let columns = entity.columns().iter().enumerate();
         columns
             .filter(move |(_, column)| is_floor_owned(entity, column.name))
-            .filter_map(move |(k, column)| match self.values.get(k.checked_sub(refs)?)? {
-                Patch::Value(value) => Some((k, value.clone())),
-                Patch::Null => Some((k, column.default?.scalar())),
-                _ => None,
-            })
+            .filter_map(
+                move |(k, column)| match self.values.get(k.checked_sub(refs)?)? {
+                    Patch::Value(value) => Some((k, value.clone())),
+                    Patch::Null => Some((k, column.default?.scalar())),
+                    _ => None,
+                },
+            )
     }
 
     /// Which columns the row sends: bit k for column k (references, which come first, are
