@@ -31,6 +31,7 @@ impl Ty {
             Kind::Real => Ty::Real,
             Kind::Bool => Ty::Bool,
             Kind::Date => Ty::Date,
+            Kind::Time => unreachable!("synced columns hold no floor times"),
             Kind::Json => Ty::Json,
         }
     }
@@ -155,6 +156,7 @@ fn declared_value(entity: Entity, column: &Column, n: usize) -> V {
             _ => true,
         }),
         Kind::Date => V::T(date(n)),
+        Kind::Time => unreachable!("synced columns hold no floor times"),
         Kind::Json => V::J(format!(r#"{{"n":{n}}}"#)),
         Kind::Reference(_) => unreachable!("references are no own values"),
     }

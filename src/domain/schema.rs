@@ -62,12 +62,14 @@ impl Entity {
 
     /// Columns a record shows that no sync writes: progress the shop floor records (such as
     /// `started_at`, `completed_at`, `quantity_good`), declared here once per entity. Records
-    /// list them after the synced columns; stores read them like those. So far the produced
-    /// quantities of operations and parts (`store/quantities.rs`).
+    /// list them after the synced columns; stores read them like those
+    /// (`floor::an_operation_goes_through_its_lifecycle` reads them back).
     pub fn read_only_columns(self) -> &'static [Column] {
         match self {
-            Entity::Parts | Entity::Operations => QUANTITIES,
-            Entity::Jobs | Entity::Cells | Entity::Resources => &[],
+            Entity::Jobs => JOB_PROGRESS,
+            Entity::Parts => PART_PROGRESS,
+            Entity::Operations => OPERATION_PROGRESS,
+            Entity::Cells | Entity::Resources => &[],
         }
     }
 
@@ -97,8 +99,37 @@ const fn quantity(name: &'static str) -> Column {
     }
 }
 
-/// The units the floor reported produced (`POST /api-operation-quantities`).
-const QUANTITIES: &[Column] = &[
+const fn time(name: &'static str) -> Column {
+    Column {
+        name,
+        kind: Kind::Time,
+        default: None,
+    }
+}
+
+/// A job's lifecycle times (`POST /api-job-lifecycle/…`).
+const JOB_PROGRESS: &[Column] = &[
+    time("started_at"),
+    time("paused_at"),
+    time("resumed_at"),
+    time("completed_at"),
+];
+
+/// When the part completed with its operations, and the units it produced.
+const PART_PROGRESS: &[Column] = &[
+    time("completed_at"),
+    quantity("quantity_good"),
+    quantity("quantity_scrap"),
+    quantity("quantity_rework"),
+];
+
+/// An operation's lifecycle times and completion (`POST /api-operation-lifecycle/…`) and the
+/// units reported produced (`POST /api-operation-quantities`).
+const OPERATION_PROGRESS: &[Column] = &[
+    time("started_at"),
+    time("paused_at"),
+    time("completed_at"),
+    quantity("completion_percentage"),
     quantity("quantity_good"),
     quantity("quantity_scrap"),
     quantity("quantity_rework"),
@@ -114,6 +145,8 @@ pub enum Kind {
     Real,
     Bool,
     Date,
+    /// A point in time the floor recorded, shown as RFC 3339 in UTC; never synced.
+    Time,
     Json,
 }
 

@@ -115,6 +115,7 @@ pub(crate) fn columns(entity: Entity, dialect: Dialect) -> String {
             Kind::Text | Kind::Real | Kind::Bool => name,
             Kind::Int => dialect.int(&name),
             Kind::Date => dialect.date(&name),
+            Kind::Time => dialect.timestamp(&name),
             Kind::Json => dialect.json(&name),
         };
         list.push(selected);
@@ -170,7 +171,7 @@ where
                     .transpose()?,
                 label: row.try_get(next())?,
             },
-            Kind::Text | Kind::Date => row
+            Kind::Text | Kind::Date | Kind::Time => row
                 .try_get::<Option<String>, _>(next())?
                 .map_or(FieldValue::Null, FieldValue::Text),
             Kind::Int => row

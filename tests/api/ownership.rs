@@ -290,6 +290,16 @@ async fn an_action_makes_part_and_job_the_floors(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(part.data()["status"], "completed");
+    // Reads show the floor's times beside the ERP's fields.
+    assert!(part.data()["completed_at"].is_string(), "{}", part.body);
+    let op = server
+        .get(&format!("/api-operations/{o1}"), &key)
+        .await
+        .expect(200);
+    assert!(op.data()["started_at"].is_string(), "{}", op.body);
+    assert!(op.data()["completed_at"].is_string(), "{}", op.body);
+    assert_eq!(op.data()["paused_at"], serde_json::Value::Null);
+    assert_eq!(op.data()["completion_percentage"], 100);
     let events = server
         .get(
             "/api-events?types=part.completed,job.updated,part.updated",

@@ -73,6 +73,7 @@ pub fn fields(entity: Entity) -> Vec<(&'static str, FieldType)> {
         Kind::Real => (column.name, FieldType::Number),
         Kind::Bool => (column.name, FieldType::Boolean),
         Kind::Date => (column.name, FieldType::Date),
+        Kind::Time => unreachable!("synced columns hold no floor times"),
         Kind::Json => (column.name, FieldType::Object),
     }));
     fields

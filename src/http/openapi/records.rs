@@ -278,6 +278,19 @@ fn read_only_about(entity: Entity, column: &str) -> &'static str {
         (Entity::Parts, "quantity_rework") => {
             "Rework units reported on all of the part's live operations. Read-only."
         }
+        (Entity::Jobs | Entity::Operations, "started_at") => {
+            "When the floor first started it (lifecycle `start`). Read-only: no sync changes it."
+        }
+        (Entity::Jobs | Entity::Operations, "paused_at") => {
+            "When the floor last put it on hold, while it is on hold. Read-only."
+        }
+        (Entity::Jobs, "resumed_at") => "When the floor last resumed it. Read-only.",
+        (_, "completed_at") => {
+            "When it was completed: by the floor, or (a part) with its last operation. Read-only."
+        }
+        (Entity::Operations, "completion_percentage") => {
+            "100 once the floor completed the operation, else 0. Read-only."
+        }
         (entity, column) => unreachable!("{column} of {} is undocumented", entity.plural()),
     }
 }
@@ -307,9 +320,13 @@ pub fn record_schema(entity: Entity, with_children: bool) -> S {
         }
     }
     for column in entity.read_only_columns() {
+        let value = match column.kind {
+            Kind::Time => nullable(timestamp()),
+            _ => count(),
+        };
         object.field(
             column.name,
-            described(count(), read_only_about(entity, column.name)),
+            described(value, read_only_about(entity, column.name)),
             true,
         );
     }

@@ -32,7 +32,7 @@ fn every_own_column_is_documented_once() {
 /// The JSON type a column of each kind holds.
 fn kind_type(kind: Kind) -> &'static str {
     match kind {
-        Kind::Text | Kind::Date | Kind::Reference(_) => "string",
+        Kind::Text | Kind::Date | Kind::Time | Kind::Reference(_) => "string",
         Kind::Int => "integer",
         Kind::Real => "number",
         Kind::Bool => "boolean",

@@ -46,6 +46,7 @@ fn array_type(kind: Kind) -> &'static str {
         Kind::Real => "double precision[]",
         Kind::Bool => "boolean[]",
         Kind::Date => "date[]",
+        Kind::Time => "timestamptz[]",
         Kind::Json => "jsonb[]",
     }
 }

@@ -67,7 +67,9 @@ impl<'a> ColumnValues<'a> {
     fn new(column: &Column, rows: usize) -> ColumnValues<'a> {
         match column.kind {
             Kind::Reference(_) => ColumnValues::Ids(Vec::with_capacity(rows)),
-            Kind::Text | Kind::Date | Kind::Json => ColumnValues::Text(Vec::with_capacity(rows)),
+            Kind::Text | Kind::Date | Kind::Time | Kind::Json => {
+                ColumnValues::Text(Vec::with_capacity(rows))
+            }
             Kind::Int => ColumnValues::Int(Vec::with_capacity(rows)),
             Kind::Real => ColumnValues::Real(Vec::with_capacity(rows)),
             Kind::Bool => ColumnValues::Bool(Vec::with_capacity(rows)),

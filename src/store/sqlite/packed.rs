@@ -149,7 +149,7 @@ impl<'de> Visitor<'de> for PackedRecord {
                     id: value!(Option<&str>).map(uuid).transpose()?,
                     label: value!(Option<String>),
                 },
-                Kind::Text | Kind::Date => {
+                Kind::Text | Kind::Date | Kind::Time => {
                     value!(Option<String>).map_or(FieldValue::Null, FieldValue::Text)
                 }
                 Kind::Int => value!(Option<i64>).map_or(FieldValue::Null, FieldValue::Int),
