@@ -29,6 +29,21 @@ const FLOOR_TYPES: [&str; 10] = [
 /// only failed for days), so another endpoint or a feed reader can alert.
 const OTHER_TYPES: [&str; 2] = ["sync.completed", "webhook.endpoint_disabled"];
 
+/// Types of Eryxon's own MES that this server never writes: a connector written for Eryxon
+/// subscribes to them beside the ones it does write, and must not be refused for it
+/// (`webhooks_rules::eryxons_other_event_types_are_accepted`). A filter naming them matches
+/// nothing.
+const ERYXON_ONLY_TYPES: [&str; 8] = [
+    "part.started",
+    "batch.started",
+    "batch.completed",
+    "issue.created",
+    "ncr.created",
+    "ncr.verified",
+    "step.added",
+    "step.completed",
+];
+
 /// Every event type the log writes, for validation and documentation.
 pub fn all_types() -> Vec<String> {
     let mut types: Vec<String> = RECORD_KINDS
@@ -62,7 +77,8 @@ impl TypeFilter {
     /// Parses `job.*,operation.completed`; an unknown type or an empty item is refused, naming
     /// the field (`events::unknown_event_types_are_refused`).
     pub fn parse(field: &str, text: &str) -> Result<TypeFilter, FieldError> {
-        let known = all_types();
+        let mut known = all_types();
+        known.extend(ERYXON_ONLY_TYPES.iter().map(|t| (*t).to_owned()));
         let mut filter = TypeFilter::default();
         for item in text.split(',').map(str::trim) {
             if let Some(prefix) = item.strip_suffix(".*") {

@@ -177,9 +177,24 @@ async fn sending_to_a_disabled_endpoint_is_a_conflict(engine: Engine) {
     receiver.wait_for(2, PATIENCE).await;
 }
 
+/// A connector written for Eryxon registers for Eryxon's event types, some of which this
+/// server never writes (`issue.created`): accepted, and it gets the ones it does write. A
+/// type neither knows is still refused.
+async fn eryxons_other_event_types_are_accepted(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let events = json!(["job.completed", "issue.created", "ncr.*", "part.started"]);
+    let endpoint = register(&server, &key, &receiver.url, events).await;
+    assert!(endpoint["id"].is_string(), "{endpoint}");
+    let typo = json!({"url": receiver.url, "events": ["job.complete"]});
+    refused(server.post("/api-webhooks", &key, &typo).await, "events");
+}
+
 on_every_engine!(
     nul_texts_and_year_zero_are_refused,
     null_clears_the_description_and_is_refused_for_the_url,
     a_backward_replay_range_is_refused,
     sending_to_a_disabled_endpoint_is_a_conflict,
+    eryxons_other_event_types_are_accepted,
 );
