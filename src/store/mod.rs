@@ -292,10 +292,8 @@ pub trait Store: Send + Sync {
         .await
     }
 
-    /// Writes the history entry of a call none of whose records reached the engine (each was
-    /// refused before) and, unless a dry run or nothing was refused, its `sync.completed` in
-    /// the same transaction: a call refused record by record is news to the feed as much as
-    /// one refused in part (`sync_events::a_call_refused_record_by_record_says_so_in_the_feed`).
+    /// The history entry of a call whose records were all refused before the engine, with its
+    /// `sync.completed` unless a dry run (`sync_events::a_call_refused_record_by_record_…`).
     async fn record_refused_call(
         &self,
         scope: Scope,
@@ -304,13 +302,8 @@ pub trait Store: Send + Sync {
         if entry.dry_run || entry.counts.errors == 0 {
             return self.record_import(scope, entry).await;
         }
-        let mut tx = self.begin(Access::Bookkeeping).await?;
-        history::insert(&mut *tx, &[(scope, entry)]).await?;
-        let now = timestamp();
-        let appended =
-            events::append(&mut *tx, scope, &[sync_events::completed(entry)], &now).await?;
-        tx.after_commit(appended);
-        tx.commit().await
+        let tx = self.begin(Access::Bookkeeping).await?;
+        sync_events::record_refused_call(tx, scope, entry).await
     }
 
     /// The sync history, newest first (entries without their per-record errors), and how

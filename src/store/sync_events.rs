@@ -338,8 +338,22 @@ fn with_field(object: &str, name: &str, value: &impl serde::Serialize) -> String
     format!("{body}{comma}\"{name}\":{value}}}")
 }
 
+/// The history entry of a call refused record by record, and its `sync.completed`, in `tx`,
+/// which it commits ([`Store::record_refused_call`](super::Store::record_refused_call)).
+pub(crate) async fn record_refused_call(
+    mut tx: Box<dyn super::tx::Tx>,
+    scope: Scope,
+    entry: &ImportEntry,
+) -> Result<(), StoreError> {
+    super::history::insert(&mut *tx, &[(scope, entry)]).await?;
+    let now = super::timestamp();
+    let appended = append(&mut *tx, scope, &[completed(entry)], &now).await?;
+    tx.after_commit(appended);
+    tx.commit().await
+}
+
 /// `sync.completed`: the call, its counts and its history entry.
-pub(crate) fn completed(entry: &ImportEntry) -> NewEvent {
+fn completed(entry: &ImportEntry) -> NewEvent {
     NewEvent {
         event_type: "sync.completed".to_owned(),
         entity: None,
