@@ -4,7 +4,7 @@
 
 use super::events::append;
 use super::floor::{complete_part_when_done, find_operation, key_condition};
-use super::tx::{Arg, Statements};
+use super::tx::Statements;
 use super::{timestamp, Deletion, RecordRef, StoreError};
 use crate::domain::event::NewEvent;
 use crate::domain::{Entity, Scope};
@@ -55,9 +55,7 @@ pub(crate) async fn delete(
         // Its part may complete with it: locked as the floor's writes lock it, in their order.
         find_operation(tx, scope, target, "NULL").await?;
     }
-    let (key, key_args) = key_condition("t", target);
-    let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
-    args.extend(key_args);
+    let (key, args) = key_condition("t", scope, target);
     // Locked: a concurrent sync restoring this record waits for the delete, or wins.
     let sql = format!(
         "SELECT CAST(t.id AS TEXT), t.external_id FROM {} AS t \

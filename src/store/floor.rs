@@ -45,19 +45,24 @@ fn status_of(text: &str) -> Result<WorkStatus, StoreError> {
         })
 }
 
-/// The condition naming one live record of `alias`'s table, and its arguments after the tenant
-/// ($1) and mode ($2).
-pub(crate) fn key_condition(alias: &str, target: &RecordRef) -> (String, Vec<Arg>) {
-    match target {
-        RecordRef::Id(id) => (format!("{alias}.id = $3::uuid"), vec![(*id).into()]),
+/// The condition naming one live record of `alias`'s table in the scope, and its arguments:
+/// the tenant ($1), the mode ($2), then the id or the external key.
+pub(crate) fn key_condition(alias: &str, scope: Scope, target: &RecordRef) -> (String, Vec<Arg>) {
+    let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
+    let key = match target {
+        RecordRef::Id(id) => {
+            args.push((*id).into());
+            format!("{alias}.id = $3::uuid")
+        }
         RecordRef::External {
             source,
             external_id,
-        } => (
-            format!("{alias}.external_source = $3::text AND {alias}.external_id = $4::text"),
-            vec![source.as_str().into(), external_id.as_str().into()],
-        ),
-    }
+        } => {
+            args.extend([source.as_str().into(), external_id.as_str().into()]);
+            format!("{alias}.external_source = $3::text AND {alias}.external_id = $4::text")
+        }
+    };
+    (key, args)
 }
 
 /// Runs `action` on the record `target` names, in `tx`, which the caller commits.
@@ -93,9 +98,7 @@ pub(crate) async fn act_unlogged(
             find_operation(tx, scope, target, &format!("t.status, {time}, NULL")).await?
         }
         Machine::Job => {
-            let (key, key_args) = key_condition("t", target);
-            let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
-            args.extend(key_args);
+            let (key, args) = key_condition("t", scope, target);
             let d = tx.dialect();
             let sql = format!(
                 "SELECT CAST(t.id AS TEXT), NULL, NULL, 0, 0, t.status, {}, {} FROM jobs AS t \
@@ -190,9 +193,7 @@ pub(crate) async fn find_operation(
     target: &RecordRef,
     columns: &str,
 ) -> Result<Option<super::tx::Row>, StoreError> {
-    let (key, key_args) = key_condition("t", target);
-    let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
-    args.extend(key_args);
+    let (key, args) = key_condition("t", scope, target);
     // FOR UPDATE locks the rows of each table in the order the FROM clause names them.
     let sql = format!(
         "SELECT CAST(t.id AS TEXT), CAST(p.id AS TEXT), CAST(j.id AS TEXT), \
