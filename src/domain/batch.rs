@@ -15,6 +15,7 @@ use super::expect::{read, Expected, List};
 use super::outcome::{RecordError, RecordResult};
 use super::record::{Indexed, Payload, RecordKey, SyncBatch};
 use super::schema::Entity;
+use super::value::Children;
 
 /// Most records one bulk-sync request may carry.
 pub const MAX_BULK_RECORDS: usize = 1000;
@@ -99,9 +100,13 @@ pub struct Prepared {
     pub rejected: Vec<RecordResult>,
 }
 
-/// Decodes and checks every record of a bulk body. Fails as a whole only when the body holds
-/// more records than one request may carry, so that nothing of an oversized request is written.
-pub fn prepare_bulk<P: Payload>(body: BulkBody<P>) -> Result<Prepared, FieldError> {
+/// Decodes and checks every record of a bulk body, under the request's `children` mode. Fails
+/// as a whole only when the body holds more records than one request may carry, so that
+/// nothing of an oversized request is written.
+pub fn prepare_bulk<P: Payload>(
+    body: BulkBody<P>,
+    children: Option<Children>,
+) -> Result<Prepared, FieldError> {
     let count = body.records.len();
     if count > MAX_BULK_RECORDS {
         return Err(FieldError::new(
@@ -122,7 +127,7 @@ pub fn prepare_bulk<P: Payload>(body: BulkBody<P>) -> Result<Prepared, FieldErro
             .map(|raw| decode_one::<P>(raw))
             .collect()
     };
-    Ok(prepare::<P>(decoded.into_iter()))
+    Ok(prepare::<P>(decoded.into_iter(), children))
 }
 
 fn decode_one<P: Payload>(raw: &RawValue) -> Decoded<'_, P> {
@@ -131,9 +136,12 @@ fn decode_one<P: Payload>(raw: &RawValue) -> Decoded<'_, P> {
 }
 
 /// Checks a single record the same way a bulk record is checked.
-pub fn prepare_one<P: Payload>(payload: P) -> Result<SyncBatch, RecordError> {
+pub fn prepare_one<P: Payload>(
+    payload: P,
+    children: Option<Children>,
+) -> Result<SyncBatch, RecordError> {
     let item = payload.into_item();
-    let mut prepared = prepare::<P>(std::iter::once((item, None)));
+    let mut prepared = prepare::<P>(std::iter::once((item, None)), children);
     match prepared.rejected.pop() {
         Some(rejected) => Err(rejected
             .outcome
@@ -149,8 +157,18 @@ type Decoded<'r, P> = (
 );
 
 /// Checks decoded items.
-fn prepare<'r, P: Payload>(decoded: impl Iterator<Item = Decoded<'r, P>>) -> Prepared {
-    let decoded: Vec<_> = decoded.collect();
+fn prepare<'r, P: Payload>(
+    decoded: impl Iterator<Item = Decoded<'r, P>>,
+    children: Option<Children>,
+) -> Prepared {
+    // Settled before keys are compared: a record refused here claims no key, as one refused
+    // while decoding (`properties`' model checks in this order).
+    let decoded: Vec<_> = decoded
+        .map(|(item, raw)| {
+            let item = item.and_then(|mut item| P::settle(&mut item, children).map(|()| item));
+            (item, raw)
+        })
+        .collect();
     let repeats = repeated_keys::<P>(&decoded);
     let mut accepted = Vec::with_capacity(decoded.len());
     let mut rejected = Vec::new();
@@ -247,7 +265,7 @@ mod tests {
     use crate::domain::record::{CellPayload, JobPayload};
 
     fn bulk<P: Payload>(json: &str) -> Result<Prepared, FieldError> {
-        prepare_bulk(decode::<BulkBody<P>>(json.as_bytes())?)
+        prepare_bulk(decode::<BulkBody<P>>(json.as_bytes())?, None)
     }
 
     #[test]

@@ -207,6 +207,14 @@ pub fn list<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     List::deserialize(deserializer).map(|List(items)| items)
 }
 
+/// For `#[serde(default, deserialize_with)]` on an `Option<Vec>` of records: `None` when the
+/// key is left out, which `children=replace` tells from an empty list.
+pub fn listed<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<T>>, D::Error> {
+    list(deserializer).map(Some)
+}
+
 /// `true` or `false`.
 struct Flag(bool);
 

@@ -11,7 +11,7 @@ use serde::de::{Deserializer, MapAccess};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::expect::{flag, list, optional_id, read, Expected};
+use super::expect::{flag, listed, optional_id, read, Expected};
 use super::fields::payload;
 use super::patch::Patch;
 use super::schema::Default;
@@ -36,8 +36,8 @@ payload! {
         status: Patch<WorkStatus> => Text = NOT_STARTED, "";
         notes: Patch<LongText> => Text, "";
         metadata: Patch<Metadata> => Json, "";
-        #[serde(default, deserialize_with = "list")]
-        parts: Vec<PartPayload>;
+        #[serde(default, deserialize_with = "listed")]
+        parts: Option<Vec<PartPayload>>;
         /// `replace` deletes stored parts and operations this payload leaves out.
         #[serde(default)]
         children: Option<Children>;
@@ -64,8 +64,8 @@ payload! {
         status: Patch<WorkStatus> => Text = NOT_STARTED, "";
         notes: Patch<LongText> => Text, "";
         metadata: Patch<Metadata> => Json, "";
-        #[serde(default, deserialize_with = "list")]
-        operations: Vec<OperationPayload>;
+        #[serde(default, deserialize_with = "listed")]
+        operations: Option<Vec<OperationPayload>>;
     }
 }
 

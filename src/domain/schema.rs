@@ -91,7 +91,8 @@ impl Entity {
     }
 }
 
-const fn quantity(name: &'static str) -> Column {
+/// A whole number the floor keeps, 0 until it reports one.
+const fn count(name: &'static str) -> Column {
     Column {
         name,
         kind: Kind::Int,
@@ -107,32 +108,34 @@ const fn time(name: &'static str) -> Column {
     }
 }
 
-/// A job's lifecycle times (`POST /api-job-lifecycle/…`).
+/// A job's lifecycle times and the minutes it spent in progress (`POST /api-job-lifecycle/…`).
 const JOB_PROGRESS: &[Column] = &[
     time("started_at"),
     time("paused_at"),
     time("resumed_at"),
     time("completed_at"),
+    count("actual_duration_minutes"),
 ];
 
 /// When the part completed with its operations, and the units it produced.
 const PART_PROGRESS: &[Column] = &[
     time("completed_at"),
-    quantity("quantity_good"),
-    quantity("quantity_scrap"),
-    quantity("quantity_rework"),
+    count("quantity_good"),
+    count("quantity_scrap"),
+    count("quantity_rework"),
 ];
 
-/// An operation's lifecycle times and completion (`POST /api-operation-lifecycle/…`) and the
+/// An operation's lifecycle times, the minutes worked on it, its completion (`POST /api-operation-lifecycle/…`) and the
 /// units reported produced (`POST /api-operation-quantities`).
 const OPERATION_PROGRESS: &[Column] = &[
     time("started_at"),
     time("paused_at"),
     time("completed_at"),
-    quantity("completion_percentage"),
-    quantity("quantity_good"),
-    quantity("quantity_scrap"),
-    quantity("quantity_rework"),
+    count("actual_time_minutes"),
+    count("completion_percentage"),
+    count("quantity_good"),
+    count("quantity_scrap"),
+    count("quantity_rework"),
 ];
 
 /// How a column is stored and compared.

@@ -101,6 +101,15 @@ impl RecordView {
     }
 }
 
+/// A JSON object's text with one more field at its end: an event's record with what the change
+/// adds to it (`changed_fields`, `previous_status`), without parsing the record again.
+pub fn with_field(object: &str, name: &str, value: &impl Serialize) -> String {
+    let body = object.strip_suffix('}').unwrap_or(object);
+    let value = serde_json::to_string(value).expect("a field value serializes");
+    let comma = if body.ends_with('{') { "" } else { "," };
+    format!("{body}{comma}\"{name}\":{value}}}")
+}
+
 /// Whether two values of one column are the same (a changed field is one where they are not).
 pub fn same_value(a: &FieldValue, b: &FieldValue) -> bool {
     use FieldValue as V;

@@ -64,7 +64,7 @@ fn check_body<P: Payload>(bulk: bool, body: &[u8]) -> Result<(), String> {
     if bulk {
         // As `sync::sync_bulk` does.
         let prepared = decode_body::<BulkBody<P>>(body)
-            .and_then(|body| prepare_bulk(body).map_err(ApiError::invalid));
+            .and_then(|body| prepare_bulk(body, None).map_err(ApiError::invalid));
         match prepared {
             Ok(prepared) => {
                 let mut wrapper: HashMap<String, Vec<Box<RawValue>>> =
@@ -82,7 +82,8 @@ fn check_body<P: Payload>(bulk: bool, body: &[u8]) -> Result<(), String> {
         }
     } else {
         // As `sync::sync_one` does.
-        let batch = decode_body::<P>(body).and_then(|p| prepare_one(p).map_err(ApiError::rejected));
+        let batch =
+            decode_body::<P>(body).and_then(|p| prepare_one(p, None).map_err(ApiError::rejected));
         match batch {
             Ok(batch) if batch.len() == 1 => check_accepted(&batch, &[json]),
             Ok(batch) => Err(format!("one record in, {} out", batch.len())),

@@ -20,7 +20,7 @@ use crate::domain::history::{Answer, HistoryDraft};
 use crate::domain::outcome::{
     merged, Change, Counts, ErrorCode, Kept, RecordError, RecordResult, Synced,
 };
-use crate::domain::record::{Children, Payload, SyncBatch};
+use crate::domain::record::{Children, Payload};
 use crate::domain::Entity;
 use crate::store::{Finish, Written};
 
@@ -140,15 +140,14 @@ pub struct SyncParams {
 }
 
 impl SyncParams {
-    /// The batch with the request's `children` mode applied, which only jobs have.
-    fn apply(&self, entity: Entity, batch: SyncBatch) -> Result<SyncBatch, ApiError> {
+    /// The request's `children` mode, which only jobs have.
+    fn children(&self, entity: Entity) -> Result<Option<Children>, ApiError> {
         match self.children {
-            None => Ok(batch),
             Some(_) if entity != Entity::Jobs => Err(ApiError::invalid(FieldError::new(
                 "children",
                 "applies to jobs only",
             ))),
-            Some(children) => Ok(batch.with_default_children(children)),
+            children => Ok(children),
         }
     }
 
@@ -198,8 +197,8 @@ pub async fn sync_one<P: Payload>(
 ) -> Result<Response, ApiError> {
     let finish = params.finish();
     let mut draft = draft(&principal, &headers, P::ENTITY, Answer::Single, finish);
-    let batch = match prepare_one(payload) {
-        Ok(batch) => params.apply(P::ENTITY, batch)?,
+    let batch = match prepare_one(payload, params.children(P::ENTITY)?) {
+        Ok(batch) => batch,
         Err(error) => return Err(refused(&state, &principal, draft, error).await),
     };
     draft.sources = batch.sources();
@@ -260,8 +259,8 @@ pub async fn sync_bulk<P: Payload>(
 ) -> Result<Response, ApiError> {
     let finish = params.finish();
     let mut draft = draft(&principal, &headers, P::ENTITY, Answer::Bulk, finish);
-    let prepared = prepare_bulk(body).map_err(ApiError::invalid)?;
-    let batch = params.apply(P::ENTITY, prepared.batch)?;
+    let prepared = prepare_bulk(body, params.children(P::ENTITY)?).map_err(ApiError::invalid)?;
+    let batch = prepared.batch;
     draft.sources = batch.sources();
     draft.rejected = prepared.rejected.clone();
     let Written { results, commit } = (state.store)

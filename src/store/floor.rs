@@ -9,10 +9,12 @@ use super::events::append;
 use super::progress::{job_progress, operation_progress, time_entry};
 use super::tx::{Arg, Statements};
 use super::{timestamp, timestamp_of, RecordRef, StoreError};
-use crate::domain::event::NewEvent;
+use crate::domain::event::{kind_of, NewEvent};
 use crate::domain::floor::{Action, Machine, Report};
 use crate::domain::progress::{Progress, TimeEntry, Transition};
 use crate::domain::value::WorkStatus;
+use crate::domain::view::with_field;
+use crate::domain::Entity;
 use crate::domain::Scope;
 
 /// How a lifecycle action ended, short of a database failure.
@@ -146,26 +148,16 @@ pub(crate) async fn act_unlogged(
             (Progress::Job(job_progress(tx, id).await?), None, Vec::new())
         }
     };
-    let mut data = match &record {
-        Progress::Job(job) => serde_json::to_value(job),
-        Progress::Operation(operation) => serde_json::to_value(operation),
-    }
-    .expect("progress serializes");
-    data["previous_status"] = previous.as_str().into();
-    data["new_status"] = next.as_str().into();
-    let (external_source, external_id) = match &record {
-        Progress::Job(job) => (job.external_source.clone(), job.external_id.clone()),
-        Progress::Operation(op) => (op.external_source.clone(), op.external_id.clone()),
+    let entity = match machine {
+        Machine::Operation => Entity::Operations,
+        Machine::Job => Entity::Jobs,
     };
+    let event = transition(tx, entity, id, previous.as_str(), next.as_str()).await?;
     events.insert(
         0,
         NewEvent {
             event_type: machine.event_type(action).to_owned(),
-            entity: Some(machine.noun()),
-            record_id: Some(id),
-            external_source: Some(external_source),
-            external_id: Some(external_id),
-            data: data.to_string(),
+            ..event
         },
     );
     let done = Acted::Done(Box::new(Transition {
@@ -327,13 +319,16 @@ async fn move_record(
             "completed_at = $3::timestamptz, active_since = NULL",
         ),
     };
-    let worked = match machine {
-        Machine::Operation => "worked_seconds",
-        Machine::Job => "active_seconds",
+    // The seconds in progress, and the whole minutes a record shows for them, rounded as
+    // `domain::floor::minutes` rounds a time entry's (`floor::reads_show_the_floors_actual_minutes`).
+    let (worked, minutes) = match machine {
+        Machine::Operation => ("worked_seconds", "actual_time_minutes"),
+        Machine::Job => ("active_seconds", "actual_duration_minutes"),
     };
     let sql = format!(
         "UPDATE {table} SET status = $2::text, {times}, transitioned_at = $3::timestamptz, \
          floor_at = COALESCE(floor_at, $3::timestamptz), {worked} = {worked} + $4, \
+         {minutes} = ({worked} + $4 + 30) / 60, \
          updated_at = $5::timestamptz WHERE id = $1::uuid AND status = $6::text"
     );
     let args = vec![
@@ -366,8 +361,8 @@ pub(crate) async fn complete_part_when_done(
 ) -> Result<Option<NewEvent>, StoreError> {
     let row = tx
         .row(
-            "SELECT CAST(p.id AS TEXT), p.external_source, p.external_id, p.part_number, \
-                    p.status, CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
+            "SELECT CAST(p.id AS TEXT), p.status, \
+                    CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
                       AND o.deleted_at IS NULL AND o.status <> 'completed') AS BIGINT), \
                     CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
                       AND o.deleted_at IS NULL AND o.status = 'completed') AS BIGINT) \
@@ -376,11 +371,10 @@ pub(crate) async fn complete_part_when_done(
         )
         .await?
         .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
-    if row.int(5)? > 0 || row.int(6)? == 0 || row.text(4)? == WorkStatus::Completed.as_str() {
+    if row.int(2)? > 0 || row.int(3)? == 0 || row.text(1)? == WorkStatus::Completed.as_str() {
         return Ok(None);
     }
     let part = row.id(0)?;
-    let previous = row.text(4)?;
     tx.run(
         "UPDATE parts SET status = 'completed', completed_at = $2::timestamptz, \
          floor_at = COALESCE(floor_at, $2::timestamptz), updated_at = $3::timestamptz \
@@ -388,22 +382,34 @@ pub(crate) async fn complete_part_when_done(
         vec![part.into(), at.into(), now.into()],
     )
     .await?;
+    let event = transition(tx, Entity::Parts, part, &row.text(1)?, "completed").await?;
     Ok(Some(NewEvent {
         event_type: "part.completed".to_owned(),
-        entity: Some("part"),
-        record_id: Some(part),
-        external_source: row.opt_text(1)?,
-        external_id: row.opt_text(2)?,
-        data: serde_json::json!({
-            "id": part,
-            "external_source": row.opt_text(1)?,
-            "external_id": row.opt_text(2)?,
-            "part_number": row.opt_text(3)?,
-            "status": "completed",
-            "completed_at": at,
-            "previous_status": previous,
-            "new_status": "completed",
-        })
-        .to_string(),
+        ..event
     }))
+}
+
+/// The event of a record's transition, its type left to the caller: its `data` is the record as
+/// `GET` shows it after the change, with `previous_status` and `new_status`, as a sync's event
+/// shows the record it changed (`floor::transition_events_carry_the_record`).
+async fn transition(
+    tx: &mut dyn Statements,
+    entity: Entity,
+    id: Uuid,
+    previous: &str,
+    next: &str,
+) -> Result<NewEvent, StoreError> {
+    let view = tx
+        .record(entity, id)
+        .await?
+        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
+    let data = with_field(view.get(), "previous_status", &previous);
+    Ok(NewEvent {
+        event_type: String::new(),
+        entity: Some(kind_of(entity)),
+        record_id: Some(id),
+        external_source: view.external_source.clone(),
+        external_id: Some(view.external_id.clone()),
+        data: with_field(&data, "new_status", &next),
+    })
 }

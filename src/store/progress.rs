@@ -16,7 +16,7 @@ pub(crate) async fn operation_progress(
     let d = tx.dialect();
     let sql = format!(
         "SELECT CAST(o.id AS TEXT), o.external_source, o.external_id, o.operation_name, \
-                CAST(o.sequence AS BIGINT), o.status, {}, {}, {}, o.worked_seconds, \
+                CAST(o.sequence AS BIGINT), o.status, {}, {}, {}, o.actual_time_minutes, \
                 o.completion_percentage, o.quantity_good, o.quantity_scrap, o.quantity_rework, \
                 CAST(o.part_id AS TEXT), CAST(o.cell_id AS TEXT), {}, p.external_id, \
                 p.part_number, CAST(j.id AS TEXT), j.external_id, j.job_number \
@@ -45,7 +45,7 @@ fn operation_of(r: &Row) -> Result<OperationProgress, StoreError> {
         started_at: r.opt_text(6)?,
         paused_at: r.opt_text(7)?,
         completed_at: r.opt_text(8)?,
-        actual_time_minutes: minutes(r.int(9)?),
+        actual_time_minutes: r.int(9)?,
         completion_percentage: r.int(10)?,
         quantity_good: r.int(11)?,
         quantity_scrap: r.int(12)?,
@@ -73,7 +73,7 @@ pub(crate) async fn job_progress(
     let d = tx.dialect();
     let sql = format!(
         "SELECT CAST(id AS TEXT), external_source, external_id, job_number, status, {}, {}, {}, \
-                {}, active_seconds, {} FROM jobs WHERE id = $1::uuid",
+                {}, actual_duration_minutes, {} FROM jobs WHERE id = $1::uuid",
         d.time("started_at"),
         d.time("paused_at"),
         d.time("resumed_at"),
@@ -94,7 +94,7 @@ pub(crate) async fn job_progress(
         paused_at: r.opt_text(6)?,
         resumed_at: r.opt_text(7)?,
         completed_at: r.opt_text(8)?,
-        actual_duration_minutes: minutes(r.int(9)?),
+        actual_duration_minutes: r.int(9)?,
         updated_at: r.text(10)?,
     })
 }

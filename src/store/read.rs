@@ -273,6 +273,24 @@ fn order_of(entity: Entity) -> &'static str {
     }
 }
 
+/// The record `id` of `entity` as `GET` shows it, without its children, deleted or not: what
+/// a floor transition's event carries (`floor::transition_events_carry_the_record`).
+pub(crate) async fn by_id(
+    reader: &mut impl Reader,
+    dialect: Dialect,
+    entity: Entity,
+    id: Uuid,
+) -> Result<Option<RecordView>, StoreError> {
+    let sql = format!(
+        "SELECT {} FROM {} AS t WHERE t.id = {}",
+        columns(entity, dialect),
+        entity.plural(),
+        dialect.param(1, "uuid"),
+    );
+    let id = [Bind::Text(id.hyphenated().to_string())];
+    Ok(reader.records(entity, &sql, &id).await?.pop())
+}
+
 /// One record; a job with its parts and their operations, a part with its operations.
 pub(crate) async fn get(
     reader: &mut impl Reader,

@@ -24,7 +24,7 @@ use crate::domain::history::{HistoryDraft, ImportEntry};
 use crate::domain::outcome::{Change, Kept, RecordResult};
 use crate::domain::record::SyncBatch;
 use crate::domain::schema::{Entity, Scalar};
-use crate::domain::view::{same_value, FieldValue, RecordView};
+use crate::domain::view::{same_value, with_field, FieldValue, RecordView};
 use crate::domain::Scope;
 
 /// A sync run but not yet written down: its results, its history entry (given the call's
@@ -328,14 +328,6 @@ fn sent_fields(entity: Entity, row: &Noted) -> Vec<&'static str> {
         .filter(|(k, _)| row.mask & (1 << k) != 0)
         .map(|(_, column)| column.name)
         .collect()
-}
-
-/// A JSON object's text with one more field at its end.
-fn with_field(object: &str, name: &str, value: &impl serde::Serialize) -> String {
-    let body = object.strip_suffix('}').unwrap_or(object);
-    let value = serde_json::to_string(value).expect("a field list serializes");
-    let comma = if body.ends_with('{') { "" } else { "," };
-    format!("{body}{comma}\"{name}\":{value}}}")
 }
 
 /// The history entry of a call refused record by record, and its `sync.completed`, in `tx`,

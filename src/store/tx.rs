@@ -9,6 +9,8 @@ use uuid::Uuid;
 
 use super::events::Appended;
 use super::StoreError;
+use crate::domain::view::RecordView;
+use crate::domain::Entity;
 
 /// A value bound to a statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -168,6 +170,10 @@ pub trait Statements: Send {
     /// them until its `commit`; statements in a transaction their owner ends (a sync's) are
     /// not given any: the sync hands its [`Appended`] to its engine, which commits.
     fn after_commit(&mut self, appended: Appended);
+
+    /// The record `id` of `entity` as `GET` shows it, without its children
+    /// (`read::by_id`, through the engine's reader).
+    async fn record(&mut self, entity: Entity, id: Uuid) -> Result<Option<RecordView>, StoreError>;
 
     /// The one row a statement returns, or none.
     async fn row(&mut self, sql: &str, args: Vec<Arg>) -> Result<Option<Row>, StoreError> {

@@ -398,7 +398,70 @@ async fn a_child_deleted_by_replace_comes_back_when_sent_again(engine: Engine) {
     assert_eq!(server.all("operations", &key).await.len(), 2);
 }
 
+/// Under replace a job must list its parts, and each part its operations: a header sent alone
+/// (by mistake, or by an ERP that sends `?children=replace` on every call) is refused, naming
+/// the list, and deletes nothing; `[]` still deletes them all. In bulk only that job is refused.
+async fn replace_needs_the_children_listed(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let job = seed_job_with_children(&server, &key).await;
+    let header = json!({"external_id": "SO-1", "external_source": "SAP", "job_number": "1"});
+    let field = |reply: &crate::common::Reply| reply.body["error"]["details"][0]["field"].clone();
+
+    let refused = server
+        .put("/api-jobs/sync?children=replace", &key, &header)
+        .await
+        .expect(400);
+    assert_eq!(refused.error_code(), "VALIDATION_ERROR");
+    assert_eq!(field(&refused), "parts");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("send [] to delete them all"), "{message}");
+
+    let mut own = header.clone();
+    own["children"] = json!("replace");
+    own["parts"] = json!([{"external_id": "P1", "part_number": "a"}, job["parts"][1]]);
+    let refused = server.put("/api-jobs/sync", &key, &own).await.expect(400);
+    assert_eq!(field(&refused), "parts[0].operations");
+    assert_eq!(server.all("parts", &key).await.len(), 2, "nothing deleted");
+    assert_eq!(
+        server.all("operations", &key).await.len(),
+        2,
+        "nothing deleted"
+    );
+
+    let mut other = header.clone();
+    other["external_id"] = json!("SO-2");
+    other["parts"] = json!([]);
+    let bulk = server
+        .post(
+            "/api-jobs/bulk-sync?children=replace",
+            &key,
+            &json!({"jobs": [header, other]}),
+        )
+        .await
+        .expect(200);
+    let results = bulk.data()["results"].as_array().unwrap().clone();
+    assert_eq!(results[0]["field"], "parts", "{results:?}");
+    assert_eq!(results[1]["action"], "created", "{results:?}");
+    assert_eq!(bulk.data()["errors"], 1);
+
+    // Merge (the default) keeps what a header leaves out, as before.
+    server.put("/api-jobs/sync", &key, &job).await.expect(200);
+    let mut emptied = job.clone();
+    emptied["parts"] = json!([]);
+    let replaced = server
+        .put("/api-jobs/sync?children=replace", &key, &emptied)
+        .await
+        .expect(200);
+    assert_eq!(replaced.data()["parts"].as_array().unwrap().len(), 2);
+    assert!(
+        server.all("parts", &key).await.is_empty(),
+        "[] deletes them all"
+    );
+}
+
 on_every_engine!(
+    replace_needs_the_children_listed,
     a_dry_run_answers_like_the_real_call_and_writes_nothing,
     records_are_found_by_the_erps_key,
     delete_read_restore,

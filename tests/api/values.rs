@@ -110,7 +110,49 @@ async fn whole_numbers_written_with_a_fraction_or_an_exponent_are_stored(engine:
     assert_eq!(reply.data()["unchanged"], true, "{:#}", reply.body);
 }
 
-on_every_engine!(whole_numbers_written_with_a_fraction_or_an_exponent_are_stored);
+/// `metadata` numbers are kept exactly, and alike on both engines: a whole number is an integer
+/// however it is written (so a re-send of `1` after `1.0` is unchanged), an integer up to 64
+/// bits comes back digit for digit, and a larger one, which the parser could only keep as an
+/// approximation, is refused with what to do instead.
+async fn metadata_numbers_are_kept_exactly_or_refused(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let sent = job(
+        r#""metadata": {"w": 1.0, "e": 2e3, "f": 0.25, "max": 18446744073709551615,
+            "min": -9223372036854775808}"#,
+    );
+    send(&server, &key, Method::PUT, "/api-jobs/sync", &sent)
+        .await
+        .expect(201);
+    let stored = &server.all("jobs", &key).await[0]["metadata"];
+    assert_eq!(stored["w"].as_i64(), Some(1), "{stored}");
+    assert_eq!(stored["e"].as_i64(), Some(2000), "{stored}");
+    assert_eq!(stored["f"].as_f64(), Some(0.25), "{stored}");
+    assert_eq!(stored["max"].as_u64(), Some(u64::MAX), "{stored}");
+    assert_eq!(stored["min"].as_i64(), Some(i64::MIN), "{stored}");
+
+    let plain = sent.replace("1.0", "1").replace("2e3", "2000");
+    let reply = send(&server, &key, Method::PUT, "/api-jobs/sync", &plain)
+        .await
+        .expect(200);
+    assert_eq!(reply.data()["unchanged"], true, "{:#}", reply.body);
+
+    let long = job(r#""metadata": {"erp_id": 123456789012345678901}"#);
+    let (field, message) = refusal(send(&server, &key, Method::PUT, "/api-jobs/sync", &long).await);
+    assert_eq!(field.as_deref(), Some("metadata.erp_id"));
+    assert!(message.contains("send it as a string"), "{message}");
+    let stored = &server.all("jobs", &key).await[0]["metadata"];
+    assert_eq!(
+        stored["w"].as_i64(),
+        Some(1),
+        "the refused sync wrote nothing: {stored}"
+    );
+}
+
+on_every_engine!(
+    whole_numbers_written_with_a_fraction_or_an_exponent_are_stored,
+    metadata_numbers_are_kept_exactly_or_refused,
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fraction_or_a_number_out_of_range_gets_the_fields_range_message() {

@@ -215,7 +215,7 @@ fn answers_keep_input_order_and_add_up(engine: Engine) {
 }
 
 /// The case `bulk_equals_single_syncs` leaves out, as it first shrank: a job replacing its
-/// children leaves out part P3 (with operation O4), and a later job of the same request lists O4
+/// children with `"parts": []` leaves out part P3 (with operation O4), and a later job of the same request lists O4
 /// under its own part. In one request O4 moves and only P3 is deleted; sent one by one, the
 /// first sync deletes P3 with O4 and the second restores O4.
 fn a_replace_deletes_after_the_requests_writes(engine: Engine) {
@@ -251,7 +251,7 @@ fn a_replace_deletes_after_the_requests_writes(engine: Engine) {
         None,
         vec![
             json!({"external_id": "J2", "external_source": SOURCE, "job_number": "1",
-                   "children": "replace"}),
+                   "children": "replace", "parts": []}),
             json!({"external_id": "J1", "external_source": SOURCE, "job_number": "1",
                    "parts": [{"external_id": "P1", "part_number": "A", "operations": [operation]}]}),
         ],

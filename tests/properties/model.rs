@@ -304,6 +304,9 @@ impl Model {
                 if let Some(field) = &sent.invalid {
                     return Fate::Rejected(ErrorCode::ValidationError, field.clone());
                 }
+                if let Some(field) = unlisted(step, &sent.json) {
+                    return Fate::Rejected(ErrorCode::ValidationError, field);
+                }
                 let mut mine = BTreeSet::new();
                 for (key, field) in keys_of(step.table, &sent.json) {
                     if claimed.contains(&key) || !mine.insert(key) {
@@ -348,6 +351,22 @@ impl Model {
         doomed.extend(parts.into_iter().map(|id| (Table::Parts, id)));
         doomed
     }
+}
+
+/// Under replace, the list a job leaves out (its `parts`, or a part's `operations`): the server
+/// refuses the job rather than delete every stored child.
+fn unlisted(step: &Step, job: &Value) -> Option<String> {
+    if step.table != Table::Jobs || !replaces(step, job) {
+        return None;
+    }
+    let Some(parts) = job.get("parts") else {
+        return Some("parts".into());
+    };
+    let parts = parts.as_array().map_or(&[][..], Vec::as_slice);
+    (parts
+        .iter()
+        .position(|part| part.get("operations").is_none()))
+    .map(|i| format!("parts[{i}].operations"))
 }
 
 /// Whether a job of this request replaces its children: its own `children`, else the request's.

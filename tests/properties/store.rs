@@ -56,16 +56,22 @@ fn indexes(batch: &SyncBatch) -> Vec<usize> {
     }
 }
 
-fn prepare<P: Payload>(records: &[Value]) -> eryxon::domain::batch::Prepared {
+fn prepare<P: Payload>(
+    records: &[Value],
+    children: Option<Children>,
+) -> eryxon::domain::batch::Prepared {
     let mut body = Map::new();
     body.insert(P::ENTITY.plural().into(), Value::Array(records.to_vec()));
     let body = serde_json::to_vec(&body).unwrap();
-    prepare_bulk(decode::<BulkBody<P>>(&body).unwrap()).unwrap()
+    prepare_bulk(decode::<BulkBody<P>>(&body).unwrap(), children).unwrap()
 }
 
-fn prepare_single<P: Payload>(record: &Value) -> Result<SyncBatch, RecordError> {
+fn prepare_single<P: Payload>(
+    record: &Value,
+    children: Option<Children>,
+) -> Result<SyncBatch, RecordError> {
     let body = serde_json::to_vec(record).unwrap();
-    prepare_one(decode::<P>(&body).map_err(RecordError::invalid)?)
+    prepare_one(decode::<P>(&body).map_err(RecordError::invalid)?, children)
 }
 
 fn children_mode(mode: Option<&str>) -> Option<Children> {
@@ -137,16 +143,14 @@ impl Harness {
     /// and of their results.
     pub fn bulk(&self, scope: Scope, step: &Step) -> Result<Vec<RecordResult>, TestCaseError> {
         let records: Vec<Value> = step.records.iter().map(|s| s.json.clone()).collect();
+        let children = children_mode(step.children);
         let prepared = match step.table {
-            Table::Cells => prepare::<CellPayload>(&records),
-            Table::Jobs => prepare::<JobPayload>(&records),
-            Table::Parts => prepare::<PartPayload>(&records),
-            Table::Operations => prepare::<OperationPayload>(&records),
+            Table::Cells => prepare::<CellPayload>(&records, children),
+            Table::Jobs => prepare::<JobPayload>(&records, children),
+            Table::Parts => prepare::<PartPayload>(&records, children),
+            Table::Operations => prepare::<OperationPayload>(&records, children),
         };
-        let mut batch = prepared.batch;
-        if let Some(mode) = children_mode(step.children) {
-            batch = batch.with_default_children(mode);
-        }
+        let batch = prepared.batch;
         let written = indexes(&batch);
         let results = self.write(scope, batch);
         let answered: Vec<usize> = results.iter().map(|r| r.index).collect();
@@ -194,17 +198,15 @@ impl Harness {
 
     /// One record through the single-sync path.
     pub fn single(&self, scope: Scope, step: &Step, record: &Value) -> RecordResult {
+        let children = children_mode(step.children);
         let prepared = match step.table {
-            Table::Cells => prepare_single::<CellPayload>(record),
-            Table::Jobs => prepare_single::<JobPayload>(record),
-            Table::Parts => prepare_single::<PartPayload>(record),
-            Table::Operations => prepare_single::<OperationPayload>(record),
+            Table::Cells => prepare_single::<CellPayload>(record, children),
+            Table::Jobs => prepare_single::<JobPayload>(record, children),
+            Table::Parts => prepare_single::<PartPayload>(record, children),
+            Table::Operations => prepare_single::<OperationPayload>(record, children),
         };
         match prepared {
-            Ok(mut batch) => {
-                if let Some(mode) = children_mode(step.children) {
-                    batch = batch.with_default_children(mode);
-                }
+            Ok(batch) => {
                 let mut results = self.write(scope, batch);
                 assert_eq!(results.len(), 1);
                 results.pop().unwrap()

@@ -45,6 +45,12 @@ pub fn read(
                 return Err(format!("line {line}: {error}"));
             }
         }
+        // A line of only spaces or delimiters (`;;;;`, as spreadsheets end their exports) holds
+        // no record: skipped like a blank line
+        // (`lines_of_only_spaces_or_delimiters_are_skipped_like_blank_ones`).
+        if record.iter().all(|cell| cell.trim().is_empty()) {
+            continue;
+        }
         let line = lines.record_line(record.position().map_or(resumed_at, |p| p.byte()));
         let external_id = external_id_column
             .and_then(|i| record.get(i))
@@ -325,6 +331,18 @@ mod tests {
         );
         assert_eq!(objects(&rows)[1]["name"], "Two");
         assert_eq!((rows[0].line, rows[1].line), (2, 5));
+    }
+
+    #[test]
+    fn lines_of_only_spaces_or_delimiters_are_skipped_like_blank_ones() {
+        let (rows, rejected) = read_str(
+            Entity::Cells,
+            "external_id;external_source;name\nC1;ERP;One\n   \n;;\n ; ;\t\nC2;ERP;Two\n;;;;\n",
+        )
+        .unwrap();
+        assert!(rejected.is_empty(), "{rejected:?}");
+        assert_eq!(objects(&rows)[1]["name"], "Two");
+        assert_eq!((rows[0].line, rows[1].line), (2, 6));
     }
 
     #[test]

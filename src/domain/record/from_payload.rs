@@ -13,7 +13,7 @@ use crate::domain::payload::{
     CellPayload, JobPayload, OperationPayload, PartPayload, ResourcePayload,
 };
 use crate::domain::schema::{Entity, Scalar};
-use crate::domain::value::{Name, Source};
+use crate::domain::value::{Children, Name, Source};
 
 /// The enclosing record of a nested part or operation.
 struct Parent<'a> {
@@ -114,8 +114,10 @@ impl JobPayload {
             entity: Entity::Jobs,
             key: &key,
         };
+        let parts_listed = extras.parts.is_some();
         let parts = extras
             .parts
+            .unwrap_or_default()
             .into_iter()
             .enumerate()
             .map(|(i, part)| {
@@ -126,6 +128,7 @@ impl JobPayload {
         Ok(JobRecord {
             record: Record { key, values },
             parts,
+            parts_listed,
             children: extras.children,
         })
     }
@@ -159,7 +162,7 @@ impl PartPayload {
 fn part_record(
     values: Vec<Patch<Scalar>>,
     external_id: Name,
-    operations: Vec<OperationPayload>,
+    operations: Option<Vec<OperationPayload>>,
     source: String,
 ) -> Result<PartRecord, FieldError> {
     let key = RecordKey {
@@ -170,7 +173,9 @@ fn part_record(
         entity: Entity::Parts,
         key: &key,
     };
+    let operations_listed = operations.is_some();
     let operations = operations
+        .unwrap_or_default()
         .into_iter()
         .enumerate()
         .map(|(i, operation)| {
@@ -182,6 +187,7 @@ fn part_record(
     Ok(PartRecord {
         record: Record { key, values },
         operations,
+        operations_listed,
     })
 }
 
@@ -257,6 +263,34 @@ impl Payload for JobPayload {
 
     fn into_item(self) -> Result<JobRecord, FieldError> {
         self.into_record()
+    }
+
+    /// Under `replace`, a job must list its parts and each part its operations (`[]` for
+    /// none): a list left out would delete every stored child, which is what an ERP that sent
+    /// only the header by mistake would least expect (`sync::replace_needs_the_children_listed`).
+    fn settle(job: &mut JobRecord, children: Option<Children>) -> Result<(), FieldError> {
+        if let Some(children) = children {
+            job.children.get_or_insert(children);
+        }
+        if job.children != Some(Children::Replace) {
+            return Ok(());
+        }
+        let required = |field: &str, what: &str| {
+            FieldError::new(
+                field,
+                format!(
+                    "is required with children=replace, which deletes the stored {what} it \
+                     leaves out: list them all, or send [] to delete them all"
+                ),
+            )
+        };
+        if !job.parts_listed {
+            return Err(required("parts", "parts"));
+        }
+        match job.parts.iter().position(|part| !part.operations_listed) {
+            Some(i) => Err(required(&format!("parts[{i}].operations"), "operations")),
+            None => Ok(()),
+        }
     }
 
     fn keys(job: &JobRecord) -> Keys<'_> {

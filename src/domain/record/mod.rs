@@ -66,12 +66,18 @@ impl ParentRef {
 pub struct PartRecord {
     pub record: Record,
     pub operations: Vec<OperationRecord>,
+    /// Whether the payload had `operations` (an empty list included): a part left without it
+    /// under `children=replace` is refused rather than read as "no operations".
+    pub operations_listed: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobRecord {
     pub record: Record,
     pub parts: Vec<PartRecord>,
+    /// Whether the payload had `parts` (an empty list included), as for
+    /// [`PartRecord::operations_listed`].
+    pub parts_listed: bool,
     /// `None`: as the request says; the job's own `children` field overrides it.
     pub children: Option<Children>,
 }
@@ -114,16 +120,6 @@ impl SyncBatch {
         self.len() == 0
     }
 
-    /// Applies a request's `children` mode to the jobs that do not set their own.
-    pub fn with_default_children(mut self, children: Children) -> Self {
-        if let SyncBatch::Jobs(items) = &mut self {
-            for item in items {
-                item.item.children.get_or_insert(children);
-            }
-        }
-        self
-    }
-
     /// The distinct ERP systems the batch's records come from, sorted.
     pub fn sources(&self) -> Vec<String> {
         let keys: Vec<&RecordKey> = match self {
@@ -147,6 +143,13 @@ pub trait Payload: DeserializeOwned + Send + 'static {
     type Item: Send + 'static;
 
     fn into_item(self) -> Result<Self::Item, FieldError>;
+
+    /// Applies the request's `children` mode (`?children=`) to an item that does not set its
+    /// own, and checks the item under it. Only jobs have children.
+    fn settle(item: &mut Self::Item, children: Option<Children>) -> Result<(), FieldError> {
+        let _ = (item, children);
+        Ok(())
+    }
 
     /// Every key the item writes, with the field path that names it, for finding records
     /// that appear twice in one request.

@@ -201,7 +201,7 @@ pub fn input_schema(entity: Entity, placement: Placement) -> S {
                 described(
                     array_of(schema_ref(&input_name(Entity::Parts, Placement::Nested))),
                     "The job's parts, each with its operations. Parts left out are kept, unless \
-                     children is replace.",
+                     children is replace; then this list is required ([] deletes every part).",
                 ),
                 false,
             );
@@ -221,7 +221,8 @@ pub fn input_schema(entity: Entity, placement: Placement) -> S {
                         Entity::Operations,
                         Placement::Nested,
                     ))),
-                    "The part's operations (routing steps).",
+                    "The part's operations (routing steps). Under the job's children=replace this \
+                     list is required ([] deletes every operation).",
                 ),
                 false,
             );
@@ -287,6 +288,14 @@ fn read_only_about(entity: Entity, column: &str) -> &'static str {
         (Entity::Jobs, "resumed_at") => "When the floor last resumed it. Read-only.",
         (_, "completed_at") => {
             "When it was completed: by the floor, or (a part) with its last operation. Read-only."
+        }
+        (Entity::Operations, "actual_time_minutes") => {
+            "Minutes worked on it: its closed time entries (start or resume to pause or \
+             complete), in whole minutes rounded to the nearest. Read-only."
+        }
+        (Entity::Jobs, "actual_duration_minutes") => {
+            "Minutes it spent in progress: its closed stretches (start or resume to stop or \
+             complete), in whole minutes rounded to the nearest. Read-only."
         }
         (Entity::Operations, "completion_percentage") => {
             "100 once the floor completed the operation, else 0. Read-only."

@@ -6,7 +6,12 @@ use sqlx::postgres::PgRow;
 use sqlx::{Postgres, Row as _, TypeInfo, ValueRef};
 use uuid::Uuid;
 
+use super::read::PostgresReader;
+use crate::domain::view::RecordView;
+use crate::domain::Entity;
 use crate::store::events::Appended;
+use crate::store::listing::Dialect as ListingDialect;
+use crate::store::read;
 use crate::store::tx::{Arg, Cell, Dialect, Row, Statements, Tx};
 use crate::store::StoreError;
 
@@ -101,6 +106,16 @@ impl Statements for PgConn<'_> {
             .await?
             .rows_affected())
     }
+
+    async fn record(&mut self, entity: Entity, id: Uuid) -> Result<Option<RecordView>, StoreError> {
+        // The select list is the same with or without ICU (it only matters to `search`).
+        let dialect = ListingDialect::Postgres { icu: false };
+        let mut reader = PostgresReader {
+            connection: &mut *self.0,
+            dialect,
+        };
+        read::by_id(&mut reader, dialect, entity, id).await
+    }
 }
 
 /// [`Statements`] each committed on its own, on a connection of the pool.
@@ -125,6 +140,11 @@ impl Statements for PgAutocommit<'_> {
     async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
         Ok(query(sql, args).execute(self.0).await?.rows_affected())
     }
+
+    async fn record(&mut self, entity: Entity, id: Uuid) -> Result<Option<RecordView>, StoreError> {
+        let mut connection = self.0.acquire().await?;
+        PgConn(&mut connection).record(entity, id).await
+    }
 }
 
 #[async_trait]
@@ -143,6 +163,10 @@ impl Statements for PgTx {
 
     async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
         PgConn(&mut self.0).run(sql, args).await
+    }
+
+    async fn record(&mut self, entity: Entity, id: Uuid) -> Result<Option<RecordView>, StoreError> {
+        PgConn(&mut self.0).record(entity, id).await
     }
 }
 

@@ -42,7 +42,7 @@ async fn sync_job(writer: &Writer, scope: Scope, external_id: &str, number: &str
     let payload: JobPayload = serde_json::from_value(serde_json::json!({
         "external_id": external_id, "external_source": "SAP", "job_number": number}))
     .expect("a job");
-    let batch = prepare_one(payload).expect("a valid job");
+    let batch = prepare_one(payload, None).expect("a valid job");
     let (reply, answer) = oneshot::channel();
     commit_alone(writer, scope, &batch, None, reply).await;
     let written = answer.await.expect("answered").expect("synced");

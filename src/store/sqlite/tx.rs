@@ -3,8 +3,14 @@
 use async_trait::async_trait;
 use sqlx::sqlite::SqliteRow;
 use sqlx::{Row as _, Sqlite, TypeInfo, ValueRef};
+use uuid::Uuid;
 
+use super::read::SqliteReader;
+use crate::domain::view::RecordView;
+use crate::domain::Entity;
 use crate::store::events::Appended;
+use crate::store::listing::Dialect as ListingDialect;
+use crate::store::read;
 use crate::store::tx::{sqlite_placeholders, Arg, Cell, Dialect, Row, Statements, Tx};
 use crate::store::StoreError;
 
@@ -92,6 +98,16 @@ impl Statements for SqliteConn<'_> {
             .await?
             .rows_affected())
     }
+
+    async fn record(&mut self, entity: Entity, id: Uuid) -> Result<Option<RecordView>, StoreError> {
+        read::by_id(
+            &mut SqliteReader(&mut *self.0),
+            ListingDialect::Sqlite,
+            entity,
+            id,
+        )
+        .await
+    }
 }
 
 /// [`Statements`] each committed on its own, on a connection of a pool.
@@ -118,6 +134,11 @@ impl Statements for SqliteAutocommit<'_> {
         let sql = sqlite_placeholders(sql);
         Ok(query(&sql, args).execute(self.0).await?.rows_affected())
     }
+
+    async fn record(&mut self, entity: Entity, id: Uuid) -> Result<Option<RecordView>, StoreError> {
+        let mut connection = self.0.acquire().await?;
+        SqliteConn(&mut connection).record(entity, id).await
+    }
 }
 
 #[async_trait]
@@ -136,6 +157,10 @@ impl Statements for SqliteTx {
 
     async fn run(&mut self, sql: &str, args: Vec<Arg>) -> Result<u64, StoreError> {
         SqliteConn(&mut self.0).run(sql, args).await
+    }
+
+    async fn record(&mut self, entity: Entity, id: Uuid) -> Result<Option<RecordView>, StoreError> {
+        SqliteConn(&mut self.0).record(entity, id).await
     }
 }
 
