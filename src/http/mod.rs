@@ -318,6 +318,7 @@ pub async fn serve(
     config: &ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    release_unanswered_keys(store.as_ref()).await;
     let pruner = tokio::spawn(prune_events(store.clone(), config.event_retention_days));
     let worker = crate::webhooks::Worker::new(
         store.clone(),
@@ -331,6 +332,23 @@ pub async fn serve(
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
+}
+
+/// A request cut off by its server's stop never stored its answer: its `Idempotency-Key` is
+/// freed before this server takes requests, so the client's retry runs
+/// (`store::idempotency::release_unanswered`). A failure is logged; those keys then go stale
+/// on their own.
+async fn release_unanswered_keys(store: &dyn Store) {
+    match store
+        .release_unanswered_idempotency_keys(&crate::store::timestamp())
+        .await
+    {
+        Ok(0) => {}
+        Ok(released) => {
+            tracing::info!(released, "freed idempotency keys of requests cut off by a stop")
+        }
+        Err(error) => tracing::warn!(%error, "could not free idempotency keys of cut-off requests"),
+    }
 }
 
 /// Aborts a background task when the server stops.

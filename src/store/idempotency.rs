@@ -118,6 +118,26 @@ pub(crate) async fn complete(
     Ok(())
 }
 
+/// Frees the keys of requests that never stored their answer and began before `started`:
+/// their server stopped mid-way (a crash, `kill -9`), so nothing will answer them. Run at a
+/// server's start, so that the client's retry runs at once instead of being told for
+/// [`IDEMPOTENCY_STALE_MINUTES`] that the request still runs
+/// (`crash::a_retry_after_a_crash_runs_at_once`). Where instances share a database, one that
+/// starts also frees the keys of requests another is running; a retry then runs beside its
+/// first attempt, which a sync allows (it writes no record twice; the later answer says
+/// `unchanged`).
+pub(crate) async fn release_unanswered(
+    tx: &mut dyn Statements,
+    started: &str,
+) -> Result<u64, StoreError> {
+    tx.run(
+        "DELETE FROM idempotency_keys \
+         WHERE response_status IS NULL AND created_at < $1::timestamptz",
+        vec![started.into()],
+    )
+    .await
+}
+
 /// Frees a claimed key whose request failed on our side, so a retry runs it again.
 pub(crate) async fn release(
     tx: &mut dyn Statements,

@@ -360,6 +360,11 @@ pub trait Store: Send + Sync {
         .await
     }
 
+    /// Frees the keys of requests that began before `started` and never stored an answer.
+    async fn release_unanswered_idempotency_keys(&self, started: &str) -> Result<u64, StoreError> {
+        idempotency::release_unanswered(&mut *self.autocommit(Access::Bookkeeping), started).await
+    }
+
     /// Opens a transaction for the engine-neutral flows (`floor`, `events`).
     async fn begin(&self, access: Access) -> Result<Box<dyn Tx>, StoreError>;
 

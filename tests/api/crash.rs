@@ -126,3 +126,63 @@ async fn sigkill_under_load_never_leaves_a_half_written_job() {
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
     assert!(lost.is_empty(), "acknowledged but lost: {lost:?}");
 }
+
+/// A bulk sync with an `Idempotency-Key`, cut off by a SIGKILL after it took its key: the
+/// client's retry on the restarted server runs at once (it used to be told `409
+/// IDEMPOTENCY_IN_PROGRESS` for five minutes, as if the dead request still ran), every job is
+/// there once and whole, and a further retry replays that answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_a_crash_runs_at_once() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("crash.db").display());
+    let key = create_key(&url);
+    let first = Instance::spawn(&url, 1_000_000).await;
+    let cell = json!({"external_id": "WC-1", "external_source": "ERP", "name": "Cutting"});
+    assert_eq!(first.put("/api-cells/sync", &key, &cell).await.status(), 201);
+
+    let jobs: Vec<Value> = (0..20)
+        .flat_map(|call| nested_jobs(0, 0, call)["jobs"].as_array().unwrap().clone())
+        .collect();
+    let body = json!({ "jobs": jobs });
+    let send = |base: String| {
+        let (key, body) = (key.clone(), body.clone());
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/api-jobs/bulk-sync"))
+                .bearer_auth(key)
+                .header("idempotency-key", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b")
+                .json(&body)
+                .send()
+                .await
+        }
+    };
+    let cut_off = tokio::spawn(send(first.base.clone()));
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    let unanswered = "SELECT count(*) FROM idempotency_keys WHERE response_status IS NULL";
+    let claimed = tokio::time::timeout(Duration::from_secs(30), async {
+        while count(&mut db, unanswered).await == 0 {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    });
+    claimed.await.expect("the request takes its key");
+    first.stop().await;
+    assert!(cut_off.await.unwrap().is_err(), "the client saw the server go");
+    assert_eq!(count(&mut db, unanswered).await, 1, "killed before answering");
+
+    let second = Instance::spawn(&url, 1_000_000).await;
+    let retry = send(second.base.clone()).await.unwrap();
+    assert_eq!(retry.status(), 200, "the retry runs");
+    let answer: Value = retry.json().await.unwrap();
+    let counts = &answer["data"];
+    assert_eq!(
+        counts["created"].as_u64().unwrap() + counts["unchanged"].as_u64().unwrap(),
+        1000,
+        "{counts}"
+    );
+    let whole = format!("SELECT count(*) FROM jobs AS j WHERE {WHOLE_JOB}");
+    assert_eq!(count(&mut db, &whole).await, 1000);
+    assert_eq!(count(&mut db, "SELECT count(*) FROM jobs").await, 1000);
+    let again = send(second.base.clone()).await.unwrap();
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+    second.stop().await;
+}
