@@ -16,6 +16,7 @@ mod quantities;
 mod rate_limit;
 mod read;
 mod sync;
+mod url;
 mod webhook_sends;
 mod webhooks;
 
@@ -270,6 +271,7 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(counting, metrics::track))
+        .layer(middleware::from_fn(url::refuse_undecodable))
         .with_state(state)
         .layer(layers);
     match cors(&config.cors_origins) {
@@ -345,7 +347,10 @@ async fn release_unanswered_keys(store: &dyn Store) {
     {
         Ok(0) => {}
         Ok(released) => {
-            tracing::info!(released, "freed idempotency keys of requests cut off by a stop")
+            tracing::info!(
+                released,
+                "freed idempotency keys of requests cut off by a stop"
+            )
         }
         Err(error) => tracing::warn!(%error, "could not free idempotency keys of cut-off requests"),
     }

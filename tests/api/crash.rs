@@ -138,7 +138,10 @@ async fn a_retry_after_a_crash_runs_at_once() {
     let key = create_key(&url);
     let first = Instance::spawn(&url, 1_000_000).await;
     let cell = json!({"external_id": "WC-1", "external_source": "ERP", "name": "Cutting"});
-    assert_eq!(first.put("/api-cells/sync", &key, &cell).await.status(), 201);
+    assert_eq!(
+        first.put("/api-cells/sync", &key, &cell).await.status(),
+        201
+    );
 
     let jobs: Vec<Value> = (0..20)
         .flat_map(|call| nested_jobs(0, 0, call)["jobs"].as_array().unwrap().clone())
@@ -166,8 +169,15 @@ async fn a_retry_after_a_crash_runs_at_once() {
     });
     claimed.await.expect("the request takes its key");
     first.stop().await;
-    assert!(cut_off.await.unwrap().is_err(), "the client saw the server go");
-    assert_eq!(count(&mut db, unanswered).await, 1, "killed before answering");
+    assert!(
+        cut_off.await.unwrap().is_err(),
+        "the client saw the server go"
+    );
+    assert_eq!(
+        count(&mut db, unanswered).await,
+        1,
+        "killed before answering"
+    );
 
     let second = Instance::spawn(&url, 1_000_000).await;
     let retry = send(second.base.clone()).await.unwrap();

@@ -1,6 +1,7 @@
 //! Errors the store decides, on every engine: a bulk call over the limit writes nothing,
 //! unknown and ambiguous references are 422 naming the field, and the rate limit answers 429.
 
+use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{Engine, Options, TestServer};
@@ -172,7 +173,58 @@ async fn rate_limit_answers_429_with_headers(engine: Engine) {
     );
 }
 
+/// A URL whose path or query decodes to a NUL or to bytes that are not UTF-8 is a 400 in the
+/// error envelope naming the piece, on every route and engine: PostgreSQL, which stores no NUL
+/// in text, used to answer 500, and a path that was not UTF-8 got a plain-text answer.
+async fn urls_that_decode_to_no_text_are_refused(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cases = [
+        (Method::GET, "/api-cells/by-external/SAP/a%00b", "path"),
+        (Method::DELETE, "/api-cells/by-external/S%00/a", "path"),
+        (
+            Method::POST,
+            "/api-operations/by-external/SAP/a%00/start",
+            "path",
+        ),
+        (Method::POST, "/api-jobs/by-external/%00/x/start", "path"),
+        (Method::GET, "/api-cells/%FF", "path"),
+        (Method::GET, "/functions/v1/api-events/evt_%00", "path"),
+        (Method::GET, "/api-cells?search=%00", "search"),
+        (Method::GET, "/api-cells?external_id=a%00", "external_id"),
+        (Method::GET, "/api-operations?cell_name=%00", "cell_name"),
+        (
+            Method::GET,
+            "/api-parts?job_external_id=%00",
+            "job_external_id",
+        ),
+        (
+            Method::GET,
+            "/api-events?external_source=%00",
+            "external_source",
+        ),
+        (Method::GET, "/api-cells?search=%FF", "search"),
+    ];
+    for (method, path, field) in cases {
+        let reply = server
+            .send(method.clone(), path, Some(&key), None, None)
+            .await;
+        let reply = reply.expect(400);
+        assert_eq!(reply.error_code(), "VALIDATION_ERROR", "{method} {path}");
+        assert_eq!(
+            reply.body["error"]["details"][0]["field"], field,
+            "{method} {path}"
+        );
+    }
+    // Text that decodes well still reaches its route.
+    server
+        .get("/api-cells/by-external/SAP/caf%C3%A9%2F1", &key)
+        .await
+        .expect(404);
+}
+
 on_every_engine!(
+    urls_that_decode_to_no_text_are_refused,
     more_than_1000_records_writes_nothing,
     unknown_references_are_unprocessable,
     a_name_shared_by_two_cells_is_ambiguous,
