@@ -406,6 +406,15 @@ pub(crate) async fn feed(
     let has_more = events.len() > query.limit as usize;
     events.truncate(query.limit as usize);
     let next = events.last().map_or(after, |e| e.position);
+    // A page that is not full saw every event up to `newest`, read before it (positions
+    // commit in order, so those are all committed): a filtered reader's cursor moves past the
+    // events it skipped, so it neither scans them again nor falls behind the retention into
+    // `410` (`events::a_filtered_reader_moves_past_what_it_skipped`).
+    let next = if has_more || query.newest_first || query.before.is_some() {
+        next
+    } else {
+        next.max(newest)
+    };
     Ok(Feed::Page {
         events,
         next,
