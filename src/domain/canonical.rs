@@ -4,9 +4,9 @@
 //! first: through a `Value`, `metadata` took a quarter of the time spent decoding a job.
 //!
 //! Whole numbers are integers so that `1.0` and `1` are one value on both engines
-//! (PostgreSQL's `jsonb` compares them equal, SQLite's text would not), and a number beyond
-//! the 64-bit integers is refused: the parser reads it as a double, which has lost the last
-//! digits of a long integer (a double that large holds no fraction) (`values::metadata_numbers_are_kept_exactly_or_refused`).
+//! (PostgreSQL's `jsonb` compares them equal, SQLite's text would not), and a whole number
+//! the parser could only read as an approximating double is refused: an integer beyond 64
+//! bits, or one past 2^53 written with a fraction or an exponent (`values::metadata_numbers_are_kept_exactly_or_refused`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -89,15 +89,17 @@ impl<'de> Visitor<'de> for Canon<'_> {
         if value.fract() != 0.0 {
             return self.write(&value);
         }
-        // Within ±2^63, exclusive: a double of -2^63 may be an integer literal below i64's
-        // range rounded up to it (an i64 literal never arrives here).
-        const LIMIT: f64 = 9.223_372_036_854_776e18;
-        if value > -LIMIT && value < LIMIT {
+        // Below 2^53 every whole double is the number written; from it on a double may be a
+        // neighbour of the number sent (`9007199254740993.0` reads as 2^53, and so on; an
+        // integer literal past 64 bits is read as a double too).
+        const EXACT: f64 = 9_007_199_254_740_992.0;
+        if value.abs() < EXACT {
             return self.write(&(value as i64));
         }
         Err(E::custom(format_args!(
-            "holds the number {value:e}, beyond the 64-bit integers: a number this large is not \
-             kept exactly; send it as a string"
+            "holds the number {value:e}, which would be kept only approximately (integers \
+             written in digits are exact up to 64 bits, numbers with a fraction or an exponent \
+             below 2^53); send it as a string"
         )))
     }
 
@@ -235,7 +237,7 @@ mod tests {
             r#" { "z" : "é\n\"\\\u00e9\ud83d\ude00" , "a\u0041" : [ ] , "m" : 1e3 } "#,
             r#"{"k":1,"k":2,"j":0,"k":3}"#,
             r#"{"n":-0,"f":0.1,"g":-0.0,"big":18446744073709551615,"small":-9223372036854775808}"#,
-            r#"{"w":1.0,"e":2e3,"x":-5.0E0,"near":9.2233720368547748e18}"#,
+            r#"{"w":1.0,"e":2e3,"x":-5.0E0,"near":9007199254740991.0,"low":-9.007199254740991e15}"#,
             r#"{"nested":[[[]],[{}],[{"b":{"d":1,"c":2}}]]}"#,
             r#"{"é":1,"e":2,"E":3,"ä":4,"z\u0000":"\u0000"}"#,
         ] {
@@ -251,8 +253,8 @@ mod tests {
             any::<u64>().prop_map(Value::from),
             any::<f64>()
                 .prop_filter("finite", |f| f.is_finite())
-                // Whole numbers beyond 64 bits are refused (below); the rest print alike.
-                .prop_map(|f| if f.fract() == 0.0 && f.abs() >= 9.2e18 {
+                // Whole numbers beyond 2^53 are refused (below); the rest print alike.
+                .prop_map(|f| if f.fract() == 0.0 && f.abs() > 9.0e15 {
                     0.5
                 } else {
                     f
@@ -320,12 +322,14 @@ mod tests {
     }
 
     #[test]
-    fn refuses_whole_numbers_beyond_64_bits() {
+    fn refuses_whole_numbers_a_double_only_approximates() {
         for json in [
             r#"{"id":123456789012345678901}"#,
             r#"{"a":[{"b":18446744073709551616}]}"#,
             r#"{"e":1e19}"#,
             r#"{"n":-9223372036854775809}"#,
+            r#"{"k":123456789012345678.0}"#,
+            r#"{"k":9007199254740993.0}"#,
         ] {
             let message = canonical(json).unwrap_err();
             assert!(message.contains("send it as a string"), "{json}: {message}");

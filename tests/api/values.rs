@@ -112,8 +112,9 @@ async fn whole_numbers_written_with_a_fraction_or_an_exponent_are_stored(engine:
 
 /// `metadata` numbers are kept exactly, and alike on both engines: a whole number is an integer
 /// however it is written (so a re-send of `1` after `1.0` is unchanged), an integer up to 64
-/// bits comes back digit for digit, and a larger one, which the parser could only keep as an
-/// approximation, is refused with what to do instead.
+/// bits comes back digit for digit, and a number the parser could only keep as an
+/// approximation (past 64 bits, or past 2^53 written with a fraction or an exponent) is
+/// refused with what to do instead.
 async fn metadata_numbers_are_kept_exactly_or_refused(engine: Engine) {
     let server = TestServer::start(engine).await;
     let key = server.key("acme").await;
@@ -137,10 +138,13 @@ async fn metadata_numbers_are_kept_exactly_or_refused(engine: Engine) {
         .expect(200);
     assert_eq!(reply.data()["unchanged"], true, "{:#}", reply.body);
 
-    let long = job(r#""metadata": {"erp_id": 123456789012345678901}"#);
-    let (field, message) = refusal(send(&server, &key, Method::PUT, "/api-jobs/sync", &long).await);
-    assert_eq!(field.as_deref(), Some("metadata.erp_id"));
-    assert!(message.contains("send it as a string"), "{message}");
+    for long in ["123456789012345678901", "123456789012345678.0", "1e19"] {
+        let sent = job(&format!(r#""metadata": {{"erp_id": {long}}}"#));
+        let reply = send(&server, &key, Method::PUT, "/api-jobs/sync", &sent).await;
+        let (field, message) = refusal(reply);
+        assert_eq!(field.as_deref(), Some("metadata.erp_id"), "{long}");
+        assert!(message.contains("send it as a string"), "{long}: {message}");
+    }
     let stored = &server.all("jobs", &key).await[0]["metadata"];
     assert_eq!(
         stored["w"].as_i64(),
