@@ -99,10 +99,12 @@ async fn flaky(State(flaky): State<Flaky>, request: Request) -> Response {
     flaky.seen.lock().unwrap().push((Instant::now(), key));
     let scripted = flaky.script.lock().unwrap().pop_front();
     if let Some(status) = scripted {
-        let body = format!(
-            r#"{{"success":false,"error":{{"code":"SCRIPTED_{}","message":"scripted"}}}}"#,
-            status.as_u16()
-        );
+        let code = match status {
+            StatusCode::CONFLICT => "IDEMPOTENCY_IN_PROGRESS".to_owned(),
+            other => format!("SCRIPTED_{}", other.as_u16()),
+        };
+        let body =
+            format!(r#"{{"success":false,"error":{{"code":"{code}","message":"scripted"}}}}"#);
         let mut response = Response::new(Body::from(body));
         *response.status_mut() = status;
         if status == StatusCode::TOO_MANY_REQUESTS {
@@ -185,6 +187,40 @@ async fn retries_honour_retry_after_and_keep_the_idempotency_key(engine: Engine)
         "one key across retries"
     );
     assert_ne!(keys[2], keys[3], "a key per chunk");
+}
+
+/// A chunk told that an earlier attempt of itself still runs on the server (`409
+/// IDEMPOTENCY_IN_PROGRESS`, as after a connection cut mid-request) asks again each second
+/// without spending its 6 attempts, and gets its answer: the push succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_waits_for_its_earlier_attempt() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let state = Flaky {
+        target: server.base.clone(),
+        script: Arc::new(Mutex::new(VecDeque::from([StatusCode::CONFLICT; 7]))),
+        seen: Arc::default(),
+        client: reqwest::Client::new(),
+    };
+    let app = axum::Router::new()
+        .fallback(flaky)
+        .with_state(state.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy = format!("http://{}", listener.local_addr().unwrap());
+    let proxy_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = TempDir::new().unwrap();
+    let path = generated_cells(dir.path(), 10, usize::MAX, usize::MAX);
+    let output = push(&["--url", &proxy, "--key", &key, &path.display().to_string()]).await;
+    proxy_task.abort();
+    let stdout = text(&output.stdout);
+    assert_eq!(exit_code(&output), 0, "{output:?}");
+    assert_eq!(summary(&stdout)["cells"], [10, 10, 0, 0, 0], "{stdout}");
+    let seen = state.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 8, "7 times still running, then answered");
+    assert!(
+        seen.iter().all(|(_, k)| *k == seen[0].1),
+        "one key throughout"
+    );
 }
 
 on_every_engine!(

@@ -13,6 +13,7 @@ use uuid::Uuid;
 use super::input::Row;
 use super::progress::Progress;
 use crate::domain::Entity;
+use crate::store::IDEMPOTENCY_STALE_MINUTES;
 
 /// What became of one record sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,11 @@ pub enum Outcome {
         error: String,
     },
 }
+
+/// How long a chunk waits for an earlier attempt of itself that the server says still runs: a
+/// minute past the time after which the server frees the key of a request that never answered
+/// (`push_retries::a_chunk_waits_for_its_earlier_attempt`).
+const RUNNING_PATIENCE: Duration = Duration::from_secs(IDEMPOTENCY_STALE_MINUTES as u64 * 60 + 60);
 
 /// How hard to try before giving up on a request.
 #[derive(Debug, Clone, Copy)]
@@ -132,6 +138,11 @@ enum Attempt {
         retry_after: Option<Duration>,
         rate_limited: bool,
     },
+    /// An earlier attempt of this very request still holds its `Idempotency-Key` on the
+    /// server: its answer comes once it is done.
+    Running {
+        why: String,
+    },
     /// Nothing more can succeed: a refused key, a wrong URL.
     Fatal(String),
 }
@@ -233,6 +244,10 @@ impl Client {
         let query = if self.dry_run { "?dry_run=true" } else { "" };
         let url = format!("{}/api-{}/bulk-sync{query}", self.base, entity.plural());
         let mut attempt = 1;
+        // Since when the server has said an earlier attempt still runs. Waiting for it spends
+        // no attempts, up to the time after which the server frees a key whose request
+        // never answered (a restarted server frees it at once).
+        let mut running_since: Option<Instant> = None;
         loop {
             self.wait_for_pause().await;
             let result = self
@@ -284,6 +299,17 @@ impl Client {
                     ));
                     tokio::time::sleep(wait).await;
                     attempt += 1;
+                }
+                Attempt::Running { why } => {
+                    let since = *running_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() > RUNNING_PATIENCE {
+                        return Err(format!("{label}: gave up after {attempt} attempts: {why}"));
+                    }
+                    self.progress.note(&format!(
+                        "{label}: {why}; its earlier attempt still runs on the server, asking \
+                         again in 1s"
+                    ));
+                    tokio::time::sleep(Duration::from_secs(1)).await;
                 }
                 Attempt::Fatal(message) => return Err(format!("{label}: {message}")),
                 Attempt::Answered(answer) => return Ok(answer),
@@ -346,10 +372,8 @@ impl Client {
             },
             // An earlier attempt of this very request still runs on the server (its answer
             // was lost on the way back): its answer is replayed once it is done.
-            StatusCode::CONFLICT if code == "IDEMPOTENCY_IN_PROGRESS" => Attempt::Retry {
+            StatusCode::CONFLICT if code == "IDEMPOTENCY_IN_PROGRESS" => Attempt::Running {
                 why: format!("{} {code}: {message}", status.as_u16()),
-                retry_after,
-                rate_limited: false,
             },
             StatusCode::PAYLOAD_TOO_LARGE => Attempt::Answered(Answer::TooLarge(message)),
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => Attempt::Fatal(format!(

@@ -185,13 +185,21 @@ async fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
             .write_errors_csv(path)
             .with_context(|| format!("writing {}", path.display()))?;
     }
+    if args.dry_run && report.dry_run_missed_new_parents() {
+        eprintln!(
+            "note: a dry run writes nothing, so records naming a parent that this push would \
+             create (a part of a new job, an operation of a new part) are rejected above as \
+             REFERENCE_NOT_FOUND; a real push sends the parents first and resolves them"
+        );
+    }
     if let Some(fatal) = &sent.fatal {
         eprintln!("error: {fatal}");
         let not_sent: usize = report.entities.iter().map(|e| e.tally.not_sent).sum();
         if not_sent > 0 {
             eprintln!(
-                "{not_sent} records were not sent; pushing the same files again is safe: \
-                 records already synced come back unchanged"
+                "{not_sent} records got no answer (a chunk cut off by a server's stop may have \
+                 been written all the same); pushing the same files again is safe: records \
+                 already synced come back unchanged"
             );
         }
         return Ok(ExitCode::from(EXIT_FAILED));

@@ -68,6 +68,16 @@ impl Report {
         !self.rejected.is_empty()
     }
 
+    /// Whether a dry run would create records and found references missing: those may name
+    /// the records it would create, which a dry run does not keep for the next entity.
+    pub fn dry_run_missed_new_parents(&self) -> bool {
+        self.entities.iter().any(|e| e.tally.created > 0)
+            && self
+                .rejected
+                .iter()
+                .any(|r| r.code == "REFERENCE_NOT_FOUND")
+    }
+
     pub fn write(&self, out: &mut impl Write) -> std::io::Result<()> {
         let show_not_sent = self.entities.iter().any(|e| e.tally.not_sent > 0);
         let mut header = format!(
