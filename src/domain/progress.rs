@@ -4,6 +4,8 @@
 use serde::Serialize;
 use uuid::Uuid;
 
+use super::view::RecordView;
+
 /// A job as a job action answers it.
 #[derive(Debug, Clone, Serialize)]
 pub struct JobProgress {
@@ -85,4 +87,53 @@ pub struct Transition {
 pub enum Progress {
     Job(JobProgress),
     Operation(OperationProgress),
+}
+
+impl JobProgress {
+    /// A job's progress from the job as `GET` shows it: what a job action answers, read once
+    /// with the record its event carries (`floor::jobs_have_their_own_lifecycle`).
+    pub fn of(job: &RecordView) -> JobProgress {
+        JobProgress {
+            id: job.id,
+            external_source: job.external_source.clone().unwrap_or_default(),
+            external_id: job.external_id.clone(),
+            job_number: job.text("job_number").unwrap_or_default(),
+            status: job.text("status").unwrap_or_default(),
+            started_at: job.text("started_at"),
+            paused_at: job.text("paused_at"),
+            resumed_at: job.text("resumed_at"),
+            completed_at: job.text("completed_at"),
+            actual_duration_minutes: job.int("actual_duration_minutes").unwrap_or(0),
+            updated_at: job.updated_at.clone(),
+        }
+    }
+}
+
+impl OperationProgress {
+    /// An operation's progress from the operation as `GET` shows it and the labels of its
+    /// part and job: what an operation action answers, read once with the record its event
+    /// carries (`floor::an_operation_goes_through_its_lifecycle`).
+    pub fn of(operation: &RecordView, part: PartLabel) -> OperationProgress {
+        let count = |column| operation.int(column).unwrap_or(0);
+        OperationProgress {
+            id: operation.id,
+            external_source: operation.external_source.clone().unwrap_or_default(),
+            external_id: operation.external_id.clone(),
+            operation_name: operation.text("operation_name").unwrap_or_default(),
+            sequence: operation.int("sequence"),
+            status: operation.text("status").unwrap_or_default(),
+            started_at: operation.text("started_at"),
+            paused_at: operation.text("paused_at"),
+            completed_at: operation.text("completed_at"),
+            actual_time_minutes: count("actual_time_minutes"),
+            completion_percentage: count("completion_percentage"),
+            quantity_good: count("quantity_good"),
+            quantity_scrap: count("quantity_scrap"),
+            quantity_rework: count("quantity_rework"),
+            part_id: part.id,
+            cell_id: operation.reference("cell_id").unwrap_or_default(),
+            updated_at: operation.updated_at.clone(),
+            part,
+        }
+    }
 }

@@ -83,6 +83,30 @@ impl RecordView {
         }
     }
 
+    /// The value of column `column` (one of `entity.read_columns()`).
+    pub fn value(&self, column: &str) -> Option<&FieldValue> {
+        self.entity
+            .read_columns()
+            .zip(&self.values)
+            .find_map(|(c, value)| (c.name == column).then_some(value))
+    }
+
+    /// The text (or time, or date) of column `column`; `None` when null.
+    pub fn text(&self, column: &str) -> Option<String> {
+        match self.value(column) {
+            Some(FieldValue::Text(text)) => Some(text.clone()),
+            _ => None,
+        }
+    }
+
+    /// The whole number of column `column`; `None` when null.
+    pub fn int(&self, column: &str) -> Option<i64> {
+        match self.value(column) {
+            Some(FieldValue::Int(n)) => Some(*n),
+            _ => None,
+        }
+    }
+
     /// The id of the parent row the reference column `column` names.
     pub fn reference(&self, column: &str) -> Option<Uuid> {
         self.entity

@@ -1,12 +1,12 @@
-//! A job's and an operation's progress as the floor moved it, and an operation's time
-//! entries, read once for both engines: what lifecycle actions and quantity reports answer.
+//! An operation's progress as quantity reports answer it, and an operation's time
+//! entries, read once for both engines.
 
 use uuid::Uuid;
 
 use super::tx::{Row, Statements};
 use super::StoreError;
 use crate::domain::floor::minutes;
-use crate::domain::progress::{JobLabel, JobProgress, OperationProgress, PartLabel, TimeEntry};
+use crate::domain::progress::{JobLabel, OperationProgress, PartLabel, TimeEntry};
 use crate::domain::Scope;
 
 pub(crate) async fn operation_progress(
@@ -63,39 +63,6 @@ fn operation_of(r: &Row) -> Result<OperationProgress, StoreError> {
                 job_number: r.text(21)?,
             },
         },
-    })
-}
-
-pub(crate) async fn job_progress(
-    tx: &mut dyn Statements,
-    id: Uuid,
-) -> Result<JobProgress, StoreError> {
-    let d = tx.dialect();
-    let sql = format!(
-        "SELECT CAST(id AS TEXT), external_source, external_id, job_number, status, {}, {}, {}, \
-                {}, actual_duration_minutes, {} FROM jobs WHERE id = $1::uuid",
-        d.time("started_at"),
-        d.time("paused_at"),
-        d.time("resumed_at"),
-        d.time("completed_at"),
-        d.time("updated_at"),
-    );
-    let r = tx
-        .row(&sql, vec![id.into()])
-        .await?
-        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
-    Ok(JobProgress {
-        id: r.id(0)?,
-        external_source: r.text(1)?,
-        external_id: r.text(2)?,
-        job_number: r.text(3)?,
-        status: r.text(4)?,
-        started_at: r.opt_text(5)?,
-        paused_at: r.opt_text(6)?,
-        resumed_at: r.opt_text(7)?,
-        completed_at: r.opt_text(8)?,
-        actual_duration_minutes: r.int(9)?,
-        updated_at: r.text(10)?,
     })
 }
 
