@@ -88,6 +88,12 @@ fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
         // The standard library's words for a bad integer or boolean, said as the API says them.
         let integer = ["digit", "number too", "parse integer"];
         let message = match sent {
+            Some(value) if cause.contains("number too large") => {
+                format!("is too large (got {value:?})")
+            }
+            Some(value) if cause.contains("number too small") => {
+                format!("is too small (got {value:?})")
+            }
             Some(value) if cause.contains("`true` or `false`") => {
                 format!("must be true or false (got {value:?})")
             }

@@ -447,7 +447,12 @@ async fn bad_query_parameters_are_named() {
         (
             "/api-sync/imports?limit=99999999999",
             "limit",
-            "must be a whole number written in digits (got \"99999999999\")",
+            "is too large (got \"99999999999\")",
+        ),
+        (
+            "/api-jobs?offset=9223372036854775807",
+            "offset",
+            "is too large (got \"9223372036854775807\")",
         ),
         (
             "/api-jobs?include_deleted=maybe",
