@@ -343,7 +343,7 @@ async fn move_record(
         ),
     };
     // The seconds in progress, and the whole minutes a record shows for them, rounded as
-    // `domain::floor::minutes` rounds a time entry's (`floor::reads_show_the_floors_actual_minutes`).
+    // `domain::floor::minutes` rounds a time entry's (`floor_records::reads_show_the_floors_actual_minutes`).
     let (worked, minutes) = match machine {
         Machine::Operation => ("worked_seconds", "actual_time_minutes"),
         Machine::Job => ("active_seconds", "actual_duration_minutes"),
@@ -426,7 +426,7 @@ async fn read_record(
 
 /// The event of a record's transition, its type left to the caller: its `data` is the record as
 /// `GET` shows it after the change, with `previous_status` and `new_status`, as a sync's event
-/// shows the record it changed (`floor::transition_events_carry_the_record`).
+/// shows the record it changed (`floor_records::transition_events_carry_the_record`).
 fn transition(view: &RecordView, previous: &str, next: &str) -> NewEvent {
     let data = with_field(view.get(), "previous_status", &previous);
     NewEvent {

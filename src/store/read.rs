@@ -274,7 +274,7 @@ fn order_of(entity: Entity) -> &'static str {
 }
 
 /// The record `id` of `entity` as `GET` shows it, without its children, deleted or not: what
-/// a floor transition's event carries (`floor::transition_events_carry_the_record`).
+/// a floor transition's event carries (`floor_records::transition_events_carry_the_record`).
 pub(crate) async fn by_id(
     reader: &mut impl Reader,
     dialect: Dialect,

@@ -25,7 +25,8 @@ pub async fn routing(server: &TestServer, key: &str) -> (String, String) {
     (id("O1"), id("O2"))
 }
 
-fn at(minutes_ago: i64) -> String {
+/// A time `minutes_ago` minutes before now, as a lifecycle body's `at` takes it.
+pub fn at(minutes_ago: i64) -> String {
     let at = time::OffsetDateTime::now_utc() - time::Duration::minutes(minutes_ago);
     at.format(&time::format_description::well_known::Rfc3339)
         .unwrap()
@@ -381,137 +382,8 @@ async fn concurrent_completions_complete_the_part(engine: Engine) {
     assert_eq!(completed.data()["events"].as_array().unwrap().len(), ROUNDS);
 }
 
-/// `GET` shows the floor's actual minutes (rounded to the nearest, as the lifecycle answers
-/// show them), and so does the record in a later sync's event.
-async fn reads_show_the_floors_actual_minutes(engine: Engine) {
-    let server = TestServer::start(engine).await;
-    let key = server.key("acme").await;
-    let (o1, _) = routing(&server, &key).await;
-    let read = |path: &'static str| {
-        let (server, key) = (&server, &key);
-        async move { server.get(path, key).await.expect(200).data().clone() }
-    };
-    assert_eq!(
-        read("/api-operations/by-external/SAP/O1").await["actual_time_minutes"],
-        0
-    );
-    assert_eq!(
-        read("/api-jobs/by-external/SAP/J").await["actual_duration_minutes"],
-        0
-    );
-
-    let act = |action: &str| format!("/api-operation-lifecycle/{action}?id={o1}");
-    server
-        .post(&act("start"), &key, &json!({"at": at(50)}))
-        .await
-        .expect(200);
-    let paused = server
-        .post(&act("pause"), &key, &json!({"at": at(25)}))
-        .await
-        .expect(200);
-    assert_eq!(paused.data()["operation"]["actual_time_minutes"], 25);
-    let operation = read("/api-operations/by-external/SAP/O1").await;
-    assert_eq!(operation["actual_time_minutes"], 25);
-    assert_eq!(operation["status"], "on_hold");
-
-    let job = |action: &str| format!("/api-jobs/by-external/SAP/J/{action}");
-    server
-        .post(&job("start"), &key, &json!({"at": at(100)}))
-        .await
-        .expect(200);
-    server
-        .post(&job("stop"), &key, &json!({"at": at(40)}))
-        .await
-        .expect(200);
-    assert_eq!(
-        read("/api-jobs/by-external/SAP/J").await["actual_duration_minutes"],
-        60
-    );
-
-    // A later sync's event shows them.
-    let resync = json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1",
-        "notes": "re-sent"});
-    server
-        .put("/api-jobs/sync", &key, &resync)
-        .await
-        .expect(200);
-    let events = read("/api-events?types=job.updated").await;
-    let event = &events["events"].as_array().unwrap().last().unwrap().clone();
-    assert_eq!(event["data"]["actual_duration_minutes"], 60, "{event}");
-    assert_eq!(
-        read("/api-jobs/by-external/SAP/J").await["actual_duration_minutes"],
-        60
-    );
-}
-
-/// A transition's event carries the record as `GET` shows it right after the change, with
-/// `previous_status` and `new_status`: the operation's, the part's it completed, the job's.
-async fn transition_events_carry_the_record(engine: Engine) {
-    let server = TestServer::start(engine).await;
-    let key = server.key("acme").await;
-    let (o1, o2) = routing(&server, &key).await;
-    for (id, action) in [
-        (&o1, "start"),
-        (&o1, "complete"),
-        (&o2, "start"),
-        (&o2, "complete"),
-    ] {
-        let path = format!("/api-operation-lifecycle/{action}?id={id}");
-        server.post(&path, &key, &json!({})).await.expect(200);
-    }
-    server
-        .post("/api-jobs/by-external/SAP/J/start", &key, &json!({}))
-        .await
-        .expect(200);
-    let events = server
-        .get(
-            "/api-events?types=operation.completed,part.completed,job.started",
-            &key,
-        )
-        .await
-        .expect(200);
-    let events = events.data()["events"].as_array().unwrap().clone();
-    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
-    assert_eq!(
-        types,
-        [
-            "operation.completed",
-            "operation.completed",
-            "part.completed",
-            "job.started"
-        ]
-    );
-    let last = |kind: &str| events.iter().rev().find(|e| e["entity"] == kind).unwrap();
-    for (kind, path, previous) in [
-        (
-            "operation",
-            "/api-operations/by-external/SAP/O2",
-            "in_progress",
-        ),
-        ("part", "/api-parts/by-external/SAP/P", "not_started"),
-        ("job", "/api-jobs/by-external/SAP/J", "not_started"),
-    ] {
-        let mut data = last(kind)["data"].as_object().unwrap().clone();
-        assert_eq!(data.remove("previous_status").unwrap(), previous, "{kind}");
-        assert_eq!(
-            data.remove("new_status"),
-            data.get("status").cloned(),
-            "{kind}"
-        );
-        let read = server.get(path, &key).await.expect(200);
-        let mut record = read.data().as_object().unwrap().clone();
-        record.remove("parts");
-        record.remove("operations");
-        assert_eq!(Value::Object(data), Value::Object(record), "{kind}");
-    }
-    assert_eq!(last("job")["data"]["job_number"], "SO-1");
-    assert_eq!(last("operation")["data"]["cell_name"], "Saw");
-}
-
 on_every_engine!(
     an_operation_goes_through_its_lifecycle,
-    transition_events_carry_the_record,
-    reads_show_the_floors_actual_minutes,
     refusals_are_precise,
     jobs_have_their_own_lifecycle,
     concurrent_starts_of_one_operation_take_one,

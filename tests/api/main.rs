@@ -17,6 +17,7 @@ mod errors;
 mod errors_store;
 mod events;
 mod floor;
+mod floor_records;
 mod history;
 mod hostile;
 mod listing;
