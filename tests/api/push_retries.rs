@@ -89,6 +89,29 @@ struct Flaky {
     client: reqwest::Client,
 }
 
+impl Flaky {
+    /// A proxy to `target` on a port of its own answering `script` first: its state, its URL
+    /// and its task.
+    async fn start(
+        target: &str,
+        script: &[StatusCode],
+    ) -> (Flaky, String, tokio::task::JoinHandle<std::io::Result<()>>) {
+        let state = Flaky {
+            target: target.to_owned(),
+            script: Arc::new(Mutex::new(script.iter().copied().collect())),
+            seen: Arc::default(),
+            client: reqwest::Client::new(),
+        };
+        let app = axum::Router::new()
+            .fallback(flaky)
+            .with_state(state.clone());
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = format!("http://{}", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move { axum::serve(listener, app).await });
+        (state, proxy, task)
+    }
+}
+
 async fn flaky(State(flaky): State<Flaky>, request: Request) -> Response {
     let key = request
         .headers()
@@ -134,21 +157,11 @@ async fn flaky(State(flaky): State<Flaky>, request: Request) -> Response {
 async fn retries_honour_retry_after_and_keep_the_idempotency_key(engine: Engine) {
     let server = TestServer::start(engine).await;
     let key = server.key("acme").await;
-    let state = Flaky {
-        target: server.base.clone(),
-        script: Arc::new(Mutex::new(VecDeque::from([
-            StatusCode::TOO_MANY_REQUESTS,
-            StatusCode::SERVICE_UNAVAILABLE,
-        ]))),
-        seen: Arc::default(),
-        client: reqwest::Client::new(),
-    };
-    let app = axum::Router::new()
-        .fallback(flaky)
-        .with_state(state.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = format!("http://{}", listener.local_addr().unwrap());
-    let proxy_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let script = [
+        StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::SERVICE_UNAVAILABLE,
+    ];
+    let (state, proxy, proxy_task) = Flaky::start(&server.base, &script).await;
     let dir = TempDir::new().unwrap();
     let path = generated_cells(dir.path(), 1_001, usize::MAX, usize::MAX);
 
@@ -196,18 +209,7 @@ async fn retries_honour_retry_after_and_keep_the_idempotency_key(engine: Engine)
 async fn a_chunk_waits_for_its_earlier_attempt() {
     let server = TestServer::start(Engine::Sqlite).await;
     let key = server.key("acme").await;
-    let state = Flaky {
-        target: server.base.clone(),
-        script: Arc::new(Mutex::new(VecDeque::from([StatusCode::CONFLICT; 7]))),
-        seen: Arc::default(),
-        client: reqwest::Client::new(),
-    };
-    let app = axum::Router::new()
-        .fallback(flaky)
-        .with_state(state.clone());
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let proxy = format!("http://{}", listener.local_addr().unwrap());
-    let proxy_task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let (state, proxy, proxy_task) = Flaky::start(&server.base, &[StatusCode::CONFLICT; 7]).await;
     let dir = TempDir::new().unwrap();
     let path = generated_cells(dir.path(), 10, usize::MAX, usize::MAX);
     let output = push(&["--url", &proxy, "--key", &key, &path.display().to_string()]).await;

@@ -2,18 +2,17 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
-use rand::Rng;
-use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use serde::Deserialize;
 use uuid::Uuid;
 
 use super::input::Row;
 use super::progress::Progress;
+pub use super::retry::RetryPolicy;
+use super::retry::{retry_after, RUNNING_PATIENCE};
 use crate::domain::Entity;
-use crate::store::IDEMPOTENCY_STALE_MINUTES;
 
 /// What became of one record sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,51 +25,6 @@ pub enum Outcome {
         field: Option<String>,
         error: String,
     },
-}
-
-/// How long a chunk waits for an earlier attempt of itself that the server says still runs: a
-/// minute past the time after which the server frees the key of a request that never answered
-/// (`push_retries::a_chunk_waits_for_its_earlier_attempt`).
-const RUNNING_PATIENCE: Duration = Duration::from_secs(IDEMPOTENCY_STALE_MINUTES as u64 * 60 + 60);
-
-/// How hard to try before giving up on a request.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    /// The first backoff; each retry doubles it up to `max_backoff`.
-    pub base_backoff: Duration,
-    pub max_backoff: Duration,
-    /// Caps every wait, `Retry-After` included.
-    pub max_wait: Option<Duration>,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 6,
-            base_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
-            max_wait: None,
-        }
-    }
-}
-
-impl RetryPolicy {
-    /// The wait before attempt `attempt + 1`: `Retry-After` when the server gave one,
-    /// otherwise exponential backoff with jitter so that concurrent requests spread out.
-    fn wait(&self, attempt: u32, retry_after: Option<Duration>) -> Duration {
-        let wait = retry_after.unwrap_or_else(|| {
-            let exponential = self
-                .base_backoff
-                .saturating_mul(1u32 << (attempt - 1).min(16))
-                .min(self.max_backoff);
-            exponential.mul_f64(rand::thread_rng().gen_range(0.75..=1.25))
-        });
-        match self.max_wait {
-            Some(max) => wait.min(max),
-            None => wait,
-        }
-    }
 }
 
 /// Counts of retried requests, for the summary.
@@ -157,17 +111,6 @@ fn error_text(status: StatusCode, bytes: &[u8]) -> (String, String) {
             String::from_utf8_lossy(bytes).chars().take(200).collect(),
         ),
     }
-}
-
-/// `Retry-After` in seconds, or else the time until `X-RateLimit-Reset`.
-fn retry_after(headers: &HeaderMap) -> Option<Duration> {
-    let seconds = |name| headers.get(name)?.to_str().ok()?.trim().parse::<u64>().ok();
-    if let Some(seconds) = seconds(RETRY_AFTER.as_str()) {
-        return Some(Duration::from_secs(seconds));
-    }
-    let reset = seconds("x-ratelimit-reset")?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).ok()?.as_secs();
-    Some(Duration::from_secs(reset.saturating_sub(now).max(1)))
 }
 
 impl Client {
@@ -446,29 +389,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_doubles_within_bounds_and_every_wait_is_capped() {
-        let policy = RetryPolicy::default();
-        let first = policy.wait(1, None);
-        assert!(first >= Duration::from_millis(375) && first <= Duration::from_millis(625));
-        let late = policy.wait(12, None);
-        assert!(late <= Duration::from_millis(37_500), "{late:?}");
-        assert_eq!(
-            policy.wait(1, Some(Duration::from_secs(40))),
-            Duration::from_secs(40),
-            "Retry-After is honoured as given"
-        );
-        let capped = RetryPolicy {
-            max_wait: Some(Duration::from_millis(200)),
-            ..policy
-        };
-        assert_eq!(
-            capped.wait(1, Some(Duration::from_secs(40))),
-            Duration::from_millis(200)
-        );
-        assert_eq!(capped.wait(9, None), Duration::from_millis(200));
-    }
-
-    #[test]
     fn results_come_back_in_input_order_whatever_order_they_are_listed_in() {
         let body = br#"{"success":true,"data":{"results":[
             {"index":1,"external_id":"B","action":"error","error":"type: bad","code":"VALIDATION_ERROR","field":"type"},
@@ -487,21 +407,5 @@ mod tests {
         assert_eq!(outcomes[2], Outcome::Created);
         assert!(parse_results(body, 4).is_err());
         assert!(parse_results(b"<html>", 1).is_err());
-    }
-
-    #[test]
-    fn retry_after_falls_back_to_the_reset_time() {
-        let mut headers = HeaderMap::new();
-        headers.insert(RETRY_AFTER, "7".parse().unwrap());
-        assert_eq!(retry_after(&headers), Some(Duration::from_secs(7)));
-        let mut headers = HeaderMap::new();
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        headers.insert("x-ratelimit-reset", (now + 20).to_string().parse().unwrap());
-        let wait = retry_after(&headers).unwrap();
-        assert!(wait >= Duration::from_secs(19) && wait <= Duration::from_secs(20));
-        assert_eq!(retry_after(&HeaderMap::new()), None);
     }
 }

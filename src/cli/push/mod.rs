@@ -9,6 +9,7 @@ mod input;
 mod naming;
 mod progress;
 mod report;
+mod retry;
 
 use std::collections::VecDeque;
 use std::ops::Range;

@@ -272,25 +272,7 @@ impl Payload for JobPayload {
         if let Some(children) = children {
             job.children.get_or_insert(children);
         }
-        if job.children != Some(Children::Replace) {
-            return Ok(());
-        }
-        let required = |field: &str, what: &str| {
-            FieldError::new(
-                field,
-                format!(
-                    "is required with children=replace, which deletes the stored {what} it \
-                     leaves out: list them all, or send [] to delete them all"
-                ),
-            )
-        };
-        if !job.parts_listed {
-            return Err(required("parts", "parts"));
-        }
-        match job.parts.iter().position(|part| !part.operations_listed) {
-            Some(i) => Err(required(&format!("parts[{i}].operations"), "operations")),
-            None => Ok(()),
-        }
+        job.check_children_listed()
     }
 
     fn keys(job: &JobRecord) -> Keys<'_> {

@@ -82,6 +82,31 @@ pub struct JobRecord {
     pub children: Option<Children>,
 }
 
+impl JobRecord {
+    /// Under `replace`, the job lists its parts and each part its operations (`[]` for none).
+    pub(crate) fn check_children_listed(&self) -> Result<(), FieldError> {
+        if self.children != Some(Children::Replace) {
+            return Ok(());
+        }
+        let required = |field: &str, what: &str| {
+            FieldError::new(
+                field,
+                format!(
+                    "is required with children=replace, which deletes the stored {what} it \
+                     leaves out: list them all, or send [] to delete them all"
+                ),
+            )
+        };
+        if !self.parts_listed {
+            return Err(required("parts", "parts"));
+        }
+        match self.parts.iter().position(|part| !part.operations_listed) {
+            Some(i) => Err(required(&format!("parts[{i}].operations"), "operations")),
+            None => Ok(()),
+        }
+    }
+}
+
 /// A flat part or operation with the reference to its parent.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Parented<T> {
