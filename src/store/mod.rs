@@ -2,6 +2,7 @@
 
 mod claim;
 mod clock;
+mod commit;
 mod delete;
 pub mod deliveries;
 pub mod delivery_log;
@@ -37,6 +38,7 @@ use crate::domain::{Entity, Scope};
 
 pub use crate::domain::history::{HistoryDraft, ImportEntry, ImportOutcome, ImportRecord};
 pub use clock::{minutes_ago, timestamp, timestamp_of};
+pub use commit::{Commit, Written};
 pub(crate) use error::migration_error;
 pub use error::StoreError;
 pub use events::{Feed, FeedQuery};
@@ -131,44 +133,6 @@ pub struct Page {
     pub total: u64,
     /// The id of the page's last record.
     pub last_id: Option<Uuid>,
-}
-
-/// A sync's results, handed over as soon as they are known, and its commit.
-#[must_use = "a sync is durable only once its commit is"]
-pub struct Written {
-    pub results: Vec<RecordResult>,
-    pub commit: Commit,
-}
-
-impl Written {
-    /// Results of a sync whose transaction has already ended.
-    pub fn done(results: Vec<RecordResult>) -> Written {
-        Written {
-            results,
-            commit: Commit(None),
-        }
-    }
-}
-
-/// The commit of a sync's transaction, which may still be running: a caller prepares its
-/// answer from the results meanwhile (SQLite's COMMIT writes the WAL on another thread).
-#[must_use = "a sync is durable only once `durable` succeeds"]
-pub struct Commit(Option<tokio::sync::oneshot::Receiver<Result<(), StoreError>>>);
-
-impl Commit {
-    fn pending(outcome: tokio::sync::oneshot::Receiver<Result<(), StoreError>>) -> Commit {
-        Commit(Some(outcome))
-    }
-
-    /// Waits until the transaction has committed, or answers why it did not.
-    pub async fn durable(self) -> Result<(), StoreError> {
-        match self.0 {
-            None => Ok(()),
-            Some(outcome) => outcome
-                .await
-                .map_err(|_| StoreError::Unavailable(sqlx::Error::WorkerCrashed))?,
-        }
-    }
 }
 
 /// The database connections of this process, for monitoring.

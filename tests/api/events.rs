@@ -221,6 +221,13 @@ async fn a_tailing_reader_sees_every_event_once(engine: Engine) {
     assert_eq!(seen.len(), expected, "an event was missed");
 }
 
+/// Prunes every event, as retention would once they are old: answers how many.
+async fn prune_all(server: &TestServer) -> u64 {
+    let past_every_event = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let before = eryxon::store::timestamp_of(past_every_event);
+    server.store.prune_events(&before).await.unwrap()
+}
+
 /// Events past their retention are pruned; a cursor that pointed at them is told so.
 async fn an_expired_cursor_is_gone(engine: Engine) {
     let server = TestServer::start(engine).await;
@@ -244,13 +251,7 @@ async fn an_expired_cursor_is_gone(engine: Engine) {
         )
         .await
         .expect(200);
-    let pruned = server
-        .store
-        .prune_events(&eryxon::store::timestamp_of(
-            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-        ))
-        .await
-        .unwrap();
+    let pruned = prune_all(&server).await;
     // The routing's 7 sync events and the 2 lifecycle events.
     assert_eq!(pruned, 9);
     let gone = server.get("/api-events?after=c0", &key).await.expect(410);
@@ -347,13 +348,7 @@ async fn a_filtered_reader_moves_past_what_it_skipped(engine: Engine) {
     assert_eq!(events_of(rest.data()).len(), 1, "the second operation");
     assert_ne!(events_of(rest.data())[0]["id"], first);
 
-    server
-        .store
-        .prune_events(&eryxon::store::timestamp_of(
-            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-        ))
-        .await
-        .unwrap();
+    prune_all(&server).await;
     server
         .post(
             &format!("/api-operation-lifecycle/start?id={o1}"),
