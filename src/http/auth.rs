@@ -141,6 +141,17 @@ pub async fn authenticate(
         Ok(principal) => principal,
         Err(error) => return error.into_response(),
     };
+    // A key's last use counts every call it authenticated, also those refused for its rate or
+    // its scopes: an operator reads "last used" to tell whether a key is still in use
+    // (`scopes::a_refused_call_still_marks_the_key_used`).
+    if state.key_touches.due(principal.key_id) {
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            if let Err(error) = store.touch_api_key(principal.key_id).await {
+                tracing::warn!(%error, "could not record the key's last use");
+            }
+        });
+    }
     let decision = match state.limiter.check(&*state.store, principal.key_id).await {
         Ok(decision) => decision,
         Err(error) => return ApiError::from(error).into_response(),
@@ -158,14 +169,6 @@ pub async fn authenticate(
         let mut response = refused.into_response();
         decision.write_headers(response.headers_mut());
         return response;
-    }
-    if state.key_touches.due(principal.key_id) {
-        let store = state.store.clone();
-        tokio::spawn(async move {
-            if let Err(error) = store.touch_api_key(principal.key_id).await {
-                tracing::warn!(%error, "could not record the key's last use");
-            }
-        });
     }
     tracing::Span::current().record("key_id", tracing::field::display(principal.key_id));
     request.extensions_mut().insert(principal);

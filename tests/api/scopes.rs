@@ -237,6 +237,33 @@ async fn authentication_comes_before_scope(engine: Engine) {
     assert_eq!(revoked.error_code(), "UNAUTHORIZED");
 }
 
+/// `api-key list`'s LAST USED counts a call the key's scopes refused: the key was used, and an
+/// operator deciding whether a key can be revoked reads that column.
+async fn a_refused_call_still_marks_the_key_used(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let read = server.key_with_scopes("acme", "read").await;
+    let job = json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1"});
+    lacks(
+        server.put("/api-jobs/sync", &read, &job).await,
+        "sync",
+        "PUT /api-jobs/sync",
+    );
+    // The use is written off the request's path; give it a moment.
+    let mut last_used = None;
+    for _ in 0..50 {
+        let keys = server.store.list_api_keys(None).await.unwrap();
+        last_used = keys[0].last_used_at.clone();
+        if last_used.is_some() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        last_used.is_some(),
+        "a key refused with 403 still shows its last use"
+    );
+}
+
 async fn the_cli_makes_and_lists_scoped_keys(engine: Engine) {
     let server = TestServer::start(engine).await;
     let db = server.database_url.clone();
@@ -294,5 +321,6 @@ on_every_engine!(
     a_key_made_without_scopes_may_do_everything,
     a_wrong_method_is_405_for_any_key,
     authentication_comes_before_scope,
+    a_refused_call_still_marks_the_key_used,
     the_cli_makes_and_lists_scoped_keys,
 );
