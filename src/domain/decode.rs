@@ -155,6 +155,16 @@ const VALUE_ERRORS: [&str; 3] = [
     "unexpected end of hex escape",
 ];
 
+/// serde_json's words for a `\\u` escape of half a surrogate pair without the other half, and
+/// what the client is told instead (`valid_json_that_no_value_can_hold_names_its_field`).
+const LONE_SURROGATE: [&str; 2] = [
+    "lone leading surrogate in hex escape",
+    "unexpected end of hex escape",
+];
+const LONE_SURROGATE_MESSAGE: &str = "holds a \\u escape of half a UTF-16 surrogate pair \
+    (\\uD800-\\uDFFF) without its other half, which is no character; send the character \
+    itself or both halves of its pair";
+
 /// How an escape no string can hold is reported when it is in a key of the object named.
 pub const KEY_ERROR: &str = "an object key holds an escape no string can hold: ";
 
@@ -180,8 +190,12 @@ fn path_error(error: serde_path_to_error::Error<serde_json::Error>, json: &[u8])
         if !VALUE_ERRORS.iter().any(|e| message.starts_with(e)) {
             return syntax_error(inner);
         }
+        if LONE_SURROGATE.iter().any(|e| message.starts_with(e)) {
+            LONE_SURROGATE_MESSAGE.clone_into(&mut message);
+        }
         if unreadable_key {
-            message = format!("{KEY_ERROR}{message}");
+            let what = message.strip_prefix("holds ").unwrap_or(&message);
+            message = format!("{KEY_ERROR}{what}");
         }
     }
     // serde reports missing and repeated keys against the object that holds them; the user
@@ -344,10 +358,17 @@ mod tests {
             let error = error_of(&format!(r#"{{"name":"a","items":[{{"count":{value}}}]}}"#));
             assert_eq!(error.field.as_deref(), Some("items[0].count"), "{error:?}");
             assert!(!error.message.contains("line"), "{error:?}");
+            if value.contains("ud800") {
+                assert_eq!(error.message, LONE_SURROGATE_MESSAGE);
+            }
         }
         let error = error_of(r#"{"name":"a","items":[{"\ud800":1}]}"#);
         assert_eq!(error.field.as_deref(), Some("items[0]"), "{error:?}");
         assert!(error.message.starts_with(KEY_ERROR), "{error:?}");
+        assert!(
+            error.message.ends_with("both halves of its pair"),
+            "{error:?}"
+        );
     }
 
     #[test]
