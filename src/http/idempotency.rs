@@ -1,6 +1,9 @@
-//! `Idempotency-Key` on the sync endpoints: the same key with the same request within 24 h
-//! replays the first answer instead of running again, so an ERP can retry after a timeout
-//! without risk. Keys belong to the API key that used them.
+//! `Idempotency-Key` on every write (`PUT`, `POST`, `PATCH`, `DELETE` under `/api-*`): the
+//! same key with the same request within 24 h replays the first answer instead of running
+//! again, so an ERP or a floor terminal can retry after a timeout without risk (a lifecycle
+//! action retried is not refused as a transition its own first attempt already made:
+//! `idempotent_writes::a_floor_action_retried_with_its_key_is_answered_once`). Keys belong to
+//! the API key that used them. A read (`GET`, `HEAD`) changes nothing and keeps no key.
 
 use axum::body::{to_bytes, Body};
 use axum::extract::{Request, State};
@@ -63,8 +66,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
 }
 
 async fn guarded(state: AppState, request: Request, next: Next) -> Result<Response, ApiError> {
-    let Some(value) = request.headers().get(HEADER) else {
-        return Ok(next.run(request).await);
+    let value = match request.headers().get(HEADER) {
+        Some(value) if !request.method().is_safe() => value,
+        _ => return Ok(next.run(request).await),
     };
     let key = checked_key(value)?;
     let principal = *request

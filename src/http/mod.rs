@@ -91,18 +91,11 @@ pub fn success<T>(data: T) -> Success<T> {
     }
 }
 
-fn entity_routes<P: Payload>(router: Router<AppState>, state: &AppState) -> Router<AppState> {
+fn entity_routes<P: Payload>(router: Router<AppState>) -> Router<AppState> {
     let base = format!("/api-{}", P::ENTITY.plural());
-    let idempotent = || middleware::from_fn_with_state(state.clone(), idempotency::guard);
     router
-        .route(
-            &format!("{base}/sync"),
-            put(sync::sync_one::<P>).layer(idempotent()),
-        )
-        .route(
-            &format!("{base}/bulk-sync"),
-            post(sync::sync_bulk::<P>).layer(idempotent()),
-        )
+        .route(&format!("{base}/sync"), put(sync::sync_one::<P>))
+        .route(&format!("{base}/bulk-sync"), post(sync::sync_bulk::<P>))
         .route(&base, get(read::list::<P>))
         .route(
             &format!("{base}/{{id}}"),
@@ -213,15 +206,22 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
                 post(floor::by_external).layer(machine),
             );
     }
-    api = entity_routes::<JobPayload>(api, &state);
-    api = entity_routes::<PartPayload>(api, &state);
-    api = entity_routes::<OperationPayload>(api, &state);
-    api = entity_routes::<CellPayload>(api, &state);
-    api = entity_routes::<ResourcePayload>(api, &state);
-    let api = api.route_layer(middleware::from_fn_with_state(
-        state.clone(),
-        auth::authenticate,
-    ));
+    api = entity_routes::<JobPayload>(api);
+    api = entity_routes::<PartPayload>(api);
+    api = entity_routes::<OperationPayload>(api);
+    api = entity_routes::<CellPayload>(api);
+    api = entity_routes::<ResourcePayload>(api);
+    // Every write takes an `Idempotency-Key`; the key is checked first, so a refused call
+    // keeps none (`idempotency::guard`).
+    let api = api
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::guard,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ));
     // Connectors written for Eryxon's hosted API call the same routes under this prefix;
     // changing the host is all they need.
     let api = api.clone().merge(Router::new().nest("/functions/v1", api));

@@ -241,7 +241,34 @@ impl TestServer {
         body: Option<Vec<u8>>,
         content_type: Option<&str>,
     ) -> Reply {
-        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        let request = self.client.request(method, format!("{}{path}", self.base));
+        Self::answer(request, key, body, content_type).await
+    }
+
+    /// A JSON call with an `Idempotency-Key` (`body` `None`: no body).
+    pub async fn idempotent(
+        &self,
+        method: Method,
+        path: &str,
+        key: &str,
+        idempotency_key: &str,
+        body: Option<&Value>,
+    ) -> Reply {
+        let request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .header("idempotency-key", idempotency_key);
+        let body = body.map(|b| serde_json::to_vec(b).unwrap());
+        let content_type = body.as_ref().map(|_| "application/json");
+        Self::answer(request, Some(key), body, content_type).await
+    }
+
+    async fn answer(
+        mut request: reqwest::RequestBuilder,
+        key: Option<&str>,
+        body: Option<Vec<u8>>,
+        content_type: Option<&str>,
+    ) -> Reply {
         if let Some(key) = key {
             request = request.bearer_auth(key);
         }

@@ -20,6 +20,7 @@ mod floor;
 mod floor_records;
 mod history;
 mod hostile;
+mod idempotent_writes;
 mod listing;
 mod locks;
 mod metrics;

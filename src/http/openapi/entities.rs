@@ -10,10 +10,10 @@ use utoipa::openapi::request_body::RequestBody;
 use utoipa::openapi::response::Response;
 use utoipa::openapi::{Paths, RefOr};
 
-use super::errors::{error_responses, success_response, Access};
+use super::errors::{error_responses, make_idempotent, success_response, Access};
 use super::examples::{bulk_example, examples, request_body};
 use super::parameters::{
-    children, dry_run, external_key, idempotency_key, include_deleted, list_parameters, record_id,
+    children, dry_run, external_key, include_deleted, list_parameters, record_id,
 };
 use super::records::{input_name, record_name, title, titles, Placement};
 use super::schemas::{array_of, schema_ref, Object};
@@ -62,10 +62,14 @@ impl Routes {
         for (status, response) in successes {
             operation = operation.response(status.to_string(), response);
         }
+        let access = access.of(&method);
         for (status, response) in error_responses(&mut self.errors, access, codes) {
             operation = operation.response(status, response);
         }
-        let operation: Operation = operation.build();
+        let mut operation: Operation = operation.build();
+        if access == Access::KeyIdempotent {
+            make_idempotent(&mut operation);
+        }
         self.paths.add_path_operation(path, vec![method], operation);
     }
 }
@@ -84,12 +88,10 @@ fn reference_codes(entity: Entity) -> &'static [&'static str] {
 fn sync_codes(extra: &[&'static str]) -> Vec<&'static str> {
     let mut codes = vec![
         "VALIDATION_ERROR",
-        "IDEMPOTENCY_IN_PROGRESS",
         "PAYLOAD_TOO_LARGE",
         "UNSUPPORTED_MEDIA_TYPE",
     ];
     codes.extend_from_slice(extra);
-    codes.push("IDEMPOTENCY_KEY_REUSED");
     codes
 }
 
@@ -101,8 +103,7 @@ fn sync_paths(entity: Entity, routes: &mut Routes) {
     if entity == Entity::Jobs {
         parameters.push(children());
     }
-    parameters.push(idempotency_key());
-    let access = Access::KeyIdempotent;
+    let access = Access::Key;
     let result = || schema_ref("SyncResult");
     routes.add(
         &format!("{base}/sync"),

@@ -4,10 +4,12 @@
 use std::collections::BTreeMap;
 
 use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::{HttpMethod, Operation};
 use utoipa::openapi::response::{Response, ResponseBuilder};
 use utoipa::openapi::schema::{AllOfBuilder, ObjectBuilder, Ref, SchemaType};
 use utoipa::openapi::{ContentBuilder, RefOr};
 
+use super::parameters::idempotency_key;
 use super::schemas::{exactly, integer, one_of, schema_ref, string, Object, S};
 
 /// An error code the API answers with.
@@ -56,15 +58,60 @@ pub fn error_info(code: &str) -> &'static ErrorInfo {
 pub enum Access {
     Public,
     Key,
-    /// A sync or bulk-sync: authenticated, and taking an `Idempotency-Key`.
+    /// A write: authenticated, and taking an `Idempotency-Key`.
     KeyIdempotent,
 }
 
-/// Whether a sync answer with this status may be the replay of an earlier one: a replay
-/// repeats whatever the first call answered, except failures on the server's side and the
-/// refusals of the idempotency check itself.
+impl Access {
+    /// What a call by `method` is: every keyed write takes an `Idempotency-Key`, as
+    /// `http::idempotency::guard` serves every method but `GET` and `HEAD`.
+    pub fn of(self, method: &HttpMethod) -> Access {
+        match (self, method) {
+            (Access::Key, HttpMethod::Get | HttpMethod::Head) => Access::Key,
+            (Access::Key, _) => Access::KeyIdempotent,
+            (access, _) => access,
+        }
+    }
+}
+
+/// Whether an answer with this status may be the replay of an earlier one: a replay repeats
+/// whatever the first call answered, except failures on the server's side and the refusals
+/// that come before the idempotency check (key, scope, rate, body size).
 fn replayable(status: u16) -> bool {
-    matches!(status, 200 | 201 | 400 | 415 | 422)
+    matches!(status, 200..=299 | 400 | 404 | 409 | 415 | 422)
+}
+
+/// The parameter and the success answers' header of a write that takes an
+/// `Idempotency-Key` (`Access::of`); its refusals come with its error answers
+/// (`error_responses`).
+pub fn make_idempotent(operation: &mut Operation) {
+    operation
+        .parameters
+        .get_or_insert_with(Vec::new)
+        .push(idempotency_key());
+    for (status, answer) in operation.responses.responses.iter_mut() {
+        let status: u16 = status.parse().expect("statuses are numbers");
+        if let RefOr::T(answer) = answer {
+            if replayable(status) {
+                answer
+                    .headers
+                    .insert(REPLAYED.to_owned(), replayed_header());
+            }
+        }
+    }
+}
+
+/// The idempotency check's own refusals.
+const IDEMPOTENCY_CODES: [&str; 2] = ["IDEMPOTENCY_IN_PROGRESS", "IDEMPOTENCY_KEY_REUSED"];
+
+const REPLAYED: &str = "Idempotent-Replayed";
+
+fn replayed_header() -> utoipa::openapi::header::Header {
+    header(
+        "true when this answer is the replay of an earlier request with the same \
+         Idempotency-Key.",
+        one_of(["true"]).into(),
+    )
 }
 
 fn header(description: &str, schema: S) -> utoipa::openapi::header::Header {
@@ -107,14 +154,7 @@ fn add_headers(mut response: ResponseBuilder, access: Access, status: u16) -> Re
         );
     }
     if access == Access::KeyIdempotent && replayable(status) {
-        response = response.header(
-            "Idempotent-Replayed",
-            header(
-                "true when this answer is the replay of an earlier request with the same \
-                 Idempotency-Key.",
-                one_of(["true"]).into(),
-            ),
-        );
+        response = response.header(REPLAYED, replayed_header());
     }
     response
 }
@@ -191,8 +231,12 @@ pub fn error_responses(
             "SERVICE_UNAVAILABLE",
         ],
     };
+    let idempotency: &[&str] = match access {
+        Access::KeyIdempotent => &IDEMPOTENCY_CODES,
+        Access::Public | Access::Key => &[],
+    };
     let mut by_status: BTreeMap<u16, Vec<&str>> = BTreeMap::new();
-    for &code in common.iter().chain(extra) {
+    for &code in common.iter().chain(extra).chain(idempotency) {
         by_status
             .entry(error_info(code).status)
             .or_default()
@@ -203,7 +247,7 @@ pub fn error_responses(
         // Named by what differs between answers: their headers, then their codes.
         let prefix = match access {
             Access::Public => "Public",
-            Access::KeyIdempotent if replayable(status) => "Sync",
+            Access::KeyIdempotent if replayable(status) => "Write",
             Access::Key | Access::KeyIdempotent => "Api",
         };
         let codes_name: Vec<String> = codes

@@ -29,7 +29,7 @@ use std::sync::OnceLock;
 use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
-use utoipa::openapi::path::{Operation, Parameter};
+use utoipa::openapi::path::{HttpMethod, Operation, Parameter};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
@@ -37,7 +37,7 @@ use utoipa::openapi::{ComponentsBuilder, LicenseBuilder, OpenApi as Document};
 use utoipa::OpenApi;
 
 use self::entities::Routes;
-use self::errors::{error_responses, plain_response, success_response, Access};
+use self::errors::{error_responses, make_idempotent, plain_response, success_response, Access};
 use self::records::titles;
 use self::schemas::{array_of, exactly, one_of, schema_ref, Object};
 use crate::domain::schema::Entity;
@@ -173,12 +173,13 @@ fn completion(operation_id: &str) -> Completion {
     }
 }
 
-fn complete(operation: &mut Operation, routes: &mut Routes) {
+fn complete(operation: &mut Operation, method: &HttpMethod, routes: &mut Routes) {
     let id = operation
         .operation_id
         .clone()
         .expect("every operation has an id");
     let completion = completion(&id);
+    let access = completion.access.of(method);
     for (status, response) in completion.successes {
         operation
             .responses
@@ -186,7 +187,7 @@ fn complete(operation: &mut Operation, routes: &mut Routes) {
             .insert(status.to_string(), response.into());
     }
     if let Some(codes) = completion.codes {
-        for (status, response) in error_responses(&mut routes.errors, completion.access, codes) {
+        for (status, response) in error_responses(&mut routes.errors, access, codes) {
             operation.responses.responses.insert(status, response);
         }
     }
@@ -199,8 +200,11 @@ fn complete(operation: &mut Operation, routes: &mut Routes) {
     if completion.body.is_some() {
         operation.request_body = completion.body;
     }
-    if completion.access == Access::Public {
+    if access == Access::Public {
         operation.security = Some(Vec::new());
+    }
+    if access == Access::KeyIdempotent {
+        make_idempotent(operation);
     }
 }
 
@@ -208,17 +212,16 @@ fn build() -> Document {
     let mut doc = ApiDoc::openapi();
     let mut routes = Routes::default();
     for item in doc.paths.paths.values_mut() {
-        for operation in [
-            &mut item.get,
-            &mut item.put,
-            &mut item.post,
-            &mut item.patch,
-            &mut item.delete,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            complete(operation, &mut routes);
+        for (method, operation) in [
+            (HttpMethod::Get, &mut item.get),
+            (HttpMethod::Put, &mut item.put),
+            (HttpMethod::Post, &mut item.post),
+            (HttpMethod::Patch, &mut item.patch),
+            (HttpMethod::Delete, &mut item.delete),
+        ] {
+            if let Some(operation) = operation {
+                complete(operation, &method, &mut routes);
+            }
         }
     }
     entities::entity_routes(&mut routes);

@@ -173,13 +173,22 @@ async fn the_document_is_valid_openapi_3_1() {
         let takes_key = params
             .iter()
             .any(|p| p["in"] == "header" && p["name"] == "Idempotency-Key");
-        assert_eq!(takes_key, is_sync, "{context}: Idempotency-Key");
-        if is_sync {
-            let response = resolve(&doc, &op["responses"]["200"]);
+        // Every keyed write takes one (`http::idempotency::guard`); a read keeps none.
+        let writes = !public && method != "get";
+        assert_eq!(takes_key, writes, "{context}: Idempotency-Key");
+        if writes {
+            let success = ["200", "201", "202"]
+                .iter()
+                .find_map(|status| op["responses"].get(*status))
+                .unwrap_or_else(|| panic!("{context}: no success answer"));
             assert!(
-                response["headers"]["Idempotent-Replayed"].is_object(),
+                resolve(&doc, success)["headers"]["Idempotent-Replayed"].is_object(),
                 "{context}"
             );
+            let conflict = resolve(&doc, &op["responses"]["409"]).to_string();
+            assert!(conflict.contains("IDEMPOTENCY_IN_PROGRESS"), "{context}");
+        }
+        if is_sync {
             let query: Vec<&str> = query_parameters(&doc, op)
                 .iter()
                 .map(|p| p["name"].as_str().unwrap())

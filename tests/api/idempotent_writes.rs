@@ -1,0 +1,122 @@
+//! `Idempotency-Key` on every write, not only syncs: a floor terminal or an ERP that lost an
+//! answer retries with the same key and gets the first answer back, the change made once.
+//! (The syncs' own cases are in `history.rs`.)
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::{Engine, TestServer};
+use crate::floor::routing;
+use crate::on_every_engine;
+
+/// Without its key a retried `complete` would be refused (`completed` allows no action),
+/// and the terminal could not tell its own completion from somebody else's.
+async fn a_floor_action_retried_with_its_key_is_answered_once(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    let start = format!("/api-operation-lifecycle/start?id={o1}");
+    let body = json!({"operator": "ana"});
+    let act = |path: String, idem: &'static str| {
+        let (server, key, body) = (&server, &key, &body);
+        async move {
+            server
+                .idempotent(Method::POST, &path, key, idem, Some(body))
+                .await
+        }
+    };
+
+    let first = act(start.clone(), "tablet-7-1").await.expect(200);
+    assert!(first.header("idempotent-replayed").is_none());
+    let again = act(start.clone(), "tablet-7-1").await.expect(200);
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.body, first.body, "the first answer, word for word");
+    let started = server
+        .get("/api-events?types=operation.started", &key)
+        .await
+        .expect(200);
+    assert_eq!(started.data()["events"].as_array().unwrap().len(), 1);
+
+    // The same key on another action is another request.
+    let complete = format!("/api-operation-lifecycle/complete?id={o1}");
+    let reused = act(complete.clone(), "tablet-7-1").await.expect(422);
+    assert_eq!(reused.error_code(), "IDEMPOTENCY_KEY_REUSED");
+    // A retry without a key runs again, and is refused as the transition it is.
+    let done = act(complete.clone(), "tablet-7-2").await.expect(200);
+    assert_eq!(done.data()["new_status"], "completed");
+    let bare = server.post(&complete, &key, &body).await.expect(400);
+    assert_eq!(bare.error_code(), "INVALID_STATE_TRANSITION");
+    let replayed = act(complete, "tablet-7-2").await.expect(200);
+    assert_eq!(replayed.body, done.body);
+}
+
+/// A quantity report, a delete and a webhook endpoint's creation, each retried with its key:
+/// one report counted, one deletion, one endpoint (two would deliver every event twice; the
+/// replay shows the secret the lost answer carried).
+async fn other_writes_retried_with_their_key_happen_once(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, o2) = routing(&server, &key).await;
+    let twice = |method: Method, path: String, idem: &'static str, body: Option<Value>| {
+        let (server, key) = (&server, &key);
+        async move {
+            let first = server
+                .idempotent(method.clone(), &path, key, idem, body.as_ref())
+                .await;
+            let again = server
+                .idempotent(method, &path, key, idem, body.as_ref())
+                .await;
+            assert_eq!(again.status, first.status, "{:#}", again.body);
+            assert_eq!(again.header("idempotent-replayed"), Some("true"));
+            assert_eq!(again.body, first.body);
+            first
+        }
+    };
+
+    let report = json!({"operation_id": o1, "good": 5});
+    twice(
+        Method::POST,
+        "/api-operation-quantities".into(),
+        "q-1",
+        Some(report),
+    )
+    .await
+    .expect(201);
+    let operation = server.get(&format!("/api-operations/{o1}"), &key).await;
+    assert_eq!(operation.expect(200).data()["quantity_good"], 5);
+
+    twice(Method::DELETE, format!("/api-operations/{o2}"), "d-1", None)
+        .await
+        .expect(200);
+
+    let endpoint = json!({"url": "http://erp.example/hook", "events": ["job.*"]});
+    twice(Method::POST, "/api-webhooks".into(), "w-1", Some(endpoint))
+        .await
+        .expect(201);
+    let listed = server.get("/api-webhooks", &key).await.expect(200);
+    assert_eq!(listed.data()["total"], 1, "one endpoint");
+}
+
+/// A read changes nothing, so it keeps no key: the same key then serves a write.
+async fn a_read_keeps_no_key(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    for _ in 0..2 {
+        let read = server
+            .idempotent(Method::GET, "/api-jobs", &key, "shared", None)
+            .await
+            .expect(200);
+        assert!(read.header("idempotent-replayed").is_none());
+    }
+    let cell = json!({"external_id": "WC-1", "external_source": "SAP", "name": "Saw"});
+    server
+        .idempotent(Method::PUT, "/api-cells/sync", &key, "shared", Some(&cell))
+        .await
+        .expect(201);
+}
+
+on_every_engine!(
+    a_floor_action_retried_with_its_key_is_answered_once,
+    other_writes_retried_with_their_key_happen_once,
+    a_read_keeps_no_key,
+);
