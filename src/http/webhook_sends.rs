@@ -117,6 +117,9 @@ pub struct ReplayBody {
 #[derive(Serialize)]
 pub struct Replayed {
     queued: usize,
+    /// Only when the replay stopped at its limit before the range's end.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    resume_from: Option<String>,
 }
 
 /// A replay's range as stored, in UTC. `until` must come after `since`: a range running
@@ -164,7 +167,7 @@ pub async fn replay(
         }
         _ => TypeFilter::default(),
     };
-    let queued = delivery_log::replay(
+    let replayed = delivery_log::replay(
         &*state.store,
         principal.scope,
         id,
@@ -174,5 +177,9 @@ pub async fn replay(
     )
     .await?
     .map_err(|why| not_queued(id, why))?;
-    Ok((StatusCode::ACCEPTED, Json(success(Replayed { queued }))))
+    let replayed = Replayed {
+        queued: replayed.queued,
+        resume_from: replayed.resume_from,
+    };
+    Ok((StatusCode::ACCEPTED, Json(success(replayed))))
 }

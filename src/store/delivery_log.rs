@@ -234,8 +234,22 @@ pub async fn send_test(
     Ok(Ok((id, event_id)))
 }
 
+/// What a replay queued.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Replayed {
+    pub queued: usize,
+    /// When it stopped at [`REPLAY_LIMIT`] before the range's end: when the first event it
+    /// left out occurred, the `since` of a replay that goes on from there.
+    pub resume_from: Option<String>,
+}
+
+/// Events read per statement while a replay walks the log.
+const REPLAY_PAGE: i64 = 1_000;
+
 /// Sends an endpoint again the events of the log that occurred from `since` until `until`
-/// matching its subscription and `types` (same event ids). Answers how many.
+/// matching its subscription and `types` (same event ids), at most [`REPLAY_LIMIT`]. The log
+/// is walked in pages by position and filtered here, so the limit counts events queued, not
+/// events read (`webhooks_rules::a_replay_counts_what_it_queues_not_what_it_reads`).
 pub async fn replay(
     store: &dyn Store,
     scope: Scope,
@@ -243,7 +257,7 @@ pub async fn replay(
     since: &str,
     until: Option<&str>,
     types: &TypeFilter,
-) -> Result<Result<usize, NotQueued>, StoreError> {
+) -> Result<Result<Replayed, NotQueued>, StoreError> {
     let mut tx = store.begin(Access::Write).await?;
     let subscription = match enabled(&mut *tx, scope, webhook).await? {
         Ok(events) => filter_of(&events),
@@ -252,49 +266,68 @@ pub async fn replay(
             return Ok(Err(why));
         }
     };
-    let mut args: Vec<Arg> = vec![
-        scope.tenant_id.into(),
-        scope.mode.as_str().into(),
-        since.into(),
-        REPLAY_LIMIT.into(),
-    ];
-    let mut until_condition = String::new();
-    if let Some(until) = until {
-        args.push(until.into());
-        until_condition = " AND occurred_at < $5::timestamptz".to_owned();
-    }
+    let until_condition = match until {
+        Some(_) => " AND occurred_at < $6::timestamptz",
+        None => "",
+    };
     let sql = format!(
         "SELECT {} FROM events WHERE tenant_id = $1::uuid AND mode = $2::text \
-           AND occurred_at >= $3::timestamptz{until_condition} ORDER BY position LIMIT $4",
+           AND occurred_at >= $3::timestamptz AND position > $4{until_condition} \
+         ORDER BY position LIMIT $5",
         columns(&*tx)
     );
-    let events = read_events(&mut *tx, &sql, args).await?;
     let now = timestamp();
-    let mut count = 0;
-    for event in events {
-        let subscribed = subscription
-            .as_ref()
-            .is_some_and(|f| f.matches(&event.event_type));
-        if !subscribed || !types.matches(&event.event_type) {
-            continue;
+    let mut replayed = Replayed {
+        queued: 0,
+        resume_from: None,
+    };
+    let mut after = 0;
+    'pages: loop {
+        let mut args: Vec<Arg> = vec![
+            scope.tenant_id.into(),
+            scope.mode.as_str().into(),
+            since.into(),
+            after.into(),
+            REPLAY_PAGE.into(),
+        ];
+        if let Some(until) = until {
+            args.push(until.into());
         }
-        let body = Body::of(&event).to_text();
-        let record = event.record_id.map(|id| id.hyphenated().to_string());
-        insert(
-            &mut *tx,
-            webhook,
-            &event.id,
-            &event.event_type,
-            event.position,
-            record,
-            body,
-            &now,
-        )
-        .await?;
-        count += 1;
+        let events = read_events(&mut *tx, &sql, args).await?;
+        let full = events.len() as i64 == REPLAY_PAGE;
+        for event in events {
+            after = event.position;
+            let subscribed = subscription
+                .as_ref()
+                .is_some_and(|f| f.matches(&event.event_type));
+            if !subscribed || !types.matches(&event.event_type) {
+                continue;
+            }
+            if replayed.queued as i64 == REPLAY_LIMIT {
+                replayed.resume_from = Some(event.occurred_at);
+                break 'pages;
+            }
+            let body = Body::of(&event).to_text();
+            let record = event.record_id.map(|id| id.hyphenated().to_string());
+            insert(
+                &mut *tx,
+                webhook,
+                &event.id,
+                &event.event_type,
+                event.position,
+                record,
+                body,
+                &now,
+            )
+            .await?;
+            replayed.queued += 1;
+        }
+        if !full {
+            break;
+        }
     }
     tx.commit().await?;
-    Ok(Ok(count))
+    Ok(Ok(replayed))
 }
 
 /// How one endpoint's deliveries stand: the console's overview and webhooks page.

@@ -191,10 +191,61 @@ async fn eryxons_other_event_types_are_accepted(engine: Engine) {
     refused(server.post("/api-webhooks", &key, &typo).await, "events");
 }
 
+/// A replay's limit counts the events it queues, not those it reads past: a job's event after
+/// 10 000 cells' is still found, and a replay that stops at the limit says where to go on.
+/// (It read the first 10 000 events of the range and filtered them, answering `queued: 0`.)
+async fn a_replay_counts_what_it_queues_not_what_it_reads(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let since = "2000-01-01T00:00:00Z";
+    for batch in 0..11 {
+        let count = if batch == 10 { 1 } else { 1000 };
+        let cells: Vec<Value> = (0..count)
+            .map(|i| {
+                json!({"external_id": format!("C-{batch}-{i}"), "external_source": "SAP",
+                "name": format!("Cell {batch}-{i}")})
+            })
+            .collect();
+        let body = json!({"cells": cells});
+        server
+            .post("/api-cells/bulk-sync", &key, &body)
+            .await
+            .expect(200);
+    }
+    let job = json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1"});
+    server.put("/api-jobs/sync", &key, &job).await.expect(201);
+
+    // Registered after the events, so only the replays queue them.
+    let receiver = Receiver::start().await;
+    let replay = |events: Value, since: String| {
+        let (server, key, receiver) = (&server, &key, &receiver);
+        async move {
+            let endpoint = register(server, key, &receiver.url, events).await;
+            let path = format!("/api-webhooks/{}/replay", endpoint["id"].as_str().unwrap());
+            let body = json!({"since": since});
+            let reply = server.post(&path, key, &body).await.expect(202);
+            reply.data().clone()
+        }
+    };
+    let jobs = replay(json!(["job.*"]), since.into()).await;
+    assert_eq!(jobs, json!({"queued": 1}));
+
+    let cells = replay(json!(["cell.*"]), since.into()).await;
+    assert_eq!(cells["queued"], 10_000);
+    let resume = cells["resume_from"].as_str().expect("where to go on");
+    let rest = replay(json!(["cell.created"]), resume.to_owned()).await;
+    let rest = rest["queued"].as_u64().unwrap();
+    assert!(
+        (1..=1000).contains(&rest),
+        "{rest}: the cells left out, and their instant's"
+    );
+}
+
 on_every_engine!(
     nul_texts_and_year_zero_are_refused,
     null_clears_the_description_and_is_refused_for_the_url,
     a_backward_replay_range_is_refused,
     sending_to_a_disabled_endpoint_is_a_conflict,
     eryxons_other_event_types_are_accepted,
+    a_replay_counts_what_it_queues_not_what_it_reads,
 );

@@ -374,7 +374,7 @@ async fn replay(
         match delivery_log::replay(store, principal.scope, id, &since, until.as_deref(), &types)
             .await?
         {
-            Ok(queued) => queued,
+            Ok(replayed) => replayed.queued,
             Err(NotQueued::Disabled) => return Ok(back("off", id)),
             Err(_) => return Err(no_webhook(id)),
         };

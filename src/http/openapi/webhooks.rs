@@ -228,7 +228,15 @@ pub(super) fn completion(id: &str) -> Option<Completion> {
         .field("delivery_id", uuid(), true)
         .field("event_id", string(), true);
     let mut replayed = Object::default();
-    replayed.field("queued", count(), true);
+    replayed.field("queued", count(), true).field(
+        "resume_from",
+        described(
+            timestamp(),
+            "Only when the replay stopped at its limit (10 000 events) before the range's end: \
+             when the first event it left out occurred; replay again with it as `since`.",
+        ),
+        false,
+    );
     let mut deliveries = Object::default();
     deliveries.field(
         "deliveries",
