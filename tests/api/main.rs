@@ -31,6 +31,7 @@ mod push_bodies;
 mod push_exports;
 mod push_retries;
 mod quantities;
+mod races;
 mod reads;
 mod scopes;
 mod security;

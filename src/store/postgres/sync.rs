@@ -20,7 +20,7 @@ use sqlx::postgres::PgArguments;
 use sqlx::{Arguments, PgConnection, Row};
 use uuid::Uuid;
 
-use super::sql::{plan_once, row_by_key, upsert_sql, WRITTEN_VIEW_AT};
+use super::sql::{plan_once, upsert_sql, WRITTEN_VIEW_AT};
 use super::tx::PgConn;
 use crate::domain::outcome::Change;
 use crate::domain::patch::Patch;
@@ -361,10 +361,11 @@ impl SyncWriter for PostgresWriter<'_> {
         } else {
             ""
         };
+        // Key-share locked, as `resolve` locks what it finds.
         let sql = format!(
             "SELECT id FROM {table} \
              WHERE tenant_id = $1::uuid AND mode = $2::text AND deleted_at IS NULL{active} \
-               AND id = ANY($3::uuid[])",
+               AND id = ANY($3::uuid[]) ORDER BY id FOR KEY SHARE",
             table = entity.plural()
         );
         let found: Vec<Uuid> = sqlx::query_scalar(&sql)
@@ -444,16 +445,30 @@ impl SyncWriter for PostgresWriter<'_> {
         entity: Entity,
         keys: &[(&str, &str)],
     ) -> Result<Vec<Option<Uuid>>, StoreError> {
+        // What a sync found stays live until it commits: each row found is key-share locked,
+        // which a delete's and a floor action's `FOR UPDATE` wait for (and the other way
+        // round, when the row is then deleted it is not found). So no part is written under a
+        // job being deleted, no operation into a cell being deleted, and a replace checks
+        // what the floor worked on after any action on its job has committed
+        // (`races::deletes_and_floor_actions_wait_for_syncs_that_found_the_record`). The
+        // keys are locked in key order, the order every upsert locks rows in.
         let sql = format!(
             "SELECT r.idx - 1, t.id \
-             FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) {live}",
-            live = row_by_key(entity.plural(), "t.id", " AND t.deleted_at IS NULL")
+             FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) \
+             CROSS JOIN LATERAL (SELECT t.id FROM {table} AS t \
+                 WHERE t.tenant_id = $1::uuid AND t.mode = $2::text \
+                   AND t.external_source = r.src AND t.external_id = r.ext \
+                   AND t.deleted_at IS NULL OFFSET 0 FOR KEY SHARE) AS t",
+            table = entity.plural()
         );
-        let (sources, external_ids): (Vec<&str>, Vec<&str>) = keys.iter().copied().unzip();
+        let mut order: Vec<usize> = (0..keys.len()).collect();
+        order.sort_by_key(|&i| keys[i]);
+        let (sources, external_ids): (Vec<&str>, Vec<&str>) =
+            order.iter().map(|&i| keys[i]).unzip();
         let found = self.ids_of(&sql, &sources, &external_ids).await?;
         let mut ids = vec![None; keys.len()];
         for (index, id) in found {
-            ids[index as usize] = Some(id);
+            ids[order[index as usize]] = Some(id);
         }
         Ok(ids)
     }
@@ -466,7 +481,7 @@ impl SyncWriter for PostgresWriter<'_> {
             "SELECT c.name, c.id FROM cells AS c \
              WHERE c.tenant_id = $1::uuid AND c.mode = $2::text AND c.active \
                AND c.deleted_at IS NULL \
-               AND c.name = ANY($3::text[])",
+               AND c.name = ANY($3::text[]) ORDER BY c.id FOR KEY SHARE",
         )
         .persistent(plan_once(names.len()))
         .bind(self.tenant())

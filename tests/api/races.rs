@@ -1,0 +1,124 @@
+//! Syncs racing deletes and floor actions on the records they find. Each race is run many
+//! times; whichever side wins, what is stored afterwards is a state one of the two orders
+//! would leave. (On PostgreSQL a sync read its parents without a lock: a part could be
+//! written under a job being deleted, an operation into a cell being deleted, and a replace
+//! could delete an operation the floor had just started.)
+
+use serde_json::{json, Value};
+
+use crate::common::{Engine, TestServer};
+use crate::on_every_engine;
+
+const ROUNDS: usize = 12;
+
+async fn live(server: &TestServer, key: &str, path: &str) -> bool {
+    let reply = server.get(path, key).await;
+    match reply.status.as_u16() {
+        200 => reply.data()["deleted_at"].is_null(),
+        404 => false,
+        other => panic!("{path}: {other} {:#}", reply.body),
+    }
+}
+
+/// A part synced by its job's key while the job is deleted: either the part is refused
+/// (the job was gone), or it is written and deleted with its job.
+async fn deletes_and_floor_actions_wait_for_syncs_that_found_the_record(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    for round in 0..ROUNDS {
+        let job = format!("J{round}");
+        let body = json!({"external_id": job, "external_source": "SAP", "job_number": job});
+        server.put("/api-jobs/sync", &key, &body).await.expect(201);
+        let part = json!({"external_id": format!("{job}-P"), "external_source": "SAP",
+            "part_number": "PN", "job_external_id": job});
+        let cell = format!("C{round}");
+        let cell_body = json!({"external_id": cell, "external_source": "SAP", "name": cell});
+        server
+            .put("/api-cells/sync", &key, &cell_body)
+            .await
+            .expect(201);
+        let into_cell = json!({"external_id": format!("{job}-X"), "external_source": "SAP",
+            "job_number": "X", "parts": [{"external_id": format!("{job}-XP"), "part_number": "PN",
+            "operations": [{"external_id": format!("{job}-XO"), "operation_name": "Cut",
+                "sequence": 1, "cell_name": cell}]}]});
+        let delete = |path: String| {
+            let (server, key) = (&server, &key);
+            async move {
+                server
+                    .send(reqwest::Method::DELETE, &path, Some(key), None, None)
+                    .await
+            }
+        };
+        let (deleted, synced, cell_deleted, into) = tokio::join!(
+            delete(format!("/api-jobs/by-external/SAP/{job}")),
+            server.put("/api-parts/sync", &key, &part),
+            delete(format!("/api-cells/by-external/SAP/{cell}")),
+            server.put("/api-jobs/sync", &key, &into_cell),
+        );
+        assert_eq!(deleted.status, 200, "{:#}", deleted.body);
+        let part_path = format!("/api-parts/by-external/SAP/{job}-P");
+        match synced.status.as_u16() {
+            201 => assert!(
+                !live(&server, &key, &part_path).await,
+                "round {round}: a part written under a deleted job"
+            ),
+            422 => assert_eq!(synced.error_code(), "REFERENCE_NOT_FOUND"),
+            other => panic!("round {round}: {other} {:#}", synced.body),
+        }
+        let operation = format!("/api-operations/by-external/SAP/{job}-XO");
+        match (cell_deleted.status.as_u16(), into.status.as_u16()) {
+            // The operation came first, so the cell stays.
+            (409, 201) => assert!(live(&server, &key, &operation).await),
+            // The cell went first, so the operation cannot name it.
+            (200, 422) => assert!(!live(&server, &key, &operation).await),
+            (200, 201) => panic!("round {round}: an operation written into a deleted cell"),
+            other => panic!(
+                "round {round}: {other:?} {:#} {:#}",
+                cell_deleted.body, into.body
+            ),
+        }
+    }
+}
+
+/// A replace that leaves out an operation, racing the floor's start of it: either the start
+/// comes first and the replace is refused, or the replace comes first and the start finds no
+/// operation. Never both.
+async fn a_replace_racing_a_start_never_deletes_the_started_operation(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cell = json!({"external_id": "WC", "external_source": "SAP", "name": "Saw"});
+    server.put("/api-cells/sync", &key, &cell).await.expect(201);
+    for round in 0..ROUNDS {
+        let job = format!("J{round}");
+        let operation = |n: u32| {
+            json!({"external_id": format!("{job}-O{n}"), "operation_name": "Cut",
+                "sequence": n, "cell_name": "Saw"})
+        };
+        let routing = |operations: Vec<Value>| {
+            json!({"external_id": job, "external_source": "SAP", "job_number": job,
+                "parts": [{"external_id": format!("{job}-P"), "part_number": "PN",
+                    "operations": operations}]})
+        };
+        let both = routing(vec![operation(1), operation(2)]);
+        server.put("/api-jobs/sync", &key, &both).await.expect(201);
+        let start = format!("/api-operations/by-external/SAP/{job}-O2/start");
+        let (nothing, one) = (json!({}), routing(vec![operation(1)]));
+        let (started, replaced) = tokio::join!(
+            server.post(&start, &key, &nothing),
+            server.put("/api-jobs/sync?children=replace", &key, &one),
+        );
+        match (started.status.as_u16(), replaced.status.as_u16()) {
+            (200, 409) => assert_eq!(replaced.error_code(), "CONFLICT"),
+            (404, 200) => {}
+            other => panic!(
+                "round {round}: start and replace answered {other:?}: {:#} {:#}",
+                started.body, replaced.body
+            ),
+        }
+    }
+}
+
+on_every_engine!(
+    deletes_and_floor_actions_wait_for_syncs_that_found_the_record,
+    a_replace_racing_a_start_never_deletes_the_started_operation,
+);
