@@ -69,6 +69,10 @@ fn describe() {
         "Requests refused with 429 because their key was over its per-minute limit."
     );
     describe_counter!(
+        "eryxon_write_retries_total",
+        "Write transactions run again after the database rolled them back for a deadlock."
+    );
+    describe_counter!(
         "eryxon_events_total",
         "Events written to the event log, by type."
     );

@@ -39,6 +39,20 @@ pub enum StoreError {
     KeyAmbiguous(String),
 }
 
+impl StoreError {
+    /// A deadlock or serialization failure: the transaction was rolled back whole, and
+    /// running it again may well succeed.
+    pub(crate) fn is_write_conflict(&self) -> bool {
+        let StoreError::Unavailable(error) = self else {
+            return false;
+        };
+        error
+            .as_database_error()
+            .and_then(|e| e.try_downcast_ref::<sqlx::postgres::PgDatabaseError>())
+            .is_some_and(|e| matches!(e.code(), "40P01" | "40001"))
+    }
+}
+
 /// The one classification of the database's errors: what the client may retry (`503`) and
 /// what is a fault (`500`). Guarded by `locks::a_write_lock_held_too_long_is_503` and the
 /// PostgreSQL outage tests (`deploy::outage_answers_503_and_recovers_without_restart`).

@@ -18,6 +18,7 @@ mod progress;
 pub mod quantities;
 mod read;
 mod replace;
+mod retry;
 pub mod sqlite;
 mod sync;
 pub(crate) mod sync_events;
@@ -203,13 +204,16 @@ pub trait Store: Send + Sync {
         entity: Entity,
         record: &RecordRef,
     ) -> Result<Deletion, StoreError> {
-        let mut tx = self.begin(Access::Write).await?;
-        let deletion = delete::delete(&mut *tx, scope, entity, record).await?;
-        match deletion {
-            Deletion::Deleted { .. } => tx.commit().await?,
-            _ => tx.rollback().await?,
-        }
-        Ok(deletion)
+        retry::on_write_conflict(|| async {
+            let mut tx = self.begin(Access::Write).await?;
+            let deletion = delete::delete(&mut *tx, scope, entity, record).await?;
+            match deletion {
+                Deletion::Deleted { .. } => tx.commit().await?,
+                _ => tx.rollback().await?,
+            }
+            Ok(deletion)
+        })
+        .await
     }
 
     /// Statements each committed on its own, on a connection fit for `access`: the server's
@@ -342,13 +346,16 @@ pub trait Store: Send + Sync {
         action: Action,
         report: &Report,
     ) -> Result<Acted, StoreError> {
-        let mut tx = self.begin(Access::Write).await?;
-        let acted = floor::act(&mut *tx, scope, machine, record, action, report).await?;
-        match acted {
-            Acted::Done(_) => tx.commit().await?,
-            _ => tx.rollback().await?,
-        }
-        Ok(acted)
+        retry::on_write_conflict(|| async {
+            let mut tx = self.begin(Access::Write).await?;
+            let acted = floor::act(&mut *tx, scope, machine, record, action, report).await?;
+            match acted {
+                Acted::Done(_) => tx.commit().await?,
+                _ => tx.rollback().await?,
+            }
+            Ok(acted)
+        })
+        .await
     }
 
     /// An operation's time entries, oldest first; `None` for no such live operation.
@@ -371,13 +378,16 @@ pub trait Store: Send + Sync {
         scope: Scope,
         report: &NewReport,
     ) -> Result<Reported, StoreError> {
-        let mut tx = self.begin(Access::Write).await?;
-        let reported = quantities::report(&mut *tx, scope, report).await?;
-        match reported {
-            Reported::Created(_) => tx.commit().await?,
-            _ => tx.rollback().await?,
-        }
-        Ok(reported)
+        retry::on_write_conflict(|| async {
+            let mut tx = self.begin(Access::Write).await?;
+            let reported = quantities::report(&mut *tx, scope, report).await?;
+            match reported {
+                Reported::Created(_) => tx.commit().await?,
+                _ => tx.rollback().await?,
+            }
+            Ok(reported)
+        })
+        .await
     }
 
     /// An operation's quantity reports, oldest first; `None` for no such live operation.

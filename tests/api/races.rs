@@ -118,7 +118,65 @@ async fn a_replace_racing_a_start_never_deletes_the_started_operation(engine: En
     }
 }
 
+/// Replaces of jobs racing bulk syncs that move their parts between them: such transactions
+/// lock the same rows in different orders, and PostgreSQL rolls one of a deadlocked pair
+/// back. The server runs it again instead of answering 503.
+async fn overlapping_replaces_and_moves_all_go_through(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    const JOBS: usize = 10;
+    let job = |i: usize| {
+        json!({"external_id": format!("J{i}"), "external_source": "SAP", "job_number": "J",
+            "parts": [{"external_id": format!("J{i}-P"), "part_number": "PN",
+                "operations": [{"external_id": format!("J{i}-O"), "operation_name": "Cut",
+                    "sequence": 1, "cell_name": "Saw"}]}]})
+    };
+    let cell = json!({"external_id": "WC", "external_source": "SAP", "name": "Saw"});
+    server.put("/api-cells/sync", &key, &cell).await.expect(201);
+    let jobs: Vec<Value> = (0..JOBS).map(job).collect();
+    let body = json!({"jobs": jobs});
+    server
+        .post("/api-jobs/bulk-sync", &key, &body)
+        .await
+        .expect(200);
+    let mut seed = 7_u64;
+    let mut next = move |n: usize| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) as usize % n
+    };
+    for round in 0..40 {
+        let replaced = job(next(JOBS));
+        let mut parts: Vec<Value> = (0..JOBS)
+            .map(|i| {
+                json!({"external_id": format!("J{i}-P"), "external_source": "SAP",
+                "part_number": "PN", "job_external_id": format!("J{}", next(JOBS))})
+            })
+            .collect();
+        parts.rotate_left(next(JOBS));
+        let moved = json!({"parts": parts});
+        let (a, b) = tokio::join!(
+            server.put("/api-jobs/sync?children=replace", &key, &replaced),
+            server.post("/api-parts/bulk-sync", &key, &moved),
+        );
+        assert!(
+            a.status.is_success(),
+            "round {round}: {} {:#}",
+            a.status,
+            a.body
+        );
+        assert!(
+            b.status.is_success(),
+            "round {round}: {} {:#}",
+            b.status,
+            b.body
+        );
+    }
+}
+
 on_every_engine!(
     deletes_and_floor_actions_wait_for_syncs_that_found_the_record,
     a_replace_racing_a_start_never_deletes_the_started_operation,
+    overlapping_replaces_and_moves_all_go_through,
 );

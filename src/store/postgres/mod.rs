@@ -28,6 +28,7 @@ use super::{
     free_later, timestamp, Access, Finish, HistoryDraft, ListQuery, Page, RecordRef, Store,
     StoreError, StoreOptions, Written,
 };
+use crate::domain::outcome::RecordResult;
 use crate::domain::record::SyncBatch;
 use crate::domain::schema::Kind;
 use crate::domain::view::RecordView;
@@ -246,39 +247,10 @@ impl Store for PostgresStore {
             }
             return Ok(Written::done(Vec::new()));
         }
-        // Explicit, because the upserts are written for READ COMMITTED: each statement must
-        // see rows other transactions committed while this one waited on them.
-        let mut tx = self
-            .pool
-            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
-            .await?;
-        let now = timestamp();
-        let mut writer = PostgresWriter {
-            conn: &mut tx,
-            scope,
-            now: now.clone(),
-            created: Vec::new(),
-            written: Vec::new(),
-            before: Vec::new(),
-        };
-        let (results, entry, appended) =
-            record(&mut writer, scope, &batch, history.as_ref(), finish, &now).await?;
-        let created = std::mem::take(&mut writer.created);
-        match finish {
-            Finish::Commit => {
-                tx.commit().await?;
-                appended.committed();
-            }
-            Finish::DryRun => {
-                tx.rollback().await?;
-                if let Some(entry) = entry {
-                    self.record_import(scope, &entry).await?;
-                }
-            }
-        }
-        if finish == Finish::Commit {
-            self.keep_statistics_fresh(&created);
-        }
+        let results = super::retry::on_write_conflict(|| {
+            self.sync_attempt(scope, &batch, finish, history.as_ref())
+        })
+        .await?;
         free_later(batch);
         Ok(Written::done(results))
     }
@@ -346,5 +318,51 @@ impl Store for PostgresStore {
             .await?;
         }
         Ok(requests.max(0) as u32)
+    }
+}
+
+impl PostgresStore {
+    /// One run of a sync in its own transaction.
+    async fn sync_attempt(
+        &self,
+        scope: Scope,
+        batch: &SyncBatch,
+        finish: Finish,
+        history: Option<&HistoryDraft>,
+    ) -> Result<Vec<RecordResult>, StoreError> {
+        // Explicit, because the upserts are written for READ COMMITTED: each statement must
+        // see rows other transactions committed while this one waited on them.
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN ISOLATION LEVEL READ COMMITTED")
+            .await?;
+        let now = timestamp();
+        let mut writer = PostgresWriter {
+            conn: &mut tx,
+            scope,
+            now: now.clone(),
+            created: Vec::new(),
+            written: Vec::new(),
+            before: Vec::new(),
+        };
+        let (results, entry, appended) =
+            record(&mut writer, scope, batch, history, finish, &now).await?;
+        let created = std::mem::take(&mut writer.created);
+        match finish {
+            Finish::Commit => {
+                tx.commit().await?;
+                appended.committed();
+            }
+            Finish::DryRun => {
+                tx.rollback().await?;
+                if let Some(entry) = entry {
+                    self.record_import(scope, &entry).await?;
+                }
+            }
+        }
+        if finish == Finish::Commit {
+            self.keep_statistics_fresh(&created);
+        }
+        Ok(results)
     }
 }
