@@ -141,6 +141,9 @@ pub async fn authenticate(
         Ok(principal) => principal,
         Err(error) => return error.into_response(),
     };
+    // Named on the request's log line whatever the answer, a 403 or a 429 included: those are
+    // the lines an operator reads to find which key is misconfigured or too busy.
+    tracing::Span::current().record("key_id", tracing::field::display(principal.key_id));
     // A key's last use counts every call it authenticated, also those refused for its rate or
     // its scopes: an operator reads "last used" to tell whether a key is still in use
     // (`scopes::a_refused_call_still_marks_the_key_used`).
@@ -170,7 +173,6 @@ pub async fn authenticate(
         decision.write_headers(response.headers_mut());
         return response;
     }
-    tracing::Span::current().record("key_id", tracing::field::display(principal.key_id));
     request.extensions_mut().insert(principal);
     let mut response = next.run(request).await;
     decision.write_headers(response.headers_mut());

@@ -122,11 +122,30 @@ async fn key_secrets_never_reach_logs_or_answers(engine: Engine) {
             "the error does not echo the key"
         );
     }
+    // A refused call's line names the key, which is what an operator looks for in it.
+    let reader = eryxon(&[
+        "api-key",
+        "create",
+        "--tenant",
+        "acme",
+        "--scopes",
+        "read",
+        "--database",
+        &url,
+    ]);
+    let reader = String::from_utf8(reader.stdout).unwrap().trim().to_owned();
+    let refused = instance.put("/api-resources/sync", &reader, &cell).await;
+    assert_eq!(refused.status(), 403);
     let listing = eryxon(&["api-key", "list", "--database", &url]);
     assert!(!String::from_utf8_lossy(&listing.stdout).contains(secret));
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let logs = instance.logs.lock().unwrap().join("\n");
     assert!(logs.contains("/api-cells"), "requests are logged: {logs}");
+    let line = logs
+        .lines()
+        .find(|l| l.contains("/api-resources/sync") && l.contains("403"))
+        .unwrap_or_else(|| panic!("the refusal is logged: {logs}"));
+    assert!(line.contains("key_id="), "{line}");
     assert!(!logs.contains(secret), "the secret is never logged");
     assert!(!logs.contains(&forged[21..]), "not even a wrong one");
     instance.stop().await;
