@@ -74,31 +74,43 @@ pub async fn claim(
         tx.rollback().await?;
         return Ok(Vec::new());
     }
-    // No more candidates than can be taken, none of an endpoint that can take none: on
-    // PostgreSQL every candidate is locked, and locking four times the free slots cost more
-    // than the sends did (decision 0026).
-    let mut args: Vec<Arg> = vec![now_text.as_str().into(), (wanted as i64).into()];
-    let skip = if room.closed.is_empty() {
-        String::new()
-    } else {
-        format!(
-            " AND d.endpoint_id NOT IN ({})",
-            id_list(&room.closed, &mut args)
-        )
-    };
+    // Each open endpoint's own earliest due deliveries, as many as it has room for, in one
+    // statement: taken from the due deliveries of every endpoint together, the oldest
+    // backlog filled every candidate slot and an endpoint behind it got nothing for minutes
+    // (`webhook_retries::a_backlog_of_one_endpoint_does_not_hold_up_the_others`). On
+    // PostgreSQL every candidate is locked, so there are no more of them than can be taken
+    // (decision 0026).
+    let mut args: Vec<Arg> = vec![now_text.as_str().into()];
+    let mut open: Vec<(Uuid, usize)> = room
+        .in_flight
+        .iter()
+        .map(|(endpoint, busy)| (*endpoint, per_endpoint - busy))
+        .collect();
+    open.sort();
+    let lock = skip_locked(&*tx, "d");
+    let branches: Vec<String> = open
+        .iter()
+        .map(|(endpoint, free)| {
+            args.push((*endpoint).into());
+            let endpoint = args.len();
+            args.push((*free as i64).into());
+            format!(
+                "SELECT * FROM (SELECT d.id, d.endpoint_id, d.next_attempt_at, d.position \
+                 FROM webhook_deliveries AS d WHERE d.endpoint_id = ${endpoint} AND {SENDABLE} \
+                 ORDER BY d.next_attempt_at, d.position LIMIT ${}{lock}) AS e{endpoint}",
+                endpoint + 1
+            )
+        })
+        .collect();
+    args.push((wanted as i64).into());
     let sql = format!(
-        "SELECT d.id, d.endpoint_id FROM webhook_deliveries AS d WHERE {SENDABLE}{skip} \
-         ORDER BY d.next_attempt_at, d.position LIMIT $2{}",
-        skip_locked(&*tx, "d")
+        "SELECT c.id FROM ({}) AS c ORDER BY c.next_attempt_at, c.position LIMIT ${}",
+        branches.join(" UNION ALL "),
+        args.len()
     );
-    let mut in_flight = room.in_flight;
     let mut chosen = Vec::new();
     for row in &tx.rows(&sql, args).await? {
-        let busy = in_flight.entry(row.id(1)?).or_default();
-        if *busy < per_endpoint && chosen.len() < limit {
-            *busy += 1;
-            chosen.push(row.id(0)?);
-        }
+        chosen.push(row.id(0)?);
     }
     if chosen.is_empty() {
         tx.rollback().await?;
@@ -111,10 +123,8 @@ pub async fn claim(
 
 /// What the endpoints can take now.
 struct Room {
-    /// Sends in flight per active endpoint.
+    /// Sends in flight per endpoint that can take more.
     in_flight: HashMap<Uuid, usize>,
-    /// Endpoints that take nothing now: off, or at their limit.
-    closed: Vec<Uuid>,
     /// Free slots over all active endpoints.
     free: usize,
 }
@@ -136,7 +146,6 @@ async fn room(tx: &mut dyn Statements, now: &str, per_endpoint: usize) -> Result
     }
     let mut room = Room {
         in_flight: HashMap::new(),
-        closed: Vec::new(),
         free: 0,
     };
     for row in tx
@@ -145,8 +154,8 @@ async fn room(tx: &mut dyn Statements, now: &str, per_endpoint: usize) -> Result
     {
         let id = row.id(0)?;
         let busy = in_flight.get(&id).copied().unwrap_or(0);
+        // Off, or at its limit: it takes nothing now.
         if row.int(1)? != 1 || busy >= per_endpoint {
-            room.closed.push(id);
             continue;
         }
         room.free += per_endpoint - busy;

@@ -5,7 +5,14 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::Engine;
+use eryxon::domain::api_key::{IssuedKey, KeyScopes, TenantSlug};
+use eryxon::domain::webhook::Settings;
+use eryxon::domain::{Mode, Scope};
+use eryxon::store::deliveries::claim;
+use eryxon::store::delivery_log::send_test;
+use eryxon::store::webhooks;
+
+use crate::common::{fresh_postgres_database, Engine};
 use crate::floor::routing;
 use crate::on_every_engine;
 use crate::webhook_receiver::Receiver;
@@ -143,7 +150,61 @@ async fn gone_disables_the_endpoint(engine: Engine) {
     assert_eq!(receiver.seen().len(), 1);
 }
 
+/// One endpoint's backlog does not hold up another endpoint's delivery: each endpoint's due
+/// deliveries are claimed on their own, up to its room. (Claimed from every endpoint's
+/// together, oldest first, the backlog filled every candidate slot, the candidates beyond the
+/// busy endpoint's room were dropped, and an endpoint behind it waited minutes.) Run on a
+/// store of its own, so no worker claims beside the test.
+async fn a_backlog_of_one_endpoint_does_not_hold_up_the_others(engine: Engine) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match engine {
+        Engine::Sqlite => format!("sqlite://{}", dir.path().join("claim.db").display()),
+        Engine::Postgres => fresh_postgres_database().await,
+    };
+    let store = eryxon::store::open(&url).await.unwrap();
+    let key = IssuedKey::generate(Mode::Live);
+    let tenant = TenantSlug::parse("acme").unwrap();
+    store
+        .create_api_key(&tenant, None, &key, KeyScopes::ALL)
+        .await
+        .unwrap();
+    let stored = store.find_api_key(&key.secret[9..21]).await.unwrap();
+    let scope = Scope {
+        tenant_id: stored.unwrap().tenant_id,
+        mode: Mode::Live,
+    };
+    let endpoint = |url: &str| Settings {
+        url: url.to_owned(),
+        events: "job.*".to_owned(),
+        active: true,
+        description: None,
+    };
+    let create = |url| {
+        let (store, settings) = (&store, endpoint(url));
+        async move {
+            webhooks::create(&**store, scope, &settings)
+                .await
+                .unwrap()
+                .id
+        }
+    };
+    let (busy, other) = (
+        create("https://a.example/").await,
+        create("https://b.example/").await,
+    );
+    for _ in 0..20 {
+        send_test(&*store, scope, busy).await.unwrap().unwrap();
+    }
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    send_test(&*store, scope, other).await.unwrap().unwrap();
+
+    let claimed = claim(&*store, 9, 8, Duration::from_secs(60)).await.unwrap();
+    let to = |endpoint| claimed.iter().filter(|c| c.endpoint_id == endpoint).count();
+    assert_eq!((to(busy), to(other)), (8, 1));
+}
+
 on_every_engine!(
+    a_backlog_of_one_endpoint_does_not_hold_up_the_others,
     failures_are_retried_with_the_same_id,
     retries_run_out_and_honour_retry_after,
     gone_disables_the_endpoint,
