@@ -95,10 +95,7 @@ async fn guarded(state: AppState, request: Request, next: Next) -> Result<Respon
             let response = next.run(request).await;
             if response.status().is_server_error() {
                 // Our failure, not the request's: let a retry run it again.
-                state
-                    .store
-                    .release_idempotency_key(principal.key_id, &key)
-                    .await?;
+                release(state, principal.key_id, key).await;
                 return Ok(response);
             }
             let (parts, body) = response.into_parts();
@@ -112,4 +109,31 @@ async fn guarded(state: AppState, request: Request, next: Next) -> Result<Respon
             Ok(Response::from_parts(parts, Body::from(body)))
         }
     }
+}
+
+/// Frees the key of a request that failed on our side. Most such failures are the database
+/// being away, when freeing the key fails too: it is then tried again each second in the
+/// background until the database answers, so the client's retry runs once the database is
+/// back instead of being told `IDEMPOTENCY_IN_PROGRESS` until the claim goes stale (5 min).
+async fn release(state: AppState, key_id: uuid::Uuid, key: String) {
+    /// How long the background keeps trying: past it the claim has gone stale anyway.
+    const TRYING: std::time::Duration = std::time::Duration::from_secs(300);
+    if state
+        .store
+        .release_idempotency_key(key_id, &key)
+        .await
+        .is_ok()
+    {
+        return;
+    }
+    tokio::spawn(async move {
+        let until = tokio::time::Instant::now() + TRYING;
+        while tokio::time::Instant::now() < until {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            match state.store.release_idempotency_key(key_id, &key).await {
+                Ok(()) => return,
+                Err(error) => tracing::debug!(%error, "could not free an idempotency key yet"),
+            }
+        }
+    });
 }
