@@ -327,13 +327,22 @@ pub async fn serve(
         config.webhook_retry_schedule.clone(),
         config.webhook_allowed_networks.clone(),
     );
-    let deliverer = tokio::spawn(worker.run());
+    let deliverer = tokio::spawn(worker.clone().run());
     let app = router(AppState::new(store, config), config);
     let _stop_pruning = AbortOnDrop(pruner);
     let _stop_delivering = AbortOnDrop(deliverer);
-    axum::serve(listener, app)
+    // A stop claims no more deliveries from its first moment, and ends once the requests and
+    // the sends in flight have (`crate::webhooks::Worker::stop`).
+    let claims = worker.clone();
+    let shutdown = async move {
+        shutdown.await;
+        claims.stop_claiming();
+    };
+    let served = axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    worker.stop().await;
+    served
 }
 
 /// A request cut off by its server's stop never stored its answer: its `Idempotency-Key` is

@@ -40,6 +40,8 @@ pub struct Worker {
     freed: Arc<Notify>,
     /// Deliveries fanned out since the statistics were last refreshed, and when that was.
     fanned: Arc<std::sync::Mutex<(usize, Option<std::time::Instant>)>>,
+    /// Set when the server stops: no more claims, the sends in flight finish.
+    stopping: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Worker {
@@ -51,6 +53,26 @@ impl Worker {
             slots: Arc::new(Semaphore::new(IN_FLIGHT)),
             freed: Arc::new(Notify::new()),
             fanned: Arc::default(),
+            stopping: Arc::default(),
+        }
+    }
+
+    /// Claims nothing more; what is being sent goes on.
+    pub fn stop_claiming(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Stops claiming and waits for the sends in flight to end, each recorded (at most a
+    /// send's timeout): a stop that cut them off left their deliveries leased, sent again 30 s
+    /// later by the next server, duplicates of what the receivers had already taken
+    /// (`webhooks::a_stop_lets_the_sends_in_flight_finish`).
+    pub async fn stop(&self) {
+        self.stop_claiming();
+        let all = u32::try_from(IN_FLIGHT).expect("a few slots");
+        let drained = tokio::time::timeout(send::TIMEOUT + TICK, self.slots.acquire_many(all));
+        if drained.await.is_err() {
+            tracing::warn!("stopped with webhook sends in flight; their leases run out");
         }
     }
 
@@ -67,6 +89,9 @@ impl Worker {
             tokio::select! {
                 _ = ticks.tick() => {}
                 () = self.freed.notified() => {}
+            }
+            if self.stopping.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
             }
             if let Err(error) = self.round().await {
                 tracing::warn!(%error, "webhook worker: will try again");

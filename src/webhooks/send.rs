@@ -11,7 +11,7 @@ use crate::store::deliveries::{Claimed, Outcome};
 
 use super::ssrf::{refusal_in, Clients};
 
-const TIMEOUT: Duration = Duration::from_secs(15);
+pub(super) const TIMEOUT: Duration = Duration::from_secs(15);
 /// The most of an answer read; the rest is dropped with the connection.
 const MAX_ANSWER: usize = 64 * 1024;
 /// The most of an answer kept in the attempt log.

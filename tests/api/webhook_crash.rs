@@ -1,5 +1,6 @@
 //! At least once across crashes: an `eryxon serve` process killed with SIGKILL while a
-//! delivery is in flight sends it again after a restart, with the same `webhook-id`.
+//! delivery is in flight sends it again after a restart, with the same `webhook-id`; a stop
+//! that is not a crash lets the send finish instead.
 
 use std::time::Duration;
 
@@ -91,7 +92,45 @@ async fn two_instances_deliver_each_event_once(engine: Engine) {
     two.stop().await;
 }
 
+/// A stop (SIGTERM, or the end of `serve`'s shutdown future) lets the webhook sends in flight
+/// finish and records them: their receivers had them already, and a send cut off was sent
+/// again by the next server 30 s later, a duplicate.
+async fn a_stop_lets_the_sends_in_flight_finish(engine: Engine) {
+    let mut server = crate::common::TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    receiver.slow(Duration::from_millis(1500));
+    let endpoint = crate::webhooks::register(&server, &key, &receiver.url, json!(["job.*"])).await;
+    let job = json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1"});
+    server.put("/api-jobs/sync", &key, &job).await.expect(201);
+    receiver.wait_for(1, crate::webhooks::PATIENCE).await;
+
+    server.stop().await;
+    let stored = server
+        .store
+        .find_api_key(&key[9..21])
+        .await
+        .unwrap()
+        .unwrap();
+    let scope = eryxon::domain::Scope {
+        tenant_id: stored.tenant_id,
+        mode: eryxon::domain::Mode::Live,
+    };
+    let query = eryxon::store::delivery_log::DeliveryQuery {
+        webhook_id: Some(endpoint["id"].as_str().unwrap().parse().unwrap()),
+        limit: 10,
+        ..Default::default()
+    };
+    let logged = eryxon::store::delivery_log::list(&*server.store, scope, &query)
+        .await
+        .unwrap();
+    assert_eq!(logged.len(), 1);
+    assert_eq!(logged[0].status, "delivered", "{:?}", logged[0]);
+    assert_eq!(receiver.seen().len(), 1);
+}
+
 on_every_engine!(
+    a_stop_lets_the_sends_in_flight_finish,
     a_killed_server_delivers_after_restart,
     two_instances_deliver_each_event_once,
 );
