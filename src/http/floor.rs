@@ -7,7 +7,7 @@ use uuid::Uuid;
 
 use super::auth::Principal;
 use super::error::ApiError;
-use super::json::{ApiQuery, MaybeJson};
+use super::json::{ApiQuery, MaybeJson, NoQuery};
 use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
 use crate::domain::floor::{Machine, Report, ReportBody};
@@ -134,6 +134,7 @@ pub async fn by_external(
     principal: Principal,
     machine: MachineOf,
     Path((source, external_id, action)): Path<(String, String, String)>,
+    _: NoQuery,
     MaybeJson(body): MaybeJson<ReportBody>,
 ) -> Result<Json<Success<ActedView>>, ApiError> {
     let target = RecordRef::External {

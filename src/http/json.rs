@@ -77,6 +77,30 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
     }
 }
 
+/// A route that takes no query parameters: one sent is refused, named, as the routes that take
+/// some refuse those they do not know. Taken in silence, `DELETE …?dry_run=true` deleted the
+/// record (`errors::writes_refuse_query_parameters_they_do_not_take`).
+pub struct NoQuery;
+
+impl<S: Send + Sync> FromRequestParts<S> for NoQuery {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let Some((name, _)) = form_urlencoded::parse(query.as_bytes()).next() else {
+            return Ok(NoQuery);
+        };
+        let mut message = "is not a parameter of this route, which takes none".to_owned();
+        if name == "dry_run" {
+            message.push_str("; dry runs are for sync and bulk-sync calls");
+        }
+        Err(ApiError::invalid(FieldError {
+            field: Some(name.into_owned()),
+            message,
+        }))
+    }
+}
+
 fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
     let pairs = form_urlencoded::parse(query.as_bytes());
     serde_path_to_error::deserialize(serde_urlencoded::Deserializer::new(pairs)).map_err(|error| {

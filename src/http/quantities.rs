@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::auth::Principal;
 use super::error::ApiError;
 use super::floor::required_id;
-use super::json::{ApiJson, ApiQuery};
+use super::json::{ApiJson, ApiQuery, NoQuery};
 use super::{success, AppState, Success};
 use crate::domain::quantity::{NewReport, QuantityBody, QuantityReport, Recorded, Reported};
 
@@ -27,6 +27,7 @@ pub(super) const TAG: &str = "Shop floor";
 pub async fn report(
     State(state): State<AppState>,
     principal: Principal,
+    _: NoQuery,
     ApiJson(body): ApiJson<QuantityBody>,
 ) -> Result<(StatusCode, Json<Success<Recorded>>), ApiError> {
     let report =

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 use super::auth::Principal;
 use super::error::ApiError;
-use super::json::ApiQuery;
+use super::json::{ApiQuery, NoQuery};
 use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
 use crate::domain::record::Payload;
@@ -372,6 +372,7 @@ pub async fn delete_one<P: Payload>(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    _: NoQuery,
 ) -> Result<Json<Success<DeletedView>>, ApiError> {
     let target = record_id(P::ENTITY, &id)?;
     remove(&state, principal, P::ENTITY, target).await
@@ -381,6 +382,7 @@ pub async fn delete_by_external<P: Payload>(
     State(state): State<AppState>,
     principal: Principal,
     Path((source, external_id)): Path<(String, String)>,
+    _: NoQuery,
 ) -> Result<Json<Success<DeletedView>>, ApiError> {
     remove(&state, principal, P::ENTITY, external(source, external_id)).await
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::floor::required_id;
-use super::json::ApiJson;
+use super::json::{ApiJson, NoQuery};
 use super::webhooks::{no_webhook, webhook_id, TAG};
 use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
@@ -55,6 +55,7 @@ pub async fn test(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    _: NoQuery,
 ) -> Result<(StatusCode, Json<Success<Queued>>), ApiError> {
     let id = webhook_id(&id)?;
     let (delivery_id, event_id) = delivery_log::send_test(&*state.store, principal.scope, id)
@@ -83,6 +84,7 @@ pub async fn retry(
     State(state): State<AppState>,
     principal: Principal,
     Path((id, delivery)): Path<(String, String)>,
+    _: NoQuery,
 ) -> Result<(StatusCode, Json<Success<Queued>>), ApiError> {
     let id = webhook_id(&id)?;
     let delivery = required_id("delivery_id", Some(&delivery))?;
@@ -157,6 +159,7 @@ pub async fn replay(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    _: NoQuery,
     ApiJson(body): ApiJson<ReplayBody>,
 ) -> Result<(StatusCode, Json<Success<Replayed>>), ApiError> {
     let id = webhook_id(&id)?;

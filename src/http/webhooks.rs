@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::floor::required_id;
-use super::json::{ApiJson, ApiQuery};
+use super::json::{ApiJson, ApiQuery, NoQuery};
 use super::read::page_limit;
 use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
@@ -46,6 +46,7 @@ pub(super) fn webhook_id(text: &str) -> Result<Uuid, ApiError> {
 pub async fn create(
     State(state): State<AppState>,
     principal: Principal,
+    _: NoQuery,
     ApiJson(body): ApiJson<CreateBody>,
 ) -> Result<(StatusCode, Json<Success<Endpoint>>), ApiError> {
     let settings = body
@@ -176,6 +177,7 @@ pub async fn patch_one(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    _: NoQuery,
     ApiJson(body): ApiJson<PatchBody>,
 ) -> Answer<Endpoint> {
     patch(&state, &principal, webhook_id(&id)?, body).await
@@ -226,6 +228,7 @@ pub async fn delete_one(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    _: NoQuery,
 ) -> Answer<Deleted> {
     delete(&state, &principal, webhook_id(&id)?).await
 }
@@ -261,6 +264,7 @@ pub async fn rotate(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    _: NoQuery,
 ) -> Answer<Endpoint> {
     let id = webhook_id(&id)?;
     let endpoint = webhooks::rotate(&*state.store, principal.scope, id).await?;

@@ -350,6 +350,72 @@ async fn every_response_has_a_request_id() {
 
 // Only what the store decides can differ between engines: the tests decided before the
 // store is asked (routing, decoding, validation, headers) run once, on SQLite.
+/// A write route that takes no query parameter refuses one, named, as the routes that take
+/// some refuse those they do not know: taken in silence, `DELETE …?dry_run=true` deleted the
+/// record, and a floor action or quantity report "tried" as a dry run was real.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_refuse_query_parameters_they_do_not_take() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let (o1, _) = crate::floor::routing(&server, &key).await;
+    let calls = [
+        (
+            Method::DELETE,
+            "/api-jobs/by-external/SAP/J?dry_run=true".to_owned(),
+            None,
+        ),
+        (
+            Method::DELETE,
+            format!("/api-operations/{o1}?bogus=1"),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api-operations/by-external/SAP/O1/start?dry_run=true".to_owned(),
+            None,
+        ),
+        (
+            Method::POST,
+            "/api-operation-quantities?dry_run=1".to_owned(),
+            Some(json!({"operation_id": o1, "good": 1})),
+        ),
+        (
+            Method::POST,
+            "/api-webhooks?x=1".to_owned(),
+            Some(json!({"url": "https://erp.example/hook", "events": ["job.*"]})),
+        ),
+    ];
+    for (method, path, body) in calls {
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap());
+        let content_type = body.as_ref().map(|_| "application/json");
+        let reply = server
+            .send(method, &path, Some(&key), body, content_type)
+            .await
+            .expect(400);
+        assert_eq!(reply.error_code(), "VALIDATION_ERROR");
+        let field = &reply.body["error"]["details"][0]["field"];
+        assert!(
+            path.contains(&format!("?{}=", field.as_str().unwrap())),
+            "{path}: {field}"
+        );
+    }
+    let job = server
+        .get("/api-jobs/by-external/SAP/J", &key)
+        .await
+        .expect(200);
+    assert!(job.data()["deleted_at"].is_null(), "nothing was deleted");
+    let operation = server.get(&format!("/api-operations/{o1}"), &key).await;
+    let operation = operation.expect(200);
+    assert_eq!(
+        operation.data()["status"],
+        "not_started",
+        "nothing was started"
+    );
+    assert_eq!(operation.data()["quantity_good"], 0, "nothing was counted");
+    let hooks = server.get("/api-webhooks", &key).await.expect(200);
+    assert_eq!(hooks.data()["total"], 0);
+}
+
 on_every_engine!(
     unauthorized_without_a_valid_key,
     unknown_paths_and_ids_are_not_found,
