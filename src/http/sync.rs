@@ -193,10 +193,11 @@ pub async fn sync_one<P: Payload>(
     principal: Principal,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<SyncParams>,
-    ApiJson(payload): ApiJson<P>,
+    payload: Result<ApiJson<P>, ApiError>,
 ) -> Result<Response, ApiError> {
     let finish = params.finish();
     let mut draft = draft(&principal, &headers, P::ENTITY, Answer::Single, finish);
+    let payload = decoded(payload, &state, &principal, &draft).await?;
     let batch = match prepare_one(payload, params.children(P::ENTITY)?) {
         Ok(batch) => batch,
         Err(error) => return Err(refused(&state, &principal, draft, error).await),
@@ -221,6 +222,27 @@ pub async fn sync_one<P: Payload>(
         dry_run: finish == Finish::DryRun,
     };
     Ok((status, Json(success(view))).into_response())
+}
+
+/// The body, or why not. A body whose record is invalid (a validation error) is a refused
+/// record, kept in the history like any other
+/// (`history::a_body_refused_as_invalid_is_in_the_history`); a call refused as a whole (too
+/// large, not JSON) has no record to keep.
+async fn decoded<T>(
+    body: Result<ApiJson<T>, ApiError>,
+    state: &AppState,
+    principal: &Principal,
+    draft: &HistoryDraft,
+) -> Result<T, ApiError> {
+    match body {
+        Ok(ApiJson(body)) => Ok(body),
+        Err(ApiError::Validation { message, details }) if !details.is_empty() => {
+            let error = RecordError::invalid(details[0].clone());
+            refused(state, principal, draft.clone(), error).await;
+            Err(ApiError::Validation { message, details })
+        }
+        Err(error) => Err(error),
+    }
 }
 
 /// A single record refused before the store saw it: recorded in the history (a failure to
@@ -255,10 +277,11 @@ pub async fn sync_bulk<P: Payload>(
     principal: Principal,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<SyncParams>,
-    ApiJson(body): ApiJson<BulkBody<P>>,
+    body: Result<ApiJson<BulkBody<P>>, ApiError>,
 ) -> Result<Response, ApiError> {
     let finish = params.finish();
     let mut draft = draft(&principal, &headers, P::ENTITY, Answer::Bulk, finish);
+    let body = decoded(body, &state, &principal, &draft).await?;
     let prepared = prepare_bulk(body, params.children(P::ENTITY)?).map_err(ApiError::invalid)?;
     let batch = prepared.batch;
     draft.sources = batch.sources();

@@ -196,7 +196,56 @@ async fn a_retry_while_the_first_call_runs_is_told_to_wait(engine: Engine) {
     assert_eq!(retry["error"]["code"], "IDEMPOTENCY_IN_PROGRESS");
 }
 
+/// A sync whose body is refused as invalid is a refused call like any other: in the history,
+/// with its error, and in the feed as `sync.completed`. (Only errors found after decoding were
+/// kept: an unknown field or a missing key left no trace.) A call refused whole for what it
+/// is, not what it holds (not JSON, too large), has no record to keep.
+async fn a_body_refused_as_invalid_is_in_the_history(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let unknown = json!({"external_id": "J", "external_source": "SAP", "job_number": "1",
+        "colour": "red"});
+    let refused = server
+        .put("/api-jobs/sync", &key, &unknown)
+        .await
+        .expect(400);
+    let malformed = br#"{"jobs": [{"external_id": "J""#.to_vec();
+    let json = Some("application/json");
+    let bulk = "/api-jobs/bulk-sync";
+    let reply = server
+        .send(Method::POST, bulk, Some(&key), Some(malformed), json)
+        .await;
+    reply.expect(400);
+    let text = b"external_id=J".to_vec();
+    let form = Some("application/x-www-form-urlencoded");
+    let reply = server.send(Method::PUT, "/api-jobs/sync", Some(&key), Some(text), form);
+    reply.await.expect(415);
+
+    let history = server.get("/api-sync/imports", &key).await.expect(200);
+    assert_eq!(
+        history.data()["pagination"]["total"],
+        2,
+        "{:#}",
+        history.body
+    );
+    let entries = history.data()["imports"].as_array().unwrap().clone();
+    assert_eq!(entries[0]["endpoint"], "POST /api-jobs/bulk-sync");
+    assert_eq!(entries[1]["endpoint"], "PUT /api-jobs/sync");
+    assert_eq!(entries[1]["status"], 400);
+    assert_eq!(entries[1]["errors"], 1);
+    assert_eq!(
+        entries[1]["request_id"],
+        refused.header("x-request-id").unwrap()
+    );
+    let feed = server
+        .get("/api-events?types=sync.completed", &key)
+        .await
+        .expect(200);
+    assert_eq!(feed.data()["events"].as_array().unwrap().len(), 2);
+}
+
 on_every_engine!(
+    a_body_refused_as_invalid_is_in_the_history,
     every_sync_call_is_in_the_history,
     retries_with_an_idempotency_key_replay,
     a_retry_while_the_first_call_runs_is_told_to_wait,
