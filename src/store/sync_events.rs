@@ -15,6 +15,7 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use super::events::{append, append_after, Appended};
+use super::floor::complete_part_when_done;
 use super::history::insert_statement;
 use super::sync::{Retired, SyncWriter, UpsertRow};
 use super::tx::Arg;
@@ -121,7 +122,7 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
     /// Notes the `kept` values in `results`, and (unless a dry run) answers the sync's events
     /// and the call's `sync.completed`, as of `now`.
     async fn finish(
-        self,
+        mut self,
         results: &mut [RecordResult],
         entry: Option<&ImportEntry>,
         finish: Finish,
@@ -157,10 +158,38 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
                 )
             }));
         }
+        events.extend(self.complete_parts_left_done(now).await?);
         // An unchanged re-send writes nothing; a call that changed or refused something says
         // so once.
         if let Some(entry) = entry.filter(|e| !events.is_empty() || e.counts.errors > 0) {
             events.push(completed(entry));
+        }
+        Ok(events)
+    }
+
+    /// A replace that deletes a part's open operations can leave it with completed ones only:
+    /// the part completes then, as it does when the floor completes its last open operation
+    /// or a `DELETE` removes it (`floor_records::a_replace_leaving_only_completed_operations_completes_the_part`).
+    async fn complete_parts_left_done(&mut self, now: &str) -> Result<Vec<NewEvent>, StoreError> {
+        let retired_parts: HashSet<Uuid> = self
+            .retired
+            .iter()
+            .filter(|(entity, _)| *entity == Entity::Parts)
+            .flat_map(|(_, retired)| retired.iter().map(|r| r.id))
+            .collect();
+        let mut seen = HashSet::new();
+        let operations: Vec<Uuid> = self
+            .retired
+            .iter()
+            .filter(|(entity, _)| *entity == Entity::Operations)
+            .flat_map(|(_, retired)| retired.iter())
+            .filter(|r| !retired_parts.contains(&r.parent) && seen.insert(r.parent))
+            .map(|r| r.id)
+            .collect();
+        let mut events = Vec::new();
+        let mut statements = self.writer.statements();
+        for operation in operations {
+            events.extend(complete_part_when_done(&mut statements, operation, now, now).await?);
         }
         Ok(events)
     }

@@ -134,7 +134,36 @@ async fn transition_events_carry_the_record(engine: Engine) {
     assert_eq!(last("operation")["data"]["cell_name"], "Saw");
 }
 
+/// A replace that deletes a part's open operations and keeps its completed ones completes the
+/// part, as completing or deleting the last open one does; its feed says `part.completed`.
+async fn a_replace_leaving_only_completed_operations_completes_the_part(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    for action in ["start", "complete"] {
+        let path = format!("/api-operation-lifecycle/{action}?id={o1}");
+        server.post(&path, &key, &json!({})).await.expect(200);
+    }
+    let part = server.get("/api-parts/by-external/SAP/P", &key).await;
+    assert_eq!(part.expect(200).data()["status"], "not_started");
+
+    let only_o1 = json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1",
+        "parts": [{"external_id": "P", "part_number": "PN-1", "quantity": 10, "operations": [
+            {"external_id": "O1", "operation_name": "Cut", "sequence": 1, "cell_name": "Saw"}]}]});
+    let replaced = server
+        .put("/api-jobs/sync?children=replace", &key, &only_o1)
+        .await;
+    replaced.expect(200);
+    let part = server.get("/api-parts/by-external/SAP/P", &key).await;
+    assert_eq!(part.expect(200).data()["status"], "completed");
+    let feed = server.get("/api-events?types=part.completed", &key).await;
+    let events = feed.expect(200).data()["events"].clone();
+    assert_eq!(events.as_array().unwrap().len(), 1, "{events:#}");
+    assert_eq!(events[0]["data"]["status"], "completed");
+}
+
 on_every_engine!(
     reads_show_the_floors_actual_minutes,
     transition_events_carry_the_record,
+    a_replace_leaving_only_completed_operations_completes_the_part,
 );
