@@ -112,9 +112,20 @@ fn entity_routes<P: Payload>(router: Router<AppState>) -> Router<AppState> {
 /// 200 when the store answers; no key needed.
 #[utoipa::path(get, path = "/healthz", operation_id = "getHealth", tag = "Service")]
 async fn health(State(state): State<AppState>) -> Result<Json<Success<&'static str>>, ApiError> {
-    state.store.health().await?;
+    // Within a second, whatever the acquire timeout: a load balancer's probe (often 2 s) must
+    // read `503` from a database that does not answer, not time out.
+    match tokio::time::timeout(HEALTH_WITHIN, state.store.health()).await {
+        Ok(answer) => answer?,
+        Err(_) => {
+            let waited = crate::store::StoreError::Unavailable(sqlx::Error::PoolTimedOut);
+            return Err(ApiError::Store(waited));
+        }
+    }
     Ok(Json(success("ok")))
 }
+
+/// How long `/healthz` waits for the database.
+const HEALTH_WITHIN: Duration = Duration::from_secs(1);
 
 async fn not_found() -> ApiError {
     ApiError::NotFound("no such endpoint".to_owned())

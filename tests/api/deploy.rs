@@ -235,10 +235,16 @@ async fn outage_answers_503_and_recovers_without_restart() {
         started.elapsed() < Duration::from_secs(10),
         "fails fast, not a hang"
     );
+    let probe = std::time::Instant::now();
     let health = reqwest::get(format!("{}/healthz", server.base))
         .await
         .unwrap();
     assert_eq!(health.status(), 503);
+    assert!(
+        probe.elapsed() < Duration::from_millis(1800),
+        "a probe with a 2 s timeout reads the 503: {:?}",
+        probe.elapsed()
+    );
 
     let restarted = std::process::Command::new(&pg_ctl).arg("start").status();
     assert!(restarted.unwrap().success());
