@@ -8,7 +8,7 @@
 //! traffic (`metrics::counters_move_with_the_traffic`).
 
 use std::sync::OnceLock;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -86,6 +86,10 @@ fn describe() {
         "Age of the oldest webhook delivery still waiting to be sent; 0 when none waits."
     );
     describe_gauge!(
+        "eryxon_db_up",
+        "1 when the database answered this scrape's query (within a second), 0 when not."
+    );
+    describe_gauge!(
         "eryxon_db_pool_connections",
         "Database connections of this process, by state (idle, active)."
     );
@@ -148,19 +152,30 @@ async fn sample(state: &AppState) {
     for (name, count) in [("idle", pool.idle), ("active", pool.active)] {
         metrics::gauge!("eryxon_db_pool_connections", "state" => name).set(f64::from(count));
     }
-    if let Ok(oldest) = crate::store::deliveries::oldest_pending(&*state.store).await {
-        let age = oldest.and_then(|text| {
-            let at =
-                time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
-                    .ok()?;
-            Some(
-                (time::OffsetDateTime::now_utc() - at)
-                    .as_seconds_f64()
-                    .max(0.0),
-            )
-        });
-        metrics::gauge!("eryxon_webhook_oldest_pending_seconds").set(age.unwrap_or(0.0));
-    }
+    // Bounded, so a scrape answers while the database does not; the age is then unknown, not
+    // the last one read, which made an alert on its growth go quiet just when nothing could
+    // be sent (`deploy::outage_answers_503_and_recovers_without_restart`).
+    let oldest = tokio::time::timeout(
+        Duration::from_secs(1),
+        crate::store::deliveries::oldest_pending(&*state.store),
+    )
+    .await;
+    let Ok(Ok(oldest)) = oldest else {
+        metrics::gauge!("eryxon_db_up").set(0.0);
+        metrics::gauge!("eryxon_webhook_oldest_pending_seconds").set(f64::NAN);
+        return;
+    };
+    metrics::gauge!("eryxon_db_up").set(1.0);
+    let age = oldest.and_then(|text| {
+        let at = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
+            .ok()?;
+        Some(
+            (time::OffsetDateTime::now_utc() - at)
+                .as_seconds_f64()
+                .max(0.0),
+        )
+    });
+    metrics::gauge!("eryxon_webhook_oldest_pending_seconds").set(age.unwrap_or(0.0));
 }
 
 /// Counts the records of a sync call that wrote (dry runs count nothing: they wrote nothing),

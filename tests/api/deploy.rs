@@ -245,6 +245,16 @@ async fn outage_answers_503_and_recovers_without_restart() {
         "a probe with a 2 s timeout reads the 503: {:?}",
         probe.elapsed()
     );
+    // A scrape says the database is away, and no stale age of the oldest pending delivery.
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("\neryxon_db_up 0\n"), "{metrics}");
+    assert!(
+        metrics.contains("\neryxon_webhook_oldest_pending_seconds NaN\n"),
+        "{metrics}"
+    );
 
     let restarted = std::process::Command::new(&pg_ctl).arg("start").status();
     assert!(restarted.unwrap().success());
@@ -264,6 +274,11 @@ async fn outage_answers_503_and_recovers_without_restart() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
+    let metrics = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap();
+    let metrics = metrics.text().await.unwrap();
+    assert!(metrics.contains("\neryxon_db_up 1\n"), "{metrics}");
     server.stop().await;
 }
 
