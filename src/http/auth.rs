@@ -65,6 +65,17 @@ const UNKNOWN_KEY: &str = "unknown API key";
 
 /// The API key a request presents in its `Authorization` header, parsed but not yet looked up.
 pub(super) fn presented_key(headers: &HeaderMap) -> Result<PresentedKey, ApiError> {
+    // Two keys are one too many to guess between (`security::two_authorization_headers_are_refused`).
+    if headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return Err(ApiError::Unauthorized(
+            "more than one Authorization header; send one".to_owned(),
+        ));
+    }
     let header = headers
         .get(header::AUTHORIZATION)
         .ok_or_else(|| {

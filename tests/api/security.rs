@@ -182,6 +182,27 @@ async fn metadata_cannot_overwrite_system_fields(engine: Engine) {
     assert_eq!(reply.body["error"]["details"][0]["field"], "tenant_id");
 }
 
+/// Two `Authorization` headers are refused, whichever comes first: the server does not guess
+/// which key the caller meant.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_authorization_headers_are_refused() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let other = server.key("globex").await;
+    let reply = reqwest::Client::new()
+        .get(format!("{}/api-jobs", server.base))
+        .header("authorization", format!("Bearer {key}"))
+        .header("authorization", format!("Bearer {other}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reply.status(), 401);
+    let body: serde_json::Value = reply.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "UNAUTHORIZED");
+    let message = body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("more than one"), "{message}");
+}
+
 on_every_engine!(
     tenants_are_isolated,
     test_keys_see_only_test_data,
