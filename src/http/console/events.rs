@@ -3,7 +3,7 @@
 //! for the rows of events newer than the newest shown, and puts them on top. Without script
 //! the page still works; reloading it shows what arrived.
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -12,7 +12,7 @@ use maud::{html, Markup};
 use serde::Deserialize;
 
 use super::session::Signed;
-use super::{cut, encode, page, rows, when, ConsoleError};
+use super::{cut, encode, page, rows, when, ConsoleError, PageQuery};
 use crate::domain::event::{decode_cursor, encode_cursor, Event, TypeFilter};
 use crate::http::AppState;
 use crate::store::{Feed, FeedQuery};
@@ -64,7 +64,7 @@ fn row(event: &Event) -> Markup {
 async fn list(
     State(state): State<AppState>,
     Signed(principal): Signed,
-    Query(filters): Query<Filters>,
+    PageQuery(filters): PageQuery<Filters>,
 ) -> Result<Response, ConsoleError> {
     let limit = rows(filters.limit);
     let query = FeedQuery {
@@ -142,7 +142,7 @@ fn head() -> Markup {
 async fn newer(
     State(state): State<AppState>,
     Signed(principal): Signed,
-    Query(filters): Query<Filters>,
+    PageQuery(filters): PageQuery<Filters>,
 ) -> Result<Response, ConsoleError> {
     let after = cursor("after", filters.after.as_deref())?;
     let query = FeedQuery {

@@ -2,7 +2,7 @@
 //! `GET /console/syncs/{id}`: one call with its rejected records (field, code, message) — what
 //! an engineer needs to fix the export.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::session::Signed;
-use super::{encode, page, pager, rows, when, ConsoleError};
+use super::{encode, page, pager, rows, when, ConsoleError, PageQuery};
 use crate::domain::history::ImportRecord;
 use crate::domain::Entity;
 use crate::http::AppState;
@@ -55,7 +55,7 @@ fn verdict(entry: &ImportRecord) -> (&'static str, &'static str) {
 async fn list(
     State(state): State<AppState>,
     Signed(principal): Signed,
-    Query(filters): Query<Filters>,
+    PageQuery(filters): PageQuery<Filters>,
 ) -> Result<Response, ConsoleError> {
     let entity = match filters.entity.as_str() {
         "" => None,

@@ -172,6 +172,28 @@ pub enum ConsoleError {
     Api(ApiError),
 }
 
+/// A page's query string, decoded as the API decodes one: a bad value is the console's error
+/// page naming the parameter, not axum's plain-text refusal
+/// (`console::a_bad_query_shows_the_error_page`).
+pub struct PageQuery<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequestParts<S>
+    for PageQuery<T>
+{
+    type Rejection = ConsoleError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ConsoleError> {
+        let super::json::ApiQuery(query) =
+            super::json::ApiQuery::<T>::from_request_parts(parts, state)
+                .await
+                .map_err(ConsoleError::Api)?;
+        Ok(PageQuery(query))
+    }
+}
+
 impl From<StoreError> for ConsoleError {
     fn from(error: StoreError) -> Self {
         ConsoleError::Api(ApiError::from(error))

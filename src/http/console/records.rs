@@ -2,7 +2,7 @@
 //! parts and their operations, with status, progress, quantities and each operation's time
 //! entries.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
@@ -11,7 +11,7 @@ use serde::Deserialize;
 use uuid::Uuid;
 
 use super::session::Signed;
-use super::{encode, field, page, pager, rows, when, ConsoleError};
+use super::{encode, field, page, pager, rows, when, ConsoleError, PageQuery};
 use crate::domain::progress::TimeEntry;
 use crate::domain::quantity::QuantityReport;
 use crate::domain::view::RecordView;
@@ -47,7 +47,7 @@ fn status(record: &RecordView) -> Markup {
 async fn list(
     State(state): State<AppState>,
     Signed(principal): Signed,
-    Query(search): Query<Search>,
+    PageQuery(search): PageQuery<Search>,
 ) -> Result<Response, ConsoleError> {
     let limit = rows(search.limit);
     let text = search.q.trim();
