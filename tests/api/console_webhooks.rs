@@ -322,3 +322,28 @@ async fn the_webhooks_page_is_scoped_and_guarded(engine: Engine) {
 }
 
 crate::on_every_engine!(the_webhooks_page_is_scoped_and_guarded);
+
+/// A page's query string is decoded as the API's: a bad value is the console's error page,
+/// naming the parameter (it was axum's plain-text "Failed to deserialize query string").
+pub(crate) async fn a_bad_query_shows_the_error_page(server: &TestServer, session: &str) {
+    for path in [
+        "/console/events?limit=abc",
+        "/console/syncs?limit=abc",
+        "/console/jobs?limit=x",
+    ] {
+        let reply = reqwest::Client::new()
+            .get(format!("{}{path}", server.base))
+            .header("cookie", session)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(reply.status(), 400, "{path}");
+        let kind = reply.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(kind.starts_with("text/html"), "{path}: {kind}");
+        let body = reply.text().await.unwrap();
+        assert!(
+            body.contains("Could not show this page") && body.contains("limit"),
+            "{body}"
+        );
+    }
+}

@@ -445,13 +445,9 @@ impl SyncWriter for PostgresWriter<'_> {
         entity: Entity,
         keys: &[(&str, &str)],
     ) -> Result<Vec<Option<Uuid>>, StoreError> {
-        // What a sync found stays live until it commits: each row found is key-share locked,
-        // which a delete's and a floor action's `FOR UPDATE` wait for (and the other way
-        // round, when the row is then deleted it is not found). So no part is written under a
-        // job being deleted, no operation into a cell being deleted, and a replace checks
-        // what the floor worked on after any action on its job has committed
-        // (`races::deletes_and_floor_actions_wait_for_syncs_that_found_the_record`). The
-        // keys are locked in key order, the order every upsert locks rows in.
+        // Each row found is key-share locked, in key order (the upserts' order), until the
+        // sync commits: a delete or floor action waits for it, or it finds no row (decision
+        // 0030, `races::deletes_and_floor_actions_wait_for_syncs_that_found_the_record`).
         let sql = format!(
             "SELECT r.idx - 1, t.id \
              FROM unnest($3::text[], $4::text[]) WITH ORDINALITY AS r(src, ext, idx) \
