@@ -10,6 +10,7 @@ use super::tx::{Arg, Statements};
 use super::webhooks::disable;
 use super::{timestamp, timestamp_of, Access, Store, StoreError};
 use crate::domain::delivery::{Verdict, FAILING_DAYS};
+use crate::domain::event::Event;
 use crate::domain::webhook::{filter_of, Body};
 
 pub use super::claim::{claim, refresh_statistics};
@@ -81,6 +82,19 @@ pub(crate) fn skip_locked(tx: &dyn Statements, of: &str) -> String {
     } else {
         format!(" FOR UPDATE OF {of} SKIP LOCKED")
     }
+}
+
+/// Inserts a pending delivery of a logged event, its body as the event's, due now.
+pub(crate) async fn insert_event(
+    tx: &mut dyn Statements,
+    endpoint: Uuid,
+    event: &Event,
+    now: &str,
+) -> Result<Uuid, StoreError> {
+    let record = event.record_id.map(|id| id.hyphenated().to_string());
+    let body = Body::of(event).to_text();
+    let (id, kind) = (&event.id, &event.event_type);
+    insert(tx, endpoint, id, kind, event.position, record, body, now).await
 }
 
 /// Inserts a pending delivery of `body`, due now.
@@ -182,19 +196,7 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
         {
             continue;
         }
-        let body = Body::of(&event).to_text();
-        let record = event.record_id.map(|id| id.hyphenated().to_string());
-        insert(
-            &mut *tx,
-            endpoint,
-            &event.id,
-            &event.event_type,
-            event.position,
-            record,
-            body,
-            &now,
-        )
-        .await?;
+        insert_event(&mut *tx, endpoint, &event, &now).await?;
         created += 1;
     }
     if none {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use serde_json::value::RawValue;
 use uuid::Uuid;
 
-use super::deliveries::{id_list, insert};
+use super::deliveries::{id_list, insert, insert_event};
 use super::events::{columns, read_events};
 use super::tx::{Arg, Row, Statements};
 use super::{timestamp, Access, Store, StoreError};
@@ -307,19 +307,7 @@ pub async fn replay(
                 replayed.resume_from = Some(event.occurred_at);
                 break 'pages;
             }
-            let body = Body::of(&event).to_text();
-            let record = event.record_id.map(|id| id.hyphenated().to_string());
-            insert(
-                &mut *tx,
-                webhook,
-                &event.id,
-                &event.event_type,
-                event.position,
-                record,
-                body,
-                &now,
-            )
-            .await?;
+            insert_event(&mut *tx, webhook, &event, &now).await?;
             replayed.queued += 1;
         }
         if !full {

@@ -425,13 +425,18 @@ pub(crate) async fn sign_in(server: &TestServer, key: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-pub(crate) async fn page(server: &TestServer, session: &str, path: &str) -> String {
-    let reply = reqwest::Client::new()
+/// A console page's answer, with the session's cookie.
+pub(crate) async fn fetch(server: &TestServer, session: &str, path: &str) -> reqwest::Response {
+    reqwest::Client::new()
         .get(format!("{}{path}", server.base))
         .header("cookie", session)
         .send()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+pub(crate) async fn page(server: &TestServer, session: &str, path: &str) -> String {
+    let reply = fetch(server, session, path).await;
     assert_eq!(reply.status(), 200, "{path}");
     reply.text().await.unwrap()
 }

@@ -331,12 +331,7 @@ pub(crate) async fn a_bad_query_shows_the_error_page(server: &TestServer, sessio
         "/console/syncs?limit=abc",
         "/console/jobs?limit=x",
     ] {
-        let reply = reqwest::Client::new()
-            .get(format!("{}{path}", server.base))
-            .header("cookie", session)
-            .send()
-            .await
-            .unwrap();
+        let reply = crate::console::fetch(server, session, path).await;
         assert_eq!(reply.status(), 400, "{path}");
         let kind = reply.headers()["content-type"].to_str().unwrap().to_owned();
         assert!(kind.starts_with("text/html"), "{path}: {kind}");
