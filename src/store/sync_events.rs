@@ -18,7 +18,7 @@ use super::events::{append, append_after, Appended};
 use super::floor::complete_part_when_done;
 use super::history::insert_statement;
 use super::sync::{Retired, SyncWriter, UpsertRow};
-use super::tx::Arg;
+use super::tx::{Arg, Statements};
 use super::{Finish, StoreError};
 use crate::domain::event::{kind_of, NewEvent};
 use crate::domain::history::{HistoryDraft, ImportEntry};
@@ -189,7 +189,18 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         let mut events = Vec::new();
         let mut statements = self.writer.statements();
         for operation in operations {
-            events.extend(complete_part_when_done(&mut statements, operation, now, now).await?);
+            // Only a part the floor worked on: a status the ERP sent is the ERP's to keep
+            // (property `outside_writes_are_seen_by_later_syncs`).
+            let worked = statements
+                .row(
+                    "SELECT 1 FROM parts WHERE floor_at IS NOT NULL \
+                     AND id = (SELECT part_id FROM operations WHERE id = $1::uuid)",
+                    vec![operation.into()],
+                )
+                .await?;
+            if worked.is_some() {
+                events.extend(complete_part_when_done(&mut statements, operation, now, now).await?);
+            }
         }
         Ok(events)
     }
