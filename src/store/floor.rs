@@ -382,16 +382,40 @@ pub(crate) async fn complete_part_when_done(
     at: &str,
     now: &str,
 ) -> Result<Option<NewEvent>, StoreError> {
+    let part = PartOf::Operation(operation);
+    complete_when_done(tx, part, at, now).await
+}
+
+/// Which part [`complete_when_done`] looks at.
+#[derive(Clone, Copy)]
+pub(crate) enum PartOf {
+    /// The part an operation belongs to now.
+    Operation(Uuid),
+    /// The part itself: one an operation left when a sync moved it to another part.
+    Part(Uuid),
+}
+
+/// The part's completion, as [`complete_part_when_done`] describes it.
+pub(crate) async fn complete_when_done(
+    tx: &mut dyn Statements,
+    part: PartOf,
+    at: &str,
+    now: &str,
+) -> Result<Option<NewEvent>, StoreError> {
+    let (condition, id) = match part {
+        PartOf::Operation(id) => ("(SELECT part_id FROM operations WHERE id = $1::uuid)", id),
+        PartOf::Part(id) => ("$1::uuid", id),
+    };
+    let sql = format!(
+        "SELECT CAST(p.id AS TEXT), p.status, \
+                CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
+                  AND o.deleted_at IS NULL AND o.status <> 'completed') AS BIGINT), \
+                CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
+                  AND o.deleted_at IS NULL AND o.status = 'completed') AS BIGINT) \
+         FROM parts AS p WHERE p.id = {condition}"
+    );
     let row = tx
-        .row(
-            "SELECT CAST(p.id AS TEXT), p.status, \
-                    CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
-                      AND o.deleted_at IS NULL AND o.status <> 'completed') AS BIGINT), \
-                    CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
-                      AND o.deleted_at IS NULL AND o.status = 'completed') AS BIGINT) \
-             FROM parts AS p WHERE p.id = (SELECT part_id FROM operations WHERE id = $1::uuid)",
-            vec![operation.into()],
-        )
+        .row(&sql, vec![id.into()])
         .await?
         .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
     if row.int(2)? > 0 || row.int(3)? == 0 || row.text(1)? == WorkStatus::Completed.as_str() {

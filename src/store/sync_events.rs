@@ -15,7 +15,7 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use super::events::{append, append_after, Appended};
-use super::floor::complete_part_when_done;
+use super::floor::{complete_when_done, PartOf};
 use super::history::insert_statement;
 use super::sync::{Retired, SyncWriter, UpsertRow};
 use super::tx::{Arg, Statements};
@@ -158,7 +158,7 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
                 )
             }));
         }
-        events.extend(self.complete_parts_left_done(now).await?);
+        events.extend(self.complete_parts_left_done(&after, now).await?);
         // An unchanged re-send writes nothing; a call that changed or refused something says
         // so once.
         if let Some(entry) = entry.filter(|e| !events.is_empty() || e.counts.errors > 0) {
@@ -167,39 +167,57 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         Ok(events)
     }
 
-    /// A replace that deletes a part's open operations can leave it with completed ones only:
-    /// the part completes then, as it does when the floor completes its last open operation
-    /// or a `DELETE` removes it (`floor_records::a_replace_leaving_only_completed_operations_completes_the_part`).
-    async fn complete_parts_left_done(&mut self, now: &str) -> Result<Vec<NewEvent>, StoreError> {
+    /// A replace that deletes a part's open operations, or a sync that moves them to another
+    /// part, can leave a part with completed ones only: the part completes then, as it does
+    /// when the floor completes its last open operation or a `DELETE` removes it
+    /// (`floor_records::a_replace_leaving_only_completed_operations_completes_the_part`,
+    /// `floor_records::moving_the_open_operation_away_completes_the_part`).
+    async fn complete_parts_left_done(
+        &mut self,
+        after: &HashMap<Uuid, RecordView>,
+        now: &str,
+    ) -> Result<Vec<NewEvent>, StoreError> {
         let retired_parts: HashSet<Uuid> = self
             .retired
             .iter()
             .filter(|(entity, _)| *entity == Entity::Parts)
             .flat_map(|(_, retired)| retired.iter().map(|r| r.id))
             .collect();
-        let mut seen = HashSet::new();
-        let operations: Vec<Uuid> = self
+        let left = self
             .retired
             .iter()
             .filter(|(entity, _)| *entity == Entity::Operations)
-            .flat_map(|(_, retired)| retired.iter())
-            .filter(|r| !retired_parts.contains(&r.parent) && seen.insert(r.parent))
-            .map(|r| r.id)
+            .flat_map(|(_, retired)| retired.iter().map(|r| r.parent));
+        let moved_from = self
+            .levels
+            .iter()
+            .filter(|(entity, _)| *entity == Entity::Operations)
+            .flat_map(|(_, rows)| rows.iter())
+            .filter(|row| row.change == Change::Updated)
+            .filter_map(|row| {
+                let from = self.before.get(&row.id)?.reference("part_id")?;
+                let to = after.get(&row.id)?.reference("part_id")?;
+                (from != to).then_some(from)
+            });
+        let mut seen = HashSet::new();
+        let parts: Vec<Uuid> = left
+            .chain(moved_from)
+            .filter(|part| !retired_parts.contains(part) && seen.insert(*part))
             .collect();
         let mut events = Vec::new();
         let mut statements = self.writer.statements();
-        for operation in operations {
+        for part in parts {
             // Only a part the floor worked on: a status the ERP sent is the ERP's to keep
             // (property `outside_writes_are_seen_by_later_syncs`).
             let worked = statements
                 .row(
-                    "SELECT 1 FROM parts WHERE floor_at IS NOT NULL \
-                     AND id = (SELECT part_id FROM operations WHERE id = $1::uuid)",
-                    vec![operation.into()],
+                    "SELECT 1 FROM parts WHERE floor_at IS NOT NULL AND id = $1::uuid",
+                    vec![part.into()],
                 )
                 .await?;
             if worked.is_some() {
-                events.extend(complete_part_when_done(&mut statements, operation, now, now).await?);
+                let part = PartOf::Part(part);
+                events.extend(complete_when_done(&mut statements, part, now, now).await?);
             }
         }
         Ok(events)

@@ -162,8 +162,44 @@ async fn a_replace_leaving_only_completed_operations_completes_the_part(engine: 
     assert_eq!(events[0]["data"]["status"], "completed");
 }
 
+/// A flat sync that moves a part's last open operation to another part leaves the first part
+/// with completed operations only: it completes, as deleting that operation would complete it.
+async fn moving_the_open_operation_away_completes_the_part(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    for action in ["start", "complete"] {
+        let path = format!("/api-operation-lifecycle/{action}?id={o1}");
+        server.post(&path, &key, &json!({})).await.expect(200);
+    }
+    let p2 = json!({"external_id": "P2", "external_source": "SAP", "job_external_id": "J",
+        "part_number": "PN-2", "quantity": 1});
+    server.put("/api-parts/sync", &key, &p2).await.expect(201);
+
+    let moved = json!({"external_id": "O2", "external_source": "SAP", "part_external_id": "P2",
+        "operation_name": "Deburr", "sequence": 2, "cell_name": "Saw"});
+    server
+        .put("/api-operations/sync", &key, &moved)
+        .await
+        .expect(200);
+    let part = |external: &'static str| {
+        let (server, key) = (&server, &key);
+        async move {
+            let path = format!("/api-parts/by-external/SAP/{external}");
+            server.get(&path, key).await.expect(200).data()["status"].clone()
+        }
+    };
+    assert_eq!(part("P").await, "completed");
+    assert_eq!(part("P2").await, "not_started");
+    let feed = server.get("/api-events?types=part.completed", &key).await;
+    let events = feed.expect(200).data()["events"].clone();
+    assert_eq!(events.as_array().unwrap().len(), 1, "{events:#}");
+    assert_eq!(events[0]["external_id"], "P");
+}
+
 on_every_engine!(
     reads_show_the_floors_actual_minutes,
     transition_events_carry_the_record,
     a_replace_leaving_only_completed_operations_completes_the_part,
+    moving_the_open_operation_away_completes_the_part,
 );
