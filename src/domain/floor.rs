@@ -146,7 +146,9 @@ impl Machine {
     fn allows(self, from: WorkStatus, action: Action) -> bool {
         use WorkStatus::*;
         match action {
-            Action::Start => from == NotStarted || (self == Machine::Job && from == OnHold),
+            // Start on hold continues, as resume does: Eryxon's own terminals send it
+            // (its reference: "status must be `not_started` or `on_hold`"), `floor::an_operation_goes_through_its_lifecycle`.
+            Action::Start => from == NotStarted || from == OnHold,
             Action::Hold | Action::Complete => from == InProgress,
             Action::Resume => from == OnHold,
         }
@@ -262,7 +264,7 @@ mod tests {
         assert_eq!(op.next(InProgress, Action::Hold), Ok(OnHold));
         assert_eq!(op.next(OnHold, Action::Resume), Ok(InProgress));
         assert_eq!(op.next(InProgress, Action::Complete), Ok(Completed));
-        assert!(op.next(OnHold, Action::Start).is_err());
+        assert_eq!(op.next(OnHold, Action::Start), Ok(InProgress));
         assert!(op.next(NotStarted, Action::Complete).is_err());
         assert!(op.next(Completed, Action::Resume).is_err());
     }

@@ -44,7 +44,10 @@ pub enum ActedView {
         operation_type: &'static str,
         previous_status: String,
         new_status: String,
-        time_entry_ended: Option<TimeEntry>,
+        /// Whether the action closed a time entry, as Eryxon answers it.
+        time_entry_ended: bool,
+        /// The entry it closed.
+        ended_time_entry: Option<TimeEntry>,
     },
     Job {
         job: JobProgress,
@@ -84,7 +87,8 @@ async fn act(
             operation_type: name,
             previous_status: done.previous_status,
             new_status: done.new_status,
-            time_entry_ended: done.time_entry_ended,
+            time_entry_ended: done.time_entry_ended.is_some(),
+            ended_time_entry: done.time_entry_ended,
         },
         Progress::Job(job) => ActedView::Job {
             job,

@@ -205,8 +205,9 @@ fn list_query(entity: Entity, params: ListParams) -> Result<ListQuery, ApiError>
     let external_ids = params
         .external_id
         .map(|ids| {
+            // Exact, as every identity is compared: `SO-1 ` is a record of its own
+            // (`listing::every_filter_narrows_the_list`).
             ids.split(',')
-                .map(str::trim)
                 .filter(|id| !id.is_empty())
                 .map(str::to_owned)
                 .collect()

@@ -54,7 +54,8 @@ async fn an_operation_goes_through_its_lifecycle(engine: Engine) {
     assert_eq!(data["operation"]["part"]["part_number"], "PN-1");
     assert_eq!(data["operation"]["part"]["job"]["job_number"], "SO-1");
     assert!(data["operation"]["started_at"].is_string());
-    assert_eq!(data["time_entry_ended"], Value::Null);
+    assert_eq!(data["time_entry_ended"], false);
+    assert_eq!(data["ended_time_entry"], Value::Null);
 
     let paused = server
         .post(
@@ -65,8 +66,9 @@ async fn an_operation_goes_through_its_lifecycle(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(paused.data()["new_status"], "on_hold");
-    assert_eq!(paused.data()["time_entry_ended"]["operator"], "ana");
-    assert_eq!(paused.data()["time_entry_ended"]["duration_minutes"], 30);
+    assert_eq!(paused.data()["time_entry_ended"], true);
+    assert_eq!(paused.data()["ended_time_entry"]["operator"], "ana");
+    assert_eq!(paused.data()["ended_time_entry"]["duration_minutes"], 30);
     assert_eq!(paused.data()["operation"]["actual_time_minutes"], 30);
 
     // Eryxon's clients send the operator as `user_id`, and may send no body at all.
@@ -88,7 +90,7 @@ async fn an_operation_goes_through_its_lifecycle(engine: Engine) {
     assert_eq!(operation["status"], "completed");
     assert_eq!(operation["completion_percentage"], 100);
     assert!(operation["completed_at"].is_string());
-    assert_eq!(done.data()["time_entry_ended"]["operator"], "ben");
+    assert_eq!(done.data()["ended_time_entry"]["operator"], "ben");
 
     let entries = server
         .get(&format!("/api-time-entries?operation_id={o1}"), &key)
@@ -105,10 +107,19 @@ async fn an_operation_goes_through_its_lifecycle(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(part.data()["status"], "not_started");
-    server
+    // `start` on hold continues the operation, as Eryxon's terminals send it.
+    for action in ["start", "pause"] {
+        server
+            .post(&act(action, &o2), &key, &json!({}))
+            .await
+            .expect(200);
+    }
+    let again = server
         .post(&act("start", &o2), &key, &json!({}))
         .await
         .expect(200);
+    assert_eq!(again.data()["previous_status"], "on_hold");
+    assert_eq!(again.data()["new_status"], "in_progress");
     server
         .post(&act("complete", &o2), &key, &json!({}))
         .await

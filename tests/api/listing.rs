@@ -48,6 +48,8 @@ async fn every_filter_narrows_the_list(engine: Engine) {
     seed(&server, &key).await;
     let cases: &[(&str, &str, &[&str])] = &[
         ("jobs", "external_id=SO-1,SO-3", &["SO-1", "SO-3"]),
+        // Spaces are part of an identity: `SO-1 ` is not `SO-1`.
+        ("jobs", "external_id=SO-1%20,SO-2", &["SO-2"]),
         ("jobs", "external_source=NetSuite", &["SO-3"]),
         ("jobs", "search=ACME", &["SO-1", "SO-3"]),
         ("jobs", "search=X_", &["SO-3"]),

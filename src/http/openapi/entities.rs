@@ -18,6 +18,7 @@ use super::parameters::{
 use super::records::{input_name, record_name, title, titles, Placement};
 use super::schemas::{array_of, schema_ref, Object};
 use crate::domain::batch::MAX_BULK_RECORDS;
+use crate::domain::floor::floor_acts_on;
 use crate::domain::schema::Entity;
 
 /// The paths of a document under construction, and the error answers they share.
@@ -185,16 +186,20 @@ fn get_description(entity: Entity) -> &'static str {
 fn delete_description(entity: Entity) -> &'static str {
     match entity {
         Entity::Jobs => {
-            "Soft delete: hidden from reads, with its parts and operations. Syncing it again \
-             restores it with the same id."
+            "Soft delete: hidden from reads, with its parts and operations; refused (409) once \
+             the shop floor has worked on it. Syncing it again restores it with the same id."
         }
         Entity::Parts => {
-            "Soft delete: hidden from reads, with its operations. Syncing it again restores it \
-             with the same id."
+            "Soft delete: hidden from reads, with its operations; refused (409) once the shop \
+             floor has worked on it. Syncing it again restores it with the same id."
         }
         Entity::Cells => {
             "Soft delete, refused (409) while live operations run in the cell. Syncing it again \
              restores it with the same id."
+        }
+        Entity::Operations => {
+            "Soft delete: hidden from reads; refused (409) once the shop floor has worked on \
+             it. Syncing it again restores it with the same id."
         }
         _ => "Soft delete: hidden from reads. Syncing it again restores it with the same id.",
     }
@@ -250,10 +255,12 @@ fn read_paths(entity: Entity, routes: &mut Routes) {
             success_response(&message, access, 200, schema_ref("Deleted")),
         )]
     };
-    let delete_codes: &[&str] = if entity == Entity::Cells {
-        &["NOT_FOUND", "CONFLICT"]
+    // A malformed id or a query parameter is refused; a cell in use, or a record the floor
+    // worked on, is a conflict.
+    let delete_codes: &[&str] = if entity == Entity::Cells || floor_acts_on(entity) {
+        &["VALIDATION_ERROR", "NOT_FOUND", "CONFLICT"]
     } else {
-        &["NOT_FOUND"]
+        &["VALIDATION_ERROR", "NOT_FOUND"]
     };
     let get_codes = &["VALIDATION_ERROR", "NOT_FOUND"];
 

@@ -128,6 +128,15 @@ fn acted(machine: Machine) -> S {
                 .field("new_status", status(), true)
                 .field(
                     "time_entry_ended",
+                    described(
+                        ObjectBuilder::new().schema_type(Type::Boolean).into(),
+                        "Whether the action closed a time entry (pause, complete of an \
+                         operation with one open), as Eryxon answers it.",
+                    ),
+                    true,
+                )
+                .field(
+                    "ended_time_entry",
                     OneOfBuilder::new()
                         .item(schema_ref("TimeEntry"))
                         .item(ObjectBuilder::new().schema_type(Type::Null))

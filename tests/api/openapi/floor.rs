@@ -34,7 +34,8 @@ async fn floor_and_feed_answers_match_the_schemas(engine: Engine) {
         .send(Method::POST, &act("pause", &o1), Some(&key), None, None)
         .await
         .expect(200);
-    assert!(paused.data()["time_entry_ended"].is_object());
+    assert_eq!(paused.data()["time_entry_ended"], true);
+    assert!(paused.data()["ended_time_entry"].is_object());
     assert_documented(&doc, OPERATION, "post", &paused);
     let resumed = server
         .post(
@@ -69,6 +70,21 @@ async fn floor_and_feed_answers_match_the_schemas(engine: Engine) {
         .await
         .expect(200);
     assert_documented(&doc, OPERATION_BY_EXTERNAL, "post", &late);
+    // Deleting what the floor worked on is the documented conflict.
+    for (path, template) in [
+        (format!("/api-operations/{o1}"), "/api-operations/{id}"),
+        (
+            "/api-jobs/by-external/SAP/J".to_owned(),
+            "/api-jobs/by-external/{external_source}/{external_id}",
+        ),
+    ] {
+        let reply = server
+            .send(Method::DELETE, &path, Some(&key), None, None)
+            .await
+            .expect(409);
+        assert_eq!(reply.error_code(), "CONFLICT", "{path}");
+        assert_documented(&doc, template, "delete", &reply);
+    }
 
     for (path, template) in [
         ("/api-operation-lifecycle/start", OPERATION),
