@@ -85,13 +85,16 @@ pub fn eryxon_signature(secret: &str, body: &[u8]) -> String {
     )
 }
 
-/// The body of a delivery: Standard Webhooks' `type`, `timestamp`, `data`, Eryxon's
-/// `event_type`, and the event's ids so a receiver can deduplicate and look the record up.
+/// The body of a delivery: Standard Webhooks' `type`, `timestamp`, `data`, Eryxon's type keys
+/// (`event` as its implementation sends it, `event_type` as its documents name it), and the
+/// event's ids so a receiver can deduplicate and look the record up.
 #[derive(Debug, Serialize)]
 pub struct Body<'a> {
     pub id: &'a str,
     #[serde(rename = "type")]
     pub event_type: &'a str,
+    #[serde(rename = "event")]
+    pub eryxon_event: &'a str,
     #[serde(rename = "event_type")]
     pub eryxon_type: &'a str,
     pub timestamp: &'a str,
@@ -107,6 +110,7 @@ impl<'a> Body<'a> {
         Body {
             id: &event.id,
             event_type: &event.event_type,
+            eryxon_event: &event.event_type,
             eryxon_type: &event.event_type,
             timestamp: &event.occurred_at,
             entity: event.entity.as_deref(),

@@ -210,6 +210,7 @@ pub async fn send_test(
     let body = Body {
         id: &event_id,
         event_type: "webhook.test",
+        eryxon_event: "webhook.test",
         eryxon_type: "webhook.test",
         timestamp: &now,
         entity: None,

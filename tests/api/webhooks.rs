@@ -197,6 +197,10 @@ async fn an_operation_start_is_delivered_signed(engine: Engine) {
     let body = request.json();
     assert_eq!(body["type"], "operation.started");
     assert_eq!(body["event_type"], "operation.started");
+    assert_eq!(
+        body["event"], "operation.started",
+        "as Eryxon's implementation sends it"
+    );
     assert_eq!(body["id"], request.webhook_id());
     assert_eq!(body["record_id"], o1.as_str());
     assert_eq!(body["external_id"], "O1");
