@@ -29,6 +29,7 @@ mod ownership;
 mod push;
 mod push_bodies;
 mod push_exports;
+mod push_order;
 mod push_retries;
 mod quantities;
 mod races;

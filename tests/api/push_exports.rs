@@ -11,7 +11,7 @@ use crate::common::{Engine, TestServer};
 use crate::push::{exit_code, push, summary, text};
 
 /// Writes `bytes` as `name` in `dir` and gives its path as an argument.
-fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> String {
+pub(crate) fn write(dir: &Path, name: &str, bytes: impl AsRef<[u8]>) -> String {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();
     path.display().to_string()
@@ -48,14 +48,14 @@ async fn stored(server: &TestServer, key: &str, entity: &str, field: &str) -> Ve
 }
 
 /// A server on SQLite, a key for it, and a directory for the export files.
-async fn start() -> (TestServer, String, TempDir) {
+pub(crate) async fn start() -> (TestServer, String, TempDir) {
     let server = TestServer::start(Engine::Sqlite).await;
     let key = server.key("acme").await;
     (server, key, TempDir::new().unwrap())
 }
 
 /// `eryxon push` to `server` with `key`, then `args`.
-async fn push_to(server: &TestServer, key: &str, args: &[&str]) -> std::process::Output {
+pub(crate) async fn push_to(server: &TestServer, key: &str, args: &[&str]) -> std::process::Output {
     let mut all = vec!["--url", server.base.as_str(), "--key", key];
     all.extend_from_slice(args);
     push(&all).await

@@ -81,11 +81,7 @@ pub fn read(
             }
         }
         if !bad {
-            rows.push(Row {
-                line,
-                external_id,
-                json: Value::Object(object).to_string(),
-            });
+            rows.push(Row::new(line, Value::Object(object).to_string()));
         }
     }
     Ok((rows, rejected))

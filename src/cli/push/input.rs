@@ -1,5 +1,6 @@
 //! Export files: which entity each holds, in which format, and the records to send.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -20,13 +21,49 @@ pub const SYNC_ORDER: [Entity; 5] = [
     Entity::Operations,
 ];
 
+/// The key the server knows a record by: its `external_source` and `external_id`.
+pub type RecordKey = (String, String);
+
 /// One record ready to send: its JSON object and where it came from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
     /// The line of the file the record starts on (1 is a CSV file's header).
     pub line: u64,
+    /// For reports; whatever the record holds is the server's to judge.
     pub external_id: Option<String>,
+    /// When the record names both as text: two rows with one key are one record.
+    pub key: Option<RecordKey>,
     pub json: String,
+}
+
+impl Row {
+    /// The record `json`, which starts on `line`.
+    pub fn new(line: u64, json: String) -> Row {
+        #[derive(Deserialize)]
+        struct Ids {
+            external_id: Option<serde_json::Value>,
+            external_source: Option<serde_json::Value>,
+        }
+        let ids = serde_json::from_str::<Ids>(&json).ok();
+        let (id, source) = ids.map_or((None, None), |i| (i.external_id, i.external_source));
+        let key = match (&source, &id) {
+            (Some(serde_json::Value::String(s)), Some(serde_json::Value::String(i))) => {
+                Some((s.clone(), i.clone()))
+            }
+            _ => None,
+        };
+        let external_id = match id {
+            Some(serde_json::Value::String(id)) => Some(id),
+            None | Some(serde_json::Value::Null) => None,
+            Some(other) => Some(other.to_string()),
+        };
+        Row {
+            line,
+            external_id,
+            key,
+            json,
+        }
+    }
 }
 
 /// A record that was refused, by this command's parser or by the server.
@@ -159,6 +196,7 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<InputFile, String> {
             }
         }
     };
+    reject_repeats(&mut file);
     if file.records == 0 {
         file.warning = Some(
             match format {
@@ -171,25 +209,44 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<InputFile, String> {
     Ok(file)
 }
 
+/// A record whose key an earlier record of the same file holds is refused here, as the server
+/// refuses a repeat within one call: the file contradicts itself, and were both sent in
+/// different chunks, which one the server kept would depend on which chunk committed last
+/// (`push_order::a_key_repeated_far_apart_in_a_file_is_rejected_at_its_line`).
+fn reject_repeats(file: &mut InputFile) {
+    let mut first: HashMap<RecordKey, u64> = HashMap::new();
+    for row in std::mem::take(&mut file.rows) {
+        let Some(key) = &row.key else {
+            file.rows.push(row);
+            continue;
+        };
+        if let Some(&line) = first.get(key) {
+            file.rejected.push(Rejection {
+                file: file.name.clone(),
+                line: row.line,
+                external_id: row.external_id.clone(),
+                code: "VALIDATION_ERROR".to_owned(),
+                field: Some("external_id".to_owned()),
+                error: format!(
+                    "external_id: {} external_id {:?} (source {:?}) appears more than once in \
+                     this file; first at line {line}, which is the one sent",
+                    file.entity.singular(),
+                    key.1,
+                    key.0
+                ),
+            });
+        } else {
+            first.insert(key.clone(), row.line);
+            file.rows.push(row);
+        }
+    }
+}
+
 /// A row with several unreadable cells is reported once per cell but is one record.
 fn distinct_lines(rejected: &[Rejection]) -> usize {
     let mut lines: Vec<u64> = rejected.iter().map(|r| r.line).collect();
     lines.dedup();
     lines.len()
-}
-
-/// The `external_id` of a JSON record, for reports; whatever else it holds is the server's
-/// to judge.
-pub fn external_id_of(json: &str) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Id {
-        external_id: Option<serde_json::Value>,
-    }
-    match serde_json::from_str::<Id>(json).ok()?.external_id? {
-        serde_json::Value::String(id) => Some(id),
-        serde_json::Value::Null => None,
-        other => Some(other.to_string()),
-    }
 }
 
 /// Line numbers of byte offsets into one text.
@@ -211,11 +268,7 @@ impl Lines {
 fn row_of(raw: &RawValue, text: &str, lines: &Lines) -> Row {
     // A borrowed RawValue is a slice of `text`, so its address gives its position.
     let offset = raw.get().as_ptr() as usize - text.as_ptr() as usize;
-    Row {
-        line: lines.line(offset),
-        external_id: external_id_of(raw.get()),
-        json: raw.get().to_owned(),
-    }
+    Row::new(lines.line(offset), raw.get().to_owned())
 }
 
 /// `entity` is what `--entity` or the file name says, or why they do not tell; a wrapper's
@@ -268,11 +321,7 @@ fn read_ndjson(text: &str, file: &str) -> (Vec<Row>, Vec<Rejection>) {
             continue;
         }
         match serde_json::from_str::<&RawValue>(line) {
-            Ok(raw) => rows.push(Row {
-                line: number,
-                external_id: external_id_of(raw.get()),
-                json: raw.get().to_owned(),
-            }),
+            Ok(raw) => rows.push(Row::new(number, raw.get().to_owned())),
             Err(error) => rejected.push(Rejection {
                 file: file.to_owned(),
                 line: number,

@@ -11,7 +11,7 @@ mod progress;
 mod report;
 mod retry;
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::ops::Range;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -317,13 +317,28 @@ async fn send_all(
                     .map(move |start| (i, start..(start + MAX_BULK_RECORDS).min(rows)))
             })
             .collect();
+        let keys_of = |file: usize, range: &Range<usize>| {
+            files[file].rows[range.clone()]
+                .iter()
+                .filter_map(|row| row.key.as_ref())
+        };
+        // The keys of the chunks in flight. A chunk holding one of them waits until that chunk
+        // is answered, so the rows of one key are written in the order the files were given:
+        // a delta file after a full export wins, whatever the concurrency
+        // (`push_order::a_later_file_wins_over_an_earlier_one_of_the_same_entity`).
+        let mut busy: HashSet<&input::RecordKey> = HashSet::new();
         let mut in_flight = JoinSet::new();
         let mut answered = 0;
         loop {
             while sent.fatal.is_none() && in_flight.len() < concurrency {
-                let Some((file, range)) = chunks.pop_front() else {
+                let Some((file, range)) = chunks.front() else {
                     break;
                 };
+                if keys_of(*file, range).any(|key| busy.contains(key)) {
+                    break;
+                }
+                let (file, range) = chunks.pop_front().expect("a chunk is there");
+                busy.extend(keys_of(file, &range));
                 let (client, files) = (client.clone(), files.clone());
                 in_flight.spawn(async move {
                     let label = chunk_label(&files[file], &range);
@@ -336,6 +351,9 @@ async fn send_all(
                 break;
             };
             let (file, range, result) = joined.expect("a chunk task does not panic");
+            for key in keys_of(file, &range) {
+                busy.remove(key);
+            }
             match result {
                 Ok(outcomes) => {
                     progress.advance(outcomes.len());
