@@ -337,7 +337,7 @@ impl Drop for TestServer {
     }
 }
 
-async fn run_sql<C: sqlx::Connection>(url: &str, sql: &str)
+pub async fn run_sql<C: sqlx::Connection>(url: &str, sql: &str)
 where
     for<'c> &'c mut C: sqlx::Executor<'c>,
 {
