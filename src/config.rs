@@ -45,8 +45,9 @@ pub struct ServerConfig {
     #[arg(long, env = "ERYXON_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,
 
-    /// Days the event log keeps an event; older ones are pruned in the background, and a feed
-    /// cursor that points before them is answered 410.
+    /// Days the server keeps events, finished webhook deliveries and sync history; older ones
+    /// are pruned in the background (a delivery still to be sent stays), and a feed cursor
+    /// that points before them is answered 410.
     #[arg(long, env = "ERYXON_EVENT_RETENTION_DAYS", default_value_t = DEFAULT_EVENT_RETENTION_DAYS,
           value_parser = clap::value_parser!(u32).range(1..=36500))]
     pub event_retention_days: u32,

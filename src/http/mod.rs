@@ -332,7 +332,10 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     release_unanswered_keys(store.as_ref()).await;
-    let pruner = tokio::spawn(prune_events(store.clone(), config.event_retention_days));
+    let pruner = tokio::spawn(prune_past_retention(
+        store.clone(),
+        config.event_retention_days,
+    ));
     let worker = crate::webhooks::Worker::new(
         store.clone(),
         config.webhook_retry_schedule.clone(),
@@ -385,22 +388,28 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// How often events past their retention are deleted.
+/// How often what is past its retention is deleted.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);
 
-/// Deletes events older than the retention, at start and then hourly. A failure is logged and
+/// Deletes events, finished deliveries and sync history older than the retention
+/// (`store::retention`), at start and then hourly. A failure is logged and
 /// tried again at the next round; the feed keeps serving meanwhile.
-async fn prune_events(store: Arc<dyn Store>, days: u32) {
+async fn prune_past_retention(store: Arc<dyn Store>, days: u32) {
     let mut ticks = tokio::time::interval(PRUNE_INTERVAL);
     loop {
         ticks.tick().await;
         let before = crate::store::timestamp_of(
             time::OffsetDateTime::now_utc() - time::Duration::days(days.into()),
         );
-        match store.prune_events(&before).await {
-            Ok(0) => {}
-            Ok(pruned) => tracing::info!(pruned, "pruned events past their retention"),
-            Err(error) => tracing::warn!(%error, "could not prune old events"),
+        match store.prune(&before).await {
+            Ok(pruned) if pruned.is_empty() => {}
+            Ok(pruned) => tracing::info!(
+                events = pruned.events,
+                deliveries = pruned.deliveries,
+                history = pruned.history,
+                "pruned what is past its retention"
+            ),
+            Err(error) => tracing::warn!(%error, "could not prune what is past its retention"),
         }
     }
 }

@@ -18,6 +18,7 @@ mod progress;
 pub mod quantities;
 mod read;
 mod replace;
+pub mod retention;
 mod retry;
 pub mod sqlite;
 mod sync;
@@ -419,10 +420,11 @@ pub trait Store: Send + Sync {
         Ok(event)
     }
 
-    /// Deletes events older than `before` (a stored timestamp); answers how many.
-    async fn prune_events(&self, before: &str) -> Result<u64, StoreError> {
+    /// Deletes what is past its retention: events, finished deliveries and sync history made
+    /// before `before` (a stored timestamp); answers how many of each.
+    async fn prune(&self, before: &str) -> Result<retention::Pruned, StoreError> {
         let mut tx = self.begin(Access::Write).await?;
-        let pruned = events::prune(&mut *tx, before).await?;
+        let pruned = retention::prune(&mut *tx, before).await?;
         tx.commit().await?;
         Ok(pruned)
     }

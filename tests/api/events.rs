@@ -8,6 +8,7 @@ use serde_json::{json, Value};
 use crate::common::{Engine, TestServer};
 use crate::floor::routing;
 use crate::on_every_engine;
+use crate::retention::prune_all;
 
 fn events_of(reply: &Value) -> Vec<Value> {
     reply["events"].as_array().unwrap().clone()
@@ -221,13 +222,6 @@ async fn a_tailing_reader_sees_every_event_once(engine: Engine) {
     assert_eq!(seen.len(), expected, "an event was missed");
 }
 
-/// Prunes every event, as retention would once they are old: answers how many.
-async fn prune_all(server: &TestServer) -> u64 {
-    let past_every_event = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
-    let before = eryxon::store::timestamp_of(past_every_event);
-    server.store.prune_events(&before).await.unwrap()
-}
-
 /// Events past their retention are pruned; a cursor that pointed at them is told so.
 async fn an_expired_cursor_is_gone(engine: Engine) {
     let server = TestServer::start(engine).await;
@@ -251,7 +245,7 @@ async fn an_expired_cursor_is_gone(engine: Engine) {
         )
         .await
         .expect(200);
-    let pruned = prune_all(&server).await;
+    let pruned = prune_all(&server).await.events;
     // The routing's 7 sync events and the 2 lifecycle events.
     assert_eq!(pruned, 9);
     let gone = server.get("/api-events?after=c0", &key).await.expect(410);

@@ -34,6 +34,7 @@ mod push_retries;
 mod quantities;
 mod races;
 mod reads;
+mod retention;
 mod scopes;
 mod security;
 mod seed;

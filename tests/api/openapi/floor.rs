@@ -255,13 +255,7 @@ async fn floor_and_feed_answers_match_the_schemas(engine: Engine) {
             .expect(400);
         assert_documented(&doc, "/api-events", "get", &reply);
     }
-    server
-        .store
-        .prune_events(&eryxon::store::timestamp_of(
-            time::OffsetDateTime::now_utc() + time::Duration::hours(1),
-        ))
-        .await
-        .unwrap();
+    crate::retention::prune_all(&server).await;
     let reply = server.get("/api-events?after=c0", &key).await.expect(410);
     assert_eq!(reply.error_code(), "CURSOR_EXPIRED");
     assert_documented(&doc, "/api-events", "get", &reply);

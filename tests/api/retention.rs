@@ -1,0 +1,75 @@
+//! Past the retention, the server lets go of what is past use — events, deliveries that are
+//! finished with, sync history — so that years of running hold weeks of them; a delivery still
+//! to be sent stays, and is sent once its endpoint is back on.
+
+use std::time::{Duration, Instant};
+
+use eryxon::store::retention::Pruned;
+use serde_json::json;
+
+use crate::common::{Engine, TestServer};
+use crate::on_every_engine;
+use crate::webhook_receiver::Receiver;
+use crate::webhooks::{deliveries, register, PATIENCE};
+
+/// Prunes as the hourly round would once everything made so far is past the retention.
+pub(crate) async fn prune_all(server: &TestServer) -> Pruned {
+    let past_everything = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
+    let before = eryxon::store::timestamp_of(past_everything);
+    server.store.prune(&before).await.unwrap()
+}
+
+async fn past_the_retention_the_log_finished_deliveries_and_history_go(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (up, down) = (Receiver::start().await, Receiver::start().await);
+    // The second receiver is down for a while: its delivery waits for a retry 3 s on.
+    down.answer_next(1, 503, Some(3));
+    let sent = register(&server, &key, &up.url, json!(["job.*"])).await;
+    let sent = sent["id"].as_str().unwrap().to_owned();
+    let waiting = register(&server, &key, &down.url, json!(["job.*"])).await;
+    let waiting = waiting["id"].as_str().unwrap().to_owned();
+    let job = json!({"external_id": "J1", "external_source": "SAP", "job_number": "SO-1"});
+    server
+        .post("/api-jobs/bulk-sync", &key, &json!({"jobs": [job]}))
+        .await
+        .expect(200);
+    up.wait_for(1, PATIENCE).await;
+    down.wait_for(1, PATIENCE).await;
+    let deadline = Instant::now() + PATIENCE;
+    while deliveries(&server, &key, &sent).await[0]["status"] != "delivered"
+        || deliveries(&server, &key, &waiting).await[0]["attempts"] != 1
+    {
+        assert!(Instant::now() < deadline, "both first attempts are logged");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let pruned = prune_all(&server).await;
+    let expected = Pruned {
+        events: 2, // job.created and sync.completed
+        deliveries: 1,
+        history: 1,
+    };
+    assert_eq!(pruned, expected);
+    assert!(deliveries(&server, &key, &sent).await.is_empty());
+    let history = server.get("/api-sync/imports", &key).await.expect(200);
+    assert_eq!(history.data()["imports"], json!([]));
+    let pending = deliveries(&server, &key, &waiting).await;
+    assert_eq!(pending.len(), 1, "a delivery still to be sent stays");
+    assert_eq!(pending[0]["status"], "pending");
+
+    let seen = down.wait_for(2, PATIENCE).await;
+    assert_eq!(
+        seen[1].json()["type"],
+        "job.created",
+        "the retry is sent as ever"
+    );
+    assert_eq!(seen[1].webhook_id(), seen[0].webhook_id());
+    assert_eq!(
+        prune_all(&server).await.events,
+        0,
+        "nothing is pruned twice"
+    );
+}
+
+on_every_engine!(past_the_retention_the_log_finished_deliveries_and_history_go);
