@@ -401,7 +401,7 @@ async fn prune_past_retention(store: Arc<dyn Store>, days: u32) {
         let before = crate::store::timestamp_of(
             time::OffsetDateTime::now_utc() - time::Duration::days(days.into()),
         );
-        match store.prune(&before).await {
+        match crate::store::retention::prune(&*store, &before).await {
             Ok(pruned) if pruned.is_empty() => {}
             Ok(pruned) => tracing::info!(
                 events = pruned.events,

@@ -420,15 +420,6 @@ pub trait Store: Send + Sync {
         Ok(event)
     }
 
-    /// Deletes what is past its retention: events, finished deliveries and sync history made
-    /// before `before` (a stored timestamp); answers how many of each.
-    async fn prune(&self, before: &str) -> Result<retention::Pruned, StoreError> {
-        let mut tx = self.begin(Access::Write).await?;
-        let pruned = retention::prune(&mut *tx, before).await?;
-        tx.commit().await?;
-        Ok(pruned)
-    }
-
     /// Counts one request of a key in a rate-limit window (a Unix minute) and answers how
     /// many it has made in that window, this one included. Shared by every server instance
     /// on the same database where the engine allows several.

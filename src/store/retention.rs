@@ -5,8 +5,7 @@
 //! A delivery still to be sent stays whatever its age: it holds its body, and its endpoint,
 //! switched back on, is sent it. Records (deleted ones too) are the ERP's data and stay.
 
-use super::tx::Statements;
-use super::{events, StoreError};
+use super::{events, Access, Store, StoreError};
 
 /// What one round of pruning deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,27 +23,50 @@ impl Pruned {
     }
 }
 
-/// Deletes what was made before `before` (a stored timestamp) and is past use
-/// (`events::retention_prunes_the_log_the_finished_deliveries_and_the_history`).
-pub(crate) async fn prune(tx: &mut dyn Statements, before: &str) -> Result<Pruned, StoreError> {
-    let events = events::prune(tx, before).await?;
+/// Rows deleted per transaction, so that pruning a long-grown backlog (the first prune after
+/// an upgrade, or after raising the retention) never holds SQLite's write lock for long: syncs
+/// waiting on it are answered 503 after `--db-busy-timeout-secs`.
+const BATCH: i64 = 5_000;
+
+/// Deletes what was made before `before` (a stored timestamp) and is past use; answers how
+/// many of each (`retention::past_the_retention_the_log_finished_deliveries_and_history_go`).
+pub async fn prune(store: &dyn Store, before: &str) -> Result<Pruned, StoreError> {
+    let mut tx = store.begin(Access::Write).await?;
+    let events = events::prune(&mut *tx, before).await?;
+    tx.commit().await?;
     // Attempts go with their delivery (ON DELETE CASCADE, foreign keys on in both engines).
-    let deliveries = tx
-        .run(
-            "DELETE FROM webhook_deliveries \
-             WHERE status <> 'pending' AND created_at < $1::timestamptz",
-            vec![before.into()],
-        )
-        .await?;
-    let history = tx
-        .run(
-            "DELETE FROM sync_imports WHERE created_at < $1::timestamptz",
-            vec![before.into()],
-        )
-        .await?;
+    let deliveries = in_batches(
+        store,
+        "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
+         WHERE status <> 'pending' AND created_at < $1::timestamptz LIMIT $2)",
+        before,
+    )
+    .await?;
+    let history = in_batches(
+        store,
+        "DELETE FROM sync_imports WHERE id IN (SELECT id FROM sync_imports \
+         WHERE created_at < $1::timestamptz LIMIT $2)",
+        before,
+    )
+    .await?;
     Ok(Pruned {
         events,
         deliveries,
         history,
     })
+}
+
+/// Runs `delete` (`$1` before, `$2` the batch size) a transaction at a time until it finds
+/// no more; answers how many rows went.
+async fn in_batches(store: &dyn Store, delete: &str, before: &str) -> Result<u64, StoreError> {
+    let mut total = 0;
+    loop {
+        let mut tx = store.begin(Access::Write).await?;
+        let deleted = tx.run(delete, vec![before.into(), BATCH.into()]).await?;
+        tx.commit().await?;
+        total += deleted;
+        if deleted < BATCH as u64 {
+            return Ok(total);
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use eryxon::store::retention::Pruned;
+use eryxon::store::retention::{self, Pruned};
 use serde_json::json;
 
 use crate::common::{Engine, TestServer};
@@ -16,7 +16,7 @@ use crate::webhooks::{deliveries, register, PATIENCE};
 pub(crate) async fn prune_all(server: &TestServer) -> Pruned {
     let past_everything = time::OffsetDateTime::now_utc() + time::Duration::hours(1);
     let before = eryxon::store::timestamp_of(past_everything);
-    server.store.prune(&before).await.unwrap()
+    retention::prune(&*server.store, &before).await.unwrap()
 }
 
 async fn past_the_retention_the_log_finished_deliveries_and_history_go(engine: Engine) {
