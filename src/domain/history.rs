@@ -43,6 +43,17 @@ pub enum Answer {
     Bulk,
 }
 
+impl Answer {
+    /// The call as the history names it: `PUT /api-jobs/sync`, `POST /api-cells/bulk-sync`.
+    pub fn endpoint(self, entity: Entity) -> String {
+        let (method, action) = match self {
+            Answer::Single => ("PUT", "sync"),
+            Answer::Bulk => ("POST", "bulk-sync"),
+        };
+        format!("{method} /api-{}/{action}", entity.plural())
+    }
+}
+
 /// What the history needs to know of a call besides the results the store writes.
 #[derive(Debug, Clone)]
 pub struct HistoryDraft {
@@ -93,6 +104,30 @@ impl HistoryDraft {
             duration_ms: self.started.elapsed().as_millis() as u64,
             request_id: self.request_id.clone(),
         }
+    }
+}
+
+impl HistoryDraft {
+    /// The entry of a call refused whole, before any record of it was read (a bad query
+    /// string or header, a body too large or of the wrong type): no records, its status, and
+    /// why, as one error at index 0 with no `external_id`.
+    pub fn refused_whole(
+        &self,
+        status: u16,
+        code: &str,
+        field: Option<&str>,
+        message: &str,
+    ) -> ImportEntry {
+        let mut entry = self.entry(&[]);
+        entry.status = status;
+        entry.error_details = json!([{
+            "index": 0,
+            "external_id": null,
+            "code": code,
+            "field": field,
+            "error": message,
+        }]);
+        entry
     }
 }
 

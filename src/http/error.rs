@@ -188,7 +188,15 @@ impl IntoResponse for ApiError {
                 details: self.details(),
             },
         };
+        let refusal = status.is_client_error().then(|| super::refusals::Refusal {
+            code,
+            message: body.error.message.clone(),
+            field: body.error.details.first().and_then(|d| d.field.clone()),
+        });
         let mut response = (status, Json(body)).into_response();
+        if let Some(refusal) = refusal {
+            response.extensions_mut().insert(refusal);
+        }
         let retry_after = match &self {
             ApiError::RateLimited { retry_after } => Some(*retry_after),
             ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => Some(1),

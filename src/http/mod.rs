@@ -15,6 +15,7 @@ mod openapi;
 mod quantities;
 mod rate_limit;
 mod read;
+mod refusals;
 mod sync;
 mod url;
 mod webhook_sends;
@@ -228,6 +229,12 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::guard,
+        ))
+        // Outside the key check, so a sync refused for its Idempotency-Key is in the history
+        // too.
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            refusals::record,
         ))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -5,7 +5,7 @@ use std::time::Instant;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -13,6 +13,7 @@ use super::auth::Principal;
 use super::error::ApiError;
 use super::json::{ApiJson, ApiQuery};
 use super::metrics;
+use super::refusals::Recorded;
 use super::{success, AppState};
 use crate::domain::batch::{prepare_bulk, prepare_one, BulkBody};
 use crate::domain::decode::FieldError;
@@ -168,13 +169,9 @@ fn draft(
     answer: Answer,
     finish: Finish,
 ) -> HistoryDraft {
-    let (method, action) = match answer {
-        Answer::Single => ("PUT", "sync"),
-        Answer::Bulk => ("POST", "bulk-sync"),
-    };
     HistoryDraft {
         key_id: principal.key_id,
-        endpoint: format!("{method} /api-{}/{action}", entity.plural()),
+        endpoint: answer.endpoint(entity),
         entity,
         sources: Vec::new(),
         dry_run: finish == Finish::DryRun,
@@ -191,21 +188,24 @@ fn draft(
 pub async fn sync_one<P: Payload>(
     State(state): State<AppState>,
     principal: Principal,
+    recorded: Option<Extension<Recorded>>,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<SyncParams>,
     payload: Result<ApiJson<P>, ApiError>,
 ) -> Result<Response, ApiError> {
     let finish = params.finish();
     let mut draft = draft(&principal, &headers, P::ENTITY, Answer::Single, finish);
-    let payload = decoded(payload, &state, &principal, &draft).await?;
+    let recorded = recorded.map(|Extension(r)| r).unwrap_or_default();
+    let payload = decoded(payload, &state, &principal, &draft, &recorded).await?;
     let batch = match prepare_one(payload, params.children(P::ENTITY)?) {
         Ok(batch) => batch,
-        Err(error) => return Err(refused(&state, &principal, draft, error).await),
+        Err(error) => return Err(refused(&state, &principal, draft, error, &recorded).await),
     };
     draft.sources = batch.sources();
     let written = (state.store)
         .sync_recorded(principal.scope, batch, finish, Some(draft))
         .await?;
+    recorded.mark();
     written.commit.durable().await?;
     if finish == Finish::Commit {
         metrics::count_records(P::ENTITY, &Counts::of(&written.results));
@@ -227,18 +227,23 @@ pub async fn sync_one<P: Payload>(
 /// The body, or why not. A body whose record is invalid (a validation error) is a refused
 /// record, kept in the history like any other
 /// (`history::a_body_refused_as_invalid_is_in_the_history`); a call refused as a whole (too
-/// large, not JSON) has no record to keep.
+/// large, not JSON) is kept by the `refusals` layer.
 async fn decoded<T>(
     body: Result<ApiJson<T>, ApiError>,
     state: &AppState,
     principal: &Principal,
     draft: &HistoryDraft,
+    recorded: &Recorded,
 ) -> Result<T, ApiError> {
     match body {
         Ok(ApiJson(body)) => Ok(body),
-        Err(ApiError::Validation { message, details }) if !details.is_empty() => {
+        // A bulk call refused whole is not a refused record: the `refusals` layer keeps it,
+        // with the status it was answered.
+        Err(ApiError::Validation { message, details })
+            if !details.is_empty() && draft.answer == Answer::Single =>
+        {
             let error = RecordError::invalid(details[0].clone());
-            refused(state, principal, draft.clone(), error).await;
+            refused(state, principal, draft.clone(), error, recorded).await;
             Err(ApiError::Validation { message, details })
         }
         Err(error) => Err(error),
@@ -252,6 +257,7 @@ async fn refused(
     principal: &Principal,
     mut draft: HistoryDraft,
     error: RecordError,
+    recorded: &Recorded,
 ) -> ApiError {
     draft.rejected.push(RecordResult {
         index: 0,
@@ -269,19 +275,22 @@ async fn refused(
     {
         tracing::error!(%error, "could not record the sync in the history");
     }
+    recorded.mark();
     ApiError::rejected(error)
 }
 
 pub async fn sync_bulk<P: Payload>(
     State(state): State<AppState>,
     principal: Principal,
+    recorded: Option<Extension<Recorded>>,
     headers: HeaderMap,
     ApiQuery(params): ApiQuery<SyncParams>,
     body: Result<ApiJson<BulkBody<P>>, ApiError>,
 ) -> Result<Response, ApiError> {
     let finish = params.finish();
     let mut draft = draft(&principal, &headers, P::ENTITY, Answer::Bulk, finish);
-    let body = decoded(body, &state, &principal, &draft).await?;
+    let recorded = recorded.map(|Extension(r)| r).unwrap_or_default();
+    let body = decoded(body, &state, &principal, &draft, &recorded).await?;
     let prepared = prepare_bulk(body, params.children(P::ENTITY)?).map_err(ApiError::invalid)?;
     let batch = prepared.batch;
     draft.sources = batch.sources();
@@ -289,6 +298,7 @@ pub async fn sync_bulk<P: Payload>(
     let Written { results, commit } = (state.store)
         .sync_recorded(principal.scope, batch, finish, Some(draft))
         .await?;
+    recorded.mark();
     let results = merged(results, prepared.rejected);
     let counts = Counts::of(&results);
     let view = BulkView {

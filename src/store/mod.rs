@@ -261,14 +261,14 @@ pub trait Store: Send + Sync {
         .await
     }
 
-    /// The history entry of a call whose records were all refused before the engine, with its
-    /// `sync.completed` unless a dry run (`sync_events::a_call_refused_record_by_record_…`).
+    /// The history entry of a call whose records were all refused before the engine, or that
+    /// was refused whole, with its `sync.completed` unless a dry run (`sync_events::a_call_refused_record_by_record_…`).
     async fn record_refused_call(
         &self,
         scope: Scope,
         entry: &ImportEntry,
     ) -> Result<(), StoreError> {
-        if entry.dry_run || entry.counts.errors == 0 {
+        if entry.dry_run || (entry.counts.errors == 0 && entry.status < 400) {
             return self.record_import(scope, entry).await;
         }
         let tx = self.begin(Access::Bookkeeping).await?;

@@ -199,7 +199,7 @@ async fn a_retry_while_the_first_call_runs_is_told_to_wait(engine: Engine) {
 /// A sync whose body is refused as invalid is a refused call like any other: in the history,
 /// with its error, and in the feed as `sync.completed`. (Only errors found after decoding were
 /// kept: an unknown field or a missing key left no trace.) A call refused whole for what it
-/// is, not what it holds (not JSON, too large), has no record to keep.
+/// is, not what it holds (not JSON, the wrong type), is kept too, with no records.
 async fn a_body_refused_as_invalid_is_in_the_history(engine: Engine) {
     let server = TestServer::start(engine).await;
     let key = server.key("acme").await;
@@ -224,28 +224,131 @@ async fn a_body_refused_as_invalid_is_in_the_history(engine: Engine) {
     let history = server.get("/api-sync/imports", &key).await.expect(200);
     assert_eq!(
         history.data()["pagination"]["total"],
-        2,
+        3,
         "{:#}",
         history.body
     );
     let entries = history.data()["imports"].as_array().unwrap().clone();
-    assert_eq!(entries[0]["endpoint"], "POST /api-jobs/bulk-sync");
-    assert_eq!(entries[1]["endpoint"], "PUT /api-jobs/sync");
-    assert_eq!(entries[1]["status"], 400);
-    assert_eq!(entries[1]["errors"], 1);
+    assert_eq!(entries[0]["endpoint"], "PUT /api-jobs/sync");
+    assert_eq!(entries[0]["status"], 415);
+    assert_eq!(entries[1]["endpoint"], "POST /api-jobs/bulk-sync");
     assert_eq!(
-        entries[1]["request_id"],
+        entries[1]["status"], 400,
+        "a bulk call refused whole is not a 200"
+    );
+    assert_eq!(entries[2]["endpoint"], "PUT /api-jobs/sync");
+    assert_eq!(entries[2]["status"], 400);
+    assert_eq!(entries[2]["errors"], 1);
+    assert_eq!(
+        entries[2]["request_id"],
         refused.header("x-request-id").unwrap()
     );
     let feed = server
         .get("/api-events?types=sync.completed", &key)
         .await
         .expect(200);
-    assert_eq!(feed.data()["events"].as_array().unwrap().len(), 2);
+    assert_eq!(feed.data()["events"].as_array().unwrap().len(), 3);
+}
+
+/// A sync refused whole, for its query string, a header, its content type or its size, is in
+/// the history with its status and the reason it was given, so that a failed nightly call can
+/// be found; a rate-limited or waiting retry is not a call of its own.
+async fn a_call_refused_whole_is_in_the_history(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cell = json!({"external_id": "C1", "external_source": "SAP", "name": "Laser"});
+    let body = Some(cell.to_string().into_bytes());
+    server
+        .put("/api-cells/sync?x=1", &key, &cell)
+        .await
+        .expect(400);
+    server
+        .put("/api-cells/sync?children=replace&dry_run=true", &key, &cell)
+        .await
+        .expect(400);
+    let odd_key = reqwest::Client::new()
+        .put(format!("{}/api-cells/sync", server.base))
+        .bearer_auth(&key)
+        .header("Idempotency-Key", "a b")
+        .json(&cell)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(odd_key.status(), 400);
+    let text = Some("text/plain");
+    let reply = server.send(
+        Method::PUT,
+        "/functions/v1/api-cells/sync",
+        Some(&key),
+        body,
+        text,
+    );
+    reply.await.expect(415);
+    let many: Vec<_> = (0..1001)
+        .map(|i| json!({"external_id": format!("C{i}"), "external_source": "SAP", "name": "x"}))
+        .collect();
+    server
+        .post("/api-cells/bulk-sync", &key, &json!({"cells": many}))
+        .await
+        .expect(400);
+
+    let history = server.get("/api-sync/imports", &key).await.expect(200);
+    let entries = history.data()["imports"].as_array().unwrap().clone();
+    let seen: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            (
+                e["endpoint"].as_str().unwrap(),
+                e["status"].as_u64().unwrap(),
+                e["total"].as_u64().unwrap(),
+                e["dry_run"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            ("POST /api-cells/bulk-sync", 400, 0, false),
+            ("PUT /api-cells/sync", 415, 0, false),
+            ("PUT /api-cells/sync", 400, 0, false),
+            ("PUT /api-cells/sync", 400, 0, true),
+            ("PUT /api-cells/sync", 400, 0, false),
+        ],
+        "newest first"
+    );
+    let why = |n: usize| {
+        let id = entries[n]["id"].as_str().unwrap().to_owned();
+        let server = &server;
+        let key = &key;
+        async move {
+            let entry = server
+                .get(&format!("/api-sync/imports/{id}"), key)
+                .await
+                .expect(200);
+            entry.data()["error_details"][0].clone()
+        }
+    };
+    let unknown = why(4).await;
+    assert_eq!(
+        (&unknown["code"], &unknown["field"]),
+        (&json!("VALIDATION_ERROR"), &json!("x"))
+    );
+    assert_eq!(why(2).await["field"], "Idempotency-Key");
+    assert_eq!(why(1).await["code"], "UNSUPPORTED_MEDIA_TYPE");
+    let too_many = why(0).await;
+    assert!(
+        too_many["error"].as_str().unwrap().contains("1000"),
+        "{too_many}"
+    );
+    assert_eq!(
+        server.all("cells", &key).await,
+        Vec::<serde_json::Value>::new()
+    );
 }
 
 on_every_engine!(
     a_body_refused_as_invalid_is_in_the_history,
+    a_call_refused_whole_is_in_the_history,
     every_sync_call_is_in_the_history,
     retries_with_an_idempotency_key_replay,
     a_retry_while_the_first_call_runs_is_told_to_wait,
