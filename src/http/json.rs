@@ -43,6 +43,19 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 "send the body as JSON with `Content-Type: application/json`".to_owned(),
             ));
         }
+        // A compressed body read as JSON failed at "line 1 column 1", which says nothing of
+        // why (`errors::a_compressed_body_is_refused_as_such`).
+        if let Some(encoding) = request
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .filter(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"))
+        {
+            let encoding = String::from_utf8_lossy(encoding.as_bytes());
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "the body is sent with `Content-Encoding: {encoding}`; send it uncompressed \
+                 (no Content-Encoding)"
+            )));
+        }
         let limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
         let bytes = Bytes::from_request(request, state)
             .await
@@ -61,7 +74,10 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 }
 
 /// Decodes a request body as the extractor does, failures as the client sees them.
+/// A UTF-8 byte order mark, which .NET and Windows tools write before JSON, is skipped: it
+/// says nothing but "UTF-8", which JSON is anyway (RFC 8259 §8.1 lets a parser ignore it).
 pub(super) fn decode_body<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
     decode_object(bytes).map_err(ApiError::invalid)
 }
 
