@@ -200,8 +200,8 @@ fn path_error(error: serde_path_to_error::Error<serde_json::Error>, json: &[u8])
     }
     // serde reports missing and repeated keys against the object that holds them; the user
     // wants the key itself named. (Unknown keys arrive with the key already on the path.)
-    let named_key =
-        named_key(&message, "missing field `").or_else(|| named_key(&message, "duplicate field `"));
+    let repeated = named_key(&message, "duplicate field `").map(str::to_owned);
+    let named_key = named_key(&message, "missing field `").or(repeated.as_deref());
     let field = match named_key {
         Some(key) => {
             let mut field = path.unwrap_or_default();
@@ -210,6 +210,15 @@ fn path_error(error: serde_path_to_error::Error<serde_json::Error>, json: &[u8])
         }
         None => path,
     };
+    // serde says "duplicate field" also of a field sent under both of its names
+    // (`estimated_time` and `estimated_time_minutes`), each sent once
+    // (`repeated_keys_and_names_say_so`).
+    if let Some(key) = repeated {
+        message = format!(
+            "`{key}` is sent more than once in the record (under two of its names counts too); \
+             send it once"
+        );
+    }
     FieldError { field, message }
 }
 
@@ -340,6 +349,19 @@ mod tests {
         let unknown = error_of(r#"{"name":"a","items":[{"count":1,"cuont":2}]}"#);
         assert_eq!(unknown.field.as_deref(), Some("items[0].cuont"));
         assert!(unknown.message.starts_with("unknown field `cuont`"));
+    }
+
+    #[test]
+    fn repeated_keys_and_names_say_so() {
+        let repeated = error_of(r#"{"name":"a","name":"b","items":[]}"#);
+        assert_eq!(repeated.field.as_deref(), Some("name"));
+        assert!(
+            repeated
+                .message
+                .starts_with("`name` is sent more than once"),
+            "{}",
+            repeated.message
+        );
     }
 
     #[test]

@@ -25,6 +25,17 @@ async fn hosted_api_paths_and_aliases_work(engine: Engine) {
         .expect(201);
     let operations = server.all("operations", &key).await;
     assert_eq!(operations[0]["estimated_time_minutes"], 42);
+    // Both names at once: one field sent twice, said as such.
+    let both = json!({"external_id": "O-1", "external_source": "SAP", "part_external_id": "P-1",
+        "operation_name": "cut", "estimated_time": 42, "estimated_time_minutes": 30});
+    let refused = server
+        .put("/api-operations/sync", &key, &both)
+        .await
+        .expect(400);
+    let detail = &refused.body["error"]["details"][0];
+    assert_eq!(detail["field"], "estimated_time_minutes");
+    let message = detail["message"].as_str().unwrap();
+    assert!(message.contains("under two of its names"), "{message}");
     for i in 2..4 {
         let more = json!({"external_id": format!("SO-{i}"), "external_source": "SAP", "job_number": format!("{i}")});
         server.put("/api-jobs/sync", &key, &more).await.expect(201);
