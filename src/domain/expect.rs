@@ -215,6 +215,15 @@ pub fn listed<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     list(deserializer).map(Some)
 }
 
+/// For `#[serde(default, deserialize_with)]` on an `Option` that may be left out but not
+/// sent as `null`: the value's own refusal names what it must be (`must be text (got null)`)
+/// where a `None` was later told apart as "missing" (`values::a_wrong_kind_of_value_is_refused_in_the_fields_own_words`).
+pub fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    deserializer: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
+}
+
 /// `true` or `false`.
 struct Flag(bool);
 

@@ -11,7 +11,7 @@ use serde::de::{Deserializer, MapAccess};
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::expect::{flag, listed, optional_id, read, Expected};
+use super::expect::{flag, listed, optional_id, present, read, Expected};
 use super::fields::payload;
 use super::patch::Patch;
 use super::schema::Default;
@@ -51,7 +51,7 @@ payload! {
     references job_id => Jobs;
     fields {
         external_id: Name;
-        #[serde(default)]
+        #[serde(default, deserialize_with = "present")]
         external_source: Option<Source>;
         #[serde(default)]
         job_external_id: Option<Name>;
@@ -76,7 +76,7 @@ payload! {
     references part_id => Parts, cell_id => Cells;
     fields {
         external_id: Name;
-        #[serde(default)]
+        #[serde(default, deserialize_with = "present")]
         external_source: Option<Source>;
         #[serde(default)]
         part_external_id: Option<Name>;

@@ -260,7 +260,7 @@ async fn a_wrong_kind_of_value_is_refused_in_the_fields_own_words() {
     let statuses = "one of not_started, in_progress, completed, on_hold";
     let types = "one of tooling, fixture, mold, material, equipment";
     let records = "a list of records";
-    let cases: [(&str, &str, &str, &[&str]); 22] = [
+    let cases: [(&str, &str, &str, &[&str]); 24] = [
         (
             "jobs",
             "job_number",
@@ -308,6 +308,10 @@ async fn a_wrong_kind_of_value_is_refused_in_the_fields_own_words() {
         ("cells", "color", "a color written #rrggbb", &["3"]),
         ("resources", "type", types, &[r#"["mold"]"#]),
         ("resources", "external_source", "text", &["{}"]),
+        // A part's or operation's source may be left out (a nested one takes its job's), but
+        // `null` is not "left out".
+        ("parts", "external_source", "text", &["null"]),
+        ("operations", "external_source", "text", &["null"]),
     ];
     let base = |entity: &str| match entity {
         "jobs" => r#"{"external_id": "J", "external_source": "SAP", "job_number": "1"}"#,
