@@ -2,6 +2,7 @@
 //! server instances may share one database; writes rely on row locks and unique keys, not on
 //! a single writer.
 
+mod batch;
 mod read;
 mod sql;
 mod sync;
