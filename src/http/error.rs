@@ -50,6 +50,11 @@ pub enum ApiError {
     PayloadTooLarge { limit: usize },
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// The body stopped coming: the connection broke, or the request timed out while it was
+    /// read. Answered 400, but never a refusal of what was sent, so not kept in the history
+    /// (the client saw the break or a 408, not this).
+    #[error("could not read the request body: {0}")]
+    BodyUnreadable(String),
     #[error("rate limit exceeded; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
     #[error("the request took too long and was abandoned")]
@@ -88,7 +93,9 @@ impl ApiError {
 
     pub(super) fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
-            ApiError::Validation { .. } => (StatusCode::BAD_REQUEST, "VALIDATION_ERROR"),
+            ApiError::Validation { .. } | ApiError::BodyUnreadable(_) => {
+                (StatusCode::BAD_REQUEST, "VALIDATION_ERROR")
+            }
             ApiError::Reference(error) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 match error.code {
@@ -151,6 +158,10 @@ impl ApiError {
     fn details(&self) -> Vec<FieldError> {
         match self {
             ApiError::Validation { details, .. } => details.clone(),
+            ApiError::BodyUnreadable(_) => vec![FieldError {
+                field: None,
+                message: self.to_string(),
+            }],
             ApiError::Reference(error) => vec![FieldError {
                 field: error.field.clone(),
                 message: error.message.clone(),
@@ -188,11 +199,12 @@ impl IntoResponse for ApiError {
                 details: self.details(),
             },
         };
-        let refusal = status.is_client_error().then(|| super::refusals::Refusal {
-            code,
-            message: body.error.message.clone(),
-            field: body.error.details.first().and_then(|d| d.field.clone()),
-        });
+        let refusal = (status.is_client_error() && !matches!(self, ApiError::BodyUnreadable(_)))
+            .then(|| super::refusals::Refusal {
+                code,
+                message: body.error.message.clone(),
+                field: body.error.details.first().and_then(|d| d.field.clone()),
+            });
         let mut response = (status, Json(body)).into_response();
         if let Some(refusal) = refusal {
             response.extensions_mut().insert(refusal);

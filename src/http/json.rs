@@ -63,10 +63,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                     ApiError::PayloadTooLarge { limit }
                 } else {
-                    ApiError::invalid(FieldError {
-                        field: None,
-                        message: format!("could not read the request body: {rejection}"),
-                    })
+                    ApiError::BodyUnreadable(rejection.to_string())
                 }
             })?;
         decode_body(&bytes).map(ApiJson)

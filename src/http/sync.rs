@@ -237,10 +237,12 @@ async fn decoded<T>(
 ) -> Result<T, ApiError> {
     match body {
         Ok(ApiJson(body)) => Ok(body),
-        // A bulk call refused whole is not a refused record: the `refusals` layer keeps it,
-        // with the status it was answered.
+        // Only a field's error is a refused record. A body that is no record at all (not
+        // JSON, a list, unreadable), or a bulk call refused whole, is the `refusals` layer's
+        // to keep, with no records (`history::a_call_refused_whole_is_in_the_history`).
         Err(ApiError::Validation { message, details })
-            if !details.is_empty() && draft.answer == Answer::Single =>
+            if details.first().is_some_and(|d| d.field.is_some())
+                && draft.answer == Answer::Single =>
         {
             let error = RecordError::invalid(details[0].clone());
             refused(state, principal, draft.clone(), error, recorded).await;

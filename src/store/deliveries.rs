@@ -208,6 +208,17 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
         // then never delivered. `pruned_through`, read before the events, only passes events
         // that are gone (`webhooks_shared::instances_sharing_a_database_fan_out_every_event_once`).
         through = after.max(row.int(4)?);
+        if through > after {
+            // The endpoint was off past the retention: say so, it is data the receiver lost
+            // (README Webhooks; docs/deploy.md).
+            tracing::warn!(
+                %endpoint,
+                from = after + 1,
+                through,
+                "endpoint was off while events it had not been sent were pruned; it is sent \
+                 what came after them"
+            );
+        }
     }
     tx.run(
         "UPDATE webhook_endpoints SET fanned_out_through = $2 WHERE id = $1",

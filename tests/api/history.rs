@@ -250,8 +250,8 @@ async fn a_body_refused_as_invalid_is_in_the_history(engine: Engine) {
     assert_eq!(feed.data()["events"].as_array().unwrap().len(), 3);
 }
 
-/// A sync refused whole, for its query string, a header, its content type or its size, is in
-/// the history with its status and the reason it was given, so that a failed nightly call can
+/// A sync refused whole, for its query string, a header, its content type, a body that is no
+/// record (not JSON) or its size, is in the history, with no records, with its status and the reason it was given, so that a failed nightly call can
 /// be found; a rate-limited or waiting retry is not a call of its own.
 async fn a_call_refused_whole_is_in_the_history(engine: Engine) {
     let server = TestServer::start(engine).await;
@@ -284,6 +284,10 @@ async fn a_call_refused_whole_is_in_the_history(engine: Engine) {
         text,
     );
     reply.await.expect(415);
+    let not_json = Some(b"hello".to_vec());
+    let json = Some("application/json");
+    let reply = server.send(Method::PUT, "/api-cells/sync", Some(&key), not_json, json);
+    reply.await.expect(400);
     let many: Vec<_> = (0..1001)
         .map(|i| json!({"external_id": format!("C{i}"), "external_source": "SAP", "name": "x"}))
         .collect();
@@ -309,6 +313,7 @@ async fn a_call_refused_whole_is_in_the_history(engine: Engine) {
         seen,
         [
             ("POST /api-cells/bulk-sync", 400, 0, false),
+            ("PUT /api-cells/sync", 400, 0, false),
             ("PUT /api-cells/sync", 415, 0, false),
             ("PUT /api-cells/sync", 400, 0, false),
             ("PUT /api-cells/sync", 400, 0, true),
@@ -328,13 +333,21 @@ async fn a_call_refused_whole_is_in_the_history(engine: Engine) {
             entry.data()["error_details"][0].clone()
         }
     };
-    let unknown = why(4).await;
+    let unknown = why(5).await;
     assert_eq!(
         (&unknown["code"], &unknown["field"]),
         (&json!("VALIDATION_ERROR"), &json!("x"))
     );
-    assert_eq!(why(2).await["field"], "Idempotency-Key");
-    assert_eq!(why(1).await["code"], "UNSUPPORTED_MEDIA_TYPE");
+    assert_eq!(why(3).await["field"], "Idempotency-Key");
+    assert_eq!(why(2).await["code"], "UNSUPPORTED_MEDIA_TYPE");
+    let not_json = why(1).await;
+    assert!(
+        not_json["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON"),
+        "{not_json}"
+    );
     let too_many = why(0).await;
     assert!(
         too_many["error"].as_str().unwrap().contains("1000"),

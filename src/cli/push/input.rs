@@ -44,7 +44,12 @@ impl Row {
             external_id: Option<serde_json::Value>,
             external_source: Option<serde_json::Value>,
         }
-        let ids = serde_json::from_str::<Ids>(&json).ok();
+        // Only an object has keys: serde would read a list's items as the fields in order.
+        let ids = json
+            .trim_start()
+            .starts_with('{')
+            .then(|| serde_json::from_str::<Ids>(&json).ok())
+            .flatten();
         let (id, source) = ids.map_or((None, None), |i| (i.external_id, i.external_source));
         let key = match (&source, &id) {
             (Some(serde_json::Value::String(s)), Some(serde_json::Value::String(i))) => {

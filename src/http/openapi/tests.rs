@@ -261,6 +261,7 @@ fn every_api_error() -> Vec<ApiError> {
         ApiError::MethodNotAllowed,
         ApiError::PayloadTooLarge { limit: 1 },
         ApiError::UnsupportedMediaType("m".into()),
+        ApiError::BodyUnreadable("m".into()),
         ApiError::RateLimited { retry_after: 1 },
         ApiError::Timeout,
         ApiError::Store(StoreError::Unavailable(sqlx::Error::PoolTimedOut)),
@@ -283,6 +284,7 @@ fn every_api_error() -> Vec<ApiError> {
             | ApiError::MethodNotAllowed
             | ApiError::PayloadTooLarge { .. }
             | ApiError::UnsupportedMediaType(_)
+            | ApiError::BodyUnreadable(_)
             | ApiError::RateLimited { .. }
             | ApiError::Timeout
             | ApiError::Store(_)
