@@ -54,8 +54,8 @@ async fn a_key_repeated_far_apart_in_a_file_is_rejected_at_its_line() {
         assert!(
             rejected[0].ends_with(
                 ":2502  C0  VALIDATION_ERROR  external_id: cell external_id \"C0\" (source \
-                 \"ERP\") appears more than once in this file; first at line 2, which is the \
-                 one sent"
+                 \"ERP\") appears more than once in this file; first at line 2: only a key's \
+                 first row is sent"
             ),
             "{}",
             rejected[0]
@@ -67,6 +67,36 @@ async fn a_key_repeated_far_apart_in_a_file_is_rejected_at_its_line() {
             "run {run}: the first row of C0 is the one stored, every run alike"
         );
     }
+}
+
+/// A first row this command cannot read is still the key's first row: the repeat after it is
+/// refused as a repeat, not written in its place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_after_an_unreadable_first_row_is_a_repeat() {
+    let (server, key, dir) = start().await;
+    let csv = "external_id,external_source,name,sequence\n\
+               U1,S1,first,abc\n\
+               U1,S1,second,2\n\
+               U1,S2,other source,3\n";
+    let file = write(dir.path(), "cells.csv", csv);
+    let output = push_to(&server, &key, &[&file]).await;
+    let stdout = text(&output.stdout);
+    assert_eq!(exit_code(&output), 1, "{stdout}");
+    let rejected = rejected_lines(&stdout);
+    assert_eq!(rejected.len(), 2, "{stdout}");
+    assert!(
+        rejected[0].contains(":2  U1  PARSE_ERROR  sequence"),
+        "{}",
+        rejected[0]
+    );
+    assert!(
+        rejected[1].contains(":3  U1  VALIDATION_ERROR") && rejected[1].contains("first at line 2"),
+        "{}",
+        rejected[1]
+    );
+    let cells = server.all("cells", &key).await;
+    assert_eq!(cells.len(), 1, "only U1 of source S2: {cells:?}");
+    assert_eq!(cells[0]["external_source"], "S2");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,9 @@ pub fn read(
         .clone();
     let Columns { fields, width } = csv_header::columns(entity, &header, delimiter)?;
     let external_id_column = fields.iter().position(|(field, _)| *field == "external_id");
+    let source_column = fields
+        .iter()
+        .position(|(field, _)| *field == "external_source");
 
     let mut rows = Vec::new();
     let mut rejected = Vec::new();
@@ -56,8 +59,17 @@ pub fn read(
             .and_then(|i| record.get(i))
             .filter(|id| !id.is_empty())
             .map(str::to_owned);
+        let key = source_column
+            .and_then(|i| record.get(i))
+            .filter(|source| !source.is_empty())
+            .zip(external_id.as_deref())
+            .map(|(source, id)| (source.to_owned(), id.to_owned()));
+        let refuse = |field: Option<&str>, reason: &str| Rejection {
+            key: key.clone(),
+            ..rejection(file, line, external_id.clone(), field, reason)
+        };
         if let Some(reason) = misfit(&record, fields.len(), width) {
-            rejected.push(rejection(file, line, external_id, None, &reason));
+            rejected.push(refuse(None, &reason));
             continue;
         }
         let mut object = Map::new();
@@ -70,13 +82,7 @@ pub fn read(
                 Ok(None) => {}
                 Err(reason) => {
                     bad = true;
-                    rejected.push(rejection(
-                        file,
-                        line,
-                        external_id.clone(),
-                        Some(field),
-                        &reason,
-                    ));
+                    rejected.push(refuse(Some(field), &reason));
                 }
             }
         }
@@ -154,6 +160,7 @@ fn rejection(
         file: file.to_owned(),
         line,
         external_id,
+        key: None,
         code: "PARSE_ERROR".to_owned(),
         field: field.map(str::to_owned),
         error: match field {

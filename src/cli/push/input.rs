@@ -77,6 +77,9 @@ pub struct Rejection {
     pub file: String,
     pub line: u64,
     pub external_id: Option<String>,
+    /// The record's key, when this command's parser refused a row it could still read the
+    /// key of: a later row with that key is a repeat all the same.
+    pub key: Option<RecordKey>,
     pub code: String,
     pub field: Option<String>,
     pub error: String,
@@ -219,32 +222,47 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<InputFile, String> {
 /// different chunks, which one the server kept would depend on which chunk committed last
 /// (`push_order::a_key_repeated_far_apart_in_a_file_is_rejected_at_its_line`).
 fn reject_repeats(file: &mut InputFile) {
-    let mut first: HashMap<RecordKey, u64> = HashMap::new();
+    // Rows refused as unreadable count as first rows too: the file names the key there first,
+    // and a row after it is a repeat all the same.
+    let mut unreadable: HashMap<&RecordKey, u64> = HashMap::new();
+    for rejection in &file.rejected {
+        if let Some(key) = &rejection.key {
+            unreadable.entry(key).or_insert(rejection.line);
+        }
+    }
+    let mut sent: HashMap<RecordKey, u64> = HashMap::new();
+    let mut repeats = Vec::new();
     for row in std::mem::take(&mut file.rows) {
         let Some(key) = &row.key else {
             file.rows.push(row);
             continue;
         };
-        if let Some(&line) = first.get(key) {
-            file.rejected.push(Rejection {
-                file: file.name.clone(),
-                line: row.line,
-                external_id: row.external_id.clone(),
-                code: "VALIDATION_ERROR".to_owned(),
-                field: Some("external_id".to_owned()),
-                error: format!(
-                    "external_id: {} external_id {:?} (source {:?}) appears more than once in \
-                     this file; first at line {line}, which is the one sent",
-                    file.entity.singular(),
-                    key.1,
-                    key.0
-                ),
-            });
-        } else {
-            first.insert(key.clone(), row.line);
+        let earlier = sent.get(key).copied().or_else(|| {
+            let line = *unreadable.get(key)?;
+            (line < row.line).then_some(line)
+        });
+        let Some(line) = earlier else {
+            sent.insert(key.clone(), row.line);
             file.rows.push(row);
-        }
+            continue;
+        };
+        repeats.push(Rejection {
+            file: file.name.clone(),
+            line: row.line,
+            external_id: row.external_id.clone(),
+            key: None,
+            code: "VALIDATION_ERROR".to_owned(),
+            field: Some("external_id".to_owned()),
+            error: format!(
+                "external_id: {} external_id {:?} (source {:?}) appears more than once in this \
+                 file; first at line {line}: only a key's first row is sent",
+                file.entity.singular(),
+                key.1,
+                key.0
+            ),
+        });
     }
+    file.rejected.extend(repeats);
 }
 
 /// A row with several unreadable cells is reported once per cell but is one record.
@@ -331,6 +349,7 @@ fn read_ndjson(text: &str, file: &str) -> (Vec<Row>, Vec<Rejection>) {
                 file: file.to_owned(),
                 line: number,
                 external_id: None,
+                key: None,
                 code: "PARSE_ERROR".to_owned(),
                 field: None,
                 error: format!("invalid JSON: {error}"),

@@ -409,6 +409,7 @@ fn build_report(files: &[InputFile], sent: &Sent, client: &Client) -> Report {
                         file: file.name.clone(),
                         line: row.line,
                         external_id: row.external_id.clone(),
+                        key: None,
                         code: code.clone(),
                         field: field.clone(),
                         error: error.clone(),

@@ -207,6 +207,7 @@ mod tests {
                 file: "resources.csv".into(),
                 line: 3,
                 external_id: Some("R-2".into()),
+                key: None,
                 code: "VALIDATION_ERROR".into(),
                 field: Some("type".into()),
                 error: "type: bad".into(),
