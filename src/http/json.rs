@@ -48,7 +48,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         if let Some(encoding) = request
             .headers()
             .get(header::CONTENT_ENCODING)
-            .filter(|e| !e.as_bytes().eq_ignore_ascii_case(b"identity"))
+            .filter(|e| !e.is_empty() && !e.as_bytes().eq_ignore_ascii_case(b"identity"))
         {
             let encoding = String::from_utf8_lossy(encoding.as_bytes());
             return Err(ApiError::UnsupportedMediaType(format!(

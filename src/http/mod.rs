@@ -414,6 +414,7 @@ async fn prune_past_retention(store: Arc<dyn Store>, days: u32) {
                 events = pruned.events,
                 deliveries = pruned.deliveries,
                 history = pruned.history,
+                idempotency_keys = pruned.idempotency_keys,
                 "pruned what is past its retention"
             ),
             Err(error) => tracing::warn!(%error, "could not prune what is past its retention"),

@@ -1,11 +1,12 @@
 //! What the server keeps, and for how long: past the retention
 //! (`ERYXON_EVENT_RETENTION_DAYS`), the events, the deliveries that are finished with and the
-//! sync history go, so that a server running for years holds weeks of them, not years.
+//! sync history go, and `Idempotency-Key` answers after their day, so that a server running for years holds weeks of them, not years.
 //!
 //! A delivery still to be sent stays whatever its age: it holds its body, and its endpoint,
 //! switched back on, is sent it. Records (deleted ones too) are the ERP's data and stay.
 
-use super::{events, Access, Store, StoreError};
+use super::idempotency::IDEMPOTENCY_HOURS;
+use super::{events, minutes_ago, Access, Store, StoreError};
 
 /// What one round of pruning deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -15,6 +16,8 @@ pub struct Pruned {
     pub deliveries: u64,
     /// Sync history entries, with their per-record errors.
     pub history: u64,
+    /// Stored answers of `Idempotency-Key`s past the day they are remembered.
+    pub idempotency_keys: u64,
 }
 
 impl Pruned {
@@ -28,8 +31,9 @@ impl Pruned {
 /// waiting on it are answered 503 after `--db-busy-timeout-secs`.
 const BATCH: i64 = 5_000;
 
-/// Deletes what was made before `before` (a stored timestamp) and is past use; answers how
-/// many of each (`retention::past_the_retention_the_log_finished_deliveries_and_history_go`).
+/// Deletes what was made before `before` (a stored timestamp) and is past use, a delivery
+/// judged by its last attempt (a backlog sent today after a long pause is kept for the
+/// retention from today); answers how many of each (`retention::past_the_retention_the_log_finished_deliveries_and_history_go`).
 pub async fn prune(store: &dyn Store, before: &str) -> Result<Pruned, StoreError> {
     let mut tx = store.begin(Access::Write).await?;
     let events = events::prune(&mut *tx, before).await?;
@@ -38,7 +42,8 @@ pub async fn prune(store: &dyn Store, before: &str) -> Result<Pruned, StoreError
     let deliveries = in_batches(
         store,
         "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
-         WHERE status <> 'pending' AND created_at < $1::timestamptz LIMIT $2)",
+         WHERE status <> 'pending' \
+           AND COALESCE(last_attempt_at, created_at) < $1::timestamptz LIMIT $2)",
         before,
     )
     .await?;
@@ -49,10 +54,21 @@ pub async fn prune(store: &dyn Store, before: &str) -> Result<Pruned, StoreError
         before,
     )
     .await?;
+    // Remembered a day whatever the retention: each holds a whole answer (a bulk call's is
+    // hundreds of KB), and were kept forever once past it, only ever overwritten by a reuse.
+    let idempotency_keys = in_batches(
+        store,
+        "DELETE FROM idempotency_keys WHERE (key_id, idempotency_key) IN \
+         (SELECT key_id, idempotency_key FROM idempotency_keys \
+          WHERE created_at < $1::timestamptz LIMIT $2)",
+        &minutes_ago(IDEMPOTENCY_HOURS * 60),
+    )
+    .await?;
     Ok(Pruned {
         events,
         deliveries,
         history,
+        idempotency_keys,
     })
 }
 

@@ -386,6 +386,22 @@ async fn a_directory_given_as_a_file_is_named_as_one() {
     );
     assert!(stderr.contains("nothing was sent"), "{stderr}");
     assert!(server.all("cells", &key).await.is_empty());
+
+    // An --errors file that cannot be written stops the push before it sends anything; found
+    // at the end, it failed a push whose records were all written.
+    let unwritable = dir
+        .path()
+        .join("no-such-dir/errors.csv")
+        .display()
+        .to_string();
+    let output = push_to(&server, &key, &["--errors", &unwritable, &cells]).await;
+    let stderr = text(&output.stderr);
+    assert_eq!(exit_code(&output), 2, "{output:?}");
+    assert!(
+        stderr.contains("cannot write it; nothing was sent"),
+        "{stderr}"
+    );
+    assert!(server.all("cells", &key).await.is_empty());
 }
 
 /// Whole numbers written as spreadsheets write them (`25.0`, `1e1`) load as whole numbers; a

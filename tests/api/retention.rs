@@ -1,10 +1,11 @@
 //! Past the retention, the server lets go of what is past use — events, deliveries that are
-//! finished with, sync history — so that years of running hold weeks of them; a delivery still
+//! finished with, sync history, and `Idempotency-Key` answers after their day — so that years of running hold weeks of them; a delivery still
 //! to be sent stays, and is sent once its endpoint is back on.
 
 use std::time::{Duration, Instant};
 
 use eryxon::store::retention::{self, Pruned};
+use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{Engine, TestServer};
@@ -49,6 +50,7 @@ async fn past_the_retention_the_log_finished_deliveries_and_history_go(engine: E
         events: 2, // job.created and sync.completed
         deliveries: 1,
         history: 1,
+        idempotency_keys: 0,
     };
     assert_eq!(pruned, expected);
     assert!(deliveries(&server, &key, &sent).await.is_empty());
@@ -72,4 +74,46 @@ async fn past_the_retention_the_log_finished_deliveries_and_history_go(engine: E
     );
 }
 
-on_every_engine!(past_the_retention_the_log_finished_deliveries_and_history_go);
+/// An `Idempotency-Key` is remembered for a day, then forgotten: its stored answer (a whole
+/// bulk call's) goes, and the key runs a request anew.
+async fn an_idempotency_key_is_forgotten_after_its_day(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cell = json!({"external_id": "C1", "external_source": "SAP", "name": "Laser"});
+    let put = |body| {
+        server.idempotent(
+            Method::PUT,
+            "/api-cells/sync",
+            &key,
+            "nightly-1",
+            Some(body),
+        )
+    };
+    put(&cell).await.expect(201);
+    let renamed = json!({"external_id": "C1", "external_source": "SAP", "name": "Laser 2"});
+    let replayed = put(&renamed).await.expect(422);
+    assert_eq!(
+        replayed.error_code(),
+        "IDEMPOTENCY_KEY_REUSED",
+        "within its day"
+    );
+    assert_eq!(
+        prune_all(&server).await.idempotency_keys,
+        0,
+        "not yet a day old"
+    );
+
+    server
+        .write_behind_the_server(
+            "UPDATE idempotency_keys SET created_at = '2000-01-01T00:00:00.000Z'",
+        )
+        .await;
+    assert_eq!(prune_all(&server).await.idempotency_keys, 1);
+    put(&renamed).await.expect(200);
+    assert_eq!(server.all("cells", &key).await[0]["name"], "Laser 2");
+}
+
+on_every_engine!(
+    past_the_retention_the_log_finished_deliveries_and_history_go,
+    an_idempotency_key_is_forgotten_after_its_day,
+);

@@ -147,6 +147,17 @@ async fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
         }
     };
 
+    // Made before anything is sent: a path that cannot be written found only at the end
+    // failed a push whose records had all been written (exit 2, "could not run").
+    let errors_file = match &args.errors {
+        Some(path) => Some(std::fs::File::create(path).with_context(|| {
+            format!(
+                "--errors {}: cannot write it; nothing was sent",
+                path.display()
+            )
+        })?),
+        None => None,
+    };
     let server = match &args.database {
         Some(url) => Some(InProcessServer::start(url).await?),
         None => None,
@@ -181,9 +192,9 @@ async fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
     let report = build_report(&files, &sent, &client);
     let mut stdout = std::io::stdout().lock();
     report.write(&mut stdout).context("writing the summary")?;
-    if let Some(path) = &args.errors {
+    if let (Some(path), Some(file)) = (&args.errors, errors_file) {
         report
-            .write_errors_csv(path)
+            .write_errors_csv(file)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     if args.dry_run && report.dry_run_missed_new_parents() {

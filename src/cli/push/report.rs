@@ -1,7 +1,6 @@
 //! The end-of-run summary and the list of rejected records.
 
 use std::io::Write;
-use std::path::Path;
 use std::time::Duration;
 
 use super::client::Outcome;
@@ -153,8 +152,8 @@ impl Report {
     }
 
     /// The rejected records as CSV, to fix and send again.
-    pub fn write_errors_csv(&self, path: &Path) -> anyhow::Result<()> {
-        let mut writer = csv::Writer::from_path(path)?;
+    pub fn write_errors_csv(&self, out: impl Write) -> anyhow::Result<()> {
+        let mut writer = csv::Writer::from_writer(out);
         writer.write_record(["file", "line", "external_id", "code", "field", "error"])?;
         for r in &self.rejected {
             writer.write_record([
