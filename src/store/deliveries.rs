@@ -97,7 +97,17 @@ pub(crate) async fn insert_event(
     insert(tx, endpoint, id, kind, event.position, record, body, now).await
 }
 
-/// Inserts a pending delivery of `body`, due now.
+/// When the record's earliest pending delivery to the endpoint is next tried (`$2` the
+/// endpoint, `$6` the record). By position, so that SQLite reads it off the record's own index
+/// (`webhook_deliveries_pending_by_record`): a `max(next_attempt_at)` walked the endpoint's
+/// whole backlog.
+const HEAD_NEXT_ATTEMPT: &str = "SELECT e.next_attempt_at FROM webhook_deliveries AS e \
+    WHERE e.endpoint_id = $2 AND e.record_id = $6 AND e.status = 'pending' \
+    ORDER BY e.position LIMIT 1";
+
+/// Inserts a pending delivery of `body`, due now, or when the record's earlier delivery to the
+/// endpoint is next tried if that is later: it waits behind that one anyway, and a delivery
+/// due but waiting is one every claim walks past (see [`record_outcome`]).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn insert(
     tx: &mut dyn Statements,
@@ -110,10 +120,15 @@ pub(crate) async fn insert(
     now: &str,
 ) -> Result<Uuid, StoreError> {
     let id = Uuid::now_v7();
-    tx.run(
+    let sql = format!(
         "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, position, record_id, \
            body, status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', 0, $8::timestamptz, $8::timestamptz)",
+         SELECT $1, $2, $3, $4, $5, $6, $7, 'pending', 0, \
+           CASE WHEN h.at > $8::timestamptz THEN h.at ELSE $8::timestamptz END, $8::timestamptz \
+         FROM (SELECT ({HEAD_NEXT_ATTEMPT}) AS at) AS h"
+    );
+    tx.run(
+        &sql,
         vec![
             id.into(),
             endpoint.into(),
@@ -256,7 +271,7 @@ pub async fn record(
             vec![
                 claimed.id.into(),
                 status.into(),
-                next.into(),
+                next.as_str().into(),
                 error.clone().into(),
                 delivered_at.into(),
                 at.as_str().into(),
@@ -302,6 +317,9 @@ pub async fn record(
             .await?;
         }
         Verdict::Retry(_) | Verdict::Failed => {
+            if matches!(outcome.verdict, Verdict::Retry(_)) {
+                wait_behind(&mut *tx, claimed.id, &next).await?;
+            }
             let since = timestamp_of(outcome.at - time::Duration::days(FAILING_DAYS));
             let stale = tx
                 .row(
@@ -325,6 +343,26 @@ pub async fn record(
         Verdict::Disable => "disabled",
     };
     metrics::counter!("eryxon_webhook_deliveries_total", "result" => result).increment(1);
+    Ok(())
+}
+
+/// Moves the record's later deliveries to the endpoint to when `head` is tried again: they
+/// wait for it in any case (a record's events arrive in order), and left due, every claim and
+/// every tick walked past each of them. A receiver down with two events per record for 15 000
+/// records kept the server at 65 % CPU, and its catch-up ran at 107 deliveries/s instead of
+/// 930 (`webhooks_backoff::deliveries_waiting_behind_a_retry_cost_a_tick_nothing`).
+async fn wait_behind(tx: &mut dyn Statements, head: Uuid, next: &str) -> Result<(), StoreError> {
+    tx.run(
+        // No condition on next_attempt_at: SQLite then walked the endpoint's whole backlog by
+        // the `webhook_deliveries_pending_by_endpoint` index instead of the record's few.
+        "UPDATE webhook_deliveries SET next_attempt_at = CASE \
+           WHEN next_attempt_at < $2::timestamptz THEN $2::timestamptz ELSE next_attempt_at END \
+         WHERE status = 'pending' AND id <> $1 \
+           AND endpoint_id = (SELECT h.endpoint_id FROM webhook_deliveries AS h WHERE h.id = $1) \
+           AND record_id = (SELECT h.record_id FROM webhook_deliveries AS h WHERE h.id = $1)",
+        vec![head.into(), next.into()],
+    )
+    .await?;
     Ok(())
 }
 
