@@ -69,6 +69,43 @@ async fn a_key_repeated_far_apart_in_a_file_is_rejected_at_its_line() {
     }
 }
 
+/// A part nested in two jobs of one file is as much a repeat as a job twice: the second row is
+/// refused at its line, whatever chunks the two fall in, and the part stays with the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nested_key_repeated_in_a_file_is_rejected_at_its_line() {
+    let (server, key, dir) = start().await;
+    let mut ndjson = String::new();
+    for i in 0..1100 {
+        let mut job = serde_json::json!({"external_id": format!("K{i}"),
+            "external_source": "ERP", "job_number": format!("JN{i}")});
+        // Lines 6 and 1006: in different 1000-record chunks.
+        if i == 5 || i == 1005 {
+            job["parts"] =
+                serde_json::json!([{"external_id": "Q", "part_number": format!("of K{i}")}]);
+        }
+        writeln!(ndjson, "{job}").unwrap();
+    }
+    let file = write(dir.path(), "jobs.ndjson", ndjson);
+    let output = push_to(&server, &key, &[&file]).await;
+    let stdout = text(&output.stdout);
+    assert_eq!(exit_code(&output), 1, "{stdout}");
+    let rejected = rejected_lines(&stdout);
+    assert_eq!(rejected.len(), 1, "{stdout}");
+    assert!(
+        rejected[0].ends_with(
+            ":1006  K1005  VALIDATION_ERROR  parts[0].external_id: part external_id \"Q\" \
+             (source \"ERP\") appears more than once in this file; first at line 6: only a \
+             key's first row is sent"
+        ),
+        "{}",
+        rejected[0]
+    );
+    let parts = server.all("parts", &key).await;
+    assert_eq!(parts.len(), 1);
+    assert_eq!(parts[0]["part_number"], "of K5");
+    assert_eq!(total(&server, "jobs", &key).await, 1099);
+}
+
 /// A first row this command cannot read is still the key's first row: the repeat after it is
 /// refused as a repeat, not written in its place.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

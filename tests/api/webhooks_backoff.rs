@@ -89,7 +89,10 @@ async fn deliveries_waiting_behind_a_retry_cost_a_tick_nothing(engine: Engine) {
         if all.len() == 3 {
             break all;
         }
-        assert!(Instant::now() < deadline, "the third event is fanned out: {all:?}");
+        assert!(
+            Instant::now() < deadline,
+            "the third event is fanned out: {all:?}"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
     for delivery in &all {

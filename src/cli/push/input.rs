@@ -1,6 +1,5 @@
 //! Export files: which entity each holds, in which format, and the records to send.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
@@ -33,7 +32,18 @@ pub struct Row {
     pub external_id: Option<String>,
     /// When the record names both as text: two rows with one key are one record.
     pub key: Option<RecordKey>,
+    /// The keys of the records nested in it (a job's parts and their operations), with where
+    /// they sit: two rows naming one child contradict each other as much.
+    pub children: Vec<Child>,
     pub json: String,
+}
+
+/// A record nested in a row, by its entity and key, and the field path of its `external_id`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Child {
+    pub entity: Entity,
+    pub key: RecordKey,
+    pub path: String,
 }
 
 impl Row {
@@ -66,6 +76,7 @@ impl Row {
             line,
             external_id,
             key,
+            children: Vec::new(),
             json,
         }
     }
@@ -204,7 +215,10 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<InputFile, String> {
             }
         }
     };
-    reject_repeats(&mut file);
+    for row in &mut file.rows {
+        row.children = super::repeats::children_of(file.entity, &row.json);
+    }
+    super::repeats::reject_repeats(&mut file);
     if file.records == 0 {
         file.warning = Some(
             match format {
@@ -215,54 +229,6 @@ pub fn load(path: &Path, options: &ReadOptions) -> Result<InputFile, String> {
         );
     }
     Ok(file)
-}
-
-/// A record whose key an earlier record of the same file holds is refused here, as the server
-/// refuses a repeat within one call: the file contradicts itself, and were both sent in
-/// different chunks, which one the server kept would depend on which chunk committed last
-/// (`push_order::a_key_repeated_far_apart_in_a_file_is_rejected_at_its_line`).
-fn reject_repeats(file: &mut InputFile) {
-    // Rows refused as unreadable count as first rows too: the file names the key there first,
-    // and a row after it is a repeat all the same.
-    let mut unreadable: HashMap<&RecordKey, u64> = HashMap::new();
-    for rejection in &file.rejected {
-        if let Some(key) = &rejection.key {
-            unreadable.entry(key).or_insert(rejection.line);
-        }
-    }
-    let mut sent: HashMap<RecordKey, u64> = HashMap::new();
-    let mut repeats = Vec::new();
-    for row in std::mem::take(&mut file.rows) {
-        let Some(key) = &row.key else {
-            file.rows.push(row);
-            continue;
-        };
-        let earlier = sent.get(key).copied().or_else(|| {
-            let line = *unreadable.get(key)?;
-            (line < row.line).then_some(line)
-        });
-        let Some(line) = earlier else {
-            sent.insert(key.clone(), row.line);
-            file.rows.push(row);
-            continue;
-        };
-        repeats.push(Rejection {
-            file: file.name.clone(),
-            line: row.line,
-            external_id: row.external_id.clone(),
-            key: None,
-            code: "VALIDATION_ERROR".to_owned(),
-            field: Some("external_id".to_owned()),
-            error: format!(
-                "external_id: {} external_id {:?} (source {:?}) appears more than once in this \
-                 file; first at line {line}: only a key's first row is sent",
-                file.entity.singular(),
-                key.1,
-                key.0
-            ),
-        });
-    }
-    file.rejected.extend(repeats);
 }
 
 /// A row with several unreadable cells is reported once per cell but is one record.

@@ -8,6 +8,7 @@ mod decode;
 mod input;
 mod naming;
 mod progress;
+mod repeats;
 mod report;
 mod retry;
 
@@ -329,15 +330,17 @@ async fn send_all(
             })
             .collect();
         let keys_of = |file: usize, range: &Range<usize>| {
-            files[file].rows[range.clone()]
-                .iter()
-                .filter_map(|row| row.key.as_ref())
+            files[file].rows[range.clone()].iter().flat_map(move |row| {
+                let own = row.key.as_ref().map(|key| (entity, key));
+                let children = row.children.iter().map(|c| (c.entity, &c.key));
+                own.into_iter().chain(children)
+            })
         };
         // The keys of the chunks in flight. A chunk holding one of them waits until that chunk
         // is answered, so the rows of one key are written in the order the files were given:
         // a delta file after a full export wins, whatever the concurrency
         // (`push_order::a_later_file_wins_over_an_earlier_one_of_the_same_entity`).
-        let mut busy: HashSet<&input::RecordKey> = HashSet::new();
+        let mut busy: HashSet<(Entity, &input::RecordKey)> = HashSet::new();
         let mut in_flight = JoinSet::new();
         let mut answered = 0;
         loop {
@@ -345,7 +348,7 @@ async fn send_all(
                 let Some((file, range)) = chunks.front() else {
                     break;
                 };
-                if keys_of(*file, range).any(|key| busy.contains(key)) {
+                if keys_of(*file, range).any(|key| busy.contains(&key)) {
                     break;
                 }
                 let (file, range) = chunks.pop_front().expect("a chunk is there");
@@ -363,7 +366,7 @@ async fn send_all(
             };
             let (file, range, result) = joined.expect("a chunk task does not panic");
             for key in keys_of(file, &range) {
-                busy.remove(key);
+                busy.remove(&key);
             }
             match result {
                 Ok(outcomes) => {
