@@ -357,6 +357,17 @@ async fn a_call_refused_whole_is_in_the_history(engine: Engine) {
         server.all("cells", &key).await,
         Vec::<serde_json::Value>::new()
     );
+
+    // The console shows such a call as refused, not as a call with a rejected record #0.
+    let session = crate::console::sign_in(&server, &key).await;
+    let id = entries[2]["id"].as_str().unwrap();
+    let html = crate::console::page(&server, &session, &format!("/console/syncs/{id}")).await;
+    assert!(
+        html.contains("refused before any record was read")
+            && html.contains("UNSUPPORTED_MEDIA_TYPE"),
+        "{html}"
+    );
+    assert!(!html.contains("id=\"rejected\""), "{html}");
 }
 
 on_every_engine!(

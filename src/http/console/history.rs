@@ -174,6 +174,18 @@ async fn one(
             dt { "Request id" } dd { code { (entry.request_id.as_deref().unwrap_or("—")) } }
             dt { "Key" } dd { code { (entry.key_id) } }
         }
+        @if entry.total == 0 && !errors.is_empty() {
+            // Refused whole (query string, header, content type, body): there were no records,
+            // only the one reason (`history::a_call_refused_whole_is_in_the_history`).
+            h2 { "Refused" }
+            @for error in errors {
+                p #refused {
+                    "The call was refused before any record was read: " code { (error.code) } " — "
+                    @if let Some(field) = &error.field { code { (field) } ": " }
+                    (error.error)
+                }
+            }
+        } @else {
         h2 { "Rejected records" }
         @if errors.is_empty() {
             p { "None: every record of this call was accepted." }
@@ -196,6 +208,7 @@ async fn one(
                     }
                 }
             }
+        }
         }
     };
     Ok(page("Sync call", "/console/syncs", &principal, body))
