@@ -54,8 +54,8 @@ async fn a_key_repeated_far_apart_in_a_file_is_rejected_at_its_line() {
         assert!(
             rejected[0].ends_with(
                 ":2502  C0  VALIDATION_ERROR  external_id: cell external_id \"C0\" (source \
-                 \"ERP\") appears more than once in this file; first at line 2: only a key's \
-                 first row is sent"
+                 \"ERP\") appears more than once in this file; first at line 2; a key's later \
+                 rows are not sent"
             ),
             "{}",
             rejected[0]
@@ -94,8 +94,8 @@ async fn a_nested_key_repeated_in_a_file_is_rejected_at_its_line() {
     assert!(
         rejected[0].ends_with(
             ":1006  K1005  VALIDATION_ERROR  parts[0].external_id: part external_id \"Q\" \
-             (source \"ERP\") appears more than once in this file; first at line 6: only a \
-             key's first row is sent"
+             (source \"ERP\") appears more than once in this file; first at line 6; a key's \
+             later rows are not sent"
         ),
         "{}",
         rejected[0]

@@ -113,7 +113,7 @@ pub fn reject_repeats(file: &mut InputFile) {
             field: Some(path.to_owned()),
             error: format!(
                 "{path}: {} external_id {:?} (source {:?}) appears more than once in this file; \
-                 first at line {line}: only a key's first row is sent",
+                 first at line {line}; a key's later rows are not sent",
                 entity.singular(),
                 key.1,
                 key.0
