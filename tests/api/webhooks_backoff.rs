@@ -104,6 +104,30 @@ async fn deliveries_waiting_behind_a_retry_cost_a_tick_nothing(engine: Engine) {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(receiver.seen().len(), 1, "nothing goes before the head");
+
+    // The receiver is back and the head is retried by hand, before its time: what waited on it
+    // goes right after it, not at the head's old retry time 30 s on.
+    receiver.slow(Duration::ZERO);
+    let head = all.iter().find(|d| d["attempts"] == 1).unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    server
+        .send(
+            reqwest::Method::POST,
+            &format!("/api-webhooks/{id}/deliveries/{head}/retry"),
+            Some(&key),
+            None,
+            None,
+        )
+        .await
+        .expect(202);
+    let seen = receiver.wait_for(4, PATIENCE).await;
+    let notes: Vec<_> = seen[1..]
+        .iter()
+        .map(|s| s.json()["data"]["notes"].clone())
+        .collect();
+    assert_eq!(notes, [json!("a"), json!("b"), json!("c")], "in order");
 }
 
 on_every_engine!(deliveries_waiting_behind_a_retry_cost_a_tick_nothing);
