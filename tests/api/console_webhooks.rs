@@ -226,6 +226,23 @@ async fn the_webhooks_page_is_scoped_and_guarded(engine: Engine) {
     );
     let overview = page(&server, &session, "/console").await;
     assert!(overview.contains("webhook-health") && !overview.contains("globex"));
+    // Switched off by hand: paused, not disabled (which the server says after failures).
+    let off = serde_json::json!({"active": false});
+    let path = format!("/api-webhooks/{webhook}");
+    server
+        .json(reqwest::Method::PATCH, &path, &live, &off)
+        .await
+        .expect(200);
+    let shown = page(&server, &session, "/console/webhooks").await;
+    assert!(
+        shown.contains(">paused<") && !shown.contains(">disabled<"),
+        "{shown}"
+    );
+    let on = serde_json::json!({"active": true});
+    server
+        .json(reqwest::Method::PATCH, &path, &live, &on)
+        .await
+        .expect(200);
     let test_session = sign_in(&server, &test).await;
     let shown = page(&server, &test_session, "/console/webhooks").await;
     assert!(

@@ -100,11 +100,14 @@ fn status_badge(status: &str) -> Markup {
     html! { span class={ "badge status " (class) } { (status) } }
 }
 
+/// Switched off by a user (`paused`) is told apart from switched off by the server after
+/// failing (`disabled`, with its reason below): one is a choice, the other needs attention
+/// (`console_webhooks::the_webhooks_page_is_scoped_and_guarded`).
 fn state_badge(endpoint: &Endpoint) -> Markup {
-    if endpoint.active {
-        html! { span.badge.good { "active" } }
-    } else {
-        html! { span.badge.bad { "disabled" } }
+    match (endpoint.active, &endpoint.disabled_reason) {
+        (true, _) => html! { span.badge.good { "active" } },
+        (false, None) => html! { span.badge.busy { "paused" } },
+        (false, Some(_)) => html! { span.badge.bad { "disabled" } },
     }
 }
 
