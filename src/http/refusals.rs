@@ -6,7 +6,6 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
@@ -14,9 +13,11 @@ use axum::middleware::Next;
 use axum::response::Response;
 
 use super::auth::Principal;
+use super::sync::draft;
 use super::AppState;
-use crate::domain::history::{Answer, HistoryDraft};
+use crate::domain::history::Answer;
 use crate::domain::Entity;
+use crate::store::Finish;
 
 /// Why a call was refused, as its error envelope says: put on every `4xx` answer built from
 /// an `ApiError`, for this layer to read without parsing the body.
@@ -66,16 +67,17 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
     let Some(principal) = request.extensions().get::<Principal>().copied() else {
         return next.run(request).await;
     };
-    let started = Instant::now();
+    // Taken before the call runs, so that its duration counts from the start.
     let dry_run = request
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|pair| pair == "dry_run=true"));
-    let request_id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
+    let finish = if dry_run {
+        Finish::DryRun
+    } else {
+        Finish::Commit
+    };
+    let draft = draft(&principal, request.headers(), entity, answer, finish);
     let recorded = Recorded::default();
     request.extensions_mut().insert(recorded.clone());
     let response = next.run(request).await;
@@ -85,17 +87,6 @@ pub async fn record(State(state): State<AppState>, mut request: Request, next: N
     if recorded.0.load(Ordering::Relaxed) || !worth_recording(response.status()) {
         return response;
     }
-    let draft = HistoryDraft {
-        key_id: principal.key_id,
-        endpoint: answer.endpoint(entity),
-        entity,
-        sources: Vec::new(),
-        dry_run,
-        started,
-        request_id,
-        answer,
-        rejected: Vec::new(),
-    };
     let entry = draft.refused_whole(
         response.status().as_u16(),
         refusal.code,

@@ -161,8 +161,9 @@ impl SyncParams {
     }
 }
 
-/// The call's draft history entry: everything but the results the store writes.
-fn draft(
+/// The call's draft history entry: everything but the results the store writes. Also the
+/// `refusals` layer's, for a call refused before its handler ran.
+pub(super) fn draft(
     principal: &Principal,
     headers: &HeaderMap,
     entity: Entity,

@@ -1,6 +1,7 @@
 //! What the server keeps, and for how long: past the retention
 //! (`ERYXON_EVENT_RETENTION_DAYS`), the events, the deliveries that are finished with and the
-//! sync history go, and `Idempotency-Key` answers after their day, so that a server running for years holds weeks of them, not years.
+//! sync history go, and `Idempotency-Key` answers after their day, so that a server running
+//! for years holds weeks of them, not years.
 //!
 //! A delivery still to be sent stays whatever its age: it holds its body, and its endpoint,
 //! switched back on, is sent it. Records (deleted ones too) are the ERP's data and stay.
@@ -33,7 +34,8 @@ const BATCH: i64 = 5_000;
 
 /// Deletes what was made before `before` (a stored timestamp) and is past use, a delivery
 /// judged by its last attempt (a backlog sent today after a long pause is kept for the
-/// retention from today); answers how many of each (`retention::past_the_retention_the_log_finished_deliveries_and_history_go`).
+/// retention from today); answers how many of each
+/// (`retention::past_the_retention_the_log_finished_deliveries_and_history_go`).
 pub async fn prune(store: &dyn Store, before: &str) -> Result<Pruned, StoreError> {
     let mut tx = store.begin(Access::Write).await?;
     let events = events::prune(&mut *tx, before).await?;
