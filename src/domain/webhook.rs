@@ -86,11 +86,15 @@ pub fn eryxon_signature(secret: &str, body: &[u8]) -> String {
 }
 
 /// The body of a delivery: Standard Webhooks' `type`, `timestamp`, `data`, Eryxon's type keys
-/// (`event` as its implementation sends it, `event_type` as its documents name it), and the
-/// event's ids so a receiver can deduplicate and look the record up.
+/// (`event` as its implementation sends it, `event_type` as its documents name it) and
+/// `tenant_id`, the mode, and the event's ids so a receiver can deduplicate and look the
+/// record up. A receiver serving several tenants, or live and test keys, tells them apart by
+/// `tenant_id` and `mode` (`webhooks::an_operation_start_is_delivered_signed`).
 #[derive(Debug, Serialize)]
 pub struct Body<'a> {
     pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub mode: &'a str,
     #[serde(rename = "type")]
     pub event_type: &'a str,
     #[serde(rename = "event")]
@@ -106,9 +110,12 @@ pub struct Body<'a> {
 }
 
 impl<'a> Body<'a> {
-    pub fn of(event: &'a Event) -> Body<'a> {
+    /// `tenant_id` hyphenated, as the store keeps it; `mode` `live` or `test`.
+    pub fn of(event: &'a Event, tenant_id: &'a str, mode: &'a str) -> Body<'a> {
         Body {
             id: &event.id,
+            tenant_id,
+            mode,
             event_type: &event.event_type,
             eryxon_event: &event.event_type,
             eryxon_type: &event.event_type,

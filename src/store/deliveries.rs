@@ -84,15 +84,17 @@ pub(crate) fn skip_locked(tx: &dyn Statements, of: &str) -> String {
     }
 }
 
-/// Inserts a pending delivery of a logged event, its body as the event's, due now.
+/// Inserts a pending delivery of a logged event of the tenant (hyphenated id) and mode, its
+/// body as the event's, due now.
 pub(crate) async fn insert_event(
     tx: &mut dyn Statements,
     endpoint: Uuid,
+    (tenant, mode): (&str, &str),
     event: &Event,
     now: &str,
 ) -> Result<Uuid, StoreError> {
     let record = event.record_id.map(|id| id.hyphenated().to_string());
-    let body = Body::of(event).to_text();
+    let body = Body::of(event, tenant, mode).to_text();
     let (id, kind) = (&event.id, &event.event_type);
     insert(tx, endpoint, id, kind, event.position, record, body, now).await
 }
@@ -183,6 +185,7 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
     };
     let filter = filter_of(&row.text(2)?);
     let after = row.int(3)?;
+    let (tenant, mode) = (row.text(0)?, row.text(1)?);
     let sql = format!(
         "SELECT {} FROM events WHERE tenant_id = $1::uuid AND mode = $2::text AND position > $3 \
          ORDER BY position LIMIT $4",
@@ -192,8 +195,8 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
         &mut *tx,
         &sql,
         vec![
-            row.text(0)?.into(),
-            row.text(1)?.into(),
+            tenant.clone().into(),
+            mode.clone().into(),
             after.into(),
             FAN_OUT_BATCH.into(),
         ],
@@ -211,7 +214,7 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
         {
             continue;
         }
-        insert_event(&mut *tx, endpoint, &event, &now).await?;
+        insert_event(&mut *tx, endpoint, (&tenant, &mode), &event, &now).await?;
         created += 1;
     }
     if none {

@@ -207,8 +207,11 @@ pub async fn send_test(
     let data =
         serde_json::json!({"webhook_id": webhook, "message": "a test event from Eryxon Sync"});
     let data = RawValue::from_string(data.to_string()).expect("JSON text");
+    let tenant = scope.tenant_id.hyphenated().to_string();
     let body = Body {
         id: &event_id,
+        tenant_id: &tenant,
+        mode: scope.mode.as_str(),
         event_type: "webhook.test",
         eryxon_event: "webhook.test",
         eryxon_type: "webhook.test",
@@ -278,6 +281,7 @@ pub async fn replay(
         columns(&*tx)
     );
     let now = timestamp();
+    let tenant = scope.tenant_id.hyphenated().to_string();
     let mut replayed = Replayed {
         queued: 0,
         resume_from: None,
@@ -308,7 +312,14 @@ pub async fn replay(
                 replayed.resume_from = Some(event.occurred_at);
                 break 'pages;
             }
-            insert_event(&mut *tx, webhook, &event, &now).await?;
+            insert_event(
+                &mut *tx,
+                webhook,
+                (&tenant, scope.mode.as_str()),
+                &event,
+                &now,
+            )
+            .await?;
             replayed.queued += 1;
         }
         if !full {

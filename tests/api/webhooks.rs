@@ -202,6 +202,10 @@ async fn an_operation_start_is_delivered_signed(engine: Engine) {
         "as Eryxon's implementation sends it"
     );
     assert_eq!(body["id"], request.webhook_id());
+    // The tenant and mode, so a receiver serving several tells them apart.
+    let tenant = body["tenant_id"].as_str().expect("tenant_id");
+    assert!(uuid::Uuid::parse_str(tenant).is_ok(), "{tenant}");
+    assert_eq!(body["mode"], "live");
     assert_eq!(body["record_id"], o1.as_str());
     assert_eq!(body["external_id"], "O1");
     assert_eq!(body["data"]["status"], "in_progress");
