@@ -337,6 +337,22 @@ fn event_of(row: &Row) -> Result<Event, StoreError> {
     })
 }
 
+/// `types` as a condition on the `type` column, its arguments appended to `args`; `None`
+/// when it names no type (which the feed reads as every type).
+pub(crate) fn type_condition(types: &TypeFilter, args: &mut Vec<Arg>) -> Option<String> {
+    let (exact, prefixes) = types.parts();
+    let mut any = Vec::new();
+    for name in exact {
+        args.push(name.as_str().into());
+        any.push(format!("type = ${}", args.len()));
+    }
+    for prefix in prefixes {
+        args.push(format!("{prefix}%").into());
+        any.push(format!("type LIKE ${}", args.len()));
+    }
+    (!any.is_empty()).then(|| format!("({})", any.join(" OR ")))
+}
+
 /// A page of the tenant's events after a position, in position order.
 pub(crate) async fn feed(
     tx: &mut dyn Statements,
@@ -368,18 +384,8 @@ pub(crate) async fn feed(
         args.push(before.into());
         conditions.push(format!("position < ${}", args.len()));
     }
-    let (exact, prefixes) = query.types.parts();
-    let mut any = Vec::new();
-    for name in exact {
-        args.push(name.as_str().into());
-        any.push(format!("type = ${}", args.len()));
-    }
-    for prefix in prefixes {
-        args.push(format!("{prefix}%").into());
-        any.push(format!("type LIKE ${}", args.len()));
-    }
-    if !any.is_empty() {
-        conditions.push(format!("({})", any.join(" OR ")));
+    if let Some(types) = type_condition(&query.types, &mut args) {
+        conditions.push(types);
     }
     for (column, value) in [
         ("entity", &query.entity),

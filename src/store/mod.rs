@@ -24,6 +24,7 @@ pub mod sqlite;
 mod sync;
 pub(crate) mod sync_events;
 pub mod tx;
+pub mod webhook_health;
 pub mod webhooks;
 
 use std::sync::Arc;

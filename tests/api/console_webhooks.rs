@@ -338,8 +338,6 @@ async fn the_webhooks_page_is_scoped_and_guarded(engine: Engine) {
     assert_eq!(forged.status(), 403);
 }
 
-crate::on_every_engine!(the_webhooks_page_is_scoped_and_guarded);
-
 /// A page's query string is decoded as the API's: a bad value is the console's error page,
 /// naming the parameter (it was axum's plain-text "Failed to deserialize query string").
 pub(crate) async fn a_bad_query_shows_the_error_page(server: &TestServer, session: &str) {
@@ -359,3 +357,47 @@ pub(crate) async fn a_bad_query_shows_the_error_page(server: &TestServer, sessio
         );
     }
 }
+
+/// A paused endpoint's events are not deliveries until it is switched on; the page says how
+/// many of its subscription wait and since when, not "0 pending" as if nothing did.
+async fn a_paused_endpoint_shows_what_it_is_held_back(engine: Engine) {
+    let server = quick_server(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    let webhook = register(&server, &key, &receiver.url).await;
+    let path = format!("/api-webhooks/{webhook}");
+    let off = json!({"active": false});
+    let on = json!({"active": true});
+    server
+        .json(reqwest::Method::PATCH, &path, &key, &off)
+        .await
+        .expect(200);
+    for number in ["SO-1", "SO-2", "SO-3"] {
+        sync_job(&server, &key, number).await;
+    }
+    // Not of its subscription (`job.*`): not counted.
+    let cell = json!({"external_id": "C1", "external_source": "SAP", "name": "Saw"});
+    server.put("/api-cells/sync", &key, &cell).await.expect(201);
+
+    let session = sign_in(&server, &key).await;
+    let shown = page(&server, &session, "/console/webhooks").await;
+    assert!(
+        shown.contains("3 events held back") && shown.contains("sent when switched on"),
+        "{shown}"
+    );
+    let overview = page(&server, &session, "/console").await;
+    assert!(overview.contains("3 events held back"), "{overview}");
+
+    server
+        .json(reqwest::Method::PATCH, &path, &key, &on)
+        .await
+        .expect(200);
+    receiver.wait_for(3, PATIENCE).await;
+    let shown = page(&server, &session, "/console/webhooks").await;
+    assert!(!shown.contains("held back"), "{shown}");
+}
+
+crate::on_every_engine!(
+    the_webhooks_page_is_scoped_and_guarded,
+    a_paused_endpoint_shows_what_it_is_held_back
+);

@@ -14,7 +14,7 @@ use super::{page, when, ConsoleError};
 use crate::domain::event::Event;
 use crate::domain::{Entity, Scope};
 use crate::http::AppState;
-use crate::store::{delivery_log, webhooks};
+use crate::store::{webhook_health, webhooks};
 use crate::store::{Feed, FeedQuery, ImportOutcome, ImportQuery, ListQuery, Store};
 
 pub fn routes() -> Router<AppState> {
@@ -89,7 +89,7 @@ async fn show(
     let newest = end_of_log(store, scope, true).await?;
     let hooks = if may_manage(&principal) {
         let endpoints = webhooks::list(store, scope).await?;
-        Some((endpoints, delivery_log::health(store, scope).await?))
+        Some((endpoints, webhook_health::health(store, scope).await?))
     } else {
         None
     };

@@ -27,7 +27,8 @@ use crate::domain::Scope;
 use crate::http::auth::Principal;
 use crate::http::webhook_sends::replay_range;
 use crate::http::{ApiError, AppState};
-use crate::store::delivery_log::{self, DeliveryQuery, Health, NotQueued};
+use crate::store::delivery_log::{self, DeliveryQuery, NotQueued};
+use crate::store::webhook_health::{self, Health};
 use crate::store::{webhooks, Store};
 
 const HERE: &str = "/console/webhooks";
@@ -111,6 +112,21 @@ fn state_badge(endpoint: &Endpoint) -> Markup {
     }
 }
 
+/// What a switched-off endpoint is held back: its events are not deliveries until it is
+/// switched on, so without this a paused endpoint looked as if nothing waited
+/// (`console_webhooks::a_paused_endpoint_shows_what_it_is_held_back`).
+fn held_note(health: &Health) -> Option<Markup> {
+    let held = health.held.as_ref().filter(|h| h.events > 0)?;
+    Some(html! {
+        span.held {
+            @if held.at_least { "at least " }
+            (held.events) " event" @if held.events != 1 { "s" } " held back"
+            @if let Some(at) = &held.oldest { ", the oldest " (age(at)) " old" }
+            "; sent when switched on"
+        }
+    })
+}
+
 /// The endpoints' health as one table: the overview's webhooks section.
 pub(super) fn health_table(endpoints: &[Endpoint], health: &HashMap<Uuid, Health>) -> Markup {
     let none = Health::default();
@@ -128,7 +144,7 @@ pub(super) fn health_table(endpoints: &[Endpoint], health: &HashMap<Uuid, Health
                     tr {
                         th scope="row" { a href={ (HERE) "#endpoint-" (endpoint.id) } { code.data { (endpoint.url) } } }
                         td { (state_badge(endpoint)) }
-                        td.num { (h.pending) }
+                        td.num { (h.pending) @if let Some(note) = held_note(h) { br; (note) } }
                         td.num .bad[h.failed > 0] { (h.failed) }
                         td { @match &h.oldest_undelivered {
                             Some(at) => { "waiting " (age(at)) }
@@ -205,6 +221,7 @@ fn endpoint_section(endpoint: &Endpoint, health: &Health, deliveries: &[Delivery
                 @if let Some(description) = &endpoint.description { dt { "Description" } dd { (description) } }
                 @if let Some(reason) = &endpoint.disabled_reason { dt { "Disabled because" } dd.bad { (reason) } }
                 dt { "Pending" } dd { (health.pending) }
+                @if let Some(note) = held_note(health) { dt { "Not sent yet" } dd { (note) } }
                 dt { "Failed" } dd .bad[health.failed > 0] { (health.failed) }
                 @if let Some(at) = &health.oldest_undelivered {
                     dt { "Oldest undelivered" } dd { "waiting " (age(at)) }
@@ -292,7 +309,7 @@ async fn show(
     let store = &*state.store;
     let scope = principal.scope;
     let endpoints = webhooks::list(store, scope).await?;
-    let health = delivery_log::health(store, scope).await?;
+    let health = webhook_health::health(store, scope).await?;
     let none = Health::default();
     let mut sections = Vec::new();
     for endpoint in &endpoints {
