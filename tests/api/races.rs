@@ -175,7 +175,47 @@ async fn overlapping_replaces_and_moves_all_go_through(engine: Engine) {
     }
 }
 
+/// A changed sync racing a `DELETE` of its job: if the delete went first the sync brings the
+/// job back and its event says `job.restored`; if the sync went first its event says
+/// `job.updated` and the delete leaves the job deleted. (On PostgreSQL a sync whose statement
+/// began before the delete committed restored the job but said `job.updated`.)
+async fn a_sync_racing_a_delete_names_what_it_did(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    for round in 0..ROUNDS * 2 {
+        let job = format!("R{round}");
+        let body = json!({"external_id": job, "external_source": "SAP", "job_number": "v1"});
+        server.put("/api-jobs/sync", &key, &body).await.expect(201);
+        let changed = json!({"external_id": job, "external_source": "SAP", "job_number": "v2"});
+        let path = format!("/api-jobs/by-external/SAP/{job}");
+        let (deleted, synced) = tokio::join!(
+            server.send(reqwest::Method::DELETE, &path, Some(&key), None, None),
+            server.put("/api-jobs/sync", &key, &changed),
+        );
+        assert_eq!(deleted.status, 200, "{:#}", deleted.body);
+        assert!(synced.status.is_success(), "{:#}", synced.body);
+        let feed = server
+            .get("/api-events?types=job.*&limit=1000", &key)
+            .await
+            .expect(200);
+        let told: Vec<String> = feed.data()["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["external_id"] == job.as_str())
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect();
+        let expected = if live(&server, &key, &path).await {
+            ["job.created", "job.deleted", "job.restored"]
+        } else {
+            ["job.created", "job.updated", "job.deleted"]
+        };
+        assert_eq!(told, expected, "round {round}");
+    }
+}
+
 on_every_engine!(
+    a_sync_racing_a_delete_names_what_it_did,
     deletes_and_floor_actions_wait_for_syncs_that_found_the_record,
     a_replace_racing_a_start_never_deletes_the_started_operation,
     overlapping_replaces_and_moves_all_go_through,

@@ -172,38 +172,33 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
         })
         .collect::<Vec<_>>()
         .join(" OR ");
-    let deleted = row_by_key(table, "1 AS found", " AND t.deleted_at IS NOT NULL");
     // One statement, one pass over the batch in key order, so concurrent batches take their
     // row locks (of the rows they insert and of the rows they update) in one global order and
     // wait for each other instead of deadlocking. A row is written only if it was deleted or
     // a sent value differs; RETURNING answers the rows written, `xmax = 0` the inserted ones.
-    // The rows it brings back are read beforehand (a statement's parts share one snapshot);
-    // the uncorrelated EXISTS runs once and skips the probes when nothing is deleted. The
-    // written rows come back as a read shows them, through the read's own select list, and so
-    // do the rows it may change as they were (`before`, same snapshot): the sync's events need
-    // no read of their own (docs/decisions/0028-engines-answer-the-rows-around-the-upsert.md).
-    let upsert_over = |rows: &str, keys: &str| {
+    // Whether a row was deleted is set by the update from the row it locked (`t.` in `SET`
+    // is the newest version), not read from the statement's snapshot: a `DELETE` that
+    // committed while the statement waited for the row is seen, and the sync says `restored`
+    // (`races::a_sync_racing_a_delete_names_what_it_did`). The written rows come back as a
+    // read shows them, through the read's own select list, and so do the rows it may change as
+    // they were (`before`, the statement's snapshot): the sync's events need no read of their own (docs/decisions/0028-engines-answer-the-rows-around-the-upsert.md).
+    let upsert_over = |rows: &str| {
         format!(
             "WITH sent AS (SELECT r.id, r.src, r.ext, r.mask, r.fp, {sent_values} FROM {rows}), \
-         restored AS MATERIALIZED ( \
-             SELECT r.src, r.ext FROM {keys} {deleted} \
-             WHERE EXISTS (SELECT FROM {table} WHERE tenant_id = $1::uuid AND mode = $2::text \
-                           AND deleted_at IS NOT NULL)), \
          written AS ( \
              INSERT INTO {table} AS t (id, tenant_id, mode, external_source, external_id, {names}, \
-                 created_at, updated_at, synced_at, sync_fingerprint, sync_mask) \
+                 created_at, updated_at, synced_at, sync_fingerprint, sync_mask, sync_restored) \
              SELECT r.id, $1::uuid, $2::text, r.src, r.ext, {assigned}, \
-                 $3::timestamptz, $3::timestamptz, $3::timestamptz, r.fp, r.mask \
+                 $3::timestamptz, $3::timestamptz, $3::timestamptz, r.fp, r.mask, false \
              FROM sent AS r ORDER BY r.src COLLATE \"C\", r.ext COLLATE \"C\" \
              ON CONFLICT (tenant_id, mode, external_source, external_id) DO UPDATE \
              SET {assignments}, updated_at = excluded.updated_at, synced_at = excluded.synced_at, \
                  deleted_at = NULL, sync_fingerprint = {fingerprinted}, \
-                 sync_mask = excluded.sync_mask \
+                 sync_mask = excluded.sync_mask, sync_restored = t.deleted_at IS NOT NULL \
              WHERE t.deleted_at IS NOT NULL OR {differs} \
-             RETURNING t.xmax = 0 AS inserted, t.external_source AS w_src, \
-                 t.external_id AS w_ext, {view}) \
-         SELECT (w.w_src, w.w_ext) IN (SELECT src, ext FROM restored), w.* \
-         FROM written AS w \
+             RETURNING t.sync_restored AS w_restored, t.xmax = 0 AS inserted, \
+                 t.external_source AS w_src, t.external_id AS w_ext, {view}) \
+         SELECT w.* FROM written AS w \
          UNION ALL SELECT NULL, NULL, NULL, NULL, b.* FROM ( \
              SELECT {view} FROM sent AS r {stale}) AS b",
             sent_values = sent_values.join(", "),
@@ -219,14 +214,8 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
             ),
         )
     };
-    let upsert = upsert_over(
-        &batch_rows(columns),
-        "unnest($5::text[], $6::text[]) AS r(src, ext)",
-    );
-    let upsert_one = upsert_over(
-        &single_row(columns),
-        "(SELECT ($5::text[])[1], ($6::text[])[1]) AS r(src, ext)",
-    );
+    let upsert = upsert_over(&batch_rows(columns));
+    let upsert_one = upsert_over(&single_row(columns));
 
     let select = format!(
         "SELECT r.idx - 1, t.id \
