@@ -92,7 +92,8 @@ payload! {
         sequence: Patch<Positive> => Int, "Order of the step within its part.";
         /// Also accepted as `estimated_time`, the name Eryxon's hosted API uses.
         #[serde(alias = "estimated_time")]
-        estimated_time_minutes: Patch<NonNegative> => Int, "";
+        estimated_time_minutes: Patch<NonNegative> => Int,
+            "Also accepted as `estimated_time`, the name Eryxon's hosted API uses; not both.";
         status: Patch<WorkStatus> => Text = NOT_STARTED, "";
         notes: Patch<LongText> => Text, "";
         metadata: Patch<Metadata> => Json, "";

@@ -245,7 +245,14 @@ pub fn bulk_input_schema(entity: Entity) -> S {
         )));
     let mut object = Object::default();
     object.field(entity.plural(), records.into(), true);
-    object.build(true)
+    described(
+        object.build(true),
+        &format!(
+            "The list may also be sent as `items`, the key Eryxon's hosted API uses \
+             (`{{\"items\": [...]}}`), instead of `{}`; not both.",
+            entity.plural()
+        ),
+    )
 }
 
 pub fn record_name(entity: Entity, with_children: bool) -> String {
