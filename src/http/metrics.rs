@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 use super::AppState;
+use crate::store::webhook_health;
 
 /// Seconds a request may take, as the duration histogram's buckets.
 const DURATION_BUCKETS: [f64; 12] = [
@@ -86,6 +87,10 @@ fn describe() {
         "Age of the oldest webhook delivery still waiting to be sent; 0 when none waits."
     );
     describe_gauge!(
+        "eryxon_webhook_endpoints",
+        "Webhook endpoints across tenants, by state (active; paused by a user; disabled by the server after failures)."
+    );
+    describe_gauge!(
         "eryxon_db_up",
         "1 when the database answered this scrape's query (within a second), 0 when not."
     );
@@ -145,8 +150,8 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
 }
 
 /// Gauges read from the store when Prometheus scrapes, not kept up to date on every change:
-/// the pool's connections and the age of the oldest undelivered webhook delivery (0 when none
-/// waits). A failed read leaves the gauge as it was rather than failing the scrape.
+/// the pool's connections, the age of the oldest undelivered webhook delivery (0 when none
+/// waits) and the endpoints by state. A failed read leaves the gauge as it was rather than failing the scrape.
 async fn sample(state: &AppState) {
     let pool = state.store.pool_state();
     for (name, count) in [("idle", pool.idle), ("active", pool.active)] {
@@ -155,17 +160,25 @@ async fn sample(state: &AppState) {
     // Bounded, so a scrape answers while the database does not; the age is then unknown, not
     // the last one read, which made an alert on its growth go quiet just when nothing could
     // be sent (`deploy::outage_answers_503_and_recovers_without_restart`).
-    let oldest = tokio::time::timeout(
-        Duration::from_secs(1),
-        crate::store::deliveries::oldest_pending(&*state.store),
-    )
+    let read = tokio::time::timeout(Duration::from_secs(1), async {
+        let oldest = crate::store::deliveries::oldest_pending(&*state.store).await?;
+        let states = webhook_health::endpoint_states(&*state.store).await?;
+        Ok::<_, crate::store::StoreError>((oldest, states))
+    })
     .await;
-    let Ok(Ok(oldest)) = oldest else {
+    let Ok(Ok((oldest, states))) = read else {
         metrics::gauge!("eryxon_db_up").set(0.0);
         metrics::gauge!("eryxon_webhook_oldest_pending_seconds").set(f64::NAN);
         return;
     };
     metrics::gauge!("eryxon_db_up").set(1.0);
+    for (state, n) in [
+        ("active", states.active),
+        ("paused", states.paused),
+        ("disabled", states.disabled),
+    ] {
+        metrics::gauge!("eryxon_webhook_endpoints", "state" => state).set(n as f64);
+    }
     let age = oldest.and_then(|text| {
         let at = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
             .ok()?;

@@ -152,3 +152,34 @@ async fn held(
         oldest: row.opt_text(2)?,
     })
 }
+
+/// How many endpoints, across tenants, are switched on, paused by a user, and disabled by
+/// the server after failing: the `eryxon_webhook_endpoints{state}` gauge, sampled when
+/// Prometheus scrapes (`metrics::webhook_metrics_follow_deliveries`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct EndpointStates {
+    pub active: u64,
+    pub paused: u64,
+    pub disabled: u64,
+}
+
+pub async fn endpoint_states(store: &dyn Store) -> Result<EndpointStates, StoreError> {
+    let mut statements = store.autocommit(Access::Read);
+    let rows = statements
+        .rows(
+            "SELECT active, CASE WHEN disabled_reason IS NULL THEN 0 ELSE 1 END, COUNT(*) \
+             FROM webhook_endpoints GROUP BY 1, 2",
+            Vec::new(),
+        )
+        .await?;
+    let mut states = EndpointStates::default();
+    for row in rows {
+        let n = row.int(2)?.max(0) as u64;
+        match (row.int(0)? != 0, row.int(1)? != 0) {
+            (true, _) => states.active += n,
+            (false, false) => states.paused += n,
+            (false, true) => states.disabled += n,
+        }
+    }
+    Ok(states)
+}

@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{json, Value};
 use uuid::Uuid;
 
 use crate::common::{Engine, Options, TestServer};
@@ -301,6 +301,8 @@ async fn webhook_metrics_follow_deliveries() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
+    let created: Value = created.json().await.unwrap();
+    let created_id = created["data"]["id"].as_str().unwrap().to_owned();
     assert_eq!(
         server
             .put("/api-cells/sync", &key, &cell("C1"))
@@ -345,5 +347,24 @@ async fn webhook_metrics_follow_deliveries() {
         0.0
     );
     assert_eq!(receiver.seen().len(), 2, "one failure, one delivery");
+    let endpoints =
+        |m: &Scrape, state: &str| m.get("eryxon_webhook_endpoints", &[("state", state)]);
+    assert_eq!(endpoints(&delivered, "active"), 1.0);
+    assert_eq!(endpoints(&delivered, "paused"), 0.0);
+
+    // Switched off by hand: paused, not disabled (which asks for someone's attention).
+    let id = created_id;
+    let paused = reqwest::Client::new()
+        .patch(format!("{}/api-webhooks/{id}", server.base))
+        .bearer_auth(&key)
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(paused.status(), 200);
+    let now = scrape(&server.base).await;
+    assert_eq!(endpoints(&now, "active"), 0.0);
+    assert_eq!(endpoints(&now, "paused"), 1.0);
+    assert_eq!(endpoints(&now, "disabled"), 0.0);
     server.stop().await;
 }
