@@ -6,16 +6,17 @@ use time::OffsetDateTime;
 use uuid::Uuid;
 
 use super::events::append;
+use super::part_state::{follow_operations, transition, PartOf};
 use super::progress::time_entry;
 use super::tx::{Arg, Statements};
 use super::{timestamp, timestamp_of, RecordRef, StoreError};
-use crate::domain::event::{kind_of, NewEvent};
+use crate::domain::event::NewEvent;
 use crate::domain::floor::{Action, Machine, Report};
 use crate::domain::progress::{
     JobLabel, JobProgress, OperationProgress, PartLabel, Progress, TimeEntry, Transition,
 };
 use crate::domain::value::WorkStatus;
-use crate::domain::view::{with_field, RecordView};
+use crate::domain::view::RecordView;
 use crate::domain::Entity;
 use crate::domain::Scope;
 
@@ -373,68 +374,14 @@ async fn move_record(
 }
 
 /// Completes the operation's part when none of its live operations is left to do and one at
-/// least is completed, answering the `part.completed` event: after the operation completed, or
-/// after it was deleted and its completed siblings are all the part has left
-/// (`ownership::deleting_the_last_open_operation_completes_the_part`).
+/// least is completed (see [`follow_operations`]), answering the `part.completed` event.
 pub(crate) async fn complete_part_when_done(
     tx: &mut dyn Statements,
     operation: Uuid,
     at: &str,
     now: &str,
 ) -> Result<Option<NewEvent>, StoreError> {
-    let part = PartOf::Operation(operation);
-    complete_when_done(tx, part, at, now).await
-}
-
-/// Which part [`complete_when_done`] looks at.
-#[derive(Clone, Copy)]
-pub(crate) enum PartOf {
-    /// The part an operation belongs to now.
-    Operation(Uuid),
-    /// The part itself: one an operation left when a sync moved it to another part.
-    Part(Uuid),
-}
-
-/// The part's completion, as [`complete_part_when_done`] describes it.
-pub(crate) async fn complete_when_done(
-    tx: &mut dyn Statements,
-    part: PartOf,
-    at: &str,
-    now: &str,
-) -> Result<Option<NewEvent>, StoreError> {
-    let (condition, id) = match part {
-        PartOf::Operation(id) => ("(SELECT part_id FROM operations WHERE id = $1::uuid)", id),
-        PartOf::Part(id) => ("$1::uuid", id),
-    };
-    let sql = format!(
-        "SELECT CAST(p.id AS TEXT), p.status, \
-                CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
-                  AND o.deleted_at IS NULL AND o.status <> 'completed') AS BIGINT), \
-                CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
-                  AND o.deleted_at IS NULL AND o.status = 'completed') AS BIGINT) \
-         FROM parts AS p WHERE p.id = {condition}"
-    );
-    let row = tx
-        .row(&sql, vec![id.into()])
-        .await?
-        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
-    if row.int(2)? > 0 || row.int(3)? == 0 || row.text(1)? == WorkStatus::Completed.as_str() {
-        return Ok(None);
-    }
-    let part = row.id(0)?;
-    tx.run(
-        "UPDATE parts SET status = 'completed', completed_at = $2::timestamptz, \
-         floor_at = COALESCE(floor_at, $2::timestamptz), updated_at = $3::timestamptz \
-         WHERE id = $1::uuid",
-        vec![part.into(), at.into(), now.into()],
-    )
-    .await?;
-    let view = read_record(tx, Entity::Parts, part).await?;
-    let event = transition(&view, &row.text(1)?, "completed");
-    Ok(Some(NewEvent {
-        event_type: "part.completed".to_owned(),
-        ..event
-    }))
+    follow_operations(tx, PartOf::Operation(operation), at, now).await
 }
 
 /// The record `id` of `entity` as `GET` shows it, in this transaction.
@@ -446,19 +393,4 @@ async fn read_record(
     tx.record(entity, id)
         .await?
         .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))
-}
-
-/// The event of a record's transition, its type left to the caller: its `data` is the record as
-/// `GET` shows it after the change, with `previous_status` and `new_status`, as a sync's event
-/// shows the record it changed (`floor_records::transition_events_carry_the_record`).
-fn transition(view: &RecordView, previous: &str, next: &str) -> NewEvent {
-    let data = with_field(view.get(), "previous_status", &previous);
-    NewEvent {
-        event_type: String::new(),
-        entity: Some(kind_of(view.entity)),
-        record_id: Some(view.id),
-        external_source: view.external_source.clone(),
-        external_id: Some(view.external_id.clone()),
-        data: with_field(&data, "new_status", &next),
-    }
 }

@@ -13,6 +13,7 @@ mod history;
 mod idempotency;
 mod keys;
 pub mod listing;
+mod part_state;
 pub mod postgres;
 mod progress;
 pub mod quantities;

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::events::append;
 use super::floor::{claim_parents, find_operation};
+use super::part_state::sum_totals;
 use super::progress::operation_progress;
 use super::tx::{Arg, Row, Tx};
 use super::{timestamp, timestamp_of, StoreError};
@@ -106,10 +107,8 @@ async fn earlier(
     }))))
 }
 
-/// Adds the report to the operation's totals and recomputes its part's: the part's good units
-/// are those of its last live operation (by sequence, unsequenced last, as the part lists them),
-/// since what a routing produced is what its last step passed; its scrap and rework are the sum
-/// over its live operations. The operation becomes the floor's (`floor_at`); its part and job
+/// Adds the report to the operation's totals and recomputes its part's ([`sum_totals`]). The
+/// operation becomes the floor's (`floor_at`); its part and job
 /// do in [`claim_parents`].
 async fn add_totals(
     tx: &mut dyn Tx,
@@ -134,18 +133,7 @@ async fn add_totals(
         ],
     )
     .await?;
-    let live = "FROM operations AS o WHERE o.part_id = $1::uuid AND o.deleted_at IS NULL";
-    let sum = |column: &str| format!("COALESCE((SELECT SUM(o.{column}) {live}), 0)");
-    let sql = format!(
-        "UPDATE parts SET quantity_good = COALESCE((SELECT o.quantity_good {live} \
-         ORDER BY o.sequence IS NULL DESC, o.sequence DESC, o.id DESC LIMIT 1), 0), \
-         quantity_scrap = {}, quantity_rework = {}, updated_at = $2::timestamptz \
-         WHERE id = $1::uuid",
-        sum("quantity_scrap"),
-        sum("quantity_rework"),
-    );
-    tx.run(&sql, vec![part.into(), now.into()]).await?;
-    Ok(())
+    sum_totals(tx, part, now).await
 }
 
 fn quantity_event(recorded: &Recorded) -> NewEvent {

@@ -15,10 +15,10 @@ use std::collections::{HashMap, HashSet};
 use uuid::Uuid;
 
 use super::events::{append, append_after, Appended};
-use super::floor::{complete_when_done, PartOf};
 use super::history::insert_statement;
+use super::part_state::{follow_operations, sum_totals, worked, PartOf};
 use super::sync::{Retired, SyncWriter, UpsertRow};
-use super::tx::{Arg, Statements};
+use super::tx::Arg;
 use super::{Finish, StoreError};
 use crate::domain::event::{kind_of, NewEvent};
 use crate::domain::history::{HistoryDraft, ImportEntry};
@@ -167,11 +167,13 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         Ok(events)
     }
 
-    /// A replace that deletes a part's open operations, or a sync that moves them to another
-    /// part, can leave a part with completed ones only: the part completes then, as it does
-    /// when the floor completes its last open operation or a `DELETE` removes it
-    /// (`floor_records::a_replace_leaving_only_completed_operations_completes_the_part`,
-    /// `floor_records::moving_the_open_operation_away_completes_the_part`).
+    /// The parts whose operations the sync changed, deleted or moved (from and to), among
+    /// those the floor worked on, follow their operations: their totals are summed again and
+    /// they complete or open again ([`follow_operations`]). A part the floor never worked on
+    /// keeps the status the ERP sent (property `outside_writes_are_seen_by_later_syncs`).
+    /// Guarded by `floor_records::a_replace_leaving_only_completed_operations_completes_the_part`,
+    /// `floor_records::moving_the_open_operation_away_completes_the_part` and
+    /// `floor_records::a_part_follows_its_operations_whoever_changes_them`.
     async fn complete_parts_left_done(
         &mut self,
         after: &HashMap<Uuid, RecordView>,
@@ -188,37 +190,48 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
             .iter()
             .filter(|(entity, _)| *entity == Entity::Operations)
             .flat_map(|(_, retired)| retired.iter().map(|r| r.parent));
-        let moved_from = self
+        let written = self
             .levels
             .iter()
             .filter(|(entity, _)| *entity == Entity::Operations)
             .flat_map(|(_, rows)| rows.iter())
-            .filter(|row| row.change == Change::Updated)
-            .filter_map(|row| {
-                let from = self.before.get(&row.id)?.reference("part_id")?;
-                let to = after.get(&row.id)?.reference("part_id")?;
-                (from != to).then_some(from)
+            .filter(|row| row.change != Change::Unchanged)
+            .flat_map(|row| {
+                let from = self
+                    .before
+                    .get(&row.id)
+                    .and_then(|v| v.reference("part_id"));
+                let to = after.get(&row.id).and_then(|v| v.reference("part_id"));
+                from.into_iter().chain(to)
             });
         let mut seen = HashSet::new();
         let parts: Vec<Uuid> = left
-            .chain(moved_from)
+            .chain(written)
             .filter(|part| !retired_parts.contains(part) && seen.insert(*part))
+            .collect();
+        // An operation with produced units moved into a part the floor has not worked on
+        // brings its units there.
+        let produced = |view: &RecordView| {
+            ["quantity_good", "quantity_scrap", "quantity_rework"]
+                .iter()
+                .any(|c| view.int(c).unwrap_or(0) != 0)
+        };
+        let receiving: HashSet<Uuid> = after
+            .values()
+            .filter(|view| view.entity == Entity::Operations && produced(view))
+            .filter_map(|view| view.reference("part_id"))
+            .filter(|part| !retired_parts.contains(part))
             .collect();
         let mut events = Vec::new();
         let mut statements = self.writer.statements();
-        for part in parts {
-            // Only a part the floor worked on: a status the ERP sent is the ERP's to keep
-            // (property `outside_writes_are_seen_by_later_syncs`).
-            let worked = statements
-                .row(
-                    "SELECT 1 FROM parts WHERE floor_at IS NOT NULL AND id = $1::uuid",
-                    vec![part.into()],
-                )
-                .await?;
-            if worked.is_some() {
-                let part = PartOf::Part(part);
-                events.extend(complete_when_done(&mut statements, part, now, now).await?);
-            }
+        let worked = worked(&mut statements, &parts).await?;
+        for part in receiving.iter().filter(|p| !worked.contains(p)) {
+            sum_totals(&mut statements, *part, now).await?;
+        }
+        for part in worked {
+            sum_totals(&mut statements, part, now).await?;
+            let part = PartOf::Part(part);
+            events.extend(follow_operations(&mut statements, part, now, now).await?);
         }
         Ok(events)
     }

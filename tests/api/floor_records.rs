@@ -197,7 +197,130 @@ async fn moving_the_open_operation_away_completes_the_part(engine: Engine) {
     assert_eq!(events[0]["external_id"], "P");
 }
 
+/// A part the floor worked on follows its operations whatever route changed them: the ERP
+/// completing its last open operation completes it; an operation added to a completed part
+/// opens it again; units move with an operation moved to another part. (The part's status is
+/// the floor's, so no sync could correct it: it stayed `not_started` with every operation
+/// completed, or `completed` while an operation ran, and its totals counted operations it no
+/// longer held.)
+async fn a_part_follows_its_operations_whoever_changes_them(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    for action in ["start", "complete"] {
+        let path = format!("/api-operation-lifecycle/{action}?id={o1}");
+        server.post(&path, &key, &json!({})).await.expect(200);
+    }
+    let part = |external: &'static str| {
+        let (server, key) = (&server, &key);
+        async move {
+            let path = format!("/api-parts/by-external/SAP/{external}");
+            server.get(&path, key).await.expect(200).data().clone()
+        }
+    };
+    let part_events = || {
+        let (server, key) = (&server, &key);
+        async move {
+            let feed = server
+                .get("/api-events?types=part.*", key)
+                .await
+                .expect(200);
+            let events = feed.data()["events"].as_array().unwrap().clone();
+            let told: Vec<(String, String)> = events
+                .iter()
+                .map(|e| {
+                    (
+                        e["type"].as_str().unwrap().to_owned(),
+                        e["data"]["status"].to_string(),
+                    )
+                })
+                .collect();
+            told
+        }
+    };
+    assert_eq!(part("P").await["status"], "not_started");
+
+    // (a) The ERP completes the last open operation.
+    let o2 = json!({"external_id": "O2", "external_source": "SAP", "part_external_id": "P",
+        "operation_name": "Deburr", "sequence": 2, "cell_name": "Saw", "status": "completed"});
+    server
+        .put("/api-operations/sync", &key, &o2)
+        .await
+        .expect(200);
+    let p = part("P").await;
+    assert_eq!(p["status"], "completed", "{p:#}");
+    assert!(p["completed_at"].is_string(), "{p:#}");
+
+    // (b) An operation added to the completed part opens it again.
+    let o3 = json!({"external_id": "O3", "external_source": "SAP", "part_external_id": "P",
+        "operation_name": "Paint", "sequence": 3, "cell_name": "Saw"});
+    server
+        .put("/api-operations/sync", &key, &o3)
+        .await
+        .expect(201);
+    let p = part("P").await;
+    assert_eq!(p["status"], "in_progress", "{p:#}");
+    assert!(p["completed_at"].is_null(), "{p:#}");
+    let told = part_events().await;
+    let kinds: Vec<&str> = told.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        &kinds[kinds.len() - 2..],
+        ["part.completed", "part.updated"],
+        "{told:?}"
+    );
+    let feed = server
+        .get("/api-events?types=part.updated", &key)
+        .await
+        .expect(200);
+    let reopened = feed.data()["events"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        reopened["data"]["previous_status"], "completed",
+        "{reopened:#}"
+    );
+    assert_eq!(reopened["data"]["new_status"], "in_progress");
+    assert_eq!(
+        reopened["data"]["changed_fields"],
+        json!(["status", "completed_at"])
+    );
+
+    // Units move with their operation: O3 reports 7 good and 2 scrap, then moves to P2.
+    let p2 = json!({"external_id": "P2", "external_source": "SAP", "job_external_id": "J",
+        "part_number": "PN-2", "quantity": 1});
+    server.put("/api-parts/sync", &key, &p2).await.expect(201);
+    let report = json!({"external_source": "SAP", "external_id": "O3", "good": 7, "scrap": 2});
+    server
+        .post("/api-operation-quantities", &key, &report)
+        .await
+        .expect(201);
+    assert_eq!(part("P").await["quantity_scrap"], 2);
+    let moved = json!({"external_id": "O3", "external_source": "SAP", "part_external_id": "P2",
+        "operation_name": "Paint", "sequence": 9, "cell_name": "Saw"});
+    server
+        .put("/api-operations/sync", &key, &moved)
+        .await
+        .expect(200);
+    let (p, p2) = (part("P").await, part("P2").await);
+    assert_eq!(
+        (p["quantity_good"].clone(), p["quantity_scrap"].clone()),
+        (json!(0), json!(0)),
+        "{p:#}"
+    );
+    assert_eq!(
+        (p2["quantity_good"].clone(), p2["quantity_scrap"].clone()),
+        (json!(7), json!(2)),
+        "{p2:#}"
+    );
+    // P was left with completed operations only: it completes again.
+    assert_eq!(p["status"], "completed", "{p:#}");
+}
+
 on_every_engine!(
+    a_part_follows_its_operations_whoever_changes_them,
     reads_show_the_floors_actual_minutes,
     transition_events_carry_the_record,
     a_replace_leaving_only_completed_operations_completes_the_part,

@@ -1,0 +1,150 @@
+//! A part the floor worked on follows its live operations, whoever changed them: it completes
+//! when none is left to do, opens again when one is added or set back, and its produced totals
+//! are those of the operations it holds now. Written once for both engines; the floor's
+//! actions, `DELETE` and syncs all come here.
+
+use uuid::Uuid;
+
+use super::tx::{Arg, Statements};
+use super::StoreError;
+use crate::domain::event::{kind_of, NewEvent};
+use crate::domain::value::WorkStatus;
+use crate::domain::view::{with_field, RecordView};
+use crate::domain::Entity;
+
+/// Which part [`follow_operations`] looks at.
+#[derive(Clone, Copy)]
+pub(crate) enum PartOf {
+    /// The part an operation belongs to now.
+    Operation(Uuid),
+    /// The part itself.
+    Part(Uuid),
+}
+
+/// Completes the part when none of its live operations is left to do and one at least is
+/// completed, answering `part.completed`: after the floor completed its last open operation,
+/// a `DELETE` or a replace removed it, a sync moved it away, or the ERP sent it completed
+/// (`ownership::deleting_the_last_open_operation_completes_the_part`,
+/// `floor_records::a_part_follows_its_operations_whoever_changes_them`). A completed part
+/// given an operation to do (added, restored, moved in or set back by a sync) is
+/// `in_progress` again, answering `part.updated` with `previous_status` and `new_status`; it
+/// stayed `completed` while the floor worked on the new operation, and no sync could correct
+/// it, the status being the floor's.
+pub(crate) async fn follow_operations(
+    tx: &mut dyn Statements,
+    part: PartOf,
+    at: &str,
+    now: &str,
+) -> Result<Option<NewEvent>, StoreError> {
+    let (condition, id) = match part {
+        PartOf::Operation(id) => ("(SELECT part_id FROM operations WHERE id = $1::uuid)", id),
+        PartOf::Part(id) => ("$1::uuid", id),
+    };
+    let sql = format!(
+        "SELECT CAST(p.id AS TEXT), p.status, \
+                CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
+                  AND o.deleted_at IS NULL AND o.status <> 'completed') AS BIGINT), \
+                CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
+                  AND o.deleted_at IS NULL AND o.status = 'completed') AS BIGINT) \
+         FROM parts AS p WHERE p.id = {condition}"
+    );
+    let row = tx
+        .row(&sql, vec![id.into()])
+        .await?
+        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
+    let (part, status) = (row.id(0)?, row.text(1)?);
+    let (open, done) = (row.int(2)?, row.int(3)?);
+    let completed = status == WorkStatus::Completed.as_str();
+    let (set, event_type, next) = if open == 0 && done > 0 && !completed {
+        (
+            "status = 'completed', completed_at = $2::timestamptz, \
+             floor_at = COALESCE(floor_at, $2::timestamptz)",
+            "part.completed",
+            WorkStatus::Completed,
+        )
+    } else if open > 0 && completed {
+        (
+            "status = 'in_progress', completed_at = NULL",
+            "part.updated",
+            WorkStatus::InProgress,
+        )
+    } else {
+        return Ok(None);
+    };
+    tx.run(
+        &format!("UPDATE parts SET {set}, updated_at = $3::timestamptz WHERE id = $1::uuid"),
+        vec![part.into(), at.into(), now.into()],
+    )
+    .await?;
+    let view = tx
+        .record(Entity::Parts, part)
+        .await?
+        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
+    let mut event = transition(&view, &status, next.as_str());
+    if next == WorkStatus::InProgress {
+        event.data = with_field(&event.data, "changed_fields", &["status", "completed_at"]);
+    }
+    Ok(Some(NewEvent {
+        event_type: event_type.to_owned(),
+        ..event
+    }))
+}
+
+/// Sets the part's produced totals from its live operations: its good units are those of its
+/// last live operation (by sequence, unsequenced last, as the part lists them), since what a
+/// routing produced is what its last step passed; its scrap and rework are the sums over its
+/// live operations. Writes only when they differ, so a part whose totals stand is not touched
+/// (`quantities::a_part_sums_the_operations_it_holds`).
+pub(crate) async fn sum_totals(
+    tx: &mut dyn Statements,
+    part: Uuid,
+    now: &str,
+) -> Result<(), StoreError> {
+    let live = "FROM operations AS o WHERE o.part_id = $1::uuid AND o.deleted_at IS NULL";
+    let good = format!(
+        "COALESCE((SELECT o.quantity_good {live} \
+         ORDER BY o.sequence IS NULL DESC, o.sequence DESC, o.id DESC LIMIT 1), 0)"
+    );
+    let sum = |column: &str| format!("COALESCE((SELECT SUM(o.{column}) {live}), 0)");
+    let (scrap, rework) = (sum("quantity_scrap"), sum("quantity_rework"));
+    let sql = format!(
+        "UPDATE parts SET quantity_good = {good}, quantity_scrap = {scrap}, \
+         quantity_rework = {rework}, updated_at = $2::timestamptz \
+         WHERE id = $1::uuid AND NOT (quantity_good = {good} AND quantity_scrap = {scrap} \
+           AND quantity_rework = {rework})"
+    );
+    tx.run(&sql, vec![part.into(), now.into()]).await?;
+    Ok(())
+}
+
+/// Of `parts`, those the floor worked on, in one statement however many.
+pub(crate) async fn worked(
+    tx: &mut dyn Statements,
+    parts: &[Uuid],
+) -> Result<Vec<Uuid>, StoreError> {
+    if parts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let sql = format!(
+        "SELECT CAST(id AS TEXT) FROM parts WHERE id IN {} AND floor_at IS NOT NULL",
+        tx.dialect().id_list(1)
+    );
+    let ids = serde_json::to_string(parts).expect("ids serialize");
+    let rows = tx.rows(&sql, vec![Arg::from(ids)]).await?;
+    rows.iter().map(|row| row.id(0)).collect()
+}
+
+/// The event of a record's transition, its type left to the caller: its `data` is the record as
+/// `GET` shows it after the change, with `previous_status` and `new_status`, as a sync's event
+/// shows the record it changed (`floor_records::transition_events_carry_the_record`).
+pub(crate) fn transition(view: &RecordView, previous: &str, next: &str) -> NewEvent {
+    let data = with_field(view.get(), "previous_status", &previous);
+    NewEvent {
+        event_type: String::new(),
+        entity: Some(kind_of(view.entity)),
+        record_id: Some(view.id),
+        external_source: view.external_source.clone(),
+        external_id: Some(view.external_id.clone()),
+        data: with_field(&data, "new_status", &next),
+    }
+}
