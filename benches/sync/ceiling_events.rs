@@ -19,7 +19,7 @@ use crate::records::{own, Row, V};
 use crate::SOURCE;
 
 /// Takes the next `n` positions of the tenant's log; answers the last one given before.
-fn positions_sql(engine: Engine) -> &'static str {
+pub fn positions_sql(engine: Engine) -> &'static str {
     match engine {
         Engine::Sqlite => {
             "INSERT INTO event_positions (tenant_id, mode, last) VALUES (?1, 'live', ?2) \
@@ -62,7 +62,7 @@ fn postgres_insert_sql() -> String {
 
 /// A written row as a record shows it: ids, its fields, its times (and for an update, the
 /// fields that changed: every field, here), written straight to text.
-fn data(row: &Row, id: &str, now: &str, updated: bool) -> String {
+pub fn data(row: &Row, id: &str, now: &str, updated: bool) -> String {
     let mut out = String::with_capacity(1024);
     let mut field = |name: &str, value: &str| {
         out.push(if out.is_empty() { '{' } else { ',' });

@@ -6,6 +6,7 @@
 mod baseline;
 mod ceiling;
 mod ceiling_events;
+mod ceiling_packed;
 mod floor;
 mod http;
 mod knobs;
@@ -87,14 +88,16 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
         0,
         0,
     )?;
-    // The ceiling, and the ceiling with the event log, write databases of their own.
+    // The ceiling, and the ceiling with each event log, write databases of their own.
     let mut ceiling = CeilingDb::new(engine, dir.path(), "ceiling", &cells).await?;
     let mut ceiling_events = CeilingDb::new(engine, dir.path(), "ceiling_events", &cells).await?;
+    let mut ceiling_packed = CeilingDb::new(engine, dir.path(), "ceiling_packed", &cells).await?;
 
     if knobs.runs("flat") {
         progress(engine, "flat 1000 over HTTP and at the ceiling");
-        let ((http, ceiling), [insert_events, update_events]) =
-            flat_and_ceiling(&api, &mut ceiling, &mut ceiling_events, engine, knobs).await?;
+        let logs = [&mut ceiling_events, &mut ceiling_packed];
+        let ((http, ceiling), logged) =
+            flat_and_ceiling(&api, &mut ceiling, logs, engine, knobs).await?;
         let [insert, update, resend] = http;
         figures.push(figure("flat_insert", BATCH, &insert));
         figures.push(figure("flat_update", BATCH, &update));
@@ -103,8 +106,10 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
         figures.push(figure("ceiling/flat_insert", BATCH, &insert));
         figures.push(figure("ceiling/flat_update", BATCH, &update));
         figures.push(figure("ceiling/flat_unchanged", BATCH, &resend));
-        figures.push(figure("ceiling_events/flat_insert", BATCH, &insert_events));
-        figures.push(figure("ceiling_events/flat_update", BATCH, &update_events));
+        for (log, [insert, update]) in ["ceiling_events", "ceiling_packed"].iter().zip(&logged) {
+            figures.push(figure(&format!("{log}/flat_insert"), BATCH, insert));
+            figures.push(figure(&format!("{log}/flat_update"), BATCH, update));
+        }
 
         progress(engine, "flat 1000 baseline");
         let [insert, update, resend] = baseline_flat_runs(&mut raw, engine, &tenant, knobs).await?;
@@ -115,24 +120,19 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
 
     if knobs.runs("nested") {
         progress(engine, "nested 9000 over HTTP and at the ceiling");
-        let ((http, ceiling), [insert_events, update_events]) =
-            nested_and_ceiling(&api, &mut ceiling, &mut ceiling_events, engine, knobs).await?;
+        let logs = [&mut ceiling_events, &mut ceiling_packed];
+        let ((http, ceiling), logged) =
+            nested_and_ceiling(&api, &mut ceiling, logs, engine, knobs).await?;
         let [insert, update] = http;
         figures.push(figure("nested_insert", 9 * BATCH, &insert));
         figures.push(figure("nested_update", 9 * BATCH, &update));
         let [insert, update] = ceiling;
         figures.push(figure("ceiling/nested_insert", 9 * BATCH, &insert));
         figures.push(figure("ceiling/nested_update", 9 * BATCH, &update));
-        figures.push(figure(
-            "ceiling_events/nested_insert",
-            9 * BATCH,
-            &insert_events,
-        ));
-        figures.push(figure(
-            "ceiling_events/nested_update",
-            9 * BATCH,
-            &update_events,
-        ));
+        for (log, [insert, update]) in ["ceiling_events", "ceiling_packed"].iter().zip(&logged) {
+            figures.push(figure(&format!("{log}/nested_insert"), 9 * BATCH, insert));
+            figures.push(figure(&format!("{log}/nested_update"), 9 * BATCH, update));
+        }
 
         progress(engine, "nested 9000 baseline");
         let [insert, update] = baseline_nested_runs(&mut raw, engine, &tenant, knobs).await?;
@@ -172,6 +172,7 @@ async fn run_engine(engine: Engine, knobs: &Knobs, report: &mut Report) -> Resul
     drop_db(&db).await?;
     ceiling.drop().await?;
     ceiling_events.drop().await?;
+    ceiling_packed.drop().await?;
 
     if knobs.runs("feed") || knobs.runs("lifecycle") {
         floor_figures(engine, dir.path(), knobs, &mut figures).await?;

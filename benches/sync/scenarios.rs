@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use crate::ceiling::{ceiling_write, Ceiling};
 use crate::ceiling_events::events_write;
+use crate::ceiling_packed::packed_write;
 use crate::http::{expect, Api};
 use crate::knobs::{Engine, Knobs};
 use crate::raw::Raw;
@@ -44,15 +45,24 @@ pub fn push_each<const N: usize>(slots: &mut [Vec<Duration>; N], took: [Duration
     }
 }
 
-/// The same rows written by the ceiling statement: fresh, changed, then unchanged; with
-/// `events`, each call in a transaction that also appends an event per written row.
+/// The event log a ceiling call writes in its transaction: none, a row per written row
+/// (`ceiling_events.rs`), or one row per call (`ceiling_packed.rs`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Log {
+    None,
+    Events,
+    Packed,
+}
+
+/// The same rows written by the ceiling statement: fresh, changed, then unchanged; with a
+/// `log`, each call in a transaction that also appends the events of the rows it wrote.
 pub async fn ceiling_flat_rep(
     raw: &mut Raw,
     engine: Engine,
     sql: &Ceiling,
     tenant: &str,
     prefix: &str,
-    events: bool,
+    log: Log,
 ) -> Result<[Duration; 3]> {
     let (fresh, changed) = (flat_jobs(prefix, 0), flat_jobs(prefix, 1));
     let mut took = [Duration::ZERO; 3];
@@ -62,14 +72,19 @@ pub async fn ceiling_flat_rep(
         .enumerate()
     {
         let start = Instant::now();
-        if events {
+        if log != Log::None {
             raw.execute("BEGIN", &[]).await?;
         }
         let written = ceiling_write(raw, engine, Entity::Jobs, &sql.jobs, tenant, rows).await?;
-        if events {
+        if log != Log::None {
             if written > 0 {
                 let now = store::timestamp();
-                events_write(raw, engine, Entity::Jobs, tenant, rows, k == 1, &now).await?;
+                if log == Log::Events {
+                    events_write(raw, engine, Entity::Jobs, tenant, rows, k == 1, &now).await?;
+                } else {
+                    let written = [(Entity::Jobs, rows.as_slice())];
+                    packed_write(raw, engine, tenant, &written, k == 1, &now).await?;
+                }
             }
             raw.execute("COMMIT", &[]).await?;
         }
@@ -106,35 +121,44 @@ pub async fn alternating<const N: usize>(
     Ok(out)
 }
 
-/// The flat figures over HTTP, at the ceiling and at the ceiling with events (insert and
-/// update; an unchanged re-send writes no event), alternating.
+/// Insert and update times of the ceiling with each kind of event log.
+pub type Logged = [[Vec<Duration>; 2]; 2];
+
+/// The flat figures over HTTP, at the ceiling, and at the ceiling with events and with packed
+/// events (insert and update; an unchanged re-send writes no event), alternating.
 pub async fn flat_and_ceiling(
     api: &Api,
     ceiling: &mut CeilingDb,
-    with_log: &mut CeilingDb,
+    mut with_logs: [&mut CeilingDb; 2],
     engine: Engine,
     knobs: &Knobs,
-) -> Result<(Pair<3>, [Vec<Duration>; 2])> {
+) -> Result<(Pair<3>, Logged)> {
     let sql = Ceiling::new(engine);
-    let mut with_events: [Vec<Duration>; 2] = Default::default();
+    let mut logged: Logged = Default::default();
     let pair = alternating(
         knobs,
         async |rep| http_flat_rep(api, &format!("F{rep}")).await,
         async |rep| {
             let prefix = format!("C{rep}");
             let (raw, tenant) = (&mut ceiling.raw, &ceiling.tenant);
-            let plain = ceiling_flat_rep(raw, engine, &sql, tenant, &prefix, false).await?;
-            let (raw, tenant) = (&mut with_log.raw, &with_log.tenant);
-            let [insert, update, _] =
-                ceiling_flat_rep(raw, engine, &sql, tenant, &prefix, true).await?;
-            if rep >= knobs.warmup {
-                push_each(&mut with_events, [insert, update]);
+            let plain = ceiling_flat_rep(raw, engine, &sql, tenant, &prefix, Log::None).await?;
+            for ((db, log), slots) in with_logs
+                .iter_mut()
+                .zip([Log::Events, Log::Packed])
+                .zip(&mut logged)
+            {
+                let (raw, tenant) = (&mut db.raw, &db.tenant);
+                let [insert, update, _] =
+                    ceiling_flat_rep(raw, engine, &sql, tenant, &prefix, log).await?;
+                if rep >= knobs.warmup {
+                    push_each(slots, [insert, update]);
+                }
             }
             Ok(plain)
         },
     )
     .await?;
-    Ok((pair, with_events))
+    Ok((pair, logged))
 }
 
 /// 1000 nested jobs over HTTP, inserted then changed: one repetition.
@@ -156,7 +180,7 @@ pub async fn ceiling_nested_rep(
     sql: &Ceiling,
     tenant: &str,
     prefix: &str,
-    events: bool,
+    log: Log,
 ) -> Result<[Duration; 2]> {
     let mut took = [Duration::ZERO; 2];
     for (slot, rev) in took.iter_mut().zip([0, 1]) {
@@ -170,10 +194,19 @@ pub async fn ceiling_nested_rep(
             (Entity::Operations, &sql.operations, &operations),
         ] {
             written += ceiling_write(raw, engine, entity, sql, tenant, rows).await?;
-            if events {
+            if log == Log::Events {
                 let now = store::timestamp();
                 events_write(raw, engine, entity, tenant, rows, rev == 1, &now).await?;
             }
+        }
+        if log == Log::Packed {
+            let now = store::timestamp();
+            let written = [
+                (Entity::Jobs, jobs.as_slice()),
+                (Entity::Parts, parts.as_slice()),
+                (Entity::Operations, operations.as_slice()),
+            ];
+            packed_write(raw, engine, tenant, &written, rev == 1, &now).await?;
         }
         raw.execute("COMMIT", &[]).await?;
         *slot = start.elapsed();
@@ -185,34 +218,40 @@ pub async fn ceiling_nested_rep(
     Ok(took)
 }
 
-/// The nested figures over HTTP, at the ceiling and at the ceiling with events, alternating
-/// like the flat ones.
+/// The nested figures over HTTP, at the ceiling and at the ceiling with each event log,
+/// alternating like the flat ones.
 pub async fn nested_and_ceiling(
     api: &Api,
     ceiling: &mut CeilingDb,
-    with_log: &mut CeilingDb,
+    mut with_logs: [&mut CeilingDb; 2],
     engine: Engine,
     knobs: &Knobs,
-) -> Result<(Pair<2>, [Vec<Duration>; 2])> {
+) -> Result<(Pair<2>, Logged)> {
     let sql = Ceiling::new(engine);
-    let mut with_events: [Vec<Duration>; 2] = Default::default();
+    let mut logged: Logged = Default::default();
     let pair = alternating(
         knobs,
         async |rep| http_nested_rep(api, &format!("N{rep}")).await,
         async |rep| {
             let prefix = format!("NC{rep}");
             let (raw, tenant) = (&mut ceiling.raw, &ceiling.tenant);
-            let plain = ceiling_nested_rep(raw, engine, &sql, tenant, &prefix, false).await?;
-            let (raw, tenant) = (&mut with_log.raw, &with_log.tenant);
-            let events = ceiling_nested_rep(raw, engine, &sql, tenant, &prefix, true).await?;
-            if rep >= knobs.warmup {
-                push_each(&mut with_events, events);
+            let plain = ceiling_nested_rep(raw, engine, &sql, tenant, &prefix, Log::None).await?;
+            for ((db, log), slots) in with_logs
+                .iter_mut()
+                .zip([Log::Events, Log::Packed])
+                .zip(&mut logged)
+            {
+                let (raw, tenant) = (&mut db.raw, &db.tenant);
+                let took = ceiling_nested_rep(raw, engine, &sql, tenant, &prefix, log).await?;
+                if rep >= knobs.warmup {
+                    push_each(slots, took);
+                }
             }
             Ok(plain)
         },
     )
     .await?;
-    Ok((pair, with_events))
+    Ok((pair, logged))
 }
 
 /// `n` single-job PUTs (each a new job) from `concurrency` clients: total time and latencies.
