@@ -197,35 +197,47 @@ pub const CLOCK_SKEW: time::Duration = time::Duration::seconds(60);
 pub struct Report {
     pub operator: Option<String>,
     pub at: OffsetDateTime,
+    /// Whether the client sent `at`, or it is the server's now.
+    pub at_sent: bool,
     pub note: Option<String>,
 }
 
 impl Report {
     /// Checks a body against `now`: `at` is RFC 3339 and not in the future.
     pub fn from_body(body: ReportBody, now: OffsetDateTime) -> Result<Report, FieldError> {
-        let at = match body.at {
+        let at = match &body.at {
             None => now,
-            Some(text) => parse_instant("at", &text, now)?,
+            Some(text) => parse_instant("at", text, now)?,
         };
         Ok(Report {
             operator: body.operator.map(|o| o.into_string()),
             at,
+            at_sent: body.at.is_some(),
             note: body.note.map(|n| n.into_string()),
         })
     }
 
-    /// Refuses a report dated before the record's previous transition: time entries would
-    /// run backwards (`floor::a_report_before_the_previous_transition_is_refused`).
-    pub fn check_after(&self, previous: Option<OffsetDateTime>) -> Result<(), FieldError> {
+    /// The report as it applies after the record's previous transition. A sent `at` before
+    /// it is refused: time entries would run backwards
+    /// (`floor::a_report_before_the_previous_transition_is_refused`). Without `at`, a
+    /// previous transition ahead of this server's clock (a terminal whose clock runs fast, by
+    /// up to [`CLOCK_SKEW`]) dates this one at the same time: refusing it named a field the
+    /// client never sent and locked every other terminal out of the record for up to a
+    /// minute (`floor::an_action_after_one_dated_ahead_is_taken`).
+    pub fn after(&self, previous: Option<OffsetDateTime>) -> Result<Report, FieldError> {
         match previous {
-            Some(previous) if self.at < previous => Err(FieldError::new(
+            Some(previous) if self.at < previous && self.at_sent => Err(FieldError::new(
                 "at",
                 format!(
                     "is before the previous transition at {}",
                     crate::store::timestamp_of(previous)
                 ),
             )),
-            _ => Ok(()),
+            Some(previous) if self.at < previous => Ok(Report {
+                at: previous,
+                ..self.clone()
+            }),
+            _ => Ok(self.clone()),
         }
     }
 }
@@ -314,10 +326,13 @@ mod tests {
         assert!(future.message.contains("future"), "{future:?}");
         let bad = Report::from_body(body("yesterday"), now).unwrap_err();
         assert_eq!(bad.field.as_deref(), Some("at"));
-        assert!(report.check_after(Some(now)).is_err());
-        assert!(report
-            .check_after(Some(datetime!(2026-01-15 09:00 UTC)))
-            .is_ok());
+        assert!(report.after(Some(now)).is_err());
+        assert!(report.after(Some(datetime!(2026-01-15 09:00 UTC))).is_ok());
+        // Without `at`, a previous transition dated ahead dates this one with it.
+        let unsent = Report::from_body(ReportBody::default(), now).unwrap();
+        let ahead = datetime!(2026-01-15 10:00:30 UTC);
+        assert_eq!(unsent.after(Some(ahead)).unwrap().at, ahead);
+        assert_eq!(unsent.after(None).unwrap().at, now);
     }
 
     #[test]

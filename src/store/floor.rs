@@ -131,9 +131,11 @@ pub(crate) async fn act_unlogged(
         Err(refusal) => return refused(Acted::Refused(refusal.message)),
     };
     let last = found.opt_text(6)?.map(|t| parse_stored(&t)).transpose()?;
-    if let Err(error) = report.check_after(last) {
-        return refused(Acted::TooEarly(error));
-    }
+    let report = match report.after(last) {
+        Ok(report) => report,
+        Err(error) => return refused(Acted::TooEarly(error)),
+    };
+    let report = &report;
     let at = timestamp_of(report.at);
     let now = timestamp();
     // The record is read once, after the change: the answer's progress and the event's `data`

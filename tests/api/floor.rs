@@ -393,7 +393,43 @@ async fn concurrent_completions_complete_the_part(engine: Engine) {
     assert_eq!(completed.data()["events"].as_array().unwrap().len(), ROUNDS);
 }
 
+/// A terminal whose clock runs ahead dates a start up to a minute in the future; the next
+/// action, sent without `at` by another terminal, is taken and dated with it (it was refused
+/// for an `at` it never sent, for up to a minute). One sent with an earlier `at` is refused.
+async fn an_action_after_one_dated_ahead_is_taken(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    let act = |action: &str| format!("/api-operation-lifecycle/{action}?id={o1}");
+    let ahead = {
+        let t = time::OffsetDateTime::now_utc() + time::Duration::seconds(30);
+        t.format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let started = server
+        .post(&act("start"), &key, &json!({"at": ahead}))
+        .await
+        .expect(200);
+    let started_at = started.data()["operation"]["started_at"].clone();
+    let early = server
+        .post(&act("pause"), &key, &json!({"at": at(0)}))
+        .await
+        .expect(400);
+    assert_eq!(early.body["error"]["details"][0]["field"], "at");
+    let paused = server
+        .post(&act("pause"), &key, &json!({}))
+        .await
+        .expect(200);
+    let op = &paused.data()["operation"];
+    assert_eq!(op["status"], "on_hold");
+    assert_eq!(
+        op["paused_at"], started_at,
+        "dated with the start ahead of the clock"
+    );
+}
+
 on_every_engine!(
+    an_action_after_one_dated_ahead_is_taken,
     an_operation_goes_through_its_lifecycle,
     refusals_are_precise,
     jobs_have_their_own_lifecycle,
