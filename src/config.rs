@@ -33,11 +33,13 @@ pub struct ServerConfig {
     pub rate_limit_per_minute: u32,
 
     /// Largest accepted request body, in bytes.
-    #[arg(long, env = "ERYXON_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES)]
+    #[arg(long, env = "ERYXON_MAX_BODY_BYTES", default_value_t = DEFAULT_MAX_BODY_BYTES,
+          value_parser = body_limit)]
     pub max_body_bytes: usize,
 
     /// Seconds a request may take before it is answered 408 (slow or stalled clients).
-    #[arg(long, env = "ERYXON_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS)]
+    #[arg(long, env = "ERYXON_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub request_timeout_secs: u64,
 
     /// Browser origins allowed to call the API (CORS), comma-separated, e.g.
@@ -112,4 +114,20 @@ impl DatabaseConfig {
     pub async fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
         store::open_with(&self.url, &self.pool_options()).await
     }
+}
+
+/// The smallest body limit the server starts with: below it no write fits, and a server that
+/// answers every write 413 while `/healthz` says 200 stays in a load balancer's rotation.
+pub const MIN_BODY_BYTES: usize = 1024;
+
+fn body_limit(text: &str) -> Result<usize, String> {
+    let bytes: usize = text
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of bytes"))?;
+    if bytes < MIN_BODY_BYTES {
+        return Err(format!(
+            "{bytes} is too small: at least {MIN_BODY_BYTES} bytes, or no write fits"
+        ));
+    }
+    Ok(bytes)
 }

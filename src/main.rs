@@ -6,13 +6,29 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = eryxon::cli::Cli::parse();
-    let filter = EnvFilter::try_from_env("ERYXON_LOG")
-        .unwrap_or_else(|_| EnvFilter::new(cli.default_log_filter()));
+    // A log setting that cannot be read stops the start, as a bad flag does: ignored, it left
+    // an operator without the logs they asked for and no word why
+    // (`startup::bad_settings_are_refused_at_start`).
+    let filter = match std::env::var("ERYXON_LOG") {
+        Ok(text) if text.trim().is_empty() => EnvFilter::new(cli.default_log_filter()),
+        Err(_) => EnvFilter::new(cli.default_log_filter()),
+        Ok(text) => match EnvFilter::try_new(&text) {
+            Ok(filter) => filter,
+            Err(error) => {
+                return refuse(&format!("ERYXON_LOG={text:?} is not a log filter: {error}"))
+            }
+        },
+    };
+    let json = match std::env::var("ERYXON_LOG_FORMAT").as_deref() {
+        Err(_) | Ok("text") => false,
+        Ok("json") => true,
+        Ok(other) => return refuse(&format!("ERYXON_LOG_FORMAT={other:?}: use text or json")),
+    };
     let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal());
-    if std::env::var("ERYXON_LOG_FORMAT").as_deref() == Ok("json") {
+    if json {
         logs.json().init();
     } else {
         logs.init();
@@ -24,4 +40,10 @@ async fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// A setting that cannot be used: said once, and the exit status of a bad flag (2).
+fn refuse(message: &str) -> std::process::ExitCode {
+    eprintln!("error: {message}");
+    std::process::ExitCode::from(2)
 }

@@ -147,3 +147,38 @@ async fn a_database_from_a_newer_eryxon_is_refused_in_plain_words(engine: Engine
 }
 
 on_every_engine!(a_database_from_a_newer_eryxon_is_refused_in_plain_words);
+
+/// Settings under which the server could answer nothing are refused at start, naming the
+/// setting (they started, every write answered 408 or 413, and `/healthz` said 200); so are
+/// log settings that cannot be read (they were silently ignored).
+#[test]
+fn bad_settings_are_refused_at_start() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let database = format!("sqlite://{}", dir.path().join("eryxon.db").display());
+    for (name, value, says) in [
+        ("ERYXON_REQUEST_TIMEOUT_SECS", "0", "request-timeout-secs"),
+        ("ERYXON_MAX_BODY_BYTES", "0", "at least 1024 bytes"),
+        ("ERYXON_LOG_FORMAT", "xml", "use text or json"),
+        ("ERYXON_LOG", "garbage[[", "ERYXON_LOG"),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_eryxon"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
+            .env(name, value)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        let started = Instant::now();
+        while child.try_wait().expect("the process").is_none() {
+            if started.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                panic!("eryxon serve started with {name}={value}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{name}={value}: {stderr}");
+        assert!(stderr.contains(says), "{name}={value}: {stderr}");
+    }
+}
