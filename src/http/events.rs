@@ -53,6 +53,14 @@ fn feed_query(params: FeedParams) -> Result<FeedQuery, ApiError> {
             )));
         }
     }
+    // An empty filter matches no event, and a reader that sent one (a blank setting) had its
+    // cursor moved past the whole log without a word (`events::the_feed_pages_and_filters`).
+    if params.external_source.as_deref().is_some_and(str::is_empty) {
+        return Err(ApiError::invalid(FieldError::new(
+            "external_source",
+            "must not be empty; leave it out to read every source",
+        )));
+    }
     Ok(FeedQuery {
         after,
         types,
