@@ -490,6 +490,14 @@ async fn the_pages_read_each_engine(engine: Engine) {
     let job = jobs[0]["id"].as_str().unwrap();
     let tree = page(&server, &session, &format!("/console/jobs/{job}")).await;
     assert!(tree.contains("Deburr"));
+    // The search finds a job by the ERP's key (`J`, job number SO-1), as its box says.
+    let by_key = page(&server, &session, "/console/jobs?q=J").await;
+    assert!(
+        by_key.contains(">SO-1<") && !by_key.contains("No jobs match"),
+        "{by_key}"
+    );
+    let by_number = page(&server, &session, "/console/jobs?q=so-1").await;
+    assert!(by_number.contains(">SO-1<"), "{by_number}");
     crate::console_webhooks::a_bad_query_shows_the_error_page(&server, &session).await;
 }
 

@@ -57,10 +57,32 @@ async fn list(
         offset: search.offset.unwrap_or(0),
         ..ListQuery::default()
     };
-    let found = state
+    let mut found = state
         .store
         .list(principal.scope, Entity::Jobs, &query)
         .await?;
+    // The ERP's key is what an operator looks an order up by: a job whose external id is the
+    // text comes first, beside what the text search finds in numbers and customers
+    // (`console::the_pages_read_each_engine`).
+    if query.search.is_some() && query.offset == 0 {
+        let exact = ListQuery {
+            external_ids: vec![text.to_owned()],
+            limit,
+            ..ListQuery::default()
+        };
+        let keyed = state
+            .store
+            .list(principal.scope, Entity::Jobs, &exact)
+            .await?;
+        let new: Vec<_> = keyed
+            .records
+            .into_iter()
+            .filter(|k| !found.records.iter().any(|r| r.id == k.id))
+            .collect();
+        found.total += new.len() as u64;
+        found.records.splice(0..0, new);
+        found.records.truncate(limit as usize);
+    }
     let link = |offset: u32| {
         format!(
             "/console/jobs?q={}&limit={limit}&offset={offset}",
