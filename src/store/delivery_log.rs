@@ -10,7 +10,7 @@ use super::deliveries::{id_list, insert, insert_event};
 use super::events::{columns, read_events};
 use super::tx::{Arg, Row, Statements};
 use super::{timestamp, Access, Store, StoreError};
-use crate::domain::delivery::{Attempt, Delivery};
+use crate::domain::delivery::{Attempt, Delivery, STATUSES};
 use crate::domain::event::{new_id, TypeFilter};
 use crate::domain::webhook::{filter_of, Body};
 use crate::domain::Scope;
@@ -45,35 +45,75 @@ fn delivery_of(row: &Row) -> Result<Delivery, StoreError> {
     })
 }
 
-/// The tenant's deliveries, newest first, each with its attempts, oldest first.
+/// The tenant's deliveries, newest first, each with its attempts, oldest first. Read per
+/// endpoint and status, newest first along `webhook_deliveries_by_endpoint_status` (each
+/// branch stops at the page's end), and merged: sorting all of the tenant's deliveries,
+/// bodies included, to answer a page took 1.65 s at 142 000 deliveries on SQLite
+/// (`webhooks::deliveries_are_listed_newest_first_across_endpoints`).
 pub async fn list(
     store: &dyn Store,
     scope: Scope,
     query: &DeliveryQuery,
 ) -> Result<Vec<Delivery>, StoreError> {
     let mut tx = store.begin(Access::Read).await?;
-    let d = tx.dialect();
-    let mut args: Vec<Arg> = vec![scope.tenant_id.into(), scope.mode.as_str().into()];
-    let mut conditions = String::new();
-    if let Some(id) = query.webhook_id {
-        args.push(id.into());
-        conditions.push_str(&format!(" AND d.endpoint_id = ${}", args.len()));
+    let endpoints: Vec<Uuid> = match query.webhook_id {
+        Some(id) => vec![id],
+        None => tx
+            .rows(
+                "SELECT id FROM webhook_endpoints WHERE tenant_id = $1::uuid AND mode = $2::text",
+                vec![scope.tenant_id.into(), scope.mode.as_str().into()],
+            )
+            .await?
+            .iter()
+            .map(|row| row.id(0))
+            .collect::<Result<_, _>>()?,
+    };
+    let statuses: Vec<&str> = match &query.status {
+        Some(status) => vec![status.as_str()],
+        None => STATUSES.to_vec(),
+    };
+    if endpoints.is_empty() {
+        tx.rollback().await?;
+        return Ok(Vec::new());
     }
-    if let Some(status) = &query.status {
-        args.push(status.as_str().into());
-        conditions.push_str(&format!(" AND d.status = ${}", args.len()));
+    let page_end = i64::from(query.offset) + i64::from(query.limit);
+    let d = tx.dialect();
+    let columns = format!(
+        "d.id, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts, \
+         CASE WHEN d.status = 'pending' THEN {} END AS next_at, d.last_error, \
+         {} AS made_at, {} AS delivered, d.body",
+        d.time("d.next_attempt_at"),
+        d.time("d.created_at"),
+        d.time("d.delivered_at"),
+    );
+    // One statement, so one snapshot: a delivery that turns delivered between two reads of
+    // one page is not listed twice (`webhooks_shared::instances_sharing_a_database_fan_out_every_event_once`).
+    let mut args: Vec<Arg> = vec![
+        scope.tenant_id.into(),
+        scope.mode.as_str().into(),
+        page_end.into(),
+    ];
+    let mut branches = Vec::new();
+    for endpoint in &endpoints {
+        for status in &statuses {
+            args.push((*endpoint).into());
+            args.push((*status).into());
+            branches.push(format!(
+                "SELECT * FROM (SELECT {columns} \
+                 FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
+                 WHERE w.tenant_id = $1::uuid AND w.mode = $2::text AND d.endpoint_id = ${} \
+                   AND d.status = ${} ORDER BY d.id DESC LIMIT $3) AS b{}",
+                args.len() - 1,
+                args.len(),
+                branches.len()
+            ));
+        }
     }
     args.push(i64::from(query.limit).into());
     args.push(i64::from(query.offset).into());
     let sql = format!(
-        "SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.status, d.attempts, \
-           CASE WHEN d.status = 'pending' THEN {} END, d.last_error, {}, {}, d.body \
-         FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
-         WHERE w.tenant_id = $1::uuid AND w.mode = $2::text{conditions} \
-         ORDER BY d.id DESC LIMIT ${} OFFSET ${}",
-        d.time("d.next_attempt_at"),
-        d.time("d.created_at"),
-        d.time("d.delivered_at"),
+        "SELECT * FROM ({}) AS page ORDER BY id DESC LIMIT ${} OFFSET ${}",
+        branches.join(" UNION ALL "),
         args.len() - 1,
         args.len()
     );

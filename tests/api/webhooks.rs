@@ -389,7 +389,56 @@ async fn tests_and_replays_are_sent(engine: Engine) {
         .expect(400);
 }
 
+/// The delivery log lists the tenant's deliveries of every endpoint and status newest first,
+/// and pages through them with `offset` and `limit` in that order.
+async fn deliveries_are_listed_newest_first_across_endpoints(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let receiver = Receiver::start().await;
+    // One answers 500 twice, so its deliveries stay pending beside the other's delivered ones.
+    receiver.answer_next(2, 500, None);
+    let a = register(&server, &key, &receiver.url, json!(["cell.*"])).await;
+    let b = register(
+        &server,
+        &key,
+        &format!("{}/b", receiver.url),
+        json!(["cell.*"]),
+    )
+    .await;
+    for n in 0..3 {
+        let cell = json!({"external_id": format!("C{n}"), "external_source": "SAP", "name": format!("C{n}")});
+        server.put("/api-cells/sync", &key, &cell).await.expect(201);
+    }
+    receiver.wait_for(6, PATIENCE).await;
+    let all = server.get("/api-webhook-logs", &key).await.expect(200);
+    let all = all.data()["deliveries"].as_array().unwrap().clone();
+    assert_eq!(all.len(), 6, "{all:#?}");
+    let ids: Vec<&str> = all.iter().map(|d| d["id"].as_str().unwrap()).collect();
+    let mut newest_first = ids.clone();
+    newest_first.sort_unstable_by(|x, y| y.cmp(x));
+    assert_eq!(ids, newest_first);
+    for endpoint in [&a, &b] {
+        let id = endpoint["id"].as_str().unwrap();
+        assert_eq!(all.iter().filter(|d| d["webhook_id"] == id).count(), 3);
+    }
+    let page = server
+        .get("/api-webhook-logs?limit=2&offset=3", &key)
+        .await
+        .expect(200);
+    let page: Vec<&str> = page.data()["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect::<Vec<_>>()
+        .into_iter()
+        .map(|id| ids.iter().find(|i| **i == id).copied().unwrap())
+        .collect();
+    assert_eq!(page, ids[3..5]);
+}
+
 on_every_engine!(
+    deliveries_are_listed_newest_first_across_endpoints,
     endpoints_are_managed,
     an_operation_start_is_delivered_signed,
     rotation_signs_with_both_secrets,
