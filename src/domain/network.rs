@@ -171,7 +171,14 @@ pub fn check_target<S>(
             ))
         }
     };
-    check_address(ip, https, allowed).map_err(|refusal| format!("may not go to a {refusal}"))
+    check_address(ip, https, allowed).map_err(|refusal| {
+        let refusal = refusal.to_string();
+        let article = match refusal.chars().next() {
+            Some('a' | 'e' | 'i' | 'o' | 'u') => "an",
+            _ => "a",
+        };
+        format!("may not go to {article} {refusal}")
+    })
 }
 
 #[cfg(test)]

@@ -99,7 +99,20 @@ async fn act(
     })))
 }
 
+/// `user_id` in the query (as Eryxon's terminals send it) names the operator when the body
+/// does not; both at once must agree, or which one counts is a guess.
 fn with_operator(mut body: ReportBody, user_id: Option<String>) -> Result<ReportBody, ApiError> {
+    if let (Some(operator), Some(user)) = (&body.operator, &user_id) {
+        if operator.as_str() != user.as_str() {
+            return Err(ApiError::invalid(FieldError::new(
+                "user_id",
+                format!(
+                    "names operator {user:?} but the body says {:?}; send either, or the same",
+                    operator.as_str()
+                ),
+            )));
+        }
+    }
     if body.operator.is_none() {
         body.operator = user_id
             .map(|id| id.try_into())

@@ -70,6 +70,14 @@ async fn guarded(state: AppState, request: Request, next: Next) -> Result<Respon
         Some(value) if !request.method().is_safe() => value,
         _ => return Ok(next.run(request).await),
     };
+    // Two keys on one request: which one a retry must repeat is unclear, so neither is taken
+    // (the first was, silently; a retry with the second ran the write again).
+    if request.headers().get_all(HEADER).iter().nth(1).is_some() {
+        return Err(ApiError::invalid(FieldError::new(
+            "Idempotency-Key",
+            "was sent more than once; send one key per request",
+        )));
+    }
     let key = checked_key(value)?;
     let principal = *request
         .extensions()

@@ -122,6 +122,16 @@ fn decode_query<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
             .find(|(name, _)| *name == field)
             .map(|(_, value)| value.into_owned());
         let cause = error.into_inner().to_string();
+        // A parameter sent twice: serde names it only in its message.
+        if let Some(name) = cause
+            .strip_prefix("duplicate field `")
+            .and_then(|rest| rest.strip_suffix('`'))
+        {
+            return ApiError::invalid(FieldError::new(
+                name,
+                "was sent more than once; send it once",
+            ));
+        }
         // The standard library's words for a bad integer or boolean, said as the API says them.
         let integer = ["digit", "number too", "parse integer"];
         let message = match sent {

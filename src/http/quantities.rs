@@ -40,7 +40,7 @@ pub async fn report(
         Reported::Created(recorded) => Ok((StatusCode::CREATED, Json(success(*recorded)))),
         Reported::Replayed(recorded) => Ok((StatusCode::OK, Json(success(*recorded)))),
         Reported::Mismatch(fields) => Err(ApiError::IdempotencyMismatch(format!(
-            "client_event_id {:?} was sent before with a different report ({} differ); \
+            "client_event_id {:?} was sent before with a different report (it differs in {}); \
              send a new client_event_id for a new report",
             report.client_event_id.unwrap_or_default(),
             fields.join(", ")

@@ -22,8 +22,9 @@ use crate::store::timestamp_of;
 /// Queuing for an endpoint that is switched off: nothing would be sent until it is on.
 fn disabled(id: Uuid) -> ApiError {
     ApiError::Conflict(format!(
-        "webhook {id} is disabled, so nothing would be sent; switch it on with \
-         PATCH /api-webhooks/{id} {{\"active\": true}} (it is then sent what it missed)"
+        "webhook {id} is switched off (paused, or disabled by the server after failures), so \
+         nothing would be sent; switch it on with PATCH /api-webhooks/{id} {{\"active\": true}} \
+         (it is then sent what it missed)"
     ))
 }
 

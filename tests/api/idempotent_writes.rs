@@ -120,3 +120,60 @@ on_every_engine!(
     other_writes_retried_with_their_key_happen_once,
     a_read_keeps_no_key,
 );
+
+/// Inputs sent twice, or twice in different words, are refused naming them, and nothing is
+/// done: two `Idempotency-Key` headers (the first was taken silently, and a retry with the
+/// second ran the write again), a query parameter twice (serde's message, no field), and an
+/// operator in the query that the body contradicts (the body won silently). Decided before
+/// the store is asked: once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inputs_sent_twice_are_refused_naming_them() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    let start = format!("{}/api-operation-lifecycle/start?id={o1}", server.base);
+    let twice = reqwest::Client::new()
+        .post(&start)
+        .bearer_auth(&key)
+        .header("idempotency-key", "b1")
+        .header("idempotency-key", "b2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(twice.status(), 400);
+    let body: Value = twice.json().await.unwrap();
+    assert_eq!(
+        body["error"]["details"][0]["field"], "Idempotency-Key",
+        "{body}"
+    );
+
+    let path = format!("/api-operation-lifecycle/start?id={o1}&id={o1}");
+    let reply = server.post(&path, &key, &json!({})).await.expect(400);
+    assert_eq!(
+        reply.body["error"]["details"][0]["field"], "id",
+        "{}",
+        reply.body
+    );
+    assert!(reply.body["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("more than once"));
+
+    let path = format!("/api-operation-lifecycle/start?id={o1}&user_id=u-1");
+    let reply = server
+        .post(&path, &key, &json!({"operator": "u-2"}))
+        .await
+        .expect(400);
+    assert_eq!(
+        reply.body["error"]["details"][0]["field"], "user_id",
+        "{}",
+        reply.body
+    );
+    let agreed = json!({"operator": "u-1"});
+    let done = server.post(&path, &key, &agreed).await.expect(200);
+    assert_eq!(
+        done.data()["previous_status"],
+        "not_started",
+        "nothing done before"
+    );
+}

@@ -262,7 +262,7 @@ fn notice(done: &Done) -> Option<String> {
                 .to_owned()
         }
         "busy" => "That delivery is being sent right now; reload to see how it went.".to_owned(),
-        "off" => "Nothing was queued: the endpoint is disabled. Switch it on with PATCH \
+        "off" => "Nothing was queued: the endpoint is switched off. Switch it on with PATCH \
                   /api-webhooks/{id} {\"active\": true}; it is then sent what it missed."
             .to_owned(),
         "test" => "A webhook.test event is queued.".to_owned(),
@@ -283,7 +283,7 @@ async fn failures_first(
     scope: Scope,
     webhook: Uuid,
 ) -> Result<Vec<Delivery>, ConsoleError> {
-    let mut deliveries = Vec::new();
+    let mut deliveries: Vec<Delivery> = Vec::new();
     for (status, limit) in SHOWN {
         let query = DeliveryQuery {
             webhook_id: Some(webhook),
@@ -291,7 +291,14 @@ async fn failures_first(
             limit,
             offset: 0,
         };
-        deliveries.extend(delivery_log::list(store, scope, &query).await?);
+        // Read status by status, a delivery sent in between is in two reads: shown once,
+        // as the first read found it (it was listed twice, once pending, once delivered).
+        let found = delivery_log::list(store, scope, &query).await?;
+        let new: Vec<Delivery> = found
+            .into_iter()
+            .filter(|d| !deliveries.iter().any(|seen| seen.id == d.id))
+            .collect();
+        deliveries.extend(new);
     }
     Ok(deliveries)
 }
