@@ -46,8 +46,8 @@ fn delivery_of(row: &Row) -> Result<Delivery, StoreError> {
 }
 
 /// The tenant's deliveries, newest first, each with its attempts, oldest first. Read per
-/// endpoint and status, newest first along `webhook_deliveries_by_endpoint_status` (each
-/// branch stops at the page's end), and merged: sorting all of the tenant's deliveries,
+/// endpoint and status, newest first (finished ones along `webhook_deliveries_by_endpoint_status`;
+/// each branch stops at the page's end), and merged: sorting all of the tenant's deliveries,
 /// bodies included, to answer a page took 1.65 s at 142 000 deliveries on SQLite
 /// (`webhooks::deliveries_are_listed_newest_first_across_endpoints`).
 pub async fn list(
@@ -68,11 +68,13 @@ pub async fn list(
             .map(|row| row.id(0))
             .collect::<Result<_, _>>()?,
     };
-    let statuses: Vec<&str> = match &query.status {
-        Some(status) => vec![status.as_str()],
+    // The statuses as the constants, written into the statement: only a literal lets the
+    // engine use the partial index of finished deliveries.
+    let statuses: Vec<&'static str> = match &query.status {
+        Some(status) => STATUSES.iter().copied().filter(|s| s == status).collect(),
         None => STATUSES.to_vec(),
     };
-    if endpoints.is_empty() {
+    if endpoints.is_empty() || statuses.is_empty() {
         tx.rollback().await?;
         return Ok(Vec::new());
     }
@@ -97,13 +99,18 @@ pub async fn list(
     for endpoint in &endpoints {
         for status in &statuses {
             args.push((*endpoint).into());
-            args.push((*status).into());
+            // The index's own condition, word for word: SQLite uses a partial index only for
+            // a statement that states it.
+            let finished = if *status == "pending" {
+                ""
+            } else {
+                " AND d.status <> 'pending'"
+            };
             branches.push(format!(
                 "SELECT * FROM (SELECT {columns} \
                  FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
                  WHERE w.tenant_id = $1::uuid AND w.mode = $2::text AND d.endpoint_id = ${} \
-                   AND d.status = ${} ORDER BY d.id DESC LIMIT $3) AS b{}",
-                args.len() - 1,
+                   AND d.status = '{status}'{finished} ORDER BY d.id DESC LIMIT $3) AS b{}",
                 args.len(),
                 branches.len()
             ));
