@@ -30,6 +30,26 @@ fn is_json(headers: &HeaderMap) -> bool {
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
+/// A body declared in a charset other than UTF-8 (or its subset ASCII): JSON is UTF-8
+/// (RFC 8259 §8.1), and such a body was refused as "invalid unicode code point" without a
+/// word of why (`errors::a_compressed_body_is_refused_as_such`).
+fn declared_charset(headers: &HeaderMap) -> Option<ApiError> {
+    let value = headers.get(header::CONTENT_TYPE)?.to_str().ok()?;
+    let charset = value.split(';').skip(1).find_map(|param| {
+        let (name, value) = param.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("charset")
+            .then(|| value.trim().trim_matches('"').to_ascii_lowercase())
+    })?;
+    if ["utf-8", "utf8", "us-ascii"].contains(&charset.as_str()) {
+        return None;
+    }
+    Some(ApiError::UnsupportedMediaType(format!(
+        "the body is declared `charset={charset}`; JSON is sent as UTF-8: convert it and send \
+         `Content-Type: application/json` (or `charset=utf-8`)"
+    )))
+}
+
 /// The body limit in force, for the 413 message.
 #[derive(Clone, Copy)]
 pub struct BodyLimit(pub usize);
@@ -42,6 +62,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
             return Err(ApiError::UnsupportedMediaType(
                 "send the body as JSON with `Content-Type: application/json`".to_owned(),
             ));
+        }
+        if let Some(refused) = declared_charset(request.headers()) {
+            return Err(refused);
         }
         // A compressed body read as JSON failed at "line 1 column 1", which says nothing of
         // why (`errors::a_compressed_body_is_refused_as_such`).

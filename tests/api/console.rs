@@ -499,6 +499,11 @@ async fn the_pages_read_each_engine(engine: Engine) {
     let by_number = page(&server, &session, "/console/jobs?q=so-1").await;
     assert!(by_number.contains(">SO-1<"), "{by_number}");
     crate::console_webhooks::a_bad_query_shows_the_error_page(&server, &session).await;
+    // A wrong console address is a console page too, not the API's JSON.
+    let wrong = crate::console::fetch(&server, &session, "/console/history").await;
+    assert_eq!(wrong.status(), 404);
+    let kind = wrong.headers()["content-type"].to_str().unwrap().to_owned();
+    assert!(kind.starts_with("text/html"), "{kind}");
 }
 
 crate::on_every_engine!(the_pages_read_each_engine);

@@ -334,6 +334,34 @@ async fn a_compressed_body_is_refused_as_such() {
         .await
         .expect(200);
     assert_eq!(reply.data()["created"], 1);
+
+    // A body declared in another charset is refused as such, not as bad JSON; UTF-8 declared
+    // is taken.
+    let latin = server
+        .send(
+            Method::PUT,
+            "/api-jobs/sync",
+            Some(&key),
+            Some(job("J3").to_string().into_bytes()),
+            Some("application/json; charset=iso-8859-1"),
+        )
+        .await
+        .expect(415);
+    let message = latin.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("charset=iso-8859-1") && message.contains("UTF-8"),
+        "{message}"
+    );
+    server
+        .send(
+            Method::PUT,
+            "/api-jobs/sync",
+            Some(&key),
+            Some(job("J3").to_string().into_bytes()),
+            Some("application/json; charset=UTF-8"),
+        )
+        .await
+        .expect(201);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -53,7 +53,14 @@ pub fn router() -> Router<AppState> {
         .merge(records::routes())
         .merge(events::routes())
         .merge(webhooks::routes())
+        .route("/console/{*rest}", get(no_page))
         .layer(middleware::from_fn(protect))
+}
+
+/// A console address that is no page: the console's own error page, not the API's JSON 404
+/// (`console::the_pages_read_each_engine`).
+async fn no_page() -> ConsoleError {
+    ConsoleError::NotFound("there is no console page at this address".to_owned())
 }
 
 /// Headers every console answer carries: no script, style or frame from elsewhere, no caching
