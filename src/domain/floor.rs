@@ -182,9 +182,10 @@ impl Action {
 pub struct ReportBody {
     #[serde(default)]
     pub operator: Option<ShortText>,
-    /// RFC 3339; when the terminal saw it happen (default: now).
+    /// RFC 3339; when the terminal saw it happen (default: now). Read as text, so a number
+    /// is refused in the API's words (`must be text (got 1765100000)`), not serde's.
     #[serde(default)]
-    pub at: Option<String>,
+    pub at: Option<ShortText>,
     #[serde(default)]
     pub note: Option<LongText>,
 }
@@ -207,7 +208,7 @@ impl Report {
     pub fn from_body(body: ReportBody, now: OffsetDateTime) -> Result<Report, FieldError> {
         let at = match &body.at {
             None => now,
-            Some(text) => parse_instant("at", text, now)?,
+            Some(text) => parse_instant("at", text.as_str(), now)?,
         };
         Ok(Report {
             operator: body.operator.map(|o| o.into_string()),
@@ -316,7 +317,7 @@ mod tests {
     fn reported_times_are_checked() {
         let now = datetime!(2026-01-15 10:00 UTC);
         let body = |at: &str| ReportBody {
-            at: Some(at.to_owned()),
+            at: Some(at.to_owned().try_into().unwrap()),
             ..ReportBody::default()
         };
         let report = Report::from_body(body("2026-01-15T11:30:00+02:00"), now).unwrap();

@@ -196,6 +196,7 @@ async fn refusals_are_precise(engine: Engine) {
         json!({"operater": "x"}),
         json!({"at": "yesterday"}),
         json!({"at": "2999-01-01T00:00:00Z"}),
+        json!({"at": 1765100000}),
     ] {
         let reply = server
             .post(
@@ -206,6 +207,13 @@ async fn refusals_are_precise(engine: Engine) {
             .await
             .expect(400);
         assert_eq!(reply.error_code(), "VALIDATION_ERROR", "{body}");
+        if body["at"].is_number() {
+            let message = reply.body["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("must be text"),
+                "in the API's words: {message}"
+            );
+        }
     }
     // A report dated before the previous transition would run time backwards.
     server
