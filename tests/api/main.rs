@@ -9,6 +9,7 @@ mod cli;
 mod compat;
 mod concurrency;
 mod console;
+mod console_pages;
 mod console_webhooks;
 mod control;
 mod crash;

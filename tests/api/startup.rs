@@ -8,6 +8,20 @@ use crate::cli::eryxon;
 use crate::common::{Engine, TestServer};
 use crate::on_every_engine;
 
+/// The output of a `serve` that should refuse to start, once it exits (within 20 s, else the
+/// test fails, naming `how` it was started).
+fn exited(mut child: std::process::Child, how: &str) -> Output {
+    let started = Instant::now();
+    while child.try_wait().expect("the process").is_none() {
+        if started.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("eryxon serve started {how}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
 /// Runs `eryxon serve` on `database` and answers its output once it exits (within 20 s, else
 /// the test fails: it should not have started). On a SQLite file as root, it runs as `nobody`,
 /// for whom file permissions hold.
@@ -30,22 +44,14 @@ fn serve_refused(database: &str) -> String {
     } else {
         Command::new(binary)
     };
-    let mut child = command
+    let child = command
         .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
         .env("ERYXON_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("the binary runs");
-    let started = Instant::now();
-    while child.try_wait().expect("the process").is_none() {
-        if started.elapsed() > Duration::from_secs(20) {
-            let _ = child.kill();
-            panic!("eryxon serve started on {database}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let output: Output = child.wait_with_output().unwrap();
+    let output = exited(child, &format!("on {database}"));
     assert!(!output.status.success());
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
@@ -161,22 +167,14 @@ fn bad_settings_are_refused_at_start() {
         ("ERYXON_LOG_FORMAT", "xml", "use text or json"),
         ("ERYXON_LOG", "garbage[[", "ERYXON_LOG"),
     ] {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eryxon"))
+        let child = Command::new(env!("CARGO_BIN_EXE_eryxon"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
             .env(name, value)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
             .expect("the binary runs");
-        let started = Instant::now();
-        while child.try_wait().expect("the process").is_none() {
-            if started.elapsed() > Duration::from_secs(20) {
-                let _ = child.kill();
-                panic!("eryxon serve started with {name}={value}");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let output = child.wait_with_output().unwrap();
+        let output = exited(child, &format!("with {name}={value}"));
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{name}={value}: {stderr}");
         assert!(stderr.contains(says), "{name}={value}: {stderr}");

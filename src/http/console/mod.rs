@@ -58,7 +58,7 @@ pub fn router() -> Router<AppState> {
 }
 
 /// A console address that is no page: the console's own error page, not the API's JSON 404
-/// (`console::the_pages_read_each_engine`).
+/// (`console_pages::the_pages_read_each_engine`).
 async fn no_page() -> ConsoleError {
     ConsoleError::NotFound("there is no console page at this address".to_owned())
 }

@@ -63,7 +63,7 @@ async fn list(
         .await?;
     // The ERP's key is what an operator looks an order up by: a job whose external id is the
     // text comes first, beside what the text search finds in numbers and customers
-    // (`console::the_pages_read_each_engine`).
+    // (`console_pages::the_pages_read_each_engine`).
     if query.search.is_some() && query.offset == 0 {
         let exact = ListQuery {
             external_ids: vec![text.to_owned()],
