@@ -229,7 +229,6 @@ impl ChildServer {
 /// main database's cells, since the nested ceiling finds its operations' cells by name.
 pub struct CeilingDb {
     pub db: Db,
-    pub store: Arc<dyn Store>,
     pub raw: Raw,
     pub tenant: String,
 }
@@ -252,16 +251,16 @@ impl CeilingDb {
             .await?;
         crate::http::expect(&answer, cells.len() as u64, 0, 0)?;
         server.stop().await?;
-        Ok(CeilingDb {
-            db,
-            store,
-            raw,
-            tenant,
-        })
+        // The store served the setup only; closed now, its background tasks (the WAL
+        // checkpoint on SQLite) and its connections are gone before the raw statements
+        // write: kept open beside them, a ceiling write failed now and then with "database
+        // is locked".
+        drop(store);
+        Ok(CeilingDb { db, raw, tenant })
     }
 
     pub async fn drop(self) -> Result<()> {
-        drop((self.raw, self.store));
+        drop(self.raw);
         drop_db(&self.db).await
     }
 }
