@@ -134,9 +134,9 @@ async fn transition_events_carry_the_record(engine: Engine) {
     assert_eq!(last("operation")["data"]["cell_name"], "Saw");
 }
 
-/// A replace that deletes a part's open operations and keeps its completed ones completes the
-/// part, as completing or deleting the last open one does; its feed says `part.completed`.
-async fn a_replace_leaving_only_completed_operations_completes_the_part(engine: Engine) {
+/// A server with the routing of `floor::routing`, whose O1 the floor started and completed
+/// (O2 still open, so part P is not).
+async fn first_operation_completed(engine: Engine) -> (TestServer, String) {
     let server = TestServer::start(engine).await;
     let key = server.key("acme").await;
     let (o1, _) = routing(&server, &key).await;
@@ -144,6 +144,19 @@ async fn a_replace_leaving_only_completed_operations_completes_the_part(engine: 
         let path = format!("/api-operation-lifecycle/{action}?id={o1}");
         server.post(&path, &key, &json!({})).await.expect(200);
     }
+    (server, key)
+}
+
+/// The part with the ERP's key `external`, as `GET` shows it.
+async fn part(server: &TestServer, key: &str, external: &str) -> serde_json::Value {
+    let path = format!("/api-parts/by-external/SAP/{external}");
+    server.get(&path, key).await.expect(200).data().clone()
+}
+
+/// A replace that deletes a part's open operations and keeps its completed ones completes the
+/// part, as completing or deleting the last open one does; its feed says `part.completed`.
+async fn a_replace_leaving_only_completed_operations_completes_the_part(engine: Engine) {
+    let (server, key) = first_operation_completed(engine).await;
     let part = server.get("/api-parts/by-external/SAP/P", &key).await;
     assert_eq!(part.expect(200).data()["status"], "not_started");
 
@@ -165,13 +178,7 @@ async fn a_replace_leaving_only_completed_operations_completes_the_part(engine: 
 /// A flat sync that moves a part's last open operation to another part leaves the first part
 /// with completed operations only: it completes, as deleting that operation would complete it.
 async fn moving_the_open_operation_away_completes_the_part(engine: Engine) {
-    let server = TestServer::start(engine).await;
-    let key = server.key("acme").await;
-    let (o1, _) = routing(&server, &key).await;
-    for action in ["start", "complete"] {
-        let path = format!("/api-operation-lifecycle/{action}?id={o1}");
-        server.post(&path, &key, &json!({})).await.expect(200);
-    }
+    let (server, key) = first_operation_completed(engine).await;
     let p2 = json!({"external_id": "P2", "external_source": "SAP", "job_external_id": "J",
         "part_number": "PN-2", "quantity": 1});
     server.put("/api-parts/sync", &key, &p2).await.expect(201);
@@ -182,15 +189,8 @@ async fn moving_the_open_operation_away_completes_the_part(engine: Engine) {
         .put("/api-operations/sync", &key, &moved)
         .await
         .expect(200);
-    let part = |external: &'static str| {
-        let (server, key) = (&server, &key);
-        async move {
-            let path = format!("/api-parts/by-external/SAP/{external}");
-            server.get(&path, key).await.expect(200).data()["status"].clone()
-        }
-    };
-    assert_eq!(part("P").await, "completed");
-    assert_eq!(part("P2").await, "not_started");
+    assert_eq!(part(&server, &key, "P").await["status"], "completed");
+    assert_eq!(part(&server, &key, "P2").await["status"], "not_started");
     let feed = server.get("/api-events?types=part.completed", &key).await;
     let events = feed.expect(200).data()["events"].clone();
     assert_eq!(events.as_array().unwrap().len(), 1, "{events:#}");
@@ -204,20 +204,8 @@ async fn moving_the_open_operation_away_completes_the_part(engine: Engine) {
 /// completed, or `completed` while an operation ran, and its totals counted operations it no
 /// longer held.)
 async fn a_part_follows_its_operations_whoever_changes_them(engine: Engine) {
-    let server = TestServer::start(engine).await;
-    let key = server.key("acme").await;
-    let (o1, _) = routing(&server, &key).await;
-    for action in ["start", "complete"] {
-        let path = format!("/api-operation-lifecycle/{action}?id={o1}");
-        server.post(&path, &key, &json!({})).await.expect(200);
-    }
-    let part = |external: &'static str| {
-        let (server, key) = (&server, &key);
-        async move {
-            let path = format!("/api-parts/by-external/SAP/{external}");
-            server.get(&path, key).await.expect(200).data().clone()
-        }
-    };
+    let (server, key) = first_operation_completed(engine).await;
+    let part = |external: &'static str| part(&server, &key, external);
     let part_events = || {
         let (server, key) = (&server, &key);
         async move {
