@@ -16,6 +16,7 @@ mod quantities;
 mod rate_limit;
 mod read;
 mod refusals;
+mod serve;
 mod sync;
 mod url;
 mod webhook_sends;
@@ -350,6 +351,7 @@ pub async fn serve(
     );
     let deliverer = tokio::spawn(worker.clone().run());
     let app = router(AppState::new(store, config), config);
+    let header_timeout = Duration::from_secs(config.request_timeout_secs);
     let _stop_pruning = AbortOnDrop(pruner);
     let _stop_delivering = AbortOnDrop(deliverer);
     // A stop claims no more deliveries from its first moment, and ends once the requests and
@@ -359,9 +361,7 @@ pub async fn serve(
         shutdown.await;
         claims.stop_claiming();
     };
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let served = serve::serve(listener, app, header_timeout, shutdown).await;
     worker.stop().await;
     served
 }

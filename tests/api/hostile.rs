@@ -264,6 +264,40 @@ async fn slow_truncated_and_pipelined_requests() {
     healthy(&server).await;
 }
 
+/// A client that stalls inside its request headers, or sits on an idle keep-alive connection,
+/// is disconnected once the request timeout has passed; it held its socket for good before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_headers_are_cut_off() {
+    let options = Options {
+        request_timeout_secs: 1,
+        ..Options::default()
+    };
+    let server = TestServer::start_with(Engine::Sqlite, options).await;
+    let key = server.key("acme").await;
+    let address = server.base.trim_start_matches("http://");
+    let stalled = format!("GET /api-cells HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n");
+    let idle = format!("GET /api-cells HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\r\n");
+    for (case, bytes) in [("stalled headers", stalled), ("idle keep-alive", idle)] {
+        let mut stream = TcpStream::connect(address).await.unwrap();
+        stream.write_all(bytes.as_bytes()).await.unwrap();
+        let started = std::time::Instant::now();
+        let mut answer = Vec::new();
+        let closed =
+            tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await;
+        assert!(
+            matches!(closed, Ok(Ok(_))),
+            "{case}: the server kept the connection open: {closed:?}"
+        );
+        let answer = String::from_utf8_lossy(&answer);
+        match case {
+            "stalled headers" => assert_eq!(answer, "", "{case}"),
+            _ => assert!(answer.starts_with("HTTP/1.1 200"), "{case}: {answer}"),
+        }
+        assert!(started.elapsed() >= Duration::from_millis(900), "{case}");
+    }
+    healthy(&server).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_path_refuses_wrong_methods() {
     let server = TestServer::start(Engine::Sqlite).await;
