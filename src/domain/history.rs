@@ -30,6 +30,11 @@ pub struct ImportEntry {
     pub counts: Counts,
     /// The rejected records: `[{index, external_id, code, field, error}]`.
     pub error_details: serde_json::Value,
+    /// Records, nested ones included, that kept a value the floor owns although the call sent
+    /// another.
+    pub kept: usize,
+    /// What they kept: `[{index, entity, external_id, field, reason}]`.
+    pub kept_details: serde_json::Value,
     pub duration_ms: u64,
     pub request_id: Option<String>,
 }
@@ -89,6 +94,25 @@ impl HistoryDraft {
                 }))
             })
             .collect();
+        let mut kept = 0;
+        let mut kept_details = Vec::new();
+        for result in written {
+            let Ok(synced) = &result.outcome else {
+                continue;
+            };
+            synced.each(self.entity, &mut |entity, record| {
+                kept += usize::from(!record.kept.is_empty());
+                kept_details.extend(record.kept.iter().map(|note| {
+                    json!({
+                        "index": result.index,
+                        "entity": entity.plural(),
+                        "external_id": record.external_id,
+                        "field": note.field,
+                        "reason": note.reason,
+                    })
+                }));
+            });
+        }
         ImportEntry {
             id: Uuid::now_v7(),
             key_id: self.key_id,
@@ -101,6 +125,8 @@ impl HistoryDraft {
                 .into_iter()
                 .sum(),
             error_details: serde_json::Value::Array(error_details),
+            kept,
+            kept_details: serde_json::Value::Array(kept_details),
             duration_ms: self.started.elapsed().as_millis() as u64,
             request_id: self.request_id.clone(),
         }
@@ -146,12 +172,28 @@ pub struct ImportRecord {
     pub updated: u64,
     pub unchanged: u64,
     pub errors: u64,
+    /// Records that kept a value the floor owns although the call sent another.
+    pub kept: u64,
     pub duration_ms: u64,
     pub request_id: Option<String>,
     pub created_at: String,
     /// Only when one entry is asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_details: Option<Vec<ImportError>>,
+    /// Only when one entry is asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_details: Option<Vec<ImportKept>>,
+}
+
+/// A value a record of the call kept, as `HistoryDraft::entry` stores it (fields sorted).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ImportKept {
+    /// `jobs`, `parts`, `operations`: nested records are listed under their call's index.
+    pub entity: String,
+    pub external_id: String,
+    pub field: String,
+    pub index: u64,
+    pub reason: String,
 }
 
 /// One refused record of a history entry, its fields in the order `HistoryDraft::entry`

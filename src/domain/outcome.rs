@@ -4,6 +4,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use super::decode::FieldError;
+use super::Entity;
 
 /// Why a record was rejected, as the API names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -119,6 +120,17 @@ impl Synced {
         visit(self);
         for child in self.parts.iter_mut().chain(self.operations.iter_mut()) {
             child.each_mut(visit);
+        }
+    }
+
+    /// Every record of the tree with its entity, `entity` being this one's: as [`Synced::each_mut`].
+    pub fn each<'a>(&'a self, entity: Entity, visit: &mut impl FnMut(Entity, &'a Synced)) {
+        visit(entity, self);
+        for part in &self.parts {
+            part.each(Entity::Parts, visit);
+        }
+        for operation in &self.operations {
+            operation.each(Entity::Operations, visit);
         }
     }
 

@@ -43,7 +43,7 @@ pub(crate) async fn insert(
 /// The `INSERT` of `entries` (at least one), its values bound after those already in `args`:
 /// [`insert`] runs it alone, `events::append_after` ahead of a change's events on PostgreSQL.
 pub(crate) fn insert_statement(entries: &[(Scope, &ImportEntry)], args: &mut Vec<Arg>) -> String {
-    const TYPES: [&str; 18] = [
+    const TYPES: [&str; 20] = [
         "::uuid",
         "::uuid",
         "",
@@ -57,6 +57,8 @@ pub(crate) fn insert_statement(entries: &[(Scope, &ImportEntry)], args: &mut Vec
         "::integer",
         "::integer",
         "::integer",
+        "::integer",
+        "::json",
         "::integer",
         "::json",
         "",
@@ -92,6 +94,8 @@ pub(crate) fn insert_statement(entries: &[(Scope, &ImportEntry)], args: &mut Vec
             count(entry.counts.unchanged),
             count(entry.counts.errors),
             entry.error_details.to_string().into(),
+            count(entry.kept),
+            entry.kept_details.to_string().into(),
             (entry.duration_ms as i64).into(),
             entry.request_id.clone().into(),
             created_at.as_str().into(),
@@ -99,8 +103,8 @@ pub(crate) fn insert_statement(entries: &[(Scope, &ImportEntry)], args: &mut Vec
     }
     format!(
         "INSERT INTO sync_imports (id, tenant_id, mode, key_id, endpoint, entity, sources, \
-         dry_run, status, total, created, updated, unchanged, errors, error_details, \
-         duration_ms, request_id, created_at) VALUES {}",
+         dry_run, status, total, created, updated, unchanged, errors, error_details, kept, \
+         kept_details, duration_ms, request_id, created_at) VALUES {}",
         values.join(", ")
     )
 }
@@ -112,19 +116,28 @@ const FILTERS: &str =
      AND ($5::text IS NULL OR ($5::text = 'clean' AND i.errors = 0 AND i.status < 400) \
        OR ($5::text = 'rejected' AND i.errors > 0) OR ($5::text = 'failed' AND i.status >= 400))";
 
-/// The history columns, in the order [`record`] reads them, then `error_details` (or NULL).
-fn columns(tx: &dyn Statements, error_details: bool) -> String {
+/// The history columns, in the order [`record`] reads them, then `error_details` and
+/// `kept_details` (or NULLs).
+fn columns(tx: &dyn Statements, details: bool) -> String {
     format!(
         "SELECT CAST(i.id AS TEXT), i.endpoint, i.entity, CAST(i.key_id AS TEXT), \
          CAST(i.sources AS TEXT), i.dry_run, i.status, i.total, i.created, i.updated, \
-         i.unchanged, i.errors, i.duration_ms, i.request_id, {}, {} FROM sync_imports AS i",
+         i.unchanged, i.errors, i.duration_ms, i.request_id, {}, i.kept, {} FROM sync_imports AS i",
         tx.dialect().time("i.created_at"),
-        if error_details {
-            "CAST(i.error_details AS TEXT)"
+        if details {
+            "CAST(i.error_details AS TEXT), CAST(i.kept_details AS TEXT)"
         } else {
-            "NULL"
+            "NULL, NULL"
         },
     )
+}
+
+/// A JSON column read as `T`, if the row has it.
+fn details<T: serde::de::DeserializeOwned>(row: &Row, k: usize) -> Result<Option<T>, StoreError> {
+    row.opt_text(k)?
+        .map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(decode_error)
 }
 
 fn record(row: &Row) -> Result<ImportRecord, StoreError> {
@@ -145,11 +158,9 @@ fn record(row: &Row) -> Result<ImportRecord, StoreError> {
         duration_ms: count(12)?,
         request_id: row.opt_text(13)?,
         created_at: row.text(14)?,
-        error_details: row
-            .opt_text(15)?
-            .map(|text| serde_json::from_str(&text))
-            .transpose()
-            .map_err(decode_error)?,
+        kept: count(15)?,
+        error_details: details(row, 16)?,
+        kept_details: details(row, 17)?,
     })
 }
 

@@ -5,7 +5,7 @@
 //! [`Recorder`] wraps an engine's [`SyncWriter`] while the engine-neutral sync runs: it notes
 //! what each level's upsert answered, and the stored rows the engine read before changing them
 //! (`SyncWriter::take_before`: live rows whose last sync sent another fingerprint, so an
-//! unchanged re-send and a batch of new records read none). [`Recorder::finish`] then takes the
+//! unchanged re-send and a batch of new records read none). [`Recorder::note_kept`] then takes the
 //! written rows (as the engine's upsert answered them, or read back once per entity) and
 //! derives everything from the two. Guarded by `events::a_sync_writes_an_event_per_change` and
 //! `ownership::a_sync_keeps_the_floors_status`.
@@ -77,10 +77,13 @@ pub(crate) async fn prepare<W: SyncWriter>(
 ) -> Result<Recorded, StoreError> {
     let mut recorder = Recorder::new(writer);
     let mut results = super::sync::run(&mut recorder, batch).await?;
+    let after = recorder.note_kept(&mut results).await?;
+    // After the `kept` notes, which the entry records too.
     let entry = history.map(|h| h.entry(&results));
-    let events = recorder
-        .finish(&mut results, entry.as_ref(), finish, now)
-        .await?;
+    let events = match finish {
+        Finish::DryRun => Vec::new(),
+        Finish::Commit => recorder.events(&after, entry.as_ref(), now).await?,
+    };
     Ok(Recorded {
         results,
         entry,
@@ -119,15 +122,12 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         }
     }
 
-    /// Notes the `kept` values in `results`, and (unless a dry run) answers the sync's events
-    /// and the call's `sync.completed`, as of `now`.
-    async fn finish(
-        mut self,
+    /// Takes the written rows and notes in `results` what each record kept; answers the rows
+    /// by id, for [`Recorder::events`].
+    async fn note_kept(
+        &mut self,
         results: &mut [RecordResult],
-        entry: Option<&ImportEntry>,
-        finish: Finish,
-        now: &str,
-    ) -> Result<Vec<NewEvent>, StoreError> {
+    ) -> Result<HashMap<Uuid, RecordView>, StoreError> {
         let written = self.writer.take_written().await?;
         let after: HashMap<Uuid, RecordView> =
             written.into_iter().map(|row| (row.id, row)).collect();
@@ -143,10 +143,18 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
                 }
             }
         }
-        if finish == Finish::DryRun {
-            return Ok(Vec::new());
-        }
-        let mut events = self.record_events(&after);
+        Ok(after)
+    }
+
+    /// The events of what the sync wrote (`after`, from [`Recorder::note_kept`]), ending with
+    /// the call's `sync.completed` given its history entry.
+    async fn events(
+        mut self,
+        after: &HashMap<Uuid, RecordView>,
+        entry: Option<&ImportEntry>,
+        now: &str,
+    ) -> Result<Vec<NewEvent>, StoreError> {
+        let mut events = self.record_events(after);
         for (entity, retired) in &self.retired {
             events.extend(retired.iter().map(|r| {
                 NewEvent::tombstone(
@@ -158,7 +166,7 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
                 )
             }));
         }
-        events.extend(self.complete_parts_left_done(&after, now).await?);
+        events.extend(self.complete_parts_left_done(after, now).await?);
         // An unchanged re-send writes nothing; a call that changed or refused something says
         // so once.
         if let Some(entry) = entry.filter(|e| !events.is_empty() || e.counts.errors > 0) {

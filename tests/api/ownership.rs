@@ -395,7 +395,59 @@ async fn deleting_the_last_open_operation_completes_the_part(engine: Engine) {
     assert_eq!(events.data()["events"].as_array().unwrap().len(), 1);
 }
 
+/// The sync history keeps what a call's records kept, nested ones included, for the operator
+/// asking later why the ERP's status never arrived; the console's page of the call shows it.
+async fn the_history_shows_what_the_floor_kept(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    let path = format!("/api-operation-lifecycle/start?id={o1}");
+    server.post(&path, &key, &json!({})).await.expect(200);
+    server
+        .put("/api-jobs/sync", &key, &job("Cut", "completed"))
+        .await
+        .expect(200);
+    let history = server.get("/api-sync/imports", &key).await.expect(200);
+    let entry = &history.data()["imports"][0];
+    assert_eq!(entry["endpoint"], "PUT /api-jobs/sync");
+    assert_eq!(entry["kept"], 1, "{}", history.body);
+    assert!(
+        entry.get("kept_details").is_none(),
+        "the list leaves details out"
+    );
+    let id = entry["id"].as_str().unwrap();
+    let detail = server
+        .get(&format!("/api-sync/imports/{id}"), &key)
+        .await
+        .expect(200);
+    let kept = &detail.data()["kept_details"];
+    assert_eq!(kept.as_array().map(Vec::len), Some(1), "{}", detail.body);
+    assert_eq!(kept[0]["index"], 0);
+    assert_eq!(kept[0]["entity"], "operations");
+    assert_eq!(kept[0]["external_id"], "O1");
+    assert_eq!(kept[0]["field"], "status");
+    let reason = kept[0]["reason"].as_str().unwrap();
+    assert!(reason.contains(r#"stays "in_progress""#), "{reason}");
+    // An entry without any keeps an empty list; the call before (the routing) kept nothing.
+    let earlier = history.data()["imports"][1]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let detail = server
+        .get(&format!("/api-sync/imports/{earlier}"), &key)
+        .await
+        .expect(200);
+    assert_eq!(detail.data()["kept_details"], json!([]));
+
+    let session = crate::console::sign_in(&server, &key).await;
+    let page = crate::console::page(&server, &session, &format!("/console/syncs/{id}")).await;
+    assert!(page.contains("1 kept values the shop floor owns"), "{page}");
+    assert!(page.contains(r#"<table id="kept">"#), "{page}");
+    assert!(page.contains("<td>O1</td>"), "{page}");
+}
+
 on_every_engine!(
+    the_history_shows_what_the_floor_kept,
     a_replace_never_drops_what_the_floor_worked_on,
     a_sync_keeps_the_floors_status,
     deleting_what_the_floor_worked_on_is_refused,

@@ -158,6 +158,7 @@ async fn one(
         .ok_or_else(missing)?;
     let (word, class) = verdict(&entry);
     let errors = entry.error_details.as_deref().unwrap_or_default();
+    let kept = entry.kept_details.as_deref().unwrap_or_default();
     let body = html! {
         p { a href="/console/syncs" { "← All sync calls" } }
         dl.facts {
@@ -168,6 +169,7 @@ async fn one(
             dt { "Records" } dd {
                 (entry.total) " sent: " (entry.created) " created, " (entry.updated) " updated, "
                 (entry.unchanged) " unchanged, " (entry.errors) " rejected"
+                @if entry.kept > 0 { "; " (entry.kept) " kept values the shop floor owns" }
             }
             dt { "Sources" } dd { @if entry.sources.is_empty() { "—" } @else { (entry.sources.join(", ")) } }
             dt { "Duration" } dd { (entry.duration_ms) " ms" }
@@ -209,6 +211,28 @@ async fn one(
                 }
             }
         }
+        }
+        @if !kept.is_empty() {
+            h2 { "Kept by the shop floor" }
+            p { "The call sent these values, but the records kept their own: the floor owns them since it acted on the records." }
+            table #kept {
+                caption.visually-hidden { "Values the records of this call kept" }
+                thead { tr {
+                    th scope="col" .num { "#" } th scope="col" { "Record" }
+                    th scope="col" { "External id" } th scope="col" { "Field" } th scope="col" { "Why" }
+                } }
+                tbody {
+                    @for note in kept {
+                        tr {
+                            td.num { (note.index) }
+                            td { (note.entity) }
+                            td { (note.external_id) }
+                            td { code { (note.field) } }
+                            td.message { (note.reason) }
+                        }
+                    }
+                }
+            }
         }
     };
     Ok(page("Sync call", "/console/syncs", &principal, body))

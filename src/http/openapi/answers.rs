@@ -162,11 +162,21 @@ fn history_schemas(schemas: &mut BTreeMap<String, S>) {
             .field("updated", count(), true)
             .field("unchanged", count(), true)
             .field("errors", count(), true)
+            .field(
+                "kept",
+                described(
+                    count(),
+                    "Records, nested ones included, that kept a value the shop floor owns \
+                     although the call sent another (`kept` in the call's answer).",
+                ),
+                true,
+            )
             .field("duration_ms", count(), true)
             .field("request_id", nullable_string(), true)
             .field("created_at", timestamp(), true);
         if with_errors {
             entry.field("error_details", array_of(schema_ref("ImportError")), false);
+            entry.field("kept_details", array_of(schema_ref("ImportKept")), false);
         }
         entry.build(false)
     };
@@ -180,6 +190,20 @@ fn history_schemas(schemas: &mut BTreeMap<String, S>) {
         .field("field", nullable_string(), true)
         .field("error", string(), true);
     schemas.insert("ImportError".into(), error.build(false));
+    let mut kept = Object::default();
+    kept.field("index", count(), true)
+        .field(
+            "entity",
+            described(
+                one_of(["jobs", "parts", "operations"]).into(),
+                "The record's entity: a nested part or operation is listed under its call's index.",
+            ),
+            true,
+        )
+        .field("external_id", string(), true)
+        .field("field", string(), true)
+        .field("reason", string(), true);
+    schemas.insert("ImportKept".into(), kept.build(false));
 }
 
 fn other_schemas(schemas: &mut BTreeMap<String, S>) {

@@ -72,7 +72,7 @@ struct Job {
 
 /// What a job did in a shared transaction, short of its events, which the group appends.
 enum Done {
-    Synced(Recorded),
+    Synced(Box<Recorded>),
     Acted {
         acted: Acted,
         events: Vec<NewEvent>,
@@ -341,7 +341,7 @@ async fn run(
             };
             let history = history.as_ref();
             let recorded = prepare(&mut sync, batch, history, Finish::Commit, &now);
-            Ok(Done::Synced(recorded.await?))
+            Ok(Done::Synced(Box::new(recorded.await?)))
         }
         Work::Act { act, .. } => {
             // The floor's writes change rows the syncs remember (status, times).
