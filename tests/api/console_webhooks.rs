@@ -356,6 +356,18 @@ pub(crate) async fn a_bad_query_shows_the_error_page(server: &TestServer, sessio
             "{body}"
         );
     }
+    // A parameter the page does not take is named, not ignored: `search=` listed every job
+    // as if the operator had searched for nothing.
+    for (path, name) in [
+        ("/console/jobs?search=SO-1", "search"),
+        ("/console/syncs?status=failed", "status"),
+        ("/console/events?type=job.created", "type"),
+    ] {
+        let reply = crate::console::fetch(server, session, path).await;
+        assert_eq!(reply.status(), 400, "{path}");
+        let body = reply.text().await.unwrap();
+        assert!(body.contains(name), "{path}: {body}");
+    }
 }
 
 /// A paused endpoint's events are not deliveries until it is switched on; the page says how

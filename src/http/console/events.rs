@@ -24,6 +24,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Filters {
     #[serde(default)]
     types: String,

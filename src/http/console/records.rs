@@ -26,6 +26,7 @@ pub fn routes() -> Router<AppState> {
 }
 
 #[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Search {
     #[serde(default)]
     q: String,
