@@ -12,6 +12,7 @@ use super::json::ApiQuery;
 use super::read::{page_limit, Pagination};
 use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
+use crate::domain::history::ImportOutcome;
 use crate::domain::Entity;
 use crate::store::{ImportQuery, ImportRecord};
 
@@ -19,6 +20,8 @@ use crate::store::{ImportQuery, ImportRecord};
 #[serde(deny_unknown_fields)]
 pub struct ImportParams {
     entity: Option<String>,
+    /// `clean`, `rejected` or `failed`, as the console filters.
+    outcome: Option<String>,
     limit: Option<u32>,
     offset: Option<u32>,
 }
@@ -35,6 +38,15 @@ impl Serialize for ImportsView {
         map.serialize_entry("pagination", &self.pagination)?;
         map.end()
     }
+}
+
+fn outcome_named(name: &str) -> Result<ImportOutcome, ApiError> {
+    ImportOutcome::parse(name).ok_or_else(|| {
+        ApiError::invalid(FieldError::new(
+            "outcome",
+            format!("must be one of clean, rejected, failed (got {name:?})"),
+        ))
+    })
 }
 
 fn entity_named(name: &str) -> Result<Entity, ApiError> {
@@ -67,6 +79,7 @@ pub async fn list(
 ) -> Result<Json<Success<ImportsView>>, ApiError> {
     let query = ImportQuery {
         entity: params.entity.as_deref().map(entity_named).transpose()?,
+        outcome: params.outcome.as_deref().map(outcome_named).transpose()?,
         limit: page_limit(params.limit)?,
         offset: params.offset.unwrap_or(0),
         ..ImportQuery::default()

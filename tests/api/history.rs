@@ -82,6 +82,22 @@ async fn every_sync_call_is_in_the_history(engine: Engine) {
         .get("/api-sync/imports?entity=widgets", &key)
         .await
         .expect(400);
+    // By outcome, as the console filters: the part's 422 was rejected and failed, the bulk
+    // call rejected a record, the dry run was clean.
+    for (outcome, total) in [("clean", 1), ("rejected", 2), ("failed", 1)] {
+        let path = format!("/api-sync/imports?outcome={outcome}");
+        let only = server.get(&path, &key).await.expect(200);
+        assert_eq!(only.data()["pagination"]["total"], total, "{outcome}");
+    }
+    let wrong = server
+        .get("/api-sync/imports?outcome=bad", &key)
+        .await
+        .expect(400);
+    assert_eq!(
+        wrong.body["error"]["details"][0]["field"], "outcome",
+        "{}",
+        wrong.body
+    );
     let other = server.key("globex").await;
     let theirs = server.get("/api-sync/imports", &other).await.expect(200);
     assert_eq!(theirs.data()["pagination"]["total"], 0);

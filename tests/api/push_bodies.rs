@@ -103,6 +103,14 @@ async fn a_chunk_over_the_body_limit_is_split_until_it_fits(engine: Engine) {
         "{stdout}"
     );
     assert_eq!(total(&server, "cells", &key).await, 59);
+    // The first 413 taught the run the limit: no half it could tell was too large, nor C42
+    // alone, was sent to be refused again, each leaving a failed call in the history.
+    let failed = server
+        .get("/api-sync/imports?outcome=failed", &key)
+        .await
+        .expect(200);
+    assert_eq!(failed.data()["pagination"]["total"], 1, "{}", failed.body);
+    assert_eq!(failed.data()["imports"][0]["status"], 413);
 }
 
 on_every_engine!(

@@ -46,6 +46,11 @@ pub struct Client {
     paused_until: Mutex<Option<Instant>>,
     pub retries: RetryCounts,
     progress: Arc<Progress>,
+    /// The body limit a `413` taught this run, and the server's message: a body over it is
+    /// split, or its one record rejected, without sending it again, so a run leaves one
+    /// failed call in the sync history, not one per chunk and half
+    /// (`push_bodies::a_chunk_over_the_body_limit_is_split_until_it_fits`).
+    body_limit: Mutex<Option<(usize, String)>>,
 }
 
 #[derive(Deserialize)]
@@ -137,6 +142,7 @@ impl Client {
             paused_until: Mutex::new(None),
             retries: RetryCounts::default(),
             progress,
+            body_limit: Mutex::new(None),
         })
     }
 
@@ -156,7 +162,19 @@ impl Client {
             body.extend_from_slice(row.json.as_bytes());
         }
         body.extend_from_slice(b"]}");
-        match self.send_body(entity, body, rows.len(), label).await? {
+        let known = self.body_limit.lock().expect("not poisoned").clone();
+        let answer = match known {
+            Some((limit, message)) if body.len() > limit => Answer::TooLarge(message),
+            _ => {
+                let length = body.len();
+                let answer = self.send_body(entity, body, rows.len(), label).await?;
+                if let Answer::TooLarge(message) = &answer {
+                    self.learn_body_limit(length, message);
+                }
+                answer
+            }
+        };
+        match answer {
             Answer::Done(outcomes) => Ok(outcomes),
             Answer::Refused(outcome) => Ok(vec![outcome; rows.len()]),
             Answer::TooLarge(message) if rows.len() == 1 => Ok(vec![Outcome::Rejected {
@@ -171,6 +189,20 @@ impl Client {
                 outcomes.extend(Box::pin(self.send(entity, second, label)).await?);
                 Ok(outcomes)
             }
+        }
+    }
+
+    /// Notes the body limit a `413` for a body of `length` bytes names ("larger than N
+    /// bytes"), or else that `length` is over it.
+    fn learn_body_limit(&self, length: usize, message: &str) {
+        let named = message
+            .split_once("larger than ")
+            .and_then(|(_, rest)| rest.split_once(" bytes"))
+            .and_then(|(limit, _)| limit.parse::<usize>().ok());
+        let limit = named.unwrap_or(length.saturating_sub(1)).min(length - 1);
+        let mut known = self.body_limit.lock().expect("not poisoned");
+        if known.as_ref().is_none_or(|(at, _)| limit < *at) {
+            *known = Some((limit, message.to_owned()));
         }
     }
 

@@ -122,6 +122,13 @@ fn completion(operation_id: &str) -> Completion {
             Completion {
                 parameters: vec![
                     parameters::query("entity", entity, "Only calls for this entity."),
+                    parameters::query(
+                        "outcome",
+                        one_of(["clean", "rejected", "failed"]).into(),
+                        "Only calls that ended so: `clean` (answered below 400, nothing \
+                         rejected), `rejected` (a record rejected), `failed` (answered 400 or \
+                         above).",
+                    ),
                     parameters::limit(),
                     parameters::offset(),
                 ],
