@@ -57,7 +57,11 @@ pub enum ApiError {
     BodyUnreadable(String),
     #[error("rate limit exceeded; retry in {retry_after} s")]
     RateLimited { retry_after: u64 },
-    #[error("the request took too long and was abandoned")]
+    #[error(
+        "the request was not answered within the request timeout; a write whose body had \
+         arrived still runs to its end: send it again with the same Idempotency-Key (or \
+         client_event_id) for its answer"
+    )]
     Timeout,
     #[error(transparent)]
     Store(#[from] StoreError),

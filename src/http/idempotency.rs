@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 
 use super::auth::Principal;
 use super::error::ApiError;
-use super::json::BodyLimit;
+use super::json::read_body;
 use super::AppState;
 use crate::domain::decode::FieldError;
 use crate::store::Claim;
@@ -83,11 +83,8 @@ async fn guarded(state: AppState, request: Request, next: Next) -> Result<Respon
         .extensions()
         .get::<Principal>()
         .ok_or_else(|| ApiError::Unauthorized("authentication required".to_owned()))?;
-    let limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
     let (parts, body) = request.into_parts();
-    let bytes = to_bytes(body, limit)
-        .await
-        .map_err(|_| ApiError::PayloadTooLarge { limit })?;
+    let bytes = read_body(&parts, body).await?;
     let request = Request::from_parts(parts, Body::from(bytes.clone()));
     let hash = request_hash(&request, &bytes);
 

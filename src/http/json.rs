@@ -1,10 +1,10 @@
 //! The one JSON body extractor of the API: checks the content type, reads the body under the
 //! configured limit and decodes it with field paths, answering every failure in the envelope.
 
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap};
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
@@ -57,7 +57,7 @@ pub struct BodyLimit(pub usize);
 impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, _: &S) -> Result<Self, ApiError> {
         if !is_json(request.headers()) {
             return Err(ApiError::UnsupportedMediaType(
                 "send the body as JSON with `Content-Type: application/json`".to_owned(),
@@ -79,18 +79,43 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
                  (no Content-Encoding)"
             )));
         }
-        let limit = request.extensions().get::<BodyLimit>().map_or(0, |l| l.0);
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|rejection| {
-                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError::PayloadTooLarge { limit }
-                } else {
-                    ApiError::BodyUnreadable(rejection.to_string())
-                }
-            })?;
+        let (parts, body) = request.into_parts();
+        let bytes = read_body(&parts, body).await?;
         decode_body(&bytes).map(ApiJson)
     }
+}
+
+/// Reads a request body up to the limit in force. A `Content-Length` over it is refused before
+/// a byte is read, so a client that asked `Expect: 100-continue` is not told to upload it in
+/// vain; a body cut off (the client went away, or the request timeout passed) is unreadable,
+/// not too large (`hostile::a_body_cut_off_is_not_too_large`).
+pub(super) async fn read_body(request: &Parts, body: Body) -> Result<Bytes, ApiError> {
+    let limit = request.extensions.get::<BodyLimit>().map_or(0, |l| l.0);
+    let declared = request
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|length| length.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(ApiError::PayloadTooLarge { limit });
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        if over_the_limit(&error) {
+            ApiError::PayloadTooLarge { limit }
+        } else {
+            ApiError::BodyUnreadable(error.to_string())
+        }
+    })
+}
+
+fn over_the_limit(error: &axum::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(error) = cause {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
 }
 
 /// Decodes a request body as the extractor does, failures as the client sees them.

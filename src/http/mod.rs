@@ -2,6 +2,7 @@
 
 mod auth;
 mod console;
+mod deadline;
 mod error;
 mod events;
 mod floor;
@@ -28,7 +29,7 @@ use std::time::Duration;
 
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::middleware::{self, Next};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Extension, Json, Router};
@@ -39,7 +40,6 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Instrument;
 
 pub use self::error::ApiError;
 use self::json::BodyLimit;
@@ -64,6 +64,8 @@ pub struct AppState {
     retention_days: u32,
     /// Networks webhooks may reach beside public addresses, for the check when one is saved.
     allowed_networks: Arc<AllowedNetworks>,
+    /// The writes running to their end, for a stop to wait for.
+    writes: deadline::WritesInFlight,
 }
 
 impl AppState {
@@ -75,6 +77,7 @@ impl AppState {
             console: Arc::default(),
             retention_days: config.event_retention_days,
             allowed_networks: Arc::new(config.webhook_allowed_networks.clone()),
+            writes: deadline::WritesInFlight::default(),
         }
     }
 }
@@ -135,31 +138,6 @@ async fn not_found() -> ApiError {
 
 async fn method_not_allowed() -> ApiError {
     ApiError::MethodNotAllowed
-}
-
-async fn time_limit(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_) => ApiError::Timeout.into_response(),
-    }
-}
-
-/// Runs a request that may write to its end in a task of its own: a client that goes away, or
-/// the request timeout, drops the future that waits for the answer, never the work. Dropped
-/// mid-way, a SQLite write transaction was left open on the one writer connection (every later
-/// write failed until a restart), and an idempotent sync lost the answer it was to store, so
-/// its key was "in progress" for minutes (`concurrency::a_client_that_goes_away_loses_nothing`).
-async fn run_to_end(request: Request, next: Next) -> Response {
-    if matches!(
-        *request.method(),
-        Method::GET | Method::HEAD | Method::OPTIONS
-    ) {
-        return next.run(request).await;
-    }
-    let work = next.run(request).instrument(tracing::Span::current());
-    tokio::spawn(work)
-        .await
-        .unwrap_or_else(|_| ApiError::Panic.into_response())
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
@@ -265,8 +243,11 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         )
         .layer(PropagateRequestIdLayer::new(request_id))
         .layer(CatchPanicLayer::custom(panic_response))
-        .layer(middleware::from_fn_with_state(timeout, time_limit))
-        .layer(middleware::from_fn(run_to_end))
+        .layer(middleware::from_fn_with_state(timeout, deadline::time_limit))
+        .layer(middleware::from_fn_with_state(
+            state.writes.clone(),
+            deadline::run_to_end,
+        ))
         .layer(Extension(BodyLimit(config.max_body_bytes)))
         .layer(DefaultBodyLimit::max(config.max_body_bytes));
 
@@ -350,8 +331,10 @@ pub async fn serve(
         config.webhook_allowed_networks.clone(),
     );
     let deliverer = tokio::spawn(worker.clone().run());
-    let app = router(AppState::new(store, config), config);
-    let header_timeout = Duration::from_secs(config.request_timeout_secs);
+    let state = AppState::new(store, config);
+    let writes = state.writes.clone();
+    let app = router(state, config);
+    let timeout = Duration::from_secs(config.request_timeout_secs);
     let _stop_pruning = AbortOnDrop(pruner);
     let _stop_delivering = AbortOnDrop(deliverer);
     // A stop claims no more deliveries from its first moment, and ends once the requests and
@@ -361,7 +344,11 @@ pub async fn serve(
         shutdown.await;
         claims.stop_claiming();
     };
-    let served = serve::serve(listener, app, header_timeout, shutdown).await;
+    let served = serve::serve(listener, app, timeout, shutdown).await;
+    // Writes answered `408` may still run: a stop lets them end rather than roll them back.
+    if !writes.wait(timeout.max(WRITES_GRACE)).await {
+        tracing::warn!("stopped while writes were still running: they are rolled back");
+    }
     worker.stop().await;
     served
 }
@@ -394,6 +381,9 @@ impl Drop for AbortOnDrop {
         self.0.abort();
     }
 }
+
+/// How long a stop waits for writes still running after their `408`, at least.
+const WRITES_GRACE: Duration = Duration::from_secs(30);
 
 /// How often what is past its retention is deleted.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(3600);

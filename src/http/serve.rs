@@ -23,17 +23,18 @@ use tokio::net::TcpListener;
 use tower::ServiceExt;
 
 /// Serves `app` on `listener` until `shutdown` resolves; then takes no more connections, closes
-/// idle ones, and returns once the requests in flight have been answered.
+/// idle ones, and returns once the requests in flight have been answered, or `timeout` (the
+/// request timeout) has passed.
 pub(super) async fn serve(
     listener: TcpListener,
     app: Router,
-    header_timeout: Duration,
+    timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(timeout);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -63,7 +64,14 @@ pub(super) async fn serve(
         });
     }
     drop(listener);
-    graceful.shutdown().await;
+    // Every request still in flight is answered within the timeout, so a connection open past
+    // it holds nothing that is owed an answer: the stop does not wait for it any longer.
+    if tokio::time::timeout(timeout, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open a request timeout after the stop began are closed");
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! Concurrent writers and restarts: nothing duplicated, nothing lost.
 
 use serde_json::{json, Value};
+use sqlx::Connection;
 
 use crate::common::{Engine, TestServer};
 use crate::on_every_engine;
@@ -105,11 +106,8 @@ async fn data_survives_a_restart(engine: Engine) {
     assert_eq!(server.all("parts", &key).await[0]["quantity"], 4);
 }
 
-async fn shutdown_lets_in_flight_requests_finish(engine: Engine) {
-    let mut server = TestServer::start(engine).await;
-    let key = server.key("acme").await;
-    let cell = json!({"external_id": "WC-1", "external_source": "SAP", "name": "Cutting"});
-    server.put("/api-cells/sync", &key, &cell).await.expect(201);
+/// 1000 jobs of 5 parts of 4 operations, on cell WC-1: a write that takes a while.
+fn large_bulk() -> Vec<u8> {
     let jobs: Vec<_> = (0..1000)
         .map(|j| json!({"external_id": format!("SO-{j}"), "external_source": "SAP", "job_number": format!("{j}"),
             "parts": (0..5).map(|p| json!({"external_id": format!("SO-{j}-{p}"), "part_number": "p",
@@ -117,10 +115,18 @@ async fn shutdown_lets_in_flight_requests_finish(engine: Engine) {
                     "operation_name": "cut", "cell_name": "Cutting"})).collect::<Vec<_>>()}))
                 .collect::<Vec<_>>()}))
         .collect();
+    serde_json::to_vec(&json!({"jobs": jobs})).unwrap()
+}
+
+async fn shutdown_lets_in_flight_requests_finish(engine: Engine) {
+    let mut server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cell = json!({"external_id": "WC-1", "external_source": "SAP", "name": "Cutting"});
+    server.put("/api-cells/sync", &key, &cell).await.expect(201);
     let url = format!("{}/api-jobs/bulk-sync", server.base);
     // Serialized up front, so that by the time shutdown begins the request has been sent: a
     // connection that has not sent its request yet is idle, and idle connections are closed.
-    let body = serde_json::to_vec(&json!({"jobs": jobs})).unwrap();
+    let body = large_bulk();
     let in_flight = tokio::spawn(async move {
         let response = reqwest::Client::new()
             .post(url)
@@ -154,8 +160,6 @@ async fn shutdown_lets_in_flight_requests_finish(engine: Engine) {
 /// history entry, and answered as if it had run by itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_sync_does_not_take_concurrent_ones_with_it() {
-    use sqlx::Connection;
-
     let server = std::sync::Arc::new(TestServer::start(Engine::Sqlite).await);
     let key = server.key("acme").await;
     let url = format!("sqlite://{}", server.dir().join("eryxon.db").display());
@@ -285,8 +289,6 @@ async fn synced_records_reach_the_database_file_in_the_background() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs PostgreSQL: ./scripts/test.sh starts one"]
 async fn a_first_load_gives_every_table_planner_statistics() {
-    use sqlx::Connection;
-
     let server = TestServer::start(Engine::Postgres).await;
     let key = server.key("acme").await;
     let cells: Vec<_> = (0..100)
@@ -457,7 +459,48 @@ async fn a_client_that_goes_away_loses_nothing(engine: Engine) {
     assert_eq!(cells.data()["pagination"]["total"], delays.len() * 1001);
 }
 
+/// A write answered `408` runs to its end, and a stop right after the `408` waits for it
+/// instead of rolling it back.
+async fn a_stop_waits_for_a_write_answered_408(engine: Engine) {
+    let options = crate::common::Options {
+        request_timeout_secs: 1,
+        ..Default::default()
+    };
+    let mut server = TestServer::start_with(engine, options).await;
+    let key = server.key("acme").await;
+    let cell = json!({"external_id": "WC-1", "external_source": "SAP", "name": "Cutting"});
+    server.put("/api-cells/sync", &key, &cell).await.expect(201);
+    let answer = server
+        .send(
+            reqwest::Method::POST,
+            "/api-jobs/bulk-sync",
+            Some(&key),
+            Some(large_bulk()),
+            Some("application/json"),
+        )
+        .await;
+    assert_eq!(answer.status, 408, "the write outlasts the 1 s timeout");
+    server.stop().await;
+    // Read behind the server, as the next process would: a store opened here would wait for
+    // the write's lock on SQLite, and hide a stop that did not.
+    let count = "SELECT count(*) FROM jobs";
+    let jobs: i64 = if server.database_url.starts_with("sqlite:") {
+        let mut db = sqlx::SqliteConnection::connect(&server.database_url).await;
+        sqlx::query_scalar(count)
+            .fetch_one(db.as_mut().unwrap())
+            .await
+    } else {
+        let mut db = sqlx::PgConnection::connect(&server.database_url).await;
+        sqlx::query_scalar(count)
+            .fetch_one(db.as_mut().unwrap())
+            .await
+    }
+    .unwrap();
+    assert_eq!(jobs, 1000, "the write ended before the stop did");
+}
+
 on_every_engine!(
+    a_stop_waits_for_a_write_answered_408,
     shutdown_lets_in_flight_requests_finish,
     concurrent_upserts_of_one_new_record_create_it_once,
     overlapping_batches_in_opposite_orders_all_go_through,

@@ -336,3 +336,105 @@ async fn every_path_refuses_wrong_methods() {
 // Only what the store decides can differ between engines: the tests decided before the
 // store is asked (routing, decoding, validation, headers) run once, on SQLite.
 on_every_engine!(injection_looking_values_are_stored_verbatim);
+
+/// Reads what the server sends on `stream` until it closes the connection; `None` if it is
+/// still open after `within`.
+async fn until_closed(stream: &mut TcpStream, within: Duration) -> Option<String> {
+    let mut answer = Vec::new();
+    match tokio::time::timeout(within, stream.read_to_end(&mut answer)).await {
+        Ok(Ok(_)) => Some(String::from_utf8_lossy(&answer).into_owned()),
+        _ => None,
+    }
+}
+
+/// A client that stalls inside its body gets its `408`, and then its connection is closed: the
+/// body is not read on, and the write never runs, however much more comes. It held the
+/// connection for good before, and a stop waited for it as long. Cut off, it is not recorded as
+/// "too large" either.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_stalled_past_the_timeout_is_cut_off() {
+    let options = Options {
+        request_timeout_secs: 1,
+        ..Options::default()
+    };
+    let mut server = TestServer::start_with(Engine::Sqlite, options).await;
+    let key = server.key("acme").await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let body = br#"{"external_id":"C","external_source":"S","name":"n"}"#;
+    let head = format!(
+        "PUT /api-cells/sync HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nIdempotency-Key: stalled-1\r\n\
+         Content-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&body[..5]).await.unwrap();
+    let answer = until_closed(&mut stream, Duration::from_secs(5)).await;
+    let answer = answer.expect("the connection is closed after the 408");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("same Idempotency-Key"), "{answer}");
+    assert!(server.all("cells", &key).await.is_empty());
+    let history = server.get("/api-sync/imports", &key).await.expect(200);
+    assert_eq!(history.data()["pagination"]["total"], 0, "{}", history.body);
+
+    // A stop with such a client still connected ends within the request timeout.
+    let mut stalled = TcpStream::connect(&address).await.unwrap();
+    stalled.write_all(head.as_bytes()).await.unwrap();
+    stalled.write_all(&body[..5]).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let stopping = std::time::Instant::now();
+    server.stop().await;
+    assert!(
+        stopping.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        stopping.elapsed()
+    );
+}
+
+/// A body cut off by its client is not "too large" in the history (it was, for a call with an
+/// `Idempotency-Key`); a `Content-Length` over the limit is refused before the client uploads
+/// it, not after a `100 Continue`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_cut_off_is_not_too_large() {
+    let options = Options {
+        max_body_bytes: 4096,
+        ..Options::default()
+    };
+    let server = TestServer::start_with(Engine::Sqlite, options).await;
+    let key = server.key("acme").await;
+    let address = server.base.trim_start_matches("http://").to_owned();
+    let head = |length: usize, extra: &str| {
+        format!(
+            "POST /api-cells/bulk-sync HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nIdempotency-Key: cut-{length}\r\n{extra}\
+             Content-Length: {length}\r\n\r\n"
+        )
+    };
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    stream.write_all(head(100, "").as_bytes()).await.unwrap();
+    stream.write_all(br#"{"cells": [{"ext"#).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    drop(stream);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let history = server.get("/api-sync/imports", &key).await.expect(200);
+    assert_eq!(history.data()["pagination"]["total"], 0, "{}", history.body);
+
+    let mut stream = TcpStream::connect(&address).await.unwrap();
+    let expect = "Expect: 100-continue\r\n";
+    stream
+        .write_all(head(1 << 20, expect).as_bytes())
+        .await
+        .unwrap();
+    let mut first = vec![0; 12];
+    stream.read_exact(&mut first).await.unwrap();
+    assert_eq!(String::from_utf8_lossy(&first), "HTTP/1.1 413");
+    let history = server.get("/api-sync/imports", &key).await.expect(200);
+    assert_eq!(
+        history.data()["imports"][0]["status"],
+        413,
+        "{}",
+        history.body
+    );
+    healthy(&server).await;
+}
