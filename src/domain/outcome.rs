@@ -123,7 +123,8 @@ impl Synced {
         }
     }
 
-    /// Every record of the tree with its entity, `entity` being this one's: as [`Synced::each_mut`].
+    /// Every record of the tree with its entity (`entity` is this one's), as
+    /// [`Synced::each_mut`] visits them.
     pub fn each<'a>(&'a self, entity: Entity, visit: &mut impl FnMut(Entity, &'a Synced)) {
         visit(entity, self);
         for part in &self.parts {

@@ -51,8 +51,9 @@ pub async fn time_limit(State(limit): State<Duration>, request: Request, next: N
         })
     });
     match tokio::time::timeout_at(deadline, next.run(request)).await {
-        // An answer made at the deadline itself is late too: it is the body's own refusal,
-        // cut off by the same deadline, as often as not (`hostile::slow_truncated_and_pipelined_requests`).
+        // An answer made at the deadline itself is late too: as often as not it is the body's
+        // own refusal, cut off by the same deadline
+        // (`hostile::slow_truncated_and_pipelined_requests`).
         Ok(response) if Instant::now() < deadline => response,
         _ => {
             let mut response = ApiError::Timeout.into_response();
