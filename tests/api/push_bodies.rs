@@ -113,7 +113,46 @@ async fn a_chunk_over_the_body_limit_is_split_until_it_fits(engine: Engine) {
     assert_eq!(failed.data()["imports"][0]["status"], 413);
 }
 
+/// A run whose records kept what the floor owns says so: the ERP's status did not arrive.
+async fn a_push_says_what_the_floor_kept(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = crate::floor::routing(&server, &key).await;
+    let start = format!("/api-operation-lifecycle/start?id={o1}");
+    server
+        .post(&start, &key, &serde_json::json!({}))
+        .await
+        .expect(200);
+    let dir = TempDir::new().unwrap();
+    let jobs = dir.path().join("jobs.json");
+    std::fs::write(
+        &jobs,
+        r#"{"jobs": [{"external_id": "J", "external_source": "SAP", "job_number": "SO-1",
+  "parts": [{"external_id": "P", "part_number": "PN-1", "quantity": 10, "operations": [
+    {"external_id": "O1", "operation_name": "Cut", "sequence": 1, "cell_name": "Saw",
+     "status": "completed"},
+    {"external_id": "O2", "operation_name": "Deburr", "sequence": 2, "cell_name": "Saw",
+     "status": "completed"}]}]}]}"#,
+    )
+    .unwrap();
+    let output = push(&[
+        "--url",
+        &server.base,
+        "--key",
+        &key,
+        &jobs.display().to_string(),
+    ])
+    .await;
+    let stdout = text(&output.stdout);
+    assert_eq!(exit_code(&output), 0, "{output:?}");
+    assert!(
+        stdout.contains("1 record kept a value the shop floor owns (its status)"),
+        "{stdout}"
+    );
+}
+
 on_every_engine!(
+    a_push_says_what_the_floor_kept,
     json_and_ndjson_files_are_sent_as_they_are,
     a_chunk_over_the_body_limit_is_split_until_it_fits,
 );

@@ -34,6 +34,12 @@ pub struct RetryCounts {
     pub failed: AtomicU32,
 }
 
+/// Records, nested ones included, whose answer said they `kept` a value the shop floor owns,
+/// for the summary: the ERP's value did not arrive, and the run says so
+/// (`push_bodies::a_push_says_what_the_floor_kept`).
+#[derive(Debug, Default)]
+pub struct KeptCount(pub AtomicU32);
+
 pub struct Client {
     http: reqwest::Client,
     base: String,
@@ -45,6 +51,7 @@ pub struct Client {
     /// other chunks wait too instead of spending attempts on certain refusals.
     paused_until: Mutex<Option<Instant>>,
     pub retries: RetryCounts,
+    pub kept: KeptCount,
     progress: Arc<Progress>,
     /// The body limit a `413` taught this run, and the server's message: a body over it is
     /// split, or its one record rejected, without sending it again, so a run leaves one
@@ -73,6 +80,28 @@ struct ResultItem {
     error: Option<String>,
     code: Option<String>,
     field: Option<String>,
+    #[serde(flatten)]
+    tree: Kept,
+}
+
+/// What a result and its nested results kept.
+#[derive(Deserialize, Default)]
+struct Kept {
+    #[serde(default)]
+    kept: Vec<serde::de::IgnoredAny>,
+    #[serde(default)]
+    parts: Vec<Kept>,
+    #[serde(default)]
+    operations: Vec<Kept>,
+}
+
+impl Kept {
+    /// Records of this tree that kept anything.
+    fn records(&self) -> u32 {
+        let own = u32::from(!self.kept.is_empty());
+        let nested = self.parts.iter().chain(&self.operations).map(Kept::records);
+        own + nested.sum::<u32>()
+    }
 }
 
 #[derive(Deserialize)]
@@ -141,6 +170,7 @@ impl Client {
             policy,
             paused_until: Mutex::new(None),
             retries: RetryCounts::default(),
+            kept: KeptCount::default(),
             progress,
             body_limit: Mutex::new(None),
         })
@@ -322,7 +352,10 @@ impl Client {
         };
         if status.is_success() {
             return match parse_results(&bytes, records) {
-                Ok(outcomes) => Attempt::Answered(Answer::Done(outcomes)),
+                Ok((outcomes, kept)) => {
+                    self.kept.0.fetch_add(kept, Ordering::Relaxed);
+                    Attempt::Answered(Answer::Done(outcomes))
+                }
                 Err(problem) => Attempt::Fatal(format!(
                     "the server answered {status} with {problem}; is this an Eryxon Sync server?"
                 )),
@@ -382,7 +415,8 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     text
 }
 
-fn parse_results(bytes: &[u8], records: usize) -> Result<Vec<Outcome>, String> {
+/// The outcome of each record, and how many records (nested ones included) kept anything.
+fn parse_results(bytes: &[u8], records: usize) -> Result<(Vec<Outcome>, u32), String> {
     let envelope: Envelope = serde_json::from_slice(bytes)
         .map_err(|e| format!("a body that is not a bulk result ({e})"))?;
     let data = envelope.data.ok_or("no `data`")?;
@@ -393,7 +427,9 @@ fn parse_results(bytes: &[u8], records: usize) -> Result<Vec<Outcome>, String> {
         ));
     }
     let mut outcomes = vec![None; records];
+    let mut kept = 0;
     for item in data.results {
+        kept += item.tree.records();
         let outcome = match item.action.as_str() {
             "created" => Outcome::Created,
             "updated" if item.unchanged => Outcome::Unchanged,
@@ -409,11 +445,12 @@ fn parse_results(bytes: &[u8], records: usize) -> Result<Vec<Outcome>, String> {
             .ok_or_else(|| format!("a result for record {} of {records}", item.index))?;
         *slot = Some(outcome);
     }
-    outcomes
+    let outcomes = outcomes
         .into_iter()
         .enumerate()
         .map(|(i, o)| o.ok_or_else(|| format!("no result for record {i}")))
-        .collect()
+        .collect::<Result<_, _>>()?;
+    Ok((outcomes, kept))
 }
 
 #[cfg(test)]
@@ -426,7 +463,7 @@ mod tests {
             {"index":1,"external_id":"B","action":"error","error":"type: bad","code":"VALIDATION_ERROR","field":"type"},
             {"index":0,"external_id":"A","id":"x","action":"updated","unchanged":true},
             {"index":2,"external_id":"C","id":"y","action":"created"}]}}"#;
-        let outcomes = parse_results(body, 3).unwrap();
+        let (outcomes, _) = parse_results(body, 3).unwrap();
         assert_eq!(outcomes[0], Outcome::Unchanged);
         assert_eq!(
             outcomes[1],

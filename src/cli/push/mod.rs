@@ -449,5 +449,6 @@ fn build_report(files: &[InputFile], sent: &Sent, client: &Client) -> Report {
         rejected,
         retries_rate_limited: client.retries.rate_limited.load(Ordering::Relaxed),
         retries_failed: client.retries.failed.load(Ordering::Relaxed),
+        kept: client.kept.0.load(Ordering::Relaxed),
     }
 }

@@ -52,6 +52,8 @@ pub struct Report {
     pub rejected: Vec<Rejection>,
     pub retries_rate_limited: u32,
     pub retries_failed: u32,
+    /// Records, nested ones included, that kept a value the shop floor owns.
+    pub kept: u32,
 }
 
 fn rate(records: usize, elapsed: Duration) -> String {
@@ -109,6 +111,17 @@ impl Report {
                 out,
                 "\n{retries} requests retried ({} rate limited, {} failed or timed out)",
                 self.retries_rate_limited, self.retries_failed
+            )?;
+        }
+        if self.kept > 0 {
+            let records = match self.kept {
+                1 => "1 record".to_owned(),
+                n => format!("{n} records"),
+            };
+            writeln!(
+                out,
+                "\n{records} kept a value the shop floor owns (its status) instead of the one \
+                 sent; the sync history lists each (GET /api-sync/imports/{{id}}, kept_details)"
             )?;
         }
         if !self.rejected.is_empty() {
@@ -213,6 +226,7 @@ mod tests {
             }],
             retries_rate_limited: 0,
             retries_failed: 0,
+            kept: 0,
         };
         let mut out = Vec::new();
         report.write(&mut out).unwrap();
