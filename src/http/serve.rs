@@ -57,9 +57,15 @@ pub(super) async fn serve(
         );
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
-            // A connection's end (a client gone, headers cut off) is the client's business.
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, "connection ended");
+            // A connection's end (a client gone, headers cut off) is the client's business; a
+            // request hyper could not parse, which it answered with a bare status, is logged so
+            // an operator can see, say, a proxy that sends oversized headers.
+            match connection.await {
+                Err(error) if error.is_parse() || error.is_parse_too_large() => {
+                    tracing::info!(%error, "could not parse a request")
+                }
+                Err(error) => tracing::debug!(%error, "connection ended"),
+                Ok(()) => {}
             }
         });
     }
