@@ -9,7 +9,7 @@
 //!   body held its connection, and a stop, for good before
 //!   (`hostile::a_body_stalled_past_the_timeout_is_cut_off`);
 //! - a stop waits for the writes still running ([`WritesInFlight`]) instead of rolling them
-//!   back (`concurrency::a_stop_waits_for_a_write_answered_408`).
+//!   back (`shutdown::a_stop_waits_for_a_write_answered_408`).
 
 use std::future::Future;
 use std::pin::Pin;

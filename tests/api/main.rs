@@ -40,6 +40,7 @@ mod scopes;
 mod security;
 mod seed;
 mod semantics;
+mod shutdown;
 mod soak;
 mod startup;
 mod sync_events;
