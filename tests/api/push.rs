@@ -45,6 +45,14 @@ pub(crate) async fn push(args: &[&str]) -> Output {
         .expect("the binary runs")
 }
 
+/// `eryxon push --url <server> --key <key> <files>…`, the plain run.
+pub(crate) async fn push_files(server: &TestServer, key: &str, files: &[&Path]) -> Output {
+    let files: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
+    let mut args = vec!["--url", &server.base, "--key", key];
+    args.extend(files.iter().map(String::as_str));
+    push(&args).await
+}
+
 pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -307,14 +315,7 @@ async fn a_generated_100k_row_file_imports_with_a_correct_summary(engine: Engine
         .count();
 
     let started = Instant::now();
-    let output = push(&[
-        "--url",
-        &server.base,
-        "--key",
-        &key,
-        &path.display().to_string(),
-    ])
-    .await;
+    let output = push_files(&server, &key, &[&path]).await;
     let elapsed = started.elapsed();
     let stdout = text(&output.stdout);
     assert_eq!(exit_code(&output), 1, "{output:?}");

@@ -7,7 +7,7 @@ use tempfile::TempDir;
 
 use crate::common::{Engine, Options, TestServer};
 use crate::on_every_engine;
-use crate::push::{exit_code, push, rejected_lines, summary, text, total};
+use crate::push::{exit_code, push_files, rejected_lines, summary, text, total};
 
 async fn json_and_ndjson_files_are_sent_as_they_are(engine: Engine) {
     let server = TestServer::start(engine).await;
@@ -33,15 +33,7 @@ async fn json_and_ndjson_files_are_sent_as_they_are(engine: Engine) {
          {\"external_id\":\"J9-P1\",\"external_source\":\"ERP\",\"job_external_id\":\"J9\",\"part_number\":\"Z\"}\n",
     )
     .unwrap();
-    let output = push(&[
-        "--url",
-        &server.base,
-        "--key",
-        &key,
-        &parts.display().to_string(),
-        &jobs.display().to_string(),
-    ])
-    .await;
+    let output = push_files(&server, &key, &[&parts, &jobs]).await;
     let stdout = text(&output.stdout);
     assert_eq!(exit_code(&output), 1, "{output:?}");
     let counts = summary(&stdout);
@@ -85,14 +77,7 @@ async fn a_chunk_over_the_body_limit_is_split_until_it_fits(engine: Engine) {
         writeln!(csv, "C{i},ERP,Cell {i},{notes}").unwrap();
     }
     std::fs::write(&path, csv).unwrap();
-    let output = push(&[
-        "--url",
-        &server.base,
-        "--key",
-        &key,
-        &path.display().to_string(),
-    ])
-    .await;
+    let output = push_files(&server, &key, &[&path]).await;
     let stdout = text(&output.stdout);
     assert_eq!(exit_code(&output), 1, "{output:?}");
     assert_eq!(summary(&stdout)["cells"], [60, 59, 0, 0, 1], "{stdout}");
@@ -135,14 +120,7 @@ async fn a_push_says_what_the_floor_kept(engine: Engine) {
      "status": "completed"}]}]}]}"#,
     )
     .unwrap();
-    let output = push(&[
-        "--url",
-        &server.base,
-        "--key",
-        &key,
-        &jobs.display().to_string(),
-    ])
-    .await;
+    let output = push_files(&server, &key, &[&jobs]).await;
     let stdout = text(&output.stdout);
     assert_eq!(exit_code(&output), 0, "{output:?}");
     assert!(

@@ -229,7 +229,7 @@ impl Client {
             .split_once("larger than ")
             .and_then(|(_, rest)| rest.split_once(" bytes"))
             .and_then(|(limit, _)| limit.parse::<usize>().ok());
-        let limit = named.unwrap_or(length.saturating_sub(1)).min(length - 1);
+        let limit = named.unwrap_or(usize::MAX).min(length.saturating_sub(1));
         let mut known = self.body_limit.lock().expect("not poisoned");
         if known.as_ref().is_none_or(|(at, _)| limit < *at) {
             *known = Some((limit, message.to_owned()));
