@@ -39,12 +39,12 @@ pub struct ServerConfig {
 
     /// Seconds a request may take before it is answered 408 (slow or stalled clients).
     #[arg(long, env = "ERYXON_REQUEST_TIMEOUT_SECS", default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS,
-          value_parser = clap::value_parser!(u64).range(1..))]
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     pub request_timeout_secs: u64,
 
     /// Browser origins allowed to call the API (CORS), comma-separated, e.g.
     /// `https://admin.example.com`. None by default: browsers may not call it cross-origin.
-    #[arg(long, env = "ERYXON_CORS_ORIGINS", value_delimiter = ',')]
+    #[arg(long, env = "ERYXON_CORS_ORIGINS", value_delimiter = ',', value_parser = cors_origin)]
     pub cors_origins: Vec<String>,
 
     /// Days the server keeps events, finished webhook deliveries and sync history; older ones
@@ -87,16 +87,19 @@ pub struct DatabaseConfig {
     pub db_max_connections: u32,
 
     /// PostgreSQL: seconds a request waits for a connection before it is answered 503.
-    #[arg(long, env = "ERYXON_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3)]
+    #[arg(long, env = "ERYXON_DB_ACQUIRE_TIMEOUT_SECS", default_value_t = 3,
+          value_parser = clap::value_parser!(u64).range(1..=3600))]
     pub db_acquire_timeout_secs: u64,
 
     /// PostgreSQL: statement_timeout of the server's sessions, in seconds (0 keeps the server's).
-    #[arg(long, env = "ERYXON_DB_STATEMENT_TIMEOUT_SECS", default_value_t = 30)]
+    #[arg(long, env = "ERYXON_DB_STATEMENT_TIMEOUT_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub db_statement_timeout_secs: u64,
 
     /// SQLite: seconds a write waits for another process to release the file's write lock
     /// before it is answered 503.
-    #[arg(long, env = "ERYXON_DB_BUSY_TIMEOUT_SECS", default_value_t = DEFAULT_BUSY_TIMEOUT_SECS)]
+    #[arg(long, env = "ERYXON_DB_BUSY_TIMEOUT_SECS", default_value_t = DEFAULT_BUSY_TIMEOUT_SECS,
+          value_parser = clap::value_parser!(u64).range(0..=86_400))]
     pub db_busy_timeout_secs: u64,
 }
 
@@ -114,6 +117,23 @@ impl DatabaseConfig {
     pub async fn open(&self) -> Result<Arc<dyn Store>, StoreError> {
         store::open_with(&self.url, &self.pool_options()).await
     }
+
+    /// The URL as logs and messages show it: without its password
+    /// (`config::tests::a_shown_url_has_no_password`).
+    pub fn shown_url(&self) -> String {
+        without_password(&self.url)
+    }
+}
+
+/// `url` with its password, if any, replaced by `***`; text that is not a URL as it is.
+pub fn without_password(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// The smallest body limit the server starts with: below it no write fits, and a server that
@@ -130,4 +150,78 @@ fn body_limit(text: &str) -> Result<usize, String> {
         ));
     }
     Ok(bytes)
+}
+
+/// A browser origin as CORS compares it (`https://admin.example.com`, a port if not the
+/// scheme's own): refused at start when it names no origin, so a typo is not an origin that
+/// never matches, and `*` is refused because the API's answers carry a key's data
+/// (`config::tests::cors_origins_are_checked_at_start`). Empty (a trailing comma) is nothing.
+fn cors_origin(text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    if text == "*" {
+        return Err(
+            "\"*\" is not allowed: name each origin, e.g. https://admin.example.com".into(),
+        );
+    }
+    let refused = || format!("{text:?} is not an origin such as https://admin.example.com");
+    let url = url::Url::parse(text).map_err(|_| refused())?;
+    let bare = matches!(url.scheme(), "http" | "https")
+        && url.host().is_some()
+        && url.username().is_empty()
+        && url.password().is_none()
+        && url.path() == "/"
+        && !text.ends_with('/')
+        && url.query().is_none()
+        && url.fragment().is_none();
+    if !bare {
+        return Err(refused());
+    }
+    Ok(url.origin().ascii_serialization())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shown_url_has_no_password() {
+        assert_eq!(
+            without_password("postgres://eryx:s3cret@db.local:5432/eryxon"),
+            "postgres://eryx:***@db.local:5432/eryxon"
+        );
+        assert_eq!(
+            without_password("postgres://eryx@db.local/eryxon"),
+            "postgres://eryx@db.local/eryxon"
+        );
+        assert_eq!(
+            without_password("sqlite://./eryxon.db"),
+            "sqlite://./eryxon.db"
+        );
+    }
+
+    #[test]
+    fn cors_origins_are_checked_at_start() {
+        assert_eq!(
+            cors_origin(" https://Admin.Example.com ").unwrap(),
+            "https://admin.example.com"
+        );
+        assert_eq!(
+            cors_origin("http://localhost:3000").unwrap(),
+            "http://localhost:3000"
+        );
+        assert_eq!(cors_origin("").unwrap(), "");
+        assert!(cors_origin("*").unwrap_err().contains("name each origin"));
+        for bad in [
+            "not a url",
+            "https://a.example.com/",
+            "https://a.example.com/app",
+            "ftp://a.example.com",
+            "https://u:p@a.example.com",
+        ] {
+            assert!(cors_origin(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -117,11 +117,11 @@ async fn serve(server: ServerConfig, database: DatabaseConfig) -> anyhow::Result
     let store = database
         .open()
         .await
-        .with_context(|| format!("opening {}", database.url))?;
+        .with_context(|| format!("opening {}", database.shown_url()))?;
     let listener = TcpListener::bind(server.listen)
         .await
         .with_context(|| format!("listening on {}", server.listen))?;
-    tracing::info!(address = %listener.local_addr()?, database = %database.url, "Eryxon Sync is listening");
+    tracing::info!(address = %listener.local_addr()?, database = %database.shown_url(), "Eryxon Sync is listening");
     crate::http::serve(listener, store, &server, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())

@@ -335,15 +335,20 @@ impl RetrySchedule {
                 let n: u64 = number
                     .parse()
                     .map_err(|_| format!("{item:?} is not a duration such as 5s, 10m or 2h"))?;
-                let seconds = match unit {
-                    "ms" => return Ok(Duration::from_millis(n)),
-                    "s" => n,
-                    "m" => n * 60,
-                    "h" => n * 3600,
-                    "d" => n * 86_400,
+                let wait = match unit {
+                    "ms" => Duration::from_millis(n),
+                    "s" => Duration::from_secs(n),
+                    "m" => Duration::from_secs(n.saturating_mul(60)),
+                    "h" => Duration::from_secs(n.saturating_mul(3600)),
+                    "d" => Duration::from_secs(n.saturating_mul(86_400)),
                     _ => return Err(format!("{item:?} is not a duration such as 5s, 10m or 2h")),
                 };
-                Ok(Duration::from_secs(seconds))
+                // A wait is added to the time of the attempt; one this long would overflow
+                // the clock (`tests::a_wait_longer_than_the_longest_is_refused`).
+                if wait > MAX_RETRY_WAIT {
+                    return Err(format!("{item:?} is longer than the longest wait, 30d"));
+                }
+                Ok(wait)
             })
             .collect::<Result<Vec<_>, _>>()
             .map(RetrySchedule)
@@ -356,6 +361,9 @@ impl RetrySchedule {
         Some(wait.mul_f64(jitter))
     }
 }
+
+/// The longest wait a retry schedule may hold.
+pub const MAX_RETRY_WAIT: Duration = Duration::from_secs(30 * 86_400);
 
 /// A `Retry-After` header's wait (seconds; an HTTP date is not honoured), at most a day.
 pub fn retry_after(header: &str) -> Option<Duration> {
@@ -454,5 +462,17 @@ mod tests {
         assert_eq!(RetrySchedule::default().0.len(), 7);
         assert!(RetrySchedule::parse("1s,soon").is_err());
         assert_eq!(retry_after(" 3 "), Some(Duration::from_secs(3)));
+    }
+
+    #[test]
+    fn a_wait_longer_than_the_longest_is_refused() {
+        assert!(RetrySchedule::parse("30d").is_ok());
+        let refused = RetrySchedule::parse("1s,31d").unwrap_err();
+        assert!(
+            refused.contains("\"31d\" is longer than the longest wait, 30d"),
+            "{refused}"
+        );
+        assert!(RetrySchedule::parse("99999999999999999d").is_err());
+        assert!(RetrySchedule::parse("18446744073709551615ms").is_err());
     }
 }

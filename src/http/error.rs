@@ -131,9 +131,9 @@ impl ApiError {
             }
             ApiError::RateLimited { .. } => (StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED"),
             ApiError::Timeout => (StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT"),
-            ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => {
-                (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE")
-            }
+            ApiError::Store(
+                StoreError::Unavailable(_) | StoreError::Locked(_) | StoreError::Full(_),
+            ) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
             ApiError::Store(_) | ApiError::Panic => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_ERROR")
             }
@@ -148,6 +148,10 @@ impl ApiError {
             }
             ApiError::Store(StoreError::Locked(_)) => {
                 "the database is locked by another process; nothing was written, retry shortly"
+                    .to_owned()
+            }
+            ApiError::Store(StoreError::Full(_)) => {
+                "the database's disk is full; nothing was written, retry once space is freed"
                     .to_owned()
             }
             ApiError::Store(StoreError::Conflict(message)) => message.clone(),
@@ -194,6 +198,10 @@ impl IntoResponse for ApiError {
         let (status, code) = self.status_and_code();
         if status.is_server_error() {
             tracing::error!(error = %self, code, "request failed");
+        } else if status.is_client_error() {
+            // Under the request's span, so the request id an ERP reports finds why
+            // (`security::key_secrets_never_reach_logs_or_answers`).
+            tracing::info!(code, message = %self.public_message(), "request refused");
         }
         let body = Envelope {
             success: false,
@@ -216,6 +224,7 @@ impl IntoResponse for ApiError {
         let retry_after = match &self {
             ApiError::RateLimited { retry_after } => Some(*retry_after),
             ApiError::Store(StoreError::Unavailable(_) | StoreError::Locked(_)) => Some(1),
+            ApiError::Store(StoreError::Full(_)) => Some(30),
             // The first request runs to its end whatever its client does, so a retry soon
             // finds its answer (`concurrency::a_client_that_goes_away_loses_nothing`).
             ApiError::IdempotencyInProgress => Some(1),

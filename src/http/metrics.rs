@@ -108,31 +108,60 @@ fn describe() {
 #[derive(Clone, Copy)]
 pub struct Counting(pub bool);
 
-/// Names the request's route template in its `request` span (the trace layer wraps the
-/// router, so it cannot know it), and when counting, counts and times the request under that
-/// template (`/api-jobs/{id}`), never the raw path, so that ids do not make a series each; a
-/// path no route matches counts as `unmatched` (`metrics::counters_move_with_the_traffic`).
-/// Requests cut off by the time limit are not counted: the limit wraps the router.
-pub async fn track(State(counting): State<Counting>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().as_str().to_owned();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    tracing::Span::current().record("route", route.as_str());
-    let response = next.run(request).await;
+/// Where [`track`] leaves the route template for [`count`], which runs outside the router.
+#[derive(Clone, Default)]
+struct RouteSlot(std::sync::Arc<OnceLock<String>>);
+
+/// Counts and times every answered request, outside the time limit and the panic catcher, so
+/// that the status counted is the one the client read: a `408`, not what the handler answered
+/// after it, and a caught panic's `500` (`metrics::a_408_is_counted_as_408`). The route is the
+/// template [`track`] found (`/api-jobs/{id}`), never the raw path, so that ids do not make a
+/// series each; a method outside HTTP's own counts as `other`, as a path no route matches
+/// counts as `unmatched`, so that no request can add series of its own making
+/// (`metrics::counters_move_with_the_traffic`).
+pub async fn count(State(counting): State<Counting>, mut request: Request, next: Next) -> Response {
     if !counting.0 {
-        return response;
+        return next.run(request).await;
     }
+    let started = Instant::now();
+    let method: &'static str = match request.method().as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        "CONNECT" => "CONNECT",
+        "TRACE" => "TRACE",
+        _ => "other",
+    };
+    let slot = RouteSlot::default();
+    request.extensions_mut().insert(slot.clone());
+    let response = next.run(request).await;
+    let route = slot.0.get().map_or("unmatched", String::as_str).to_owned();
     let status = response.status().as_u16().to_string();
     metrics::counter!("eryxon_http_requests_total",
-        "method" => method.clone(), "route" => route.clone(), "status" => status)
+        "method" => method, "route" => route.clone(), "status" => status)
     .increment(1);
     metrics::histogram!("eryxon_http_request_duration_seconds",
         "method" => method, "route" => route)
     .record(started.elapsed().as_secs_f64());
     response
+}
+
+/// Names the request's route template in its `request` span (the trace layer wraps the
+/// router, so it cannot know it) and for [`count`].
+pub async fn track(request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    tracing::Span::current().record("route", route.as_str());
+    if let Some(slot) = request.extensions().get::<RouteSlot>() {
+        let _ = slot.0.set(route);
+    }
+    next.run(request).await
 }
 
 /// The scrape: the gauges that describe state are sampled now, then everything is rendered

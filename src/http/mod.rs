@@ -242,6 +242,10 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
             .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
         )
         .layer(PropagateRequestIdLayer::new(request_id))
+        .layer(middleware::from_fn_with_state(
+            metrics::Counting(config.metrics),
+            metrics::count,
+        ))
         .layer(CatchPanicLayer::custom(panic_response))
         .layer(middleware::from_fn_with_state(timeout, deadline::time_limit))
         .layer(middleware::from_fn_with_state(
@@ -264,13 +268,12 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
         // port beyond their network to turn it off or firewall it.
         router = router.route("/metrics", get(metrics::scrape));
     }
-    // After the fallbacks, so unmatched paths are counted too; `Router::layer` wraps each
+    // After the fallbacks, so unmatched paths are named too; `Router::layer` wraps each
     // route, where the matched template is known.
-    let counting = metrics::Counting(config.metrics);
     let router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn_with_state(counting, metrics::track))
+        .layer(middleware::from_fn(metrics::track))
         .layer(middleware::from_fn(url::refuse_undecodable))
         .with_state(state)
         .layer(layers);
@@ -285,7 +288,8 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
 fn cors(origins: &[String]) -> Option<CorsLayer> {
     let origins: Vec<HeaderValue> = origins
         .iter()
-        .filter_map(|o| HeaderValue::from_str(o.trim()).ok())
+        .filter(|o| !o.is_empty())
+        .filter_map(|o| HeaderValue::from_str(o).ok())
         .collect();
     if origins.is_empty() {
         return None;

@@ -11,6 +11,10 @@ pub enum StoreError {
     /// SQLite file's write lock past the busy timeout; nothing of the write was kept.
     #[error("the database file is locked by another process: {0}")]
     Locked(String),
+    /// The disk holding the database is full (SQLite's `SQLITE_FULL`, PostgreSQL's
+    /// `disk_full`); the write was rolled back whole and may succeed once space is freed.
+    #[error("the database's disk is full: {0}")]
+    Full(String),
     #[error("database error: {0}")]
     Database(#[source] sqlx::Error),
     #[error("could not migrate the database: {0}")]
@@ -63,6 +67,7 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(error)
             }
             error if is_locked(&error) => StoreError::Locked(error.to_string()),
+            error if is_full(&error) => StoreError::Full(error.to_string()),
             error if is_transient(&error) => StoreError::Unavailable(error),
             error => StoreError::Database(error),
         }
@@ -94,30 +99,51 @@ fn is_locked(error: &sqlx::Error) -> bool {
     let Some(error) = error.as_database_error() else {
         return false;
     };
-    error
-        .try_downcast_ref::<sqlx::sqlite::SqliteError>()
-        .is_some()
-        && error
-            .code()
-            .and_then(|code| code.parse::<i64>().ok())
-            .is_some_and(|code| matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
+    sqlite_code(error).is_some_and(|code| matches!(code & 0xff, SQLITE_BUSY | SQLITE_LOCKED))
 }
 
-/// Failures PostgreSQL reports as transient: a lost or refused connection (class 08), a server
-/// shutting down or out of connections, a statement cancelled by its timeout, a deadlock or
-/// serialization failure, a lock not available.
-fn is_transient(error: &sqlx::Error) -> bool {
+/// The disk is full: SQLite's `SQLITE_FULL` (a write that found no space; the transaction is
+/// rolled back, by SQLite itself or by the writer's pool, `sqlite::writer_options`) or
+/// PostgreSQL's `53100`. Guarded by `disk::a_full_disk_is_503_and_the_server_recovers`.
+fn is_full(error: &sqlx::Error) -> bool {
+    const SQLITE_FULL: i64 = 13;
     let Some(error) = error.as_database_error() else {
         return false;
     };
-    error
-        .try_downcast_ref::<sqlx::postgres::PgDatabaseError>()
-        .is_some_and(|e| {
-            let code = e.code();
-            code.starts_with("08")
-                || matches!(
-                    code,
-                    "57P01" | "57P02" | "57P03" | "53300" | "57014" | "40001" | "40P01" | "55P03"
-                )
-        })
+    if let Some(e) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        return e.code() == "53100";
+    }
+    sqlite_code(error).is_some_and(|code| code & 0xff == SQLITE_FULL)
+}
+
+/// A SQLite error's primary and extended result code.
+fn sqlite_code(error: &dyn sqlx::error::DatabaseError) -> Option<i64> {
+    error.try_downcast_ref::<sqlx::sqlite::SqliteError>()?;
+    error.code().and_then(|code| code.parse::<i64>().ok())
+}
+
+/// Failures the database reports as transient. PostgreSQL: a lost or refused connection
+/// (class 08), credentials or a database the server no longer accepts (class 28, `3D000`: an
+/// operator rotating a password or restoring a database fixes them without a restart), a server
+/// shutting down or short of resources (class 53), a statement cancelled by its timeout, a
+/// deadlock or serialization failure, a lock not available. SQLite: an I/O error
+/// (`SQLITE_IOERR`: the write failed and was rolled back whole). Guarded by
+/// `deploy::outage_answers_503_and_recovers_without_restart` and
+/// `disk::a_full_disk_is_503_and_the_server_recovers`.
+fn is_transient(error: &sqlx::Error) -> bool {
+    const SQLITE_IOERR: i64 = 10;
+    let Some(error) = error.as_database_error() else {
+        return false;
+    };
+    if let Some(e) = error.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+        let code = e.code();
+        return ["08", "28", "53"]
+            .iter()
+            .any(|class| code.starts_with(class))
+            || matches!(
+                code,
+                "3D000" | "57P01" | "57P02" | "57P03" | "57014" | "40001" | "40P01" | "55P03"
+            );
+    }
+    sqlite_code(error).is_some_and(|code| code & 0xff == SQLITE_IOERR)
 }

@@ -451,19 +451,21 @@ pub(crate) async fn one(
     row.as_ref().map(event_of).transpose()
 }
 
-/// Deletes events that occurred before `before` (a stored timestamp), remembering per tenant
-/// the last position pruned, so that older cursors are told they expired. Answers how many.
-pub(crate) async fn prune(tx: &mut dyn Statements, before: &str) -> Result<u64, StoreError> {
-    tx.run(
-        "UPDATE event_positions SET pruned_through = COALESCE((SELECT max(e.position) FROM events AS e \
-         WHERE e.tenant_id = event_positions.tenant_id AND e.mode = event_positions.mode \
-           AND e.occurred_at < $1::timestamptz), pruned_through)",
-        vec![before.into()],
-    )
-    .await?;
-    tx.run(
-        "DELETE FROM events WHERE occurred_at < $1::timestamptz",
-        vec![before.into()],
-    )
-    .await
+/// The statements that delete the `$2` oldest events that occurred before `$1` (a stored
+/// timestamp), remembering per tenant the last position pruned, so that older cursors are told
+/// they expired; the last answers how many went (`retention::prune` runs them until fewer
+/// than `$2` go).
+pub(crate) fn prune_statements() -> [String; 2] {
+    // The same rows in both statements: one order, ties broken by the unique id.
+    const OLDEST: &str = "SELECT id, tenant_id, mode, position FROM events \
+         WHERE occurred_at < $1::timestamptz ORDER BY occurred_at, id LIMIT $2";
+    [
+        format!(
+            "UPDATE event_positions SET pruned_through = COALESCE((SELECT max(o.position) \
+             FROM ({OLDEST}) AS o \
+             WHERE o.tenant_id = event_positions.tenant_id AND o.mode = event_positions.mode), \
+             pruned_through)"
+        ),
+        format!("DELETE FROM events WHERE id IN (SELECT o.id FROM ({OLDEST}) AS o)"),
+    ]
 }

@@ -37,22 +37,24 @@ const BATCH: i64 = 5_000;
 /// retention from today); answers how many of each
 /// (`retention::past_the_retention_the_log_finished_deliveries_and_history_go`).
 pub async fn prune(store: &dyn Store, before: &str) -> Result<Pruned, StoreError> {
-    let mut tx = store.begin(Access::Write).await?;
-    let events = events::prune(&mut *tx, before).await?;
-    tx.commit().await?;
+    let events = in_batches(store, &events::prune_statements(), before).await?;
     // Attempts go with their delivery (ON DELETE CASCADE, foreign keys on in both engines).
     let deliveries = in_batches(
         store,
-        "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
+        &[
+            "DELETE FROM webhook_deliveries WHERE id IN (SELECT id FROM webhook_deliveries \
          WHERE status <> 'pending' \
            AND COALESCE(last_attempt_at, created_at) < $1::timestamptz LIMIT $2)",
+        ],
         before,
     )
     .await?;
     let history = in_batches(
         store,
-        "DELETE FROM sync_imports WHERE id IN (SELECT id FROM sync_imports \
+        &[
+            "DELETE FROM sync_imports WHERE id IN (SELECT id FROM sync_imports \
          WHERE created_at < $1::timestamptz LIMIT $2)",
+        ],
         before,
     )
     .await?;
@@ -60,9 +62,11 @@ pub async fn prune(store: &dyn Store, before: &str) -> Result<Pruned, StoreError
     // hundreds of KB), and were kept forever once past it, only ever overwritten by a reuse.
     let idempotency_keys = in_batches(
         store,
-        "DELETE FROM idempotency_keys WHERE (key_id, idempotency_key) IN \
+        &[
+            "DELETE FROM idempotency_keys WHERE (key_id, idempotency_key) IN \
          (SELECT key_id, idempotency_key FROM idempotency_keys \
           WHERE created_at < $1::timestamptz LIMIT $2)",
+        ],
         &minutes_ago(IDEMPOTENCY_HOURS * 60),
     )
     .await?;
@@ -74,13 +78,22 @@ pub async fn prune(store: &dyn Store, before: &str) -> Result<Pruned, StoreError
     })
 }
 
-/// Runs `delete` (`$1` before, `$2` the batch size) a transaction at a time until it finds
-/// no more; answers how many rows went.
-async fn in_batches(store: &dyn Store, delete: &str, before: &str) -> Result<u64, StoreError> {
+/// Runs `statements` (`$1` before, `$2` the batch size) a transaction at a time until the
+/// last deletes fewer than a batch; answers how many rows it deleted.
+async fn in_batches<S: AsRef<str>>(
+    store: &dyn Store,
+    statements: &[S],
+    before: &str,
+) -> Result<u64, StoreError> {
     let mut total = 0;
     loop {
         let mut tx = store.begin(Access::Write).await?;
-        let deleted = tx.run(delete, vec![before.into(), BATCH.into()]).await?;
+        let mut deleted = 0;
+        for statement in statements {
+            deleted = tx
+                .run(statement.as_ref(), vec![before.into(), BATCH.into()])
+                .await?;
+        }
         tx.commit().await?;
         total += deleted;
         if deleted < BATCH as u64 {

@@ -26,7 +26,27 @@ impl Instance {
 
     /// `spawn`, with more environment variables.
     pub async fn spawn_with(database_url: &str, rate_limit: u32, env: &[(&str, &str)]) -> Instance {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_eryxon"))
+        Instance::spawn_under(&[], database_url, rate_limit, env).await
+    }
+
+    /// `spawn_with`, the server run by `wrapper` (a program and its arguments that runs the
+    /// command line after them, such as `prlimit --fsize=…`).
+    pub async fn spawn_under(
+        wrapper: &[&str],
+        database_url: &str,
+        rate_limit: u32,
+        env: &[(&str, &str)],
+    ) -> Instance {
+        let server = env!("CARGO_BIN_EXE_eryxon");
+        let mut command = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(server);
+                command
+            }
+            None => Command::new(server),
+        };
+        let mut child = command
             .args([
                 "serve",
                 "--listen",
@@ -90,9 +110,14 @@ impl Instance {
             .expect("the instance answers")
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("the server runs")
+    }
+
     /// The server's resident memory now, from /proc (kB).
     pub fn rss_kb(&self) -> u64 {
-        let pid = self.child.id().expect("the server runs");
+        let pid = self.pid();
         std::fs::read_to_string(format!("/proc/{pid}/status"))
             .unwrap()
             .lines()

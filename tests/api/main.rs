@@ -14,6 +14,7 @@ mod console_webhooks;
 mod control;
 mod crash;
 mod deploy;
+mod disk;
 mod errors;
 mod errors_store;
 mod events;

@@ -140,6 +140,14 @@ async fn counters_move_with_the_traffic() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 200);
+    // A method of the client's own making is counted, under `other`.
+    let odd = reqwest::Method::from_bytes(b"M0001AAAA").unwrap();
+    let answered = reqwest::Client::new()
+        .request(odd, format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answered.status(), 405);
 
     let after = scrape(&server.base).await;
     let grew =
@@ -181,6 +189,17 @@ async fn counters_move_with_the_traffic() {
     );
     let unmatched = [("method", "GET"), ("route", "unmatched"), ("status", "404")];
     assert_eq!(grew(requests, &unmatched), 1.0);
+    let other = [
+        ("method", "other"),
+        ("route", "/healthz"),
+        ("status", "405"),
+    ];
+    assert_eq!(grew(requests, &other), 1.0);
+    let methods = after.values_of(requests, "method");
+    assert!(
+        methods.iter().all(|m| !m.starts_with("M0001")),
+        "no method of a client's own making is a label: {methods:?}"
+    );
     let routes = after.values_of(requests, "route");
     assert!(
         routes
@@ -231,6 +250,48 @@ async fn counters_move_with_the_traffic() {
         ("status", "429"),
     ];
     assert_eq!(limited.get(requests, &status_429), f64::from(refused));
+    server.stop().await;
+}
+
+/// A request cut off by the time limit is counted as the client read it, `408`, and not under
+/// what its handler answered after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_408_is_counted_as_408() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("eryxon.db").display());
+    let key = create_key(&url);
+    let env = [("ERYXON_REQUEST_TIMEOUT_SECS", "1")];
+    let server = Instance::spawn_with(&url, 1000, &env).await;
+    let before = scrape(&server.base).await;
+
+    let address = server.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    let head = format!(
+        "PUT /api-cells/sync HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{{"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer))
+        .await
+        .expect("the server answers and closes")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+
+    let after = scrape(&server.base).await;
+    let counted = |status: &str| {
+        let labels = [
+            ("method", "PUT"),
+            ("route", "/api-cells/sync"),
+            ("status", status),
+        ];
+        after.get("eryxon_http_requests_total", &labels)
+            - before.get("eryxon_http_requests_total", &labels)
+    };
+    assert_eq!(counted("408"), 1.0);
+    assert_eq!(counted("400"), 0.0);
     server.stop().await;
 }
 

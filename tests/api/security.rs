@@ -146,6 +146,18 @@ async fn key_secrets_never_reach_logs_or_answers(engine: Engine) {
         .find(|l| l.contains("/api-resources/sync") && l.contains("403"))
         .unwrap_or_else(|| panic!("the refusal is logged: {logs}"));
     assert!(line.contains("key_id="), "{line}");
+    // And its reason, under the same request id.
+    let request_id = line
+        .split("request_id=")
+        .nth(1)
+        .and_then(|rest| rest.split([' ', '}']).next())
+        .expect("the line names its request id");
+    assert!(
+        logs.lines().any(|l| l.contains(request_id)
+            && l.contains("request refused")
+            && l.contains("FORBIDDEN")),
+        "the refusal's reason is logged: {logs}"
+    );
     assert!(!logs.contains(secret), "the secret is never logged");
     assert!(!logs.contains(&forged[21..]), "not even a wrong one");
     instance.stop().await;

@@ -166,6 +166,38 @@ fn bad_settings_are_refused_at_start() {
         ("ERYXON_MAX_BODY_BYTES", "0", "at least 1024 bytes"),
         ("ERYXON_LOG_FORMAT", "xml", "use text or json"),
         ("ERYXON_LOG", "garbage[[", "ERYXON_LOG"),
+        // Values past what a timer or the engine takes (they panicked once serving).
+        (
+            "ERYXON_REQUEST_TIMEOUT_SECS",
+            "18446744073709551615",
+            "request-timeout-secs",
+        ),
+        (
+            "ERYXON_DB_BUSY_TIMEOUT_SECS",
+            "18446744073709551615",
+            "db-busy-timeout-secs",
+        ),
+        (
+            "ERYXON_DB_ACQUIRE_TIMEOUT_SECS",
+            "0",
+            "db-acquire-timeout-secs",
+        ),
+        (
+            "ERYXON_WEBHOOK_RETRY_SCHEDULE",
+            "5s,99999999999d",
+            "longest wait",
+        ),
+        // `*` panicked after "listening"; a path is no origin and never matched.
+        (
+            "ERYXON_CORS_ORIGINS",
+            "https://a.example.com, *",
+            "name each origin",
+        ),
+        (
+            "ERYXON_CORS_ORIGINS",
+            "https://a.example.com/app",
+            "not an origin",
+        ),
     ] {
         let child = Command::new(env!("CARGO_BIN_EXE_eryxon"))
             .args(["serve", "--listen", "127.0.0.1:0", "--database", &database])
@@ -178,5 +210,34 @@ fn bad_settings_are_refused_at_start() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert_eq!(output.status.code(), Some(2), "{name}={value}: {stderr}");
         assert!(stderr.contains(says), "{name}={value}: {stderr}");
+    }
+}
+
+/// A database URL that names no file (an in-memory database: one per connection, lost with
+/// the server) is refused at start; it started, answered every call 500 and `/healthz` 200.
+/// And a password in a URL is never printed.
+#[test]
+fn a_database_url_without_a_file_is_refused() {
+    for (database, says) in [
+        ("sqlite://", "use sqlite://PATH"),
+        ("sqlite::memory:", "use sqlite://PATH"),
+        ("sqlite://eryxon.db?mode=memory", "use sqlite://PATH"),
+        (
+            "postgres://eryx:s3cret@127.0.0.1:1/eryxon",
+            "postgres://eryx:***@127.0.0.1:1/eryxon",
+        ),
+    ] {
+        let child = Command::new(env!("CARGO_BIN_EXE_eryxon"))
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+            .env("ERYXON_DB_ACQUIRE_TIMEOUT_SECS", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the binary runs");
+        let output = exited(child, database);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(!output.status.success(), "{database}: {stderr}");
+        assert!(stderr.contains(says), "{database}: {stderr}");
+        assert!(!stderr.contains("s3cret"), "{database}: {stderr}");
     }
 }

@@ -235,7 +235,7 @@ impl InProcessServer {
     async fn start(url: &str) -> anyhow::Result<InProcessServer> {
         let store = crate::store::open(url)
             .await
-            .with_context(|| format!("opening {url}"))?;
+            .with_context(|| format!("opening {}", crate::config::without_password(url)))?;
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .context("listening on a loopback port")?;

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{Connection, SqlitePool};
 use uuid::Uuid;
 
 use self::checkpoint::Checkpointer;
@@ -101,6 +101,13 @@ impl SqliteStore {
 
     pub async fn open_with(url: &str, settings: &StoreOptions) -> Result<SqliteStore, StoreError> {
         let options = connect_options(url)?.busy_timeout(settings.busy_timeout);
+        // An in-memory database (`sqlite://` with no path, `sqlite::memory:`, `mode=memory`)
+        // is one per connection and lost with the server: the pools' other connections would
+        // find no tables. Refused at start (`startup::a_database_url_without_a_file_is_refused`).
+        let file = options.get_filename().as_os_str();
+        if file.is_empty() || url.contains(":memory:") || url.contains("mode=memory") {
+            return Err(StoreError::UnsupportedUrl(url.to_owned()));
+        }
         let known = Arc::new(KnownRows::default());
         let forget = Arc::clone(&known);
         // A SQLite connection is a handle in this process that no network or server restart
@@ -113,6 +120,20 @@ impl SqliteStore {
             .after_connect(move |_, _| {
                 forget.clear();
                 Box::pin(async { Ok(()) })
+            })
+            // A write that fails on the disk (full, or an I/O error) may be rolled back by
+            // SQLite itself; the rollback sqlx then sends fails, and sqlx would count the
+            // connection in a transaction for good, refusing every later `BEGIN`. Such a
+            // connection is closed on its way back and the next write opens a new one
+            // (`disk::a_full_disk_is_503_and_the_server_recovers`).
+            .after_release(|conn, _| {
+                Box::pin(async move {
+                    if conn.is_in_transaction() {
+                        // Runs the rollback queued when the transaction was dropped.
+                        conn.ping().await?;
+                    }
+                    Ok(!conn.is_in_transaction())
+                })
             })
             .max_connections(1)
             .acquire_timeout(Duration::from_secs(30))
