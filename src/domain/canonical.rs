@@ -42,15 +42,47 @@ impl<'de> Expected<'de> for CanonicalObject {
     }
 }
 
+/// The deepest a `metadata` object nests (itself one level). What the server takes it must
+/// hand back: a record's metadata sits up to 9 levels deep in a page or an event (a list of
+/// jobs with their operations), and a page past the 128 levels most JSON readers take (the
+/// server's own body limit, serde_json's default) would stop a reader from reaching its
+/// `next_cursor` (`values::metadata_nests_at_most_64_levels`).
+pub const MAX_METADATA_DEPTH: usize = 64;
+
 /// Writes the value it reads to `out`, canonically.
 struct Canon<'a> {
     out: &'a mut Vec<u8>,
     has_nul: &'a mut bool,
+    /// The nesting of the value read: 1 for the object itself.
+    depth: usize,
 }
 
 impl Canon<'_> {
     fn writing<'b>(out: &'b mut Vec<u8>, has_nul: &'b mut bool) -> Canon<'b> {
-        Canon { out, has_nul }
+        Canon {
+            out,
+            has_nul,
+            depth: 1,
+        }
+    }
+
+    /// A reader of a value nested in this one.
+    fn inner<'b>(out: &'b mut Vec<u8>, has_nul: &'b mut bool, depth: usize) -> Canon<'b> {
+        Canon {
+            out,
+            has_nul,
+            depth: depth + 1,
+        }
+    }
+
+    /// Refuses an array or object nested past [`MAX_METADATA_DEPTH`].
+    fn may_nest<E: de::Error>(&self) -> Result<(), E> {
+        if self.depth > MAX_METADATA_DEPTH {
+            return Err(E::custom(format_args!(
+                "nests deeper than {MAX_METADATA_DEPTH} levels"
+            )));
+        }
+        Ok(())
     }
 
     fn write<T: Serialize + ?Sized, E: de::Error>(self, value: &T) -> Result<(), E> {
@@ -114,6 +146,7 @@ impl<'de> Visitor<'de> for Canon<'_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.may_nest()?;
         self.out.push(b'[');
         let mut first = true;
         loop {
@@ -121,10 +154,8 @@ impl<'de> Visitor<'de> for Canon<'_> {
             if !first {
                 self.out.push(b',');
             }
-            if seq
-                .next_element_seed(Canon::writing(self.out, self.has_nul))?
-                .is_none()
-            {
+            let inner = Canon::inner(self.out, self.has_nul, self.depth);
+            if seq.next_element_seed(inner)?.is_none() {
                 self.out.truncate(mark);
                 break;
             }
@@ -135,13 +166,14 @@ impl<'de> Visitor<'de> for Canon<'_> {
     }
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        self.may_nest()?;
         // Values are written to one scratch buffer; the entries name their slices of it.
         let mut scratch = Vec::new();
         let mut entries: Vec<(Cow<'de, str>, std::ops::Range<usize>)> = Vec::new();
         while let Some(key) = map.next_key_seed(Key)? {
             *self.has_nul |= key.contains('\0');
             let start = scratch.len();
-            map.next_value_seed(Canon::writing(&mut scratch, self.has_nul))?;
+            map.next_value_seed(Canon::inner(&mut scratch, self.has_nul, self.depth))?;
             entries.push((key, start..scratch.len()));
         }
         // Stable, so that of equal keys the one sent last is the last of its run.

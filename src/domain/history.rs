@@ -233,7 +233,8 @@ impl ErrorCode {
 pub enum ImportOutcome {
     /// Answered below 400 with no record rejected.
     Clean,
-    /// At least one record rejected.
+    /// Answered below 400 with at least one record rejected (a call refused whole, even for
+    /// its one record, has failed): each call has one outcome.
     Rejected,
     /// Answered 400 or above.
     Failed,

@@ -98,8 +98,12 @@ async fn guarded(state: AppState, request: Request, next: Next) -> Result<Respon
         Claim::InProgress => Err(ApiError::IdempotencyInProgress),
         Claim::Fresh => {
             let response = next.run(request).await;
-            if response.status().is_server_error() {
-                // Our failure, not the request's: let a retry run it again.
+            // Our failure, not the request's, or a body refused unread (its `Content-Type`):
+            // let a retry run it again, the header fixed
+            // (`idempotent_writes::a_key_is_not_kept_for_a_body_refused_unread`).
+            if response.status().is_server_error()
+                || response.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE
+            {
                 release(state, principal.key_id, key).await;
                 return Ok(response);
             }

@@ -105,8 +105,24 @@ fn only_for(
             field,
             format!("filters {} only, not {}", owner.plural(), entity.plural()),
         )),
+        value => not_blank(field, value),
+    }
+}
+
+/// Refuses a filter given with no value (`?external_source=`): no record has a blank identity,
+/// so it is a mistake, such as an unset variable in a connector.
+fn not_blank(field: &str, value: Option<String>) -> Result<Option<String>, ApiError> {
+    match value {
+        Some(v) if v.is_empty() => Err(blank(field)),
         value => Ok(value),
     }
+}
+
+fn blank(field: &str) -> ApiError {
+    invalid(
+        field,
+        "is empty: give a value or leave the filter out".to_owned(),
+    )
 }
 
 fn status_filter(entity: Entity, status: Option<String>) -> Result<Option<String>, ApiError> {
@@ -202,7 +218,7 @@ fn list_query(entity: Entity, params: ListParams) -> Result<ListQuery, ApiError>
             })?)
         }
     };
-    let external_ids = params
+    let external_ids: Vec<String> = params
         .external_id
         .map(|ids| {
             // Exact, as every identity is compared: `SO-1 ` is a record of its own
@@ -210,11 +226,18 @@ fn list_query(entity: Entity, params: ListParams) -> Result<ListQuery, ApiError>
             ids.split(',')
                 .filter(|id| !id.is_empty())
                 .map(str::to_owned)
-                .collect()
+                .collect::<Vec<_>>()
         })
+        .map(|ids| match ids.is_empty() {
+            // An empty list (a connector's empty batch) would match every record, as no
+            // filter does (`listing::bad_filters_are_refused`).
+            true => Err(blank("external_id")),
+            false => Ok(ids),
+        })
+        .transpose()?
         .unwrap_or_default();
     Ok(ListQuery {
-        external_source: params.external_source,
+        external_source: not_blank("external_source", params.external_source)?,
         external_ids,
         search: search_filter(params.search)?,
         status: status_filter(entity, params.status)?,

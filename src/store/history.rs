@@ -114,7 +114,7 @@ const FILTERS: &str =
     "i.tenant_id = $1::uuid AND i.mode = $2 AND ($3::text IS NULL OR i.entity = $3::text) \
      AND ($4::text IS NULL OR i.created_at >= $4::timestamptz) \
      AND ($5::text IS NULL OR ($5::text = 'clean' AND i.errors = 0 AND i.status < 400) \
-       OR ($5::text = 'rejected' AND i.errors > 0) OR ($5::text = 'failed' AND i.status >= 400))";
+       OR ($5::text = 'rejected' AND i.errors > 0 AND i.status < 400) OR ($5::text = 'failed' AND i.status >= 400))";
 
 /// The history columns, in the order [`record`] reads them, then `error_details` and
 /// `kept_details` (or NULLs).

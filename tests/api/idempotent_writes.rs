@@ -177,3 +177,30 @@ async fn inputs_sent_twice_are_refused_naming_them() {
         "nothing done before"
     );
 }
+
+/// A body refused unread for its `Content-Type` keeps no key: the retry with the header fixed
+/// runs (it was answered the stale `415` for a day, "send the body as JSON", though it was).
+/// Decided before the store writes anything: once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_is_not_kept_for_a_body_refused_unread() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let cell = r#"{"external_id": "C-Y", "external_source": "SAP", "name": "Y"}"#;
+    let send = |content_type: &'static str| {
+        reqwest::Client::new()
+            .put(format!("{}/api-cells/sync", server.base))
+            .bearer_auth(&key)
+            .header("idempotency-key", "k-415")
+            .header("content-type", content_type)
+            .body(cell)
+            .send()
+    };
+    let refused = send("application/x-www-form-urlencoded").await.unwrap();
+    assert_eq!(refused.status(), 415);
+    let fixed = send("application/json").await.unwrap();
+    assert_eq!(fixed.status(), 201);
+    assert!(fixed.headers().get("idempotent-replayed").is_none());
+    let again = send("application/json").await.unwrap();
+    assert_eq!(again.status(), 201);
+    assert_eq!(again.headers()["idempotent-replayed"], "true");
+}

@@ -165,6 +165,13 @@ async fn bad_filters_are_refused() {
             "/api-jobs?cursor=0192f7c4a3b27000800000000000abcd&sort=priority",
             "cursor",
         ),
+        // A blank filter matched every record (`external_id`) or none (the others).
+        ("/api-parts?external_id=", "external_id"),
+        ("/api-parts?external_id=,,,", "external_id"),
+        ("/api-parts?external_source=", "external_source"),
+        ("/api-parts?job_external_id=", "job_external_id"),
+        ("/api-operations?part_external_id=", "part_external_id"),
+        ("/api-operations?cell_name=", "cell_name"),
     ] {
         let reply = server.get(path, &key).await.expect(400);
         assert_eq!(reply.error_code(), "VALIDATION_ERROR", "{path}");

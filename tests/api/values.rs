@@ -494,3 +494,55 @@ async fn bad_query_parameters_are_named() {
         .unwrap()
         .contains("unknown field `colour`"));
 }
+
+/// `metadata` nests at most 64 levels: what the server takes it hands back in pages and
+/// events that a reader with the common 128-level limit can parse (a 126-level `metadata` was
+/// taken, and the feed page holding it could not be read, nor its `next_cursor`). Decided
+/// before the store is asked: once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_nests_at_most_64_levels() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let nested = |levels: usize| {
+        format!(
+            "{}{}",
+            r#"{"k":"#.repeat(levels - 1) + "{}",
+            "}".repeat(levels - 1)
+        )
+    };
+    let cell = r#"{"external_id": "C", "external_source": "SAP", "name": "c"}"#;
+    send(&server, &key, Method::PUT, "/api-cells/sync", cell)
+        .await
+        .expect(201);
+    let deepest = "parts[0].operations[0].metadata";
+    let bulk = |levels| format!(r#"{{"jobs": [{}]}}"#, job_with(deepest, &nested(levels)));
+    send(
+        &server,
+        &key,
+        Method::POST,
+        "/api-jobs/bulk-sync",
+        &bulk(64),
+    )
+    .await
+    .expect(200);
+    // Each page is parsed by serde_json, whose limit is 128 levels (`Reply` fails otherwise).
+    for path in ["/api-events?limit=1000", "/api-operations"] {
+        let page = server
+            .send(Method::GET, path, Some(&key), None, None)
+            .await
+            .expect(200);
+        assert!(page.body.to_string().contains(r#"{"k":{"k":"#), "{path}");
+    }
+
+    let reply = send(
+        &server,
+        &key,
+        Method::PUT,
+        "/api-jobs/sync",
+        &job_with("metadata", &nested(65)),
+    )
+    .await;
+    let (field, message) = refusal(reply);
+    assert!(field.unwrap().starts_with("metadata.k.k"));
+    assert!(message.contains("nests deeper than 64 levels"), "{message}");
+}
