@@ -427,3 +427,30 @@ async fn whole_numbers_with_a_fraction_or_exponent_load() {
     );
     assert_eq!(stored(&server, &key, "jobs", "priority").await, ["3", "10"]);
 }
+
+/// A quote left open (an inch mark exported as `"24 inch`) swallowed every row after it into
+/// one cell, and the push said it succeeded: the file is refused whole, naming its line.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quote_left_open_stops_the_push() {
+    let (server, key, dir) = start().await;
+    let cells = write(
+        dir.path(),
+        "cells.csv",
+        "external_id,external_source,name,notes\n\
+         Q-4,ERP,Saw,fine\n\
+         Q-5,ERP,Pipe,\"24 inch\n\
+         Q-6,ERP,Normal,fine\n",
+    );
+    let refused = push_to(&server, &key, &[&cells]).await;
+    let stderr = text(&refused.stderr);
+    assert_ne!(exit_code(&refused), 0, "{refused:?}");
+    assert!(
+        stderr.contains("cells.csv")
+            && stderr.contains("line 3: a quoted value opened here is never closed"),
+        "{stderr}"
+    );
+    assert!(
+        server.all("cells", &key).await.is_empty(),
+        "nothing was sent"
+    );
+}

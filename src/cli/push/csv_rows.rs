@@ -19,6 +19,7 @@ pub fn read(
     delimiter: Option<u8>,
 ) -> Result<(Vec<Row>, Vec<Rejection>), String> {
     let delimiter = delimiter.unwrap_or_else(|| csv_header::detect_delimiter(entity, text));
+    super::csv_quotes::check(text, delimiter)?;
     let lines = LineIndex::of(text.as_bytes());
     let mut reader = csv::ReaderBuilder::new()
         .flexible(true)

@@ -3,6 +3,7 @@
 mod cell;
 mod client;
 mod csv_header;
+mod csv_quotes;
 mod csv_rows;
 mod decode;
 mod input;
