@@ -94,27 +94,68 @@ pub(crate) async fn follow_operations(
 /// last live operation (by sequence, unsequenced last, as the part lists them), since what a
 /// routing produced is what its last step passed; its scrap and rework are the sums over its
 /// live operations. Writes only when they differ, so a part whose totals stand is not touched
-/// (`quantities::a_part_sums_the_operations_it_holds`).
+/// (`quantities::concurrent_reports_add_up_on_the_part`), and answers then `part.updated`
+/// naming the totals that changed: a quantity report or a sync changes the part as `GET`
+/// shows it, and a feed reader learns it (`quantities::a_part_says_when_its_totals_change`).
 pub(crate) async fn sum_totals(
     tx: &mut dyn Statements,
     part: Uuid,
     now: &str,
-) -> Result<(), StoreError> {
-    let live = "FROM operations AS o WHERE o.part_id = $1::uuid AND o.deleted_at IS NULL";
+) -> Result<Option<NewEvent>, StoreError> {
+    const TOTALS: [&str; 3] = ["quantity_good", "quantity_scrap", "quantity_rework"];
+    let live = "FROM operations AS o WHERE o.part_id = p.id AND o.deleted_at IS NULL";
     let good = format!(
         "COALESCE((SELECT o.quantity_good {live} \
          ORDER BY o.sequence IS NULL DESC, o.sequence DESC, o.id DESC LIMIT 1), 0)"
     );
     let sum = |column: &str| format!("COALESCE((SELECT SUM(o.{column}) {live}), 0)");
-    let (scrap, rework) = (sum("quantity_scrap"), sum("quantity_rework"));
     let sql = format!(
-        "UPDATE parts SET quantity_good = {good}, quantity_scrap = {scrap}, \
-         quantity_rework = {rework}, updated_at = $2::timestamptz \
-         WHERE id = $1::uuid AND NOT (quantity_good = {good} AND quantity_scrap = {scrap} \
-           AND quantity_rework = {rework})"
+        "SELECT CAST(p.quantity_good AS BIGINT), CAST(p.quantity_scrap AS BIGINT), \
+                CAST(p.quantity_rework AS BIGINT), \
+                CAST({good} AS BIGINT), CAST({} AS BIGINT), CAST({} AS BIGINT) \
+         FROM parts AS p WHERE p.id = $1::uuid",
+        sum("quantity_scrap"),
+        sum("quantity_rework"),
     );
-    tx.run(&sql, vec![part.into(), now.into()]).await?;
-    Ok(())
+    let Some(row) = tx.row(&sql, vec![part.into()]).await? else {
+        return Ok(None);
+    };
+    let mut changed = Vec::new();
+    let mut totals = Vec::new();
+    for (i, column) in TOTALS.iter().enumerate() {
+        let (held, summed) = (row.int(i)?, row.int(i + 3)?);
+        if held != summed {
+            changed.push(*column);
+        }
+        totals.push(summed);
+    }
+    if changed.is_empty() {
+        return Ok(None);
+    }
+    tx.run(
+        "UPDATE parts SET quantity_good = $2, quantity_scrap = $3, quantity_rework = $4, \
+         updated_at = $5::timestamptz WHERE id = $1::uuid",
+        vec![
+            part.into(),
+            totals[0].into(),
+            totals[1].into(),
+            totals[2].into(),
+            now.into(),
+        ],
+    )
+    .await?;
+    let view = tx
+        .record(Entity::Parts, part)
+        .await?
+        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
+    Ok(Some(NewEvent {
+        event_type: "part.updated".to_owned(),
+        entity: Some(kind_of(Entity::Parts)),
+        record_id: Some(view.id),
+        external_source: view.external_source.clone(),
+        external_id: Some(view.external_id.clone()),
+        data: with_field(view.get(), "changed_fields", &changed),
+    }))
 }
 
 /// Of `parts`, those the floor worked on, in one statement however many.

@@ -63,7 +63,7 @@ pub(crate) async fn report(
             StoreError::Conflict("the report could not be stored; retry".to_owned())
         });
     }
-    add_totals(tx, operation, part, report, &at, &now).await?;
+    let part_updated = add_totals(tx, operation, part, report, &at, &now).await?;
     claim_parents(tx, &found, &at).await?;
     let recorded = Recorded {
         report: stored(tx, "q.id = $1::uuid", vec![id.into()])
@@ -71,8 +71,10 @@ pub(crate) async fn report(
             .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?,
         operation: operation_progress(tx, operation).await?,
     };
-    let event = quantity_event(&recorded);
-    let appended = append(tx, scope, &[event], &now).await?;
+    let events: Vec<NewEvent> = std::iter::once(quantity_event(&recorded))
+        .chain(part_updated)
+        .collect();
+    let appended = append(tx, scope, &events, &now).await?;
     tx.after_commit(appended);
     Ok(Reported::Created(Box::new(recorded)))
 }
@@ -107,9 +109,9 @@ async fn earlier(
     }))))
 }
 
-/// Adds the report to the operation's totals and recomputes its part's ([`sum_totals`]). The
-/// operation becomes the floor's (`floor_at`); its part and job
-/// do in [`claim_parents`].
+/// Adds the report to the operation's totals and recomputes its part's ([`sum_totals`]),
+/// answering the part's event if its totals changed. The operation becomes the floor's
+/// (`floor_at`); its part and job do in [`claim_parents`].
 async fn add_totals(
     tx: &mut dyn Tx,
     operation: Uuid,
@@ -117,7 +119,7 @@ async fn add_totals(
     report: &NewReport,
     at: &str,
     now: &str,
-) -> Result<(), StoreError> {
+) -> Result<Option<NewEvent>, StoreError> {
     tx.run(
         "UPDATE operations SET quantity_good = quantity_good + $2, \
          quantity_scrap = quantity_scrap + $3, quantity_rework = quantity_rework + $4, \

@@ -234,10 +234,10 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         let mut statements = self.writer.statements();
         let worked = worked(&mut statements, &parts).await?;
         for part in receiving.iter().filter(|p| !worked.contains(p)) {
-            sum_totals(&mut statements, *part, now).await?;
+            events.extend(sum_totals(&mut statements, *part, now).await?);
         }
         for part in worked {
-            sum_totals(&mut statements, part, now).await?;
+            events.extend(sum_totals(&mut statements, part, now).await?);
             let part = PartOf::Part(part);
             events.extend(follow_operations(&mut statements, part, now, now).await?);
         }

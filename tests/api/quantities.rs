@@ -384,7 +384,70 @@ async fn concurrent_reports_add_up_on_the_part(engine: Engine) {
     assert_eq!(totals(part.data()), (30, 90, 0), "{}", part.body);
 }
 
+/// A report or a sync that changes a part's totals says so in the feed: `part.updated` naming
+/// the totals, its record as `GET` shows it after (they changed with no part event, so a feed
+/// reader never learnt a part's produced units). A report that leaves them stands writes none.
+async fn a_part_says_when_its_totals_change(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, o2) = routing(&server, &key).await;
+    let part_events = || async {
+        let page = server
+            .get("/api-events?types=part.updated", &key)
+            .await
+            .expect(200);
+        page.data()["events"].as_array().unwrap().clone()
+    };
+    let part_now = || async {
+        let part = server
+            .get("/api-parts/by-external/SAP/P", &key)
+            .await
+            .expect(200);
+        // As an event shows a record: without the children `GET` nests in it.
+        let mut part = part.data().clone();
+        part.as_object_mut().unwrap().remove("operations");
+        part
+    };
+
+    // O2 is the last step: its good units are the part's.
+    let report = json!({"operation_id": o2, "good": 30, "scrap": 1});
+    server.post(PATH, &key, &report).await.expect(201);
+    let events = part_events().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(
+        events[0]["data"]["changed_fields"],
+        json!(["quantity_good", "quantity_scrap"])
+    );
+    let mut shown = events[0]["data"].clone();
+    shown.as_object_mut().unwrap().remove("changed_fields");
+    assert_eq!(shown, part_now().await, "the part as GET shows it");
+
+    // Good units of O1 are not the part's: nothing of the part changes, no event.
+    let report = json!({"operation_id": o1, "good": 5});
+    server.post(PATH, &key, &report).await.expect(201);
+    assert_eq!(part_events().await.len(), 1);
+
+    // The ERP moves O1 behind O2: O1's 5 good units are now the part's.
+    let moved = json!({"external_id": "O1", "external_source": "SAP", "part_external_id": "P",
+        "operation_name": "Cut", "sequence": 9, "cell_name": "Saw"});
+    server
+        .put("/api-operations/sync", &key, &moved)
+        .await
+        .expect(200);
+    let events = part_events().await;
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(
+        events[1]["data"]["changed_fields"],
+        json!(["quantity_good"])
+    );
+    assert_eq!(events[1]["data"]["quantity_good"], 5);
+    let mut shown = events[1]["data"].clone();
+    shown.as_object_mut().unwrap().remove("changed_fields");
+    assert_eq!(shown, part_now().await, "the part as GET shows it");
+}
+
 on_every_engine!(
+    a_part_says_when_its_totals_change,
     quantities_add_up_on_operations_and_parts,
     a_retried_report_counts_once,
     bad_reports_are_refused,
