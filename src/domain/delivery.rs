@@ -70,8 +70,9 @@ pub enum Verdict {
 
 /// The verdict on an attempt that answered `status` (none: a timeout, a refused connection, a
 /// redirect), the `attempts` made so far this one included, `jitter` scaling the wait.
-/// `Retry-After` replaces the schedule's wait on 429 and 503 but not its length
-/// (`webhooks::retries_run_out_and_honour_retry_after`).
+/// `Retry-After` on 429 and 503 lengthens the schedule's wait, never shortens it: a receiver
+/// asking for 1 s had every attempt spent within seconds, where a plain 500 is retried over
+/// the whole schedule (`webhooks::retries_run_out_and_honour_retry_after`).
 pub fn verdict(
     status: Option<u16>,
     retry_after: Option<Duration>,
@@ -85,7 +86,7 @@ pub fn verdict(
         _ => match schedule.after(attempts, jitter) {
             None => Verdict::Failed,
             Some(wait) => match (status, retry_after) {
-                (Some(429 | 503), Some(asked)) => Verdict::Retry(asked),
+                (Some(429 | 503), Some(asked)) => Verdict::Retry(asked.max(wait)),
                 _ => Verdict::Retry(wait),
             },
         },
@@ -120,6 +121,11 @@ mod tests {
         assert_eq!(
             verdict(Some(429), Some(s(7)), 1, &schedule, 1.0),
             Verdict::Retry(s(7))
+        );
+        assert_eq!(
+            verdict(Some(503), Some(s(0)), 2, &schedule, 1.0),
+            Verdict::Retry(s(2)),
+            "a shorter wait asked for keeps the schedule's"
         );
         assert_eq!(
             verdict(Some(500), Some(s(7)), 1, &schedule, 1.0),

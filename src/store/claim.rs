@@ -34,16 +34,26 @@ const SENDABLE: &str = "d.status = 'pending' AND d.next_attempt_at <= $1::timest
     AND NOT EXISTS (SELECT 1 FROM webhook_deliveries AS e WHERE e.endpoint_id = d.endpoint_id \
       AND e.record_id = d.record_id AND e.status = 'pending' AND e.position < d.position)";
 
-/// Takes up to `limit` due deliveries, at most `per_endpoint` in flight for any endpoint, and
-/// leases them for `lease`: until then no instance takes them again; a crash lets the lease
-/// run out and the delivery is sent again, with the same `webhook-id`.
+/// The most sends in flight, across instances, to one endpoint and to one tenant's endpoints.
+#[derive(Debug, Clone, Copy)]
+pub struct Caps {
+    pub per_endpoint: usize,
+    /// So that one tenant's receivers that never answer (each send held for its 15 s timeout)
+    /// cannot hold every send of the instance and delay every other tenant's
+    /// (`webhook_retries::one_tenants_stuck_receivers_do_not_delay_another_tenant`).
+    pub per_tenant: usize,
+}
+
+/// Takes up to `limit` due deliveries within `caps`, and leases them for `lease`: until then
+/// no instance takes them again; a crash lets the lease run out and the delivery is sent
+/// again, with the same `webhook-id`.
 ///
 /// A delivery waits while an earlier one of the same record to the same endpoint is pending,
 /// so a record's events arrive in order (`webhooks::a_records_events_arrive_in_order`).
 pub async fn claim(
     store: &dyn Store,
     limit: usize,
-    per_endpoint: usize,
+    caps: Caps,
     lease: Duration,
 ) -> Result<Vec<Claimed>, StoreError> {
     let now = time::OffsetDateTime::now_utc();
@@ -57,9 +67,9 @@ pub async fn claim(
     // per tick at 200 000 of them
     // (`webhook_retries::a_paused_endpoints_backlog_costs_a_tick_nothing`).
     let mut tx = store.begin(Access::Read).await?;
-    let open = room(&mut *tx, &now_text, per_endpoint).await?;
+    let open = room(&mut *tx, &now_text, caps).await?;
     let mut any = false;
-    for endpoint in open.in_flight.keys() {
+    for endpoint in open.free.keys() {
         // One endpoint at a time: an `IN` list of them let SQLite walk every due delivery by
         // the `webhook_deliveries_due` index, the paused endpoints' too.
         let sql = format!(
@@ -77,8 +87,8 @@ pub async fn claim(
         return Ok(Vec::new());
     }
     let mut tx = store.begin(Access::Write).await?;
-    let room = room(&mut *tx, &now_text, per_endpoint).await?;
-    let wanted = limit.min(room.free);
+    let room = room(&mut *tx, &now_text, caps).await?;
+    let wanted = limit.min(room.total_free());
     if wanted == 0 {
         tx.rollback().await?;
         return Ok(Vec::new());
@@ -90,11 +100,7 @@ pub async fn claim(
     // PostgreSQL every candidate is locked, so there are no more of them than can be taken
     // (decision 0026).
     let mut args: Vec<Arg> = vec![now_text.as_str().into()];
-    let mut open: Vec<(Uuid, usize)> = room
-        .in_flight
-        .iter()
-        .map(|(endpoint, busy)| (*endpoint, per_endpoint - busy))
-        .collect();
+    let mut open: Vec<(Uuid, usize)> = room.free.iter().map(|(e, free)| (*e, *free)).collect();
     open.sort();
     let lock = skip_locked(&*tx, "d");
     let branches: Vec<String> = open
@@ -113,13 +119,24 @@ pub async fn claim(
         .collect();
     args.push((wanted as i64).into());
     let sql = format!(
-        "SELECT c.id FROM ({}) AS c ORDER BY c.next_attempt_at, c.position LIMIT ${}",
+        "SELECT c.id, c.endpoint_id FROM ({}) AS c ORDER BY c.next_attempt_at, c.position \
+         LIMIT ${}",
         branches.join(" UNION ALL "),
         args.len()
     );
+    // Each endpoint's branch is within its own room; a tenant's endpoints together are held
+    // to the tenant's here, the earliest due first.
+    let mut tenant_free = room.tenant_free.clone();
     let mut chosen = Vec::new();
     for row in &tx.rows(&sql, args).await? {
-        chosen.push(row.id(0)?);
+        let tenant = room.tenant_of[&row.id(1)?];
+        let free = tenant_free
+            .get_mut(&tenant)
+            .expect("every open endpoint's tenant");
+        if *free > 0 {
+            *free -= 1;
+            chosen.push(row.id(0)?);
+        }
     }
     if chosen.is_empty() {
         tx.rollback().await?;
@@ -132,10 +149,25 @@ pub async fn claim(
 
 /// What the endpoints can take now.
 struct Room {
-    /// Sends in flight per endpoint that can take more.
-    in_flight: HashMap<Uuid, usize>,
-    /// Free slots over all active endpoints.
-    free: usize,
+    /// Free slots of each active endpoint that can take more (its tenant's too).
+    free: HashMap<Uuid, usize>,
+    tenant_of: HashMap<Uuid, Uuid>,
+    /// Free slots of each tenant with an endpoint in `free`.
+    tenant_free: HashMap<Uuid, usize>,
+}
+
+impl Room {
+    /// Free slots over all open endpoints, each tenant's held to its own.
+    fn total_free(&self) -> usize {
+        let mut per_tenant: HashMap<Uuid, usize> = HashMap::new();
+        for (endpoint, free) in &self.free {
+            *per_tenant.entry(self.tenant_of[endpoint]).or_default() += free;
+        }
+        per_tenant
+            .iter()
+            .map(|(tenant, free)| (*free).min(self.tenant_free[tenant]))
+            .sum()
+    }
 }
 
 /// Two plain reads instead of one join, so neither can be planned as a walk over every pending
@@ -145,7 +177,7 @@ struct Room {
 /// a `status = 'pending'` term or a `GROUP BY` let SQLite walk every pending delivery by
 /// another index instead, 60–260 ms a tick at 100 000
 /// (`webhook_retries::a_paused_endpoints_backlog_costs_a_tick_nothing`).
-async fn room(tx: &mut dyn Statements, now: &str, per_endpoint: usize) -> Result<Room, StoreError> {
+async fn room(tx: &mut dyn Statements, now: &str, caps: Caps) -> Result<Room, StoreError> {
     let mut in_flight: HashMap<Uuid, usize> = HashMap::new();
     for row in tx
         .rows(
@@ -156,22 +188,35 @@ async fn room(tx: &mut dyn Statements, now: &str, per_endpoint: usize) -> Result
     {
         *in_flight.entry(row.id(0)?).or_default() += 1;
     }
-    let mut room = Room {
-        in_flight: HashMap::new(),
-        free: 0,
-    };
+    let mut endpoints = Vec::new();
+    let mut tenant_busy: HashMap<Uuid, usize> = HashMap::new();
     for row in tx
-        .rows("SELECT id, active FROM webhook_endpoints", Vec::new())
+        .rows(
+            "SELECT id, active, tenant_id FROM webhook_endpoints",
+            Vec::new(),
+        )
         .await?
     {
-        let id = row.id(0)?;
+        let (id, tenant) = (row.id(0)?, row.id(2)?);
         let busy = in_flight.get(&id).copied().unwrap_or(0);
-        // Off, or at its limit: it takes nothing now.
-        if row.int(1)? != 1 || busy >= per_endpoint {
+        *tenant_busy.entry(tenant).or_default() += busy;
+        endpoints.push((id, row.int(1)? == 1, tenant, busy));
+    }
+    let mut room = Room {
+        free: HashMap::new(),
+        tenant_of: HashMap::new(),
+        tenant_free: HashMap::new(),
+    };
+    for (id, active, tenant, busy) in endpoints {
+        let tenant_free = caps.per_tenant.saturating_sub(tenant_busy[&tenant]);
+        // Off, or it or its tenant at the limit: it takes nothing now.
+        if !active || busy >= caps.per_endpoint || tenant_free == 0 {
             continue;
         }
-        room.free += per_endpoint - busy;
-        room.in_flight.insert(id, busy);
+        room.free
+            .insert(id, (caps.per_endpoint - busy).min(tenant_free));
+        room.tenant_of.insert(id, tenant);
+        room.tenant_free.insert(tenant, tenant_free);
     }
     Ok(room)
 }

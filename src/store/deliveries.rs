@@ -13,7 +13,7 @@ use crate::domain::delivery::{Verdict, FAILING_DAYS};
 use crate::domain::event::Event;
 use crate::domain::webhook::{filter_of, Body};
 
-pub use super::claim::{claim, refresh_statistics};
+pub use super::claim::{claim, refresh_statistics, Caps};
 
 /// Events one fan-out transaction reads for an endpoint.
 const FAN_OUT_BATCH: i64 = 500;

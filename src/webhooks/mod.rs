@@ -22,8 +22,12 @@ const TICK: Duration = Duration::from_millis(100);
 const LEASE: Duration = Duration::from_secs(30);
 /// Sends in flight in this instance.
 const IN_FLIGHT: usize = 64;
-/// Sends in flight to one endpoint, across instances.
-const PER_ENDPOINT: usize = 8;
+/// Sends in flight to one endpoint, and to one tenant's endpoints, across instances: a
+/// tenant's receivers, stuck, hold at most 24 of an instance's 64 sends.
+const CAPS: deliveries::Caps = deliveries::Caps {
+    per_endpoint: 8,
+    per_tenant: 24,
+};
 /// Deliveries fanned out after which the planner's statistics of the deliveries are refreshed,
 /// and the least time between two refreshes (`deliveries::refresh_statistics`).
 const REFRESH_AFTER: usize = 500;
@@ -80,8 +84,8 @@ impl Worker {
     /// committed stays to be sent.
     ///
     /// A round also starts as soon as a send ends, not only on the tick: an endpoint has at most
-    /// [`PER_ENDPOINT`] sends in flight, so waiting for the tick would cap one receiver at
-    /// 8 deliveries per 100 ms (decision 0024).
+    /// 8 sends in flight ([`CAPS`]), so waiting for the tick would cap one receiver at 8
+    /// deliveries per 100 ms (decision 0024).
     pub async fn run(self) {
         let mut ticks = tokio::time::interval(TICK);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -108,7 +112,7 @@ impl Worker {
         if free == 0 {
             return Ok(());
         }
-        let claimed = deliveries::claim(&*self.store, free, PER_ENDPOINT, LEASE).await?;
+        let claimed = deliveries::claim(&*self.store, free, CAPS, LEASE).await?;
         for delivery in claimed {
             let Ok(permit) = self.slots.clone().try_acquire_owned() else {
                 // More claimed than slots: its lease runs out and it is taken again.

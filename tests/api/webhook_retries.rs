@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use eryxon::domain::api_key::{IssuedKey, KeyScopes, TenantSlug};
 use eryxon::domain::webhook::Settings;
 use eryxon::domain::{Mode, Scope};
-use eryxon::store::deliveries::{claim, refresh_statistics};
+use eryxon::store::deliveries::{claim, refresh_statistics, Caps};
 use eryxon::store::delivery_log::send_test;
 use eryxon::store::webhooks;
 
@@ -17,6 +17,12 @@ use crate::floor::routing;
 use crate::on_every_engine;
 use crate::webhook_receiver::Receiver;
 use crate::webhooks::{deliveries, quick_server, register, start, PATIENCE};
+
+/// The worker's caps per endpoint, no tenant's in the way.
+const CAPS: Caps = Caps {
+    per_endpoint: 8,
+    per_tenant: 64,
+};
 
 async fn failures_are_retried_with_the_same_id(engine: Engine) {
     let server = quick_server(engine).await;
@@ -230,7 +236,7 @@ async fn a_backlog_of_one_endpoint_does_not_hold_up_the_others(engine: Engine) {
         .unwrap()
         .unwrap();
 
-    let claimed = claim(&*db.store, 9, 8, Duration::from_secs(60))
+    let claimed = claim(&*db.store, 9, CAPS, Duration::from_secs(60))
         .await
         .unwrap();
     let to = |endpoint| claimed.iter().filter(|c| c.endpoint_id == endpoint).count();
@@ -270,7 +276,7 @@ async fn a_paused_endpoints_backlog_costs_a_tick_nothing(engine: Engine) {
     let mut ticks = Vec::new();
     for _ in 0..20 {
         let started = Instant::now();
-        let claimed = claim(&*db.store, 64, 8, Duration::from_secs(60))
+        let claimed = claim(&*db.store, 64, CAPS, Duration::from_secs(60))
             .await
             .unwrap();
         assert!(claimed.is_empty(), "the endpoint is off");
@@ -288,7 +294,7 @@ async fn a_paused_endpoints_backlog_costs_a_tick_nothing(engine: Engine) {
     // The backlog is real: switched back on, the endpoint is sent it.
     db.sql(engine, "UPDATE webhook_endpoints SET active = 1")
         .await;
-    let claimed = claim(&*db.store, 64, 8, Duration::from_secs(60))
+    let claimed = claim(&*db.store, 64, CAPS, Duration::from_secs(60))
         .await
         .unwrap();
     assert_eq!(
@@ -298,7 +304,61 @@ async fn a_paused_endpoints_backlog_costs_a_tick_nothing(engine: Engine) {
     );
 }
 
+/// A tenant's 8 endpoints whose receiver never answers held all 64 of the instance's sends for
+/// their 15 s timeout, and every other tenant's deliveries waited behind them (15 s to 2 min).
+/// A tenant's endpoints hold at most 24 now: another tenant's event arrives at once.
+async fn one_tenants_stuck_receivers_do_not_delay_another_tenant(engine: Engine) {
+    let server = quick_server(engine).await;
+    let (noisy, victim) = (server.key("noisy").await, server.key("victim").await);
+    // A receiver that takes every connection and never answers.
+    let stuck = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let stuck_url = format!("http://{}/hook", stuck.local_addr().unwrap());
+    let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let holding = held.clone();
+    let accepting = tokio::spawn(async move {
+        while let Ok((connection, _)) = stuck.accept().await {
+            holding.lock().unwrap().push(connection);
+        }
+    });
+    for _ in 0..8 {
+        register(&server, &noisy, &stuck_url, json!(["cell.created"])).await;
+    }
+    let cells: Vec<Value> = (0..8)
+        .map(|i| json!({"external_id": format!("N-{i}"), "external_source": "SAP", "name": format!("n{i}")}))
+        .collect();
+    server
+        .post("/api-cells/bulk-sync", &noisy, &json!({ "cells": cells }))
+        .await
+        .expect(200);
+    // 64 deliveries; let the worker take what it may of them.
+    let started = Instant::now();
+    while held.lock().unwrap().len() < 24 && started.elapsed() < PATIENCE {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        held.lock().unwrap().len(),
+        24,
+        "the tenant's sends are capped"
+    );
+
+    let receiver = Receiver::start().await;
+    register(&server, &victim, &receiver.url, json!(["cell.created"])).await;
+    let cell = json!({"external_id": "V-1", "external_source": "SAP", "name": "v"});
+    let synced = Instant::now();
+    server
+        .put("/api-cells/sync", &victim, &cell)
+        .await
+        .expect(201);
+    receiver.wait_for(1, Duration::from_secs(5)).await;
+    assert!(synced.elapsed() < Duration::from_secs(5));
+    // Let the stuck sends fail at once, so the server stops without waiting for them.
+    accepting.abort();
+    held.lock().unwrap().clear();
+}
+
 on_every_engine!(
+    one_tenants_stuck_receivers_do_not_delay_another_tenant,
     a_backlog_of_one_endpoint_does_not_hold_up_the_others,
     a_paused_endpoints_backlog_costs_a_tick_nothing,
     failures_are_retried_with_the_same_id,
