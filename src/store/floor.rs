@@ -16,7 +16,7 @@ use crate::domain::progress::{
     JobLabel, JobProgress, OperationProgress, PartLabel, Progress, TimeEntry, Transition,
 };
 use crate::domain::value::WorkStatus;
-use crate::domain::view::RecordView;
+use crate::domain::view::{with_field, RecordView};
 use crate::domain::Entity;
 use crate::domain::Scope;
 
@@ -130,6 +130,13 @@ pub(crate) async fn act_unlogged(
         Ok(next) => next,
         Err(refusal) => return refused(Acted::Refused(refusal.message)),
     };
+    // `start` on a record on hold continues it, as Eryxon's terminals send it: the record and
+    // the event are a `resume`'s (`resumed_at`, `job.resumed`), the answer names the action
+    // sent (`floor::jobs_have_their_own_lifecycle`).
+    let action = match (action, previous) {
+        (Action::Start, WorkStatus::OnHold) => Action::Resume,
+        _ => action,
+    };
     let last = found.opt_text(6)?.map(|t| parse_stored(&t)).transpose()?;
     let report = match report.after(last) {
         Ok(report) => report,
@@ -178,7 +185,14 @@ pub(crate) async fn act_unlogged(
             )
         }
     };
-    let event = transition(&view, previous.as_str(), next.as_str());
+    let mut event = transition(&view, previous.as_str(), next.as_str());
+    // Who acted and why, as the terminal said: a job keeps no time entries, and a pause's
+    // operator has no place in the one it closes (`floor_records::an_action_says_who_and_why_in_its_event`).
+    for (name, said) in [("operator", &report.operator), ("note", &report.note)] {
+        if let Some(said) = said {
+            event.data = with_field(&event.data, name, said);
+        }
+    }
     events.insert(
         0,
         NewEvent {
@@ -284,8 +298,11 @@ async fn operation_time(
             .max(0);
         total += seconds;
         tx.run(
+            // A note on the closing action is added to the one the entry opened with, not
+            // put in its place (`floor_records::an_action_says_who_and_why_in_its_event`).
             "UPDATE time_entries SET end_time = $2::timestamptz, duration_seconds = $3, \
-             note = COALESCE($4::text, note) WHERE id = $1::uuid",
+             note = CASE WHEN $4::text IS NULL THEN note WHEN note IS NULL THEN $4::text \
+               ELSE note || '; ' || $4::text END WHERE id = $1::uuid",
             vec![
                 entry.into(),
                 at.as_str().into(),

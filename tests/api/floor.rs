@@ -286,10 +286,18 @@ async fn jobs_have_their_own_lifecycle(engine: Engine) {
         .as_str()
         .unwrap()
         .contains("stop"));
-    server
+    // `start` on hold continues the job as `resume` does.
+    let continued = server
         .post(&act("start"), &key, &json!({"at": at(30)}))
         .await
         .expect(200);
+    assert_eq!(continued.data()["operation"], "start");
+    assert!(continued.data()["job"]["resumed_at"].is_string());
+    let resumed = server
+        .get("/api-events?types=job.resumed", &key)
+        .await
+        .expect(200);
+    assert_eq!(resumed.data()["events"].as_array().unwrap().len(), 1);
     let done = server
         .post(&act("complete"), &key, &json!({}))
         .await

@@ -307,7 +307,63 @@ async fn a_part_follows_its_operations_whoever_changes_them(engine: Engine) {
     assert_eq!(p["status"], "completed", "{p:#}");
 }
 
+/// An action's `operator` and `note` are in its event, and a closing action's note joins the
+/// time entry's: a pause's note replaced the start's, its operator was kept nowhere, and a
+/// job's action dropped both.
+async fn an_action_says_who_and_why_in_its_event(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    let act = |action: &'static str, body: Value| {
+        let (server, key, o1) = (&server, &key, &o1);
+        async move {
+            let path = format!("/api-operation-lifecycle/{action}?id={o1}");
+            server.post(&path, key, &body).await.expect(200);
+        }
+    };
+    act("start", json!({"operator": "ana", "note": "setup A"})).await;
+    act("pause", json!({"operator": "bob", "note": "jam"})).await;
+    act("resume", json!({"operator": "cem"})).await;
+    act("complete", json!({})).await;
+    let entries = server
+        .get(&format!("/api-time-entries?operation_id={o1}"), &key)
+        .await
+        .expect(200);
+    let entries = entries.data()["time_entries"].as_array().unwrap().clone();
+    assert_eq!(entries[0]["operator"], "ana");
+    assert_eq!(entries[0]["note"], "setup A; jam");
+    assert_eq!(entries[1]["operator"], "cem");
+    assert_eq!(entries[1]["note"], Value::Null);
+
+    let job = "/api-jobs/by-external/SAP/J/start";
+    let body = json!({"operator": "dan", "note": "first shift"});
+    server.post(job, &key, &body).await.expect(200);
+    let events = server
+        .get(
+            "/api-events?types=operation.paused,operation.completed,job.started",
+            &key,
+        )
+        .await
+        .expect(200);
+    let events = events.data()["events"].as_array().unwrap().clone();
+    let said = |i: usize| {
+        (
+            events[i]["data"]["operator"].clone(),
+            events[i]["data"]["note"].clone(),
+        )
+    };
+    assert_eq!(said(0), (json!("bob"), json!("jam")));
+    assert_eq!(
+        said(1),
+        (Value::Null, Value::Null),
+        "nothing said, nothing added"
+    );
+    assert_eq!(events[2]["type"], "job.started");
+    assert_eq!(said(2), (json!("dan"), json!("first shift")));
+}
+
 on_every_engine!(
+    an_action_says_who_and_why_in_its_event,
     a_part_follows_its_operations_whoever_changes_them,
     reads_show_the_floors_actual_minutes,
     transition_events_carry_the_record,
