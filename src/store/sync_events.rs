@@ -367,11 +367,11 @@ impl<W: SyncWriter> SyncWriter for Recorder<'_, W> {
         self.writer.live_ids(entity, ids).await
     }
 
-    async fn active_cells_named(
+    async fn cells_named(
         &mut self,
         names: &[&str],
-    ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
-        self.writer.active_cells_named(names).await
+    ) -> Result<HashMap<String, Vec<(Uuid, bool)>>, StoreError> {
+        self.writer.cells_named(names).await
     }
 
     async fn take_written(&mut self) -> Result<Vec<RecordView>, StoreError> {

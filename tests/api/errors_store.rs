@@ -122,6 +122,12 @@ async fn a_name_shared_by_two_cells_is_ambiguous(engine: Engine) {
         "REFERENCE_NOT_FOUND",
         "inactive cells take no work"
     );
+    // Said as it is: the cell exists (it read "sync the cell first").
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains(r#"the cell named "Welding" is inactive"#),
+        "{message}"
+    );
 }
 
 async fn rate_limit_answers_429_with_headers(engine: Engine) {

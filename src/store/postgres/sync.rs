@@ -333,14 +333,13 @@ impl SyncWriter for PostgresWriter<'_> {
         Ok(ids)
     }
 
-    async fn active_cells_named(
+    async fn cells_named(
         &mut self,
         names: &[&str],
-    ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
-        let found: Vec<(String, Uuid)> = sqlx::query_as(
-            "SELECT c.name, c.id FROM cells AS c \
-             WHERE c.tenant_id = $1::uuid AND c.mode = $2::text AND c.active \
-               AND c.deleted_at IS NULL \
+    ) -> Result<HashMap<String, Vec<(Uuid, bool)>>, StoreError> {
+        let found: Vec<(String, Uuid, bool)> = sqlx::query_as(
+            "SELECT c.name, c.id, c.active FROM cells AS c \
+             WHERE c.tenant_id = $1::uuid AND c.mode = $2::text AND c.deleted_at IS NULL \
                AND c.name = ANY($3::text[]) ORDER BY c.id FOR KEY SHARE",
         )
         .persistent(plan_once(names.len()))
@@ -349,9 +348,9 @@ impl SyncWriter for PostgresWriter<'_> {
         .bind(names)
         .fetch_all(&mut *self.conn)
         .await?;
-        let mut cells: HashMap<String, Vec<Uuid>> = HashMap::new();
-        for (name, id) in found {
-            cells.entry(name).or_default().push(id);
+        let mut cells: HashMap<String, Vec<(Uuid, bool)>> = HashMap::new();
+        for (name, id, active) in found {
+            cells.entry(name).or_default().push((id, active));
         }
         Ok(cells)
     }

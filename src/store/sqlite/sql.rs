@@ -276,7 +276,7 @@ pub(super) fn resolve(entity: Entity) -> String {
 }
 
 /// The name and id of every active, live cell named in `?3`.
-pub(super) const ACTIVE_CELLS_NAMED: &str = "SELECT json_group_array(json_array(c.name, c.id)) \
+pub(super) const CELLS_NAMED: &str = "SELECT json_group_array(json_array(c.name, c.id, \
+     json(CASE WHEN c.active = 1 THEN 'true' ELSE 'false' END))) \
      FROM json_each(?3) AS r CROSS JOIN cells AS c \
-     ON c.tenant_id = ?1 AND c.mode = ?2 AND c.name = r.value AND c.active = 1 \
-     AND c.deleted_at IS NULL";
+     ON c.tenant_id = ?1 AND c.mode = ?2 AND c.name = r.value AND c.deleted_at IS NULL";

@@ -106,16 +106,15 @@ impl SyncWriter for SqliteWriter<'_> {
         Ok(ids)
     }
 
-    async fn active_cells_named(
+    async fn cells_named(
         &mut self,
         names: &[&str],
-    ) -> Result<HashMap<String, Vec<Uuid>>, StoreError> {
-        let found: Vec<(String, Uuid)> = self
-            .fetch_json(sql::ACTIVE_CELLS_NAMED, encode(&names))
-            .await?;
-        let mut cells: HashMap<String, Vec<Uuid>> = HashMap::new();
-        for (name, id) in found {
-            cells.entry(name).or_default().push(id);
+    ) -> Result<HashMap<String, Vec<(Uuid, bool)>>, StoreError> {
+        let found: Vec<(String, Uuid, bool)> =
+            self.fetch_json(sql::CELLS_NAMED, encode(&names)).await?;
+        let mut cells: HashMap<String, Vec<(Uuid, bool)>> = HashMap::new();
+        for (name, id, active) in found {
+            cells.entry(name).or_default().push((id, active));
         }
         Ok(cells)
     }

@@ -168,11 +168,12 @@ pub(crate) trait SyncWriter: Send {
         ids: &[Uuid],
     ) -> impl std::future::Future<Output = Result<HashSet<Uuid>, StoreError>> + Send;
 
-    /// The ids of the active cells bearing each of these names.
-    fn active_cells_named(
+    /// The live cells bearing each of these names: id, and whether active.
+    #[allow(clippy::type_complexity)]
+    fn cells_named(
         &mut self,
         names: &[&str],
-    ) -> impl std::future::Future<Output = Result<HashMap<String, Vec<Uuid>>, StoreError>> + Send;
+    ) -> impl std::future::Future<Output = Result<HashMap<String, Vec<(Uuid, bool)>>, StoreError>> + Send;
 
     /// The rows the upserts so far created or changed, as a read shows them now (as
     /// PostgreSQL's upsert answered them; read back by rowid on SQLite), taken once.

@@ -16,7 +16,9 @@ use crate::store::StoreError;
 /// The batch's cells, so every operation resolves its `cell_name` (active cells by exact name)
 /// or `cell_id` (a live, active cell of this tenant) from two queries for the whole batch.
 pub(super) struct CellDirectory {
-    by_name: HashMap<String, Vec<Uuid>>,
+    /// Live cells by name, with whether each is active: a name only inactive cells bear is
+    /// refused saying so (it read "sync the cell first" of a cell synced and deactivated).
+    by_name: HashMap<String, Vec<(Uuid, bool)>>,
     ids: HashSet<Uuid>,
 }
 
@@ -39,7 +41,7 @@ impl CellDirectory {
             by_name: if names.is_empty() {
                 HashMap::new()
             } else {
-                writer.active_cells_named(&names).await?
+                writer.cells_named(&names).await?
             },
             ids: writer.live_ids(Entity::Cells, &ids).await?,
         })
@@ -57,13 +59,22 @@ impl CellDirectory {
             }
             CellRef::Name(name) => name,
         };
-        match self
+        let cells = self
             .by_name
             .get(name)
             .map(Vec::as_slice)
-            .unwrap_or_default()
-        {
+            .unwrap_or_default();
+        let active: Vec<Uuid> = cells.iter().filter(|c| c.1).map(|c| c.0).collect();
+        match active.as_slice() {
             [id] => Ok(*id),
+            [] if !cells.is_empty() => Err(RecordError::reference(
+                ErrorCode::ReferenceNotFound,
+                "cell_name",
+                format!(
+                    "the cell named {name:?} is inactive (\"active\": false); make it active \
+                     or route the operation to another cell"
+                ),
+            )),
             [] => Err(RecordError::reference(
                 ErrorCode::ReferenceNotFound,
                 "cell_name",
