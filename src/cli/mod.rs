@@ -154,6 +154,15 @@ async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
             database,
         } => {
             let tenant = TenantSlug::parse(&tenant).map_err(anyhow::Error::msg)?;
+            // Printed by `api-key list`: a control character (an escape sequence) would rewrite
+            // the operator's terminal.
+            if let Some(name) = &name {
+                if name.chars().count() > 100 || name.chars().any(char::is_control) {
+                    anyhow::bail!(
+                        "--name: at most 100 characters, none of them control characters"
+                    );
+                }
+            }
             let store = database.open().await?;
             let mode = if test { Mode::Test } else { Mode::Live };
             let key = IssuedKey::generate(mode);
@@ -184,8 +193,14 @@ async fn api_key(command: ApiKeyCommand) -> anyhow::Result<()> {
             database,
         } => {
             let store = database.open().await?;
+            let asked = crate::store::timestamp();
             let info = store.revoke_api_key(&id_or_prefix).await?;
-            println!("revoked {} ({})", info.prefix, info.id);
+            match info.revoked_at.as_deref() {
+                Some(at) if at < asked.as_str() => {
+                    println!("{} ({}) was already revoked at {at}", info.prefix, info.id)
+                }
+                _ => println!("revoked {} ({})", info.prefix, info.id),
+            }
         }
     }
     Ok(())

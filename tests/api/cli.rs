@@ -100,8 +100,17 @@ async fn api_keys_are_created_listed_and_revoked(engine: Engine) {
         "--database",
         &db,
     ]));
-    assert!(revoked.contains("revoked"), "{revoked}");
+    assert!(revoked.starts_with("revoked"), "{revoked}");
     server.get("/api-cells", &key).await.expect(401);
+    // Again: said as it is, and when it was.
+    let again = stdout(&eryxon(&[
+        "api-key",
+        "revoke",
+        &listed_id,
+        "--database",
+        &db,
+    ]));
+    assert!(again.contains("was already revoked at"), "{again}");
 
     let unknown = eryxon(&[
         "api-key",
@@ -121,6 +130,19 @@ async fn api_keys_are_created_listed_and_revoked(engine: Engine) {
         &db,
     ]);
     assert!(!bad_tenant.status.success());
+    // `api-key list` prints names: no escape sequence gets into an operator's terminal.
+    let escape = eryxon(&[
+        "api-key",
+        "create",
+        "--tenant",
+        "acme",
+        "--name",
+        "ERP\u{1b}[2J",
+        "--database",
+        &db,
+    ]);
+    assert!(!escape.status.success());
+    assert!(String::from_utf8_lossy(&escape.stderr).contains("--name"));
 }
 
 on_every_engine!(api_keys_are_created_listed_and_revoked);

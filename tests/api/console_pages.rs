@@ -30,6 +30,9 @@ async fn the_pages_read_each_engine(engine: Engine) {
         overview.contains(r#"<a href="/console/syncs">3</a>"#),
         "{overview}"
     );
+    // With a slash, as a hand types it: the overview (it was a JSON 404).
+    let slashed = page(&server, &session, "/console/").await;
+    assert!(slashed.contains(r#"id="rejected-24h""#), "{slashed}");
     let rejected = page(&server, &session, "/console/syncs?outcome=rejected").await;
     assert!(rejected.contains("POST /api-cells/bulk-sync"));
     assert!(!rejected.contains("PUT /api-jobs/sync"));

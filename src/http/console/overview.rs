@@ -18,7 +18,11 @@ use crate::store::{webhook_health, webhooks};
 use crate::store::{Feed, FeedQuery, ImportOutcome, ImportQuery, ListQuery, Store};
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/console", get(show))
+    // `/console/`, as a hand types or a proxy rewrites it, is the overview too.
+    Router::new().route("/console", get(show)).route(
+        "/console/",
+        get(|| async { axum::response::Redirect::permanent("/console") }),
+    )
 }
 
 /// Rejected records are summed over at most this many syncs with rejections (then "at least").
