@@ -296,7 +296,13 @@ pub fn check_url(text: &str, allowed: &AllowedNetworks) -> Result<String, FieldE
     if !matches!(url.scheme(), "http" | "https") {
         return Err(bad("must be an http or https URL"));
     }
-    if url.host_str().is_none_or(str::is_empty) {
+    // As written, not as parsed: a URL parser reads `https:///x` as `https://x/`, a host the
+    // tenant never named (`tests::urls_must_be_http_with_a_host`).
+    let written_host = text
+        .get(url.scheme().len() + 1..)
+        .and_then(|rest| rest.strip_prefix("//"))
+        .is_some_and(|rest| !rest.starts_with(['/', '\\']));
+    if url.host_str().is_none_or(str::is_empty) || !written_host {
         return Err(bad("must name a host"));
     }
     if !url.username().is_empty() || url.password().is_some() {
@@ -443,6 +449,9 @@ mod tests {
             // Other spellings of addresses, which URL parsing turns into 127.0.0.2 and 10.0.0.1.
             "https://2130706434/x",
             "https://0xa.1/x",
+            // No host as written, though a parser makes `x` the host.
+            "https:///x",
+            "https:x",
         ] {
             assert_eq!(
                 check_url(bad, &loopback).unwrap_err().field.as_deref(),
