@@ -389,6 +389,11 @@ async fn a_misspelt_column_stops_the_push_before_anything_is_sent(engine: Engine
         [6, 6],
         "six would be created: {stdout}"
     );
+    assert!(
+        text(&dry.stderr)
+            .contains("dry run: the server checked every record above and wrote nothing"),
+        "said so: {dry:?}"
+    );
     assert_eq!(
         total(&server, "cells", &key).await,
         0,
