@@ -98,7 +98,9 @@ pub fn decode<T: DeserializeOwned>(json: &[u8]) -> Result<T, FieldError> {
     let mut deserializer = serde_json::Deserializer::from_slice(json);
     let value = serde_path_to_error::deserialize(&mut deserializer)
         .map_err(|error| path_error(error, json))?;
-    deserializer.end().map_err(syntax_error)?;
+    deserializer
+        .end()
+        .map_err(|error| syntax_error(error, json))?;
     Ok(value)
 }
 
@@ -168,7 +170,30 @@ const LONE_SURROGATE_MESSAGE: &str = "holds a \\u escape of half a UTF-16 surrog
 /// How an escape no string can hold is reported when it is in a key of the object named.
 pub const KEY_ERROR: &str = "an object key holds an escape no string can hold: ";
 
-fn syntax_error(error: serde_json::Error) -> FieldError {
+fn syntax_error(error: serde_json::Error, json: &[u8]) -> FieldError {
+    // An ERP writing Latin-1 or Windows-1252 was told of an "invalid unicode code point".
+    let utf8 = match error.to_string().starts_with("invalid unicode code point") {
+        true => std::str::from_utf8(json).map(drop),
+        false => Ok(()),
+    };
+    if let Err(bad) = utf8 {
+        let at = bad.valid_up_to();
+        let line = json[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        let column = at
+            - json[..at]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |n| n + 1)
+            + 1;
+        return FieldError {
+            field: None,
+            message: format!(
+                "invalid JSON: byte 0x{:02X} is not UTF-8, as JSON must be (text in Latin-1 or \
+                 Windows-1252 must be converted) at line {line} column {column}",
+                json[at]
+            ),
+        };
+    }
     FieldError {
         field: None,
         message: format!("invalid JSON: {error}"),
@@ -188,7 +213,7 @@ fn path_error(error: serde_path_to_error::Error<serde_json::Error>, json: &[u8])
     let inner = error.into_inner();
     if !inner.is_data() {
         if !VALUE_ERRORS.iter().any(|e| message.starts_with(e)) {
-            return syntax_error(inner);
+            return syntax_error(inner, json);
         }
         if LONE_SURROGATE.iter().any(|e| message.starts_with(e)) {
             LONE_SURROGATE_MESSAGE.clone_into(&mut message);
@@ -416,6 +441,16 @@ mod tests {
         assert_eq!(
             error.message,
             "must be a whole number from 1 to 2147483647 (got -1.5E+400)"
+        );
+    }
+
+    #[test]
+    fn a_body_that_is_not_utf8_says_so() {
+        let error = decode::<serde_json::Value>(b"{\"name\":\n \"Caf\xe9\"}").unwrap_err();
+        assert_eq!(
+            error.message,
+            "invalid JSON: byte 0xE9 is not UTF-8, as JSON must be (text in Latin-1 or \
+             Windows-1252 must be converted) at line 2 column 6"
         );
     }
 

@@ -33,6 +33,15 @@ async fn the_pages_read_each_engine(engine: Engine) {
     // With a slash, as a hand types it: the overview (it was a JSON 404).
     let slashed = page(&server, &session, "/console/").await;
     assert!(slashed.contains(r#"id="rejected-24h""#), "{slashed}");
+    let past = page(&server, &session, "/console/syncs?offset=99999").await;
+    assert!(
+        past.contains("No rows from row 100000 on; there are 3"),
+        "{past}"
+    );
+    assert!(
+        past.contains("offset=0\" rel=\"prev\""),
+        "back to the last page: {past}"
+    );
     let rejected = page(&server, &session, "/console/syncs?outcome=rejected").await;
     assert!(rejected.contains("POST /api-cells/bulk-sync"));
     assert!(!rejected.contains("PUT /api-jobs/sync"));

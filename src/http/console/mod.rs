@@ -296,11 +296,23 @@ pub(super) fn pager(
 ) -> Markup {
     let first = u64::from(offset) + u64::from(shown > 0);
     let last = u64::from(offset) + shown as u64;
+    // An offset past the end (an old link, a hand-edited address) shows no rows and leads
+    // back to the last page; it read "Rows 99999999–99999999 of 10000".
+    let past_end = shown == 0 && offset > 0;
+    let previous = if past_end {
+        u32::try_from(total.saturating_sub(1) / u64::from(limit) * u64::from(limit)).unwrap_or(0)
+    } else {
+        offset.saturating_sub(limit)
+    };
     html! {
         nav.pager aria-label="Pages" {
-            span { "Rows " (first) "–" (last) " of " (total) }
+            @if past_end {
+                span { "No rows from row " (u64::from(offset) + 1) " on; there are " (total) }
+            } @else {
+                span { "Rows " (first) "–" (last) " of " (total) }
+            }
             @if offset > 0 {
-                a href=(link(offset.saturating_sub(limit))) rel="prev" { "← Previous page" }
+                a href=(link(previous)) rel="prev" { "← Previous page" }
             }
             @if last < total {
                 a href=(link(offset + limit)) rel="next" { "Next page →" }
