@@ -201,7 +201,7 @@ impl IntoResponse for ApiError {
         } else if status.is_client_error() {
             // Under the request's span, so the request id an ERP reports finds why
             // (`security::key_secrets_never_reach_logs_or_answers`).
-            tracing::info!(code, message = %self.public_message(), "request refused");
+            tracing::info!(code, reason = %self.public_message(), "request refused");
         }
         let body = Envelope {
             success: false,
