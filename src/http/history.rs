@@ -22,6 +22,8 @@ pub struct ImportParams {
     entity: Option<String>,
     /// `clean`, `rejected` or `failed`, as the console filters.
     outcome: Option<String>,
+    /// The `X-Request-Id` of the call, as an ERP reports a failure.
+    request_id: Option<String>,
     limit: Option<u32>,
     offset: Option<u32>,
 }
@@ -80,6 +82,7 @@ pub async fn list(
     let query = ImportQuery {
         entity: params.entity.as_deref().map(entity_named).transpose()?,
         outcome: params.outcome.as_deref().map(outcome_named).transpose()?,
+        request_id: params.request_id,
         limit: page_limit(params.limit)?,
         offset: params.offset.unwrap_or(0),
         ..ImportQuery::default()

@@ -16,6 +16,8 @@ pub struct ImportQuery {
     pub outcome: Option<ImportOutcome>,
     /// Only calls made at or after this stored timestamp.
     pub since: Option<String>,
+    /// Only the call answered with this `X-Request-Id`.
+    pub request_id: Option<String>,
     pub limit: u32,
     pub offset: u32,
 }
@@ -109,10 +111,12 @@ pub(crate) fn insert_statement(entries: &[(Scope, &ImportEntry)], args: &mut Vec
     )
 }
 
-/// Binds tenant, mode, entity, since and outcome (`ImportOutcome::as_str`), in that order.
+/// Binds tenant, mode, entity, since, outcome (`ImportOutcome::as_str`) and request id, in
+/// that order.
 const FILTERS: &str =
     "i.tenant_id = $1::uuid AND i.mode = $2 AND ($3::text IS NULL OR i.entity = $3::text) \
      AND ($4::text IS NULL OR i.created_at >= $4::timestamptz) \
+     AND ($6::text IS NULL OR i.request_id = $6::text) \
      AND ($5::text IS NULL OR ($5::text = 'clean' AND i.errors = 0 AND i.status < 400) \
        OR ($5::text = 'rejected' AND i.errors > 0 AND i.status < 400) OR ($5::text = 'failed' AND i.status >= 400))";
 
@@ -178,6 +182,7 @@ pub(crate) async fn list(
             query.entity.map(|e| e.plural().to_owned()).into(),
             query.since.clone().into(),
             query.outcome.map(|o| o.as_str().to_owned()).into(),
+            query.request_id.clone().into(),
         ]
     };
     let mut args = filters();
@@ -186,7 +191,7 @@ pub(crate) async fn list(
         i64::from(query.offset).into(),
     ]);
     let sql = format!(
-        "{} WHERE {FILTERS} ORDER BY i.id DESC LIMIT $6 OFFSET $7",
+        "{} WHERE {FILTERS} ORDER BY i.id DESC LIMIT $7 OFFSET $8",
         columns(tx, false)
     );
     let records = tx

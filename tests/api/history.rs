@@ -89,6 +89,14 @@ async fn every_sync_call_is_in_the_history(engine: Engine) {
         let only = server.get(&path, &key).await.expect(200);
         assert_eq!(only.data()["pagination"]["total"], total, "{outcome}");
     }
+    // By the request id an ERP reports.
+    let request_id = part_reply.header("x-request-id").unwrap();
+    let found = server
+        .get(&format!("/api-sync/imports?request_id={request_id}"), &key)
+        .await
+        .expect(200);
+    assert_eq!(found.data()["pagination"]["total"], 1);
+    assert_eq!(found.data()["imports"][0]["status"], 422);
     let wrong = server
         .get("/api-sync/imports?outcome=bad", &key)
         .await

@@ -125,9 +125,15 @@ fn completion(operation_id: &str) -> Completion {
                     parameters::query(
                         "outcome",
                         one_of(["clean", "rejected", "failed"]).into(),
-                        "Only calls that ended so: `clean` (answered below 400, nothing \
-                         rejected), `rejected` (a record rejected), `failed` (answered 400 or \
-                         above).",
+                        "Only calls that ended so, each call under one: `clean` (answered \
+                         below 400, nothing rejected), `rejected` (answered below 400, a \
+                         record rejected), `failed` (answered 400 or above).",
+                    ),
+                    parameters::query(
+                        "request_id",
+                        ObjectBuilder::new().schema_type(Type::String).into(),
+                        "Only the call answered with this `X-Request-Id`, as an ERP reports \
+                         a failure.",
                     ),
                     parameters::limit(),
                     parameters::offset(),
