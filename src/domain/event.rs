@@ -13,7 +13,7 @@ use super::Entity;
 const RECORD_KINDS: [&str; 5] = ["job", "part", "operation", "cell", "resource"];
 const RECORD_CHANGES: [&str; 4] = ["created", "updated", "deleted", "restored"];
 /// Events the floor's actions write.
-const FLOOR_TYPES: [&str; 10] = [
+const FLOOR_TYPES: [&str; 11] = [
     "job.started",
     "job.stopped",
     "job.resumed",
@@ -22,6 +22,7 @@ const FLOOR_TYPES: [&str; 10] = [
     "operation.paused",
     "operation.resumed",
     "operation.completed",
+    "part.started",
     "part.completed",
     "production.quantity_reported",
 ];
@@ -33,8 +34,7 @@ const OTHER_TYPES: [&str; 2] = ["sync.completed", "webhook.endpoint_disabled"];
 /// subscribes to them beside the ones it does write, and must not be refused for it
 /// (`webhooks_rules::eryxons_other_event_types_are_accepted`). A filter naming them matches
 /// nothing.
-const ERYXON_ONLY_TYPES: [&str; 8] = [
-    "part.started",
+const ERYXON_ONLY_TYPES: [&str; 7] = [
     "batch.started",
     "batch.completed",
     "issue.created",

@@ -155,7 +155,8 @@ pub(crate) async fn act_unlogged(
             move_record(tx, machine, id, previous, next, action, &at, &now, worked).await?;
             claim_parents(tx, &found, &at).await?;
             let mut events = Vec::new();
-            if next == WorkStatus::Completed {
+            // A first start may begin the part; a completion may end it.
+            if next == WorkStatus::Completed || previous == WorkStatus::NotStarted {
                 events.extend(complete_part_when_done(tx, id, &at, &now).await?);
             }
             let view = read_record(tx, Entity::Operations, id).await?;

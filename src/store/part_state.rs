@@ -29,7 +29,9 @@ pub(crate) enum PartOf {
 /// given an operation to do (added, restored, moved in or set back by a sync) is
 /// `in_progress` again, answering `part.updated` with `previous_status` and `new_status`; it
 /// stayed `completed` while the floor worked on the new operation, and no sync could correct
-/// it, the status being the floor's.
+/// it, the status being the floor's. A part still `not_started` one of whose operations the
+/// floor began is `in_progress`, answering `part.started` (it went from `not_started` to
+/// `completed` in one step).
 pub(crate) async fn follow_operations(
     tx: &mut dyn Statements,
     part: PartOf,
@@ -45,7 +47,9 @@ pub(crate) async fn follow_operations(
                 CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
                   AND o.deleted_at IS NULL AND o.status <> 'completed') AS BIGINT), \
                 CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
-                  AND o.deleted_at IS NULL AND o.status = 'completed') AS BIGINT) \
+                  AND o.deleted_at IS NULL AND o.status = 'completed') AS BIGINT), \
+                CAST((SELECT count(*) FROM operations AS o WHERE o.part_id = p.id \
+                  AND o.deleted_at IS NULL AND o.status <> 'not_started') AS BIGINT) \
          FROM parts AS p WHERE p.id = {condition}"
     );
     let row = tx
@@ -53,7 +57,7 @@ pub(crate) async fn follow_operations(
         .await?
         .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
     let (part, status) = (row.id(0)?, row.text(1)?);
-    let (open, done) = (row.int(2)?, row.int(3)?);
+    let (open, done, begun) = (row.int(2)?, row.int(3)?, row.int(4)?);
     let completed = status == WorkStatus::Completed.as_str();
     let (set, event_type, next) = if open == 0 && done > 0 && !completed {
         (
@@ -66,6 +70,14 @@ pub(crate) async fn follow_operations(
         (
             "status = 'in_progress', completed_at = NULL",
             "part.updated",
+            WorkStatus::InProgress,
+        )
+    } else if begun > 0 && status == WorkStatus::NotStarted.as_str() {
+        // The floor began one of its operations: Eryxon's `part.started`
+        // (`floor::an_operation_goes_through_its_lifecycle`).
+        (
+            "status = 'in_progress', floor_at = COALESCE(floor_at, $2::timestamptz)",
+            "part.started",
             WorkStatus::InProgress,
         )
     } else {

@@ -72,6 +72,7 @@ async fn the_feed_pages_and_filters(engine: Engine) {
         types,
         [
             "operation.started",
+            "part.started",
             "operation.completed",
             "operation.started",
             "operation.completed",
@@ -109,8 +110,8 @@ async fn the_feed_pages_and_filters(engine: Engine) {
         ]
     );
     let (parts, _) = read_all(&server, &key, "&entity=part", synced).await;
-    assert_eq!(parts.len(), 1);
-    assert_eq!(parts[0]["type"], "part.completed");
+    let types: Vec<&str> = parts.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(types, ["part.started", "part.completed"]);
 
     let one = server
         .get(
@@ -216,9 +217,9 @@ async fn a_tailing_reader_sees_every_event_once(engine: Engine) {
     done.store(true, std::sync::atomic::Ordering::SeqCst);
     let seen = reader.await.unwrap();
     // The setup's syncs (a cell, then per writer a job, a part and its operations, each call
-    // with its sync.completed), then the floor's actions and each part's completion.
+    // with its sync.completed), then the floor's actions and each part's start and completion.
     let synced = 2 + WRITERS * (OPERATIONS + 3);
-    let expected = synced + WRITERS * (OPERATIONS * 2 + 1);
+    let expected = synced + WRITERS * (OPERATIONS * 2 + 2);
     let ids: HashSet<&str> = seen.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), seen.len(), "an event was seen twice");
     assert_eq!(seen.len(), expected, "an event was missed");
@@ -248,8 +249,8 @@ async fn an_expired_cursor_is_gone(engine: Engine) {
         .await
         .expect(200);
     let pruned = prune_all(&server).await.events;
-    // The routing's 7 sync events and the 2 lifecycle events.
-    assert_eq!(pruned, 9);
+    // The routing's 7 sync events, the 2 lifecycle events and the part's start.
+    assert_eq!(pruned, 10);
     let gone = server.get("/api-events?after=c0", &key).await.expect(410);
     assert_eq!(gone.error_code(), "CURSOR_EXPIRED");
     server

@@ -101,12 +101,13 @@ async fn an_operation_goes_through_its_lifecycle(engine: Engine) {
     assert_eq!(entries[0]["note"], "lunch");
     assert!(entries.iter().all(|e| e["end_time"].is_string()));
 
-    // The part completes with its last live operation, not before.
+    // The part started with its first operation, and completes with its last live one, not
+    // before.
     let part = server
         .get("/api-parts/by-external/SAP/P", &key)
         .await
         .expect(200);
-    assert_eq!(part.data()["status"], "not_started");
+    assert_eq!(part.data()["status"], "in_progress");
     // `start` on hold continues the operation, as Eryxon's terminals send it.
     for action in ["start", "pause"] {
         server

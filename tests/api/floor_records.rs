@@ -114,7 +114,8 @@ async fn transition_events_carry_the_record(engine: Engine) {
             "/api-operations/by-external/SAP/O2",
             "in_progress",
         ),
-        ("part", "/api-parts/by-external/SAP/P", "not_started"),
+        // Started with its first operation (`part.started`).
+        ("part", "/api-parts/by-external/SAP/P", "in_progress"),
         ("job", "/api-jobs/by-external/SAP/J", "not_started"),
     ] {
         let mut data = last(kind)["data"].as_object().unwrap().clone();
@@ -158,7 +159,7 @@ async fn part(server: &TestServer, key: &str, external: &str) -> serde_json::Val
 async fn a_replace_leaving_only_completed_operations_completes_the_part(engine: Engine) {
     let (server, key) = first_operation_completed(engine).await;
     let part = server.get("/api-parts/by-external/SAP/P", &key).await;
-    assert_eq!(part.expect(200).data()["status"], "not_started");
+    assert_eq!(part.expect(200).data()["status"], "in_progress");
 
     let only_o1 = json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1",
         "parts": [{"external_id": "P", "part_number": "PN-1", "quantity": 10, "operations": [
@@ -226,7 +227,7 @@ async fn a_part_follows_its_operations_whoever_changes_them(engine: Engine) {
             told
         }
     };
-    assert_eq!(part("P").await["status"], "not_started");
+    assert_eq!(part("P").await["status"], "in_progress");
 
     // (a) The ERP completes the last open operation.
     let o2 = json!({"external_id": "O2", "external_source": "SAP", "part_external_id": "P",

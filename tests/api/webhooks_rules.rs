@@ -184,7 +184,7 @@ async fn eryxons_other_event_types_are_accepted(engine: Engine) {
     let server = TestServer::start(engine).await;
     let key = server.key("acme").await;
     let receiver = Receiver::start().await;
-    let events = json!(["job.completed", "issue.created", "ncr.*", "part.started"]);
+    let events = json!(["job.completed", "issue.created", "ncr.*", "step.added"]);
     let endpoint = register(&server, &key, &receiver.url, events).await;
     assert!(endpoint["id"].is_string(), "{endpoint}");
     let typo = json!({"url": receiver.url, "events": ["job.complete"]});
