@@ -99,11 +99,12 @@ pub(crate) async fn act_unlogged(
     let refused = |acted| Ok((acted, Vec::new(), String::new()));
     let found = match machine {
         Machine::Operation => {
-            // 8–11: the labels of its part and job, which its answer names.
+            // 8–11: the labels of its part and job, which its answer names; 12 the part's
+            // status.
             let time = tx.dialect().time("t.transitioned_at");
             let columns = format!(
                 "t.status, {time}, NULL, p.external_id, p.part_number, j.external_id, \
-                 j.job_number"
+                 j.job_number, p.status"
             );
             find_operation(tx, scope, target, &columns).await?
         }
@@ -155,8 +156,11 @@ pub(crate) async fn act_unlogged(
             move_record(tx, machine, id, previous, next, action, &at, &now, worked).await?;
             claim_parents(tx, &found, &at).await?;
             let mut events = Vec::new();
-            // A first start may begin the part; a completion may end it.
-            if next == WorkStatus::Completed || previous == WorkStatus::NotStarted {
+            // A completion may end the part; a first start begins a part not yet begun (only
+            // then is it looked at: bench figure `lifecycle`).
+            let begins = previous == WorkStatus::NotStarted
+                && found.text(12)? == WorkStatus::NotStarted.as_str();
+            if next == WorkStatus::Completed || begins {
                 events.extend(complete_part_when_done(tx, id, &at, &now).await?);
             }
             let view = read_record(tx, Entity::Operations, id).await?;
