@@ -6,7 +6,7 @@
 //! Whole numbers are integers so that `1.0` and `1` are one value on both engines
 //! (PostgreSQL's `jsonb` compares them equal, SQLite's text would not), and a whole number
 //! the parser could only read as an approximating double is refused: an integer beyond 64
-//! bits, or one past 2^53 written with a fraction or an exponent (`values::metadata_numbers_are_kept_exactly_or_refused`).
+//! bits, or one past 2^53 written with a fraction or an exponent (`metadata::metadata_numbers_are_kept_exactly_or_refused`).
 
 use std::borrow::Cow;
 use std::fmt;
@@ -46,7 +46,7 @@ impl<'de> Expected<'de> for CanonicalObject {
 /// hand back: a record's metadata sits up to 9 levels deep in a page or an event (a list of
 /// jobs with their operations), and a page past the 128 levels most JSON readers take (the
 /// server's own body limit, serde_json's default) would stop a reader from reaching its
-/// `next_cursor` (`values::metadata_nests_at_most_64_levels`).
+/// `next_cursor` (`metadata::metadata_nests_at_most_64_levels`).
 pub const MAX_METADATA_DEPTH: usize = 64;
 
 /// Writes the value it reads to `out`, canonically.

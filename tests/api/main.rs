@@ -25,6 +25,7 @@ mod hostile;
 mod idempotent_writes;
 mod listing;
 mod locks;
+mod metadata;
 mod metrics;
 mod openapi;
 mod ownership;
