@@ -161,7 +161,8 @@ pub(crate) async fn act_unlogged(
             let begins = previous == WorkStatus::NotStarted
                 && found.text(12)? == WorkStatus::NotStarted.as_str();
             if next == WorkStatus::Completed || begins {
-                events.extend(complete_part_when_done(tx, id, &at, &now).await?);
+                let part = PartOf::Operation(id);
+                events.extend(follow_operations(tx, part, &at, &now).await?);
             }
             let view = read_record(tx, Entity::Operations, id).await?;
             let part = PartLabel {

@@ -160,14 +160,8 @@ pub(crate) async fn sum_totals(
         .record(Entity::Parts, part)
         .await?
         .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
-    Ok(Some(NewEvent {
-        event_type: "part.updated".to_owned(),
-        entity: Some(kind_of(Entity::Parts)),
-        record_id: Some(view.id),
-        external_source: view.external_source.clone(),
-        external_id: Some(view.external_id.clone()),
-        data: with_field(view.get(), "changed_fields", &changed),
-    }))
+    let data = with_field(view.get(), "changed_fields", &changed);
+    Ok(Some(about(&view, "part.updated", data)))
 }
 
 /// Of `parts`, those the floor worked on, in one statement however many.
@@ -192,12 +186,17 @@ pub(crate) async fn worked(
 /// shows the record it changed (`floor_records::transition_events_carry_the_record`).
 pub(crate) fn transition(view: &RecordView, previous: &str, next: &str) -> NewEvent {
     let data = with_field(view.get(), "previous_status", &previous);
+    about(view, "", with_field(&data, "new_status", &next))
+}
+
+/// An event of `event_type` about the record `view` shows, carrying `data`.
+fn about(view: &RecordView, event_type: &str, data: String) -> NewEvent {
     NewEvent {
-        event_type: String::new(),
+        event_type: event_type.to_owned(),
         entity: Some(kind_of(view.entity)),
         record_id: Some(view.id),
         external_source: view.external_source.clone(),
         external_id: Some(view.external_id.clone()),
-        data: with_field(&data, "new_status", &next),
+        data,
     }
 }
