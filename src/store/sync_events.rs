@@ -374,6 +374,13 @@ impl<W: SyncWriter> SyncWriter for Recorder<'_, W> {
         self.writer.cells_named(names).await
     }
 
+    async fn operations_in(
+        &mut self,
+        cells: &[Uuid],
+    ) -> Result<HashMap<(String, String), Uuid>, StoreError> {
+        self.writer.operations_in(cells).await
+    }
+
     async fn take_written(&mut self) -> Result<Vec<RecordView>, StoreError> {
         self.writer.take_written().await
     }

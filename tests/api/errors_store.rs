@@ -130,6 +130,63 @@ async fn a_name_shared_by_two_cells_is_ambiguous(engine: Engine) {
     );
 }
 
+/// The ERP re-sends its whole routing nightly: an operation in a cell deactivated since stays
+/// there (it was refused, every night, as if the ERP had moved it), while no operation may be
+/// put in an inactive cell.
+async fn an_operation_keeps_the_inactive_cell_it_is_in(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let cell = |active: bool| json!({"external_id": "WC-9", "external_source": "SAP", "name": "Paint", "active": active});
+    let paint = server
+        .put("/api-cells/sync", &key, &cell(true))
+        .await
+        .expect(201);
+    let paint_id = paint.data()["id"].as_str().unwrap().to_string();
+    let job = json!({"external_id": "J", "external_source": "SAP", "job_number": "J",
+        "parts": [{"external_id": "P", "part_number": "p", "operations": [
+            {"external_id": "O", "operation_name": "o", "cell_name": "Paint"}]}]});
+    server.put("/api-jobs/sync", &key, &job).await.expect(201);
+    server
+        .put("/api-cells/sync", &key, &cell(false))
+        .await
+        .expect(200);
+
+    let again = server
+        .post("/api-jobs/bulk-sync", &key, &json!({"jobs": [job]}))
+        .await
+        .expect(200);
+    assert_eq!(again.data()["errors"], 0, "{}", again.body);
+    assert_eq!(again.data()["unchanged"], 1, "{}", again.body);
+
+    let renamed = json!({"external_id": "O", "external_source": "SAP", "part_external_id": "P",
+        "operation_name": "o2", "cell_id": paint_id});
+    server
+        .put("/api-operations/sync", &key, &renamed)
+        .await
+        .expect(200);
+    let stored = server
+        .get("/api-operations/by-external/SAP/O", &key)
+        .await
+        .expect(200);
+    assert_eq!(stored.data()["cell_id"], paint_id.as_str());
+    assert_eq!(stored.data()["operation_name"], "o2");
+
+    let new = json!({"external_id": "O-NEW", "external_source": "SAP", "part_external_id": "P",
+        "operation_name": "n", "cell_name": "Paint"});
+    let reply = server
+        .put("/api-operations/sync", &key, &new)
+        .await
+        .expect(422);
+    let message = reply.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("is inactive"), "{message}");
+    let by_id = json!({"external_id": "O-NEW", "external_source": "SAP", "part_external_id": "P",
+        "operation_name": "n", "cell_id": paint_id});
+    server
+        .put("/api-operations/sync", &key, &by_id)
+        .await
+        .expect(422);
+}
+
 async fn rate_limit_answers_429_with_headers(engine: Engine) {
     let options = Options {
         rate_limit_per_minute: 3,
@@ -234,5 +291,6 @@ on_every_engine!(
     more_than_1000_records_writes_nothing,
     unknown_references_are_unprocessable,
     a_name_shared_by_two_cells_is_ambiguous,
+    an_operation_keeps_the_inactive_cell_it_is_in,
     rate_limit_answers_429_with_headers,
 );

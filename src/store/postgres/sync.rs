@@ -355,6 +355,27 @@ impl SyncWriter for PostgresWriter<'_> {
         Ok(cells)
     }
 
+    async fn operations_in(
+        &mut self,
+        cells: &[Uuid],
+    ) -> Result<HashMap<(String, String), Uuid>, StoreError> {
+        let found: Vec<(String, String, Uuid)> = sqlx::query_as(
+            "SELECT o.external_source, o.external_id, o.cell_id FROM operations AS o \
+             WHERE o.tenant_id = $1::uuid AND o.mode = $2::text AND o.deleted_at IS NULL \
+               AND o.cell_id = ANY($3::uuid[])",
+        )
+        .persistent(plan_once(cells.len()))
+        .bind(self.tenant())
+        .bind(self.scope.mode.as_str())
+        .bind(cells)
+        .fetch_all(&mut *self.conn)
+        .await?;
+        Ok(found
+            .into_iter()
+            .map(|(source, external_id, cell)| ((source, external_id), cell))
+            .collect())
+    }
+
     async fn take_written(&mut self) -> Result<Vec<RecordView>, StoreError> {
         Ok(std::mem::take(&mut self.written))
     }

@@ -276,6 +276,11 @@ pub(super) fn resolve(entity: Entity) -> String {
 }
 
 /// The name and id of every active, live cell named in `?3`.
+pub(super) const OPERATIONS_IN: &str = "SELECT json_group_array(json_array(o.external_source, \
+     o.external_id, o.cell_id)) \
+     FROM json_each(?3) AS r CROSS JOIN operations AS o \
+     ON o.tenant_id = ?1 AND o.mode = ?2 AND o.cell_id = r.value AND o.deleted_at IS NULL";
+
 pub(super) const CELLS_NAMED: &str = "SELECT json_group_array(json_array(c.name, c.id, \
      json(CASE WHEN c.active = 1 THEN 'true' ELSE 'false' END))) \
      FROM json_each(?3) AS r CROSS JOIN cells AS c \

@@ -119,6 +119,18 @@ impl SyncWriter for SqliteWriter<'_> {
         Ok(cells)
     }
 
+    async fn operations_in(
+        &mut self,
+        cells: &[Uuid],
+    ) -> Result<HashMap<(String, String), Uuid>, StoreError> {
+        let found: Vec<(String, String, Uuid)> =
+            self.fetch_json(sql::OPERATIONS_IN, encode(&cells)).await?;
+        Ok(found
+            .into_iter()
+            .map(|(source, external_id, cell)| ((source, external_id), cell))
+            .collect())
+    }
+
     async fn take_written(&mut self) -> Result<Vec<RecordView>, StoreError> {
         self.read_written().await
     }

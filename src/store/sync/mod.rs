@@ -175,6 +175,13 @@ pub(crate) trait SyncWriter: Send {
         names: &[&str],
     ) -> impl std::future::Future<Output = Result<HashMap<String, Vec<(Uuid, bool)>>, StoreError>> + Send;
 
+    /// The live operations stored in these cells: their key (source, external id) and cell.
+    #[allow(clippy::type_complexity)]
+    fn operations_in(
+        &mut self,
+        cells: &[Uuid],
+    ) -> impl std::future::Future<Output = Result<HashMap<(String, String), Uuid>, StoreError>> + Send;
+
     /// The rows the upserts so far created or changed, as a read shows them now (as
     /// PostgreSQL's upsert answered them; read back by rowid on SQLite), taken once.
     fn take_written(

@@ -20,6 +20,11 @@ pub(super) struct CellDirectory {
     /// refused saying so (it read "sync the cell first" of a cell synced and deactivated).
     by_name: HashMap<String, Vec<(Uuid, bool)>>,
     ids: HashSet<Uuid>,
+    /// The stored operations in the cells the batch names that are not active, by key: an
+    /// operation already in a cell since deactivated may stay there, so that the ERP's nightly
+    /// re-send of an unchanged routing is not refused
+    /// (`errors_store::an_operation_keeps_the_inactive_cell_it_is_in`).
+    staying: HashMap<(String, String), Uuid>,
 }
 
 impl CellDirectory {
@@ -37,25 +42,54 @@ impl CellDirectory {
         }
         let names: Vec<&str> = names.into_iter().collect();
         let ids: Vec<Uuid> = ids.into_iter().collect();
+        let by_name = if names.is_empty() {
+            HashMap::new()
+        } else {
+            writer.cells_named(&names).await?
+        };
+        let active = writer.live_ids(Entity::Cells, &ids).await?;
+        // Rare, so read only when some named cell is not active: no active cell bears a name,
+        // or an id is not of an active cell.
+        let not_active: Vec<Uuid> = by_name
+            .values()
+            .filter(|cells| !cells.iter().any(|c| c.1))
+            .flatten()
+            .map(|c| c.0)
+            .chain(ids.iter().filter(|id| !active.contains(id)).copied())
+            .collect();
+        let staying = if not_active.is_empty() {
+            HashMap::new()
+        } else {
+            writer.operations_in(&not_active).await?
+        };
         Ok(CellDirectory {
-            by_name: if names.is_empty() {
-                HashMap::new()
-            } else {
-                writer.cells_named(&names).await?
-            },
-            ids: writer.live_ids(Entity::Cells, &ids).await?,
+            by_name,
+            ids: active,
+            staying,
         })
+    }
+
+    /// Whether the operation is stored in one of these cells, which it may then keep.
+    fn stays_in(&self, operation: &OperationRecord, among: impl Fn(&Uuid) -> bool) -> Option<Uuid> {
+        let key = &operation.record.key;
+        self.staying
+            .get(&(key.source.clone(), key.external_id.clone()))
+            .filter(|cell| among(cell))
+            .copied()
     }
 
     pub(super) fn cell_of(&self, operation: &OperationRecord) -> Result<Uuid, RecordError> {
         let name = match &operation.cell {
             CellRef::Id(id) if self.ids.contains(id) => return Ok(*id),
             CellRef::Id(id) => {
+                if let Some(cell) = self.stays_in(operation, |cell| cell == id) {
+                    return Ok(cell);
+                }
                 return Err(RecordError::reference(
                     ErrorCode::ReferenceNotFound,
                     "cell_id",
                     format!("no active cell has id {id}"),
-                ))
+                ));
             }
             CellRef::Name(name) => name,
         };
@@ -67,14 +101,18 @@ impl CellDirectory {
         let active: Vec<Uuid> = cells.iter().filter(|c| c.1).map(|c| c.0).collect();
         match active.as_slice() {
             [id] => Ok(*id),
-            [] if !cells.is_empty() => Err(RecordError::reference(
-                ErrorCode::ReferenceNotFound,
-                "cell_name",
-                format!(
-                    "the cell named {name:?} is inactive (\"active\": false); make it active \
-                     or route the operation to another cell"
-                ),
-            )),
+            [] if !cells.is_empty() => self
+                .stays_in(operation, |cell| cells.iter().any(|c| c.0 == *cell))
+                .ok_or_else(|| {
+                    RecordError::reference(
+                        ErrorCode::ReferenceNotFound,
+                        "cell_name",
+                        format!(
+                            "the cell named {name:?} is inactive (\"active\": false); make it \
+                         active or route the operation to another cell"
+                        ),
+                    )
+                }),
             [] => Err(RecordError::reference(
                 ErrorCode::ReferenceNotFound,
                 "cell_name",
