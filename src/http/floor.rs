@@ -8,6 +8,7 @@ use uuid::Uuid;
 use super::auth::Principal;
 use super::error::ApiError;
 use super::json::{ApiQuery, MaybeJson, NoQuery};
+use super::read::{window, Pagination};
 use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
 use crate::domain::floor::{Machine, Report, ReportBody};
@@ -184,11 +185,14 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for MachineOf {
 #[serde(deny_unknown_fields)]
 pub struct EntriesParams {
     operation_id: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
 }
 
 #[derive(Serialize)]
 pub struct EntriesView {
     time_entries: Vec<TimeEntry>,
+    pagination: Pagination,
 }
 
 /// `GET /api-time-entries?operation_id=`: an operation's time entries, oldest first.
@@ -198,12 +202,14 @@ pub async fn time_entries(
     ApiQuery(params): ApiQuery<EntriesParams>,
 ) -> Result<Json<Success<EntriesView>>, ApiError> {
     let id = required_id("operation_id", params.operation_id.as_deref())?;
+    let window = window(params.limit, params.offset)?;
     let entries = state
         .store
-        .time_entries(principal.scope, id)
+        .time_entries(principal.scope, id, window)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such operation".to_owned()))?;
     Ok(Json(success(EntriesView {
-        time_entries: entries,
+        time_entries: entries.items,
+        pagination: Pagination::of(window, entries.total),
     })))
 }

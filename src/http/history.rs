@@ -14,7 +14,7 @@ use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
 use crate::domain::history::ImportOutcome;
 use crate::domain::Entity;
-use crate::store::{ImportQuery, ImportRecord};
+use crate::store::{ImportQuery, ImportRecord, Window};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -90,12 +90,13 @@ pub async fn list(
     let (imports, total) = state.store.list_imports(principal.scope, &query).await?;
     Ok(Json(success(ImportsView {
         imports,
-        pagination: Pagination {
-            limit: query.limit,
-            offset: query.offset,
+        pagination: Pagination::of(
+            Window {
+                limit: query.limit,
+                offset: query.offset,
+            },
             total,
-            next_cursor: None,
-        },
+        ),
     })))
 }
 

@@ -10,6 +10,7 @@ use super::auth::Principal;
 use super::error::ApiError;
 use super::floor::required_id;
 use super::json::{ApiJson, ApiQuery, NoQuery};
+use super::read::{window, Pagination};
 use super::{success, AppState, Success};
 use crate::domain::quantity::{NewReport, QuantityBody, QuantityReport, Recorded, Reported};
 
@@ -53,11 +54,14 @@ pub async fn report(
 #[serde(deny_unknown_fields)]
 pub struct ReportsParams {
     operation_id: Option<String>,
+    limit: Option<u32>,
+    offset: Option<u32>,
 }
 
 #[derive(Serialize)]
 pub struct ReportsView {
     quantity_reports: Vec<QuantityReport>,
+    pagination: Pagination,
 }
 
 /// An operation's quantity reports, oldest first
@@ -73,12 +77,14 @@ pub async fn list(
     ApiQuery(params): ApiQuery<ReportsParams>,
 ) -> Result<Json<Success<ReportsView>>, ApiError> {
     let id = required_id("operation_id", params.operation_id.as_deref())?;
+    let window = window(params.limit, params.offset)?;
     let reports = state
         .store
-        .quantity_reports(principal.scope, id)
+        .quantity_reports(principal.scope, id, window)
         .await?
         .ok_or_else(|| ApiError::NotFound("no such operation".to_owned()))?;
     Ok(Json(success(ReportsView {
-        quantity_reports: reports,
+        quantity_reports: reports.items,
+        pagination: Pagination::of(window, reports.total),
     })))
 }

@@ -16,7 +16,7 @@ use crate::domain::value::{ResourceStatus, WorkStatus};
 use crate::domain::view::RecordView;
 use crate::domain::Entity;
 use crate::store::listing::{decode_cursor, encode_cursor};
-use crate::store::{timestamp_of, Deletion, ListQuery, RecordRef, Sort};
+use crate::store::{timestamp_of, Deletion, ListQuery, RecordRef, Sort, Window};
 
 pub const DEFAULT_PAGE: u32 = 100;
 pub const MAX_PAGE: u32 = 1000;
@@ -59,6 +59,26 @@ pub struct Pagination {
     /// Pass as `cursor` to get the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+impl Pagination {
+    /// A page of a list read by offset alone.
+    pub fn of(window: Window, total: u64) -> Self {
+        Pagination {
+            limit: window.limit,
+            offset: window.offset,
+            total,
+            next_cursor: None,
+        }
+    }
+}
+
+/// The window `limit` and `offset` ask for (the limit checked as [`page_limit`] does).
+pub fn window(limit: Option<u32>, offset: Option<u32>) -> Result<Window, ApiError> {
+    Ok(Window {
+        limit: page_limit(limit)?,
+        offset: offset.unwrap_or(0),
+    })
 }
 
 /// `{"<entity plural>": [...], "pagination": {...}}`.

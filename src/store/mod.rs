@@ -130,6 +130,27 @@ pub enum Deletion {
     },
 }
 
+/// Which rows of a list to answer: `limit` of them from `offset`.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub limit: u32,
+    pub offset: u32,
+}
+
+impl Window {
+    /// ` LIMIT … OFFSET …`, as both engines spell it (the numbers are the window's own).
+    pub(crate) fn sql(self) -> String {
+        format!(" LIMIT {} OFFSET {}", self.limit, self.offset)
+    }
+}
+
+/// The rows of a list a window holds, and how many the whole list holds.
+#[derive(Debug)]
+pub struct Windowed<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
 /// One page of records.
 #[derive(Debug)]
 pub struct Page {
@@ -366,9 +387,10 @@ pub trait Store: Send + Sync {
         &self,
         scope: Scope,
         operation: Uuid,
-    ) -> Result<Option<Vec<TimeEntry>>, StoreError> {
+        window: Window,
+    ) -> Result<Option<Windowed<TimeEntry>>, StoreError> {
         let mut tx = self.begin(Access::Read).await?;
-        let entries = progress::time_entries(&mut *tx, scope, operation).await?;
+        let entries = progress::time_entries(&mut *tx, scope, operation, window).await?;
         tx.rollback().await?;
         Ok(entries)
     }
@@ -398,9 +420,10 @@ pub trait Store: Send + Sync {
         &self,
         scope: Scope,
         operation: Uuid,
-    ) -> Result<Option<Vec<QuantityReport>>, StoreError> {
+        window: Window,
+    ) -> Result<Option<Windowed<QuantityReport>>, StoreError> {
         let mut tx = self.begin(Access::Read).await?;
-        let reports = quantities::list(&mut *tx, scope, operation).await?;
+        let reports = quantities::list(&mut *tx, scope, operation, window).await?;
         tx.rollback().await?;
         Ok(reports)
     }

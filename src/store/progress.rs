@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::tx::{Row, Statements};
-use super::StoreError;
+use super::{StoreError, Window, Windowed};
 use crate::domain::floor::minutes;
 use crate::domain::progress::{JobLabel, OperationProgress, PartLabel, TimeEntry};
 use crate::domain::Scope;
@@ -126,14 +126,25 @@ pub(crate) async fn time_entries(
     tx: &mut dyn Statements,
     scope: Scope,
     operation: Uuid,
-) -> Result<Option<Vec<TimeEntry>>, StoreError> {
+    window: Window,
+) -> Result<Option<Windowed<TimeEntry>>, StoreError> {
     if !live_operation(tx, scope, operation).await? {
         return Ok(None);
     }
-    let sql = time_entry_sql(tx, "operation_id = $1::uuid");
+    let sql = time_entry_sql(tx, "operation_id = $1::uuid") + &window.sql();
     let rows = tx.rows(&sql, vec![operation.into()]).await?;
-    rows.iter()
-        .map(time_entry_of)
-        .collect::<Result<_, _>>()
-        .map(Some)
+    let items = rows.iter().map(time_entry_of).collect::<Result<_, _>>()?;
+    let total = count(tx, "time_entries", operation).await?;
+    Ok(Some(Windowed { items, total }))
+}
+
+/// How many rows of `table` (time entries, quantity reports) an operation has.
+pub(crate) async fn count(
+    tx: &mut dyn Statements,
+    table: &str,
+    operation: Uuid,
+) -> Result<u64, StoreError> {
+    let sql = format!("SELECT count(*) FROM {table} WHERE operation_id = $1::uuid");
+    let found = tx.row(&sql, vec![operation.into()]).await?;
+    Ok(found.map_or(Ok(0), |row| row.int(0))?.max(0) as u64)
 }

@@ -10,7 +10,7 @@ use super::floor::{claim_parents, find_operation};
 use super::part_state::sum_totals;
 use super::progress::operation_progress;
 use super::tx::{Arg, Row, Tx};
-use super::{timestamp, timestamp_of, StoreError};
+use super::{timestamp, timestamp_of, StoreError, Window, Windowed};
 use crate::domain::event::NewEvent;
 use crate::domain::quantity::{NewReport, QuantityReport, Recorded, Reported};
 use crate::domain::Scope;
@@ -159,6 +159,7 @@ async fn reports(
     tx: &mut dyn Tx,
     condition: &str,
     args: Vec<Arg>,
+    window: &str,
 ) -> Result<Vec<QuantityReport>, StoreError> {
     let d = tx.dialect();
     let sql = format!(
@@ -166,7 +167,7 @@ async fn reports(
                 o.external_id, q.good, q.scrap, q.rework, q.scrap_reason, q.material_lot, \
                 q.operator, {}, q.client_event_id, {} \
          FROM quantity_reports AS q JOIN operations AS o ON o.id = q.operation_id \
-         WHERE {condition} ORDER BY q.recorded_at, q.id",
+         WHERE {condition} ORDER BY q.recorded_at, q.id{window}",
         d.time("q.recorded_at"),
         d.time("q.created_at"),
     );
@@ -179,7 +180,7 @@ async fn stored(
     condition: &str,
     args: Vec<Arg>,
 ) -> Result<Option<QuantityReport>, StoreError> {
-    Ok(reports(tx, condition, args).await?.into_iter().next())
+    Ok(reports(tx, condition, args, "").await?.into_iter().next())
 }
 
 fn report_of(r: &Row) -> Result<QuantityReport, StoreError> {
@@ -206,11 +207,18 @@ pub(crate) async fn list(
     tx: &mut dyn Tx,
     scope: Scope,
     operation: Uuid,
-) -> Result<Option<Vec<QuantityReport>>, StoreError> {
+    window: Window,
+) -> Result<Option<Windowed<QuantityReport>>, StoreError> {
     if !super::progress::live_operation(tx, scope, operation).await? {
         return Ok(None);
     }
-    reports(tx, "q.operation_id = $1::uuid", vec![operation.into()])
-        .await
-        .map(Some)
+    let items = reports(
+        tx,
+        "q.operation_id = $1::uuid",
+        vec![operation.into()],
+        &window.sql(),
+    )
+    .await?;
+    let total = super::progress::count(tx, "quantity_reports", operation).await?;
+    Ok(Some(Windowed { items, total }))
 }

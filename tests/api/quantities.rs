@@ -94,6 +94,22 @@ async fn quantities_add_up_on_operations_and_parts(engine: Engine) {
     assert_eq!(goods, [4, 8]);
     assert_eq!(reports[1]["operator"], "ana");
     assert_eq!(reports[1]["material_lot"], "LOT-1");
+    assert_eq!(list.data()["pagination"]["total"], 2);
+    // A terminal that reports all shift grows the list: it is read a page at a time.
+    let second_page = server
+        .get(&format!("{PATH}?operation_id={o1}&limit=1&offset=1"), &key)
+        .await
+        .expect(200);
+    let page = second_page.data();
+    assert_eq!(page["quantity_reports"].as_array().unwrap().len(), 1);
+    assert_eq!(page["quantity_reports"][0]["good"], 8);
+    assert_eq!(page["pagination"]["total"], 2);
+    assert_eq!(page["pagination"]["offset"], 1);
+    let refused = server
+        .get(&format!("{PATH}?operation_id={o1}&limit=0"), &key)
+        .await
+        .expect(400);
+    assert_eq!(refused.body["error"]["details"][0]["field"], "limit");
 
     // Each report wrote its event, with the operation's new totals.
     let events = server

@@ -17,7 +17,7 @@ use crate::domain::quantity::QuantityReport;
 use crate::domain::view::RecordView;
 use crate::domain::Entity;
 use crate::http::AppState;
-use crate::store::{ListQuery, RecordRef};
+use crate::store::{ListQuery, RecordRef, Window};
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -215,6 +215,12 @@ fn operation(op: &RecordView, planned: i64, floor: &Floor) -> Markup {
 /// Operations whose time entries and reports are read; a bigger job shows the rest without.
 const FLOOR_READS: usize = 300;
 
+/// The time entries and reports shown per operation: the first 1000, as a page of the API.
+const SHOWN: Window = Window {
+    limit: 1000,
+    offset: 0,
+};
+
 async fn one(
     State(state): State<AppState>,
     Signed(principal): Signed,
@@ -239,13 +245,15 @@ async fn one(
                 Floor {
                     entries: state
                         .store
-                        .time_entries(scope, op.id)
+                        .time_entries(scope, op.id, SHOWN)
                         .await?
+                        .map(|w| w.items)
                         .unwrap_or_default(),
                     reports: state
                         .store
-                        .quantity_reports(scope, op.id)
+                        .quantity_reports(scope, op.id, SHOWN)
                         .await?
+                        .map(|w| w.items)
                         .unwrap_or_default(),
                 }
             } else {

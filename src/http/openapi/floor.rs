@@ -14,7 +14,7 @@ use utoipa::PartialSchema;
 use super::entities::{Op, Routes};
 use super::errors::{success_response, Access};
 use super::examples::request_body;
-use super::parameters::{external_key, limit, path, query};
+use super::parameters::{external_key, limit, offset, path, query};
 use super::schemas::{
     array_of, count, described, nullable, one_of, schema_ref, string, string_with_examples,
     timestamp, uuid, Object, S,
@@ -341,7 +341,8 @@ fn time_entries(routes: &mut Routes) {
         "time_entries",
         described(array_of(schema_ref("TimeEntry")), "Oldest first."),
         true,
-    );
+    )
+    .field("pagination", schema_ref("Pagination"), true);
     let ok = success_response("The entries.", Access::Key, 200, list.build(false));
     let mut id = query("operation_id", uuid(), "The operation's id.");
     id.required = Required::True;
@@ -353,7 +354,7 @@ fn time_entries(routes: &mut Routes) {
             tag: crate::http::quantities::TAG,
             summary: "An operation's time entries".into(),
             description: "Oldest first, the open one (if any) last.",
-            parameters: vec![id],
+            parameters: vec![id, limit(), offset()],
             body: None,
         },
         Access::Key,

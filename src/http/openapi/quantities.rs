@@ -11,7 +11,7 @@ use utoipa::PartialSchema;
 
 use super::errors::{success_response, Access};
 use super::examples::request_body;
-use super::parameters::query;
+use super::parameters::{self, query};
 use super::schemas::{
     array_of, count, described, integer, nullable, schema_ref, string, timestamp, uuid,
     with_default, Object, S,
@@ -210,9 +210,13 @@ pub fn list_answers() -> (Vec<Parameter>, Vec<(u16, utoipa::openapi::Response)>)
         "quantity_reports",
         described(array_of(schema_ref("QuantityReport")), "Oldest first."),
         true,
-    );
+    )
+    .field("pagination", schema_ref("Pagination"), true);
     let ok = success_response("The reports.", Access::Key, 200, list.build(false));
     let mut operation = query("operation_id", uuid(), "The operation's id.");
     operation.required = utoipa::openapi::Required::True;
-    (vec![operation], vec![(200, ok)])
+    (
+        vec![operation, parameters::limit(), parameters::offset()],
+        vec![(200, ok)],
+    )
 }

@@ -227,6 +227,12 @@ async fn documented_query_parameters_are_the_accepted_ones(engine: Engine) {
             }
         };
         let documented: Vec<&str> = params.iter().map(|p| p["name"].as_str().unwrap()).collect();
+        // A list of an operation's rows needs its operation beside any other parameter.
+        let needed = if documented.contains(&"operation_id") {
+            format!("operation_id={operation_id}&")
+        } else {
+            String::new()
+        };
         for param in params.iter().filter(|_| !lifecycle) {
             let name = param["name"].as_str().unwrap();
             let value = match name {
@@ -234,7 +240,11 @@ async fn documented_query_parameters_are_the_accepted_ones(engine: Engine) {
                 "id" | "webhook_id" if webhook.is_some() => webhook.clone().unwrap(),
                 _ => query_sample(&doc, param, &cursor),
             };
-            let reply = send(format!("{name}={value}")).await;
+            let query = match name {
+                "operation_id" => format!("{name}={value}"),
+                _ => format!("{needed}{name}={value}"),
+            };
+            let reply = send(query).await;
             assert!(
                 reply.status.is_success(),
                 "{} {path}?{name}={value}: {:#}",
@@ -246,7 +256,7 @@ async fn documented_query_parameters_are_the_accepted_ones(engine: Engine) {
             .iter()
             .filter(|(n, _)| !documented.contains(&n.as_str()))
         {
-            let reply = send(format!("{name}={value}")).await;
+            let reply = send(format!("{needed}{name}={value}")).await;
             assert_eq!(
                 reply.status,
                 400,
