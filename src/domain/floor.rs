@@ -211,10 +211,10 @@ impl Report {
             Some(text) => parse_instant("at", text.as_str(), now)?,
         };
         Ok(Report {
-            operator: body.operator.map(|o| o.into_string()),
+            operator: body.operator.and_then(|o| o.into_given()),
             at,
             at_sent: body.at.is_some(),
-            note: body.note.map(|n| n.into_string()),
+            note: body.note.and_then(|n| n.into_given()),
         })
     }
 
@@ -250,6 +250,16 @@ pub fn parse_instant(
     now: OffsetDateTime,
 ) -> Result<OffsetDateTime, FieldError> {
     let at = super::instant::parse(field, text)?;
+    // A terminal whose clock was never set sends 1970 or year 1: such a time would make
+    // every duration decades long (`tests::times_before_2000_are_refused`).
+    if at < EARLIEST {
+        return Err(FieldError::new(
+            field,
+            format!(
+                "is before 2000 ({text}); check the terminal's clock and send when it happened"
+            ),
+        ));
+    }
     if at > now + CLOCK_SKEW {
         return Err(FieldError::new(
             field,
@@ -258,6 +268,9 @@ pub fn parse_instant(
     }
     Ok(at)
 }
+
+/// The earliest time the floor may report.
+const EARLIEST: OffsetDateTime = time::macros::datetime!(2000-01-01 00:00 UTC);
 
 /// Whole minutes in `seconds` of work, rounded to the nearest minute.
 pub fn minutes(seconds: i64) -> i64 {
@@ -269,6 +282,20 @@ mod tests {
     use super::*;
     use time::macros::datetime;
     use WorkStatus::*;
+
+    #[test]
+    fn times_before_2000_are_refused() {
+        let now = datetime!(2026-12-07 12:00 UTC);
+        for old in [
+            "0001-01-01T00:00:00Z",
+            "1970-01-01T00:00:00Z",
+            "1999-12-31T23:59:59Z",
+        ] {
+            let error = parse_instant("at", old, now).unwrap_err();
+            assert!(error.message.contains("before 2000"), "{old}: {error:?}");
+        }
+        assert!(parse_instant("at", "2000-01-01T00:00:00Z", now).is_ok());
+    }
 
     #[test]
     fn operations_follow_their_machine() {

@@ -78,6 +78,13 @@ impl<const MIN: usize, const MAX: usize> Text<MIN, MAX> {
     pub fn into_string(self) -> String {
         self.0
     }
+
+    /// The text, or `None` when it is blank: a terminal that sends `"operator": ""` has no
+    /// operator to name, and stores null as one that sends none
+    /// (`floor_records::blank_floor_texts_are_stored_as_none`).
+    pub fn into_given(self) -> Option<String> {
+        (!self.0.trim().is_empty()).then_some(self.0)
+    }
 }
 
 impl<const MIN: usize, const MAX: usize> IntoScalar for Text<MIN, MAX> {

@@ -363,6 +363,64 @@ async fn an_action_says_who_and_why_in_its_event(engine: Engine) {
     assert_eq!(said(2), (json!("dan"), json!("first shift")));
 }
 
+/// A terminal with nobody logged in sends `"operator": ""`: the record names no operator
+/// (null, as when none is sent), and a clock never set (year 1, 1970) is refused, not stored as
+/// a start decades ago. The same validation runs before either engine, so on one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blank_floor_texts_are_stored_as_none() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    let start = format!("/api-operation-lifecycle/start?id={o1}");
+    for at in ["0001-01-01T00:00:00Z", "1970-01-01T00:00:00Z"] {
+        let refused = server
+            .post(&start, &key, &json!({"at": at}))
+            .await
+            .expect(400);
+        assert_eq!(refused.body["error"]["details"][0]["field"], "at");
+    }
+    server
+        .post(&start, &key, &json!({"operator": "  ", "note": ""}))
+        .await
+        .expect(200);
+    let entries = server
+        .get(&format!("/api-time-entries?operation_id={o1}"), &key)
+        .await
+        .expect(200);
+    let entry = &entries.data()["time_entries"][0];
+    assert_eq!(
+        (&entry["operator"], &entry["note"]),
+        (&Value::Null, &Value::Null)
+    );
+
+    let report = json!({"operation_id": o1, "good": 1, "operator": "", "scrap_reason": "",
+        "material_lot": " ", "client_event_id": "blank-1"});
+    let reply = server
+        .post("/api-operation-quantities", &key, &report)
+        .await
+        .expect(201);
+    let stored = &reply.data()["report"];
+    for field in ["operator", "scrap_reason", "material_lot"] {
+        assert_eq!(stored[field], Value::Null, "{field}: {stored}");
+    }
+    // The retry, blank again or with nothing at all, is the same report.
+    server
+        .post("/api-operation-quantities", &key, &report)
+        .await
+        .expect(200);
+    let bare = json!({"operation_id": o1, "good": 1, "client_event_id": "blank-1"});
+    server
+        .post("/api-operation-quantities", &key, &bare)
+        .await
+        .expect(200);
+    let old = json!({"operation_id": o1, "good": 1, "recorded_at": "1970-01-01T00:00:00Z"});
+    let refused = server
+        .post("/api-operation-quantities", &key, &old)
+        .await
+        .expect(400);
+    assert_eq!(refused.body["error"]["details"][0]["field"], "recorded_at");
+}
+
 on_every_engine!(
     an_action_says_who_and_why_in_its_event,
     a_part_follows_its_operations_whoever_changes_them,
