@@ -147,7 +147,7 @@ impl HistoryDraft {
         let mut entry = self.entry(&[]);
         entry.status = status;
         entry.error_details = json!([{
-            "index": 0,
+            "index": null,
             "external_id": null,
             "code": code,
             "field": field,
@@ -204,7 +204,8 @@ pub struct ImportError {
     pub error: String,
     pub external_id: Option<String>,
     pub field: Option<String>,
-    pub index: u64,
+    /// The record's place in the call; `None` for a call refused whole, which had no records.
+    pub index: Option<u64>,
 }
 
 /// The status a single sync is answered with: `201` for a new record, `200` for an existing

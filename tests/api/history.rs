@@ -2,7 +2,7 @@
 
 use eryxon::store::Claim;
 use reqwest::Method;
-use serde_json::json;
+use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use crate::common::{Engine, TestServer};
@@ -362,6 +362,8 @@ async fn a_call_refused_whole_is_in_the_history(engine: Engine) {
         (&unknown["code"], &unknown["field"]),
         (&json!("VALIDATION_ERROR"), &json!("x"))
     );
+    // No record of the call was read: the reason names none (it said record 0).
+    assert_eq!(unknown["index"], Value::Null);
     assert_eq!(why(3).await["field"], "Idempotency-Key");
     assert_eq!(why(2).await["code"], "UNSUPPORTED_MEDIA_TYPE");
     let not_json = why(1).await;

@@ -202,7 +202,7 @@ async fn one(
                 tbody {
                     @for error in errors {
                         tr {
-                            td.num { (error.index) }
+                            td.num { (error.index.map(|i| i.to_string()).unwrap_or_default()) }
                             td { (error.external_id.as_deref().unwrap_or("—")) }
                             td { code { (error.field.as_deref().unwrap_or("—")) } }
                             td { code { (error.code) } }

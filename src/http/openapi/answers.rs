@@ -184,7 +184,14 @@ fn history_schemas(schemas: &mut BTreeMap<String, S>) {
     schemas.insert("ImportEntryWithErrors".into(), entry(true));
     let mut error = Object::default();
     error
-        .field("index", count(), true)
+        .field(
+            "index",
+            described(
+                nullable(count()),
+                "The record's place in the call; null for a call refused whole (`total` 0).",
+            ),
+            true,
+        )
         .field("external_id", nullable_string(), true)
         .field("code", record_error_code(), true)
         .field("field", nullable_string(), true)
