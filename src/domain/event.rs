@@ -108,6 +108,16 @@ impl TypeFilter {
             || self.prefixes.iter().any(|p| event_type.starts_with(p))
     }
 
+    /// Whether some event type matches both filters: an endpoint subscribed to
+    /// `job.completed` is among those `?event_type=job.*` lists.
+    pub fn overlaps(&self, other: &TypeFilter) -> bool {
+        all_types()
+            .iter()
+            .map(String::as_str)
+            .chain(ERYXON_ONLY_TYPES.iter().copied())
+            .any(|t| self.matches(t) && other.matches(t))
+    }
+
     /// Exact names and prefixes (without the `*`), for a store's query.
     pub fn parts(&self) -> (&[String], &[String]) {
         (&self.exact, &self.prefixes)
@@ -207,6 +217,16 @@ pub fn decode_cursor(field: &str, text: &str) -> Result<i64, FieldError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_overlap_when_a_type_matches_both() {
+        let subscribed = TypeFilter::parse("events", "job.completed").unwrap();
+        let family = TypeFilter::parse("event_type", "job.*").unwrap();
+        let other = TypeFilter::parse("event_type", "operation.*").unwrap();
+        assert!(subscribed.overlaps(&family) && family.overlaps(&subscribed));
+        assert!(!subscribed.overlaps(&other));
+        assert!(TypeFilter::parse("e", "*").unwrap().overlaps(&other));
+    }
 
     #[test]
     fn filters_take_names_and_wildcards() {

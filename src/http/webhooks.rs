@@ -98,16 +98,19 @@ pub async fn list(
         return Ok(Json(success(Listed::One(endpoint))));
     }
     let limit = page_limit(params.limit)? as usize;
-    if let Some(event_type) = &params.event_type {
-        TypeFilter::parse("event_type", event_type).map_err(ApiError::invalid)?;
-    }
+    let wanted = params
+        .event_type
+        .as_deref()
+        .map(|types| TypeFilter::parse("event_type", types))
+        .transpose()
+        .map_err(ApiError::invalid)?;
     let all: Vec<Endpoint> = webhooks::list(&*state.store, principal.scope)
         .await?
         .into_iter()
         .filter(|e| params.active.is_none_or(|active| e.active == active))
         .filter(|e| {
-            params.event_type.as_deref().is_none_or(|wanted| {
-                filter_of(&e.events.join(",")).is_some_and(|f| f.matches(wanted))
+            wanted.as_ref().is_none_or(|wanted| {
+                filter_of(&e.events.join(",")).is_some_and(|f| f.overlaps(wanted))
             })
         })
         .collect();

@@ -100,6 +100,12 @@ async fn endpoints_are_managed(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(filtered.data()["total"], 1);
+    // A family lists every endpoint that receives some of it (it matched `job.*` literally).
+    let family = server
+        .get("/api-webhooks?event_type=operation.*", &key)
+        .await
+        .expect(200);
+    assert_eq!(family.data()["total"], 2, "{}", family.body);
     let inactive = server
         .get("/api-webhooks?active=false", &key)
         .await

@@ -303,8 +303,9 @@ pub(super) fn completion(id: &str) -> Option<Completion> {
                 ),
                 query(
                     "event_type",
-                    string_with_examples(&["job.completed"]),
-                    "Only endpoints subscribed to this event type.",
+                    string_with_examples(&["job.completed", "operation.*"]),
+                    "Only endpoints that receive some of these event types (names, or a kind \
+                     with .*, comma-separated, as the feed's `types`).",
                 ),
                 limit(),
                 offset(),
