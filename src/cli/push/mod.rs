@@ -215,9 +215,10 @@ async fn push(args: PushArgs) -> anyhow::Result<ExitCode> {
         let not_sent: usize = report.entities.iter().map(|e| e.tally.not_sent).sum();
         if not_sent > 0 {
             eprintln!(
-                "{not_sent} records got no answer (a chunk cut off by a server's stop may have \
-                 been written all the same); pushing the same files again is safe: records \
-                 already synced come back unchanged"
+                "{not_sent} records got no answer: a chunk the server refused (a key, a URL) \
+                 wrote nothing, while one cut off by a server's stop may have been written all \
+                 the same; pushing the same files again is safe: records already synced come \
+                 back unchanged"
             );
         }
         return Ok(ExitCode::from(EXIT_FAILED));
