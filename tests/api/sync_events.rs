@@ -182,7 +182,50 @@ async fn a_call_refused_record_by_record_says_so_in_the_feed(engine: Engine) {
         .expect(200);
 }
 
+/// Rows the floor acted on store no fingerprint on SQLite. Of two such operations in one call,
+/// the one the ERP re-sequenced was answered unchanged, with no event, while its new sequence
+/// was written: a feed reader never learnt it.
+async fn a_changed_floor_row_beside_an_unchanged_one_says_so(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, o2) = crate::floor::routing(&server, &key).await;
+    for id in [&o1, &o2] {
+        server
+            .post(
+                &format!("/api-operation-lifecycle/start?id={id}"),
+                &key,
+                &json!({}),
+            )
+            .await
+            .expect(200);
+    }
+    let job = |first: i64| {
+        json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1",
+        "parts": [{"external_id": "P", "part_number": "PN-1", "quantity": 10, "operations": [
+            {"external_id": "O1", "operation_name": "Cut", "sequence": first, "cell_name": "Saw"},
+            {"external_id": "O2", "operation_name": "Deburr", "sequence": 2, "cell_name": "Saw"}]}]})
+    };
+    let (_, cursor) = events_after(&server, &key, "").await;
+    let reply = server
+        .put("/api-jobs/sync", &key, &job(9))
+        .await
+        .expect(200);
+    let operations = &reply.data()["parts"][0]["operations"];
+    assert_eq!(operations[0]["unchanged"], Value::Null, "{}", reply.body);
+    assert_eq!(operations[1]["unchanged"], true, "{}", reply.body);
+    let (events, _) = events_after(&server, &key, &cursor).await;
+    let updated: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "operation.updated")
+        .collect();
+    assert_eq!(updated.len(), 1, "{events:#?}");
+    assert_eq!(updated[0]["record_id"], o1.as_str());
+    assert_eq!(updated[0]["data"]["changed_fields"], json!(["sequence"]));
+    assert_eq!(updated[0]["data"]["sequence"], 9);
+}
+
 on_every_engine!(
+    a_changed_floor_row_beside_an_unchanged_one_says_so,
     a_sync_writes_an_event_per_change,
     a_call_refused_record_by_record_says_so_in_the_feed,
 );

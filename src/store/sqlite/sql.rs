@@ -29,6 +29,9 @@ pub(super) struct UpsertSql {
     /// The statements that write the sent values of stored rows by rowid, where they differ
     /// (or the row was deleted), indexed by [`Update::slot`].
     pub updates: [String; 4],
+    /// Of the rowids in `?3` (a JSON array), those a sync at `?4` wrote: a row the floor
+    /// acted on stores no fingerprint, so its `synced_at` tells whether an update wrote it.
+    pub synced_now: String,
 }
 
 /// Which of the update statements writes a set of rows.
@@ -121,6 +124,11 @@ fn build_upsert_sql(entity: Entity) -> UpsertSql {
                 },
             )
         }),
+        synced_now: format!(
+            "SELECT json_group_array(t.rowid) FROM json_each(?3) AS r CROSS JOIN {table} AS t \
+             ON t.rowid = r.value WHERE t.tenant_id = ?1 AND t.mode = ?2 AND t.synced_at = ?4",
+            table = entity.plural()
+        ),
     }
 }
 

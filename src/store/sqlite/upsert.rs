@@ -13,6 +13,8 @@
 //! sync (`StoreError::Misremembered`) before any answer, so that it runs again from the
 //! database (`sync::tests::a_misremembered_rowid_writes_no_other_row`).
 
+use std::collections::HashSet;
+
 use uuid::Uuid;
 
 use crate::domain::outcome::Change;
@@ -224,11 +226,32 @@ impl SqliteWriter<'_> {
             let suspects: Vec<EncodedRow> =
                 plan.maybe_unchanged.iter().map(|&i| fresh[i]).collect();
             let after = self.fingerprints(&sql.key_look, &suspects).await?;
+            // A floor row carries no fingerprint, written or not: its `synced_at` tells
+            // (`quantities::a_part_says_when_its_totals_change` re-sequences two such rows,
+            // one of them changed, and the changed one was answered unchanged, with no event).
+            let floor_rows: Vec<i64> = after
+                .iter()
+                .flatten()
+                .filter(|a| a.floor)
+                .map(|a| a.rowid)
+                .collect();
+            let synced_now = self.synced_now(sql, &floor_rows).await?;
             for (&index, after) in plan.maybe_unchanged.iter().zip(after) {
                 let before = stored[index].as_ref().map(|s| (s.rowid, s.found.id));
                 match after {
                     Some(after) if Some((after.rowid, after.found.id)) != before => {
                         return Err(StoreError::Misremembered);
+                    }
+                    Some(Stored {
+                        floor: true,
+                        rowid,
+                        found,
+                        ..
+                    }) => {
+                        if !synced_now.contains(&rowid) {
+                            plan.changes[index] = found.change(false);
+                            unwritten[index] = true;
+                        }
                     }
                     Some(Stored { found, .. }) if found.differs => {
                         plan.changes[index] = found.change(false);
@@ -240,6 +263,26 @@ impl SqliteWriter<'_> {
             }
         }
         Ok(unwritten)
+    }
+
+    /// Of these rows (rowids), those this sync's updates wrote.
+    async fn synced_now(
+        &mut self,
+        sql: &UpsertSql,
+        rowids: &[i64],
+    ) -> Result<HashSet<i64>, StoreError> {
+        if rowids.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let found: String = sqlx::query_scalar(&sql.synced_now)
+            .bind(self.tenant())
+            .bind(self.scope.mode.as_str())
+            .bind(encode(&rowids))
+            .bind(&self.now)
+            .fetch_one(&mut *self.conn)
+            .await?;
+        serde_json::from_str(&found)
+            .map_err(|e| StoreError::Database(sqlx::Error::Decode(Box::new(e))))
     }
 }
 
