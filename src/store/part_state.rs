@@ -113,7 +113,7 @@ pub(crate) async fn sum_totals(
     tx: &mut dyn Statements,
     part: Uuid,
     now: &str,
-) -> Result<Option<NewEvent>, StoreError> {
+) -> Result<Option<Resummed>, StoreError> {
     const TOTALS: [&str; 3] = ["quantity_good", "quantity_scrap", "quantity_rework"];
     let live = "FROM operations AS o WHERE o.part_id = p.id AND o.deleted_at IS NULL";
     let good = format!(
@@ -160,8 +160,21 @@ pub(crate) async fn sum_totals(
         .record(Entity::Parts, part)
         .await?
         .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?;
-    let data = with_field(view.get(), "changed_fields", &changed);
-    Ok(Some(about(&view, "part.updated", data)))
+    Ok(Some(Resummed { view, changed }))
+}
+
+/// A part whose totals [`sum_totals`] changed: the part as read after, and those totals.
+pub(crate) struct Resummed {
+    pub view: RecordView,
+    pub changed: Vec<&'static str>,
+}
+
+impl Resummed {
+    /// `part.updated`, its `changed_fields` naming the totals.
+    pub(crate) fn event(&self) -> NewEvent {
+        let data = with_field(self.view.get(), "changed_fields", &self.changed);
+        about(&self.view, "part.updated", data)
+    }
 }
 
 /// Of `parts`, those the floor worked on, in one statement however many.

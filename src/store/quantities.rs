@@ -135,7 +135,7 @@ async fn add_totals(
         ],
     )
     .await?;
-    sum_totals(tx, part, now).await
+    Ok(sum_totals(tx, part, now).await?.map(|r| r.event()))
 }
 
 fn quantity_event(recorded: &Recorded) -> NewEvent {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::events::{append, append_after, Appended};
 use super::history::insert_statement;
-use super::part_state::{follow_operations, sum_totals, worked, PartOf};
+use super::part_state::{follow_operations, sum_totals, worked, PartOf, Resummed};
 use super::sync::{Retired, SyncWriter, UpsertRow};
 use super::tx::Arg;
 use super::{Finish, StoreError};
@@ -166,7 +166,8 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
                 )
             }));
         }
-        events.extend(self.complete_parts_left_done(after, now).await?);
+        self.complete_parts_left_done(after, now, &mut events)
+            .await?;
         // An unchanged re-send writes nothing; a call that changed or refused something says
         // so once.
         if let Some(entry) = entry.filter(|e| !events.is_empty() || e.counts.errors > 0) {
@@ -186,7 +187,8 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         &mut self,
         after: &HashMap<Uuid, RecordView>,
         now: &str,
-    ) -> Result<Vec<NewEvent>, StoreError> {
+        events: &mut Vec<NewEvent>,
+    ) -> Result<(), StoreError> {
         let retired_parts: HashSet<Uuid> = self
             .retired
             .iter()
@@ -230,18 +232,21 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
             .filter_map(|view| view.reference("part_id"))
             .filter(|part| !retired_parts.contains(part))
             .collect();
-        let mut events = Vec::new();
         let mut statements = self.writer.statements();
         let worked = worked(&mut statements, &parts).await?;
         for part in receiving.iter().filter(|p| !worked.contains(p)) {
-            events.extend(sum_totals(&mut statements, *part, now).await?);
+            if let Some(resummed) = sum_totals(&mut statements, *part, now).await? {
+                fold_totals(events, resummed);
+            }
         }
         for part in worked {
-            events.extend(sum_totals(&mut statements, part, now).await?);
+            if let Some(resummed) = sum_totals(&mut statements, part, now).await? {
+                fold_totals(events, resummed);
+            }
             let part = PartOf::Part(part);
             events.extend(follow_operations(&mut statements, part, now, now).await?);
         }
-        Ok(events)
+        Ok(())
     }
 
     /// Per record, the floor-owned values it sent that differ from what it holds.
@@ -392,6 +397,42 @@ impl<W: SyncWriter> SyncWriter for Recorder<'_, W> {
     fn statements(&mut self) -> impl super::tx::Statements + '_ {
         self.writer.statements()
     }
+}
+
+/// A part the sync wrote, whose totals it then changed too (moving or re-sequencing its
+/// operations), has one event for both, carrying the part as it is after the call: it had a
+/// `part.updated` showing the totals before, then another
+/// (`quantities::a_part_says_when_its_totals_change`). Other parts get the totals' own event.
+fn fold_totals(events: &mut Vec<NewEvent>, resummed: Resummed) {
+    let id = resummed.view.id;
+    let written = events.iter_mut().find(|e| {
+        e.record_id == Some(id)
+            && matches!(
+                e.event_type.as_str(),
+                "part.created" | "part.restored" | "part.updated"
+            )
+    });
+    let Some(event) = written else {
+        events.push(resummed.event());
+        return;
+    };
+    if event.event_type != "part.updated" {
+        event.data = resummed.view.get().to_owned();
+        return;
+    }
+    #[derive(serde::Deserialize)]
+    struct Changed {
+        changed_fields: Vec<String>,
+    }
+    let mut changed = serde_json::from_str::<Changed>(&event.data)
+        .map(|c| c.changed_fields)
+        .unwrap_or_default();
+    for field in resummed.changed {
+        if !changed.iter().any(|c| c == field) {
+            changed.push(field.to_owned());
+        }
+    }
+    event.data = with_field(resummed.view.get(), "changed_fields", &changed);
 }
 
 /// The fields whose values differ between two reads of a record.

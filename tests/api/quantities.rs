@@ -460,6 +460,27 @@ async fn a_part_says_when_its_totals_change(engine: Engine) {
     let mut shown = events[1]["data"].clone();
     shown.as_object_mut().unwrap().remove("changed_fields");
     assert_eq!(shown, part_now().await, "the part as GET shows it");
+
+    // A sync that changes the part itself and puts O2 last again says both in one event,
+    // the part as it is after the call (the first showed the totals before it).
+    let job = json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1",
+        "parts": [{"external_id": "P", "part_number": "PN-1", "quantity": 12, "operations": [
+            {"external_id": "O1", "operation_name": "Cut", "sequence": 1, "cell_name": "Saw"},
+            {"external_id": "O2", "operation_name": "Deburr", "sequence": 2, "cell_name": "Saw"}]}]});
+    server.put("/api-jobs/sync", &key, &job).await.expect(200);
+    let events = part_events().await;
+    assert_eq!(events.len(), 3, "one event for the part: {events:#?}");
+    let changed = &events[2]["data"]["changed_fields"];
+    for field in ["quantity", "quantity_good"] {
+        assert!(
+            changed.as_array().unwrap().contains(&json!(field)),
+            "{events:#?}"
+        );
+    }
+    assert_eq!(events[2]["data"]["quantity_good"], 30);
+    let mut shown = events[2]["data"].clone();
+    shown.as_object_mut().unwrap().remove("changed_fields");
+    assert_eq!(shown, part_now().await, "the part as GET shows it");
 }
 
 on_every_engine!(
