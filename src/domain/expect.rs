@@ -251,6 +251,70 @@ pub fn flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Patch<bool>, D
     Patch::<Flag>::deserialize(deserializer).map(|patch| patch.map_into(|Flag(value)| value))
 }
 
+/// For `#[serde(default, deserialize_with)]` on an `Option<bool>` that `null` leaves unset.
+pub fn optional_flag<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<bool>, D::Error> {
+    Option::<Flag>::deserialize(deserializer).map(|flag| flag.map(|Flag(value)| value))
+}
+
+/// Text of any length, for fields whose own checks follow (a webhook's URL, its description):
+/// a wrong kind is refused as every text field refuses it (`must be text (got 5)`), not in
+/// serde's words (`webhooks_rules::bodies_are_refused_in_the_apis_words`).
+type AnyText = super::value::Text<0, { usize::MAX }>;
+
+/// For `#[serde(deserialize_with)]` on a `String`.
+pub fn text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    AnyText::deserialize(deserializer).map(AnyText::into_string)
+}
+
+/// For `#[serde(default, deserialize_with)]` on an `Option<String>` that `null` leaves unset.
+pub fn optional_text<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<String>, D::Error> {
+    Option::<AnyText>::deserialize(deserializer).map(|text| text.map(AnyText::into_string))
+}
+
+/// For `#[serde(default, deserialize_with)]` on a `Patch<String>`.
+pub fn patch_text<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Patch<String>, D::Error> {
+    Patch::<AnyText>::deserialize(deserializer).map(|patch| patch.map_into(AnyText::into_string))
+}
+
+/// A list of texts, such as a webhook's event types.
+struct Texts(Vec<String>);
+
+impl<'de> Expected<'de> for Texts {
+    fn what(f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a list of texts")
+    }
+
+    fn list<A: SeqAccess<'de>>(mut seq: A) -> Result<Self, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element::<AnyText>()? {
+            items.push(item.into_string());
+        }
+        Ok(Texts(items))
+    }
+}
+
+impl<'de> Deserialize<'de> for Texts {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        read(deserializer)
+    }
+}
+
+/// For `#[serde(default, deserialize_with)]` on an `Option<Vec<String>>`.
+pub fn optional_texts<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<Vec<String>>, D::Error> {
+    Option::<Texts>::deserialize(deserializer).map(|texts| texts.map(|Texts(items)| items))
+}
+
+/// For `#[serde(default, deserialize_with)]` on a `Patch<Vec<String>>`.
+pub fn patch_texts<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Patch<Vec<String>>, D::Error> {
+    Patch::<Texts>::deserialize(deserializer).map(|patch| patch.map_into(|Texts(items)| items))
+}
+
 /// One of our ids, which clients of Eryxon's hosted API send.
 struct Id(Uuid);
 

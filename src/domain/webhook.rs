@@ -13,6 +13,7 @@ use sha2::Sha256;
 
 use super::decode::FieldError;
 use super::event::{Event, TypeFilter};
+use super::expect;
 use super::network::{check_target, AllowedNetworks};
 use super::patch::Patch;
 
@@ -138,10 +139,15 @@ impl<'a> Body<'a> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
+    #[serde(deserialize_with = "expect::text")]
     pub url: String,
+    #[serde(default, deserialize_with = "expect::optional_texts")]
     pub events: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "expect::optional_text")]
     pub event_type: Option<String>,
+    #[serde(default, deserialize_with = "expect::optional_flag")]
     pub active: Option<bool>,
+    #[serde(default, deserialize_with = "expect::optional_text")]
     pub description: Option<String>,
 }
 
@@ -150,15 +156,15 @@ pub struct CreateBody {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "expect::patch_text")]
     pub url: Patch<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "expect::patch_texts")]
     pub events: Patch<Vec<String>>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "expect::patch_text")]
     pub event_type: Patch<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "expect::flag")]
     pub active: Patch<bool>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "expect::patch_text")]
     pub description: Patch<String>,
 }
 

@@ -112,6 +112,81 @@ async fn null_clears_the_description_and_is_refused_for_the_url(engine: Engine) 
     assert_eq!(read.data()["url"], receiver.url.as_str(), "nothing changed");
 }
 
+/// A wrong kind of value is refused as the sync bodies refuse one, saying what the field takes
+/// (it read `invalid type: string "yes", expected a boolean`). Decided before the store, so
+/// on one engine.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bodies_are_refused_in_the_apis_words() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let url = "http://erp.example/hook";
+    let cases = [
+        (
+            json!({"url": url, "events": ["job.*"], "active": "yes"}),
+            "active",
+            "must be true or false (got \"yes\")",
+        ),
+        (
+            json!({"url": 5, "events": ["job.*"]}),
+            "url",
+            "must be text (got 5)",
+        ),
+        (
+            json!({"url": url, "events": "job.*"}),
+            "events",
+            "must be a list of texts (got \"job.*\")",
+        ),
+        (
+            json!({"url": url, "events": [1]}),
+            "events[0]",
+            "must be text (got 1)",
+        ),
+        (
+            json!({"url": url, "event_type": true}),
+            "event_type",
+            "must be text (got true)",
+        ),
+        (
+            json!({"url": url, "events": ["job.*"], "description": 7}),
+            "description",
+            "must be text (got 7)",
+        ),
+    ];
+    for (body, field, message) in cases {
+        let reply = server.post("/api-webhooks", &key, &body).await.expect(400);
+        let detail = &reply.body["error"]["details"][0];
+        assert_eq!(
+            (&detail["field"], &detail["message"]),
+            (&json!(field), &json!(message)),
+            "{body}"
+        );
+    }
+    let created = server
+        .post(
+            "/api-webhooks",
+            &key,
+            &json!({"url": url, "events": ["job.*"], "active": null}),
+        )
+        .await
+        .expect(201);
+    assert_eq!(created.data()["active"], true, "null leaves the default");
+    let id = created.data()["id"].as_str().unwrap().to_owned();
+    let reply = patch(&server, &key, &id, json!({"active": 1}))
+        .await
+        .expect(400);
+    assert_eq!(
+        reply.body["error"]["details"][0]["message"],
+        "must be true or false (got 1)"
+    );
+    let reply = patch(&server, &key, &id, json!({"events": {"a": 1}}))
+        .await
+        .expect(400);
+    assert_eq!(
+        reply.body["error"]["details"][0]["message"],
+        "must be a list of texts (got an object)"
+    );
+}
+
 /// A replay's `until` before its `since` selects nothing: a mistake, refused rather than
 /// answered "queued 0".
 async fn a_backward_replay_range_is_refused(engine: Engine) {
