@@ -103,6 +103,20 @@ impl Kept {
     }
 }
 
+impl Kept {
+    /// `field` took `value` by a rule of the floor (a part follows its operations), not the
+    /// value the sync sent.
+    pub fn followed(field: &'static str, value: &str) -> Kept {
+        Kept {
+            field,
+            reason: format!(
+                "the shop floor owns {field} once it has acted on the record; it is now \
+                 {value:?}, following its operations"
+            ),
+        }
+    }
+}
+
 impl Synced {
     pub fn leaf(id: Uuid, external_id: String, change: Change) -> Self {
         Synced {

@@ -24,6 +24,7 @@ mod retry;
 pub mod sqlite;
 mod sync;
 pub(crate) mod sync_events;
+mod sync_follow;
 pub mod tx;
 pub mod webhook_health;
 pub mod webhooks;

@@ -16,8 +16,9 @@ use uuid::Uuid;
 
 use super::events::{append, append_after, Appended};
 use super::history::insert_statement;
-use super::part_state::{follow_operations, sum_totals, worked, PartOf, Resummed};
+use super::part_state::{follow_operations, sum_totals, worked, PartOf};
 use super::sync::{Retired, SyncWriter, UpsertRow};
+use super::sync_follow::Followed;
 use super::tx::Arg;
 use super::{Finish, StoreError};
 use crate::domain::event::{kind_of, NewEvent};
@@ -78,12 +79,22 @@ pub(crate) async fn prepare<W: SyncWriter>(
     let mut recorder = Recorder::new(writer);
     let mut results = super::sync::run(&mut recorder, batch).await?;
     let after = recorder.note_kept(&mut results).await?;
-    // After the `kept` notes, which the entry records too.
-    let entry = history.map(|h| h.entry(&results));
-    let events = match finish {
-        Finish::DryRun => Vec::new(),
-        Finish::Commit => recorder.events(&after, entry.as_ref(), now).await?,
+    let (mut events, followed) = match finish {
+        Finish::DryRun => (Vec::new(), Followed::default()),
+        Finish::Commit => recorder.events(&after, now).await?,
     };
+    followed.settle(&mut results);
+    // After the `kept` notes and what the parts that followed their operations became, which
+    // the entry records too.
+    let entry = history.map(|h| h.entry(&results));
+    // An unchanged re-send writes nothing; a call that changed or refused something says so
+    // once.
+    let summary = entry
+        .as_ref()
+        .filter(|e| !events.is_empty() || e.counts.errors > 0);
+    if let Some(entry) = summary.filter(|_| finish == Finish::Commit) {
+        events.push(completed(entry));
+    }
     Ok(Recorded {
         results,
         entry,
@@ -146,14 +157,13 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         Ok(after)
     }
 
-    /// The events of what the sync wrote (`after`, from [`Recorder::note_kept`]), ending with
-    /// the call's `sync.completed` given its history entry.
+    /// The events of what the sync wrote (`after`, from [`Recorder::note_kept`]), and the
+    /// parts that followed their operations.
     async fn events(
         mut self,
         after: &HashMap<Uuid, RecordView>,
-        entry: Option<&ImportEntry>,
         now: &str,
-    ) -> Result<Vec<NewEvent>, StoreError> {
+    ) -> Result<(Vec<NewEvent>, Followed), StoreError> {
         let mut events = self.record_events(after);
         for (entity, retired) in &self.retired {
             events.extend(retired.iter().map(|r| {
@@ -166,14 +176,10 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
                 )
             }));
         }
-        self.complete_parts_left_done(after, now, &mut events)
+        let mut followed = Followed::default();
+        self.complete_parts_left_done(after, now, &mut events, &mut followed)
             .await?;
-        // An unchanged re-send writes nothing; a call that changed or refused something says
-        // so once.
-        if let Some(entry) = entry.filter(|e| !events.is_empty() || e.counts.errors > 0) {
-            events.push(completed(entry));
-        }
-        Ok(events)
+        Ok((events, followed))
     }
 
     /// The parts whose operations the sync changed, deleted or moved (from and to), among
@@ -188,6 +194,7 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         after: &HashMap<Uuid, RecordView>,
         now: &str,
         events: &mut Vec<NewEvent>,
+        followed: &mut Followed,
     ) -> Result<(), StoreError> {
         let retired_parts: HashSet<Uuid> = self
             .retired
@@ -236,15 +243,18 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         let worked = worked(&mut statements, &parts).await?;
         for part in receiving.iter().filter(|p| !worked.contains(p)) {
             if let Some(resummed) = sum_totals(&mut statements, *part, now).await? {
-                fold_totals(events, resummed);
+                followed.totals(events, resummed);
             }
         }
         for part in worked {
             if let Some(resummed) = sum_totals(&mut statements, part, now).await? {
-                fold_totals(events, resummed);
+                followed.totals(events, resummed);
             }
-            let part = PartOf::Part(part);
-            events.extend(follow_operations(&mut statements, part, now, now).await?);
+            let moved = follow_operations(&mut statements, PartOf::Part(part), now, now).await?;
+            if let Some(event) = moved {
+                followed.status(part, &event);
+                events.push(event);
+            }
         }
         Ok(())
     }
@@ -397,42 +407,6 @@ impl<W: SyncWriter> SyncWriter for Recorder<'_, W> {
     fn statements(&mut self) -> impl super::tx::Statements + '_ {
         self.writer.statements()
     }
-}
-
-/// A part the sync wrote, whose totals it then changed too (moving or re-sequencing its
-/// operations), has one event for both, carrying the part as it is after the call: it had a
-/// `part.updated` showing the totals before, then another
-/// (`quantities::a_part_says_when_its_totals_change`). Other parts get the totals' own event.
-fn fold_totals(events: &mut Vec<NewEvent>, resummed: Resummed) {
-    let id = resummed.view.id;
-    let written = events.iter_mut().find(|e| {
-        e.record_id == Some(id)
-            && matches!(
-                e.event_type.as_str(),
-                "part.created" | "part.restored" | "part.updated"
-            )
-    });
-    let Some(event) = written else {
-        events.push(resummed.event());
-        return;
-    };
-    if event.event_type != "part.updated" {
-        event.data = resummed.view.get().to_owned();
-        return;
-    }
-    #[derive(serde::Deserialize)]
-    struct Changed {
-        changed_fields: Vec<String>,
-    }
-    let mut changed = serde_json::from_str::<Changed>(&event.data)
-        .map(|c| c.changed_fields)
-        .unwrap_or_default();
-    for field in resummed.changed {
-        if !changed.iter().any(|c| c == field) {
-            changed.push(field.to_owned());
-        }
-    }
-    event.data = with_field(resummed.view.get(), "changed_fields", &changed);
 }
 
 /// The fields whose values differ between two reads of a record.

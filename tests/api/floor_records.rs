@@ -162,18 +162,48 @@ async fn a_replace_leaving_only_completed_operations_completes_the_part(engine: 
     assert_eq!(part.expect(200).data()["status"], "in_progress");
 
     let only_o1 = json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1",
-        "parts": [{"external_id": "P", "part_number": "PN-1", "quantity": 10, "operations": [
+        "parts": [{"external_id": "P", "part_number": "PN-1", "quantity": 10,
+            "status": "not_started", "operations": [
             {"external_id": "O1", "operation_name": "Cut", "sequence": 1, "cell_name": "Saw"}]}]});
     let replaced = server
         .put("/api-jobs/sync?children=replace", &key, &only_o1)
-        .await;
-    replaced.expect(200);
+        .await
+        .expect(200);
+    // The answer says what the part became in this call (its note said it stays in_progress).
+    let answered = &replaced.data()["parts"][0];
+    assert_eq!(answered["unchanged"], Value::Null, "{answered}");
+    let reason = answered["kept"][0]["reason"].as_str().unwrap();
+    assert!(reason.contains(r#"it is now "completed""#), "{reason}");
     let part = server.get("/api-parts/by-external/SAP/P", &key).await;
     assert_eq!(part.expect(200).data()["status"], "completed");
     let feed = server.get("/api-events?types=part.completed", &key).await;
     let events = feed.expect(200).data()["events"].clone();
     assert_eq!(events.as_array().unwrap().len(), 1, "{events:#}");
     assert_eq!(events[0]["data"]["status"], "completed");
+}
+
+/// A sync that moves a part's last operation to another part changes the part's good units
+/// (those of its last operation): the answer shows the part changed, as its feed does (it said
+/// `unchanged`).
+async fn a_sync_answers_what_its_parts_became(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let (o1, _) = routing(&server, &key).await;
+    let report = json!({"operation_id": o1, "good": 2});
+    server
+        .post("/api-operation-quantities", &key, &report)
+        .await
+        .expect(201);
+    assert_eq!(part(&server, &key, "P").await["quantity_good"], 0);
+    let moved = json!({"external_id": "J", "external_source": "SAP", "job_number": "SO-1",
+        "parts": [{"external_id": "P", "part_number": "PN-1", "quantity": 10},
+            {"external_id": "P2", "part_number": "PN-2", "operations": [
+            {"external_id": "O2", "operation_name": "Deburr", "sequence": 2, "cell_name": "Saw"}]}]});
+    let reply = server.put("/api-jobs/sync", &key, &moved).await.expect(200);
+    assert_eq!(part(&server, &key, "P").await["quantity_good"], 2);
+    let answered = &reply.data()["parts"][0];
+    assert_eq!(answered["external_id"], "P");
+    assert_eq!(answered["unchanged"], Value::Null, "{answered}");
 }
 
 /// A flat sync that moves a part's last open operation to another part leaves the first part
@@ -422,6 +452,7 @@ async fn blank_floor_texts_are_stored_as_none() {
 }
 
 on_every_engine!(
+    a_sync_answers_what_its_parts_became,
     an_action_says_who_and_why_in_its_event,
     a_part_follows_its_operations_whoever_changes_them,
     reads_show_the_floors_actual_minutes,
