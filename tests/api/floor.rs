@@ -100,13 +100,8 @@ async fn an_operation_goes_through_its_lifecycle(engine: Engine) {
     assert_eq!(entries.len(), 2, "{entries:?}");
     assert_eq!(entries[0]["note"], "lunch");
     assert!(entries.iter().all(|e| e["end_time"].is_string()));
-    let last = server
-        .get(
-            &format!("/api-time-entries?operation_id={o1}&limit=1&offset=1"),
-            &key,
-        )
-        .await
-        .expect(200);
+    let path = format!("/api-time-entries?operation_id={o1}&limit=1&offset=1");
+    let last = server.get(&path, &key).await.expect(200);
     assert_eq!(last.data()["time_entries"][0]["id"], entries[1]["id"]);
     assert_eq!(last.data()["pagination"]["total"], 2);
 
