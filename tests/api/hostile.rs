@@ -438,3 +438,46 @@ async fn a_body_cut_off_is_not_too_large() {
     );
     healthy(&server).await;
 }
+
+/// A floor body is an object: an array is not read as the fields in order, and a scalar is
+/// refused in the API's words, not serde's (decided before the store is asked: once).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_an_object_is_refused() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let (o1, _) = crate::floor::routing(&server, &key).await;
+    let start = format!("/api-operation-lifecycle/start?id={o1}");
+    let sent = [
+        (json!(["ana", crate::floor::at(5), "hello"]), "a list"),
+        (json!(null), "null"),
+        (json!(42), "42"),
+        (json!("x"), "\"x\""),
+    ];
+    for (body, got) in &sent {
+        for path in [start.as_str(), "/api-operation-quantities"] {
+            let refused = server.post(path, &key, body).await.expect(400);
+            assert_eq!(refused.error_code(), "VALIDATION_ERROR");
+            assert_eq!(
+                refused.body["error"]["message"],
+                format!("must be a JSON object (got {got})"),
+                "{path} {body}"
+            );
+        }
+    }
+    let quantity = json!([o1, null, null, 7, 1]);
+    server
+        .post("/api-operation-quantities", &key, &quantity)
+        .await
+        .expect(400);
+    // Nothing was started or counted.
+    let op = server.get(&format!("/api-operations/{o1}"), &key).await;
+    assert_eq!(op.expect(200).data()["status"], "not_started");
+    let reports = server
+        .get(
+            &format!("/api-operation-quantities?operation_id={o1}"),
+            &key,
+        )
+        .await
+        .expect(200);
+    assert_eq!(reports.data()["quantity_reports"], json!([]));
+}
