@@ -1,5 +1,6 @@
 //! The `eryxon` command line: run the server, manage API keys, push export files.
 
+pub mod logs;
 mod push;
 
 use std::process::ExitCode;
