@@ -113,7 +113,59 @@ async fn an_idempotency_key_is_forgotten_after_its_day(engine: Engine) {
     assert_eq!(server.all("cells", &key).await[0]["name"], "Laser 2");
 }
 
+/// A backlog larger than one prune transaction (5 000 rows) goes whole in one round: the
+/// batches follow one another until one deletes fewer, every event is counted once, a cursor
+/// into the backlog is told it expired, and the feed goes on from the events made after.
+async fn a_backlog_larger_than_a_batch_is_pruned_whole(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let mut cursor = None;
+    for call in 0..6 {
+        let jobs: Vec<_> = (0..1000)
+            .map(|n| {
+                let id = format!("J{call}-{n}");
+                json!({"external_id": id, "external_source": "SAP", "job_number": id})
+            })
+            .collect();
+        let reply = server
+            .post("/api-jobs/bulk-sync", &key, &json!({"jobs": jobs}))
+            .await
+            .expect(200);
+        assert_eq!(reply.data()["created"], 1000);
+        if cursor.is_none() {
+            let page = server.get("/api-events?limit=10", &key).await.expect(200);
+            cursor = Some(page.data()["next_cursor"].as_str().unwrap().to_owned());
+        }
+    }
+
+    let pruned = prune_all(&server).await;
+    assert_eq!(
+        pruned.events,
+        6 * 1001,
+        "6 000 job.created and 6 sync.completed"
+    );
+    assert_eq!(pruned.history, 6);
+    let expired = format!("/api-events?after={}", cursor.unwrap());
+    let expired = server.get(&expired, &key).await.expect(410);
+    assert_eq!(expired.error_code(), "CURSOR_EXPIRED");
+
+    let job = json!({"external_id": "after", "external_source": "SAP", "job_number": "after"});
+    server
+        .post("/api-jobs/bulk-sync", &key, &json!({"jobs": [job]}))
+        .await
+        .expect(200);
+    let feed = server.get("/api-events", &key).await.expect(200);
+    let types: Vec<_> = feed.data()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|event| event["type"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(types, ["job.created", "sync.completed"]);
+}
+
 on_every_engine!(
+    a_backlog_larger_than_a_batch_is_pruned_whole,
     past_the_retention_the_log_finished_deliveries_and_history_go,
     an_idempotency_key_is_forgotten_after_its_day,
 );
