@@ -24,6 +24,8 @@ pub struct ImportParams {
     outcome: Option<String>,
     /// The `X-Request-Id` of the call, as an ERP reports a failure.
     request_id: Option<String>,
+    /// An entry's id: only the entries older than it, for pages that new calls do not shift.
+    before: Option<String>,
     limit: Option<u32>,
     offset: Option<u32>,
 }
@@ -47,6 +49,15 @@ fn outcome_named(name: &str) -> Result<ImportOutcome, ApiError> {
         ApiError::invalid(FieldError::new(
             "outcome",
             format!("must be one of clean, rejected, failed (got {name:?})"),
+        ))
+    })
+}
+
+fn entry_named(id: &str) -> Result<Uuid, ApiError> {
+    Uuid::parse_str(id).map_err(|_| {
+        ApiError::invalid(FieldError::new(
+            "before",
+            format!("must be a sync-history entry's id, a UUID (got {id:?})"),
         ))
     })
 }
@@ -83,6 +94,7 @@ pub async fn list(
         entity: params.entity.as_deref().map(entity_named).transpose()?,
         outcome: params.outcome.as_deref().map(outcome_named).transpose()?,
         request_id: params.request_id,
+        before: params.before.as_deref().map(entry_named).transpose()?,
         limit: page_limit(params.limit)?,
         offset: params.offset.unwrap_or(0),
         ..ImportQuery::default()

@@ -18,6 +18,9 @@ pub struct ImportQuery {
     pub since: Option<String>,
     /// Only the call answered with this `X-Request-Id`.
     pub request_id: Option<String>,
+    /// Only entries older than this one (an entry's id): pages that do not shift while new
+    /// calls come in, as offsets do on a list that is newest first.
+    pub before: Option<Uuid>,
     pub limit: u32,
     pub offset: u32,
 }
@@ -111,12 +114,13 @@ pub(crate) fn insert_statement(entries: &[(Scope, &ImportEntry)], args: &mut Vec
     )
 }
 
-/// Binds tenant, mode, entity, since, outcome (`ImportOutcome::as_str`) and request id, in
-/// that order.
+/// Binds tenant, mode, entity, since, outcome (`ImportOutcome::as_str`), request id and the
+/// entry before which to list, in that order.
 const FILTERS: &str =
     "i.tenant_id = $1::uuid AND i.mode = $2 AND ($3::text IS NULL OR i.entity = $3::text) \
      AND ($4::text IS NULL OR i.created_at >= $4::timestamptz) \
      AND ($6::text IS NULL OR i.request_id = $6::text) \
+     AND ($7::uuid IS NULL OR i.id < $7::uuid) \
      AND ($5::text IS NULL OR ($5::text = 'clean' AND i.errors = 0 AND i.status < 400) \
        OR ($5::text = 'rejected' AND i.errors > 0 AND i.status < 400) OR ($5::text = 'failed' AND i.status >= 400))";
 
@@ -183,6 +187,7 @@ pub(crate) async fn list(
             query.since.clone().into(),
             query.outcome.map(|o| o.as_str().to_owned()).into(),
             query.request_id.clone().into(),
+            query.before.map(|id| id.hyphenated().to_string()).into(),
         ]
     };
     let mut args = filters();
@@ -191,7 +196,7 @@ pub(crate) async fn list(
         i64::from(query.offset).into(),
     ]);
     let sql = format!(
-        "{} WHERE {FILTERS} ORDER BY i.id DESC LIMIT $7 OFFSET $8",
+        "{} WHERE {FILTERS} ORDER BY i.id DESC LIMIT $8 OFFSET $9",
         columns(tx, false)
     );
     let records = tx

@@ -396,7 +396,66 @@ async fn a_call_refused_whole_is_in_the_history(engine: Engine) {
     assert!(!html.contains("id=\"rejected\""), "{html}");
 }
 
+/// `before=<an entry's id>` pages through the history from where the last page ended, while
+/// new calls come in; an `offset` page shifts by as many entries as came in.
+async fn pages_before_an_entry_do_not_shift(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let sync = |n: usize| {
+        let cell = json!({"external_id": format!("C{n}"), "external_source": "SAP", "name": "a"});
+        let server = &server;
+        let key = &key;
+        async move { server.put("/api-cells/sync", key, &cell).await.expect(201) }
+    };
+    let ids = |reply: &crate::common::Reply| -> Vec<String> {
+        let entries = reply.data()["imports"].as_array().unwrap().clone();
+        entries
+            .iter()
+            .map(|e| e["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for n in 1..=3 {
+        sync(n).await;
+    }
+    let first = server
+        .get("/api-sync/imports?limit=2", &key)
+        .await
+        .expect(200);
+    let all = ids(&server.get("/api-sync/imports", &key).await.expect(200));
+    assert_eq!(ids(&first), all[..2]);
+    sync(4).await;
+
+    let after = format!("/api-sync/imports?limit=2&before={}", ids(&first)[1]);
+    let next = server.get(&after, &key).await.expect(200);
+    assert_eq!(
+        ids(&next),
+        all[2..],
+        "the oldest entry, as when the first page was read"
+    );
+    assert_eq!(
+        next.data()["pagination"]["total"],
+        1,
+        "entries older than it"
+    );
+    let shifted = server
+        .get("/api-sync/imports?limit=2&offset=2", &key)
+        .await
+        .expect(200);
+    assert_eq!(
+        ids(&shifted),
+        all[1..],
+        "an offset page shows an entry again"
+    );
+
+    let wrong = server
+        .get("/api-sync/imports?before=yesterday", &key)
+        .await
+        .expect(400);
+    assert_eq!(wrong.body["error"]["details"][0]["field"], "before");
+}
+
 on_every_engine!(
+    pages_before_an_entry_do_not_shift,
     a_body_refused_as_invalid_is_in_the_history,
     a_call_refused_whole_is_in_the_history,
     every_sync_call_is_in_the_history,

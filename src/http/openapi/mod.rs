@@ -30,7 +30,7 @@ use axum::http::header;
 use axum::response::{Html, IntoResponse, Response};
 use serde_json::Value;
 use utoipa::openapi::path::{HttpMethod, Operation, Parameter};
-use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::schema::{KnownFormat, ObjectBuilder, SchemaFormat, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::openapi::tag::TagBuilder;
 use utoipa::openapi::{ComponentsBuilder, LicenseBuilder, OpenApi as Document};
@@ -134,6 +134,16 @@ fn completion(operation_id: &str) -> Completion {
                         ObjectBuilder::new().schema_type(Type::String).into(),
                         "Only the call answered with this `X-Request-Id`, as an ERP reports \
                          a failure.",
+                    ),
+                    parameters::query(
+                        "before",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .format(Some(SchemaFormat::KnownFormat(KnownFormat::Uuid)))
+                            .into(),
+                        "Only the entries older than this one (an entry's `id`): to page \
+                         through the history without the shift that new calls cause to \
+                         `offset`, pass the last entry's `id` of each page.",
                     ),
                     parameters::limit(),
                     parameters::offset(),

@@ -214,6 +214,7 @@ fn sample(doc: &Value, schema: &Value) -> Value {
         "object" => json!({}),
         "array" => json!([]),
         _ if schema["format"] == "date" => json!("2024-12-31"),
+        _ if schema["format"] == "uuid" => json!("0190a0b0-0000-7000-8000-000000000000"),
         _ => json!("X"),
     }
 }
