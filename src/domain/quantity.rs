@@ -22,7 +22,9 @@ pub type ClientEventId = Text<1, 200>;
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct QuantityBody {
-    #[serde(default)]
+    /// Read as text, so another kind is refused in the API's words (`must be text (got 5)`),
+    /// as every field of the body is.
+    #[serde(default, deserialize_with = "super::expect::optional_text")]
     pub operation_id: Option<String>,
     #[serde(default)]
     pub external_source: Option<Source>,
@@ -42,7 +44,7 @@ pub struct QuantityBody {
     pub operator: Option<ShortText>,
     /// RFC 3339; when it was produced (default: now).
     #[serde(default)]
-    pub recorded_at: Option<String>,
+    pub recorded_at: Option<ShortText>,
     #[serde(default)]
     pub client_event_id: Option<ClientEventId>,
 }
@@ -113,7 +115,7 @@ impl NewReport {
         }
         let recorded_at = match &body.recorded_at {
             None => now,
-            Some(text) => parse_instant("recorded_at", text, now)?,
+            Some(text) => parse_instant("recorded_at", text.as_str(), now)?,
         };
         Ok(NewReport {
             operation,

@@ -15,6 +15,7 @@ use super::webhooks::{no_webhook, webhook_id, TAG};
 use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
 use crate::domain::event::TypeFilter;
+use crate::domain::expect;
 use crate::domain::instant;
 use crate::store::delivery_log::{self, NotQueued};
 use crate::store::timestamp_of;
@@ -112,8 +113,11 @@ pub async fn retry(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReplayBody {
+    #[serde(deserialize_with = "expect::text")]
     since: String,
+    #[serde(default, deserialize_with = "expect::optional_text")]
     until: Option<String>,
+    #[serde(default, deserialize_with = "expect::optional_texts")]
     types: Option<Vec<String>>,
 }
 

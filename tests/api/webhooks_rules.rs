@@ -185,6 +185,23 @@ async fn bodies_are_refused_in_the_apis_words() {
         reply.body["error"]["details"][0]["message"],
         "must be a list of texts (got an object)"
     );
+    let replay = format!("/api-webhooks/{id}/replay");
+    for (body, field, message) in [
+        (json!({"since": 1}), "since", "must be text (got 1)"),
+        (
+            json!({"since": "2026-01-01T00:00:00Z", "types": "job.*"}),
+            "types",
+            "must be a list of texts (got \"job.*\")",
+        ),
+    ] {
+        let reply = server.post(&replay, &key, &body).await.expect(400);
+        let detail = &reply.body["error"]["details"][0];
+        assert_eq!(
+            (&detail["field"], &detail["message"]),
+            (&json!(field), &json!(message)),
+            "{body}"
+        );
+    }
 }
 
 /// A replay's `until` before its `since` selects nothing: a mistake, refused rather than
