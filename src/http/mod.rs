@@ -305,7 +305,16 @@ fn cors(origins: &[String]) -> Option<CorsLayer> {
     Some(
         CorsLayer::new()
             .allow_origin(AllowOrigin::list(origins))
-            .allow_methods([Method::GET, Method::PUT, Method::POST, Method::DELETE])
+            // Every method a route answers (`compat::cors_allows_only_configured_origins`
+            // checks them against the API document): without PATCH a browser page could not
+            // change a webhook endpoint.
+            .allow_methods([
+                Method::GET,
+                Method::PUT,
+                Method::POST,
+                Method::PATCH,
+                Method::DELETE,
+            ])
             .allow_headers([
                 header::AUTHORIZATION,
                 header::CONTENT_TYPE,

@@ -98,7 +98,19 @@ async fn cors_allows_only_configured_origins() {
         .to_str()
         .unwrap()
         .to_owned();
-    assert!(methods.contains("POST"), "{methods}");
+    // Every method of the API, so that a browser page can make every call.
+    let doc = crate::openapi::fetch_document(&server).await;
+    let used: std::collections::BTreeSet<String> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .values()
+        .flat_map(|item| item.as_object().unwrap().keys().map(|m| m.to_uppercase()))
+        .filter(|m| m != "PARAMETERS")
+        .collect();
+    assert!(used.contains("PATCH"), "{used:?}");
+    for method in used {
+        assert!(methods.contains(&method), "{method} in {methods}");
+    }
     let headers = allowed.headers()["access-control-allow-headers"]
         .to_str()
         .unwrap()
