@@ -45,6 +45,7 @@ pub fn handle() -> &'static PrometheusHandle {
             tracing::warn!(%error, "another metrics recorder is installed; /metrics stays empty");
         }
         describe();
+        zeroes();
         metrics::gauge!("eryxon_build_info", "version" => env!("CARGO_PKG_VERSION")).set(1.0);
         handle
     })
@@ -102,6 +103,29 @@ fn describe() {
         "eryxon_build_info",
         "Always 1; the version label names the running build."
     );
+}
+
+/// The actions `eryxon_sync_records_total` counts records under, in [`count_records`].
+const RECORD_ACTIONS: [&str; 4] = ["created", "updated", "unchanged", "error"];
+
+/// Puts the counters an alert watches on the page at 0 from the start: a counter first made
+/// by its first increment has no series until then, so `rate(eryxon_rate_limited_total[5m])`
+/// saw nothing rather than 0, and `increase(…)` missed the first increment
+/// (`metrics::counters_are_on_the_page_from_the_start`).
+fn zeroes() {
+    metrics::counter!("eryxon_rate_limited_total").increment(0);
+    metrics::counter!("eryxon_write_retries_total").increment(0);
+    // The results `store::deliveries` records an attempt under.
+    for result in ["delivered", "retry", "failed", "disabled"] {
+        metrics::counter!("eryxon_webhook_deliveries_total", "result" => result).increment(0);
+    }
+    for entity in crate::domain::Entity::ALL {
+        for action in RECORD_ACTIONS {
+            metrics::counter!("eryxon_sync_records_total",
+                "entity" => entity.singular(), "action" => action)
+            .increment(0);
+        }
+    }
 }
 
 /// Whether `/metrics` is served, and so whether requests are counted.
@@ -224,12 +248,13 @@ async fn sample(state: &AppState) {
 /// each record under one action: the answer's `updated` includes `unchanged`, the metric's
 /// does not, so the actions add up to the records (`metrics::counters_move_with_the_traffic`).
 pub fn count_records(entity: crate::domain::Entity, counts: &crate::domain::outcome::Counts) {
-    for (action, n) in [
-        ("created", counts.created),
-        ("updated", counts.updated - counts.unchanged),
-        ("unchanged", counts.unchanged),
-        ("error", counts.errors),
-    ] {
+    let numbers = [
+        counts.created,
+        counts.updated - counts.unchanged,
+        counts.unchanged,
+        counts.errors,
+    ];
+    for (action, n) in RECORD_ACTIONS.into_iter().zip(numbers) {
         if n > 0 {
             metrics::counter!("eryxon_sync_records_total",
                 "entity" => entity.singular(), "action" => action)

@@ -101,6 +101,41 @@ async fn own_server(dir: &tempfile::TempDir, rate_limit: u32) -> (Instance, Stri
     (Instance::spawn(&url, rate_limit).await, key)
 }
 
+/// A fresh server shows the counters an alert watches at 0 before anything moved them, so a
+/// `rate()` or `increase()` sees 0, not no series, and counts the first increment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn counters_are_on_the_page_from_the_start() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (server, _key) = own_server(&dir, 8).await;
+    let page = reqwest::get(format!("{}/metrics", server.base))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut expected = vec![
+        "eryxon_rate_limited_total 0".to_owned(),
+        "eryxon_write_retries_total 0".to_owned(),
+    ];
+    for result in ["delivered", "retry", "failed", "disabled"] {
+        expected.push(format!(
+            "eryxon_webhook_deliveries_total{{result=\"{result}\"}} 0"
+        ));
+    }
+    for entity in ["job", "part", "operation", "cell", "resource"] {
+        for action in ["created", "updated", "unchanged", "error"] {
+            expected.push(format!(
+                "eryxon_sync_records_total{{entity=\"{entity}\",action=\"{action}\"}} 0"
+            ));
+        }
+    }
+    let lines: Vec<&str> = page.lines().collect();
+    for line in expected {
+        assert!(lines.contains(&line.as_str()), "{line} in\n{page}");
+    }
+    server.stop().await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn counters_move_with_the_traffic() {
     let dir = tempfile::TempDir::new().unwrap();
