@@ -141,7 +141,21 @@ impl ApiError {
     }
 
     /// What the client reads. Store failures say nothing of SQL or internals.
-    fn public_message(&self) -> String {
+    /// Logs the error under the request's span, so the request id an ERP reports finds why
+    /// (`security::key_secrets_never_reach_logs_or_answers`): a fault on our side as an error
+    /// with what went wrong, a refusal as information with what the client was told. Answers
+    /// the status and code.
+    pub(crate) fn log(&self) -> (StatusCode, &'static str) {
+        let (status, code) = self.status_and_code();
+        if status.is_server_error() {
+            tracing::error!(error = %self, code, "request failed");
+        } else if status.is_client_error() {
+            tracing::info!(code, reason = %self.public_message(), "request refused");
+        }
+        (status, code)
+    }
+
+    pub(crate) fn public_message(&self) -> String {
         match self {
             ApiError::Store(StoreError::Unavailable(_)) => {
                 "the database is unavailable; retry shortly".to_owned()
@@ -195,14 +209,7 @@ struct ErrorBody {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = self.status_and_code();
-        if status.is_server_error() {
-            tracing::error!(error = %self, code, "request failed");
-        } else if status.is_client_error() {
-            // Under the request's span, so the request id an ERP reports finds why
-            // (`security::key_secrets_never_reach_logs_or_answers`).
-            tracing::info!(code, reason = %self.public_message(), "request refused");
-        }
+        let (status, code) = self.log();
         let body = Envelope {
             success: false,
             error: ErrorBody {

@@ -216,11 +216,9 @@ impl IntoResponse for ConsoleError {
                 StatusCode::FORBIDDEN,
                 "this form was sent from another site; open the console and try again".to_owned(),
             ),
-            ConsoleError::Api(error) => {
-                let status = error.status_and_code().0;
-                tracing::warn!(%error, "console page failed");
-                (status, error.to_string())
-            }
+            // As the API: a fault is logged as an error, a refusal as information, and the
+            // page says only what the API would answer (no SQL, no internals).
+            ConsoleError::Api(error) => (error.log().0, error.public_message()),
         };
         let body = html! {
             h1 { "Could not show this page" }
