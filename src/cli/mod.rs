@@ -39,6 +39,14 @@ pub enum Command {
     ApiKey(ApiKeyCommand),
     /// Send ERP export files (CSV, JSON, NDJSON) to the server through bulk-sync.
     Push(push::PushArgs),
+    /// Copy a SQLite database, as of now, into a new file, while the server runs; the copy is
+    /// checked before the command ends. PostgreSQL is backed up with its own tools (pg_dump).
+    Backup {
+        /// The new file (it must not exist).
+        to: std::path::PathBuf,
+        #[command(flatten)]
+        database: DatabaseConfig,
+    },
 }
 
 impl Cli {
@@ -94,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Serve { server, database } => serve(server, database).await?,
         Command::ApiKey(command) => api_key(command).await?,
         Command::Push(args) => return Ok(push::run(args).await),
+        Command::Backup { to, database } => backup(&to, &database).await?,
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -125,6 +134,50 @@ async fn serve(server: ServerConfig, database: DatabaseConfig) -> anyhow::Result
     tracing::info!(address = %listener.local_addr()?, database = %database.shown_url(), "Eryxon Sync is listening");
     crate::http::serve(listener, store, &server, shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+async fn backup(to: &std::path::Path, database: &DatabaseConfig) -> anyhow::Result<()> {
+    if !database.url.starts_with("sqlite:") {
+        anyhow::bail!(
+            "{} is not a SQLite database: back PostgreSQL up with its own tools (pg_dump, or \
+             the provider's snapshots)",
+            database.shown_url()
+        );
+    }
+    let file = crate::store::sqlite::connect_options(&database.url)?
+        .get_filename()
+        .to_owned();
+    if !file.is_file() {
+        anyhow::bail!("there is no database at {}", file.display());
+    }
+    if to.exists() {
+        anyhow::bail!(
+            "{} exists: a backup is written to a new file, never over another",
+            to.display()
+        );
+    }
+    let started = std::time::Instant::now();
+    let bytes = match crate::store::sqlite::backup(&database.url, to).await {
+        Ok(bytes) => bytes,
+        Err(error) => {
+            // A copy cut short (a full disk) or failing its check is no backup; the file did
+            // not exist before, so it is this command's to remove.
+            let _ = std::fs::remove_file(to);
+            return Err(anyhow::Error::new(error).context(format!(
+                "backing up {} to {}",
+                database.shown_url(),
+                to.display()
+            )));
+        }
+    };
+    println!(
+        "backed up {} to {} ({:.1} MB in {:.1} s; integrity checked)",
+        database.shown_url(),
+        to.display(),
+        bytes as f64 / 1e6,
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

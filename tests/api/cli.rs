@@ -145,4 +145,59 @@ async fn api_keys_are_created_listed_and_revoked(engine: Engine) {
     assert!(String::from_utf8_lossy(&escape.stderr).contains("--name"));
 }
 
+/// `eryxon backup` copies a SQLite database while the server goes on writing to it; a server
+/// started on the copy serves every record acknowledged before the backup began, and the
+/// copy is refused over an existing file and for PostgreSQL.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backup_taken_while_the_server_writes_serves_alone() {
+    let mut server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let jobs: Vec<_> = (0..500)
+        .map(|n| json!({"external_id": format!("J{n}"), "external_source": "SAP", "job_number": format!("{n}")}))
+        .collect();
+    server
+        .post("/api-jobs/bulk-sync", &key, &json!({"jobs": jobs}))
+        .await
+        .expect(200);
+    let dir = tempfile::TempDir::new().unwrap();
+    let copy = dir.path().join("copy.db");
+    let (source, target) = (server.database_url.clone(), copy.display().to_string());
+    let backup =
+        tokio::task::spawn_blocking(move || eryxon(&["backup", &target, "--database", &source]));
+    // Writes go on while the copy is taken, and are answered as ever.
+    let mut n = 0;
+    while !backup.is_finished() {
+        let job = json!({"external_id": format!("later-{n}"), "external_source": "SAP", "job_number": "x"});
+        server.put("/api-jobs/sync", &key, &job).await.expect(201);
+        n += 1;
+    }
+    let said = stdout(&backup.await.unwrap());
+    assert!(said.contains("integrity checked"), "{said}");
+
+    let copy_url = format!("sqlite://{}", copy.display());
+    let again = eryxon(&[
+        "backup",
+        &copy.display().to_string(),
+        "--database",
+        &copy_url,
+    ]);
+    assert!(!again.status.success());
+    let told = String::from_utf8_lossy(&again.stderr);
+    assert!(told.contains("exists"), "{told}");
+    let postgres = eryxon(&["backup", "x.db", "--database", "postgres://u@localhost/db"]);
+    assert!(String::from_utf8_lossy(&postgres.stderr).contains("pg_dump"));
+    let missing = dir.path().join("none.db").display().to_string();
+    let nothing = eryxon(&["backup", "x.db", "--database", &format!("sqlite://{missing}")]);
+    assert!(String::from_utf8_lossy(&nothing.stderr).contains("there is no database at"));
+
+    server.stop().await;
+    let restored = crate::deploy::Instance::spawn(&copy_url, 1000).await;
+    let page = restored.get("/api-jobs?limit=1", &key).await;
+    assert_eq!(page.status(), 200);
+    let page: serde_json::Value = page.json().await.unwrap();
+    let total = page["data"]["pagination"]["total"].as_u64().unwrap();
+    assert!(total >= 500 && total <= 500 + n, "{total} of 500 + {n}");
+    restored.stop().await;
+}
+
 on_every_engine!(api_keys_are_created_listed_and_revoked);

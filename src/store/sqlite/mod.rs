@@ -1,6 +1,7 @@
 //! The embedded default store: one SQLite file in WAL mode, one writer connection (SQLite
 //! serializes writers anyway; queueing them in the pool avoids busy retries) and a few readers.
 
+mod backup;
 mod checkpoint;
 mod encode;
 mod group;
@@ -20,6 +21,7 @@ mod upsert;
 mod windows;
 mod write;
 
+pub use self::backup::backup;
 use crate::store::PoolState;
 use std::str::FromStr;
 use std::sync::Arc;
