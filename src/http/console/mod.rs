@@ -115,6 +115,9 @@ fn head(title: &str) -> Markup {
             meta charset="utf-8";
             meta name="viewport" content="width=device-width, initial-scale=1";
             title { (title) " · Eryxon Sync console" }
+            // No icon: browsers otherwise ask for /favicon.ico on every page, each a 404 in
+            // the server's logs.
+            link rel="icon" href="data:,";
             link rel="stylesheet" href="/console/assets/console.css";
             script src="/console/assets/console.js" defer {}
         }
