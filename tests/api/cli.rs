@@ -184,10 +184,22 @@ async fn a_backup_taken_while_the_server_writes_serves_alone() {
     assert!(!again.status.success());
     let told = String::from_utf8_lossy(&again.stderr);
     assert!(told.contains("exists"), "{told}");
-    let postgres = eryxon(&["backup", "x.db", "--database", "postgres://u@localhost/db"]);
+    // Never a file in the working directory, whatever the command does.
+    let elsewhere = dir.path().join("x.db").display().to_string();
+    let postgres = eryxon(&[
+        "backup",
+        &elsewhere,
+        "--database",
+        "postgres://u@localhost/db",
+    ]);
     assert!(String::from_utf8_lossy(&postgres.stderr).contains("pg_dump"));
     let missing = dir.path().join("none.db").display().to_string();
-    let nothing = eryxon(&["backup", "x.db", "--database", &format!("sqlite://{missing}")]);
+    let nothing = eryxon(&[
+        "backup",
+        &elsewhere,
+        "--database",
+        &format!("sqlite://{missing}"),
+    ]);
     assert!(String::from_utf8_lossy(&nothing.stderr).contains("there is no database at"));
 
     server.stop().await;
