@@ -196,27 +196,124 @@ pub fn new_id() -> String {
     format!("evt_{}", Uuid::now_v7().simple())
 }
 
-/// A feed cursor: the position of the last event a reader has seen, opaque to clients.
+/// A feed cursor without its check: the position alone (the console's links, which are read
+/// at once by the page that made them).
 pub fn encode_cursor(position: i64) -> String {
-    format!("c{position}")
+    Cursor {
+        position,
+        check: None,
+    }
+    .encode()
 }
 
-/// The position a cursor names; anything else is refused naming the parameter.
+/// The position a cursor names, its check left unused; anything else is refused naming the
+/// parameter.
 pub fn decode_cursor(field: &str, text: &str) -> Result<i64, FieldError> {
-    text.strip_prefix('c')
-        .and_then(|n| n.parse::<i64>().ok())
-        .filter(|n| *n >= 0)
-        .ok_or_else(|| {
+    Cursor::decode(field, text).map(|cursor| cursor.position)
+}
+
+/// A feed cursor as `next_cursor` gives it out, opaque to clients: the position of the last
+/// event a reader has seen (`c1234`), and the end of that event's id (`c1234.9f3a2b1c`). A
+/// position alone fits any log that reached it: a database restored from a backup, once its
+/// new events passed the position, took a reader's cursor from before the restore and
+/// skipped every event up to it. The check tells that the event there is another
+/// (`events::a_cursor_from_before_a_restore_is_refused`). Cursors without one (given out
+/// before cursors had them, and the console's) are still read, unchecked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub position: i64,
+    pub check: Option<String>,
+}
+
+/// Characters of an event id a cursor's check keeps: the last eight hex digits of its UUIDv7,
+/// random bits.
+const CHECK_LEN: usize = 8;
+
+impl Cursor {
+    /// The cursor after the event `id` at `position`, or after `position` alone when no event
+    /// is there (nothing written yet, or pruned).
+    pub fn after(position: i64, id: Option<&str>) -> Cursor {
+        let check = id
+            .filter(|id| id.len() >= CHECK_LEN && id.is_char_boundary(id.len() - CHECK_LEN))
+            .map(|id| id[id.len() - CHECK_LEN..].to_owned());
+        Cursor { position, check }
+    }
+
+    pub fn encode(&self) -> String {
+        match &self.check {
+            Some(check) => format!("c{}.{check}", self.position),
+            None => format!("c{}", self.position),
+        }
+    }
+
+    pub fn decode(field: &str, text: &str) -> Result<Cursor, FieldError> {
+        let refused = || {
             FieldError::new(
                 field,
                 format!("is not a cursor this feed gave out (got {text:?}); pass next_cursor"),
             )
-        })
+        };
+        let body = text.strip_prefix('c').ok_or_else(refused)?;
+        let (position, check) = match body.split_once('.') {
+            Some((position, check)) => (position, Some(check)),
+            None => (body, None),
+        };
+        let position = position
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or_else(refused)?;
+        let check = match check {
+            Some(c) if c.len() == CHECK_LEN && c.bytes().all(|b| b.is_ascii_hexdigit()) => {
+                Some(c.to_ascii_lowercase())
+            }
+            Some(_) => return Err(refused()),
+            None => None,
+        };
+        Ok(Cursor { position, check })
+    }
+
+    /// Whether the event `id` found at the cursor's position is the one it was given out
+    /// after (a cursor without a check fits any).
+    pub fn fits(&self, id: &str) -> bool {
+        self.check
+            .as_deref()
+            .is_none_or(|check| id.ends_with(check))
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cursors_check_the_event_they_follow() {
+        let id = new_id();
+        let cursor = Cursor::after(41, Some(&id));
+        let text = cursor.encode();
+        assert_eq!(Cursor::decode("after", &text).unwrap(), cursor);
+        assert!(cursor.fits(&id));
+        assert!(
+            !cursor.fits(&new_id()),
+            "another event at the same position"
+        );
+        let bare = Cursor::decode("after", "c41").unwrap();
+        assert_eq!(bare, Cursor::after(41, None));
+        assert!(bare.fits(&id), "a cursor without its check fits any log");
+        assert_eq!(bare.encode(), "c41");
+        for wrong in [
+            "41",
+            "c-1",
+            "cx",
+            "c41.",
+            "c41.xyz",
+            "c41.0123456789",
+            "c41.abcdefgz",
+        ] {
+            let error = Cursor::decode("after", wrong).unwrap_err();
+            assert_eq!(error.field.as_deref(), Some("after"), "{wrong}");
+        }
+    }
 
     #[test]
     fn filters_overlap_when_a_type_matches_both() {

@@ -10,7 +10,7 @@ use super::json::ApiQuery;
 use super::read::page_limit;
 use super::{success, AppState, Success};
 use crate::domain::decode::FieldError;
-use crate::domain::event::{decode_cursor, encode_cursor, Event, TypeFilter};
+use crate::domain::event::{encode_cursor, Cursor, Event, TypeFilter};
 use crate::store::{Feed, FeedQuery};
 
 #[derive(Debug, Deserialize)]
@@ -36,7 +36,7 @@ const ENTITIES: [&str; 5] = ["job", "part", "operation", "cell", "resource"];
 fn feed_query(params: FeedParams) -> Result<FeedQuery, ApiError> {
     let after = params
         .after
-        .map(|cursor| decode_cursor("after", &cursor))
+        .map(|cursor| Cursor::decode("after", &cursor))
         .transpose()
         .map_err(ApiError::invalid)?;
     let types = params
@@ -62,7 +62,8 @@ fn feed_query(params: FeedParams) -> Result<FeedQuery, ApiError> {
         )));
     }
     Ok(FeedQuery {
-        after,
+        after: after.as_ref().map(|cursor| cursor.position),
+        after_check: after,
         types,
         entity: params.entity,
         external_source: params.external_source,
@@ -82,10 +83,11 @@ pub async fn list(
         Feed::Page {
             events,
             next,
+            next_id,
             has_more,
         } => Ok(Json(success(FeedView {
             events,
-            next_cursor: encode_cursor(next),
+            next_cursor: Cursor::after(next, next_id.as_deref()).encode(),
             has_more,
         }))),
         Feed::Expired => Err(ApiError::CursorExpired {
@@ -97,6 +99,17 @@ pub async fn list(
                 "is past the newest event of this feed ({}): not a cursor this feed gave \
                  out (another server's, tenant's or mode's, or one from before the database \
                  was restored); read from the start without `after`",
+                encode_cursor(newest)
+            ),
+        ))),
+        Feed::Foreign { newest } => Err(ApiError::invalid(FieldError::new(
+            "after",
+            format!(
+                "is not a cursor of this feed: the event at its place is not the one it was \
+                 given out after, so the events after it are not the ones it followed (the \
+                 database was restored from a backup since, or it is another tenant's or \
+                 mode's cursor); read from the start without `after`, skipping the events whose \
+                 `id` you already have (the newest is {})",
                 encode_cursor(newest)
             ),
         ))),

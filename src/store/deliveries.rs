@@ -5,7 +5,7 @@
 
 use uuid::Uuid;
 
-use super::events::{columns, read_events};
+use super::feed::{columns, read_events};
 use super::tx::{Arg, Statements};
 use super::webhooks::disable;
 use super::{timestamp, timestamp_of, Access, Store, StoreError};

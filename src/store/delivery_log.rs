@@ -7,7 +7,7 @@ use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use super::deliveries::{id_list, insert, insert_event};
-use super::events::{columns, read_events};
+use super::feed::{columns, read_events};
 use super::tx::{Arg, Row, Statements};
 use super::{timestamp, Access, Store, StoreError};
 use crate::domain::delivery::{Attempt, Delivery, STATUSES};

@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod delivery_log;
 mod error;
 pub mod events;
+pub mod feed;
 pub mod floor;
 mod history;
 mod idempotency;
@@ -46,7 +47,7 @@ pub use clock::{minutes_ago, timestamp, timestamp_of};
 pub use commit::{Commit, Written};
 pub(crate) use error::migration_error;
 pub use error::StoreError;
-pub use events::{Feed, FeedQuery};
+pub use feed::{Feed, FeedQuery};
 pub use floor::Acted;
 pub use history::ImportQuery;
 pub use idempotency::{Claim, IDEMPOTENCY_HOURS, IDEMPOTENCY_STALE_MINUTES};
@@ -433,7 +434,7 @@ pub trait Store: Send + Sync {
     #[tracing::instrument(level = "debug", skip_all, fields(tenant = %scope.tenant_id, mode = scope.mode.as_str()))]
     async fn events(&self, scope: Scope, query: &FeedQuery) -> Result<Feed, StoreError> {
         let mut tx = self.begin(Access::Read).await?;
-        let feed = events::feed(&mut *tx, scope, query).await?;
+        let feed = feed::feed(&mut *tx, scope, query).await?;
         tx.rollback().await?;
         Ok(feed)
     }
@@ -441,7 +442,7 @@ pub trait Store: Send + Sync {
     /// One event of the tenant's log.
     async fn event(&self, scope: Scope, id: &str) -> Result<Option<Event>, StoreError> {
         let mut tx = self.begin(Access::Read).await?;
-        let event = events::one(&mut *tx, scope, id).await?;
+        let event = feed::one(&mut *tx, scope, id).await?;
         tx.rollback().await?;
         Ok(event)
     }

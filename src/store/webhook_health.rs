@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use uuid::Uuid;
 
-use super::events::type_condition;
+use super::feed::type_condition;
 use super::tx::{Arg, Statements};
 use super::{Access, Store, StoreError};
 use crate::domain::delivery::Attempt;

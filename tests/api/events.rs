@@ -286,14 +286,15 @@ async fn a_cursor_this_feed_never_gave_out_is_refused(engine: Engine) {
     routing(&server, &key).await;
     let (events, newest) = read_all(&server, &key, "", None).await;
     let newest = newest.unwrap();
-    assert_eq!(newest, format!("c{}", events.len()));
+    let position = format!("c{}", events.len());
+    assert!(newest.starts_with(&format!("{position}.")), "{newest}");
     let ahead = format!("c{}", events.len() + 5);
     let refused = server
         .get(&format!("/api-events?after={ahead}"), &key)
         .await
         .expect(400);
     let message = refused.body["error"]["message"].as_str().unwrap();
-    assert!(message.contains(&format!("({newest})")), "{message}");
+    assert!(message.contains(&format!("({position})")), "{message}");
     let page = server
         .get(&format!("/api-events?after={newest}"), &key)
         .await
@@ -305,6 +306,60 @@ async fn a_cursor_this_feed_never_gave_out_is_refused(engine: Engine) {
         .get(&format!("/api-events?after={newest}"), &other)
         .await
         .expect(400);
+}
+
+/// A database restored from a backup gives out the positions after the backup's newest
+/// event again, to new events. A reader's cursor from before the restore is refused — past
+/// the restored log's end, and once the new events pass it too, since the event at its place
+/// is another — where it was taken and skipped every new event up to it; a cursor from
+/// before the backup still reads on.
+async fn a_cursor_from_before_a_restore_is_refused(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    let sync = |prefix: &'static str| {
+        let jobs: Vec<_> = (0..3)
+            .map(|n| json!({"external_id": format!("{prefix}{n}"), "external_source": "SAP", "job_number": "1"}))
+            .collect();
+        let (server, key) = (&server, &key);
+        async move {
+            server
+                .post("/api-jobs/bulk-sync", key, &json!({"jobs": jobs}))
+                .await
+                .expect(200)
+        }
+    };
+    sync("A").await;
+    let backed_up = server.get("/api-events?limit=2", &key).await.expect(200);
+    let backed_up = backed_up.data()["next_cursor"].as_str().unwrap().to_owned();
+    sync("B").await;
+    let (_, cursor) = read_all(&server, &key, "", Some(backed_up.clone())).await;
+    let cursor = cursor.unwrap();
+
+    // The restore: the log as it was when only A's events were written.
+    server
+        .write_behind_the_server("DELETE FROM events WHERE position > 4")
+        .await;
+    server
+        .write_behind_the_server("UPDATE event_positions SET last = 4")
+        .await;
+    let url = format!("/api-events?after={cursor}");
+    server.get(&url, &key).await.expect(400);
+    sync("C").await;
+    sync("D").await;
+    let refused = server.get(&url, &key).await.expect(400);
+    assert_eq!(refused.body["error"]["details"][0]["field"], "after");
+    let message = refused.body["error"]["message"].as_str().unwrap();
+    assert!(message.contains("restored"), "{message}");
+
+    let (events, _) = read_all(&server, &key, "", Some(backed_up)).await;
+    let ids: Vec<_> = events
+        .iter()
+        .filter_map(|e| e["external_id"].as_str())
+        .collect();
+    assert_eq!(ids, ["A2", "C0", "C1", "C2", "D0", "D1", "D2"]);
+    let bare = cursor.split('.').next().unwrap();
+    let unchecked = server.get(&format!("/api-events?after={bare}"), &key).await;
+    unchecked.expect(200);
 }
 
 /// A reader filtering by type moves past the events it skipped: its cursor follows the feed,
@@ -371,4 +426,5 @@ on_every_engine!(
     a_tailing_reader_sees_every_event_once,
     an_expired_cursor_is_gone,
     a_cursor_this_feed_never_gave_out_is_refused,
+    a_cursor_from_before_a_restore_is_refused,
 );

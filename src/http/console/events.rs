@@ -80,8 +80,9 @@ async fn list(
             events,
             next,
             has_more,
+            ..
         } => (events, next, has_more),
-        Feed::Expired | Feed::Ahead { .. } => (Vec::new(), 0, false),
+        Feed::Expired | Feed::Ahead { .. } | Feed::Foreign { .. } => (Vec::new(), 0, false),
     };
     // Following starts after the newest event shown, or, on an older page, is off.
     let newest = match (events.first(), query.before) {
@@ -157,7 +158,7 @@ async fn newer(
         // Missed events already pruned: follow from the newest from now on.
         Feed::Expired => (Vec::new(), after.unwrap_or(0)),
         // Not a cursor of this log: follow from its newest event on.
-        Feed::Ahead { newest } => (Vec::new(), newest),
+        Feed::Ahead { newest } | Feed::Foreign { newest } => (Vec::new(), newest),
     };
     let rows = html! { @for event in events.iter().rev() { (row(event)) } };
     Ok((

@@ -70,7 +70,7 @@ async fn end_of_log(
     };
     Ok(match store.events(scope, &query).await? {
         Feed::Page { mut events, .. } => events.pop(),
-        Feed::Expired | Feed::Ahead { .. } => None,
+        Feed::Expired | Feed::Ahead { .. } | Feed::Foreign { .. } => None,
     })
 }
 
