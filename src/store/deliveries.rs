@@ -184,7 +184,20 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
         return Ok(0);
     };
     let filter = filter_of(&row.text(2)?);
-    let after = row.int(3)?;
+    let (after, pruned) = (row.int(3)?, row.int(4)?);
+    if pruned > after {
+        // The endpoint was off past the retention, and the events after its cursor up to
+        // `pruned` are gone: say so, it is data the receiver lost (README Webhooks;
+        // docs/deploy.md). Said whether or not newer events follow
+        // (`retention::events_pruned_while_an_endpoint_is_off_are_logged`).
+        tracing::warn!(
+            %endpoint,
+            from = after + 1,
+            through = pruned,
+            "endpoint was off while events it had not been sent were pruned; it is sent \
+             what came after them"
+        );
+    }
     let (tenant, mode) = (row.text(0)?, row.text(1)?);
     let sql = format!(
         "SELECT {} FROM events WHERE tenant_id = $1::uuid AND mode = $2::text AND position > $3 \
@@ -225,18 +238,7 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
         // later statement than the events, and counted events committed in between, which were
         // then never delivered. `pruned_through`, read before the events, only passes events
         // that are gone (`webhooks_shared::instances_sharing_a_database_fan_out_every_event_once`).
-        through = after.max(row.int(4)?);
-        if through > after {
-            // The endpoint was off past the retention: say so, it is data the receiver lost
-            // (README Webhooks; docs/deploy.md).
-            tracing::warn!(
-                %endpoint,
-                from = after + 1,
-                through,
-                "endpoint was off while events it had not been sent were pruned; it is sent \
-                 what came after them"
-            );
-        }
+        through = after.max(pruned);
     }
     tx.run(
         "UPDATE webhook_endpoints SET fanned_out_through = $2 WHERE id = $1",

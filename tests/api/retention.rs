@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use eryxon::store::retention::{self, Pruned};
 use reqwest::Method;
 use serde_json::json;
+use sqlx::Connection;
 
 use crate::common::{Engine, TestServer};
 use crate::on_every_engine;
@@ -162,6 +163,85 @@ async fn a_backlog_larger_than_a_batch_is_pruned_whole(engine: Engine) {
         .map(|event| event["type"].as_str().unwrap().to_owned())
         .collect();
     assert_eq!(types, ["job.created", "sync.completed"]);
+}
+
+/// An endpoint switched off past the retention loses the events pruned meanwhile; switched
+/// back on, it is sent what is left, and the log says which positions it lost, whether or not
+/// newer events follow them (the warning came only when none did).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn events_pruned_while_an_endpoint_is_off_are_logged() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("eryxon.db").display());
+    let key = crate::deploy::create_key(&url);
+    let receiver = Receiver::start().await;
+    let client = reqwest::Client::new();
+    let send = |base: &str, method: Method, path: &str, body: serde_json::Value| {
+        client
+            .request(method, format!("{base}{path}"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+    };
+    let cell =
+        |n: u32| json!({"external_id": format!("C{n}"), "external_source": "SAP", "name": "x"});
+    let server = crate::deploy::Instance::spawn(&url, 1000).await;
+    let body = json!({"url": receiver.url, "events": ["cell.*"]});
+    let created = send(&server.base, Method::POST, "/api-webhooks", body)
+        .await
+        .unwrap();
+    let created: serde_json::Value = created.json().await.unwrap();
+    let endpoint = format!("/api-webhooks/{}", created["data"]["id"].as_str().unwrap());
+    server.put("/api-cells/sync", &key, &cell(1)).await;
+    receiver.wait_for(1, PATIENCE).await;
+    let off = send(
+        &server.base,
+        Method::PATCH,
+        &endpoint,
+        json!({"active": false}),
+    );
+    assert_eq!(off.await.unwrap().status(), 200);
+    for n in 2..=5 {
+        server.put("/api-cells/sync", &key, &cell(n)).await;
+    }
+    server.stop().await;
+
+    // C2's and C3's events (positions 3 and 5; each call also wrote its sync.completed) are
+    // past the retention: the server's start prunes them.
+    let mut db = sqlx::SqliteConnection::connect(&url).await.unwrap();
+    sqlx::query(
+        "UPDATE events SET occurred_at = '2000-01-01T00:00:00.000Z' \
+         WHERE external_id IN ('C2', 'C3')",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+    let server = crate::deploy::Instance::spawn(&url, 1000).await;
+    let on = send(
+        &server.base,
+        Method::PATCH,
+        &endpoint,
+        json!({"active": true}),
+    );
+    assert_eq!(on.await.unwrap().status(), 200);
+    let seen = receiver.wait_for(3, PATIENCE).await;
+    // Different records' deliveries may arrive in any order.
+    let mut sent: Vec<_> = seen
+        .iter()
+        .map(|d| d.json()["data"]["external_id"].as_str().unwrap().to_owned())
+        .collect();
+    sent.sort();
+    assert_eq!(sent, ["C1", "C4", "C5"]);
+    let logs = server.logs.lock().unwrap().join("\n");
+    let warning = logs
+        .lines()
+        .find(|line| line.contains("were pruned"))
+        .unwrap_or_else(|| panic!("no warning in\n{logs}"));
+    assert!(
+        warning.contains("from=3") && warning.contains("through=5"),
+        "{warning}"
+    );
+    server.stop().await;
 }
 
 on_every_engine!(
