@@ -25,9 +25,13 @@ use serde_json::{json, Value};
 mod declared;
 #[path = "../support/engines.rs"]
 mod engines;
+mod floor_model;
+mod floor_steps;
+mod floor_store;
 mod invalid;
 mod model;
 mod sent;
+mod shop_floor;
 mod store;
 
 use engines::Engine;
@@ -39,10 +43,15 @@ use store::{fate, same_state, Harness};
 const SOURCE: &str = "ERP";
 
 fn config() -> Config {
+    config_of(128)
+}
+
+/// `cases` cases, unless `PROPTEST_CASES` says how many.
+fn config_of(cases: u32) -> Config {
     let cases = std::env::var("PROPTEST_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
-        .unwrap_or(128);
+        .unwrap_or(cases);
     Config {
         cases,
         // A failure shrinks for at most about a minute.
@@ -60,9 +69,21 @@ fn check<S: Strategy>(
 ) where
     S::Value: fmt::Debug,
 {
+    check_with(engine, config(), strategy, property);
+}
+
+/// `check` with a property's own configuration.
+fn check_with<S: Strategy>(
+    engine: Engine,
+    config: Config,
+    strategy: S,
+    property: impl Fn(&Harness, S::Value) -> Result<(), TestCaseError>,
+) where
+    S::Value: fmt::Debug,
+{
     let harness = Harness::open(engine);
     let started = std::time::Instant::now();
-    let mut runner = TestRunner::new(config());
+    let mut runner = TestRunner::new(config);
     if let Err(error) = runner.run(&strategy, |case| property(&harness, case)) {
         panic!("{engine:?}: {error}");
     }
@@ -260,6 +281,7 @@ fn a_replace_deletes_after_the_requests_writes(engine: Engine) {
         external_id: id.into(),
         change,
         children,
+        kept: Vec::new(),
     };
     let leaf = |id: &str, change| Tree::leaf(id, change);
     let (bulk, single) = (harness.scope(), harness.scope());

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use eryxon::domain::outcome::{Change, ErrorCode};
 use serde_json::{json, Value};
 
+use crate::floor_model::{self, Floor};
 use crate::sent::{Outside, Step, Table};
 
 /// One stored record: its own fields, its parent's external id (parts, operations), its
@@ -36,6 +37,8 @@ pub struct Tree {
     /// Parts of a job, operations of a part: the ones sent in input order, then the ones a
     /// replace deleted, by external id.
     pub children: Vec<Tree>,
+    /// The fields it was sent and kept as they were, because the floor owns them.
+    pub kept: Vec<&'static str>,
 }
 
 impl Tree {
@@ -44,6 +47,7 @@ impl Tree {
             external_id: external_id.to_owned(),
             change,
             children: Vec::new(),
+            kept: Vec::new(),
         }
     }
 
@@ -74,6 +78,8 @@ pub fn list(value: &Value, key: &str) -> Vec<Value> {
 #[derive(Debug, Default)]
 pub struct Model {
     pub state: State,
+    /// What the shop floor did; nothing unless a property runs floor steps.
+    pub floor: Floor,
 }
 
 impl Model {
@@ -81,26 +87,32 @@ impl Model {
         self.state.entry(table).or_default()
     }
 
-    fn live(&self, table: Table, external_id: &str) -> bool {
+    pub fn live(&self, table: Table, external_id: &str) -> bool {
         self.state
             .get(&table)
             .and_then(|rows| rows.get(external_id))
             .is_some_and(|row| !row.deleted)
     }
 
-    /// The active cell with this exact name, or why there is none.
-    fn cell_named(&self, name: &str) -> Result<String, ErrorCode> {
-        let named: Vec<&String> = self
-            .state
-            .get(&Table::Cells)
-            .into_iter()
-            .flatten()
+    /// The cell an operation's `cell_name` names: the active cell with this exact name, else
+    /// the inactive one of that name the (live) operation is already in, which it may keep
+    /// ("a re-send that names it for them is accepted"); or why there is none.
+    fn cell_named(&self, name: &str, operation: &Value) -> Result<String, ErrorCode> {
+        let cells = || self.state.get(&Table::Cells).into_iter().flatten();
+        let named: Vec<&String> = cells()
             .filter(|(_, row)| row.fields["name"] == name && row.fields["active"] == true)
             .map(|(id, _)| id)
             .collect();
-        match named.as_slice() {
-            [id] => Ok((*id).clone()),
-            [] => Err(ErrorCode::ReferenceNotFound),
+        let operation = text(operation, "external_id");
+        let staying = (self.state.get(&Table::Operations))
+            .and_then(|rows| rows.get(&operation))
+            .filter(|row| !row.deleted)
+            .and_then(|row| row.cell.clone())
+            .filter(|cell| cells().any(|(id, row)| id == cell && row.fields["name"] == name));
+        match (named.as_slice(), staying) {
+            ([id], _) => Ok((*id).clone()),
+            ([], Some(cell)) => Ok(cell),
+            ([], None) => Err(ErrorCode::ReferenceNotFound),
             _ => Err(ErrorCode::AmbiguousReference),
         }
     }
@@ -108,21 +120,24 @@ impl Model {
     /// The cells of a part's operations, or the first one that does not resolve.
     fn cells_of(&self, part: &Value, path: &str) -> Result<(), Fate> {
         for (j, operation) in list(part, "operations").iter().enumerate() {
-            self.cell_named(&text(operation, "cell_name"))
+            self.cell_named(&text(operation, "cell_name"), operation)
                 .map_err(|code| Fate::Rejected(code, format!("{path}operations[{j}].cell_name")))?;
         }
         Ok(())
     }
 
-    /// Absent keeps, null resets to the default, a value sets; a deleted row comes back.
+    /// Absent keeps, null resets to the default, a value sets; a deleted row comes back. A
+    /// record the floor worked on keeps its status, saying so when it was sent another.
     fn upsert(
         &mut self,
         table: Table,
         sent: &Value,
         parent: Option<String>,
         cell: Option<String>,
-    ) -> Change {
+    ) -> Tree {
         let id = text(sent, "external_id");
+        let owned = self.floor.worked(table, &id);
+        let mut kept = Vec::new();
         let before = self.table(table).get(&id).cloned();
         let mut row = before.clone().unwrap_or_else(|| Row {
             fields: table
@@ -135,15 +150,18 @@ impl Model {
             deleted: false,
         });
         for field in table.fields() {
-            match sent.get(field) {
-                None => {}
-                Some(Value::Null) => {
-                    row.fields.insert(field, table.default_of(field));
+            let value = match sent.get(field) {
+                None => continue,
+                Some(Value::Null) => table.default_of(field),
+                Some(value) => value.clone(),
+            };
+            if owned && field == "status" {
+                if row.fields[field] != value {
+                    kept.push(field);
                 }
-                Some(value) => {
-                    row.fields.insert(field, value.clone());
-                }
+                continue;
             }
+            row.fields.insert(field, value);
         }
         row.parent = parent;
         row.cell = cell;
@@ -154,19 +172,28 @@ impl Model {
             Some(before) if *before != row => Change::Updated,
             Some(_) => Change::Unchanged,
         };
-        self.table(table).insert(id, row);
-        change
+        self.floor.wrote(table, &id, change, before.as_ref());
+        if table == Table::Operations && change != Change::Unchanged {
+            let left = before.filter(|b| !b.deleted).and_then(|b| b.parent);
+            self.floor.touch(left.as_ref());
+            self.floor.touch(row.parent.as_ref());
+        }
+        self.table(table).insert(id.clone(), row);
+        Tree {
+            kept,
+            ..Tree::leaf(&id, change)
+        }
     }
 
     fn write_part(&mut self, part: &Value, job: &str) -> Tree {
         let id = text(part, "external_id");
-        let change = self.upsert(Table::Parts, part, Some(job.to_owned()), None);
-        let mut tree = Tree::leaf(&id, change);
+        let mut tree = self.upsert(Table::Parts, part, Some(job.to_owned()), None);
         for operation in list(part, "operations") {
-            let cell = self.cell_named(&text(&operation, "cell_name")).ok();
-            let change = self.upsert(Table::Operations, &operation, Some(id.clone()), cell);
-            tree.children
-                .push(Tree::leaf(&text(&operation, "external_id"), change));
+            let cell = self
+                .cell_named(&text(&operation, "cell_name"), &operation)
+                .ok();
+            let child = self.upsert(Table::Operations, &operation, Some(id.clone()), cell);
+            tree.children.push(child);
         }
         tree
     }
@@ -178,6 +205,12 @@ impl Model {
             if !row.deleted && row.parent.as_deref() == Some(parent) && !keep.contains(id) {
                 row.deleted = true;
                 retired.push(id.clone());
+            }
+        }
+        for id in &retired {
+            self.floor.retired.push((table, id.clone()));
+            if table == Table::Operations {
+                self.floor.touch(Some(&parent.to_owned()));
             }
         }
         retired
@@ -216,8 +249,7 @@ impl Model {
     /// A job, its parts and their operations.
     fn write_job(&mut self, job: &Value) -> Tree {
         let id = text(job, "external_id");
-        let change = self.upsert(Table::Jobs, job, None, None);
-        let mut tree = Tree::leaf(&id, change);
+        let mut tree = self.upsert(Table::Jobs, job, None, None);
         for part in list(job, "parts") {
             tree.children.push(self.write_part(&part, &id));
         }
@@ -248,42 +280,42 @@ impl Model {
         }
     }
 
-    /// One accepted record's write, or the reference that does not resolve.
+    /// The reference of a record that does not resolve, if any. No write of a request changes
+    /// what its records' references resolve to (a request holds one table), so every record
+    /// is checked before any is written.
+    fn unresolved(&self, step: &Step, sent: &Value) -> Option<Fate> {
+        let missing =
+            |field: &str| Some(Fate::Rejected(ErrorCode::ReferenceNotFound, field.into()));
+        match step.table {
+            Table::Cells => None,
+            Table::Jobs => list(sent, "parts")
+                .iter()
+                .enumerate()
+                .find_map(|(i, part)| self.cells_of(part, &format!("parts[{i}].")).err()),
+            Table::Parts if !self.live(Table::Jobs, &text(sent, "job_external_id")) => {
+                missing("job_external_id")
+            }
+            Table::Parts => self.cells_of(sent, "").err(),
+            Table::Operations if !self.live(Table::Parts, &text(sent, "part_external_id")) => {
+                missing("part_external_id")
+            }
+            Table::Operations => self
+                .cell_named(&text(sent, "cell_name"), sent)
+                .err()
+                .map(|code| Fate::Rejected(code, "cell_name".into())),
+        }
+    }
+
+    /// One accepted record's write.
     fn write(&mut self, step: &Step, sent: &Value) -> Fate {
         let tree = match step.table {
-            Table::Cells => Tree::leaf(
-                &text(sent, "external_id"),
-                self.upsert(Table::Cells, sent, None, None),
-            ),
-            Table::Jobs => {
-                for (i, part) in list(sent, "parts").iter().enumerate() {
-                    if let Err(fate) = self.cells_of(part, &format!("parts[{i}].")) {
-                        return fate;
-                    }
-                }
-                self.write_job(sent)
-            }
-            Table::Parts => {
-                let job = text(sent, "job_external_id");
-                if !self.live(Table::Jobs, &job) {
-                    return Fate::Rejected(ErrorCode::ReferenceNotFound, "job_external_id".into());
-                }
-                if let Err(fate) = self.cells_of(sent, "") {
-                    return fate;
-                }
-                self.write_part(sent, &job)
-            }
+            Table::Cells => self.upsert(Table::Cells, sent, None, None),
+            Table::Jobs => self.write_job(sent),
+            Table::Parts => self.write_part(sent, &text(sent, "job_external_id")),
             Table::Operations => {
                 let part = text(sent, "part_external_id");
-                if !self.live(Table::Parts, &part) {
-                    return Fate::Rejected(ErrorCode::ReferenceNotFound, "part_external_id".into());
-                }
-                let cell = match self.cell_named(&text(sent, "cell_name")) {
-                    Ok(cell) => cell,
-                    Err(code) => return Fate::Rejected(code, "cell_name".into()),
-                };
-                let change = self.upsert(Table::Operations, sent, Some(part), Some(cell));
-                Tree::leaf(&text(sent, "external_id"), change)
+                let cell = self.cell_named(&text(sent, "cell_name"), sent).ok();
+                self.upsert(Table::Operations, sent, Some(part), cell)
             }
         };
         Fate::Synced(tree)
@@ -295,26 +327,49 @@ impl Model {
     /// request's writes: a replacing job deletes the children that are still its own once every
     /// record is written, so a child that a later record of the same request takes along is
     /// moved, not deleted and restored (see `a_replace_deletes_after_the_requests_writes`).
+    ///
+    /// A replacing job that would delete what the floor worked on is refused whole. Parts the
+    /// floor worked on then follow their operations, and a part listed in the request whose
+    /// status or totals that changed is answered as changed.
     pub fn sync(&mut self, step: &Step) -> Vec<Fate> {
+        self.floor.begin_step();
+        let totals = floor_model::all_totals(&self.state, &self.floor);
         let mut claimed = BTreeSet::new();
-        let mut fates: Vec<Fate> = step
+        let checked: Vec<Option<Fate>> = step
             .records
             .iter()
             .map(|sent| {
                 if let Some(field) = &sent.invalid {
-                    return Fate::Rejected(ErrorCode::ValidationError, field.clone());
+                    return Some(Fate::Rejected(ErrorCode::ValidationError, field.clone()));
                 }
                 if let Some(field) = unlisted(step, &sent.json) {
-                    return Fate::Rejected(ErrorCode::ValidationError, field);
+                    return Some(Fate::Rejected(ErrorCode::ValidationError, field));
                 }
                 let mut mine = BTreeSet::new();
                 for (key, field) in keys_of(step.table, &sent.json) {
                     if claimed.contains(&key) || !mine.insert(key) {
-                        return Fate::Rejected(ErrorCode::ValidationError, field);
+                        return Some(Fate::Rejected(ErrorCode::ValidationError, field));
                     }
                 }
                 claimed.extend(mine);
-                self.write(step, &sent.json)
+                self.unresolved(step, &sent.json)
+            })
+            .collect();
+        let (conflicts, misguarded) = floor_model::replace_conflicts(self, step, &checked);
+        if misguarded {
+            self.floor.known_bug = Some(floor_model::GUARDED_BY_THE_SERVER);
+        }
+        let mut fates: Vec<Fate> = step
+            .records
+            .iter()
+            .zip(checked)
+            .enumerate()
+            .map(|(i, (sent, checked))| match checked {
+                Some(fate) => fate,
+                None if conflicts.contains(&i) => {
+                    Fate::Rejected(ErrorCode::Conflict, "parts".into())
+                }
+                None => self.write(step, &sent.json),
             })
             .collect();
         for (sent, fate) in step.records.iter().zip(&mut fates) {
@@ -322,7 +377,17 @@ impl Model {
                 if step.table == Table::Jobs && replaces(step, &sent.json) {
                     self.replace(&sent.json, tree);
                 }
+            }
+        }
+        let followed = floor_model::settle(&mut self.state, &mut self.floor, &totals);
+        for fate in &mut fates {
+            if let Fate::Synced(tree) = fate {
+                let unmarked = tree.clone().rolled_up().change;
+                floor_model::mark(tree, step.table, &followed);
                 *tree = tree.clone().rolled_up();
+                if step.table == Table::Jobs && tree.change != unmarked {
+                    self.floor.known_bug = Some(floor_model::UNROLLED);
+                }
             }
         }
         fates

@@ -37,6 +37,7 @@ pub fn fate(result: &RecordResult) -> Fate {
             external_id: synced.external_id.clone(),
             change: synced.change,
             children,
+            kept: synced.kept.iter().map(|k| k.field).collect(),
         }
     }
     match &result.outcome {
@@ -79,11 +80,11 @@ fn children_mode(mode: Option<&str>) -> Option<Children> {
 }
 
 /// Every record of a tenant as the list endpoint shows it, deleted ones included.
-type Snapshot = BTreeMap<Table, Vec<Value>>;
+pub type Snapshot = BTreeMap<Table, Vec<Value>>;
 
 pub struct Harness {
-    runtime: tokio::runtime::Runtime,
-    store: Arc<dyn Store>,
+    pub(crate) runtime: tokio::runtime::Runtime,
+    pub(crate) store: Arc<dyn Store>,
     engine: Engine,
     url: String,
     _dir: tempfile::TempDir,
@@ -281,42 +282,46 @@ impl Harness {
 
     /// The stored state in the model's terms.
     pub fn state(&self, scope: Scope) -> State {
-        let snapshot = self.snapshot(scope);
-        let cells: BTreeMap<String, String> = snapshot[&Table::Cells]
-            .iter()
-            .map(|c| (text(c, "id"), text(c, "external_id")))
-            .collect();
-        snapshot
-            .into_iter()
-            .map(|(table, records)| {
-                let rows = records
-                    .iter()
-                    .map(|r| {
-                        assert_eq!(r["external_source"], SOURCE);
-                        let parent = match table {
-                            Table::Parts => Some(text(r, "job_external_id")),
-                            Table::Operations => Some(text(r, "part_external_id")),
-                            Table::Cells | Table::Jobs => None,
-                        };
-                        let row = Row {
-                            fields: table
-                                .fields()
-                                .into_iter()
-                                .map(|f| (f, r[f].clone()))
-                                .collect(),
-                            parent,
-                            cell: r
-                                .get("cell_id")
-                                .map(|id| cells[id.as_str().unwrap()].clone()),
-                            deleted: !r["deleted_at"].is_null(),
-                        };
-                        (text(r, "external_id"), row)
-                    })
-                    .collect();
-                (table, rows)
-            })
-            .collect()
+        state_of(&self.snapshot(scope))
     }
+}
+
+/// A snapshot in the model's terms.
+pub fn state_of(snapshot: &Snapshot) -> State {
+    let cells: BTreeMap<String, String> = snapshot[&Table::Cells]
+        .iter()
+        .map(|c| (text(c, "id"), text(c, "external_id")))
+        .collect();
+    snapshot
+        .iter()
+        .map(|(&table, records)| {
+            let rows = records
+                .iter()
+                .map(|r| {
+                    assert_eq!(r["external_source"], SOURCE);
+                    let parent = match table {
+                        Table::Parts => Some(text(r, "job_external_id")),
+                        Table::Operations => Some(text(r, "part_external_id")),
+                        Table::Cells | Table::Jobs => None,
+                    };
+                    let row = Row {
+                        fields: table
+                            .fields()
+                            .into_iter()
+                            .map(|f| (f, r[f].clone()))
+                            .collect(),
+                        parent,
+                        cell: r
+                            .get("cell_id")
+                            .map(|id| cells[id.as_str().unwrap()].clone()),
+                        deleted: !r["deleted_at"].is_null(),
+                    };
+                    (text(r, "external_id"), row)
+                })
+                .collect();
+            (table, rows)
+        })
+        .collect()
 }
 
 /// Stored state equals the model's, record by record and field by field.
