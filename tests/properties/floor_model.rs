@@ -55,10 +55,9 @@ pub struct Floor {
     pub touched: BTreeSet<String>,
     /// Events this step wrote, beside the syncs' own (derived from `written`, `retired`).
     pub events: Vec<(String, String)>,
-    /// The step meets a server bug (reported) that the property sets aside: a replace guarded
-    /// otherwise than the README says ([`GUARDED_BY_THE_SERVER`]), part totals left stale
-    /// ([`STALE_TOTALS`]), a job not rolled up ([`UNROLLED`]), a delete completing a part the
-    /// floor never worked on (`floor_steps::DELETE_FOLLOWS_UNWORKED`).
+    /// The step meets a server bug (reported) that the property sets aside: part totals left
+    /// stale ([`STALE_TOTALS`]), a job not rolled up ([`UNROLLED`]), a delete completing a part
+    /// the floor never worked on (`floor_steps::DELETE_FOLLOWS_UNWORKED`).
     pub known_bug: Option<&'static str>,
 }
 
@@ -299,17 +298,13 @@ pub fn kind(table: Table) -> &'static str {
 /// The replacing jobs of a request (by index) that would delete what the floor worked on: a
 /// stored part of theirs that no job of the request lists, or a stored operation of a part
 /// that stays or becomes theirs (stored and not listed by another job, or listed by them)
-/// that no job of the request lists. `checked` holds the records refused before the store.
-///
-/// Also answers whether the server refuses other jobs (`guarded_by_the_server`): see there.
-pub fn replace_conflicts(
-    model: &Model,
-    step: &Step,
-    checked: &[Option<Fate>],
-) -> (BTreeSet<usize>, bool) {
+/// that no job of the request lists. `checked` holds the records refused before the store. A
+/// job refused moves nothing, so the conflicts are worked out again without it until they
+/// stand (what it listed stays where it is, and another replace may then delete it).
+pub fn replace_conflicts(model: &Model, step: &Step, checked: &[Option<Fate>]) -> BTreeSet<usize> {
     let mut conflicts = BTreeSet::new();
     if step.table != Table::Jobs {
-        return (conflicts, false);
+        return conflicts;
     }
     let ready: Vec<(usize, &Value)> = step
         .records
@@ -318,9 +313,26 @@ pub fn replace_conflicts(
         .filter(|(i, _)| checked[*i].is_none())
         .map(|(i, sent)| (i, &sent.json))
         .collect();
+    loop {
+        let found = conflicts_among(model, step, &ready, &conflicts);
+        if found == conflicts {
+            return conflicts;
+        }
+        conflicts = found;
+    }
+}
+
+/// [`replace_conflicts`] with the jobs of `refused` moving nothing.
+fn conflicts_among(
+    model: &Model,
+    step: &Step,
+    ready: &[(usize, &Value)],
+    refused: &BTreeSet<usize>,
+) -> BTreeSet<usize> {
+    let mut conflicts = BTreeSet::new();
     let mut lister = BTreeMap::new();
     let mut listed_operations = BTreeSet::new();
-    for (i, job) in &ready {
+    for (i, job) in ready.iter().filter(|(i, _)| !refused.contains(i)) {
         for part in list(job, "parts") {
             lister.insert(text(&part, "external_id"), *i);
             for operation in list(&part, "operations") {
@@ -357,60 +369,7 @@ pub fn replace_conflicts(
             conflicts.insert(*i);
         }
     }
-    let guarded = guarded_by_the_server(model, step, &ready, &lister, &listed_operations);
-    let differs = guarded != conflicts;
-    (conflicts, differs)
-}
-
-/// The mark of a step that meets the server bug of [`guarded_by_the_server`].
-pub const GUARDED_BY_THE_SERVER: &str = "guarded_by_the_server";
-
-/// The jobs the server refuses (`store/replace.rs`): it looks only at the parts stored under
-/// the replacing job before the request, so a part the replace takes in from another job (or
-/// a new job's part) loses the operations the floor worked on that it leaves out, and the job
-/// they were stored under is refused instead when it replaces too. A server bug (reported):
-/// `shop_floor.rs` sets such cases aside.
-fn guarded_by_the_server(
-    model: &Model,
-    step: &Step,
-    ready: &[(usize, &Value)],
-    lister: &BTreeMap<String, usize>,
-    listed_operations: &BTreeSet<String>,
-) -> BTreeSet<usize> {
-    let merged: BTreeSet<&String> = lister
-        .iter()
-        .filter(|(_, i)| !ready.iter().any(|(j, job)| j == *i && replaces(step, job)))
-        .map(|(part, _)| part)
-        .collect();
-    let empty = BTreeMap::new();
-    let rows = |table| model.state.get(&table).unwrap_or(&empty);
-    let worked = |table, id: &str| model.floor.worked(table, id);
-    let mut refused = BTreeSet::new();
-    for (i, job) in ready.iter().filter(|(_, job)| replaces(step, job)) {
-        let job_id = text(job, "external_id");
-        if !model.live(Table::Jobs, &job_id) {
-            continue;
-        }
-        let parts: BTreeSet<&String> = rows(Table::Parts)
-            .iter()
-            .filter(|(_, r)| !r.deleted && r.parent.as_deref() == Some(job_id.as_str()))
-            .map(|(id, _)| id)
-            .collect();
-        let part_left = parts
-            .iter()
-            .any(|p| worked(Table::Parts, p) && !lister.contains_key(*p));
-        let operation_left = rows(Table::Operations).iter().any(|(id, r)| {
-            let part = r.parent.as_ref();
-            !r.deleted
-                && part.is_some_and(|p| parts.contains(p) && !merged.contains(p))
-                && worked(Table::Operations, id)
-                && !listed_operations.contains(id)
-        });
-        if part_left || operation_left {
-            refused.insert(*i);
-        }
-    }
-    refused
+    conflicts
 }
 
 /// After a sync's writes and deletions: the parts the floor worked on whose operations it

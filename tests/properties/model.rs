@@ -355,10 +355,7 @@ impl Model {
                 self.unresolved(step, &sent.json)
             })
             .collect();
-        let (conflicts, misguarded) = floor_model::replace_conflicts(self, step, &checked);
-        if misguarded {
-            self.floor.known_bug = Some(floor_model::GUARDED_BY_THE_SERVER);
-        }
+        let conflicts = floor_model::replace_conflicts(self, step, &checked);
         let mut fates: Vec<Fate> = step
             .records
             .iter()

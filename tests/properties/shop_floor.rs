@@ -51,10 +51,9 @@ fn sync(
 ) -> Result<(), TestCaseError> {
     let answers = harness.bulk(scope, step)?;
     let expected = model.sync(step);
-    // Server bugs, reported: a replace taking in a part deletes the operations the floor
-    // worked on that it leaves out (`floor_model::guarded_by_the_server`); part totals left
-    // stale (`floor_model::STALE_TOTALS`); a job not rolled up over a part that followed its
-    // operations (`floor_model::UNROLLED`). Such cases are set aside until they are fixed.
+    // Server bugs, reported: part totals left stale (`floor_model::STALE_TOTALS`); a job not
+    // rolled up over a part that followed its operations (`floor_model::UNROLLED`). Such
+    // cases are set aside until they are fixed.
     prop_assume!(
         model.floor.known_bug.is_none(),
         "{:?}",

@@ -10,6 +10,7 @@ use super::{Retired, SyncWriter};
 use crate::domain::outcome::{Change, RecordError, Synced};
 use crate::domain::record::{Children, Indexed, JobRecord};
 use crate::domain::schema::Entity;
+use crate::store::replace::Replacing;
 use crate::store::StoreError;
 
 /// The refusals, by batch index, of the replacing jobs that would delete what the floor worked
@@ -34,18 +35,36 @@ pub(super) async fn replace_refusals<W: SyncWriter>(
         })
         .collect();
     let ids = writer.resolve(Entity::Jobs, &keys).await?;
-    let stored: Vec<(Uuid, &JobRecord)> = replacing
+    // The stored parts each payload lists, wherever they are now: their operations the
+    // payload leaves out are deleted too, also those of a part taken in from another job.
+    let part_keys: Vec<Vec<(&str, &str)>> = replacing
+        .iter()
+        .map(|i| {
+            let parts = i.item.parts.iter().map(|p| &p.record.key);
+            parts
+                .map(|k| (k.source.as_str(), k.external_id.as_str()))
+                .collect()
+        })
+        .collect();
+    let flat: Vec<(&str, &str)> = part_keys.iter().flatten().copied().collect();
+    let mut part_ids = writer.resolve(Entity::Parts, &flat).await?.into_iter();
+    let jobs: Vec<Replacing> = replacing
         .iter()
         .zip(&ids)
-        .filter_map(|(item, id)| id.map(|id| (id, &item.item)))
+        .zip(&part_keys)
+        .map(|((item, id), keys)| Replacing {
+            job: *id,
+            listed_parts: part_ids.by_ref().take(keys.len()).flatten().collect(),
+            record: &item.item,
+        })
         .collect();
     let call: Vec<&JobRecord> = ready.iter().map(|(item, _)| &item.item).collect();
-    let mut by_id =
-        crate::store::replace::refusals(&mut writer.statements(), &stored, &call).await?;
+    let mut by_place =
+        crate::store::replace::refusals(&mut writer.statements(), &jobs, &call).await?;
     Ok(replacing
         .iter()
-        .zip(ids)
-        .filter_map(|(item, id)| Some((item.index, by_id.remove(&id?)?)))
+        .enumerate()
+        .filter_map(|(i, item)| Some((item.index, by_place.remove(&i)?)))
         .collect())
 }
 
