@@ -66,7 +66,10 @@ pub(crate) async fn refusals(
     if job_ids.is_empty() && part_ids.is_empty() {
         return Ok(HashMap::new());
     }
-    let (by_job, by_part) = (statements.dialect().id_list(1), statements.dialect().id_list(2));
+    let (by_job, by_part) = (
+        statements.dialect().id_list(1),
+        statements.dialect().id_list(2),
+    );
     let sql = format!(
         "SELECT 'job', CAST(p.job_id AS TEXT), 'part', p.external_source, p.external_id, \
                 p.external_source, p.external_id FROM parts AS p \
@@ -103,7 +106,10 @@ pub(crate) async fn refusals(
             .collect();
         let found = left_out(jobs, &at_risk, &going_on);
         if found.len() == refused.len() {
-            return Ok(found.into_iter().map(|(i, named)| (i, refusal(named))).collect());
+            return Ok(found
+                .into_iter()
+                .map(|(i, named)| (i, refusal(named)))
+                .collect());
         }
         refused = found;
     }
