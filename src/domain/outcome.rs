@@ -152,7 +152,15 @@ impl Synced {
     /// A job or part whose own row is unchanged still counts as updated when anything nested
     /// below it was created or updated: the integrator asked "did this sync change anything".
     pub fn rolled_up(mut self) -> Self {
-        self.parts = self.parts.into_iter().map(Synced::rolled_up).collect();
+        self.roll_up();
+        self
+    }
+
+    /// [`Synced::rolled_up`] in place.
+    pub fn roll_up(&mut self) {
+        for part in &mut self.parts {
+            part.roll_up();
+        }
         let child_changed = self
             .parts
             .iter()
@@ -161,7 +169,6 @@ impl Synced {
         if self.change == Change::Unchanged && child_changed {
             self.change = Change::Updated;
         }
-        self
     }
 }
 

@@ -3,7 +3,8 @@
 //! floor has worked on. Each deleted record writes its `{kind}.deleted` event with it.
 
 use super::events::append;
-use super::floor::{complete_part_when_done, find_operation, key_condition};
+use super::floor::{find_operation, key_condition};
+use super::part_state::follow_lost_operation;
 use super::tx::Statements;
 use super::{timestamp, Deletion, RecordRef, StoreError};
 use crate::domain::event::NewEvent;
@@ -112,7 +113,9 @@ pub(crate) async fn delete(
         }
     }
     if entity == Entity::Operations {
-        events.extend(complete_part_when_done(tx, id, &now, &now).await?);
+        // The part follows: a part the floor never worked on keeps its status
+        // (`floor_records::deleting_an_operation_leaves_an_unworked_parts_status`).
+        events.extend(follow_lost_operation(tx, id, &now).await?);
     }
     let appended = append(tx, scope, &events, &now).await?;
     tx.after_commit(appended);

@@ -398,17 +398,6 @@ async fn move_record(
     }
 }
 
-/// Completes the operation's part when none of its live operations is left to do and one at
-/// least is completed (see [`follow_operations`]), answering the `part.completed` event.
-pub(crate) async fn complete_part_when_done(
-    tx: &mut dyn Statements,
-    operation: Uuid,
-    at: &str,
-    now: &str,
-) -> Result<Option<NewEvent>, StoreError> {
-    follow_operations(tx, PartOf::Operation(operation), at, now).await
-}
-
 /// The record `id` of `entity` as `GET` shows it, in this transaction.
 async fn read_record(
     tx: &mut dyn Statements,

@@ -177,21 +177,59 @@ impl Resummed {
     }
 }
 
-/// Of `parts`, those the floor worked on, in one statement however many.
-pub(crate) async fn worked(
+/// Of `parts`, those whose totals or status may follow their operations, in one statement
+/// however many, each with whether the floor worked on it: a part the floor worked on follows
+/// its operations' status and totals; a part it never worked on keeps the status the ERP
+/// sends, and has totals only while it holds an operation with units (moved in from a part the
+/// floor worked on), which it must give back when that operation leaves
+/// (property `shop_floor::the_floor_owns_its_progress`). Parts with neither are left alone,
+/// so a sync of untouched parts reads nothing more.
+pub(crate) async fn following(
     tx: &mut dyn Statements,
     parts: &[Uuid],
-) -> Result<Vec<Uuid>, StoreError> {
+) -> Result<Vec<(Uuid, bool)>, StoreError> {
     if parts.is_empty() {
         return Ok(Vec::new());
     }
     let sql = format!(
-        "SELECT CAST(id AS TEXT) FROM parts WHERE id IN {} AND floor_at IS NOT NULL",
+        "SELECT CAST(id AS TEXT), CASE WHEN floor_at IS NULL THEN 0 ELSE 1 END FROM parts \
+         WHERE id IN {} AND (floor_at IS NOT NULL OR quantity_good <> 0 \
+           OR quantity_scrap <> 0 OR quantity_rework <> 0)",
         tx.dialect().id_list(1)
     );
     let ids = serde_json::to_string(parts).expect("ids serialize");
     let rows = tx.rows(&sql, vec![Arg::from(ids)]).await?;
-    rows.iter().map(|row| row.id(0)).collect()
+    rows.iter()
+        .map(|row| Ok((row.id(0)?, row.int(1)? == 1)))
+        .collect()
+}
+
+/// The part of an operation a `DELETE` just took away follows it: its totals
+/// summed again, and, if the floor worked on it, its status (see [`follow_operations`]).
+/// Answers the events, totals first.
+pub(crate) async fn follow_lost_operation(
+    tx: &mut dyn Statements,
+    operation: Uuid,
+    now: &str,
+) -> Result<Vec<NewEvent>, StoreError> {
+    let part = tx
+        .row(
+            "SELECT CAST(part_id AS TEXT) FROM operations WHERE id = $1::uuid",
+            vec![operation.into()],
+        )
+        .await?
+        .ok_or_else(|| StoreError::Database(sqlx::Error::RowNotFound))?
+        .id(0)?;
+    let mut events = Vec::new();
+    for (part, worked) in following(tx, &[part]).await? {
+        if let Some(resummed) = sum_totals(tx, part, now).await? {
+            events.push(resummed.event());
+        }
+        if worked {
+            events.extend(follow_operations(tx, PartOf::Part(part), now, now).await?);
+        }
+    }
+    Ok(events)
 }
 
 /// The event of a record's transition, its type left to the caller: its `data` is the record as

@@ -16,7 +16,7 @@ use uuid::Uuid;
 
 use super::events::{append, append_after, Appended};
 use super::history::insert_statement;
-use super::part_state::{follow_operations, sum_totals, worked, PartOf};
+use super::part_state::{follow_operations, following, sum_totals, PartOf};
 use super::sync::{Retired, SyncWriter, UpsertRow};
 use super::sync_follow::Followed;
 use super::tx::Arg;
@@ -182,10 +182,12 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
         Ok((events, followed))
     }
 
-    /// The parts whose operations the sync changed, deleted or moved (from and to), among
-    /// those the floor worked on, follow their operations: their totals are summed again and
-    /// they complete or open again ([`follow_operations`]). A part the floor never worked on
-    /// keeps the status the ERP sent (property `outside_writes_are_seen_by_later_syncs`).
+    /// The parts whose operations the sync changed, deleted or moved (from and to) follow
+    /// them: the floor's parts and those holding units have their totals summed again, and
+    /// the floor's complete or open again ([`follow_operations`]). A part the floor never
+    /// worked on keeps the status the ERP sent (property
+    /// `outside_writes_are_seen_by_later_syncs`), and gives back the units of an operation
+    /// that leaves it (`part_follows::totals_follow_the_operations_a_part_holds`).
     /// Guarded by `floor_records::a_replace_leaving_only_completed_operations_completes_the_part`,
     /// `floor_records::moving_the_open_operation_away_completes_the_part` and
     /// `floor_records::a_part_follows_its_operations_whoever_changes_them`.
@@ -240,15 +242,21 @@ impl<'w, W: SyncWriter> Recorder<'w, W> {
             .filter(|part| !retired_parts.contains(part))
             .collect();
         let mut statements = self.writer.statements();
-        let worked = worked(&mut statements, &parts).await?;
-        for part in receiving.iter().filter(|p| !worked.contains(p)) {
+        let following = following(&mut statements, &parts).await?;
+        for part in receiving
+            .iter()
+            .filter(|p| !following.iter().any(|(f, _)| f == *p))
+        {
             if let Some(resummed) = sum_totals(&mut statements, *part, now).await? {
                 followed.totals(events, resummed);
             }
         }
-        for part in worked {
+        for (part, worked) in following {
             if let Some(resummed) = sum_totals(&mut statements, part, now).await? {
                 followed.totals(events, resummed);
+            }
+            if !worked {
+                continue;
             }
             let moved = follow_operations(&mut statements, PartOf::Part(part), now, now).await?;
             if let Some(event) = moved {

@@ -91,6 +91,9 @@ impl Followed {
                     }
                 }
             });
+            // A job whose part changed so changed too, as when the sync wrote the part
+            // (property `shop_floor::the_floor_owns_its_progress`).
+            synced.roll_up();
         }
     }
 }

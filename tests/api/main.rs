@@ -29,6 +29,7 @@ mod metadata;
 mod metrics;
 mod openapi;
 mod ownership;
+mod part_follows;
 mod push;
 mod push_bodies;
 mod push_exports;

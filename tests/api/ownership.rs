@@ -359,47 +359,6 @@ async fn a_replace_lets_what_the_floor_worked_on_move_to_another_job(engine: Eng
         .expect(404);
 }
 
-/// A replace that takes in a part from another job deletes that part's operations it leaves
-/// out, so it is refused when the floor worked on one of them (it deleted it). A replacing
-/// job refused moves nothing: another replace in the call that leaves the part out would then
-/// delete it, and is refused too.
-async fn a_replace_taking_in_a_part_keeps_its_worked_operations(engine: Engine) {
-    let server = TestServer::start(engine).await;
-    let key = server.key("acme").await;
-    routing(&server, &key).await;
-    let nx = json!({"external_id": "NX", "external_source": "SAP", "job_number": "NX",
-        "parts": [{"external_id": "NX-P", "part_number": "p", "operations": [
-            {"external_id": "NX-P-1", "operation_name": "Cut", "cell_name": "Saw"}]}]});
-    server.put("/api-jobs/sync", &key, &nx).await.expect(201);
-    let start = "/api-operations/by-external/SAP/NX-P-1/start";
-    server.post(start, &key, &json!({})).await.expect(200);
-    let taking = json!({"external_id": "NY", "external_source": "SAP", "job_number": "NY",
-        "children": "replace",
-        "parts": [{"external_id": "NX-P", "part_number": "p", "operations": []}]});
-    for path in ["/api-jobs/sync?dry_run=true", "/api-jobs/sync"] {
-        let refused = server.put(path, &key, &taking).await.expect(409);
-        let message = refused.body["error"]["message"].as_str().unwrap();
-        assert!(message.contains("operation NX-P-1"), "{path}: {message}");
-    }
-    let nx_gone = json!({"external_id": "NX", "external_source": "SAP", "job_number": "NX",
-        "children": "replace", "parts": []});
-    let bulk = json!({"jobs": [taking, nx_gone]});
-    let reply = server
-        .post("/api-jobs/bulk-sync", &key, &bulk)
-        .await
-        .expect(200);
-    assert_eq!(reply.data()["errors"], 2, "{}", reply.body);
-    let operation = server
-        .get("/api-operations/by-external/SAP/NX-P-1", &key)
-        .await
-        .expect(200);
-    assert_eq!(operation.data()["status"], "in_progress");
-    server
-        .get("/api-jobs/by-external/SAP/NY", &key)
-        .await
-        .expect(404);
-}
-
 /// Deleting a part's last open operation, once the others are completed, completes the part
 /// (with its `part.completed`), as completing that operation would have.
 async fn deleting_the_last_open_operation_completes_the_part(engine: Engine) {
@@ -496,6 +455,5 @@ on_every_engine!(
     a_deleted_job_writes_a_tombstone_per_record,
     an_action_makes_part_and_job_the_floors,
     a_replace_lets_what_the_floor_worked_on_move_to_another_job,
-    a_replace_taking_in_a_part_keeps_its_worked_operations,
     deleting_the_last_open_operation_completes_the_part,
 );

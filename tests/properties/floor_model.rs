@@ -55,10 +55,6 @@ pub struct Floor {
     pub touched: BTreeSet<String>,
     /// Events this step wrote, beside the syncs' own (derived from `written`, `retired`).
     pub events: Vec<(String, String)>,
-    /// The step meets a server bug (reported) that the property sets aside: part totals left
-    /// stale ([`STALE_TOTALS`]), a job not rolled up ([`UNROLLED`]), a delete completing a part
-    /// the floor never worked on (`floor_steps::DELETE_FOLLOWS_UNWORKED`).
-    pub known_bug: Option<&'static str>,
 }
 
 impl Floor {
@@ -82,7 +78,6 @@ impl Floor {
         self.retired.clear();
         self.touched.clear();
         self.events.clear();
-        self.known_bug = None;
     }
 
     /// Notes one upsert, for the events it writes.
@@ -395,35 +390,9 @@ pub fn settle(
         }
     }
     let moved = floor.totals_moved(state, totals);
-    let summed = |part: &String| {
-        let worked = floor.worked(Table::Parts, part) && !retired.contains(part);
-        let receiving = floor.written.iter().any(|(table, id, _, _)| {
-            *table == Table::Operations
-                && state[&Table::Operations][id].parent.as_ref() == Some(part)
-                && floor.of(Table::Operations, id).units != [0; 3]
-        });
-        (worked && floor.touched.contains(part)) || receiving
-    };
-    if moved.iter().any(|part| !summed(part)) {
-        floor.known_bug = Some(STALE_TOTALS);
-    }
     followed.extend(moved);
     followed
 }
-
-/// Where the server does not sum a part's totals again although they changed: a sync moving
-/// an operation with produced units out of (or a later operation into) a part the floor never
-/// worked on (it took the units when the operation moved in), and a `DELETE` of a part's last
-/// operation, after which the good units are another operation's. Server bugs (reported):
-/// `shop_floor.rs` sets such cases aside.
-pub const STALE_TOTALS: &str = "stale_totals";
-
-/// A server bug (reported): a job whose only change is a part of it that followed its
-/// operations (its totals or status changed because another record of the request moved an
-/// operation out of it) is answered `unchanged`, and counted so, while that part is answered
-/// `updated`. The README: "A job counts as updated when anything below it changed."
-/// `shop_floor.rs` sets such cases aside.
-pub const UNROLLED: &str = "unrolled";
 
 /// A part of the answer that followed its operations is answered as changed.
 pub fn mark(tree: &mut Tree, table: Table, followed: &BTreeSet<String>) {

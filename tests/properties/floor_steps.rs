@@ -8,14 +8,7 @@ use eryxon::domain::floor::Action;
 use proptest::prelude::*;
 use proptest::sample::{select, Index};
 
-use crate::floor_model::{all_totals, follow, kind, Floor, PART_COMPLETED_LATELY, STALE_TOTALS};
-
-/// A server bug (reported): deleting an operation lets its part follow the operations left
-/// even when the floor never worked on the part, which then changes the status the ERP gave it
-/// (`not_started` to `in_progress` or `completed`) and becomes the floor's. The README: "A
-/// part the floor has never worked on keeps the status the ERP sends for it."
-/// `shop_floor.rs` sets such cases aside.
-pub const DELETE_FOLLOWS_UNWORKED: &str = "delete_follows_unworked_part";
+use crate::floor_model::{all_totals, follow, kind, PART_COMPLETED_LATELY};
 use crate::model::{Model, Row};
 use crate::sent::Table;
 
@@ -151,10 +144,7 @@ impl Model {
             Act::Report(id, units) => self.report(id, *units),
             Act::Delete(table, id) => self.delete(*table, id),
         };
-        let moved = self.floor.totals_moved(&self.state, &totals);
-        if matches!(step.act, Act::Delete(..)) && !moved.is_empty() {
-            self.floor.known_bug = Some(STALE_TOTALS);
-        }
+        self.floor.totals_moved(&self.state, &totals);
         answer
     }
 
@@ -344,8 +334,6 @@ impl Model {
                     &part,
                     PART_COMPLETED_LATELY,
                 );
-            } else if follow(&mut self.state.clone(), &mut Floor::default(), &part, 0).is_some() {
-                self.floor.known_bug = Some(DELETE_FOLLOWS_UNWORKED);
             }
         }
         Answer::Deleted {

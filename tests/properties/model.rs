@@ -379,12 +379,8 @@ impl Model {
         let followed = floor_model::settle(&mut self.state, &mut self.floor, &totals);
         for fate in &mut fates {
             if let Fate::Synced(tree) = fate {
-                let unmarked = tree.clone().rolled_up().change;
                 floor_model::mark(tree, step.table, &followed);
                 *tree = tree.clone().rolled_up();
-                if step.table == Table::Jobs && tree.change != unmarked {
-                    self.floor.known_bug = Some(floor_model::UNROLLED);
-                }
             }
         }
         fates

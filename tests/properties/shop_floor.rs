@@ -51,14 +51,6 @@ fn sync(
 ) -> Result<(), TestCaseError> {
     let answers = harness.bulk(scope, step)?;
     let expected = model.sync(step);
-    // Server bugs, reported: part totals left stale (`floor_model::STALE_TOTALS`); a job not
-    // rolled up over a part that followed its operations (`floor_model::UNROLLED`). Such
-    // cases are set aside until they are fixed.
-    prop_assume!(
-        model.floor.known_bug.is_none(),
-        "{:?}",
-        model.floor.known_bug
-    );
     for (i, (answer, expected)) in answers.iter().zip(&expected).enumerate() {
         prop_assert_eq!(&fate(answer), expected, "step {} record {}", n, i);
     }
@@ -75,12 +67,6 @@ fn act(
     let step = &model.aim(step);
     let expected = model.act(step);
     let answer = harness.act(scope, &step.act, model.floor.clock);
-    // A server bug, reported: `floor_steps::DELETE_FOLLOWS_UNWORKED`, and `STALE_TOTALS`.
-    prop_assume!(
-        model.floor.known_bug.is_none(),
-        "{:?}",
-        model.floor.known_bug
-    );
     prop_assert_eq!(answer, expected, "{:?}", step);
     holds_the_model(harness, scope, model, cursor, &format!("{step:?}"))
 }
