@@ -17,6 +17,7 @@ mod quantities;
 mod rate_limit;
 mod read;
 mod refusals;
+mod request_id;
 mod serve;
 mod sync;
 mod url;
@@ -226,6 +227,7 @@ pub fn router(state: AppState, config: &ServerConfig) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
     let timeout = Duration::from_secs(config.request_timeout_secs);
     let layers = ServiceBuilder::new()
+        .layer(middleware::map_request(request_id::keep_only_ids))
         .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {

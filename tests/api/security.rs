@@ -215,6 +215,40 @@ async fn two_authorization_headers_are_refused() {
     assert!(message.contains("more than one"), "{message}");
 }
 
+/// A caller's `X-Request-Id` is the request's id when it is one (an ERP finds its call by its
+/// own id); any other text is replaced by one the server makes, as it went into every log
+/// line of the request and could write fields of its own there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_callers_request_id_is_kept_only_when_it_is_an_id() {
+    let server = TestServer::start(Engine::Sqlite).await;
+    let key = server.key("acme").await;
+    let answered = |sent: String| {
+        let (base, key) = (server.base.clone(), key.clone());
+        async move {
+            let reply = reqwest::Client::new()
+                .get(format!("{base}/api-jobs"))
+                .bearer_auth(key)
+                .header("x-request-id", sent)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(reply.status(), 200);
+            reply.headers()["x-request-id"].to_str().unwrap().to_owned()
+        }
+    };
+    for kept in ["SAP-4711", "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b"] {
+        assert_eq!(answered(kept.to_owned()).await, kept);
+    }
+    for forged in [
+        "abc route=\"/api-webhooks\" key_id=00000000-0000-0000-0000-000000000000".to_owned(),
+        "a".repeat(5000),
+    ] {
+        let made = answered(forged.clone()).await;
+        assert_ne!(made, forged);
+        assert!(uuid::Uuid::parse_str(&made).is_ok(), "{made}");
+    }
+}
+
 on_every_engine!(
     tenants_are_isolated,
     test_keys_see_only_test_data,
