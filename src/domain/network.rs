@@ -90,6 +90,12 @@ fn special_v6(ip: Ipv6Addr) -> Option<&'static str> {
         let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
         return special_v4(v4);
     }
+    // The local-use NAT64 prefix (64:ff9b:1::/48, RFC 8215) translates to whatever IPv4
+    // network its operator chose, at a place in the address its prefix length decides: not
+    // a public address, whatever it carries.
+    if s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1 {
+        return Some("local-use NAT64");
+    }
     if s[0] == 0x2002 {
         let v4 = Ipv4Addr::new((s[1] >> 8) as u8, s[1] as u8, (s[2] >> 8) as u8, s[2] as u8);
         return special_v4(v4);
@@ -209,6 +215,7 @@ mod tests {
             ("::ffff:10.0.0.5", "private"),
             ("::ffff:169.254.169.254", "link-local"),
             ("64:ff9b::7f00:1", "loopback"),
+            ("64:ff9b:1::a00:5", "local-use NAT64"),
             ("2002:a00:1::", "private"),
         ] {
             assert_eq!(special_range(ip(address)), Some(kind), "{address}");
