@@ -349,6 +349,8 @@ async fn the_session_is_a_guarded_cookie_and_a_test_key_sees_test_data() {
     for attribute in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
         assert!(cookie.contains(attribute), "{cookie}");
     }
+    // Kept by the browser while it runs: the server ends an idle session, not the cookie.
+    assert!(!cookie.contains("Max-Age"), "{cookie}");
     assert!(!cookie.contains(&test), "the cookie is not the key");
     let session = cookie.split(';').next().unwrap().to_owned();
 

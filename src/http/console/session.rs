@@ -137,10 +137,15 @@ pub(super) fn same_origin(headers: &HeaderMap) -> bool {
         .is_some_and(|rest| !host.is_empty() && rest.eq_ignore_ascii_case(host))
 }
 
-fn cookie(value: &str, max_age: u64, secure: bool) -> HeaderValue {
+/// The session cookie, or with `max_age` the one that ends it. A session's cookie has no
+/// `Max-Age`: the browser keeps it while it runs, and the server forgets the session after
+/// [`IDLE`] without a request. With `Max-Age` set at sign-in, the browser dropped a session in
+/// use 8 hours after it began (`console::the_session_is_a_guarded_cookie_and_a_test_key_sees_test_data`).
+fn cookie(value: &str, max_age: Option<u64>, secure: bool) -> HeaderValue {
     let secure = if secure { "; Secure" } else { "" };
+    let max_age = max_age.map_or(String::new(), |s| format!("; Max-Age={s}"));
     HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/console; Max-Age={max_age}{secure}"
+        "{COOKIE}={value}; HttpOnly; SameSite=Strict; Path=/console{max_age}{secure}"
     ))
     .expect("a cookie of hex and ASCII")
 }
@@ -225,7 +230,7 @@ pub async fn sign_in(
     let mut response = Redirect::to("/console").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        cookie(&token, IDLE.as_secs(), over_https(&headers)),
+        cookie(&token, None, over_https(&headers)),
     );
     Ok(response)
 }
@@ -239,9 +244,10 @@ pub async fn sign_out(State(state): State<AppState>, headers: HeaderMap) -> Resp
         state.console.remove(&token);
     }
     let mut response = Redirect::to("/console/sign-in").into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, cookie("", 0, over_https(&headers)));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie("", Some(0), over_https(&headers)),
+    );
     response
 }
 
