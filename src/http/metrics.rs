@@ -204,7 +204,8 @@ pub async fn scrape(State(state): State<AppState>) -> Response {
 
 /// Gauges read from the store when Prometheus scrapes, not kept up to date on every change:
 /// the pool's connections, the age of the oldest undelivered webhook delivery (0 when none
-/// waits) and the endpoints by state. A failed read leaves the gauge as it was rather than failing the scrape.
+/// waits) and the endpoints by state. A failed read sets them to NaN (unknown) rather than
+/// failing the scrape.
 async fn sample(state: &AppState) {
     let pool = state.store.pool_state();
     for (name, count) in [("idle", pool.idle), ("active", pool.active)] {
@@ -219,19 +220,21 @@ async fn sample(state: &AppState) {
         Ok::<_, crate::store::StoreError>((oldest, states))
     })
     .await;
+    // The endpoints by state likewise: unknown, on every instance alike, not the counts one
+    // instance read before the outage while another, which never read them, shows none.
+    let endpoint_states = |counts: [f64; 3]| {
+        for (state, n) in ["active", "paused", "disabled"].into_iter().zip(counts) {
+            metrics::gauge!("eryxon_webhook_endpoints", "state" => state).set(n);
+        }
+    };
     let Ok(Ok((oldest, states))) = read else {
         metrics::gauge!("eryxon_db_up").set(0.0);
         metrics::gauge!("eryxon_webhook_oldest_pending_seconds").set(f64::NAN);
+        endpoint_states([f64::NAN; 3]);
         return;
     };
     metrics::gauge!("eryxon_db_up").set(1.0);
-    for (state, n) in [
-        ("active", states.active),
-        ("paused", states.paused),
-        ("disabled", states.disabled),
-    ] {
-        metrics::gauge!("eryxon_webhook_endpoints", "state" => state).set(n as f64);
-    }
+    endpoint_states([states.active, states.paused, states.disabled].map(|n| n as f64));
     let age = oldest.and_then(|text| {
         let at = time::OffsetDateTime::parse(&text, &time::format_description::well_known::Rfc3339)
             .ok()?;

@@ -280,6 +280,10 @@ async fn outage_answers_503_and_recovers_without_restart() {
         metrics.contains("\neryxon_webhook_oldest_pending_seconds NaN\n"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("\neryxon_webhook_endpoints{state=\"active\"} NaN\n"),
+        "the endpoints by state are unknown too: {metrics}"
+    );
 
     let restarted = std::process::Command::new(&pg_ctl).arg("start").status();
     assert!(restarted.unwrap().success());
