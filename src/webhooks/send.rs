@@ -43,8 +43,25 @@ pub(super) async fn attempt(
     let jitter = rand::thread_rng().gen_range(0.9..=1.1);
     let verdict = verdict(http_status, wait, delivery.attempts + 1, schedule, jitter);
     if verdict != Verdict::Delivered {
-        // Ids, status and error only: never the headers, which carry the signatures.
-        tracing::info!(delivery = %delivery.id, event = %delivery.event_id, ?http_status, ?error, "webhook attempt failed");
+        // Ids, status and error only: never the headers, which carry the signatures. Fields
+        // absent when there is none (no `http_status` for a refused connection), in the log's
+        // own words: `Some("…")` is no value a log query matches.
+        let (next, retry_in_s) = match &verdict {
+            Verdict::Retry(wait) => ("retry", Some(wait.as_secs())),
+            Verdict::Failed => ("failed", None),
+            _ => ("disabled", None),
+        };
+        tracing::info!(
+            endpoint = %delivery.endpoint_id,
+            delivery = %delivery.id,
+            event = %delivery.event_id,
+            attempt = delivery.attempts + 1,
+            http_status,
+            error = error.as_deref(),
+            next,
+            retry_in_s,
+            "webhook attempt failed"
+        );
     }
     Outcome {
         at,
