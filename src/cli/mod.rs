@@ -28,6 +28,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the sync server.
+    #[command(after_help = serve_help())]
     Serve {
         #[command(flatten)]
         server: ServerConfig,
@@ -49,13 +50,26 @@ pub enum Command {
     },
 }
 
+/// What a server logs when `ERYXON_LOG` sets nothing.
+const SERVE_LOG_FILTER: &str = "info,sqlx=warn,tower_http=info";
+
+/// The settings `serve --help` cannot list as flags: the logs are set up before the command
+/// line is read.
+fn serve_help() -> String {
+    format!(
+        "Logs go to stderr. Environment:\n  \
+         ERYXON_LOG         what is logged, a tracing filter [default: {SERVE_LOG_FILTER}]\n  \
+         ERYXON_LOG_FORMAT  text or json [default: text]"
+    )
+}
+
 impl Cli {
     /// The log filter when `ERYXON_LOG` sets none. A push shows its own progress and summary;
     /// request logs of the server it may run inside would only bury them.
     pub fn default_log_filter(&self) -> &'static str {
         match self.command {
             Command::Push(_) => "warn",
-            _ => "info,sqlx=warn,tower_http=info",
+            _ => SERVE_LOG_FILTER,
         }
     }
 }
