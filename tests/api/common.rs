@@ -319,6 +319,10 @@ impl TestServer {
         self.send(Method::GET, path, Some(key), None, None).await
     }
 
+    pub async fn delete(&self, path: &str, key: &str) -> Reply {
+        self.send(Method::DELETE, path, Some(key), None, None).await
+    }
+
     /// Every record of an entity, as the list endpoint shows them.
     pub async fn all(&self, entity: &str, key: &str) -> Vec<Value> {
         let reply = self

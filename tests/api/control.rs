@@ -1,6 +1,5 @@
 //! Reconcile and control: dry runs, lookups by the ERP's key, soft deletes and restores.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{Engine, TestServer};
@@ -144,13 +143,7 @@ async fn delete_read_restore(engine: Engine) {
     let id = server.all("jobs", &key).await[0]["id"].clone();
 
     let deleted = server
-        .send(
-            Method::DELETE,
-            "/api-jobs/by-external/SAP/SO-1",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-jobs/by-external/SAP/SO-1", &key)
         .await
         .expect(200);
     assert_eq!(deleted.data()["id"], id);
@@ -178,9 +171,7 @@ async fn delete_read_restore(engine: Engine) {
         .await
         .expect(200);
     assert_eq!(listed.data()["pagination"]["total"], 2);
-    let again = server
-        .send(Method::DELETE, &path, Some(&key), None, None)
-        .await;
+    let again = server.delete(&path, &key).await;
     assert_eq!(again.expect(404).error_code(), "NOT_FOUND");
 
     let part = json!({"external_id": "PX", "external_source": "SAP", "job_external_id": "SO-1", "part_number": "x"});
@@ -216,13 +207,7 @@ async fn a_cell_in_use_cannot_be_deleted(engine: Engine) {
     let key = server.key("acme").await;
     seed_job_with_children(&server, &key).await;
     let reply = server
-        .send(
-            Method::DELETE,
-            "/api-cells/by-external/SAP/WC-1",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-cells/by-external/SAP/WC-1", &key)
         .await
         .expect(409);
     assert_eq!(reply.error_code(), "CONFLICT");
@@ -231,23 +216,11 @@ async fn a_cell_in_use_cannot_be_deleted(engine: Engine) {
         .unwrap()
         .starts_with("2 live operation"));
     server
-        .send(
-            Method::DELETE,
-            "/api-jobs/by-external/SAP/SO-1",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-jobs/by-external/SAP/SO-1", &key)
         .await
         .expect(200);
     server
-        .send(
-            Method::DELETE,
-            "/api-cells/by-external/SAP/WC-1",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-cells/by-external/SAP/WC-1", &key)
         .await
         .expect(200);
     let operation = json!({"external_id": "O9", "external_source": "SAP", "part_external_id": "P1",
@@ -271,19 +244,10 @@ async fn deletes_stay_inside_the_tenant(engine: Engine) {
         format!("/api-jobs/{id}"),
         "/api-jobs/by-external/SAP/SO-1".to_owned(),
     ] {
-        server
-            .send(Method::DELETE, &path, Some(&globex), None, None)
-            .await
-            .expect(404);
+        server.delete(&path, &globex).await.expect(404);
     }
     server
-        .send(
-            Method::DELETE,
-            "/api-jobs/not-a-uuid",
-            Some(&acme),
-            None,
-            None,
-        )
+        .delete("/api-jobs/not-a-uuid", &acme)
         .await
         .expect(404);
     assert_eq!(server.all("jobs", &acme).await.len(), 1);

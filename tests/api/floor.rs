@@ -252,13 +252,7 @@ async fn refusals_are_precise(engine: Engine) {
     assert_eq!(types, ["operation.started"]);
     // A deleted operation is gone for the floor too.
     server
-        .send(
-            reqwest::Method::DELETE,
-            "/api-operations/by-external/SAP/O2",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-operations/by-external/SAP/O2", &key)
         .await
         .expect(200);
     server

@@ -83,9 +83,7 @@ async fn a_write_waits_for_another_process_holding_the_lock() {
             let (server, key) = (server.clone(), key.clone());
             async move {
                 let path = format!("/api-cells/{doomed_id}");
-                server
-                    .send(reqwest::Method::DELETE, &path, Some(&key), None, None)
-                    .await
+                server.delete(&path, &key).await
             }
         }),
     ];

@@ -1,7 +1,6 @@
 //! The floor owns progress: a sync never undoes it, and what the floor worked on is not
 //! deleted from under it.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{Engine, TestServer};
@@ -121,10 +120,7 @@ async fn deleting_what_the_floor_worked_on_is_refused(engine: Engine) {
         "/api-parts/by-external/SAP/P",
         "/api-operations/by-external/SAP/O1",
     ] {
-        let reply = server
-            .send(Method::DELETE, path, Some(&key), None, None)
-            .await
-            .expect(409);
+        let reply = server.delete(path, &key).await.expect(409);
         assert_eq!(reply.error_code(), "CONFLICT");
         let message = reply.body["error"]["message"].as_str().unwrap();
         assert!(message.contains("operation O1"), "{path}: {message}");
@@ -132,13 +128,7 @@ async fn deleting_what_the_floor_worked_on_is_refused(engine: Engine) {
     // Nothing was deleted; an untouched operation still can be, and says so in the feed.
     assert_eq!(server.all("operations", &key).await.len(), 2);
     server
-        .send(
-            Method::DELETE,
-            "/api-operations/by-external/SAP/O2",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-operations/by-external/SAP/O2", &key)
         .await
         .expect(200);
     let events = server
@@ -156,13 +146,7 @@ async fn a_deleted_job_writes_a_tombstone_per_record(engine: Engine) {
     let key = server.key("acme").await;
     routing(&server, &key).await;
     server
-        .send(
-            Method::DELETE,
-            "/api-jobs/by-external/SAP/J",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-jobs/by-external/SAP/J", &key)
         .await
         .expect(200);
     let events = server.get("/api-events", &key).await.expect(200);
@@ -375,13 +359,7 @@ async fn deleting_the_last_open_operation_completes_the_part(engine: Engine) {
         .expect(200);
     assert_eq!(part.data()["status"], "in_progress");
     server
-        .send(
-            Method::DELETE,
-            &format!("/api-operations/{o2}"),
-            Some(&key),
-            None,
-            None,
-        )
+        .delete(&format!("/api-operations/{o2}"), &key)
         .await
         .expect(200);
     let part = server

@@ -2,7 +2,6 @@
 //! the floor worked on follows them, a part it never worked on keeps the ERP's status, totals
 //! follow the operations a part holds, and an answer says so up to the job.
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{Engine, TestServer};
@@ -64,13 +63,7 @@ async fn deleting_an_operation_leaves_an_unworked_parts_status(engine: Engine) {
         .await
         .expect(200);
     server
-        .send(
-            Method::DELETE,
-            "/api-operations/by-external/SAP/O1",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-operations/by-external/SAP/O1", &key)
         .await
         .expect(200);
     let part = server
@@ -143,13 +136,7 @@ async fn totals_follow_the_operations_a_part_holds(engine: Engine) {
     let p = "/api-parts/by-external/SAP/P";
     assert_eq!(good(server.get(p, &key).await), 0);
     server
-        .send(
-            Method::DELETE,
-            "/api-operations/by-external/SAP/O2",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-operations/by-external/SAP/O2", &key)
         .await
         .expect(200);
     assert_eq!(good(server.get(p, &key).await), 3);

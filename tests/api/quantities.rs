@@ -299,13 +299,7 @@ async fn bad_reports_are_refused(engine: Engine) {
             .expect(404);
     }
     server
-        .send(
-            reqwest::Method::DELETE,
-            "/api-operations/by-external/SAP/O2",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-operations/by-external/SAP/O2", &key)
         .await
         .expect(200);
     server

@@ -43,11 +43,7 @@ async fn deletes_and_floor_actions_wait_for_syncs_that_found_the_record(engine: 
                 "sequence": 1, "cell_name": cell}]}]});
         let delete = |path: String| {
             let (server, key) = (&server, &key);
-            async move {
-                server
-                    .send(reqwest::Method::DELETE, &path, Some(key), None, None)
-                    .await
-            }
+            async move { server.delete(&path, key).await }
         };
         let (deleted, synced, cell_deleted, into) = tokio::join!(
             delete(format!("/api-jobs/by-external/SAP/{job}")),
@@ -189,7 +185,7 @@ async fn a_sync_racing_a_delete_names_what_it_did(engine: Engine) {
         let changed = json!({"external_id": job, "external_source": "SAP", "job_number": "v2"});
         let path = format!("/api-jobs/by-external/SAP/{job}");
         let (deleted, synced) = tokio::join!(
-            server.send(reqwest::Method::DELETE, &path, Some(&key), None, None),
+            server.delete(&path, &key),
             server.put("/api-jobs/sync", &key, &changed),
         );
         assert_eq!(deleted.status, 200, "{:#}", deleted.body);

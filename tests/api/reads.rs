@@ -7,7 +7,6 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use reqwest::Method;
 use serde_json::json;
 
 use crate::common::{Engine, TestServer};
@@ -154,10 +153,7 @@ async fn responses_keep_their_bytes(engine: Engine) {
         "/api-jobs/by-external/SAP/J-2".to_owned(),
         format!("/api-operations/{deleted_op}"),
     ] {
-        server
-            .send(Method::DELETE, &path, Some(&key), None, None)
-            .await
-            .expect(200);
+        server.delete(&path, &key).await.expect(200);
     }
     let job = server
         .get("/api-jobs/by-external/SAP/J-1", &key)

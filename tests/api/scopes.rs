@@ -27,9 +27,7 @@ fn lacks(reply: Reply, scope: &str, call: &str) {
 }
 
 async fn delete(server: &TestServer, path: &str, key: &str) -> Reply {
-    server
-        .send(Method::DELETE, path, Some(key), None, None)
-        .await
+    server.delete(path, key).await
 }
 
 async fn a_floor_key_works_the_floor_and_reads_but_cannot_sync(engine: Engine) {

@@ -1,7 +1,6 @@
 //! Sync rules: absent keeps, null clears, unchanged writes nothing, nested jobs are atomic,
 //! parts follow their job, results keep input order.
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::common::{Engine, TestServer};
@@ -147,13 +146,7 @@ async fn a_resend_puts_back_what_was_edited_behind_the_server(engine: Engine) {
     // A deleted record comes back (new to the ERP again) with the same re-send, and is then
     // unchanged again.
     server
-        .send(
-            Method::DELETE,
-            "/api-jobs/by-external/SAP/J2",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-jobs/by-external/SAP/J2", &key)
         .await
         .expect(200);
     let (unchanged, results) = resend().await;
@@ -379,13 +372,7 @@ async fn a_batch_led_by_a_new_record_tells_every_record_apart(engine: Engine) {
         })
         .collect();
     server
-        .send(
-            Method::DELETE,
-            "/api-cells/by-external/SAP/GONE",
-            Some(&key),
-            None,
-            None,
-        )
+        .delete("/api-cells/by-external/SAP/GONE", &key)
         .await
         .expect(200);
 

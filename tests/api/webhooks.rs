@@ -171,13 +171,7 @@ async fn endpoints_are_managed(engine: Engine) {
         .expect(403);
 
     server
-        .send(
-            reqwest::Method::DELETE,
-            &format!("/api-webhooks/{id}"),
-            Some(&key),
-            None,
-            None,
-        )
+        .delete(&format!("/api-webhooks/{id}"), &key)
         .await
         .expect(200);
     server
