@@ -79,10 +79,13 @@ pub(crate) async fn prepare<W: SyncWriter>(
     let mut recorder = Recorder::new(writer);
     let mut results = super::sync::run(&mut recorder, batch).await?;
     let after = recorder.note_kept(&mut results).await?;
-    let (mut events, followed) = match finish {
-        Finish::DryRun => (Vec::new(), Followed::default()),
-        Finish::Commit => recorder.events(&after, now).await?,
-    };
+    // A dry run works out its parts' following too (in the transaction it rolls back), so
+    // that it answers what the call would (`floor_records::a_sync_answers_what_its_parts_became`);
+    // it writes no events.
+    let (mut events, followed) = recorder.events(&after, now).await?;
+    if finish == Finish::DryRun {
+        events.clear();
+    }
     followed.settle(&mut results);
     // After the `kept` notes and what the parts that followed their operations became, which
     // the entry records too.

@@ -199,11 +199,26 @@ async fn a_sync_answers_what_its_parts_became(engine: Engine) {
         "parts": [{"external_id": "P", "part_number": "PN-1", "quantity": 10},
             {"external_id": "P2", "part_number": "PN-2", "operations": [
             {"external_id": "O2", "operation_name": "Deburr", "sequence": 2, "cell_name": "Saw"}]}]});
+    let dry = server
+        .put("/api-jobs/sync?dry_run=true", &key, &moved)
+        .await;
+    let dry = dry.expect(200);
+    assert_eq!(
+        part(&server, &key, "P").await["quantity_good"],
+        0,
+        "a dry run writes nothing"
+    );
     let reply = server.put("/api-jobs/sync", &key, &moved).await.expect(200);
     assert_eq!(part(&server, &key, "P").await["quantity_good"], 2);
     let answered = &reply.data()["parts"][0];
     assert_eq!(answered["external_id"], "P");
     assert_eq!(answered["unchanged"], Value::Null, "{answered}");
+    assert_eq!(
+        &dry.data()["parts"][0],
+        answered,
+        "the dry run answered the same"
+    );
+    assert_eq!(dry.data()["action"], reply.data()["action"]);
 }
 
 /// A flat sync that moves a part's last open operation to another part leaves the first part
