@@ -37,10 +37,15 @@ use async_trait::async_trait;
 use uuid::Uuid;
 
 use crate::domain::api_key::{IssuedKey, KeyScopes, TenantSlug};
+use crate::domain::event::Event;
+use crate::domain::floor::{Action, Machine, Report};
 use crate::domain::outcome::RecordResult;
+use crate::domain::progress::TimeEntry;
+use crate::domain::quantity::{NewReport, QuantityReport, Reported};
 use crate::domain::record::SyncBatch;
 use crate::domain::view::RecordView;
 use crate::domain::{Entity, Scope};
+use tx::{Statements, Tx};
 
 pub use crate::domain::history::{HistoryDraft, ImportEntry, ImportOutcome, ImportRecord};
 pub use clock::{minutes_ago, timestamp, timestamp_of};
@@ -56,12 +61,6 @@ pub use listing::Sort;
 pub(crate) use read::parent_column;
 pub(crate) use sync::SyncWriter;
 pub use sync::{free_later, Found, Retired, UpsertRow};
-
-use crate::domain::event::Event;
-use crate::domain::floor::{Action, Machine, Report};
-use crate::domain::progress::TimeEntry;
-use crate::domain::quantity::{NewReport, QuantityReport, Reported};
-use tx::{Statements, Tx};
 
 /// What a transaction opened by [`Store::begin`] may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -469,6 +469,21 @@ async fn a_body_that_is_not_an_object_is_refused() {
         .post("/api-operation-quantities", &key, &quantity)
         .await
         .expect(400);
+    // A field of the wrong kind is refused in the API's words too.
+    for (body, field) in [
+        (json!({"operation_id": [o1], "good": 1}), "operation_id"),
+        (
+            json!({"operation_id": o1, "good": 1, "recorded_at": 17}),
+            "recorded_at",
+        ),
+    ] {
+        let path = "/api-operation-quantities";
+        let reply = server.post(path, &key, &body).await.expect(400);
+        let detail = &reply.body["error"]["details"][0];
+        assert_eq!(detail["field"], field, "{body}");
+        let message = detail["message"].as_str().unwrap();
+        assert!(message.starts_with("must be text (got "), "{message}");
+    }
     // Nothing was started or counted.
     let op = server.get(&format!("/api-operations/{o1}"), &key).await;
     assert_eq!(op.expect(200).data()["status"], "not_started");
