@@ -92,17 +92,21 @@ pub(crate) async fn refusals(
         .await?;
     let at_risk: Vec<AtRisk> = rows.iter().map(AtRisk::of).collect::<Result<_, _>>()?;
 
+    if at_risk.is_empty() {
+        return Ok(HashMap::new());
+    }
     let mut refused: HashMap<usize, Vec<String>> = HashMap::new();
     loop {
+        // Only the refused jobs are looked for among the call's: a bulk call of 1000
+        // replacing jobs compared every pair in each round.
+        let stopped: HashSet<*const JobRecord> = refused
+            .keys()
+            .map(|i| jobs[*i].record as *const JobRecord)
+            .collect();
         let going_on: Vec<&JobRecord> = call
             .iter()
             .copied()
-            .filter(|job| {
-                !jobs
-                    .iter()
-                    .enumerate()
-                    .any(|(i, r)| refused.contains_key(&i) && std::ptr::eq(r.record, *job))
-            })
+            .filter(|job| !stopped.contains(&(*job as *const JobRecord)))
             .collect();
         let found = left_out(jobs, &at_risk, &going_on);
         if found.len() == refused.len() {
