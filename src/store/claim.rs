@@ -222,6 +222,11 @@ async fn room(tx: &mut dyn Statements, now: &str, caps: Caps) -> Result<Room, St
 }
 
 /// Leases `chosen` until `now + lease` and reads what sending them takes.
+///
+/// A chosen delivery whose earlier lease ran out was claimed by a server that stopped (or lost
+/// its database) before it recorded how the send went: the receiver may have had it. That
+/// attempt goes into the delivery's log as cut off, counted, so the history shows both sends
+/// of the one `webhook-id` (`webhook_crash::a_killed_server_delivers_after_restart`).
 async fn lease_and_read(
     tx: &mut dyn Statements,
     chosen: &[Uuid],
@@ -229,6 +234,21 @@ async fn lease_and_read(
     lease: Duration,
 ) -> Result<Vec<Claimed>, StoreError> {
     let now_text = timestamp_of(now);
+    let mut args: Vec<Arg> = vec![now_text.as_str().into()];
+    let list = id_list(chosen, &mut args);
+    let rows = tx
+        .rows(
+            &format!(
+                "SELECT d.id, d.endpoint_id, w.url, w.secret, \
+                   CASE WHEN w.previous_until > $1::timestamptz THEN w.previous_secret END, \
+                   d.event_id, d.event_type, d.body, d.attempts, {} \
+                 FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
+                 WHERE d.id IN ({list}) ORDER BY d.position",
+                tx.dialect().time("d.locked_until")
+            ),
+            args,
+        )
+        .await?;
     let until = timestamp_of(now + lease);
     let mut args: Vec<Arg> = vec![until.into()];
     let list = id_list(chosen, &mut args);
@@ -239,33 +259,58 @@ async fn lease_and_read(
         args,
     )
     .await?;
-    let mut args: Vec<Arg> = vec![now_text.as_str().into()];
-    let list = id_list(chosen, &mut args);
-    let rows = tx
-        .rows(
-            &format!(
-                "SELECT d.id, d.endpoint_id, w.url, w.secret, \
-                   CASE WHEN w.previous_until > $1::timestamptz THEN w.previous_secret END, \
-                   d.event_id, d.event_type, d.body, d.attempts \
-                 FROM webhook_deliveries AS d JOIN webhook_endpoints AS w ON w.id = d.endpoint_id \
-                 WHERE d.id IN ({list}) ORDER BY d.position"
-            ),
-            args,
-        )
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok(Claimed {
-                id: row.id(0)?,
-                endpoint_id: row.id(1)?,
-                url: row.text(2)?,
-                secret: row.text(3)?,
-                previous_secret: row.opt_text(4)?,
-                event_id: row.text(5)?,
-                event_type: row.text(6)?,
-                body: row.text(7)?,
-                attempts: row.int(8)?.max(0) as u32,
-            })
-        })
-        .collect()
+    let mut claimed = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let mut delivery = Claimed {
+            id: row.id(0)?,
+            endpoint_id: row.id(1)?,
+            url: row.text(2)?,
+            secret: row.text(3)?,
+            previous_secret: row.opt_text(4)?,
+            event_id: row.text(5)?,
+            event_type: row.text(6)?,
+            body: row.text(7)?,
+            attempts: row.int(8)?.max(0) as u32,
+        };
+        if let Some(lapsed) = row.opt_text(9)? {
+            record_cut_off(tx, &delivery, &lapsed, lease).await?;
+            delivery.attempts += 1;
+        }
+        claimed.push(delivery);
+    }
+    Ok(claimed)
+}
+
+/// What a send whose lease ran out says in the delivery's log.
+pub const CUT_OFF: &str = "cut off: the server sending it stopped before the answer was \
+    recorded; the receiver may have it, and it is sent again with the same webhook-id";
+
+/// Logs the send cut off under a lease that ran out at `lapsed`, as an attempt made when that
+/// lease was taken.
+async fn record_cut_off(
+    tx: &mut dyn Statements,
+    delivery: &Claimed,
+    lapsed: &str,
+    lease: Duration,
+) -> Result<(), StoreError> {
+    let at = timestamp_of(super::floor::parse_stored(lapsed)? - lease);
+    tracing::warn!(
+        delivery = %delivery.id,
+        endpoint = %delivery.endpoint_id,
+        event = %delivery.event_id,
+        "a webhook send was cut off before its answer was recorded; sending it again"
+    );
+    tx.run(
+        "UPDATE webhook_deliveries SET attempts = attempts + 1, last_error = $2, \
+           last_attempt_at = $3::timestamptz WHERE id = $1",
+        vec![delivery.id.into(), CUT_OFF.into(), at.as_str().into()],
+    )
+    .await?;
+    tx.run(
+        "INSERT INTO webhook_attempts (delivery_id, at, http_status, error, latency_ms, response_head) \
+         VALUES ($1, $2::timestamptz, NULL, $3, 0, NULL)",
+        vec![delivery.id.into(), at.as_str().into(), CUT_OFF.into()],
+    )
+    .await?;
+    Ok(())
 }

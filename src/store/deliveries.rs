@@ -249,6 +249,20 @@ async fn fan_out_endpoint(store: &dyn Store, endpoint: Uuid) -> Result<usize, St
     Ok(created)
 }
 
+/// Gives back the leases of claimed deliveries that were not sent, so they are due again now.
+pub async fn release(store: &dyn Store, unsent: &[Claimed]) -> Result<(), StoreError> {
+    let ids: Vec<Uuid> = unsent.iter().map(|d| d.id).collect();
+    let mut args = Vec::new();
+    let list = id_list(&ids, &mut args);
+    let mut tx = store.begin(Access::Write).await?;
+    tx.run(
+        &format!("UPDATE webhook_deliveries SET locked_until = NULL WHERE id IN ({list})"),
+        args,
+    )
+    .await?;
+    tx.commit().await
+}
+
 /// Records an attempt and what follows from it: delivered, due again later, failed, or the
 /// endpoint disabled. An endpoint with nothing but failures for [`FAILING_DAYS`] is disabled.
 pub async fn record(

@@ -113,9 +113,13 @@ impl Worker {
             return Ok(());
         }
         let claimed = deliveries::claim(&*self.store, free, CAPS, LEASE).await?;
-        for delivery in claimed {
+        let mut claimed = claimed.into_iter();
+        while let Some(delivery) = claimed.next() {
             let Ok(permit) = self.slots.clone().try_acquire_owned() else {
-                // More claimed than slots: its lease runs out and it is taken again.
+                // More claimed than slots (a stop is taking them): never sent, so not leased
+                // either, or the next server would wait out the lease and log a send cut off.
+                let unsent: Vec<_> = std::iter::once(delivery).chain(claimed).collect();
+                deliveries::release(&*self.store, &unsent).await?;
                 break;
             };
             let worker = self.clone();

@@ -31,6 +31,10 @@ async fn a_killed_server_delivers_after_restart(engine: Engine) {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
+    let webhook = created.json::<serde_json::Value>().await.unwrap()["data"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let job = json!({"external_id": "J1", "external_source": "SAP", "job_number": "SO-1"});
     assert_eq!(first.put("/api-jobs/sync", &key, &job).await.status(), 201);
     let in_flight = receiver.wait_for(1, Duration::from_secs(10)).await;
@@ -42,6 +46,31 @@ async fn a_killed_server_delivers_after_restart(engine: Engine) {
     let seen = receiver.wait_for(2, Duration::from_secs(60)).await;
     assert_eq!(seen[1].webhook_id(), in_flight[0].webhook_id());
     assert_eq!(seen[1].json()["external_id"], "J1");
+    // The log shows both sends: the one cut off, counted, then the one answered.
+    let mut logged = serde_json::Value::Null;
+    for _ in 0..50 {
+        let answer = second
+            .get(&format!("/api-webhooks/{webhook}/deliveries"), &key)
+            .await;
+        logged = answer.json::<serde_json::Value>().await.unwrap()["data"]["deliveries"][0].clone();
+        if logged["status"] == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(logged["status"], "delivered", "{logged}");
+    assert_eq!(logged["attempts"], 2, "{logged}");
+    let log = logged["attempt_log"].as_array().unwrap();
+    assert_eq!(log[0]["http_status"], serde_json::Value::Null, "{logged}");
+    assert!(
+        log[0]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("cut off: the server sending it stopped"),
+        "{logged}"
+    );
+    assert_eq!(log[1]["http_status"], 200, "{logged}");
+    assert!(log[0]["at"].as_str() < log[1]["at"].as_str(), "{logged}");
     second.stop().await;
 }
 
