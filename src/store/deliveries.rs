@@ -413,9 +413,13 @@ async fn follow(
 /// `eryxon_webhook_oldest_pending_seconds` gauge, sampled when Prometheus scrapes.
 pub async fn oldest_pending(store: &dyn Store) -> Result<Option<String>, StoreError> {
     let mut statements = store.autocommit(Access::Read);
+    // SQLite keeps no statistics, and without them it chose the status index and sorted every
+    // pending delivery at each scrape (80 ms at 100 000 in a test build).
+    let d = statements.dialect();
     let sql = format!(
-        "SELECT {} FROM webhook_deliveries WHERE status = 'pending' ORDER BY created_at LIMIT 1",
-        statements.dialect().time("created_at")
+        "SELECT {} FROM webhook_deliveries{} WHERE status = 'pending' ORDER BY created_at LIMIT 1",
+        d.time("created_at"),
+        d.indexed_by("webhook_deliveries_pending_since")
     );
     match statements.row(&sql, Vec::new()).await? {
         Some(row) => row.opt_text(0),

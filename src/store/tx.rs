@@ -132,6 +132,13 @@ pub trait Dialect {
         ""
     }
 
+    /// What follows a table's name in `FROM` so that the statement reads it by `index`, where
+    /// the planner has no statistics to tell that index is the one (SQLite: ` INDEXED BY`);
+    /// nothing where it has them.
+    fn indexed_by(&self, _index: &str) -> String {
+        String::new()
+    }
+
     /// The statement that refreshes the planner's statistics of `table`, where plans depend on
     /// them between the engine's own refreshes (PostgreSQL); `None` where they do not.
     fn analyze(&self, _table: &str) -> Option<String> {

@@ -31,6 +31,10 @@ impl Dialect for SqliteDialect {
         column.to_owned()
     }
 
+    fn indexed_by(&self, index: &str) -> String {
+        format!(" INDEXED BY {index}")
+    }
+
     fn packed(&self, sql: &str, columns: usize) -> Option<String> {
         let values: Vec<String> = (0..columns).map(|k| format!("c{k}")).collect();
         Some(format!(
