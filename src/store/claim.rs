@@ -282,8 +282,9 @@ async fn lease_and_read(
 }
 
 /// What a send whose lease ran out says in the delivery's log.
-pub const CUT_OFF: &str = "cut off: the server sending it stopped before the answer was \
-    recorded; the receiver may have it, and it is sent again with the same webhook-id";
+pub const CUT_OFF: &str = "cut off: how this send went was never recorded (the server \
+    sending it stopped, or lost its database); the receiver may have it, and it is sent again \
+    with the same webhook-id";
 
 /// Logs the send cut off under a lease that ran out at `lapsed`, as an attempt made when that
 /// lease was taken.

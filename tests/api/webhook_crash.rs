@@ -66,7 +66,7 @@ async fn a_killed_server_delivers_after_restart(engine: Engine) {
         log[0]["error"]
             .as_str()
             .unwrap()
-            .starts_with("cut off: the server sending it stopped"),
+            .starts_with("cut off: how this send went was never recorded"),
         "{logged}"
     );
     assert_eq!(log[1]["http_status"], 200, "{logged}");
