@@ -1,8 +1,10 @@
 //! What the ERP sends for each entity: every field declared once (see `domain/fields.rs`).
 //!
 //! A column field's line is `name: Type => Kind [= default | required], "document prose";`,
-//! in column order; a line without `=>` is a field that is no column (keys, parent
-//! references, nested records). Adding a column: its line here and one migration per engine.
+//! in the order answers show them (the table's own column order does not matter); a line
+//! without `=>` is a field that is no column (keys, parent references, nested records). Adding
+//! a column: its line here, one migration per engine, and the snapshots to regenerate
+//! (docs/contributing.md).
 
 use std::fmt;
 

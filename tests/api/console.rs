@@ -1,7 +1,7 @@
 //! The console in a real browser: headless Chromium, driven over WebDriver by `chromedriver`
 //! (Debian's `chromium` and `chromium-driver`; `scripts/test.sh` installs them). It signs in,
 //! reads a rejected record's error, opens a job's tree, watches an event arrive, and signs out;
-//! on the way it saves a screenshot of each page to `docs/screenshots/` (the README shows them).
+//! on the way it saves a screenshot of each page (`screenshot`; the README shows them).
 
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -66,9 +66,16 @@ pub(crate) async fn browser(port: u16) -> Client {
     }
 }
 
+/// Saves the page as `name.png`: under the build's own directory, or over the README's
+/// `docs/screenshots/` with `ERYXON_WRITE_SCREENSHOTS=1`, so that a test run leaves no change
+/// of its own in a contributor's checkout.
 pub(crate) async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.expect("a screenshot");
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+    let dir = if std::env::var_os("ERYXON_WRITE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots")
+    } else {
+        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots")
+    };
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }

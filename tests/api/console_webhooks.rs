@@ -1,6 +1,6 @@
 //! The console's webhooks. In the browser: a delivery the receiver refused until its retries
 //! ran out is listed first, sent again from the keyboard once the receiver is back, and turns
-//! `delivered` (the screenshots `webhooks.png` and `overview-webhooks.png` in `docs/screenshots/`
+//! `delivered` (the screenshots `webhooks.png` and `overview-webhooks.png`
 //! are taken on the way). Over HTTP: the page shows the signed-in key's tenant and mode only,
 //! needs the `webhooks` scope, its forms are refused from another origin, and each form does
 //! what its API route does.

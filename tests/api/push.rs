@@ -12,10 +12,10 @@ use tempfile::TempDir;
 use crate::common::{Engine, TestServer};
 use crate::on_every_engine;
 
-/// The sample ERP export shared with the other tools, in its own place beside the repository.
+/// The sample ERP export of the README's example (`fixtures/eryxon-csv/`).
 fn fixture(name: &str) -> String {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/fixtures/eryxon-csv")
+        .join("fixtures/eryxon-csv")
         .join(name)
         .display()
         .to_string()
