@@ -72,7 +72,9 @@ impl Instance {
                     return rest.split_whitespace().next().unwrap().to_owned();
                 }
             }
-            panic!("the server exited before listening");
+            // What it said is why: a migration that failed, a file it could not open.
+            let said = logs.lock().unwrap().join("\n");
+            panic!("the server exited before listening; it said:\n{said}");
         })
         .await
         .expect("the server listens within 30 s");

@@ -47,6 +47,8 @@ mod shutdown;
 mod soak;
 mod startup;
 mod sync_events;
+mod upgrade;
+mod upgrade_old;
 mod values;
 mod webhook_crash;
 mod webhook_receiver;
