@@ -222,15 +222,19 @@ fn write_field<M: SerializeMap>(
     }
 }
 
-/// A real number as records print it: 15 significant digits, trailing zeros dropped but always
-/// a fractional part, exponent form below 1e-4 and from 1e15 (C's `%!.15g`, which SQLite's
-/// JSON printed and clients have seen since: `8.0`, `7.5`, `0.333333333333333`, `1.0e-05`).
+/// A real number as records print it: the fewest digits that read back as the stored number,
+/// so that a value read and sent back is the value stored and the re-send is `unchanged`
+/// (`reals::a_real_read_back_and_sent_again_is_unchanged`); in the style of C's `%!.15g`,
+/// which SQLite's JSON printed and clients have seen since: always a fractional part, exponent
+/// form below 1e-4 and from 1e15 (`8.0`, `7.5`, `0.30000000000000004`, `1.0e-05`). It printed
+/// 15 significant digits once, and a stored 0.30000000000000004 read as 0.3, so every re-send
+/// of what a client had read was an update.
 pub fn real_text(value: f64) -> String {
     if !value.is_finite() {
         return "null".to_owned();
     }
-    // `{:e}` with 14 decimals rounds to 15 significant digits: "d.dddddddddddddde-5".
-    let scientific = format!("{:.14e}", value.abs());
+    // `{:e}` writes the shortest digits that read back as the same number: "d.ddde-5".
+    let scientific = format!("{:e}", value.abs());
     let (mantissa, exponent) = scientific
         .split_once('e')
         .expect("`{:e}` always writes an exponent");
@@ -267,16 +271,18 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reals_print_with_fifteen_significant_digits() {
+    fn reals_print_the_digits_that_read_back_as_themselves() {
         let cases = [
             (8.0, "8.0"),
             (8.5, "8.5"),
             (24.0, "24.0"),
             (0.0, "0.0"),
             (0.1, "0.1"),
-            (0.1 + 0.2, "0.3"),
-            (1.0 / 3.0, "0.333333333333333"),
-            (12.345678901234567, "12.3456789012346"),
+            (0.1 + 0.2, "0.30000000000000004"),
+            (1.0 / 3.0, "0.3333333333333333"),
+            (12.345678901234567, "12.345678901234567"),
+            (7.123456789012345, "7.123456789012345"),
+            (1e-7, "1.0e-07"),
             (0.0001, "0.0001"),
             (0.00001, "1.0e-05"),
             (1.5e-7, "1.5e-07"),
@@ -286,6 +292,11 @@ mod tests {
         ];
         for (value, text) in cases {
             assert_eq!(real_text(value), text, "{value}");
+            assert_eq!(
+                text.parse::<f64>().unwrap().to_bits(),
+                value.to_bits(),
+                "{text}"
+            );
         }
     }
 

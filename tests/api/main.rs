@@ -38,6 +38,7 @@ mod push_retries;
 mod quantities;
 mod races;
 mod reads;
+mod reals;
 mod retention;
 mod scopes;
 mod security;

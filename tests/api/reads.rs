@@ -1,4 +1,4 @@
-//! Read responses byte for byte: key order, number printing (`7.5`, `8.0`, `0.333333333333333`),
+//! Read responses byte for byte: key order, number printing (`7.5`, `8.0`, `0.3333333333333333`),
 //! nulls, dates, timestamps and metadata objects (whole numbers as integers), the same on every
 //! engine. The transcript of a
 //! representative set of reads, with ids and times replaced by stable markers, must equal
