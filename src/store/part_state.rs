@@ -60,8 +60,13 @@ pub(crate) async fn follow_operations(
     let (open, done, begun) = (row.int(2)?, row.int(3)?, row.int(4)?);
     let completed = status == WorkStatus::Completed.as_str();
     let (set, event_type, next) = if open == 0 && done > 0 && !completed {
+        // Completed when its last operation was: terminals report actions late with their
+        // own `at`, and the last action taken need not be the last operation completed
+        // (`part_follows::a_part_completes_when_its_last_operation_did`).
         (
-            "status = 'completed', completed_at = $2::timestamptz, \
+            "status = 'completed', completed_at = COALESCE((SELECT MAX(o.completed_at) \
+               FROM operations AS o WHERE o.part_id = parts.id AND o.deleted_at IS NULL \
+               AND o.status = 'completed'), $2::timestamptz), \
              floor_at = COALESCE(floor_at, $2::timestamptz)",
             "part.completed",
             WorkStatus::Completed,

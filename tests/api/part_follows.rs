@@ -5,7 +5,7 @@
 use serde_json::json;
 
 use crate::common::{Engine, TestServer};
-use crate::floor::routing;
+use crate::floor::{at, routing};
 use crate::on_every_engine;
 
 /// A replace that takes in a part from another job deletes that part's operations it leaves
@@ -142,7 +142,52 @@ async fn totals_follow_the_operations_a_part_holds(engine: Engine) {
     assert_eq!(good(server.get(p, &key).await), 3);
 }
 
+/// A part completes when its last operation did, by the times the terminals reported: here
+/// O1's completion, dated 10:00, is reported before O2's, dated 09:00. The part said 09:00,
+/// the time of the last action taken, before an operation of it was done.
+async fn a_part_completes_when_its_last_operation_did(engine: Engine) {
+    let server = TestServer::start(engine).await;
+    let key = server.key("acme").await;
+    routing(&server, &key).await;
+    let act = |op: &str, action: &str| format!("/api-operations/by-external/SAP/{op}/{action}");
+    for (op, action, at) in [
+        ("O1", "start", at(240)),
+        ("O2", "start", at(300)),
+        ("O1", "complete", at(60)),
+        ("O2", "complete", at(120)),
+    ] {
+        let body = json!({ "at": at });
+        server.post(&act(op, action), &key, &body).await.expect(200);
+    }
+    let o1 = server
+        .get("/api-operations/by-external/SAP/O1", &key)
+        .await
+        .expect(200);
+    let part = server
+        .get("/api-parts/by-external/SAP/P", &key)
+        .await
+        .expect(200);
+    assert_eq!(part.data()["status"], "completed", "{}", part.body);
+    assert_eq!(
+        part.data()["completed_at"],
+        o1.data()["completed_at"],
+        "{}",
+        part.body
+    );
+    let events = server
+        .get("/api-events?types=part.completed", &key)
+        .await
+        .expect(200);
+    let event = &events.data()["events"][0];
+    assert_eq!(
+        event["data"]["completed_at"],
+        o1.data()["completed_at"],
+        "{event:#}"
+    );
+}
+
 on_every_engine!(
+    a_part_completes_when_its_last_operation_did,
     a_replace_taking_in_a_part_keeps_its_worked_operations,
     deleting_an_operation_leaves_an_unworked_parts_status,
     totals_follow_the_operations_a_part_holds,
