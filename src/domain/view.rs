@@ -226,9 +226,8 @@ fn write_field<M: SerializeMap>(
 /// so that a value read and sent back is the value stored and the re-send is `unchanged`
 /// (`reals::a_real_read_back_and_sent_again_is_unchanged`); in the style of C's `%!.15g`,
 /// which SQLite's JSON printed and clients have seen since: always a fractional part, exponent
-/// form below 1e-4 and from 1e15 (`8.0`, `7.5`, `0.30000000000000004`, `1.0e-05`). It printed
-/// 15 significant digits once, and a stored 0.30000000000000004 read as 0.3, so every re-send
-/// of what a client had read was an update.
+/// form below 1e-4 and from 1e15 (`8.0`, `7.5`, `0.30000000000000004`, `1.0e-05`). Fewer
+/// digits would show two stored numbers alike, and a client's re-send of one as a change.
 pub fn real_text(value: f64) -> String {
     if !value.is_finite() {
         return "null".to_owned();
