@@ -331,6 +331,14 @@ impl TestServer {
             .expect(200);
         reply.data()[entity].as_array().expect("a list").clone()
     }
+
+    /// The newest event of `types` (a feed filter such as `cell.*`), as the feed shows it.
+    pub async fn last_event(&self, types: &str, key: &str) -> Value {
+        let path = format!("/api-events?types={types}&limit=1000");
+        let reply = self.get(&path, key).await.expect(200);
+        let events = reply.data()["events"].as_array().expect("a list");
+        events.last().expect("an event of those types").clone()
+    }
 }
 
 impl Drop for TestServer {

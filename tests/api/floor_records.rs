@@ -302,16 +302,7 @@ async fn a_part_follows_its_operations_whoever_changes_them(engine: Engine) {
         ["part.completed", "part.updated"],
         "{told:?}"
     );
-    let feed = server
-        .get("/api-events?types=part.updated", &key)
-        .await
-        .expect(200);
-    let reopened = feed.data()["events"]
-        .as_array()
-        .unwrap()
-        .last()
-        .unwrap()
-        .clone();
+    let reopened = server.last_event("part.updated", &key).await;
     assert_eq!(
         reopened["data"]["previous_status"], "completed",
         "{reopened:#}"

@@ -32,16 +32,7 @@ async fn a_real_read_back_and_sent_again_is_unchanged(engine: Engine) {
             Some(sent.to_bits()),
             "{sent}: {shown}"
         );
-        let events = server
-            .get("/api-events?types=cell.*&limit=1000", &key)
-            .await
-            .expect(200);
-        let last = events.data()["events"]
-            .as_array()
-            .unwrap()
-            .last()
-            .unwrap()
-            .clone();
+        let last = server.last_event("cell.*", &key).await;
         assert_eq!(
             last["data"]["capacity_hours_per_day"], shown,
             "{sent}: {last:#}"
