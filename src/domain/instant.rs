@@ -17,10 +17,16 @@ pub fn parse(field: &str, text: &str) -> Result<OffsetDateTime, FieldError> {
             format!("must be an RFC 3339 time such as 2026-01-15T10:00:00Z (got {text:?})"),
         )
     };
+    // A well-written time past 9999 in UTC is told its range, not the format it follows.
     let at = OffsetDateTime::parse(text, &Rfc3339)
         .map_err(|_| not_a_time())?
         .checked_to_offset(UtcOffset::UTC)
-        .ok_or_else(not_a_time)?;
+        .ok_or_else(|| {
+            FieldError::new(
+                field,
+                format!("must be in year 9999 or earlier, in UTC (got {text:?})"),
+            )
+        })?;
     if at.year() < 1 {
         return Err(FieldError::new(
             field,
@@ -50,5 +56,11 @@ mod tests {
                 Some("since")
             );
         }
+        let late = parse("since", "9999-12-31T23:59:59-01:00").unwrap_err();
+        assert!(
+            late.message
+                .starts_with("must be in year 9999 or earlier, in UTC"),
+            "{late:?}"
+        );
     }
 }
